@@ -1,0 +1,23 @@
+"""Lambda durable function: one run of one piece of automation (condition, delay, actions).
+
+powertools' Logger decorators misbehave on durable handlers (powertools issue 7763), so this
+handler has none; the interpreter logs through the run log instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+
+from dealflow import runtime
+from dealflow.adapters import DurableSteps
+from dealflow.interpreter import execute
+from dealflow.model import RunRequest
+
+SERVICES = runtime.runner_services()
+
+
+@durable_execution
+def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    return execute(RunRequest.model_validate(event), DurableSteps(context), SERVICES)

@@ -1,0 +1,27 @@
+"""One module per action kind; ``perform`` picks the right one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dealflow.actions import deals, messages, records
+from dealflow.actions.context import ActionContext, ActionError, Services
+from dealflow.model import Action
+
+_PERFORMERS: dict[str, Callable[[Any, ActionContext], dict[str, Any]]] = {
+    "send_email": messages.send_email,
+    "notify": messages.notify,
+    "update_fields": deals.update_fields,
+    "move_to_stage": deals.move_to_stage,
+    "create_task": records.create_task,
+    "create_workgroup": records.create_workgroup,
+}
+
+
+def perform(action: Action, ctx: ActionContext) -> dict[str, Any]:
+    """Carry out one action; the result is JSON-ready and goes into the run log."""
+    return _PERFORMERS[action.kind](action, ctx)
+
+
+__all__ = ["ActionContext", "ActionError", "Services", "perform"]

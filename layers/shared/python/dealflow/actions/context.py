@@ -1,0 +1,79 @@
+"""What an action sees: the deal, its tenant and pipeline, the services it may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dealflow.changes import flat
+from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, Recipients, Tenant
+from dealflow.ports import Mailer, Notifier
+from dealflow.store.deals import DealStore
+from dealflow.store.ledger import EffectLedger
+from dealflow.store.records import RecordStore
+
+if TYPE_CHECKING:
+    from dealflow.store.automation import AutomationStore
+    from dealflow.store.runs import RunLog
+
+
+class ActionError(Exception):
+    """The automation itself is wrong (unknown user, missing stage…): retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a run reads and writes through, created once per container."""
+
+    automation: AutomationStore
+    runs: RunLog
+    deals: DealStore
+    ledger: EffectLedger
+    records: RecordStore
+    mailer: Mailer
+    notifier: Notifier
+    sender: str | None = None
+
+
+@dataclass
+class ActionContext:
+    tenant: Tenant
+    pipeline: Pipeline | None
+    fields: dict[str, FieldDefinition]
+    deal: Deal
+    effect_key: str
+    causation: Causation
+    services: Services
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    def template_variables(self) -> dict[str, Any]:
+        deal = flat(self.deal) or {}
+        stage = self.pipeline.stage(self.deal.stage_id) if self.pipeline else None
+        responsible = self.tenant.user(self.deal.responsible_id) if self.deal.responsible_id else None
+        deal |= {
+            "stage": stage.name if stage else self.deal.stage_id,
+            "pipeline": self.pipeline.name if self.pipeline else self.deal.pipeline_id,
+            "responsible": responsible.model_dump(mode="json") if responsible else {},
+        }
+        return {"deal": deal, "const": dict(self.tenant.constants), "var": dict(self.variables),
+                "tenant": {"id": self.tenant.id, "name": self.tenant.name}}
+
+    def user_ids(self, to: Recipients) -> list[str]:
+        ids = list(to.users)
+        if to.responsible:
+            if not self.deal.responsible_id:
+                raise ActionError("the deal has no responsible user")
+            ids.insert(0, self.deal.responsible_id)
+        missing = [u for u in ids if self.tenant.user(u) is None]
+        if missing:
+            raise ActionError(f"unknown user(s): {', '.join(missing)}")
+        return list(dict.fromkeys(ids))
+
+    def email_addresses(self, to: Recipients) -> list[str]:
+        users = [self.tenant.user(u) for u in self.user_ids(to)]
+        addresses = [str(u.email) for u in users if u is not None]
+        if to.contact:
+            if self.deal.contact is None or self.deal.contact.email is None:
+                raise ActionError("the deal's contact has no e-mail address")
+            addresses.append(str(self.deal.contact.email))
+        return list(dict.fromkeys(addresses))

@@ -1,0 +1,88 @@
+"""AWS implementations of the domain's ports: SES v2, SNS, Lambda durable invoke and steps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_durable_execution_sdk_python import DurableContext
+from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
+from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
+from botocore.exceptions import ClientError
+
+from dealflow.interpreter import is_transient
+from dealflow.model import RunRequest
+
+T = TypeVar("T")
+
+
+class SesMailer:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
+        reply = self._client.send_email(
+            FromEmailAddress=sender, Destination={"ToAddresses": to},
+            Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
+                                "Body": {"Text": {"Data": body, "Charset": "UTF-8"}}}})
+        return reply["MessageId"]
+
+
+class SnsNotifier:
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def notify(self, *, tenant_id: str, deal_id: str, user_ids: list[str], message: str) -> str:
+        # Subscribers filter on these attributes (one user's inbox, one tenant's feed).
+        reply = self._client.publish(
+            TopicArn=self._topic_arn, Message=message,
+            MessageAttributes={
+                "tenant_id": {"DataType": "String", "StringValue": tenant_id},
+                "deal_id": {"DataType": "String", "StringValue": deal_id},
+                "user_ids": {"DataType": "String.Array", "StringValue": json.dumps(user_ids)},
+            })
+        return reply["MessageId"]
+
+
+class LambdaRunStarter:
+    """Starts the runner as a durable execution named after the run: Lambda itself refuses a
+    second execution of the same name, so a redelivered stream record cannot start a run twice."""
+
+    def __init__(self, client: Any, function_name: str) -> None:
+        self._client = client
+        self._function_name = function_name
+
+    def start(self, request: RunRequest) -> bool:
+        try:
+            self._client.invoke(FunctionName=self._function_name, InvocationType="Event",
+                                DurableExecutionName=request.run_id, Payload=request.model_dump_json())
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "DurableExecutionAlreadyStartedException":
+                return False
+            raise
+        return True
+
+
+_BACKOFF = create_retry_strategy(RetryStrategyConfig(
+    max_attempts=4, initial_delay=Duration.from_seconds(2), max_delay=Duration.from_seconds(30)))
+
+
+def _retry_transient(error: Exception, attempts: int) -> RetryDecision:
+    return _BACKOFF(error, attempts) if is_transient(error) else RetryDecision.no_retry()
+
+
+class DurableSteps:
+    """The ``Durable`` port over a durable execution's context."""
+
+    def __init__(self, context: DurableContext) -> None:
+        self._context = context
+
+    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False) -> T:
+        semantics = StepSemantics.AT_MOST_ONCE_PER_RETRY if side_effect else StepSemantics.AT_LEAST_ONCE_PER_RETRY
+        config = StepConfig(retry_strategy=_retry_transient, step_semantics=semantics)
+        return self._context.step(lambda _step_context: fn(), name=name, config=config)
+
+    def wait(self, name: str, seconds: int) -> None:
+        self._context.wait(Duration.from_seconds(seconds), name=name)

@@ -1,0 +1,73 @@
+"""What one deal change is: created, moved between stages, fields changed, deleted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from dealflow.model.deal import Deal
+from dealflow.model.run import StageEntry
+
+# Bookkeeping the engine itself changes on every write; never a reason for automation to fire.
+_BOOKKEEPING = frozenset({"version", "updated_at", "caused_by"})
+
+
+class ChangeKind(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class DealChange:
+    kind: ChangeKind
+    tenant_id: str
+    deal_id: str
+    old: Deal | None
+    new: Deal | None
+    changed_fields: frozenset[str]
+
+    @property
+    def stage_entry(self) -> StageEntry | None:
+        """Set when the deal entered a stage: on creation, or on a move to another stage."""
+        if self.new is None:
+            return None
+        if self.old is None:
+            return StageEntry(pipeline_id=self.new.pipeline_id, stage_id=self.new.stage_id)
+        if (self.old.pipeline_id, self.old.stage_id) == (self.new.pipeline_id, self.new.stage_id):
+            return None
+        return StageEntry(pipeline_id=self.new.pipeline_id, stage_id=self.new.stage_id,
+                          from_pipeline_id=self.old.pipeline_id, from_stage_id=self.old.stage_id)
+
+    @property
+    def depth(self) -> int:
+        """How many automation writes led here (0 for a person's change)."""
+        return self.new.caused_by.depth if self.new is not None and self.new.caused_by else 0
+
+
+def flat(deal: Deal | None) -> dict[str, Any] | None:
+    """A deal as conditions and templates see it: standard and custom fields side by side."""
+    if deal is None:
+        return None
+    values = deal.model_dump(exclude={"fields", "caused_by"})
+    values.update(deal.fields)
+    return values
+
+
+def diff(old: Deal | None, new: Deal | None) -> DealChange:
+    if new is None and old is None:
+        raise ValueError("a change needs an old or a new image")
+    if old is None:
+        kind = ChangeKind.CREATED
+    elif new is None:
+        kind = ChangeKind.DELETED
+    else:
+        kind = ChangeKind.UPDATED
+    before, after = flat(old) or {}, flat(new) or {}
+    changed = frozenset(k for k in before.keys() | after.keys()
+                        if k not in _BOOKKEEPING and before.get(k) != after.get(k))
+    some = new or old
+    assert some is not None
+    return DealChange(kind=kind, tenant_id=some.tenant_id, deal_id=some.id, old=old, new=new,
+                      changed_fields=changed)

@@ -1,0 +1,183 @@
+"""One run of one piece of automation, as durable steps.
+
+The runner hands us a ``Durable`` (checkpointed steps and timers). Everything that touches the
+outside world or the clock happens inside a step, so a replay after a wait or a crash sees the
+same values and repeats no effect. Each step also rewrites the run's log record, so the log shows
+a run as it progresses, including while it waits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dealflow import clock
+from dealflow.actions import ActionContext, ActionError, Services, perform
+from dealflow.changes import flat
+from dealflow.conditions import compile_condition
+from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, RunRecord, RunRequest, RunStep, Tenant
+from dealflow.ports import Durable
+from dealflow.store.deals import StaleDeal
+from dealflow.templates import TemplateError
+
+_THROTTLING = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+                         "ProvisionedThroughputExceededException", "RequestLimitExceeded", "LimitExceededException",
+                         "TransactionConflictException", "InternalServerError", "ServiceUnavailable"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying: throttling, AWS outages, networks, a deal that kept changing under us. A
+    refusal (unverified sender, missing permission) would only fail again."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _THROTTLING or status >= 500
+    return isinstance(error, BotoCoreError | StaleDeal | ConnectionError | TimeoutError)
+
+
+class RunFailed(Exception):
+    """A run ended in failure; its run-log record says why."""
+
+
+def _now() -> datetime:
+    return clock.now()
+
+
+def _stamp(moment: datetime | None = None) -> str:
+    return (moment or _now()).isoformat(timespec="milliseconds")
+
+
+def _delay_seconds(request: RunRequest, now: datetime) -> tuple[int, str | None]:
+    delay = request.automation.delay
+    if delay is None:
+        return 0, None
+    if delay.relative_to_field is None:
+        return delay.seconds, _stamp(now + timedelta(seconds=delay.seconds))
+    raw = request.deal.value(delay.relative_to_field)
+    if not raw:
+        raise ActionError(f"delay: the deal's field '{delay.relative_to_field}' is empty")
+    anchor = datetime.fromisoformat(str(raw))
+    anchor = anchor if anchor.tzinfo else anchor.replace(tzinfo=UTC)
+    wake = anchor + timedelta(seconds=delay.seconds)
+    return max(0, int((wake - now).total_seconds())), _stamp(wake)
+
+
+class _Run:
+    """The bookkeeping of one run: its request, what it has loaded, the steps so far."""
+
+    def __init__(self, request: RunRequest, services: Services) -> None:
+        self.request = request
+        self.services = services
+        self.steps: list[RunStep] = []
+        self.started_at = ""
+        self.wake_at: str | None = None
+
+    def log(self, status: str, reason: str | None = None, finished: bool = False,
+            new_step: RunStep | None = None) -> None:
+        """Rewrite the run's record. A step function passes its own step as ``new_step``; the
+        caller appends it to ``steps`` from the step's (possibly replayed) result."""
+        rule, req = self.request.automation, self.request
+        self.services.runs.write(RunRecord(
+            tenant_id=req.tenant_id, run_id=req.run_id, automation_id=rule.id, automation_name=rule.name,
+            automation_kind=rule.kind, deal_id=req.deal.id, event_id=req.event_id,
+            trigger=req.trigger.model_dump(mode="json", exclude_none=True), status=status,  # type: ignore[arg-type]
+            reason=reason, steps=[*self.steps, *([new_step] if new_step else [])], started_at=self.started_at,
+            wake_at=self.wake_at, finished_at=_stamp() if finished else None))
+
+    # Each method below runs inside one durable step and returns only JSON-ready data.
+
+    def start(self) -> dict[str, Any]:
+        now = _now()
+        self.started_at = _stamp(now)
+        automation = self.services.automation.load(self.request.tenant_id)
+        try:
+            wait_seconds, self.wake_at = _delay_seconds(self.request, now)
+        except (ActionError, ValueError) as exc:
+            self.log("failed", reason=str(exc), finished=True)
+            return {"started_at": self.started_at, "failed": str(exc)}
+        self.log("waiting" if wait_seconds else "running")
+        pipeline = automation.pipelines.get(self.request.deal.pipeline_id)
+        return {"started_at": self.started_at, "wait_seconds": wait_seconds, "wake_at": self.wake_at,
+                "tenant": automation.tenant.model_dump(mode="json"),
+                "pipeline": pipeline.model_dump(mode="json") if pipeline else None,
+                "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()}}
+
+    def check(self, delayed: bool) -> dict[str, Any]:
+        """Read the deal as it is now; after a delay, the rule must still apply to it."""
+        rule = self.request.automation
+        deal = self.services.deals.get(self.request.tenant_id, self.request.deal.id)
+        trace: list[dict[str, Any]] = []
+        if deal is None:
+            outcome, reason = "skipped", "the deal was deleted"
+        elif delayed and (deal.pipeline_id, deal.stage_id) != (rule.pipeline_id, rule.stage_id):
+            outcome = "skipped"
+            reason = f"the deal left stage '{rule.stage_id}' before the delay ended (now in '{deal.stage_id}')"
+        elif delayed and not compile_condition(rule.condition)(flat(deal) or {}, None, trace):
+            outcome, reason = "skipped", "the condition no longer held when the delay ended"
+        else:
+            outcome, reason = "passed", None
+        step = RunStep(name="check", kind="check", outcome=outcome, at=_stamp(),
+                       detail={"reason": reason, "conditions": trace} if reason else {})
+        if reason:
+            self.log("skipped", reason=reason, finished=True, new_step=step)
+        return {"proceed": reason is None, "deal": deal.model_dump(mode="json") if deal else None,
+                "step": step.model_dump(mode="json")}
+
+    def act(self, index: int, loaded: dict[str, Any], deal: Deal) -> dict[str, Any]:
+        action = self.request.automation.actions[index]
+        ctx = ActionContext(
+            tenant=Tenant.model_validate(loaded["tenant"]),
+            pipeline=Pipeline.model_validate(loaded["pipeline"]) if loaded["pipeline"] else None,
+            fields={c: FieldDefinition.model_validate(f) for c, f in loaded["fields"].items()},
+            deal=deal, effect_key=f"{self.request.run_id}:{index}", services=self.services,
+            causation=Causation(run_id=self.request.run_id, automation_id=self.request.automation.id,
+                                depth=self.request.depth))
+        name = f"action-{index + 1}-{action.kind}"
+        try:
+            result = perform(action, ctx)
+        except (ActionError, TemplateError) as exc:
+            step = RunStep(name=name, kind="action", outcome="failed", at=_stamp(), detail={"error": str(exc)})
+            self.log("failed", reason=f"{name}: {exc}", finished=True, new_step=step)
+            return {"failed": str(exc), "step": step.model_dump(mode="json")}
+        outcome = "duplicate" if result.get("duplicate") else "done"
+        step = RunStep(name=name, kind="action", outcome=outcome, at=_stamp(), detail=result)
+        last = index == len(self.request.automation.actions) - 1
+        self.log("completed" if last else "running", finished=last, new_step=step)
+        return {"step": step.model_dump(mode="json"), "deal": ctx.deal.model_dump(mode="json")}
+
+    def fail(self, name: str, error: str) -> None:
+        step = RunStep(name=name, kind="action", outcome="failed", at=_stamp(), detail={"error": error})
+        self.log("failed", reason=f"{name}: {error}", finished=True, new_step=step)
+
+
+def execute(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:
+    """Run one stage rule: wait out its delay, check it still applies, perform its actions."""
+    run = _Run(request, services)
+    loaded = durable.step("start", run.start)
+    run.started_at, run.wake_at = loaded["started_at"], loaded.get("wake_at")
+    if "failed" in loaded:
+        raise RunFailed(loaded["failed"])
+    if loaded["wait_seconds"] > 0:
+        durable.wait("delay", loaded["wait_seconds"])
+        run.steps.append(RunStep(name="delay", kind="wait", outcome="waited", at=loaded["wake_at"],
+                                 detail={"seconds": loaded["wait_seconds"]}))
+    checked = durable.step("check", partial(run.check, loaded["wait_seconds"] > 0))
+    run.steps.append(RunStep.model_validate(checked["step"]))
+    if not checked["proceed"]:
+        return {"run_id": request.run_id, "status": "skipped"}
+    deal = Deal.model_validate(checked["deal"])
+    for index, action in enumerate(request.automation.actions):
+        name = f"action-{index + 1}-{action.kind}"
+        try:
+            outcome = durable.step(name, partial(run.act, index, loaded, deal), side_effect=True)
+        except Exception as exc:  # the engine gave up retrying: record why, then fail the run
+            durable.step("failed", partial(run.fail, name, str(exc)))
+            raise RunFailed(f"{name}: {exc}") from exc
+        run.steps.append(RunStep.model_validate(outcome["step"]))
+        if "failed" in outcome:
+            raise RunFailed(f"{name}: {outcome['failed']}")
+        deal = Deal.model_validate(outcome["deal"])
+    return {"run_id": request.run_id, "status": "completed"}

@@ -1,0 +1,176 @@
+"""A realistic tenant and a day in its sales pipelines, printed as it happens.
+
+``demo_tenant()`` and friends are also what the integration tests set up, so the demo shows
+exactly the behaviour the tests check.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from dealflow.local.stack import LocalStack
+from dealflow.model import (
+    Clause,
+    Contact,
+    CreateTask,
+    CreateWorkgroup,
+    Deal,
+    Delay,
+    FieldDefinition,
+    Notify,
+    Pipeline,
+    Recipients,
+    Rule,
+    SendEmail,
+    Stage,
+    Tenant,
+    User,
+)
+
+TENANT = "acme"
+
+LOST_EMAIL_BODY = """Deal lost: {{ deal.title }}
+Company: {{ deal.company }}
+Amount: {{ deal.amount }} {{ deal.currency }}
+Responsible: {{ deal.responsible.name }}
+What we sell: {{ deal.what_we_sell }}
+
+Open the deal: {{ const.crm_url }}/crm/deal/show/{{ deal.id }}/
+"""
+
+
+def demo_tenant() -> Tenant:
+    return Tenant(
+        id=TENANT, name="Acme Consulting",
+        users=[
+            User(id="u-anna", name="Anna Kowalska", email="anna@acme.example", role="sales_rep"),
+            User(id="u-piotr", name="Piotr Nowak", email="piotr@acme.example", role="sales_rep"),
+            User(id="u-head", name="Helena Head", email="helena@acme.example", role="sales_manager"),
+            User(id="u-pm", name="Paul Project", email="paul@acme.example", role="sales_rep"),
+            User(id="u-admin", name="Ada Admin", email="ada@acme.example", role="admin"),
+        ],
+        constants={"crm_url": "https://crm.acme.example", "head_of_sales": "u-head"},
+    )
+
+
+def demo_pipelines() -> list[Pipeline]:
+    return [
+        Pipeline(id="sales", name="New business", stages=[
+            Stage(id="new", name="New"), Stage(id="proposal", name="Proposal sent"),
+            Stage(id="negotiation", name="Negotiation"),
+            Stage(id="won", name="Closed won", semantic="won"), Stage(id="lost", name="Closed lost", semantic="lost"),
+        ]),
+        Pipeline(id="renewals", name="Renewals", stages=[
+            Stage(id="due", name="Renewal due"), Stage(id="renewed", name="Renewed", semantic="won"),
+            Stage(id="churned", name="Churned", semantic="lost"),
+        ]),
+    ]
+
+
+def demo_fields() -> list[FieldDefinition]:
+    return [FieldDefinition(code="what_we_sell", name="What we sell", kind="list",
+                            options=["services", "products", "other"])]
+
+
+def demo_rules() -> list[Rule]:
+    return [
+        Rule(id="won-services-workgroup", name="Won services deal: project workgroup",
+             pipeline_id="sales", stage_id="won",
+             condition=Clause(field="what_we_sell", op="equals", value="services"),
+             actions=[CreateWorkgroup(name="{{ deal.title }}", members=["u-pm", "u-head"])]),
+        Rule(id="won-notify-head", name="Won deal: tell the head of sales", pipeline_id="sales", stage_id="won",
+             actions=[Notify(to=Recipients(users=["u-head"]),
+                             message="Deal won: {{ deal.title }} for {{ deal.amount }} {{ deal.currency }}")]),
+        Rule(id="lost-email", name="Lost deal: e-mail the team", pipeline_id="sales", stage_id="lost",
+             actions=[SendEmail(to=Recipients(users=["u-head", "u-anna"]),
+                                subject="Lost: {{ deal.title }} ({{ deal.amount }} {{ deal.currency }})",
+                                body=LOST_EMAIL_BODY)]),
+        Rule(id="proposal-follow-up", name="Proposal unanswered for 2 days: follow up",
+             pipeline_id="sales", stage_id="proposal", delay=Delay(days=2),
+             actions=[
+                 SendEmail(to=Recipients(responsible=True), subject="Follow up: {{ deal.title }}",
+                           body="The proposal for {{ deal.company }} has waited 2 days. Call {{ deal.contact.name }}."),
+                 CreateTask(title="Call {{ deal.contact.name }} about {{ deal.title }}", due_in_days=1),
+             ]),
+    ]
+
+
+def set_up(stack: LocalStack) -> None:
+    stack.put_tenant(demo_tenant())
+    for pipeline in demo_pipelines():
+        stack.put_pipeline(TENANT, pipeline)
+    for definition in demo_fields():
+        stack.put_field(TENANT, definition)
+    for rule in demo_rules():
+        stack.put_rule(TENANT, rule)
+
+
+def demo_deal(deal_id: str, title: str, amount: str, what_we_sell: str, responsible: str = "u-anna",
+              company: str = "Northwind") -> Deal:
+    return Deal(tenant_id=TENANT, id=deal_id, pipeline_id="sales", stage_id="new", title=title,
+                amount=Decimal(amount), currency="EUR", responsible_id=responsible, company=company,
+                contact=Contact(name="Nora North", email="nora@northwind.example"),
+                fields={"what_we_sell": what_we_sell})
+
+
+class _Printer:
+    """Prints only what is new since the last call."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.seen_emails = self.seen_notes = self.seen_groups = self.seen_tasks = 0
+        self.seen_runs: set[tuple[str, str]] = set()
+
+    def show(self) -> None:
+        stack = self.stack
+        for run in reversed(stack.runs(TENANT)):
+            if (run.run_id, run.status) in self.seen_runs:
+                continue
+            self.seen_runs.add((run.run_id, run.status))
+            detail = f" — {run.reason}" if run.reason else ""
+            wake = f" until {run.wake_at[:16]}" if run.status == "waiting" and run.wake_at else ""
+            print(f"  rule '{run.automation_name}' on {run.deal_id}: {run.status}{wake}{detail}")
+        for email in stack.emails()[self.seen_emails:]:
+            print(f"  e-mail to {', '.join(email.to)}\n    subject: {email.subject}")
+            print("    " + email.body.strip().replace("\n", "\n    "))
+        for note in stack.notifications()[self.seen_notes:]:
+            print(f"  notification to {', '.join(note.users)}: {note.message}")
+        for group in stack.workgroups(TENANT)[self.seen_groups:]:
+            print(f"  workgroup '{group['name']}' owner {group['owner_id']}, members {', '.join(group['members'])}")
+        for task in stack.tasks(TENANT)[self.seen_tasks:]:
+            print(f"  task for {task['assignee_id']}: {task['title']} (due {task.get('due_date', '-')})")
+        self.seen_emails, self.seen_notes = len(stack.emails()), len(stack.notifications())
+        self.seen_groups, self.seen_tasks = len(stack.workgroups(TENANT)), len(stack.tasks(TENANT))
+
+
+def run_demo(stack: LocalStack) -> None:
+    set_up(stack)
+    out = _Printer(stack)
+    print(f"Tenant {TENANT}: {len(demo_pipelines())} pipelines, {len(demo_rules())} rules\n")
+
+    scenes = [
+        ("Anna creates three deals", lambda: [stack.create_deal(d) for d in (
+            demo_deal("deal-1001", "Website redesign", "12500.00", "services"),
+            demo_deal("deal-1002", "Laptop fleet", "48900.00", "products", responsible="u-piotr", company="Contoso"),
+            demo_deal("deal-1003", "Data migration", "7300.00", "services", company="Fabrikam"))]),
+        ("deal-1001 (services) is closed won", lambda: stack.move_deal(TENANT, "deal-1001", "won")),
+        ("deal-1002 (products) is closed won", lambda: stack.move_deal(TENANT, "deal-1002", "won")),
+        ("deal-1003 is closed lost", lambda: stack.move_deal(TENANT, "deal-1003", "lost")),
+        ("a new deal-1004 gets a proposal", lambda: (
+            stack.create_deal(demo_deal("deal-1004", "Cloud audit", "5200.00", "services", company="Litware")),
+            stack.move_deal(TENANT, "deal-1004", "proposal"))),
+    ]
+    for title, act in scenes:
+        print(f"▶ {title}")
+        act()
+        stack.drain()
+        out.show()
+        print()
+    print("▶ two days pass")
+    stack.advance(days=2)
+    out.show()
+
+
+def main(endpoint: str | None = None, server: bool = False) -> None:
+    with LocalStack(endpoint=endpoint, server=server) as stack:
+        run_demo(stack)

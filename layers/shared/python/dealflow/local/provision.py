@@ -1,0 +1,62 @@
+"""Create the resources template.yaml declares, on moto, under their logical ids.
+
+Only what the functions touch is provisioned (tables with their keys, indexes, streams and TTL;
+topics; queues; the SES identity); everything else in the template is for AWS alone. Reading the
+template rather than repeating it keeps local runs honest: rename a key there and this follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dealflow.local.cfn_yaml import load_template
+
+TEMPLATE = Path(__file__).resolve().parents[5] / "template.yaml"
+
+
+@dataclass
+class Resources:
+    tables: dict[str, str] = field(default_factory=dict)
+    streams: dict[str, str] = field(default_factory=dict)
+    topics: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
+    sender: str = ""
+
+
+def _table(dynamodb: Any, name: str, props: dict[str, Any]) -> str | None:
+    params: dict[str, Any] = {"TableName": name, "KeySchema": props["KeySchema"],
+                              "AttributeDefinitions": props["AttributeDefinitions"],
+                              "BillingMode": "PAY_PER_REQUEST"}
+    if "GlobalSecondaryIndexes" in props:
+        params["GlobalSecondaryIndexes"] = [
+            {k: v for k, v in index.items() if k in {"IndexName", "KeySchema", "Projection"}}
+            for index in props["GlobalSecondaryIndexes"]]
+    if "StreamSpecification" in props:
+        params["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    description = dynamodb.create_table(**params)["TableDescription"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    return description.get("LatestStreamArn")
+
+
+def provision(session: Any, sender: str, template_path: Path = TEMPLATE) -> Resources:
+    template = load_template(template_path)
+    found = Resources(sender=sender)
+    dynamodb, sns, sqs = session.client("dynamodb"), session.client("sns"), session.client("sqs")
+    for name, resource in template["Resources"].items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::DynamoDB::Table":
+            found.tables[name] = name
+            stream = _table(dynamodb, name, props)
+            if stream:
+                found.streams[name] = stream
+        elif kind == "AWS::SNS::Topic":
+            found.topics[name] = sns.create_topic(Name=name)["TopicArn"]
+        elif kind == "AWS::SQS::Queue":
+            found.queues[name] = sqs.create_queue(QueueName=name)["QueueUrl"]
+        elif kind == "AWS::SES::EmailIdentity":
+            session.client("sesv2").create_email_identity(EmailIdentity=sender)
+    return found

@@ -1,0 +1,284 @@
+"""The whole Dealflow flow on one machine: a public harness for your own tests and the demo.
+
+    with LocalStack() as stack:
+        stack.put_tenant(tenant); stack.put_pipeline("acme", pipeline); stack.put_rule("acme", rule)
+        stack.create_deal(deal)
+        stack.move_deal("acme", deal.id, "won")
+        stack.drain()                      # stream → dispatcher → runs, until nothing moves
+        stack.advance(days=2)              # past a rule's delay
+        assert stack.emails()[0].subject == "..."
+
+moto stands in for AWS (in-process, or a moto server when ``endpoint`` is given or ``server`` is
+True); the dispatcher and runner are the very handler modules deployed to Lambda.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Self
+
+import boto3
+
+from dealflow import clock, runtime
+from dealflow.local.clock import ManualClock
+from dealflow.local.invoke import LocalRunStarter
+from dealflow.local.outbox import Email, Notification, Outbox
+from dealflow.local.provision import TEMPLATE, Resources, provision
+from dealflow.local.pump import StreamPump
+from dealflow.model import Deal, FieldDefinition, Pipeline, Rule, RunRecord, Tenant
+from dealflow.store.automation import AutomationStore
+from dealflow.store.deals import DealStore
+from dealflow.store.records import RecordStore
+from dealflow.store.runs import RunLog
+
+REPO = TEMPLATE.parent
+MAX_RETRIES = 3  # as the stream mapping's MaximumRetryAttempts in template.yaml
+_FAKE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+             "AWS_SESSION_TOKEN": "testing", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:eu-west-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class DrainReport:
+    records: int = 0
+    runs_started: int = 0
+    failed_records: list[str] = field(default_factory=list)
+    given_up: list[str] = field(default_factory=list)
+
+
+def _load_handler(name: str) -> ModuleType:
+    path = REPO / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"dealflow_local_{name}_{uuid.uuid4().hex}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LocalStack:
+    def __init__(self, *, endpoint: str | None = None, server: bool = False, region: str = "eu-west-1",
+                 sender: str = "automation@dealflow.example", quiet: bool = True) -> None:
+        self.endpoint, self.region, self.sender, self.quiet = endpoint, region, sender, quiet
+        self._server_wanted = server
+        self._mock: Any = None
+        self._server: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self.clock = ManualClock()
+        self.resources = Resources()
+        self.batch_responses: list[dict[str, Any]] = []
+
+    # ---- life cycle -------------------------------------------------------------------------
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def start(self) -> Self:
+        if self.quiet:
+            # The durable SDK logs every failed step with a traceback; the run log says it better.
+            for name in ("aws_durable_execution_sdk_python", "aws_durable_execution_sdk_python_testing"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+        self._set_env({**_FAKE_ENV, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region})
+        if self.endpoint is None and self._server_wanted:
+            from moto.server import ThreadedMotoServer
+
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._server.start()
+            host, port = self._server.get_host_and_port()
+            self.endpoint = f"http://{host}:{port}"
+        if self.endpoint:
+            self._set_env({"AWS_ENDPOINT_URL": self.endpoint})
+        else:
+            from moto import mock_aws
+
+            self._mock = mock_aws()
+            self._mock.start()
+        session = boto3.session.Session()
+        self.resources = provision(session, self.sender)
+        self._set_env({
+            "DEALS_TABLE": self.resources.tables["DealsTable"],
+            "AUTOMATION_TABLE": self.resources.tables["AutomationTable"],
+            "NOTIFICATIONS_TOPIC_ARN": self.resources.topics["NotificationsTopic"],
+            "SENDER_EMAIL": self.sender, "RUNNER_FUNCTION": "RunnerFunction",
+            "POWERTOOLS_SERVICE_NAME": "dealflow-local", "POWERTOOLS_LOG_LEVEL": "WARNING",
+        })
+        runtime.reset()
+        clock.use(self.clock.now)
+        self.outbox = Outbox(session, self.resources.topics["NotificationsTopic"], self.endpoint)
+        self._runner_app = _load_handler("runner")
+        self.runs_port = LocalRunStarter(self._runner_app.handler, self.clock)
+        self._dispatcher_app = _load_handler("dispatcher")
+        self._dispatcher_app.DISPATCHER = runtime.dispatcher(self.runs_port)
+        self._pump = StreamPump(session.client("dynamodbstreams"), self.resources.streams["DealsTable"])
+        self._sqs = session.client("sqs")
+        self.automation = AutomationStore(runtime.tables().automation)
+        self.deals = DealStore(runtime.tables().deals, runtime.tables().automation)
+        self.run_log = RunLog(runtime.tables().automation)
+        self.records = RecordStore(runtime.tables().automation)
+        return self
+
+    def close(self) -> None:
+        if getattr(self, "runs_port", None) is not None:
+            self.runs_port.close()
+        if self._mock is not None:
+            self._mock.stop()
+        if self._server is not None:
+            self._server.stop()
+        runtime.reset()
+        clock.use(None)
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- setting up a tenant --------------------------------------------------------------
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        self.automation.put_tenant(tenant)
+
+    def put_pipeline(self, tenant_id: str, pipeline: Pipeline) -> None:
+        self.automation.put_definition(tenant_id, pipeline)
+
+    def put_field(self, tenant_id: str, definition: FieldDefinition) -> None:
+        self.automation.put_definition(tenant_id, definition)
+
+    def put_rule(self, tenant_id: str, rule: Rule) -> None:
+        self.automation.put_definition(tenant_id, rule)
+
+    # ---- changing deals, as people do -----------------------------------------------------
+
+    def create_deal(self, deal: Deal) -> Deal:
+        return self.deals.create(deal)
+
+    def get_deal(self, tenant_id: str, deal_id: str) -> Deal | None:
+        return self.deals.get(tenant_id, deal_id)
+
+    def update_deal(self, tenant_id: str, deal_id: str, **changes: Any) -> Deal:
+        deal = self.deals.require(tenant_id, deal_id)
+        custom = changes.pop("fields", None)
+        if custom is not None:
+            changes["fields"] = {**deal.fields, **custom}
+        return self.deals.save(deal.model_copy(update=changes))
+
+    def move_deal(self, tenant_id: str, deal_id: str, stage_id: str, pipeline_id: str | None = None) -> Deal:
+        changes: dict[str, Any] = {"stage_id": stage_id}
+        if pipeline_id:
+            changes["pipeline_id"] = pipeline_id
+        return self.update_deal(tenant_id, deal_id, **changes)
+
+    def delete_deal(self, tenant_id: str, deal_id: str) -> None:
+        self.deals.delete(tenant_id, deal_id)
+
+    # ---- driving the engine ---------------------------------------------------------------
+
+    def deliver(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Hand one batch of Lambda-shaped stream records to the dispatcher handler, as the event
+        source mapping would (use it to redeliver a batch); returns the handler's response."""
+        response = self._dispatcher_app.handler({"Records": records}, LambdaContext("DispatcherFunction"))
+        self.batch_responses.append(response)
+        return response
+
+    def _dispatch(self, records: list[dict[str, Any]], report: DrainReport) -> None:
+        attempts: dict[str, int] = {}
+        while records:
+            response = self.deliver(records)
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            retry = []
+            for record in records:
+                seq = record["dynamodb"]["SequenceNumber"]
+                if seq not in failed:
+                    continue
+                report.failed_records.append(seq)
+                attempts[seq] = attempts.get(seq, 0) + 1
+                if attempts[seq] > MAX_RETRIES:
+                    self._give_up(record)
+                    report.given_up.append(seq)
+                else:
+                    retry.append(record)
+            records = retry
+
+    def _give_up(self, record: dict[str, Any]) -> None:
+        """What the mapping's OnFailure destination receives: where the record is, not the record."""
+        self._sqs.send_message(QueueUrl=self.resources.queues["DispatcherFailureQueue"], MessageBody=json.dumps({
+            "requestContext": {"condition": "RetryAttemptsExhausted"},
+            "DDBStreamBatchInfo": {"streamArn": record["eventSourceARN"],
+                                   "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                                   "endSequenceNumber": record["dynamodb"]["SequenceNumber"], "batchSize": 1}}))
+
+    def drain(self, max_rounds: int = 50) -> DrainReport:
+        """Pump the stream into the dispatcher and let runs go, until nothing moves: every run has
+        finished or is waiting for time to pass."""
+        report = DrainReport()
+        before = self.runs_port.started
+        for _ in range(max_rounds):
+            self.runs_port.settle()
+            records = self._pump.poll()
+            if not records:
+                break
+            report.records += len(records)
+            for start in range(0, len(records), 100):
+                self._dispatch(records[start:start + 100], report)
+        report.runs_started = self.runs_port.started - before
+        return report
+
+    def advance(self, *, days: int = 0, hours: int = 0, minutes: int = 0) -> DrainReport:
+        """Move the clock forward (delays expire) and drain."""
+        self.runs_port.settle()
+        self.clock.advance(timedelta(days=days, hours=hours, minutes=minutes))
+        return self.drain()
+
+    def failed_batches(self) -> list[dict[str, Any]]:
+        """Records given up on, as the OnFailure queue holds them."""
+        queue = self.resources.queues["DispatcherFailureQueue"]
+        messages = self._sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    # ---- reading what happened ------------------------------------------------------------
+
+    def emails(self) -> list[Email]:
+        return self.outbox.emails()
+
+    def notifications(self) -> list[Notification]:
+        return self.outbox.notifications()
+
+    def workgroups(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self.records.list(tenant_id, "workgroup")
+
+    def tasks(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self.records.list(tenant_id, "task")
+
+    def runs(self, tenant_id: str, deal_id: str | None = None) -> list[RunRecord]:
+        """The run log, newest first."""
+        return self.run_log.for_deal(tenant_id, deal_id) if deal_id else self.run_log.all(tenant_id)
+
+
+__all__ = ["DrainReport", "Email", "LocalStack", "Notification", "Path"]

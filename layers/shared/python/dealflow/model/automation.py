@@ -1,0 +1,203 @@
+"""Automation as data: structured conditions, delays, actions and stage rules.
+
+Every text an action renders is a Jinja2 template and every computed value a Jinja2 expression;
+both are checked here, at the edge, so a rule that could never render is refused when it is saved,
+not when a deal reaches its stage.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
+
+from dealflow import templates
+from dealflow.model.base import Id, Model
+
+Operator = Literal[
+    "equals", "not_equals", "in", "not_in", "contains", "gt", "gte", "lt", "lte",
+    "is_empty", "is_not_empty", "changed", "changed_from", "changed_to",
+]
+VALUELESS_OPERATORS = frozenset({"is_empty", "is_not_empty", "changed"})
+LIST_OPERATORS = frozenset({"in", "not_in"})
+
+
+class Clause(Model):
+    """One test of one field: ``{"field": "amount", "op": "gt", "value": 1000}``."""
+
+    field: str = Field(min_length=1, max_length=64)
+    op: Operator
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> Clause:
+        if self.op in VALUELESS_OPERATORS:
+            if self.value is not None:
+                raise ValueError(f"value: operator '{self.op}' takes no value")
+        elif self.value is None:
+            raise ValueError(f"value: operator '{self.op}' needs a value")
+        elif self.op in LIST_OPERATORS and not isinstance(self.value, list):
+            raise ValueError(f"value: operator '{self.op}' needs a list of values")
+        return self
+
+
+class AllOf(Model):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(Model):
+    any: list[Condition] = Field(min_length=1)
+
+
+def _condition_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "all" if "all" in value else "any" if "any" in value else "clause"
+    return {AllOf: "all", AnyOf: "any", Clause: "clause"}.get(type(value))
+
+
+Condition = Annotated[
+    Annotated[Clause, Tag("clause")] | Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")],
+    Discriminator(_condition_tag),
+]
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+
+
+class Delay(Model):
+    """Wait before acting: a fixed time, or a time relative to a date field of the deal
+    (``{"days": -1, "relative_to_field": "deadline"}`` is one day before the deadline)."""
+
+    days: int = Field(default=0, ge=-3650, le=3650)
+    hours: int = Field(default=0, ge=-87600, le=87600)
+    minutes: int = Field(default=0, ge=-5_256_000, le=5_256_000)
+    relative_to_field: str | None = Field(default=None, max_length=64)
+
+    @property
+    def seconds(self) -> int:
+        return ((self.days * 24 + self.hours) * 60 + self.minutes) * 60
+
+    @model_validator(mode="after")
+    def _sensible(self) -> Delay:
+        # Under a minute is not a delay a person sets, and it keeps rule waits apart from the
+        # seconds-long retry back-offs when time is driven by hand in local runs.
+        if self.relative_to_field is None and self.seconds < 60:
+            raise ValueError("delay: must be at least one minute (or relative to a date field)")
+        return self
+
+
+class Recipients(Model):
+    """Who gets a message: the deal's responsible user, chosen users, the deal's contact."""
+
+    responsible: bool = False
+    users: list[Id] = Field(default_factory=list)
+    contact: bool = False
+
+    @model_validator(mode="after")
+    def _someone(self) -> Recipients:
+        if not (self.responsible or self.users or self.contact):
+            raise ValueError("to: name at least one recipient (responsible, users or contact)")
+        return self
+
+
+def _checked_template(value: str) -> str:
+    templates.validate_text(value)
+    return value
+
+
+# A message text: a Jinja2 template checked for syntax and sandbox escapes when it is saved.
+TemplateText = Annotated[str, AfterValidator(_checked_template)]
+
+
+class SendEmail(Model):
+    kind: Literal["send_email"] = "send_email"
+    to: Recipients
+    subject: TemplateText = Field(min_length=1, max_length=1000)
+    body: TemplateText = Field(min_length=1, max_length=100_000)
+
+
+
+class Notify(Model):
+    kind: Literal["notify"] = "notify"
+    to: Recipients
+    message: TemplateText = Field(min_length=1, max_length=10_000)
+
+
+    @field_validator("to")
+    @classmethod
+    def _users_only(cls, to: Recipients) -> Recipients:
+        if to.contact:
+            raise ValueError("to.contact: notifications go to users, not to the deal's contact")
+        return to
+
+
+class FieldValue(Model):
+    """A literal value, or an expression computed from the deal, constants and variables."""
+
+    value: str | Decimal | bool | int | None = None
+    expression: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> FieldValue:
+        if self.expression is not None:
+            if self.value is not None:
+                raise ValueError("give either value or expression, not both")
+            templates.validate_expression(self.expression)
+        return self
+
+
+class UpdateFields(Model):
+    kind: Literal["update_fields"] = "update_fields"
+    values: dict[str, FieldValue] = Field(min_length=1)
+
+    @field_validator("values")
+    @classmethod
+    def _writable(cls, values: dict[str, FieldValue]) -> dict[str, FieldValue]:
+        frozen = {"id", "tenant_id", "pipeline_id", "stage_id", "version", "created_at", "updated_at"}
+        bad = sorted(set(values) & frozen)
+        if bad:
+            raise ValueError(f"values: {', '.join(bad)} cannot be set here (use move_to_stage for stages)")
+        return values
+
+
+class MoveToStage(Model):
+    kind: Literal["move_to_stage"] = "move_to_stage"
+    stage_id: Id
+
+
+class CreateTask(Model):
+    kind: Literal["create_task"] = "create_task"
+    title: TemplateText = Field(min_length=1, max_length=500)
+    description: TemplateText = Field(default="", max_length=10_000)
+    assignee_id: Id | None = Field(default=None, description="Defaults to the deal's responsible user")
+    due_in_days: int | None = Field(default=None, ge=0, le=3650)
+
+
+
+class CreateWorkgroup(Model):
+    kind: Literal["create_workgroup"] = "create_workgroup"
+    name: TemplateText = Field(min_length=1, max_length=500)
+    owner_id: Id | None = Field(default=None, description="Defaults to the deal's responsible user")
+    members: list[Id] = Field(default_factory=list)
+
+
+
+Action = Annotated[
+    SendEmail | Notify | UpdateFields | MoveToStage | CreateTask | CreateWorkgroup,
+    Field(discriminator="kind"),
+]
+
+
+class Rule(Model):
+    """A stage rule: runs when a deal enters (pipeline, stage) and its condition holds."""
+
+    kind: Literal["rule"] = "rule"
+    id: Id
+    name: str = Field(min_length=1, max_length=200)
+    pipeline_id: Id
+    stage_id: Id
+    enabled: bool = True
+    condition: Condition | None = None
+    delay: Delay | None = None
+    actions: list[Action] = Field(min_length=1, max_length=50)
+    version: int = Field(default=1, ge=1)

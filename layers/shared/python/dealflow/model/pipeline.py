@@ -1,0 +1,41 @@
+"""Pipelines (sales funnels) and their ordered stages."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from dealflow.model.base import Id, Model
+
+
+class StageSemantic(StrEnum):
+    IN_PROGRESS = "in_progress"
+    WON = "won"
+    LOST = "lost"
+
+
+class Stage(Model):
+    id: Id
+    name: str = Field(min_length=1, max_length=200)
+    semantic: StageSemantic = StageSemantic.IN_PROGRESS
+
+
+class Pipeline(Model):
+    id: Id
+    name: str = Field(min_length=1, max_length=200)
+    stages: list[Stage] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_stages(self) -> Pipeline:
+        ids = [s.id for s in self.stages]
+        if len(ids) != len(set(ids)):
+            raise ValueError("stages: stage ids must be unique within a pipeline")
+        return self
+
+    def stage(self, stage_id: str) -> Stage | None:
+        return next((s for s in self.stages if s.id == stage_id), None)
+
+    def position(self, stage_id: str) -> int:
+        """Index of a stage in the pipeline's order; -1 when the stage is not in it."""
+        return next((i for i, s in enumerate(self.stages) if s.id == stage_id), -1)

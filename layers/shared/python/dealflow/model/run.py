@@ -1,0 +1,62 @@
+"""Runs: the request that starts one (the runner's input) and the run-log record it leaves."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from dealflow.model.automation import Rule
+from dealflow.model.base import Id, Model
+from dealflow.model.deal import Deal
+
+RunStatus = Literal["running", "waiting", "completed", "skipped", "failed"]
+
+
+class StageEntry(Model):
+    """The change that started a run: a deal entered (pipeline_id, stage_id)."""
+
+    pipeline_id: Id
+    stage_id: Id
+    from_pipeline_id: Id | None = None
+    from_stage_id: Id | None = None
+
+
+class RunRequest(Model):
+    """Everything a run needs to start. The automation is a snapshot taken when the change was
+    seen, so editing a rule never changes a run already in flight."""
+
+    run_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    tenant_id: Id
+    event_id: str = Field(min_length=1, max_length=200, description="The stream record's eventID")
+    deal: Deal = Field(description="The deal as the stream record showed it")
+    trigger: StageEntry
+    automation: Rule
+    depth: int = Field(default=1, ge=1, description="How many automation writes led to this run")
+
+
+class RunStep(Model):
+    name: str
+    kind: Literal["condition", "wait", "action", "check"]
+    outcome: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    at: str | None = None
+
+
+class RunRecord(Model):
+    """One run in the run log: what started it, each step, and how it ended."""
+
+    tenant_id: Id
+    run_id: str
+    automation_id: Id
+    automation_name: str
+    automation_kind: str
+    deal_id: Id
+    event_id: str
+    trigger: dict[str, Any]
+    status: RunStatus
+    reason: str | None = None
+    steps: list[RunStep] = Field(default_factory=list)
+    started_at: str
+    finished_at: str | None = None
+    wake_at: str | None = Field(default=None, description="When a waiting run resumes")

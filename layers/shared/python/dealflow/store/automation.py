@@ -1,0 +1,91 @@
+"""Tenant settings and automation definitions in AutomationTable, with a per-container cache.
+
+Every definition write bumps the tenant's ``automation_version`` in the same transaction, so a
+dispatcher can trust its compiled copy after reading one small item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dealflow.dispatch import AutomationIndex, TenantAutomation
+from dealflow.model import FieldDefinition, Pipeline, Rule, Tenant
+from dealflow.store.items import plain, query_all, to_item
+
+TENANT_SK = "TENANT"
+_DEFINITION_PREFIX = "DEF#"
+_KINDS: dict[str, type[Pipeline | FieldDefinition | Rule]] = {
+    "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule}
+
+
+class UnknownTenant(LookupError):
+    pass
+
+
+def _definition_sk(model: Pipeline | FieldDefinition | Rule) -> str:
+    if isinstance(model, Pipeline):
+        return f"{_DEFINITION_PREFIX}PIPELINE#{model.id}"
+    if isinstance(model, FieldDefinition):
+        return f"{_DEFINITION_PREFIX}FIELD#{model.code}"
+    return f"{_DEFINITION_PREFIX}RULE#{model.id}"
+
+
+class AutomationStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._cache: dict[str, TenantAutomation] = {}
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        self._table.put_item(Item=to_item(tenant, tenant_id=tenant.id, sk=TENANT_SK))
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        item = self._table.get_item(Key={"tenant_id": tenant_id, "sk": TENANT_SK}).get("Item")
+        if item is None:
+            raise UnknownTenant(f"unknown tenant '{tenant_id}'")
+        return Tenant.model_validate(plain(item, "tenant_id", "sk") | {"id": tenant_id})
+
+    def put_definition(self, tenant_id: str, model: Pipeline | FieldDefinition | Rule) -> None:
+        """Store a pipeline, field or rule and bump the tenant's automation version, atomically."""
+        client = self._table.meta.client
+        try:
+            client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table.name,
+                         "Item": to_item(model, tenant_id=tenant_id, sk=_definition_sk(model))}},
+                {"Update": {"TableName": self._table.name,
+                            "Key": ({"tenant_id": tenant_id, "sk": TENANT_SK}),
+                            "UpdateExpression": "ADD automation_version :one",
+                            "ConditionExpression": "attribute_exists(sk)",
+                            "ExpressionAttributeValues": ({":one": 1})}},
+            ])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
+            raise
+
+    def definitions(self, tenant_id: str) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
+        for item in query_all(self._table, tenant_id, _DEFINITION_PREFIX):
+            kind = item["sk"].split("#", 2)[1]
+            found[kind].append(_KINDS[kind].model_validate(plain(item, "tenant_id", "sk")))
+        return found
+
+    def load(self, tenant_id: str) -> TenantAutomation:
+        """Compiled automation for a tenant; recompiled only when its version moved."""
+        tenant = self.get_tenant(tenant_id)
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached.version == tenant.automation_version:
+            # Users and constants change without a version bump; they come fresh each time.
+            return replace(cached, tenant=tenant)
+        found = self.definitions(tenant_id)
+        compiled = TenantAutomation(
+            tenant=tenant,
+            pipelines={p.id: p for p in found["PIPELINE"]},
+            fields={f.code: f for f in found["FIELD"]},
+            index=AutomationIndex(found["RULE"]),
+            version=tenant.automation_version,
+        )
+        self._cache[tenant_id] = compiled
+        return compiled

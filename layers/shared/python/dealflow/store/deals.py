@@ -1,0 +1,105 @@
+"""Deals in DealsTable, written with optimistic locking on ``version``.
+
+A write by automation goes in one transaction with its effect-ledger item: either both land or
+neither, so a retried step can never apply the same change twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dealflow.clock import now_iso
+from dealflow.model import Causation, Deal
+from dealflow.store.items import cancellation_reasons, is_conditional_failure, to_item
+from dealflow.store.ledger import effect_sk
+
+_MAX_ATTEMPTS = 5
+
+
+class DealNotFound(LookupError):
+    pass
+
+
+class StaleDeal(RuntimeError):
+    """Someone else wrote the deal since it was read (the version moved)."""
+
+
+class DealStore:
+    def __init__(self, table: Any, ledger_table: Any | None = None) -> None:
+        self._table = table
+        self._ledger_table = ledger_table
+
+    def get(self, tenant_id: str, deal_id: str) -> Deal | None:
+        item = self._table.get_item(Key={"tenant_id": tenant_id, "id": deal_id}, ConsistentRead=True).get("Item")
+        return None if item is None else Deal.model_validate(item)
+
+    def require(self, tenant_id: str, deal_id: str) -> Deal:
+        deal = self.get(tenant_id, deal_id)
+        if deal is None:
+            raise DealNotFound(f"deal '{deal_id}' not found")
+        return deal
+
+    def create(self, deal: Deal) -> Deal:
+        stamp = now_iso()
+        deal = deal.model_copy(update={"version": 1, "created_at": deal.created_at or stamp, "updated_at": stamp})
+        try:
+            self._table.put_item(Item=to_item(deal), ConditionExpression="attribute_not_exists(id)")
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise StaleDeal(f"deal '{deal.id}' already exists") from exc
+            raise
+        return deal
+
+    def save(self, deal: Deal) -> Deal:
+        """A person's write: lands only if nobody wrote since ``deal.version`` was read."""
+        saved = deal.model_copy(update={"version": deal.version + 1, "updated_at": now_iso(), "caused_by": None})
+        try:
+            self._table.put_item(Item=to_item(saved), ConditionExpression="version = :v",
+                                 ExpressionAttributeValues={":v": deal.version})
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise StaleDeal(f"deal '{deal.id}' changed since version {deal.version}") from exc
+            raise
+        return saved
+
+    def delete(self, tenant_id: str, deal_id: str) -> None:
+        self._table.delete_item(Key={"tenant_id": tenant_id, "id": deal_id})
+
+    def apply(self, tenant_id: str, deal_id: str, change: Callable[[Deal], Deal], causation: Causation,
+              effect_key: str) -> tuple[Deal, bool]:
+        """Apply an automation change exactly once per ``effect_key``.
+
+        Returns the deal after the change and whether this call applied it (False when an earlier
+        attempt already had). Re-reads and retries when a person's write races it.
+        """
+        assert self._ledger_table is not None, "automation writes need the ledger table"
+        for _ in range(_MAX_ATTEMPTS):
+            current = self.require(tenant_id, deal_id)
+            changed = change(current).model_copy(update={
+                "version": current.version + 1, "updated_at": now_iso(), "caused_by": causation})
+            try:
+                self._table.meta.client.transact_write_items(TransactItems=[
+                    {"Put": {"TableName": self._ledger_table.name,
+                             "Item": ({"tenant_id": tenant_id, "sk": effect_sk(effect_key),
+                                            "status": "done", "at": now_iso(),
+                                            "result": {"deal_id": deal_id, "version": changed.version}}),
+                             "ConditionExpression": "attribute_not_exists(sk)"}},
+                    {"Put": {"TableName": self._table.name, "Item": (to_item(changed)),
+                             "ConditionExpression": "version = :v",
+                             "ExpressionAttributeValues": ({":v": current.version})}},
+                ])
+                return changed, True
+            except ClientError as exc:
+                reasons = cancellation_reasons(exc)
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return self.require(tenant_id, deal_id), False
+                if reasons and reasons[1] == "ConditionalCheckFailed":
+                    continue
+                raise
+        raise StaleDeal(f"deal '{deal_id}' kept changing; gave up after {_MAX_ATTEMPTS} attempts")
+
+
+__all__ = ["DealNotFound", "DealStore", "StaleDeal"]

@@ -1,0 +1,190 @@
+"""template.yaml validates offline: SAM transform, then cfn-lint on the CloudFormation it produces.
+
+cfn-lint >= 1.54 no longer runs aws-sam-translator itself, so a misspelled SAM property
+(``AutoPublishAlais``) passes a plain ``cfn-lint template.yaml``. Here the template goes through
+samtranslator first (unknown SAM properties fail there) and the output through cfn-lint (unknown
+or invalid CloudFormation properties fail there). No network, no AWS account.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from cfnlint.api import lint
+from cfnlint.config import ManualArgs
+from samtranslator.model.exceptions import InvalidDocumentException
+from samtranslator.translator.arn_generator import ArnGenerator
+from samtranslator.translator.transform import transform
+
+from dealflow.local.cfn_yaml import load_template
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+REGION = "eu-central-1"
+PARAMETERS = {"SenderEmail": "sales@example.com"}
+
+# Code locations become S3 URIs: the translator accepts only those (or dicts) for CodeUri/ContentUri.
+_CODE_URI_PROPERTIES = {
+    "AWS::Serverless::Function": "CodeUri",
+    "AWS::Serverless::LayerVersion": "ContentUri",
+}
+
+
+class _StaticPolicyLoader:
+    """Stands in for samtranslator's ManagedPolicyLoader, which lists AWS managed policies via IAM.
+
+    The translator asks for this map only for policy *names* listed under ``Policies``; the
+    template uses policy templates and inline statements, and the roles' own managed policies
+    (basic / durable execution, X-Ray, DynamoDB stream) are built from names without a lookup.
+    The map still holds them so a later ``Policies: [AWSXrayWriteOnlyAccess]`` resolves offline.
+    """
+
+    _NAMES = {
+        "AWSLambdaBasicExecutionRole": "service-role/",
+        "AWSLambdaBasicDurableExecutionRolePolicy": "service-role/",
+        "AWSLambdaDynamoDBExecutionRole": "service-role/",
+        "AWSLambdaSQSQueueExecutionRole": "service-role/",
+        "AWSXrayWriteOnlyAccess": "",
+        "AWSXRayDaemonWriteAccess": "",
+    }
+
+    def load(self) -> dict[str, str]:
+        return {name: f"arn:aws:iam::aws:policy/{path}{name}" for name, path in self._NAMES.items()}
+
+
+def _with_s3_code_uris(template: dict[str, Any]) -> dict[str, Any]:
+    template = copy.deepcopy(template)
+    for logical_id, resource in template.get("Resources", {}).items():
+        prop = _CODE_URI_PROPERTIES.get(resource.get("Type"))
+        if prop and isinstance(resource.get("Properties", {}).get(prop), str):
+            resource["Properties"][prop] = f"s3://dealflow-artifacts/{logical_id}.zip"
+    return template
+
+
+def translate(template: dict[str, Any]) -> dict[str, Any]:
+    """SAM -> CloudFormation, offline. Raises InvalidDocumentException on SAM errors.
+
+    The translator needs a region: boto3's (AWS_DEFAULT_REGION) for pseudo parameters, and for
+    the partition in ARNs one it caches per process unless ArnGenerator has one pinned. Both are
+    set for the duration of the call only, so other tests (moto) see their own environment.
+    """
+    previous = ArnGenerator.BOTO_SESSION_REGION_NAME
+    ArnGenerator.BOTO_SESSION_REGION_NAME = REGION
+    try:
+        with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
+            return transform(_with_s3_code_uris(template), dict(PARAMETERS), _StaticPolicyLoader())
+    finally:
+        ArnGenerator.BOTO_SESSION_REGION_NAME = previous
+
+
+def validate(template: dict[str, Any]) -> list[str]:
+    """Every problem in ``template``: SAM transform errors, then cfn-lint errors and warnings.
+
+    Warnings count too: the template is kept at zero, so a new warning is a decision to make
+    (fix it, or ignore that rule here with a reason), not noise to scroll past.
+    """
+    try:
+        translated = translate(template)
+    except InvalidDocumentException as exc:
+        return [f"sam: {cause.message}" for cause in exc.causes] or [f"sam: {exc}"]
+    matches = lint(json.dumps(translated), config=ManualArgs(regions=[REGION]))
+    return [
+        f"{m.rule.id} {'/'.join(str(p) for p in m.path)}: {m.message}"
+        for m in matches
+        if m.rule.id[0] in "EW"
+    ]
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def translated(template: dict[str, Any]) -> dict[str, Any]:
+    return translate(template)
+
+
+def _resources_of_type(cfn: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == type_}
+
+
+def test_template_transforms_and_lints_clean(template: dict[str, Any]) -> None:
+    assert validate(template) == []
+
+
+def test_translated_template_has_what_the_design_relies_on(translated: dict[str, Any]) -> None:
+    resources = translated["Resources"]
+
+    # The stream mapping: a poison record never blocks a shard.
+    (mapping,) = _resources_of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    assert props["FunctionName"] == {"Ref": "DispatcherFunction"}
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["DealsTable", "StreamArn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 <= props["MaximumRetryAttempts"] <= 10
+    assert 60 <= props["MaximumRecordAgeInSeconds"] <= 6 * 3600
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["DispatcherFailureQueue", "Arn"]
+    }
+    patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+    assert patterns and all(set(p["eventName"]) <= {"INSERT", "MODIFY", "REMOVE"} for p in patterns)
+
+    # The runner: a durable function on python3.13/arm64, invoked through an alias.
+    runner = resources["RunnerFunction"]["Properties"]
+    assert runner["Runtime"] == "python3.13"
+    assert runner["Architectures"] == ["arm64"]
+    assert runner["DurableConfig"]["ExecutionTimeout"] >= 30 * 24 * 3600
+    assert 1 <= runner["DurableConfig"]["RetentionPeriodInDays"] <= 90
+    alias = resources["RunnerFunctionAliaslive"]
+    assert alias["Type"] == "AWS::Lambda::Alias"
+    assert alias["Properties"]["FunctionName"] == {"Ref": "RunnerFunction"}
+
+    # The dispatcher invokes exactly that alias.
+    dispatcher = resources["DispatcherFunction"]["Properties"]
+    assert dispatcher["Environment"]["Variables"]["RUNNER_FUNCTION"] == {"Ref": "RunnerFunctionAliaslive"}
+    role = resources["DispatcherFunctionRole"]["Properties"]
+    invoke = [
+        s
+        for p in role["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if "lambda:InvokeFunction" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert [s["Resource"] for s in invoke] == [{"Ref": "RunnerFunctionAliaslive"}]
+
+    # Both images on the stream: "stage from -> to" needs the old one.
+    deals = resources["DealsTable"]["Properties"]
+    assert deals["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+
+
+@pytest.mark.parametrize(
+    ("resource", "path", "wrong"),
+    [
+        ("RunnerFunction", ("Properties", "AutoPublishAlias"), "AutoPublishAlais"),
+        (
+            "DispatcherFunction",
+            ("Properties", "Events", "DealsStream", "Properties", "BisectBatchOnFunctionError"),
+            "BisectBatchOnFunctionEror",
+        ),
+        ("RunnerFunction", ("Properties", "DurableConfig", "ExecutionTimeout"), "ExecutionTimout"),
+    ],
+)
+def test_misspelled_property_fails_validation(
+    template: dict[str, Any], resource: str, path: tuple[str, ...], wrong: str
+) -> None:
+    broken = copy.deepcopy(template)
+    parent = broken["Resources"][resource]
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[wrong] = parent.pop(path[-1])
+
+    problems = validate(broken)
+
+    assert problems, f"{wrong} was accepted"
+    assert any(wrong in p or path[-1] in p for p in problems), problems
