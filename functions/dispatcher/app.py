@@ -16,7 +16,8 @@ from dealflow import runtime
 from dealflow.model import Deal
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# Report every failed record, even when all fail: the mapping retries exactly those, then bisects.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 DISPATCHER = runtime.dispatcher()
 
 

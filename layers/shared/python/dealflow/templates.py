@@ -8,8 +8,8 @@ again when it runs (the sandbox).
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -35,20 +35,30 @@ class _Undefined(ChainableUndefined):
         return ""
 
 
+def _exact(left: Any, right: Any) -> tuple[Any, Any]:
+    """Money is Decimal; a literal such as ``0.9`` in an expression is a float. Mixing them is a
+    TypeError in Python, so the float is read back as the decimal its author wrote."""
+    if isinstance(left, Decimal) and isinstance(right, float):
+        return left, Decimal(repr(right))
+    if isinstance(right, Decimal) and isinstance(left, float):
+        return Decimal(repr(left)), right
+    return left, right
+
+
 class _Environment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        left, right = _exact(left, right)
         if op == "*":
             for seq, times in ((left, right), (right, left)):
                 too_long = isinstance(seq, str | list | tuple) and isinstance(times, int) and (
                     len(seq) * times > MAX_SEQUENCE_PRODUCT)
                 if too_long:
                     raise SecurityError("repetition would produce a value that is too large")
-            return operator.mul(left, right)
-        if op == "**" and abs(right) > MAX_POWER_EXPONENT:
+        if op == "**" and isinstance(right, int | float | Decimal) and abs(right) > MAX_POWER_EXPONENT:
             raise SecurityError(f"exponent is limited to {MAX_POWER_EXPONENT}")
-        return super().call_binop(context, op, left, right)
+        return self.binop_table[op](left, right)
 
 
 _ENV = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True)

@@ -43,7 +43,7 @@ class Outbox:
         if self._endpoint:
             with urllib.request.urlopen(f"{self._endpoint}/moto-api/data.json", timeout=10) as reply:
                 data = json.load(reply)
-            sent = data.get("ses", {}).get("sent_messages", [])
+            sent = data.get("ses", {}).get("Message", [])  # moto keeps sent mail under its model name
             return [Email(sender=m["source"], to=list(m["destinations"]["ToAddresses"]), subject=m["subject"],
                           body=m["body"]) for m in sent]
         from moto.core import DEFAULT_ACCOUNT_ID

@@ -87,6 +87,7 @@ class LocalStack:
         self.clock = ManualClock()
         self.resources = Resources()
         self.batch_responses: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []  # every stream record handed to the dispatcher
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -204,6 +205,7 @@ class LocalStack:
         """Hand one batch of Lambda-shaped stream records to the dispatcher handler, as the event
         source mapping would (use it to redeliver a batch); returns the handler's response."""
         response = self._dispatcher_app.handler({"Records": records}, LambdaContext("DispatcherFunction"))
+        self.delivered.extend(records)
         self.batch_responses.append(response)
         return response
 

@@ -1,0 +1,76 @@
+"""Delayed rules: durable waits, with time advanced by hand."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dealflow.local import LocalStack
+from dealflow.local.demo import TENANT, demo_deal
+from dealflow.model import CreateTask, Delay, Rule
+
+
+def _proposal(stack: LocalStack, deal_id: str) -> None:
+    stack.create_deal(demo_deal(deal_id, f"Proposal {deal_id}", "5200.00", "services", company="Litware"))
+    stack.move_deal(TENANT, deal_id, "proposal")
+    stack.drain()
+
+
+def test_a_delayed_rule_waits_then_runs_after_its_delay(stack: LocalStack) -> None:
+    _proposal(stack, "d-1")
+    [run] = stack.runs(TENANT, "d-1")
+    assert run.status == "waiting" and run.wake_at is not None
+
+    stack.advance(days=1, hours=23)
+    assert stack.emails() == [] and stack.tasks(TENANT) == []
+
+    stack.advance(hours=1)
+    [email] = stack.emails()
+    assert email.to == ["anna@acme.example"] and email.subject == "Follow up: Proposal d-1"
+    [task] = stack.tasks(TENANT)
+    assert task["title"] == "Call Nora North about Proposal d-1" and task["assignee_id"] == "u-anna"
+    [run] = stack.runs(TENANT, "d-1")
+    assert run.status == "completed"
+    assert [s.name for s in run.steps] == ["delay", "check", "action-1-send_email", "action-2-create_task"]
+
+
+def test_a_delayed_rule_does_not_run_if_the_deal_left_the_stage(stack: LocalStack) -> None:
+    _proposal(stack, "d-2")
+    stack.move_deal(TENANT, "d-2", "negotiation")
+    stack.drain()
+
+    stack.advance(days=3)
+
+    assert stack.emails() == [] and stack.tasks(TENANT) == []
+    [run] = [r for r in stack.runs(TENANT, "d-2") if r.automation_id == "proposal-follow-up"]
+    assert run.status == "skipped"
+    assert run.reason == "the deal left stage 'proposal' before the delay ended (now in 'negotiation')"
+
+
+def test_a_deal_that_leaves_and_comes_back_waits_anew(stack: LocalStack) -> None:
+    _proposal(stack, "d-3")
+    stack.advance(days=1)
+    stack.move_deal(TENANT, "d-3", "negotiation")
+    stack.drain()
+    stack.move_deal(TENANT, "d-3", "proposal")
+    stack.drain()
+
+    stack.advance(days=1)  # the first wait ends: the deal is back in the stage, so it runs
+    assert len(stack.emails()) == 1
+    stack.advance(days=1)  # the second wait ends too: it is a separate entry into the stage
+    assert len(stack.emails()) == 2
+
+
+def test_a_delay_relative_to_a_date_field(stack: LocalStack) -> None:
+    stack.put_rule(TENANT, Rule(id="before-deadline", name="Day before the deadline", pipeline_id="sales",
+                                stage_id="negotiation", delay=Delay(days=-1, relative_to_field="deadline"),
+                                actions=[CreateTask(title="Deadline tomorrow: {{ deal.title }}")]))
+    deadline = stack.clock.now().date() + timedelta(days=5)
+    stack.create_deal(demo_deal("d-4", "Tender", "1.00", "services").model_copy(
+        update={"fields": {"what_we_sell": "services", "deadline": deadline.isoformat()}}))
+    stack.move_deal(TENANT, "d-4", "negotiation")
+    stack.drain()
+
+    stack.advance(days=3)
+    assert stack.tasks(TENANT) == []
+    stack.advance(days=1)
+    assert [t["title"] for t in stack.tasks(TENANT)] == ["Deadline tomorrow: Tender"]
