@@ -34,16 +34,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "shared" / "python"))
 
-from dealflow.changes import DealChange, diff, flat
+from dealflow.changes import DealChange, diff
 from dealflow.conditions import compile_condition
 from dealflow.dispatch import (
-    MAX_DEPTH,
     AutomationIndex,
     CompiledRule,
     Plan,
     TenantAutomation,
+    plan_candidates,
     plan_runs,
-    run_id_for,
 )
 from dealflow.model import (
     AllOf,
@@ -55,7 +54,6 @@ from dealflow.model import (
     Pipeline,
     Recipients,
     Rule,
-    RunRequest,
     SendEmail,
     Stage,
     Tenant,
@@ -142,30 +140,12 @@ def build_changes(count: int, pipelines: Sequence[Pipeline], rng: random.Random)
 
 def naive_plan_runs(change: DealChange, rules: Sequence[CompiledRule], event_id: str) -> Plan:
     """``plan_runs`` without the index: scan every enabled rule for the entered stage."""
-    plan = Plan()
     entry = change.stage_entry
-    if entry is None or change.new is None:
-        return plan
+    if entry is None:
+        return Plan()
     key = (entry.pipeline_id, entry.stage_id)
     candidates = [compiled for compiled in rules if (compiled.rule.pipeline_id, compiled.rule.stage_id) == key]
-    if not candidates:
-        return plan
-    if change.depth >= MAX_DEPTH:
-        plan.loop_stopped = True
-        return plan
-    new, old = flat(change.new), flat(change.old)
-    assert new is not None
-    for compiled in candidates:
-        trace: list[dict[str, Any]] = []
-        if compiled.predicate(new, old, trace):
-            plan.runs.append(RunRequest(
-                run_id=run_id_for(event_id, compiled.rule.id), tenant_id=change.tenant_id,
-                event_id=event_id, deal=change.new, trigger=entry, automation=compiled.rule,
-                depth=change.depth + 1))
-        else:
-            plan.not_started.append({"automation_id": compiled.rule.id, "reason": "condition not met",
-                                     "trace": trace})
-    return plan
+    return plan_candidates(change, candidates, event_id)
 
 
 def time_cpu(body: Callable[[], list[Plan]]) -> tuple[float, list[Plan]]:

@@ -28,17 +28,8 @@ class DealChange:
     new: Deal | None
     changed_fields: frozenset[str]
 
-    @property
-    def stage_entry(self) -> StageEntry | None:
-        """Set when the deal entered a stage: on creation, or on a move to another stage."""
-        if self.new is None:
-            return None
-        if self.old is None:
-            return StageEntry(pipeline_id=self.new.pipeline_id, stage_id=self.new.stage_id)
-        if (self.old.pipeline_id, self.old.stage_id) == (self.new.pipeline_id, self.new.stage_id):
-            return None
-        return StageEntry(pipeline_id=self.new.pipeline_id, stage_id=self.new.stage_id,
-                          from_pipeline_id=self.old.pipeline_id, from_stage_id=self.old.stage_id)
+    stage_entry: StageEntry | None
+    """Set when the deal entered a stage: on creation, or on a move to another stage."""
 
     @property
     def depth(self) -> int:
@@ -70,4 +61,15 @@ def diff(old: Deal | None, new: Deal | None) -> DealChange:
     some = new or old
     assert some is not None
     return DealChange(kind=kind, tenant_id=some.tenant_id, deal_id=some.id, old=old, new=new,
-                      changed_fields=changed)
+                      changed_fields=changed, stage_entry=_entered(old, new))
+
+
+def _entered(old: Deal | None, new: Deal | None) -> StageEntry | None:
+    if new is None:
+        return None
+    if old is None:
+        return StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id)
+    if (old.pipeline_id, old.stage_id) == (new.pipeline_id, new.stage_id):
+        return None
+    return StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id,
+                                      from_pipeline_id=old.pipeline_id, from_stage_id=old.stage_id)

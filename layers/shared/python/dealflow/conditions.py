@@ -14,6 +14,7 @@ from typing import Any
 
 from dealflow.model.automation import AllOf, AnyOf, Clause, Condition
 
+CHANGE_OPERATORS = frozenset({"changed", "changed_from", "changed_to"})
 Facts = Mapping[str, Any]
 Predicate = Callable[[Facts, Facts | None, list[dict[str, Any]] | None], bool]
 
@@ -132,6 +133,15 @@ def compile_condition(condition: Condition | None) -> Predicate:
     return lambda new, old, trace=None: all(p(new, old, trace) for p in parts)
 
 
+def reads_before(condition: Condition | None) -> bool:
+    """Whether a condition compares with the deal as it was (``changed*`` operators)."""
+    if condition is None:
+        return False
+    if isinstance(condition, Clause):
+        return condition.op in CHANGE_OPERATORS
+    return any(reads_before(c) for c in (condition.all if isinstance(condition, AllOf) else condition.any))
+
+
 def referenced_fields(condition: Condition | None) -> set[str]:
     """Every field a condition reads (for validation and broken-reference checks)."""
     if condition is None:
@@ -142,4 +152,5 @@ def referenced_fields(condition: Condition | None) -> set[str]:
     return set().union(*(referenced_fields(c) for c in children))
 
 
-__all__ = ["AnyOf", "Facts", "Predicate", "compile_condition", "is_empty", "normalize", "referenced_fields"]
+__all__ = ["AnyOf", "Facts", "Predicate", "compile_condition", "is_empty", "normalize", "reads_before",
+           "referenced_fields"]

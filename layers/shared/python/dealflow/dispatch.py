@@ -9,12 +9,12 @@ twice (a redelivered record) is a no-op on AWS and in the local invoke port alik
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dealflow.changes import DealChange, diff, flat
-from dealflow.conditions import Predicate, compile_condition
+from dealflow.conditions import Predicate, compile_condition, reads_before
 from dealflow.model import Deal, FieldDefinition, Pipeline, Rule, RunRequest, Tenant
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
@@ -25,6 +25,7 @@ MAX_DEPTH = 8
 class CompiledRule:
     rule: Rule
     predicate: Predicate
+    reads_before: bool = False  # its condition compares with the deal as it was
 
 
 class AutomationIndex:
@@ -35,7 +36,7 @@ class AutomationIndex:
         for rule in rules:
             if rule.enabled:
                 by_stage.setdefault((rule.pipeline_id, rule.stage_id), []).append(
-                    CompiledRule(rule, compile_condition(rule.condition)))
+                    CompiledRule(rule, compile_condition(rule.condition), reads_before(rule.condition)))
         self._by_stage = {key: tuple(rules) for key, rules in by_stage.items()}
 
     def rules_for(self, pipeline_id: str, stage_id: str) -> tuple[CompiledRule, ...]:
@@ -67,22 +68,30 @@ def run_id_for(event_id: str, automation_id: str) -> str:
 
 
 def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -> Plan:
-    plan = Plan()
+    """The runs a change starts: the rules of the stage it entered, found through the index."""
     entry = change.stage_entry
     if entry is None or change.new is None:
-        return plan
-    candidates = automation.index.rules_for(entry.pipeline_id, entry.stage_id)
-    if not candidates:
+        return Plan()
+    return plan_candidates(change, automation.index.rules_for(entry.pipeline_id, entry.stage_id), event_id)
+
+
+def plan_candidates(change: DealChange, candidates: Sequence[CompiledRule], event_id: str) -> Plan:
+    """Of the rules on the entered stage, start those whose condition holds (loop guard first)."""
+    plan = Plan()
+    entry = change.stage_entry
+    if not candidates or entry is None or change.new is None:
         return plan
     if change.depth >= MAX_DEPTH:
         plan.loop_stopped = True
         return plan
-    new, old = flat(change.new), flat(change.old)
+    new = flat(change.new)
+    old = flat(change.old) if any(c.reads_before for c in candidates) else None
     assert new is not None
     for compiled in candidates:
         trace: list[dict[str, Any]] = []
         if compiled.predicate(new, old, trace):
-            plan.runs.append(RunRequest(
+            # Every part is an already validated model: construct without validating again.
+            plan.runs.append(RunRequest.model_construct(
                 run_id=run_id_for(event_id, compiled.rule.id), tenant_id=change.tenant_id,
                 event_id=event_id, deal=change.new, trigger=entry, automation=compiled.rule,
                 depth=change.depth + 1))
