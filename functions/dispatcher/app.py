@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dealflow import runtime
-from dealflow.model import Deal
+from dealflow.model import parse_item
 
 logger = Logger()
 # Report every failed record, even when all fail: the mapping retries exactly those, then bisects.
@@ -24,8 +24,8 @@ DISPATCHER = runtime.dispatcher()
 def record_handler(record: DynamoDBRecord) -> None:
     images = record.dynamodb
     assert images is not None
-    old = Deal.model_validate(images.old_image) if images.old_image else None
-    new = Deal.model_validate(images.new_image) if images.new_image else None
+    old = parse_item(images.old_image) if images.old_image else None
+    new = parse_item(images.new_image) if images.new_image else None
     started = DISPATCHER.handle(old, new, record.event_id or "")
     if started:
         logger.info("runs started", extra={"event_id": record.event_id, "runs": started})

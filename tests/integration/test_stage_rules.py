@@ -78,7 +78,7 @@ def test_each_run_is_in_the_run_log_with_its_steps(stack: LocalStack) -> None:
     assert set(runs) == {"won-services-workgroup", "won-notify-head"}
     notify = runs["won-notify-head"]
     assert notify.status == "completed"
-    assert notify.trigger == {"pipeline_id": "sales", "stage_id": "won", "from_pipeline_id": "sales",
+    assert notify.started_by == {"pipeline_id": "sales", "stage_id": "won", "from_pipeline_id": "sales",
                               "from_stage_id": "new"}
     assert [(s.name, s.outcome) for s in notify.steps] == [("check", "passed"), ("action-1-notify", "done")]
     assert notify.steps[-1].detail["message"] == "Deal won: Deal d-7 for 12500.00 EUR"

@@ -10,7 +10,7 @@ from dealflow.model.deal import Deal
 from dealflow.model.run import StageEntry
 
 # Bookkeeping the engine itself changes on every write; never a reason for automation to fire.
-_BOOKKEEPING = frozenset({"version", "updated_at", "caused_by"})
+_BOOKKEEPING = frozenset({"version", "updated_at", "caused_by", "copy_ids"})
 
 
 class ChangeKind(StrEnum):

@@ -1,9 +1,10 @@
 """From one deal change to the runs it starts.
 
-Rules are indexed by (pipeline, stage) when a tenant's automation is compiled, so a change costs
-one dictionary lookup plus the conditions of the rules on the entered stage, however many rules
-the tenant has. Each run gets a name derived from the stream record and the rule: starting it
-twice (a redelivered record) is a no-op on AWS and in the local invoke port alike.
+Automation is indexed when a tenant's definitions are compiled: rules and tunnels by the
+(pipeline, stage) whose entry starts them, triggers by the event they wait for. A change costs a
+dictionary lookup plus the conditions of the automation found, however much the tenant has. Each
+run gets a name derived from the stream record and the automation: starting it twice (a
+redelivered record) is a no-op on AWS and in the local invoke port alike.
 """
 
 from __future__ import annotations
@@ -13,34 +14,48 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dealflow.changes import DealChange, diff, flat
+from dealflow.changes import ChangeKind, DealChange, diff, flat
 from dealflow.conditions import Predicate, compile_condition, reads_before
-from dealflow.model import Deal, FieldDefinition, Pipeline, Rule, RunRequest, Tenant
+from dealflow.model import Deal, FieldDefinition, Pipeline, RunRequest, StageEntry, Tenant
+from dealflow.model.automation import Automation, Trigger
+from dealflow.model.pipeline import StageSemantic
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
 MAX_DEPTH = 8
 
 
 @dataclass(frozen=True, slots=True)
-class CompiledRule:
-    rule: Rule
+class CompiledAutomation:
+    automation: Automation
     predicate: Predicate
     reads_before: bool = False  # its condition compares with the deal as it was
 
 
 class AutomationIndex:
-    """Enabled rules by the stage that starts them."""
+    """Enabled automation by what starts it."""
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
-        by_stage: dict[tuple[str, str], list[CompiledRule]] = {}
-        for rule in rules:
-            if rule.enabled:
-                by_stage.setdefault((rule.pipeline_id, rule.stage_id), []).append(
-                    CompiledRule(rule, compile_condition(rule.condition), reads_before(rule.condition)))
-        self._by_stage = {key: tuple(rules) for key, rules in by_stage.items()}
+    def __init__(self, automations: Iterable[Automation]) -> None:
+        by_stage: dict[tuple[str, str], list[CompiledAutomation]] = {}
+        by_event: dict[str, list[CompiledAutomation]] = {}
+        for automation in automations:
+            if not automation.enabled:
+                continue
+            compiled = CompiledAutomation(automation, compile_condition(automation.condition),
+                                          reads_before(automation.condition))
+            if isinstance(automation, Trigger):
+                by_event.setdefault(automation.event, []).append(compiled)
+            else:
+                by_stage.setdefault((automation.pipeline_id, automation.stage_id), []).append(compiled)
+        self._by_stage = {key: tuple(found) for key, found in by_stage.items()}
+        self._by_event = {key: tuple(found) for key, found in by_event.items()}
 
-    def rules_for(self, pipeline_id: str, stage_id: str) -> tuple[CompiledRule, ...]:
+    def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
+        """Rules and tunnels that run when a deal enters this stage."""
         return self._by_stage.get((pipeline_id, stage_id), ())
+
+    def on_event(self, event: str) -> tuple[CompiledAutomation, ...]:
+        """Triggers waiting for this event, in every pipeline."""
+        return self._by_event.get(event, ())
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,7 @@ class TenantAutomation:
 class Plan:
     runs: list[RunRequest] = field(default_factory=list)
     not_started: list[dict[str, Any]] = field(default_factory=list)
-    loop_stopped: bool = False
+    loop_stopped: list[CompiledAutomation] = field(default_factory=list)
 
 
 def run_id_for(event_id: str, automation_id: str) -> str:
@@ -67,38 +82,82 @@ def run_id_for(event_id: str, automation_id: str) -> str:
     return f"run-{digest[:48]}"
 
 
-def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -> Plan:
-    """The runs a change starts: the rules of the stage it entered, found through the index."""
-    entry = change.stage_entry
-    if entry is None or change.new is None:
-        return Plan()
-    return plan_candidates(change, automation.index.rules_for(entry.pipeline_id, entry.stage_id), event_id)
+def _request(change_item: Deal, compiled: CompiledAutomation, event_id: str, started_by: StageEntry,
+             target_id: str | None = None) -> RunRequest:
+    cause = change_item.caused_by
+    # Every part is an already validated model: construct without validating again.
+    return RunRequest.model_construct(
+        run_id=run_id_for(event_id, compiled.automation.id), tenant_id=change_item.tenant_id, event_id=event_id,
+        deal=change_item, started_by=started_by, automation=compiled.automation, target_id=target_id,
+        depth=(cause.depth if cause else 0) + 1, chain=list(cause.chain) if cause else [])
 
 
-def plan_candidates(change: DealChange, candidates: Sequence[CompiledRule], event_id: str) -> Plan:
-    """Of the rules on the entered stage, start those whose condition holds (loop guard first)."""
+def plan_candidates(change: DealChange, candidates: Sequence[CompiledAutomation], event_id: str,
+                    started_by: StageEntry | None = None, target_id: str | None = None) -> Plan:
+    """Of the automation a change concerns, start what its condition lets through (loop guard
+    first). With a ``target_id`` the condition is about another item and is checked by the run."""
     plan = Plan()
-    entry = change.stage_entry
-    if not candidates or entry is None or change.new is None:
+    started_by = started_by or change.stage_entry
+    if not candidates or started_by is None or change.new is None:
         return plan
     if change.depth >= MAX_DEPTH:
-        plan.loop_stopped = True
+        plan.loop_stopped.extend(candidates)
         return plan
     new = flat(change.new)
     old = flat(change.old) if any(c.reads_before for c in candidates) else None
     assert new is not None
     for compiled in candidates:
         trace: list[dict[str, Any]] = []
-        if compiled.predicate(new, old, trace):
-            # Every part is an already validated model: construct without validating again.
-            plan.runs.append(RunRequest.model_construct(
-                run_id=run_id_for(event_id, compiled.rule.id), tenant_id=change.tenant_id,
-                event_id=event_id, deal=change.new, trigger=entry, automation=compiled.rule,
-                depth=change.depth + 1))
+        if target_id is not None or compiled.predicate(new, old, trace):
+            plan.runs.append(_request(change.new, compiled, event_id, started_by, target_id))
         else:
-            plan.not_started.append({"automation_id": compiled.rule.id, "reason": "condition not met",
+            plan.not_started.append({"automation_id": compiled.automation.id, "reason": "condition not met",
                                      "trace": trace})
     return plan
+
+
+def _merge(into: Plan, other: Plan) -> Plan:
+    into.runs += other.runs
+    into.not_started += other.not_started
+    into.loop_stopped += other.loop_stopped
+    return into
+
+
+def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -> Plan:
+    """Everything a change starts: the rules and tunnels of the stage it entered, triggers on the
+    fields it changed, and a linked lead's triggers when a deal is won or lost."""
+    plan = Plan()
+    new, entry = change.new, change.stage_entry
+    if new is None:
+        return plan
+    index = automation.index
+    if entry is not None:
+        _merge(plan, plan_candidates(change, index.on_stage(entry.pipeline_id, entry.stage_id), event_id))
+    if change.kind is ChangeKind.UPDATED and change.changed_fields:
+        watching = [c for c in index.on_event("field_changed")
+                    if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields]
+        started = StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id, event="field_changed")
+        _merge(plan, plan_candidates(change, watching, event_id, started))
+    if entry is not None and new.entity == "deal" and new.lead_id:
+        stage = automation.pipelines[new.pipeline_id].stage(new.stage_id) if new.pipeline_id in automation.pipelines \
+            else None
+        if stage is not None and stage.semantic is not StageSemantic.IN_PROGRESS:
+            event = "linked_deal_won" if stage.semantic is StageSemantic.WON else "linked_deal_lost"
+            started = entry.model_copy(update={"event": event})
+            _merge(plan, plan_candidates(change, index.on_event(event), event_id, started, target_id=new.lead_id))
+    return plan
+
+
+def plan_event(item: Deal, event: str, automation: TenantAutomation, event_id: str,
+               custom_event: str | None = None) -> Plan:
+    """The trigger runs an outside event (a paid invoice, a clicked link) starts for an item."""
+    candidates = [c for c in automation.index.on_event(event)
+                  if c.automation.pipeline_id == item.pipeline_id
+                  and (event != "custom" or c.automation.custom_event == custom_event)]
+    outside = item.model_copy(update={"caused_by": None})  # an outside event starts a new chain
+    change = diff(outside, outside)
+    started = StageEntry.model_construct(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event=event)
+    return plan_candidates(change, candidates, event_id, started)
 
 
 class RunStarter(Protocol):
@@ -109,12 +168,14 @@ class RunStarter(Protocol):
         ...
 
 
+LoopLogger = Callable[[DealChange, str, Sequence[CompiledAutomation]], None]
+
+
 class Dispatcher:
     """Turns stream records into started runs. One instance per container; ``new_batch`` makes
     each tenant's automation load at most once per batch."""
 
-    def __init__(self, load: Callable[[str], TenantAutomation], starter: RunStarter,
-                 log_loop: Callable[[DealChange, str, tuple[CompiledRule, ...]], None]) -> None:
+    def __init__(self, load: Callable[[str], TenantAutomation], starter: RunStarter, log_loop: LoopLogger) -> None:
         self._load = load
         self._starter = starter
         self._log_loop = log_loop
@@ -131,11 +192,12 @@ class Dispatcher:
     def handle(self, old: Deal | None, new: Deal | None, event_id: str) -> list[str]:
         """Start the runs one change calls for; returns the run ids that started."""
         change = diff(old, new)
-        if change.stage_entry is None:
+        if change.new is None or (change.stage_entry is None and not change.changed_fields):
             return []
-        automation = self.automation_for(change.tenant_id)
-        plan = plan_runs(change, automation, event_id)
+        plan = plan_runs(change, self.automation_for(change.tenant_id), event_id)
         if plan.loop_stopped:
-            entry = change.stage_entry
-            self._log_loop(change, event_id, automation.index.rules_for(entry.pipeline_id, entry.stage_id))
+            self._log_loop(change, event_id, plan.loop_stopped)
+        return self.start(plan)
+
+    def start(self, plan: Plan) -> list[str]:
         return [run.run_id for run in plan.runs if self._starter.start(run)]

@@ -18,7 +18,19 @@ from dealflow import clock
 from dealflow.actions import ActionContext, ActionError, Services, perform
 from dealflow.changes import flat
 from dealflow.conditions import compile_condition
-from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, RunRecord, RunRequest, RunStep, Tenant
+from dealflow.dispatch import MAX_DEPTH
+from dealflow.model import (
+    Causation,
+    Deal,
+    FieldDefinition,
+    Pipeline,
+    RunRecord,
+    RunRequest,
+    RunStep,
+    Tenant,
+    Trigger,
+    parse_item,
+)
 from dealflow.ports import Durable
 from dealflow.store.deals import StaleDeal
 from dealflow.templates import TemplateError
@@ -79,11 +91,12 @@ class _Run:
             new_step: RunStep | None = None) -> None:
         """Rewrite the run's record. A step function passes its own step as ``new_step``; the
         caller appends it to ``steps`` from the step's (possibly replayed) result."""
-        rule, req = self.request.automation, self.request
+        automation, req = self.request.automation, self.request
         self.services.runs.write(RunRecord(
-            tenant_id=req.tenant_id, run_id=req.run_id, automation_id=rule.id, automation_name=rule.name,
-            automation_kind=rule.kind, deal_id=req.deal.id, event_id=req.event_id,
-            trigger=req.trigger.model_dump(mode="json", exclude_none=True), status=status,  # type: ignore[arg-type]
+            tenant_id=req.tenant_id, run_id=req.run_id, automation_id=automation.id,
+            automation_name=automation.name, automation_kind=automation.kind,
+            deal_id=req.target_id or req.deal.id, event_id=req.event_id,
+            started_by=req.started_by.model_dump(mode="json", exclude_none=True), status=status,  # type: ignore[arg-type]
             reason=reason, steps=[*self.steps, *([new_step] if new_step else [])], started_at=self.started_at,
             wake_at=self.wake_at, finished_at=_stamp() if finished else None))
 
@@ -99,26 +112,35 @@ class _Run:
             self.log("failed", reason=str(exc), finished=True)
             return {"started_at": self.started_at, "failed": str(exc)}
         self.log("waiting" if wait_seconds else "running")
-        pipeline = automation.pipelines.get(self.request.deal.pipeline_id)
         return {"started_at": self.started_at, "wait_seconds": wait_seconds, "wake_at": self.wake_at,
                 "tenant": automation.tenant.model_dump(mode="json"),
-                "pipeline": pipeline.model_dump(mode="json") if pipeline else None,
+                "pipelines": {pid: p.model_dump(mode="json") for pid, p in automation.pipelines.items()},
                 "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()}}
 
     def check(self, delayed: bool) -> dict[str, Any]:
-        """Read the deal as it is now; after a delay, the rule must still apply to it."""
-        rule = self.request.automation
-        deal = self.services.deals.get(self.request.tenant_id, self.request.deal.id)
+        """Read the item as it is now. After a delay, the automation must still apply to it; a
+        trigger's item must be in the trigger's pipeline and meet its condition."""
+        automation = self.request.automation
+        deal = self.services.deals.get(self.request.tenant_id, self.request.target_id or self.request.deal.id)
         trace: list[dict[str, Any]] = []
+
+        def holds() -> bool:
+            return compile_condition(automation.condition)(flat(deal) or {}, None, trace)
+
+        entity = "lead" if self.request.target_id else "deal"
+        outcome, reason = "skipped", None
         if deal is None:
-            outcome, reason = "skipped", "the deal was deleted"
-        elif delayed and (deal.pipeline_id, deal.stage_id) != (rule.pipeline_id, rule.stage_id):
-            outcome = "skipped"
-            reason = f"the deal left stage '{rule.stage_id}' before the delay ended (now in '{deal.stage_id}')"
-        elif delayed and not compile_condition(rule.condition)(flat(deal) or {}, None, trace):
-            outcome, reason = "skipped", "the condition no longer held when the delay ended"
+            reason = f"the {entity} was deleted"
+        elif isinstance(automation, Trigger) and deal.pipeline_id != automation.pipeline_id:
+            reason = f"the {entity} is in pipeline '{deal.pipeline_id}', not the trigger's '{automation.pipeline_id}'"
+        elif isinstance(automation, Trigger) and self.request.target_id and not holds():
+            reason = "the trigger's condition does not hold"
+        elif delayed and (deal.pipeline_id, deal.stage_id) != (automation.pipeline_id, automation.stage_id):
+            reason = f"the deal left stage '{automation.stage_id}' before the delay ended (now in '{deal.stage_id}')"
+        elif delayed and not holds():
+            reason = "the condition no longer held when the delay ended"
         else:
-            outcome, reason = "passed", None
+            outcome = "passed"
         step = RunStep(name="check", kind="check", outcome=outcome, at=_stamp(),
                        detail={"reason": reason, "conditions": trace} if reason else {})
         if reason:
@@ -127,14 +149,15 @@ class _Run:
                 "step": step.model_dump(mode="json")}
 
     def act(self, index: int, loaded: dict[str, Any], deal: Deal) -> dict[str, Any]:
-        action = self.request.automation.actions[index]
+        request = self.request
+        action = request.automation.effective_actions[index]
         ctx = ActionContext(
             tenant=Tenant.model_validate(loaded["tenant"]),
-            pipeline=Pipeline.model_validate(loaded["pipeline"]) if loaded["pipeline"] else None,
+            pipelines={pid: Pipeline.model_validate(p) for pid, p in loaded["pipelines"].items()},
             fields={c: FieldDefinition.model_validate(f) for c, f in loaded["fields"].items()},
-            deal=deal, effect_key=f"{self.request.run_id}:{index}", services=self.services,
-            causation=Causation(run_id=self.request.run_id, automation_id=self.request.automation.id,
-                                depth=self.request.depth))
+            deal=deal, effect_key=f"{request.run_id}:{index}", services=self.services,
+            causation=Causation(run_id=request.run_id, automation_id=request.automation.id, depth=request.depth,
+                                chain=[*request.chain, request.automation.id][-MAX_DEPTH:]))
         name = f"action-{index + 1}-{action.kind}"
         try:
             result = perform(action, ctx)
@@ -144,7 +167,7 @@ class _Run:
             return {"failed": str(exc), "step": step.model_dump(mode="json")}
         outcome = "duplicate" if result.get("duplicate") else "done"
         step = RunStep(name=name, kind="action", outcome=outcome, at=_stamp(), detail=result)
-        last = index == len(self.request.automation.actions) - 1
+        last = index == len(request.automation.effective_actions) - 1
         self.log("completed" if last else "running", finished=last, new_step=step)
         return {"step": step.model_dump(mode="json"), "deal": ctx.deal.model_dump(mode="json")}
 
@@ -154,7 +177,7 @@ class _Run:
 
 
 def execute(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:
-    """Run one stage rule: wait out its delay, check it still applies, perform its actions."""
+    """Run one piece of automation: wait out its delay, check it still applies, perform its actions."""
     run = _Run(request, services)
     loaded = durable.step("start", run.start)
     run.started_at, run.wake_at = loaded["started_at"], loaded.get("wake_at")
@@ -168,8 +191,8 @@ def execute(request: RunRequest, durable: Durable, services: Services) -> dict[s
     run.steps.append(RunStep.model_validate(checked["step"]))
     if not checked["proceed"]:
         return {"run_id": request.run_id, "status": "skipped"}
-    deal = Deal.model_validate(checked["deal"])
-    for index, action in enumerate(request.automation.actions):
+    deal = parse_item(checked["deal"])
+    for index, action in enumerate(request.automation.effective_actions):
         name = f"action-{index + 1}-{action.kind}"
         try:
             outcome = durable.step(name, partial(run.act, index, loaded, deal), side_effect=True)
@@ -179,5 +202,5 @@ def execute(request: RunRequest, durable: Durable, services: Services) -> dict[s
         run.steps.append(RunStep.model_validate(outcome["step"]))
         if "failed" in outcome:
             raise RunFailed(f"{name}: {outcome['failed']}")
-        deal = Deal.model_validate(outcome["deal"])
+        deal = parse_item(outcome["deal"])
     return {"run_id": request.run_id, "status": "completed"}

@@ -4,6 +4,7 @@ environment that template.yaml sets."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -13,7 +14,7 @@ from dealflow.actions import Services
 from dealflow.adapters import LambdaRunStarter, SesMailer, SnsNotifier
 from dealflow.changes import DealChange
 from dealflow.clock import now_iso
-from dealflow.dispatch import CompiledRule, Dispatcher, RunStarter, run_id_for
+from dealflow.dispatch import CompiledAutomation, Dispatcher, LoopLogger, RunStarter, run_id_for
 from dealflow.model import RunRecord
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
@@ -50,22 +51,24 @@ def runner_services() -> Services:
         sender=os.environ.get("SENDER_EMAIL") or None)
 
 
-def loop_logger(runs: RunLog):
-    """Records, for each rule a too-deep chain would have started, that the loop was stopped."""
+def loop_logger(runs: RunLog) -> LoopLogger:
+    """Records, for each automation a too-deep chain would have started, that the loop was stopped
+    and which automation made up the chain."""
 
-    def log(change: DealChange, event_id: str, rules: tuple[CompiledRule, ...]) -> None:
+    def log(change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None:
         cause = change.new.caused_by if change.new else None
-        for compiled in rules:
+        chain = list(cause.chain) if cause else []
+        for compiled in stopped:
+            automation = compiled.automation
             runs.write(RunRecord(
-                tenant_id=change.tenant_id, run_id=run_id_for(event_id, compiled.rule.id),
-                automation_id=compiled.rule.id, automation_name=compiled.rule.name,
-                automation_kind=compiled.rule.kind, deal_id=change.deal_id, event_id=event_id,
-                trigger={"stage_entry": change.stage_entry.model_dump(mode="json") if change.stage_entry else None,
-                         "caused_by": cause.model_dump(mode="json") if cause else None},
+                tenant_id=change.tenant_id, run_id=run_id_for(event_id, automation.id),
+                automation_id=automation.id, automation_name=automation.name, automation_kind=automation.kind,
+                deal_id=change.deal_id, event_id=event_id,
+                started_by={"stage_entry": change.stage_entry.model_dump(mode="json") if change.stage_entry else None,
+                            "caused_by": cause.model_dump(mode="json") if cause else None},
                 status="skipped", started_at=now_iso(), finished_at=now_iso(),
-                reason=f"automation loop stopped: the chain of automation writes reached depth "
-                       f"{cause.depth if cause else '?'}; last written by rule "
-                       f"'{cause.automation_id if cause else '?'}'"))
+                reason=f"automation loop stopped: {len(chain)} automation writes in a row "
+                       f"({' → '.join([*chain, automation.id])})"))
 
     return log
 

@@ -14,6 +14,8 @@ _PERFORMERS: dict[str, Callable[[Any, ActionContext], dict[str, Any]]] = {
     "notify": messages.notify,
     "update_fields": deals.update_fields,
     "move_to_stage": deals.move_to_stage,
+    "move_to_pipeline": deals.move_to_pipeline,
+    "copy_to_pipeline": deals.copy_to_pipeline,
     "create_task": records.create_task,
     "create_workgroup": records.create_workgroup,
 }

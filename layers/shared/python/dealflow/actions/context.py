@@ -38,13 +38,18 @@ class Services:
 @dataclass
 class ActionContext:
     tenant: Tenant
-    pipeline: Pipeline | None
+    pipelines: dict[str, Pipeline]
     fields: dict[str, FieldDefinition]
     deal: Deal
     effect_key: str
     causation: Causation
     services: Services
     variables: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        """The pipeline the deal is in now."""
+        return self.pipelines.get(self.deal.pipeline_id)
 
     def template_variables(self) -> dict[str, Any]:
         deal = flat(self.deal) or {}

@@ -153,7 +153,8 @@ class UpdateFields(Model):
     @field_validator("values")
     @classmethod
     def _writable(cls, values: dict[str, FieldValue]) -> dict[str, FieldValue]:
-        frozen = {"id", "tenant_id", "pipeline_id", "stage_id", "version", "created_at", "updated_at"}
+        frozen = {"id", "tenant_id", "pipeline_id", "stage_id", "version", "created_at", "updated_at", "entity",
+                  "lead_id", "copied_from_id", "copy_ids"}
         bad = sorted(set(values) & frozen)
         if bad:
             raise ValueError(f"values: {', '.join(bad)} cannot be set here (use move_to_stage for stages)")
@@ -162,6 +163,23 @@ class UpdateFields(Model):
 
 class MoveToStage(Model):
     kind: Literal["move_to_stage"] = "move_to_stage"
+    stage_id: Id
+    forward_only: bool = Field(default=False, description="Leave a deal that is already at or past the stage")
+
+
+class CopyToPipeline(Model):
+    """Copy the deal into another pipeline's stage; the original stays, both know each other."""
+
+    kind: Literal["copy_to_pipeline"] = "copy_to_pipeline"
+    pipeline_id: Id
+    stage_id: Id
+
+
+class MoveToPipeline(Model):
+    """Move the deal (same id, same history) into another pipeline's stage."""
+
+    kind: Literal["move_to_pipeline"] = "move_to_pipeline"
+    pipeline_id: Id
     stage_id: Id
 
 
@@ -183,7 +201,7 @@ class CreateWorkgroup(Model):
 
 
 Action = Annotated[
-    SendEmail | Notify | UpdateFields | MoveToStage | CreateTask | CreateWorkgroup,
+    SendEmail | Notify | UpdateFields | MoveToStage | CopyToPipeline | MoveToPipeline | CreateTask | CreateWorkgroup,
     Field(discriminator="kind"),
 ]
 
@@ -201,3 +219,80 @@ class Rule(Model):
     delay: Delay | None = None
     actions: list[Action] = Field(min_length=1, max_length=50)
     version: int = Field(default=1, ge=1)
+
+    @property
+    def effective_actions(self) -> list[Action]:
+        return list(self.actions)
+
+
+class Tunnel(Model):
+    """A sales tunnel: when a deal enters (pipeline_id, stage_id), copy or move it into
+    (target_pipeline_id, target_stage_id). A rule whose one action is the copy or the move."""
+
+    kind: Literal["tunnel"] = "tunnel"
+    id: Id
+    name: str = Field(min_length=1, max_length=200)
+    pipeline_id: Id
+    stage_id: Id
+    target_pipeline_id: Id
+    target_stage_id: Id
+    mode: Literal["copy", "move"]
+    enabled: bool = True
+    condition: Condition | None = None
+    delay: Delay | None = None
+    version: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _elsewhere(self) -> Tunnel:
+        if self.target_pipeline_id == self.pipeline_id:
+            raise ValueError("target_pipeline_id: a tunnel leads to another pipeline (use a rule to move within one)")
+        return self
+
+    @property
+    def effective_actions(self) -> list[Action]:
+        target = {"pipeline_id": self.target_pipeline_id, "stage_id": self.target_stage_id}
+        return [CopyToPipeline(**target) if self.mode == "copy" else MoveToPipeline(**target)]
+
+
+EXTERNAL_EVENTS = ("email_link_clicked", "incoming_call", "invoice_paid", "web_form_submitted", "custom")
+INTERNAL_EVENTS = ("field_changed", "linked_deal_won", "linked_deal_lost")
+EventKind = Literal["email_link_clicked", "incoming_call", "invoice_paid", "web_form_submitted", "custom",
+                    "field_changed", "linked_deal_won", "linked_deal_lost"]
+
+
+class Trigger(Model):
+    """When ``event`` happens to an item of ``pipeline_id``, move it to ``stage_id``: forward only,
+    unless ``allow_backwards``. External events arrive through the webhook receiver; internal ones
+    come from changes (a field changed; a lead's linked deal was won or lost)."""
+
+    kind: Literal["trigger"] = "trigger"
+    id: Id
+    name: str = Field(min_length=1, max_length=200)
+    pipeline_id: Id
+    stage_id: Id
+    event: EventKind
+    field: str | None = Field(default=None, max_length=64, description="The watched field (field_changed)")
+    custom_event: str | None = Field(default=None, max_length=64, description="The event's name (custom)")
+    allow_backwards: bool = False
+    enabled: bool = True
+    condition: Condition | None = None
+    version: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _event_details(self) -> Trigger:
+        if (self.event == "field_changed") != (self.field is not None):
+            raise ValueError("field: required for field_changed triggers, and only for them")
+        if (self.event == "custom") != (self.custom_event is not None):
+            raise ValueError("custom_event: required for custom triggers, and only for them")
+        return self
+
+    @property
+    def delay(self) -> None:
+        return None
+
+    @property
+    def effective_actions(self) -> list[Action]:
+        return [MoveToStage(stage_id=self.stage_id, forward_only=not self.allow_backwards)]
+
+
+Automation = Annotated[Rule | Tunnel | Trigger, Field(discriminator="kind")]

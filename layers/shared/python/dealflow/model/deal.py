@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, TypeAdapter
 
 from dealflow.model.base import Id, Model
 
@@ -22,9 +22,14 @@ class Causation(Model):
     run_id: str
     automation_id: str
     depth: int = Field(ge=0)
+    chain: list[str] = Field(default_factory=list, description="Automation ids that led here, oldest first")
 
 
 class Deal(Model):
+    """A deal; leads share its shape (see ``Lead``) and its table, so one stream, one dispatcher
+    and one set of actions serve both."""
+
+    entity: Literal["deal"] = "deal"
     tenant_id: Id
     id: Id
     pipeline_id: Id
@@ -40,9 +45,29 @@ class Deal(Model):
     created_at: str | None = None
     updated_at: str | None = None
     caused_by: Causation | None = Field(default=None, description="Set when automation made the write")
+    lead_id: Id | None = Field(default=None, description="The lead this deal was created from")
+    copied_from_id: Id | None = Field(default=None, description="The deal a tunnel copied this one from")
+    copy_ids: list[Id] = Field(default_factory=list, description="Copies tunnels made of this deal")
 
     def value(self, name: str) -> Any:
         """A standard field by name, else a custom field by code (None when absent)."""
         if name in type(self).model_fields and name != "fields":
             return getattr(self, name)
         return self.fields.get(name)
+
+
+class Lead(Deal):
+    """A lead, moving through a lead pipeline's stages. Deals created from it carry its id."""
+
+    entity: Literal["lead"] = "lead"  # type: ignore[assignment]
+
+
+Item = Annotated[Deal | Lead, Field(discriminator="entity")]
+_ITEM: TypeAdapter[Deal | Lead] = TypeAdapter(Item)
+
+
+def parse_item(data: Any) -> Deal | Lead:
+    """A stored or streamed item as the model its ``entity`` names (a deal when absent)."""
+    if isinstance(data, dict) and "entity" not in data:
+        data = {**data, "entity": "deal"}
+    return _ITEM.validate_python(data)

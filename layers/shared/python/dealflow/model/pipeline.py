@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -24,6 +25,7 @@ class Stage(Model):
 class Pipeline(Model):
     id: Id
     name: str = Field(min_length=1, max_length=200)
+    entity: Literal["deal", "lead"] = Field(default="deal", description="Deals or leads move through it")
     stages: list[Stage] = Field(min_length=1)
 
     @model_validator(mode="after")

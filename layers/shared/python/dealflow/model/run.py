@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dealflow.model.automation import Rule
+from dealflow.model.automation import Automation
 from dealflow.model.base import Id, Model
 from dealflow.model.deal import Deal
 
@@ -14,10 +14,12 @@ RunStatus = Literal["running", "waiting", "completed", "skipped", "failed"]
 
 
 class StageEntry(Model):
-    """The change that started a run: a deal entered (pipeline_id, stage_id)."""
+    """The change that started a run: a deal entered (pipeline_id, stage_id), or an event
+    happened to it (a trigger's event, a field that changed)."""
 
     pipeline_id: Id
     stage_id: Id
+    event: str | None = None
     from_pipeline_id: Id | None = None
     from_stage_id: Id | None = None
 
@@ -30,9 +32,12 @@ class RunRequest(Model):
     tenant_id: Id
     event_id: str = Field(min_length=1, max_length=200, description="The stream record's eventID")
     deal: Deal = Field(description="The deal as the stream record showed it")
-    trigger: StageEntry
-    automation: Rule
+    started_by: StageEntry
+    automation: Automation
+    target_id: Id | None = Field(default=None, description="The item acted on, when not the changed deal "
+                                 "(a lead whose linked deal was won)")
     depth: int = Field(default=1, ge=1, description="How many automation writes led to this run")
+    chain: list[str] = Field(default_factory=list, description="Automation ids that led to this run")
 
 
 class RunStep(Model):
@@ -53,7 +58,7 @@ class RunRecord(Model):
     automation_kind: str
     deal_id: Id
     event_id: str
-    trigger: dict[str, Any]
+    started_by: dict[str, Any]
     status: RunStatus
     reason: str | None = None
     steps: list[RunStep] = Field(default_factory=list)

@@ -12,25 +12,25 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dealflow.dispatch import AutomationIndex, TenantAutomation
-from dealflow.model import FieldDefinition, Pipeline, Rule, Tenant
+from dealflow.model import FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel
 from dealflow.store.items import plain, query_all, to_item
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
-_KINDS: dict[str, type[Pipeline | FieldDefinition | Rule]] = {
-    "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule}
+Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger
+_KINDS: dict[str, type[Definition]] = {
+    "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule, "TUNNEL": Tunnel, "TRIGGER": Trigger}
 
 
 class UnknownTenant(LookupError):
     pass
 
 
-def _definition_sk(model: Pipeline | FieldDefinition | Rule) -> str:
-    if isinstance(model, Pipeline):
-        return f"{_DEFINITION_PREFIX}PIPELINE#{model.id}"
+def _definition_sk(model: Definition) -> str:
     if isinstance(model, FieldDefinition):
         return f"{_DEFINITION_PREFIX}FIELD#{model.code}"
-    return f"{_DEFINITION_PREFIX}RULE#{model.id}"
+    kind = next(k for k, cls in _KINDS.items() if isinstance(model, cls))
+    return f"{_DEFINITION_PREFIX}{kind}#{model.id}"
 
 
 class AutomationStore:
@@ -47,8 +47,8 @@ class AutomationStore:
             raise UnknownTenant(f"unknown tenant '{tenant_id}'")
         return Tenant.model_validate(plain(item, "tenant_id", "sk") | {"id": tenant_id})
 
-    def put_definition(self, tenant_id: str, model: Pipeline | FieldDefinition | Rule) -> None:
-        """Store a pipeline, field or rule and bump the tenant's automation version, atomically."""
+    def put_definition(self, tenant_id: str, model: Definition) -> None:
+        """Store a pipeline, field or automation and bump the tenant's automation version, atomically."""
         client = self._table.meta.client
         try:
             client.transact_write_items(TransactItems=[
@@ -84,7 +84,7 @@ class AutomationStore:
             tenant=tenant,
             pipelines={p.id: p for p in found["PIPELINE"]},
             fields={f.code: f for f in found["FIELD"]},
-            index=AutomationIndex(found["RULE"]),
+            index=AutomationIndex([*found["RULE"], *found["TUNNEL"], *found["TRIGGER"]]),
             version=tenant.automation_version,
         )
         self._cache[tenant_id] = compiled

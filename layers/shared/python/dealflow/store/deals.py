@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dealflow.clock import now_iso
-from dealflow.model import Causation, Deal
+from dealflow.model import Causation, Deal, parse_item
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, to_item
 from dealflow.store.ledger import effect_sk
 
@@ -34,7 +34,7 @@ class DealStore:
 
     def get(self, tenant_id: str, deal_id: str) -> Deal | None:
         item = self._table.get_item(Key={"tenant_id": tenant_id, "id": deal_id}, ConsistentRead=True).get("Item")
-        return None if item is None else Deal.model_validate(item)
+        return None if item is None else parse_item(item)
 
     def require(self, tenant_id: str, deal_id: str) -> Deal:
         deal = self.get(tenant_id, deal_id)
@@ -52,6 +52,14 @@ class DealStore:
                 raise StaleDeal(f"deal '{deal.id}' already exists") from exc
             raise
         return deal
+
+    def create_if_absent(self, deal: Deal) -> bool:
+        """Store a deal an automation made, unless one with its id exists; True if stored now."""
+        try:
+            self.create(deal)
+        except StaleDeal:
+            return False
+        return True
 
     def save(self, deal: Deal) -> Deal:
         """A person's write: lands only if nobody wrote since ``deal.version`` was read."""
