@@ -75,7 +75,7 @@ def test_each_run_is_in_the_run_log_with_its_steps(stack: LocalStack) -> None:
     _won(stack, "d-7", "services")
 
     runs = {r.automation_id: r for r in stack.runs(TENANT, "d-7")}
-    assert set(runs) == {"won-services-workgroup", "won-notify-head"}
+    assert set(runs) == {"won-services-workgroup", "won-notify-head", "won-to-delivery"}
     notify = runs["won-notify-head"]
     assert notify.status == "completed"
     assert notify.started_by == {"pipeline_id": "sales", "stage_id": "won", "from_pipeline_id": "sales",

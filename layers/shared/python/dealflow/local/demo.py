@@ -17,6 +17,7 @@ from dealflow.model import (
     Deal,
     Delay,
     FieldDefinition,
+    Lead,
     Notify,
     Pipeline,
     Recipients,
@@ -24,6 +25,8 @@ from dealflow.model import (
     SendEmail,
     Stage,
     Tenant,
+    Trigger,
+    Tunnel,
     User,
 )
 
@@ -64,6 +67,16 @@ def demo_pipelines() -> list[Pipeline]:
             Stage(id="due", name="Renewal due"), Stage(id="renewed", name="Renewed", semantic="won"),
             Stage(id="churned", name="Churned", semantic="lost"),
         ]),
+        Pipeline(id="delivery", name="Delivery", stages=[
+            Stage(id="kickoff", name="Kick-off"), Stage(id="in_delivery", name="In delivery"),
+            Stage(id="delivered", name="Delivered", semantic="won"),
+        ]),
+        Pipeline(id="leads", name="Leads", entity="lead", stages=[
+            Stage(id="new", name="New lead"), Stage(id="qualified", name="Qualified"),
+            Stage(id="waiting", name="Deal in progress"),
+            Stage(id="need_satisfied", name="Need satisfied", semantic="won"),
+            Stage(id="rejected", name="Rejected", semantic="lost"),
+        ]),
     ]
 
 
@@ -95,22 +108,45 @@ def demo_rules() -> list[Rule]:
     ]
 
 
+def demo_tunnels() -> list[Tunnel]:
+    return [Tunnel(id="won-to-delivery", name="Won services deals go to delivery", pipeline_id="sales",
+                   stage_id="won", target_pipeline_id="delivery", target_stage_id="kickoff", mode="copy",
+                   condition=Clause(field="what_we_sell", op="equals", value="services"))]
+
+
+def demo_triggers() -> list[Trigger]:
+    return [
+        # Leads follow their deals: plain triggers on the lead pipeline, no special process.
+        Trigger(id="lead-satisfied", name="Linked deal won: need satisfied", pipeline_id="leads",
+                stage_id="need_satisfied", event="linked_deal_won"),
+        Trigger(id="lead-rejected", name="Linked deal lost: lead rejected", pipeline_id="leads",
+                stage_id="rejected", event="linked_deal_lost"),
+        Trigger(id="invoice-paid", name="Invoice paid: deal won", pipeline_id="sales", stage_id="won",
+                event="invoice_paid"),
+    ]
+
+
 def set_up(stack: LocalStack) -> None:
     stack.put_tenant(demo_tenant())
     for pipeline in demo_pipelines():
         stack.put_pipeline(TENANT, pipeline)
     for definition in demo_fields():
         stack.put_field(TENANT, definition)
-    for rule in demo_rules():
-        stack.put_rule(TENANT, rule)
+    for automation in (*demo_rules(), *demo_tunnels(), *demo_triggers()):
+        stack.put_automation(TENANT, automation)
 
 
 def demo_deal(deal_id: str, title: str, amount: str, what_we_sell: str, responsible: str = "u-anna",
-              company: str = "Northwind") -> Deal:
+              company: str = "Northwind", lead_id: str | None = None) -> Deal:
     return Deal(tenant_id=TENANT, id=deal_id, pipeline_id="sales", stage_id="new", title=title,
                 amount=Decimal(amount), currency="EUR", responsible_id=responsible, company=company,
                 contact=Contact(name="Nora North", email="nora@northwind.example"),
-                fields={"what_we_sell": what_we_sell})
+                fields={"what_we_sell": what_we_sell}, lead_id=lead_id)
+
+
+def demo_lead(lead_id: str, title: str, stage_id: str = "waiting") -> Lead:
+    return Lead(tenant_id=TENANT, id=lead_id, pipeline_id="leads", stage_id=stage_id, title=title,
+                responsible_id="u-anna", contact=Contact(name="Nora North", email="nora@northwind.example"))
 
 
 class _Printer:
