@@ -33,7 +33,7 @@ from dealflow.local.invoke import LocalRunStarter
 from dealflow.local.outbox import Email, Notification, Outbox
 from dealflow.local.provision import TEMPLATE, Resources, provision
 from dealflow.local.pump import StreamPump
-from dealflow.model import Deal, FieldDefinition, Pipeline, Rule, RunRecord, Tenant
+from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.records import RecordStore
@@ -172,8 +172,11 @@ class LocalStack:
     def put_field(self, tenant_id: str, definition: FieldDefinition) -> None:
         self.automation.put_definition(tenant_id, definition)
 
-    def put_rule(self, tenant_id: str, rule: Rule) -> None:
-        self.automation.put_definition(tenant_id, rule)
+    def put_automation(self, tenant_id: str, automation: Automation) -> None:
+        """Store a rule, tunnel or trigger (switched on unless its ``enabled`` says otherwise)."""
+        self.automation.put_definition(tenant_id, automation)
+
+    put_rule = put_automation
 
     # ---- changing deals, as people do -----------------------------------------------------
 
