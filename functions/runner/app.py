@@ -12,7 +12,7 @@ from aws_durable_execution_sdk_python import DurableContext, durable_execution
 
 from dealflow import runtime
 from dealflow.adapters import DurableSteps
-from dealflow.interpreter import execute
+from dealflow.process import execute_any
 from dealflow.model import RunRequest
 
 SERVICES = runtime.runner_services()
@@ -20,4 +20,4 @@ SERVICES = runtime.runner_services()
 
 @durable_execution
 def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
-    return execute(RunRequest.model_validate(event), DurableSteps(context), SERVICES)
+    return execute_any(RunRequest.model_validate(event), DurableSteps(context), SERVICES)

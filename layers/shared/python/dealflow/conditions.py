@@ -36,14 +36,13 @@ def is_empty(value: Any) -> bool:
 
 
 def _number(value: Any) -> Decimal | None:
-    if isinstance(value, Decimal):
-        return value
     if isinstance(value, str):
         try:
-            return Decimal(value)
+            value = Decimal(value)
         except InvalidOperation:
             return None
-    return None
+    # NaN and infinities are not amounts: comparing with them is simply false.
+    return value if isinstance(value, Decimal) and value.is_finite() else None
 
 
 def _ordered(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:

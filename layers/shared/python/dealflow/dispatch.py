@@ -17,8 +17,10 @@ from typing import Any, Protocol
 from dealflow.changes import ChangeKind, DealChange, diff, flat
 from dealflow.conditions import Predicate, compile_condition, reads_before
 from dealflow.model import Deal, FieldDefinition, Pipeline, RunRequest, StageEntry, Tenant
-from dealflow.model.automation import Automation, Trigger
+from dealflow.model.automation import Trigger
+from dealflow.model.catalog import Automation
 from dealflow.model.pipeline import StageSemantic
+from dealflow.model.process import BusinessProcess
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
 MAX_DEPTH = 8
@@ -44,6 +46,9 @@ class AutomationIndex:
                                           reads_before(automation.condition))
             if isinstance(automation, Trigger):
                 by_event.setdefault(automation.event, []).append(compiled)
+            elif isinstance(automation, BusinessProcess):
+                for start in automation.start_on:
+                    by_event.setdefault(f"process:{automation.entity}:{start}", []).append(compiled)
             else:
                 by_stage.setdefault((automation.pipeline_id, automation.stage_id), []).append(compiled)
         self._by_stage = {key: tuple(found) for key, found in by_stage.items()}
@@ -57,6 +62,10 @@ class AutomationIndex:
         """Triggers waiting for this event, in every pipeline."""
         return self._by_event.get(event, ())
 
+    def processes(self, entity: str, start: str) -> tuple[CompiledAutomation, ...]:
+        """Business processes of an entity that start on ``add``, ``change`` or ``manual``."""
+        return self._by_event.get(f"process:{entity}:{start}", ())
+
 
 @dataclass(frozen=True)
 class TenantAutomation:
@@ -67,6 +76,7 @@ class TenantAutomation:
     fields: dict[str, FieldDefinition]
     index: AutomationIndex
     version: int
+    by_id: dict[str, Automation] = field(default_factory=dict)  # switched off ones too
 
 
 @dataclass
@@ -138,6 +148,13 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
                     if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields]
         started = StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id, event="field_changed")
         _merge(plan, plan_candidates(change, watching, event_id, started))
+    if change.kind is ChangeKind.CREATED or change.changed_fields:
+        start = "add" if change.kind is ChangeKind.CREATED else "change"
+        processes = [c for c in index.processes(new.entity, start)
+                     if c.automation.pipeline_id in (None, new.pipeline_id)]
+        started = StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id,
+                                             event="added" if start == "add" else "changed")
+        _merge(plan, plan_candidates(change, processes, event_id, started))
     if entry is not None and new.entity == "deal" and new.lead_id:
         stage = automation.pipelines[new.pipeline_id].stage(new.stage_id) if new.pipeline_id in automation.pipelines \
             else None
@@ -158,6 +175,17 @@ def plan_event(item: Deal, event: str, automation: TenantAutomation, event_id: s
     change = diff(outside, outside)
     started = StageEntry.model_construct(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event=event)
     return plan_candidates(change, candidates, event_id, started)
+
+
+def manual_run(item: Deal, process: BusinessProcess, request_id: str) -> RunRequest:
+    """A process started by hand (or by the API) on one item; ``request_id`` names the start."""
+    if "manual" not in process.start_on:
+        raise ValueError(f"business process '{process.id}' is not started by hand")
+    if item.entity != process.entity:
+        raise ValueError(f"business process '{process.id}' runs on {process.entity}s, not {item.entity}s")
+    started = StageEntry(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event="manual")
+    compiled = CompiledAutomation(process, compile_condition(None))
+    return _request(item.model_copy(update={"caused_by": None}), compiled, f"manual:{request_id}", started)
 
 
 class RunStarter(Protocol):

@@ -20,6 +20,7 @@ from dealflow.changes import flat
 from dealflow.conditions import compile_condition
 from dealflow.dispatch import MAX_DEPTH
 from dealflow.model import (
+    Action,
     Causation,
     Deal,
     FieldDefinition,
@@ -77,7 +78,7 @@ def _delay_seconds(request: RunRequest, now: datetime) -> tuple[int, str | None]
     return max(0, int((wake - now).total_seconds())), _stamp(wake)
 
 
-class _Run:
+class Run:
     """The bookkeeping of one run: its request, what it has loaded, the steps so far."""
 
     def __init__(self, request: RunRequest, services: Services) -> None:
@@ -149,16 +150,24 @@ class _Run:
                 "step": step.model_dump(mode="json")}
 
     def act(self, index: int, loaded: dict[str, Any], deal: Deal) -> dict[str, Any]:
+        """One of a rule's (tunnel's, trigger's) actions."""
+        actions = self.request.automation.effective_actions
+        action = actions[index]
+        return self.perform(action, f"action-{index + 1}-{action.kind}", str(index), loaded, deal,
+                            last=index == len(actions) - 1)
+
+    def perform(self, action: Action, name: str, key: str, loaded: dict[str, Any], deal: Deal, *,
+                last: bool = False, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Carry out one action inside its step; a failure the automation's author must fix ends
+        the run here, with the reason, rather than being retried."""
         request = self.request
-        action = request.automation.effective_actions[index]
         ctx = ActionContext(
             tenant=Tenant.model_validate(loaded["tenant"]),
             pipelines={pid: Pipeline.model_validate(p) for pid, p in loaded["pipelines"].items()},
             fields={c: FieldDefinition.model_validate(f) for c, f in loaded["fields"].items()},
-            deal=deal, effect_key=f"{request.run_id}:{index}", services=self.services,
+            deal=deal, effect_key=f"{request.run_id}:{key}", services=self.services, variables=dict(variables or {}),
             causation=Causation(run_id=request.run_id, automation_id=request.automation.id, depth=request.depth,
                                 chain=[*request.chain, request.automation.id][-MAX_DEPTH:]))
-        name = f"action-{index + 1}-{action.kind}"
         try:
             result = perform(action, ctx)
         except (ActionError, TemplateError) as exc:
@@ -167,9 +176,11 @@ class _Run:
             return {"failed": str(exc), "step": step.model_dump(mode="json")}
         outcome = "duplicate" if result.get("duplicate") else "done"
         step = RunStep(name=name, kind="action", outcome=outcome, at=_stamp(), detail=result)
-        last = index == len(request.automation.effective_actions) - 1
         self.log("completed" if last else "running", finished=last, new_step=step)
         return {"step": step.model_dump(mode="json"), "deal": ctx.deal.model_dump(mode="json")}
+
+    def finish(self) -> None:
+        self.log("completed", finished=True)
 
     def fail(self, name: str, error: str) -> None:
         step = RunStep(name=name, kind="action", outcome="failed", at=_stamp(), detail={"error": error})
@@ -178,7 +189,7 @@ class _Run:
 
 def execute(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:
     """Run one piece of automation: wait out its delay, check it still applies, perform its actions."""
-    run = _Run(request, services)
+    run = Run(request, services)
     loaded = durable.step("start", run.start)
     run.started_at, run.wake_at = loaded["started_at"], loaded.get("wake_at")
     if "failed" in loaded:

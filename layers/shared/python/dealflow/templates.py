@@ -8,6 +8,8 @@ again when it runs (the sandbox).
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
@@ -45,6 +47,29 @@ def _exact(left: Any, right: Any) -> tuple[Any, Any]:
     return left, right
 
 
+_WIDTH = re.compile(r"(\d+)")
+_PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "format", "format_map"})
+
+
+def _check_widths(*values: Any) -> None:
+    """Refuse padding and format widths that would build huge strings (``'x'.ljust(10**9)``)."""
+    for value in values:
+        numbers = [value] if isinstance(value, int) and not isinstance(value, bool) else (
+            [int(n) for n in _WIDTH.findall(value)] if isinstance(value, str) else [])
+        if any(n > MAX_SEQUENCE_PRODUCT for n in numbers):
+            raise SecurityError(f"widths are limited to {MAX_SEQUENCE_PRODUCT} characters")
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if not isinstance(exponent, int | float | Decimal) or not isinstance(base, int | float | Decimal):
+        return
+    if abs(exponent) > MAX_POWER_EXPONENT:
+        raise SecurityError(f"exponent is limited to {MAX_POWER_EXPONENT}")
+    # Chained powers stay small: the result may have at most ~1000 digits.
+    if base and abs(exponent) * math.log10(abs(float(base)) if abs(base) < 1e300 else 300) > 1000:
+        raise SecurityError("the power would produce a number that is too large")
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
@@ -56,15 +81,43 @@ class _Environment(ImmutableSandboxedEnvironment):
                     len(seq) * times > MAX_SEQUENCE_PRODUCT)
                 if too_long:
                     raise SecurityError("repetition would produce a value that is too large")
-        if op == "**" and isinstance(right, int | float | Decimal) and abs(right) > MAX_POWER_EXPONENT:
-            raise SecurityError(f"exponent is limited to {MAX_POWER_EXPONENT}")
+        elif op == "**":
+            _check_power(left, right)
+        elif op == "%" and isinstance(left, str):
+            _check_widths(left)
         return self.binop_table[op](left, right)
 
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(__obj, "__self__", None).__class__ is str and getattr(__obj, "__name__", "") in _PADDING_METHODS:
+            _check_widths(__obj.__self__ if __obj.__name__.startswith("format") else 0, *args, *kwargs.values())
+        return super().call(__context, __obj, *args, **kwargs)
 
-_ENV = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True)
+
+def _capped_filter(name: str) -> Any:
+    original = ImmutableSandboxedEnvironment().filters[name]
+
+    def capped(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
+        _check_widths(width)
+        return original(value, width, *args, **kwargs)
+
+    return capped
+
+
+def _finalize(value: Any) -> Any:
+    """A field that is not set prints as nothing, not as "None"."""
+    return "" if value is None else value
+
+
+_ENV = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize)
+_ENV.filters.update({name: _capped_filter(name) for name in ("center", "indent", "wordwrap", "truncate")})
 
 
 def _refuse_private_names(tree: nodes.Node) -> None:
+    for const in tree.find_all(nodes.Const):
+        if isinstance(const.value, str) and const.value.startswith("__"):
+            raise TemplateError(
+                f"template refused: '{const.value}' reaches Python internals; templates may only use "
+                "deal fields, constants and variables")
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
         if isinstance(node, nodes.Getattr):
             name = node.attr

@@ -4,7 +4,6 @@ from dealflow.model.automation import (
     Action,
     AllOf,
     AnyOf,
-    Automation,
     Clause,
     Condition,
     CopyToPipeline,
@@ -22,49 +21,18 @@ from dealflow.model.automation import (
     Tunnel,
     UpdateFields,
 )
+from dealflow.model.catalog import Automation
 from dealflow.model.deal import Causation, Contact, Deal, Lead, parse_item
 from dealflow.model.fields import STANDARD_FIELDS, FieldDefinition, FieldKind
 from dealflow.model.pipeline import Pipeline, Stage, StageSemantic
+from dealflow.model.process import BusinessProcess, Node
 from dealflow.model.run import RunRecord, RunRequest, RunStep, StageEntry
-from dealflow.model.tenant import Role, Tenant, User
+from dealflow.model.tenant import Role, Tenant, TypedValue, User
 
 __all__ = [
-    "STANDARD_FIELDS",
-    "Action",
-    "AllOf",
-    "AnyOf",
-    "Automation",
-    "Causation",
-    "Clause",
-    "Condition",
-    "Contact",
-    "CopyToPipeline",
-    "CreateTask",
-    "CreateWorkgroup",
-    "Deal",
-    "Delay",
-    "FieldDefinition",
-    "FieldKind",
-    "FieldValue",
-    "Lead",
-    "MoveToPipeline",
-    "MoveToStage",
-    "Notify",
-    "Pipeline",
-    "Recipients",
-    "Role",
-    "Rule",
-    "RunRecord",
-    "RunRequest",
-    "RunStep",
-    "SendEmail",
-    "Stage",
-    "StageEntry",
-    "StageSemantic",
-    "Tenant",
-    "Trigger",
-    "Tunnel",
-    "UpdateFields",
-    "User",
-    "parse_item",
+    "STANDARD_FIELDS", "Action", "AllOf", "AnyOf", "Automation", "BusinessProcess", "Causation", "Clause",
+    "Condition", "Contact", "CopyToPipeline", "CreateTask", "CreateWorkgroup", "Deal", "Delay", "FieldDefinition",
+    "FieldKind", "FieldValue", "Lead", "MoveToPipeline", "MoveToStage", "Node", "Notify", "Pipeline", "Recipients",
+    "Role", "Rule", "RunRecord", "RunRequest", "RunStep", "SendEmail", "Stage", "StageEntry", "StageSemantic",
+    "Tenant", "Trigger", "Tunnel", "TypedValue", "UpdateFields", "User", "parse_item",
 ]

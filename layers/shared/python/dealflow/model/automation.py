@@ -294,5 +294,3 @@ class Trigger(Model):
     def effective_actions(self) -> list[Action]:
         return [MoveToStage(stage_id=self.stage_id, forward_only=not self.allow_backwards)]
 
-
-Automation = Annotated[Rule | Tunnel | Trigger, Field(discriminator="kind")]

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dealflow.model.automation import Automation
 from dealflow.model.base import Id, Model
+from dealflow.model.catalog import Automation
 from dealflow.model.deal import Deal
 
 RunStatus = Literal["running", "waiting", "completed", "skipped", "failed"]

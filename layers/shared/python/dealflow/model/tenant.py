@@ -1,11 +1,13 @@
-"""Tenants (one company's CRM): users, roles and constants."""
+"""Tenants (one company's CRM): users, roles, constants and variables."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import EmailStr, Field, StringConstraints, model_validator
 
 from dealflow.model.base import Id, Model
 
@@ -23,6 +25,51 @@ class User(Model):
     role: Role = Role.SALES_REP
 
 
+ValueType = Literal["text", "number", "date", "boolean", "user"]
+_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class TypedValue(Model):
+    """A constant's or a variable's value with its type: numbers are exact decimals, dates ISO
+    days, users a user id of the tenant."""
+
+    type: ValueType
+    value: str | Decimal | bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return data
+        # A bare value: its type follows from it (a string is text).
+        kind = "boolean" if isinstance(data, bool) else "number" if isinstance(data, int | float | Decimal) else "text"
+        return {"type": kind, "value": data}
+
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> TypedValue:
+        value = self.value
+        if value is None:
+            return self
+        if self.type == "number":
+            try:
+                self.value = Decimal(str(value))
+            except InvalidOperation as exc:
+                raise ValueError(f"value: {value!r} is not a number") from exc
+        elif self.type == "boolean" and not isinstance(value, bool):
+            raise ValueError(f"value: {value!r} is not true or false")
+        elif self.type == "date":
+            try:
+                self.value = date.fromisoformat(str(value)).isoformat()
+            except ValueError as exc:
+                raise ValueError(f"value: {value!r} is not a date (YYYY-MM-DD)") from exc
+        elif self.type in ("text", "user"):
+            self.value = str(value)
+        return self
+
+
+TypedValues = Annotated[dict[Annotated[str, StringConstraints(pattern=_NAME)], TypedValue], Field(default_factory=dict)]
+
+
 class Tenant(Model):
     """The tenant's settings item. ``automation_version`` changes whenever automation changes,
     so containers can keep compiled automation cached and check one number per batch."""
@@ -30,7 +77,8 @@ class Tenant(Model):
     id: Id
     name: str = Field(min_length=1, max_length=200)
     users: list[User] = Field(default_factory=list)
-    constants: dict[str, str | Decimal | bool | int] = Field(default_factory=dict)
+    constants: TypedValues = Field(description="Rarely changed values: tax rate, the chief accountant")
+    variables: TypedValues = Field(description="Values people or automation change: commission %")
     sender_email: EmailStr | None = None
     automation_version: int = 0
 
@@ -40,6 +88,18 @@ class Tenant(Model):
         if len(ids) != len(set(ids)):
             raise ValueError("users: user ids must be unique")
         return self
+
+    @model_validator(mode="after")
+    def _user_values_name_users(self) -> Tenant:
+        for kind, values in (("constants", self.constants), ("variables", self.variables)):
+            for name, typed in values.items():
+                if typed.type == "user" and typed.value is not None and self.user(str(typed.value)) is None:
+                    raise ValueError(f"{kind}.{name}: unknown user '{typed.value}'")
+        return self
+
+    def values(self, kind: Literal["constants", "variables"]) -> dict[str, Any]:
+        """Plain values by name, as templates and conditions see them."""
+        return {name: typed.value for name, typed in getattr(self, kind).items()}
 
     def user(self, user_id: str) -> User | None:
         return next((u for u in self.users if u.id == user_id), None)

@@ -12,14 +12,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dealflow.dispatch import AutomationIndex, TenantAutomation
-from dealflow.model import FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel
+from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
 from dealflow.store.items import plain, query_all, to_item
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
-Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger
+Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger | BusinessProcess
 _KINDS: dict[str, type[Definition]] = {
-    "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule, "TUNNEL": Tunnel, "TRIGGER": Trigger}
+    "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule, "TUNNEL": Tunnel, "TRIGGER": Trigger,
+    "PROCESS": BusinessProcess}
+_AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
 
 
 class UnknownTenant(LookupError):
@@ -65,6 +67,16 @@ class AutomationStore:
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
             raise
 
+    def set_variable(self, tenant_id: str, name: str, value: object) -> None:
+        """Change one tenant variable (keeping its type); a new one takes the type of its value."""
+        tenant = self.get_tenant(tenant_id)
+        known = tenant.variables.get(name)
+        typed = TypedValue(type=known.type, value=value) if known else TypedValue.model_validate(value)
+        self._table.update_item(
+            Key={"tenant_id": tenant_id, "sk": TENANT_SK}, UpdateExpression="SET variables.#n = :v",
+            ExpressionAttributeNames={"#n": name},
+            ExpressionAttributeValues={":v": to_item(typed)})
+
     def definitions(self, tenant_id: str) -> dict[str, list[Any]]:
         found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
         for item in query_all(self._table, tenant_id, _DEFINITION_PREFIX):
@@ -84,7 +96,8 @@ class AutomationStore:
             tenant=tenant,
             pipelines={p.id: p for p in found["PIPELINE"]},
             fields={f.code: f for f in found["FIELD"]},
-            index=AutomationIndex([*found["RULE"], *found["TUNNEL"], *found["TRIGGER"]]),
+            index=AutomationIndex([a for kind in _AUTOMATION_KINDS for a in found[kind]]),
+            by_id={a.id: a for kind in _AUTOMATION_KINDS for a in found[kind]},
             version=tenant.automation_version,
         )
         self._cache[tenant_id] = compiled
