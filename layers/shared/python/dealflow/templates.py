@@ -87,6 +87,11 @@ class _Environment(ImmutableSandboxedEnvironment):
             _check_widths(left)
         return self.binop_table[op](left, right)
 
+    def wrap_str_format(self, value: Any) -> Any:
+        if isinstance(getattr(value, "__self__", None), str):
+            _check_widths(value.__self__)
+        return super().wrap_str_format(value)
+
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(__obj, "__self__", None).__class__ is str and getattr(__obj, "__name__", "") in _PADDING_METHODS:
             _check_widths(__obj.__self__ if __obj.__name__.startswith("format") else 0, *args, *kwargs.values())

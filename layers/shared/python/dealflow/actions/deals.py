@@ -18,9 +18,12 @@ _CENTS = Decimal("0.01")
 
 def _as_decimal(name: str, value: Any) -> Decimal:
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation as exc:
         raise ActionError(f"field '{name}': {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise ActionError(f"field '{name}': {value!r} is not a number")
+    return number
 
 
 def coerce(name: str, value: Any, definition: FieldDefinition | None) -> Any:
@@ -56,7 +59,7 @@ def update_fields(action: UpdateFields, ctx: ActionContext) -> dict[str, Any]:
     for name, spec in action.values.items():
         raw = templates.evaluate(spec.expression, variables) if spec.expression is not None else spec.value
         values[name] = coerce(name, raw, ctx.fields.get(name))
-    if "responsible_id" in values and ctx.tenant.user(values["responsible_id"]) is None:
+    if values.get("responsible_id") is not None and ctx.tenant.user(values["responsible_id"]) is None:
         raise ActionError(f"field 'responsible_id': unknown user '{values['responsible_id']}'")
 
     def change(deal: Deal) -> Deal:

@@ -10,7 +10,7 @@ from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import Deal
 
-RunStatus = Literal["running", "waiting", "completed", "skipped", "failed"]
+RunStatus = Literal["running", "waiting", "completed", "skipped", "failed", "cancelled", "not_started"]
 
 
 class StageEntry(Model):
@@ -65,3 +65,5 @@ class RunRecord(Model):
     started_at: str
     finished_at: str | None = None
     wake_at: str | None = Field(default=None, description="When a waiting run resumes")
+    test: bool = Field(default=False, description="A test-mode run: nothing was sent or written")
+    execution_id: str | None = Field(default=None, description="The durable execution running it")

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel
 
 
+def dynamo_value(value: Any) -> Any:
+    """A Python value as DynamoDB stores it: numbers as numbers (never floats, never text)."""
+    if isinstance(value, dict):
+        return {k: dynamo_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [dynamo_value(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
 def to_item(model: BaseModel, **extra: Any) -> dict[str, Any]:
-    """DynamoDB accepts no floats: route through JSON so every number becomes a Decimal."""
-    item = json.loads(model.model_dump_json(exclude_none=True), parse_float=Decimal)
+    item = dynamo_value(model.model_dump(mode="python", exclude_none=True, by_alias=True))
     item.update(extra)
     return item
 

@@ -1,0 +1,164 @@
+"""Test mode: run any automation on a test deal or a real one, at once, sending and writing nothing.
+
+It is the very interpreter real runs use, given ports that record instead of act: e-mails and
+notifications are rendered and kept, deal writes happen to an in-memory copy, delays are noted and
+skipped. The result is the run's step-by-step log (conditions with the values they saw, actions
+with their rendered content, delays that would have been waited), stored as a test run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from dealflow import clock
+from dealflow.actions import Services
+from dealflow.changes import flat
+from dealflow.conditions import compile_condition
+from dealflow.interpreter import RunFailed
+from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry
+from dealflow.model.catalog import Automation
+from dealflow.process import execute_any
+from dealflow.store.deals import DealNotFound, DealStore
+from dealflow.store.records import record_id
+
+T = TypeVar("T")
+
+
+@dataclass
+class InlineDurable:
+    """Steps run at once; waits are noted, not waited."""
+
+    waits: list[tuple[str, int]] = field(default_factory=list)
+
+    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False) -> T:
+        return fn()
+
+    def wait(self, name: str, seconds: int) -> None:
+        self.waits.append((name, seconds))
+
+
+class DryRunDeals:
+    """Reads through to the real deals once; every write lands in memory only."""
+
+    def __init__(self, real: DealStore | None, *items: Deal) -> None:
+        self._real = real
+        self._items = {item.id: item for item in items}
+
+    def get(self, tenant_id: str, deal_id: str) -> Deal | None:
+        if deal_id not in self._items and self._real is not None:
+            found = self._real.get(tenant_id, deal_id)
+            if found is not None:
+                self._items[deal_id] = found
+        return self._items.get(deal_id)
+
+    def require(self, tenant_id: str, deal_id: str) -> Deal:
+        item = self.get(tenant_id, deal_id)
+        if item is None:
+            raise DealNotFound(f"deal '{deal_id}' not found")
+        return item
+
+    def apply(self, tenant_id: str, deal_id: str, change: Callable[[Deal], Deal], causation: Causation,
+              effect_key: str) -> tuple[Deal, bool]:
+        current = self.require(tenant_id, deal_id)
+        changed = change(current).model_copy(update={"version": current.version + 1, "caused_by": causation})
+        self._items[deal_id] = changed
+        return changed, True
+
+    def create_if_absent(self, deal: Deal) -> bool:
+        self._items[deal.id] = deal
+        return True
+
+
+class PassThroughLedger:
+    def once(self, tenant_id: str, key: str, effect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        return effect()
+
+
+class RecordingOutbox:
+    """Mailer and notifier in one: keeps what would have gone out."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
+        self.sent.append({"kind": "email", "sender": sender, "to": to, "subject": subject, "body": body})
+        return f"test-message-{len(self.sent)}"
+
+    def notify(self, *, tenant_id: str, deal_id: str, user_ids: list[str], message: str) -> str:
+        self.sent.append({"kind": "notification", "users": user_ids, "message": message})
+        return f"test-message-{len(self.sent)}"
+
+
+class DryRunRecords:
+    def create_once(self, tenant_id: str, kind: str, effect_key: str, values: dict[str, Any]) -> tuple[dict, bool]:
+        return {"id": record_id(effect_key), **values}, True
+
+
+class CollectingRunLog:
+    def __init__(self) -> None:
+        self.last: RunRecord | None = None
+
+    def write(self, record: RunRecord) -> None:
+        self.last = record
+
+
+class ReadOnlyAutomation:
+    """The real automation store for reading; a tenant variable set by a process stays in the test."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def load(self, tenant_id: str) -> Any:
+        return self._real.load(tenant_id)
+
+    def set_variable(self, tenant_id: str, name: str, value: object) -> None:
+        return None
+
+
+def _as_entered(deal: Deal, automation: Automation) -> Deal:
+    """A rule or tunnel is tested as if the deal had just entered its stage."""
+    if isinstance(automation, BusinessProcess) or automation.kind == "trigger":
+        return deal
+    return deal.model_copy(update={"pipeline_id": automation.pipeline_id, "stage_id": automation.stage_id})
+
+
+def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecord:
+    """Run ``automation`` on ``deal`` in test mode; returns the stored test run."""
+    deal = _as_entered(deal, automation)
+    outbox, log = RecordingOutbox(), CollectingRunLog()
+    dry = replace(services, automation=ReadOnlyAutomation(services.automation), runs=log,  # type: ignore[arg-type]
+                  deals=DryRunDeals(services.deals, deal), ledger=PassThroughLedger(),  # type: ignore[arg-type]
+                  records=DryRunRecords(), mailer=outbox, notifier=outbox)  # type: ignore[arg-type]
+    run_id = f"test-{uuid.uuid4().hex[:24]}"
+    request = RunRequest(run_id=run_id, tenant_id=deal.tenant_id, event_id=f"test:{run_id}", deal=deal,
+                         started_by=StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test"),
+                         automation=automation)
+    durable = InlineDurable()  # its waits are the "delay" steps the run records
+    entry = _entry_condition(automation, deal)
+    error: str | None = None
+    if entry.outcome == "passed":
+        try:
+            execute_any(request, durable, dry)
+        except RunFailed as exc:
+            error = str(exc)
+    record = log.last or RunRecord(
+        tenant_id=deal.tenant_id, run_id=run_id, automation_id=automation.id, automation_name=automation.name,
+        automation_kind=automation.kind, deal_id=deal.id, event_id=request.event_id,
+        started_by=request.started_by.model_dump(mode="json", exclude_none=True), status="skipped",
+        reason="the condition does not hold", started_at=clock.now_iso(), finished_at=clock.now_iso())
+    # Delays were noted, not waited: say so where each one stands in the run.
+    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if s.kind == "wait" else s
+                      for s in record.steps]]
+    stored = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
+    services.runs.write(stored)
+    return stored
+
+
+def _entry_condition(automation: Automation, deal: Deal) -> RunStep:
+    trace: list[dict[str, Any]] = []
+    holds = compile_condition(automation.condition)(flat(deal) or {}, None, trace)
+    return RunStep(name="condition", kind="condition", outcome="passed" if holds else "not met",
+                   at=clock.now_iso(), detail={"conditions": trace})
