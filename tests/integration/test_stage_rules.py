@@ -31,8 +31,12 @@ def test_won_products_deal_gets_no_workgroup_but_head_of_sales_is_notified(stack
     assert note.users == ["u-head"]
     assert note.message == "Deal won: Deal d-2 for 12500.00 EUR"
     assert note.deal_id == "d-2" and note.tenant_id == TENANT
-    skipped = [r for r in stack.runs(TENANT, "d-2") if r.automation_id == "won-services-workgroup"]
-    assert skipped == []  # a rule whose condition fails starts no run at all
+    [looked_at] = [r for r in stack.runs(TENANT, "d-2") if r.automation_id == "won-services-workgroup"]
+    assert looked_at.status == "not_started"  # no run, but the log says why
+    assert looked_at.reason == "condition not met"
+    [check] = looked_at.steps[0].detail["conditions"]
+    assert (check["field"], check["actual"], check["value"], check["result"]) == (
+        "what_we_sell", "products", "services", False)
 
 
 def test_lost_deal_emails_chosen_users_with_details_and_direct_link(stack: LocalStack) -> None:

@@ -108,10 +108,10 @@ def test_rule_does_not_fire_when_condition_fails_and_says_why() -> None:
     plan = plan_runs(diff(deal("offer", amount=Decimal("500")), small), automation(rule(condition=BIG)), "evt-1")
     assert plan.runs == []
     assert plan.loop_stopped == []
-    assert plan.not_started == [{
-        "automation_id": "r-won", "reason": "condition not met",
-        "trace": [{"field": "amount", "op": "gte", "value": 1000, "actual": Decimal("500"), "result": False}],
-    }]
+    [why] = plan.not_started
+    assert why["automation_id"] == "r-won" and why["automation"].id == "r-won"
+    assert why["reason"] == "condition not met"
+    assert why["trace"] == [{"field": "amount", "op": "gte", "value": 1000, "actual": Decimal("500"), "result": False}]
 
 
 def test_condition_can_see_the_stage_change() -> None:
@@ -255,9 +255,23 @@ class FakeLoader:
         return automation(*self.rules, tenant=TENANT.model_copy(update={"id": tenant_id}))
 
 
+class FakeLog:
+    """Collects what the dispatcher would write to the run log."""
+
+    def __init__(self, loops: list[tuple[DealChange, str, Any]]) -> None:
+        self.loops = loops
+        self.not_started_entries: list[dict[str, Any]] = []
+
+    def loop_stopped(self, change: DealChange, event_id: str, stopped: Any) -> None:
+        self.loops.append((change, event_id, stopped))
+
+    def not_started(self, change: DealChange, event_id: str, entries: Any) -> None:
+        self.not_started_entries.extend(entries)
+
+
 def dispatcher(*rules: Rule) -> tuple[Dispatcher, FakeLoader, FakeStarter, list[tuple[DealChange, str, Any]]]:
     loader, starter, loops = FakeLoader(*rules), FakeStarter(), []
-    return Dispatcher(loader, starter, lambda c, e, r: loops.append((c, e, r))), loader, starter, loops
+    return Dispatcher(loader, starter, FakeLog(loops)), loader, starter, loops
 
 
 def test_dispatcher_starts_the_runs_a_change_calls_for() -> None:

@@ -64,6 +64,13 @@ class LambdaRunStarter:
             raise
         return True
 
+    def stop(self, execution_id: str) -> None:
+        try:
+            self._client.stop_durable_execution(DurableExecutionArn=execution_id)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("ResourceNotFoundException", "InvalidParameterValueException"):
+                raise
+
 
 _BACKOFF = create_retry_strategy(RetryStrategyConfig(
     max_attempts=4, initial_delay=Duration.from_seconds(2), max_delay=Duration.from_seconds(30)))
@@ -78,6 +85,10 @@ class DurableSteps:
 
     def __init__(self, context: DurableContext) -> None:
         self._context = context
+
+    @property
+    def execution_id(self) -> str:
+        return self._context.state.durable_execution_arn
 
     def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False) -> T:
         semantics = StepSemantics.AT_MOST_ONCE_PER_RETRY if side_effect else StepSemantics.AT_LEAST_ONCE_PER_RETRY

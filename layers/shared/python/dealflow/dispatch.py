@@ -121,8 +121,8 @@ def plan_candidates(change: DealChange, candidates: Sequence[CompiledAutomation]
         if target_id is not None or compiled.predicate(new, old, trace):
             plan.runs.append(_request(change.new, compiled, event_id, started_by, target_id))
         else:
-            plan.not_started.append({"automation_id": compiled.automation.id, "reason": "condition not met",
-                                     "trace": trace})
+            plan.not_started.append({"automation_id": compiled.automation.id, "automation": compiled.automation,
+                                     "reason": "condition not met", "trace": trace})
     return plan
 
 
@@ -195,18 +195,27 @@ class RunStarter(Protocol):
         """Return True when a new run started, False when the name was already taken."""
         ...
 
+    def stop(self, execution_id: str) -> None:
+        """Stop a waiting run (its automation was switched off, its deal deleted)."""
+        ...
 
-LoopLogger = Callable[[DealChange, str, Sequence[CompiledAutomation]], None]
+
+class DispatcherLog(Protocol):
+    def loop_stopped(self, change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None: ...
+
+    def not_started(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
 
 
 class Dispatcher:
     """Turns stream records into started runs. One instance per container; ``new_batch`` makes
     each tenant's automation load at most once per batch."""
 
-    def __init__(self, load: Callable[[str], TenantAutomation], starter: RunStarter, log_loop: LoopLogger) -> None:
+    def __init__(self, load: Callable[[str], TenantAutomation], starter: RunStarter, log: DispatcherLog,
+                 on_deleted: Callable[[str, str], object] | None = None) -> None:
         self._load = load
         self._starter = starter
-        self._log_loop = log_loop
+        self._log = log
+        self._on_deleted = on_deleted
         self._batch: dict[str, TenantAutomation] = {}
 
     def new_batch(self) -> None:
@@ -220,11 +229,17 @@ class Dispatcher:
     def handle(self, old: Deal | None, new: Deal | None, event_id: str) -> list[str]:
         """Start the runs one change calls for; returns the run ids that started."""
         change = diff(old, new)
-        if change.new is None or (change.stage_entry is None and not change.changed_fields):
+        if change.kind is ChangeKind.DELETED:
+            if self._on_deleted is not None:
+                self._on_deleted(change.tenant_id, change.deal_id)
+            return []
+        if change.stage_entry is None and not change.changed_fields:
             return []
         plan = plan_runs(change, self.automation_for(change.tenant_id), event_id)
         if plan.loop_stopped:
-            self._log_loop(change, event_id, plan.loop_stopped)
+            self._log.loop_stopped(change, event_id, plan.loop_stopped)
+        if plan.not_started:
+            self._log.not_started(change, event_id, plan.not_started)
         return self.start(plan)
 
     def start(self, plan: Plan) -> list[str]:

@@ -21,6 +21,7 @@ from dealflow.conditions import compile_condition
 from dealflow.dispatch import MAX_DEPTH
 from dealflow.model import (
     Action,
+    BusinessProcess,
     Causation,
     Deal,
     FieldDefinition,
@@ -87,6 +88,7 @@ class Run:
         self.steps: list[RunStep] = []
         self.started_at = ""
         self.wake_at: str | None = None
+        self.execution_id: str | None = None
 
     def log(self, status: str, reason: str | None = None, finished: bool = False,
             new_step: RunStep | None = None) -> None:
@@ -99,7 +101,7 @@ class Run:
             deal_id=req.target_id or req.deal.id, event_id=req.event_id,
             started_by=req.started_by.model_dump(mode="json", exclude_none=True), status=status,  # type: ignore[arg-type]
             reason=reason, steps=[*self.steps, *([new_step] if new_step else [])], started_at=self.started_at,
-            wake_at=self.wake_at, finished_at=_stamp() if finished else None))
+            wake_at=self.wake_at, finished_at=_stamp() if finished else None, execution_id=self.execution_id))
 
     # Each method below runs inside one durable step and returns only JSON-ready data.
 
@@ -118,6 +120,13 @@ class Run:
                 "pipelines": {pid: p.model_dump(mode="json") for pid, p in automation.pipelines.items()},
                 "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()}}
 
+    def cancelled(self) -> str | None:
+        """After a wait: the reason the run must not go on (its automation switched off), if any."""
+        current = self.services.automation.load(self.request.tenant_id).by_id.get(self.request.automation.id)
+        if current is None or not current.enabled:
+            return "the automation was switched off while the run waited"
+        return None
+
     def check(self, delayed: bool) -> dict[str, Any]:
         """Read the item as it is now. After a delay, the automation must still apply to it; a
         trigger's item must be in the trigger's pipeline and meet its condition."""
@@ -130,22 +139,25 @@ class Run:
 
         entity = "lead" if self.request.target_id else "deal"
         outcome, reason = "skipped", None
-        if deal is None:
-            reason = f"the {entity} was deleted"
+        if delayed and (stopped := self.cancelled()):
+            outcome, reason = "cancelled", stopped
+        elif deal is None:
+            outcome, reason = ("cancelled" if delayed else "skipped"), f"the {entity} was deleted"
         elif isinstance(automation, Trigger) and deal.pipeline_id != automation.pipeline_id:
             reason = f"the {entity} is in pipeline '{deal.pipeline_id}', not the trigger's '{automation.pipeline_id}'"
         elif isinstance(automation, Trigger) and self.request.target_id and not holds():
             reason = "the trigger's condition does not hold"
-        elif delayed and (deal.pipeline_id, deal.stage_id) != (automation.pipeline_id, automation.stage_id):
+        elif delayed and not isinstance(automation, BusinessProcess) and (
+                (deal.pipeline_id, deal.stage_id) != (automation.pipeline_id, automation.stage_id)):
             reason = f"the deal left stage '{automation.stage_id}' before the delay ended (now in '{deal.stage_id}')"
-        elif delayed and not holds():
+        elif delayed and not isinstance(automation, BusinessProcess) and not holds():
             reason = "the condition no longer held when the delay ended"
         else:
             outcome = "passed"
         step = RunStep(name="check", kind="check", outcome=outcome, at=_stamp(),
                        detail={"reason": reason, "conditions": trace} if reason else {})
         if reason:
-            self.log("skipped", reason=reason, finished=True, new_step=step)
+            self.log(outcome, reason=reason, finished=True, new_step=step)
         return {"proceed": reason is None, "deal": deal.model_dump(mode="json") if deal else None,
                 "step": step.model_dump(mode="json")}
 
@@ -190,6 +202,7 @@ class Run:
 def execute(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:
     """Run one piece of automation: wait out its delay, check it still applies, perform its actions."""
     run = Run(request, services)
+    run.execution_id = durable.execution_id
     loaded = durable.step("start", run.start)
     run.started_at, run.wake_at = loaded["started_at"], loaded.get("wake_at")
     if "failed" in loaded:

@@ -31,3 +31,8 @@ class Durable(Protocol):
 
     def wait(self, name: str, seconds: int) -> None:
         ...
+
+    @property
+    def execution_id(self) -> str:
+        """The durable execution's id (its ARN on AWS), to stop it later."""
+        ...

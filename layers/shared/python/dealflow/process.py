@@ -23,6 +23,10 @@ from dealflow.model.process import ActionNode, ConditionNode, DelayNode, LoopNod
 from dealflow.ports import Durable
 
 
+class RunStopped(Exception):
+    """The run ended early on purpose (cancelled or skipped); its record already says why."""
+
+
 def facts(deal: Deal, variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
     """What a condition in a process sees: the item's fields, ``var.<name>`` and ``const.<name>``."""
     seen = flat(deal) or {}
@@ -114,7 +118,12 @@ class _Walk:
     def delay(self, node: DelayNode, here: str) -> None:
         seconds = self.durable.step(f"{here}-plan", lambda: delay_seconds(node.delay, self.deal, clock.now()))
         if seconds > 0:
+            self.run.wake_at = None
             self.durable.wait(f"{here}-delay", seconds)
+            checked = self.durable.step(f"{here}-check", partial(self.run.check, True))
+            if not checked["proceed"]:
+                raise RunStopped(checked["step"]["detail"].get("reason", ""))
+            self.deal = parse_item(checked["deal"])
         self._record(node.name or here, "wait", "waited", seconds=seconds)
 
     def set_variable(self, node: SetVariable, here: str) -> None:
@@ -134,6 +143,7 @@ def execute_process(request: RunRequest, durable: Durable, services: Services) -
     process = request.automation
     assert isinstance(process, BusinessProcess)
     run = Run(request, services)
+    run.execution_id = durable.execution_id
     loaded = durable.step("start", run.start)
     run.started_at = loaded["started_at"]
     checked = durable.step("check", partial(run.check, False))
@@ -145,6 +155,8 @@ def execute_process(request: RunRequest, durable: Durable, services: Services) -
     walk = _Walk(run, durable, loaded, parse_item(checked["deal"]), variables)
     try:
         walk.walk(process.nodes, "")
+    except RunStopped:
+        return {"run_id": request.run_id, "status": "stopped"}
     except templates.TemplateError as exc:
         durable.step("failed", partial(run.fail, "process", str(exc)))
         raise RunFailed(str(exc)) from exc

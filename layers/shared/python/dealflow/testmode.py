@@ -39,6 +39,10 @@ class InlineDurable:
     def wait(self, name: str, seconds: int) -> None:
         self.waits.append((name, seconds))
 
+    @property
+    def execution_id(self) -> str:
+        return "test-mode"
+
 
 class DryRunDeals:
     """Reads through to the real deals once; every write lands in memory only."""

@@ -62,6 +62,11 @@ class LocalRunStarter:
             self._names[request.run_id] = arn
         return True
 
+    def stop(self, execution_id: str) -> None:
+        execution = self._store.load(execution_id)
+        if not execution.is_complete:
+            self._runner._executor.stop_execution(execution_id)
+
     @property
     def started(self) -> int:
         return len(self._names)

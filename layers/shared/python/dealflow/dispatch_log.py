@@ -1,0 +1,75 @@
+"""What the dispatcher writes to the run log besides the runs it starts, so "why didn't this
+e-mail go out?" has an answer: loops it stopped, automation whose condition kept it from starting
+(sampled), and waiting runs it cancelled because their deal was deleted."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from dealflow.changes import DealChange
+from dealflow.clock import now_iso
+from dealflow.dispatch import CompiledAutomation, RunStarter, run_id_for
+from dealflow.model import RunRecord, RunStep
+from dealflow.store.runs import RunLog
+
+
+def _sampled(event_id: str, automation_id: str, rate: float) -> bool:
+    """Deterministic: a redelivered record makes the same choice."""
+    digest = int(hashlib.sha256(f"{event_id}:{automation_id}".encode()).hexdigest()[:8], 16)
+    return digest < rate * 0xFFFFFFFF
+
+
+def _started_by(change: DealChange) -> dict[str, Any]:
+    cause = change.new.caused_by if change.new else None
+    entry = change.stage_entry
+    return {"stage_entry": entry.model_dump(mode="json", exclude_none=True) if entry else None,
+            "changed_fields": sorted(change.changed_fields),
+            "caused_by": cause.model_dump(mode="json") if cause else None}
+
+
+class DispatchLog:
+    def __init__(self, runs: RunLog, not_started_sample: float = 1.0) -> None:
+        self._runs = runs
+        self._sample = not_started_sample
+
+    def _write(self, change: DealChange, event_id: str, automation: Any, status: str, reason: str,
+               steps: list[RunStep] | None = None) -> None:
+        stamp = now_iso()
+        self._runs.write(RunRecord(
+            tenant_id=change.tenant_id, run_id=run_id_for(event_id, automation.id), automation_id=automation.id,
+            automation_name=automation.name, automation_kind=automation.kind, deal_id=change.deal_id,
+            event_id=event_id, started_by=_started_by(change), status=status,  # type: ignore[arg-type]
+            reason=reason, steps=steps or [], started_at=stamp, finished_at=stamp))
+
+    def loop_stopped(self, change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None:
+        cause = change.new.caused_by if change.new else None
+        chain = list(cause.chain) if cause else []
+        for compiled in stopped:
+            self._write(change, event_id, compiled.automation, "skipped",
+                        f"automation loop stopped: {len(chain)} automation writes in a row "
+                        f"({' → '.join([*chain, compiled.automation.id])})")
+
+    def not_started(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
+        for entry in entries:
+            automation = entry["automation"]
+            if _sampled(event_id, automation.id, self._sample):
+                step = RunStep(name="condition", kind="condition", outcome="not met", at=now_iso(),
+                               detail={"conditions": entry["trace"]})
+                self._write(change, event_id, automation, "not_started", entry["reason"], [step])
+
+
+def cancel_waiting(runs: RunLog, starter: RunStarter, tenant_id: str, reason: str, *, deal_id: str | None = None,
+                   automation_id: str | None = None) -> list[str]:
+    """Stop the runs still waiting on a deal (or of an automation) and mark them cancelled."""
+    found = runs.for_deal(tenant_id, deal_id) if deal_id else runs.for_automation(tenant_id, automation_id or "")
+    cancelled = []
+    for run in found:
+        if run.status != "waiting":
+            continue
+        if run.execution_id:
+            starter.stop(run.execution_id)
+        runs.write(run.model_copy(update={"status": "cancelled", "reason": reason, "finished_at": now_iso()}))
+        cancelled.append(run.run_id)
+    return cancelled
