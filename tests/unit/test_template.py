@@ -163,6 +163,46 @@ def test_translated_template_has_what_the_design_relies_on(translated: dict[str,
     assert deals["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
 
+def _statements(resources: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [s for p in resources[role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_the_webhooks_function_is_public_but_signed_and_least_privileged(translated: dict[str, Any]) -> None:
+    resources = translated["Resources"]
+    function = resources["WebhooksFunction"]["Properties"]
+    assert function["Runtime"] == "python3.13" and function["Architectures"] == ["arm64"]
+    assert function["Environment"]["Variables"]["RUNNER_FUNCTION"] == {"Ref": "RunnerFunctionAliaslive"}
+
+    # POST /webhooks/{tenant_id} on its own HTTP API, with no authorizer: the HMAC authenticates.
+    api = resources["WebhooksApi"]
+    assert api["Type"] == "AWS::ApiGatewayV2::Api"
+    route = api["Properties"]["Body"]["paths"]["/webhooks/{tenant_id}"]
+    assert list(route) == ["post"]
+    assert "security" not in route["post"]
+    assert route["post"]["x-amazon-apigateway-integration"]["payloadFormatVersion"] == "2.0"
+
+    statements = _statements(resources, "WebhooksFunctionRole")
+    actions = sorted({a for s in statements for a in _actions(s)})
+    # Read the deal and automation, claim event ids, start runs, read one kind of parameter.
+    assert not [a for a in actions if a.startswith("dynamodb:") and a not in {
+        "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:DescribeTable",
+        "dynamodb:ConditionCheckItem", "dynamodb:PartiQLSelect", "dynamodb:PutItem"}], actions
+    put = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
+    assert [s["Resource"] for s in put] == [{"Fn::GetAtt": ["AutomationTable", "Arn"]}]
+    invoke = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]
+    assert [s["Resource"] for s in invoke] == [{"Ref": "RunnerFunctionAliaslive"}]
+    [ssm] = [s for s in statements if any(a.startswith("ssm:") for a in _actions(s))]
+    assert _actions(ssm) == ["ssm:GetParameter"]
+    assert ssm["Resource"]["Fn::Sub"].endswith(":parameter${WebhookSecretPrefix}/*/webhook-secret")
+    assert not [a for a in actions if a.startswith("kms:")]  # aws/ssm's key policy covers decryption
+
+    assert "WebhooksUrl" in translated["Outputs"]
+
+
 @pytest.mark.parametrize(
     ("resource", "path", "wrong"),
     [

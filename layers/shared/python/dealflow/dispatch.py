@@ -150,11 +150,16 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
         _merge(plan, plan_candidates(change, watching, event_id, started))
     if change.kind is ChangeKind.CREATED or change.changed_fields:
         start = "add" if change.kind is ChangeKind.CREATED else "change"
+        writer = new.caused_by.automation_id if new.caused_by else None
+        # A process does not restart itself from its own writes.
         processes = [c for c in index.processes(new.entity, start)
-                     if c.automation.pipeline_id in (None, new.pipeline_id)]
+                     if c.automation.pipeline_id in (None, new.pipeline_id) and c.automation.id != writer]
         started = StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id,
                                              event="added" if start == "add" else "changed")
-        _merge(plan, plan_candidates(change, processes, event_id, started))
+        process_plan = plan_candidates(change, processes, event_id, started)
+        for request in process_plan.runs:
+            request.previous = change.old
+        _merge(plan, process_plan)
     if entry is not None and new.entity == "deal" and new.lead_id:
         stage = automation.pipelines[new.pipeline_id].stage(new.stage_id) if new.pipeline_id in automation.pipelines \
             else None

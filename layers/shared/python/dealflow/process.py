@@ -17,7 +17,7 @@ from dealflow.actions import ActionError, Services
 from dealflow.changes import flat
 from dealflow.conditions import compile_condition
 from dealflow.interpreter import Run, RunFailed, execute
-from dealflow.model import BusinessProcess, Deal, RunRequest, RunStep, parse_item
+from dealflow.model import BusinessProcess, Deal, RunRequest, RunStep, Tenant, parse_item
 from dealflow.model.automation import Condition, Delay
 from dealflow.model.process import ActionNode, ConditionNode, DelayNode, LoopNode, Node, SetVariable
 from dealflow.ports import Durable
@@ -27,7 +27,7 @@ class RunStopped(Exception):
     """The run ended early on purpose (cancelled or skipped); its record already says why."""
 
 
-def facts(deal: Deal, variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
+def facts(deal: Deal | None, variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
     """What a condition in a process sees: the item's fields, ``var.<name>`` and ``const.<name>``."""
     seen = flat(deal) or {}
     seen.update({f"var.{k}": v for k, v in variables.items()})
@@ -50,14 +50,18 @@ class _Walk:
     def __init__(self, run: Run, durable: Durable, loaded: dict[str, Any], deal: Deal,
                  variables: dict[str, Any]) -> None:
         self.run, self.durable, self.loaded, self.deal, self.variables = run, durable, loaded, deal, variables
-        self.constants = {name: typed["value"] for name, typed in loaded["tenant"].get("constants", {}).items()}
+        # Typed again from the step's JSON: numbers must be Decimals, not the text JSON carried them as.
+        self.constants = Tenant.model_validate(loaded["tenant"]).values("constants")
 
     def _record(self, name: str, kind: str, outcome: str, **detail: Any) -> None:
         self.run.steps.append(RunStep(name=name, kind=kind, outcome=outcome, detail=detail))  # type: ignore[arg-type]
 
     def _holds(self, condition: Condition) -> tuple[bool, list[dict[str, Any]]]:
         trace: list[dict[str, Any]] = []
-        return compile_condition(condition)(facts(self.deal, self.variables, self.constants), None, trace), trace
+        previous = self.run.request.previous
+        before = facts(previous, self.variables, self.constants) if previous is not None else None
+        now = facts(self.deal, self.variables, self.constants)
+        return compile_condition(condition)(now, before, trace), trace
 
     def walk(self, nodes: list[Node], path: str) -> None:
         for position, node in enumerate(nodes):
@@ -150,9 +154,11 @@ def execute_process(request: RunRequest, durable: Durable, services: Services) -
     run.steps.append(RunStep.model_validate(checked["step"]))
     if not checked["proceed"]:
         return {"run_id": request.run_id, "status": "skipped"}
-    tenant_variables = {n: t["value"] for n, t in loaded["tenant"].get("variables", {}).items()}
+    tenant_variables = Tenant.model_validate(loaded["tenant"]).values("variables")
     variables = {**tenant_variables, **{name: typed.value for name, typed in process.variables.items()}}
-    walk = _Walk(run, durable, loaded, parse_item(checked["deal"]), variables)
+    # The process sees the item as the change that started it showed it ("on add": as added), even
+    # if later changes are already stored; writes still apply to the stored item.
+    walk = _Walk(run, durable, loaded, request.deal if checked["deal"] else parse_item(checked["deal"]), variables)
     try:
         walk.walk(process.nodes, "")
     except RunStopped:

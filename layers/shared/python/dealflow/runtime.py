@@ -4,7 +4,6 @@ environment that template.yaml sets."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -12,15 +11,15 @@ import boto3
 
 from dealflow.actions import Services
 from dealflow.adapters import LambdaRunStarter, SesMailer, SnsNotifier
-from dealflow.changes import DealChange
-from dealflow.clock import now_iso
-from dealflow.dispatch import CompiledAutomation, Dispatcher, LoopLogger, RunStarter, run_id_for
-from dealflow.model import RunRecord
+from dealflow.dispatch import Dispatcher, RunStarter
+from dealflow.dispatch_log import DispatchLog, cancel_waiting
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.ledger import EffectLedger
 from dealflow.store.records import RecordStore
 from dealflow.store.runs import RunLog
+from dealflow.store.webhook_events import WebhookEventLog
+from dealflow.webhooks import DEFAULT_SECRET_PREFIX, ParameterStoreSecrets, WebhookReceiver
 
 
 @dataclass(frozen=True)
@@ -51,34 +50,36 @@ def runner_services() -> Services:
         sender=os.environ.get("SENDER_EMAIL") or None)
 
 
-def loop_logger(runs: RunLog) -> LoopLogger:
-    """Records, for each automation a too-deep chain would have started, that the loop was stopped
-    and which automation made up the chain."""
-
-    def log(change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None:
-        cause = change.new.caused_by if change.new else None
-        chain = list(cause.chain) if cause else []
-        for compiled in stopped:
-            automation = compiled.automation
-            runs.write(RunRecord(
-                tenant_id=change.tenant_id, run_id=run_id_for(event_id, automation.id),
-                automation_id=automation.id, automation_name=automation.name, automation_kind=automation.kind,
-                deal_id=change.deal_id, event_id=event_id,
-                started_by={"stage_entry": change.stage_entry.model_dump(mode="json") if change.stage_entry else None,
-                            "caused_by": cause.model_dump(mode="json") if cause else None},
-                status="skipped", started_at=now_iso(), finished_at=now_iso(),
-                reason=f"automation loop stopped: {len(chain)} automation writes in a row "
-                       f"({' → '.join([*chain, automation.id])})"))
-
-    return log
-
-
 def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
     starter = starter or LambdaRunStarter(boto3.client("lambda"), os.environ["RUNNER_FUNCTION"])
-    return Dispatcher(automation_store().load, starter, loop_logger(RunLog(tables().automation)))
+    runs = RunLog(tables().automation)
+    sample = float(os.environ.get("NOT_STARTED_SAMPLE_RATE", "1.0"))
+
+    def deal_deleted(tenant_id: str, deal_id: str) -> None:
+        cancel_waiting(runs, starter, tenant_id, "the deal was deleted", deal_id=deal_id)
+
+    return Dispatcher(automation_store().load, starter, DispatchLog(runs, sample), on_deleted=deal_deleted)
+
+
+@cache
+def webhook_secrets() -> ParameterStoreSecrets:
+    """Tenants' webhook secrets from SSM, cached per container (powertools parameters, 5 minutes)."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return ParameterStoreSecrets(SSMProvider(boto3_client=boto3.client("ssm")),
+                                 os.environ.get("WEBHOOK_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX)
+
+
+def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
+    """What the webhooks handler needs: secrets, automation, deals, the replay guard, a run starter."""
+    starter = starter or LambdaRunStarter(boto3.client("lambda"), os.environ["RUNNER_FUNCTION"])
+    t = tables()
+    return WebhookReceiver(secrets=webhook_secrets(), load_automation=automation_store().load,
+                           get_deal=DealStore(t.deals).get, events=WebhookEventLog(t.automation), starter=starter)
 
 
 def reset() -> None:
     """Forget the clients built so far (the local harness switches between moto instances)."""
     tables.cache_clear()
     automation_store.cache_clear()
+    webhook_secrets.cache_clear()

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from dealflow.local.stack import LocalStack
 from dealflow.model import (
+    BusinessProcess,
     Clause,
     Contact,
     CreateTask,
@@ -126,6 +127,53 @@ def demo_triggers() -> list[Trigger]:
     ]
 
 
+PROCESS_TENANT = "globex"
+
+
+def worked_example() -> BusinessProcess:
+    """PRODUCT.md section 4, as one business process: on add and on change of a deal; won and
+    selling services → a workgroup named after the deal; every won deal → the head of sales is told
+    title, amount and currency; lost → chosen users get the deal's details and a direct link built
+    from a URL variable plus the deal id."""
+    entered = {"field": "stage_id", "op": "changed_to"}
+    return BusinessProcess.model_validate({
+        "id": "deal-outcome", "name": "Deal outcome", "entity": "deal", "start_on": ["add", "change"],
+        "variables": {"deal_url": {"type": "text", "value": "https://crm.globex.example/crm/deal/show/"}},
+        "nodes": [{"kind": "condition", "name": "Won or lost?", "branches": [
+            {"name": "closed won", "condition": {**entered, "value": "won"}, "nodes": [
+                {"kind": "condition", "name": "What do we sell?", "branches": [
+                    {"name": "services", "condition": {"field": "what_we_sell", "op": "equals", "value": "services"},
+                     "nodes": [{"kind": "action", "name": "Project workgroup", "action": {
+                         "kind": "create_workgroup", "name": "{{ deal.title }}", "members": ["u-pm", "u-head"]}}]}],
+                 "otherwise": []},
+                {"kind": "action", "name": "Commission", "action": {"kind": "update_fields", "values": {
+                    "commission": {"expression": "deal.amount * var.commission_pct / 100"}}}},
+                {"kind": "action", "name": "Tell the head of sales", "action": {
+                    "kind": "notify", "to": {"users": ["u-head"]},
+                    "message": "Won: {{ deal.title }}, {{ deal.amount }} {{ deal.currency }} "
+                               "(commission {{ deal.commission }})"}},
+            ]},
+            {"name": "closed lost", "condition": {**entered, "value": "lost"}, "nodes": [
+                {"kind": "action", "name": "E-mail the team", "action": {
+                    "kind": "send_email", "to": {"users": ["u-head", "u-anna"]},
+                    "subject": "Lost: {{ deal.title }}",
+                    "body": "{{ deal.title }} for {{ deal.company }} ({{ deal.amount }} {{ deal.currency }}) "
+                            "was lost.\nOpen it: {{ var.deal_url }}{{ deal.id }}/"}}]},
+        ]}],
+    })
+
+
+def set_up_process_tenant(stack: LocalStack) -> None:
+    """A second tenant that runs its whole won/lost handling as the worked-example process."""
+    tenant = demo_tenant().model_copy(update={"id": PROCESS_TENANT, "name": "Globex"})
+    stack.put_tenant(tenant.model_validate({**tenant.model_dump(), "variables": {
+        "commission_pct": {"type": "number", "value": "7.5"}}}))
+    stack.put_pipeline(PROCESS_TENANT, demo_pipelines()[0])
+    for definition in (*demo_fields(), FieldDefinition(code="commission", name="Commission", kind="number")):
+        stack.put_field(PROCESS_TENANT, definition)
+    stack.put_automation(PROCESS_TENANT, worked_example())
+
+
 def set_up(stack: LocalStack) -> None:
     stack.put_tenant(demo_tenant())
     for pipeline in demo_pipelines():
@@ -152,31 +200,34 @@ def demo_lead(lead_id: str, title: str, stage_id: str = "waiting") -> Lead:
 class _Printer:
     """Prints only what is new since the last call."""
 
-    def __init__(self, stack: LocalStack) -> None:
-        self.stack = stack
-        self.seen_emails = self.seen_notes = self.seen_groups = self.seen_tasks = 0
+    def __init__(self, stack: LocalStack, tenant_id: str = TENANT) -> None:
+        self.stack, self.tenant_id = stack, tenant_id
+        self.seen_emails, self.seen_notes = len(stack.emails()), len(stack.notifications())
+        self.seen_groups, self.seen_tasks = len(stack.workgroups(tenant_id)), len(stack.tasks(tenant_id))
         self.seen_runs: set[tuple[str, str]] = set()
 
     def show(self) -> None:
         stack = self.stack
-        for run in reversed(stack.runs(TENANT)):
+        for run in reversed(stack.runs(self.tenant_id)):
             if (run.run_id, run.status) in self.seen_runs:
                 continue
             self.seen_runs.add((run.run_id, run.status))
             detail = f" — {run.reason}" if run.reason else ""
             wake = f" until {run.wake_at[:16]}" if run.status == "waiting" and run.wake_at else ""
-            print(f"  rule '{run.automation_name}' on {run.deal_id}: {run.status}{wake}{detail}")
+            kind = run.automation_kind.replace("_", " ")
+            status = run.status.replace("_", " ")
+            print(f"  {kind} '{run.automation_name}' on {run.deal_id}: {status}{wake}{detail}")
         for email in stack.emails()[self.seen_emails:]:
             print(f"  e-mail to {', '.join(email.to)}\n    subject: {email.subject}")
             print("    " + email.body.strip().replace("\n", "\n    "))
         for note in stack.notifications()[self.seen_notes:]:
             print(f"  notification to {', '.join(note.users)}: {note.message}")
-        for group in stack.workgroups(TENANT)[self.seen_groups:]:
+        for group in stack.workgroups(self.tenant_id)[self.seen_groups:]:
             print(f"  workgroup '{group['name']}' owner {group['owner_id']}, members {', '.join(group['members'])}")
-        for task in stack.tasks(TENANT)[self.seen_tasks:]:
+        for task in stack.tasks(self.tenant_id)[self.seen_tasks:]:
             print(f"  task for {task['assignee_id']}: {task['title']} (due {task.get('due_date', '-')})")
         self.seen_emails, self.seen_notes = len(stack.emails()), len(stack.notifications())
-        self.seen_groups, self.seen_tasks = len(stack.workgroups(TENANT)), len(stack.tasks(TENANT))
+        self.seen_groups, self.seen_tasks = len(stack.workgroups(self.tenant_id)), len(stack.tasks(self.tenant_id))
 
 
 def run_demo(stack: LocalStack) -> None:
@@ -205,6 +256,19 @@ def run_demo(stack: LocalStack) -> None:
     print("▶ two days pass")
     stack.advance(days=2)
     out.show()
+
+    print(f"\nTenant {PROCESS_TENANT}: the same outcomes as one business process ('Deal outcome')\n")
+    set_up_process_tenant(stack)
+    out = _Printer(stack, PROCESS_TENANT)
+    for deal_id, what, stage in (("g-1", "services", "won"), ("g-2", "products", "lost")):
+        deal = demo_deal(deal_id, f"Globex deal {deal_id}", "12500.00", what).model_copy(
+            update={"tenant_id": PROCESS_TENANT})
+        print(f"▶ {deal_id} ({what}) is created, then closed {stage}")
+        stack.create_deal(deal)
+        stack.move_deal(PROCESS_TENANT, deal_id, stage)
+        stack.drain()
+        out.show()
+        print()
 
 
 def main(endpoint: str | None = None, server: bool = False) -> None:

@@ -14,13 +14,14 @@ True); the dispatcher and runner are the very handler modules deployed to Lambda
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Self
@@ -74,6 +75,35 @@ def _load_handler(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _http_api_event(path: str, headers: dict[str, str], body: bytes, at: datetime) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event for ``POST path``, shaped as
+    events/webhook-invoice-paid.json: header names lowercased, repeated ones joined by commas."""
+    lowered: dict[str, str] = {"host": "abc123.execute-api.eu-west-1.amazonaws.com",
+                               "user-agent": "dealflow-local", "content-length": str(len(body))}
+    given: set[str] = set()
+    for name, value in headers.items():
+        key = name.lower()
+        lowered[key] = f"{lowered[key]},{value}" if key in given else value
+        given.add(key)
+    tenant_id = path.rsplit("/", 1)[-1]
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    return {
+        "version": "2.0", "routeKey": "POST /webhooks/{tenant_id}", "rawPath": path, "rawQueryString": "",
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": lowered["user-agent"]},
+            "requestId": uuid.uuid4().hex[:16], "routeKey": "POST /webhooks/{tenant_id}", "stage": "$default",
+            "time": at.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(at.timestamp() * 1000)},
+        "pathParameters": {"tenant_id": tenant_id}, "body": text, "isBase64Encoded": encoded,
+    }
 
 
 class LocalStack:
@@ -132,6 +162,10 @@ class LocalStack:
         self.runs_port = LocalRunStarter(self._runner_app.handler, self.clock)
         self._dispatcher_app = _load_handler("dispatcher")
         self._dispatcher_app.DISPATCHER = runtime.dispatcher(self.runs_port)
+        self._ssm = session.client("ssm")
+        self._webhooks_app = _load_handler("webhooks")
+        self._webhooks_app.RECEIVER = runtime.webhook_receiver(self.runs_port)
+        self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
         self._pump = StreamPump(session.client("dynamodbstreams"), self.resources.streams["DealsTable"])
         self._sqs = session.client("sqs")
         self.automation = AutomationStore(runtime.tables().automation)
@@ -266,6 +300,38 @@ class LocalStack:
         queue = self.resources.queues["DispatcherFailureQueue"]
         messages = self._sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in messages]
+
+    # ---- webhooks ---------------------------------------------------------------------------
+
+    def set_webhook_secret(self, tenant_id: str, secret: str) -> None:
+        """Store a tenant's webhook secret in SSM (SecureString), where the receiver reads it. One
+        secret per line; two while rotating (post_webhook signs with the first). Takes effect at
+        once here; on AWS, receivers see a new value within their 5-minute cache."""
+        self._ssm.put_parameter(Name=runtime.webhook_secrets().name(tenant_id), Value=secret,
+                                Type="SecureString", Overwrite=True)
+        self.webhook_secrets[tenant_id] = secret.splitlines()[0].strip()
+        self._webhooks_app.RECEIVER.secrets.clear()
+
+    def post_webhook(self, tenant_id: str, body: bytes | dict[str, Any], *, secret: str | None = None,
+                     timestamp: int | None = None, headers: dict[str, str | None] | None = None,
+                     signed: bool = True) -> tuple[int, dict[str, Any]]:
+        """POST a webhook to the deployed handler, as API Gateway (HTTP API, payload 2.0) would;
+        returns (status, JSON body). Signed with ``secret`` (default: the tenant's, from
+        set_webhook_secret) at ``timestamp`` (default: the stack's clock) unless ``signed`` is
+        False; ``headers`` are added last (a None value removes a header)."""
+        from dealflow.webhooks import signed_headers
+
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent: dict[str, str | None] = {"Content-Type": "application/json"}
+        key = secret if secret is not None else self.webhook_secrets.get(tenant_id)
+        if signed and key is not None:
+            stamp = int(self.clock.now().timestamp()) if timestamp is None else timestamp
+            sent.update(signed_headers(key, raw, timestamp=stamp))
+        sent.update(headers or {})
+        event = _http_api_event(f"/webhooks/{tenant_id}", {k: v for k, v in sent.items() if v is not None}, raw,
+                                self.clock.now())
+        response = self._webhooks_app.handler(event, LambdaContext("WebhooksFunction"))
+        return response["statusCode"], json.loads(response.get("body") or "null")
 
     # ---- reading what happened ------------------------------------------------------------
 
