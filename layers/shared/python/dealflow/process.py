@@ -119,10 +119,20 @@ class _Walk:
             self.walk(node.nodes, f"{here}.i{turns}.")
             turns += 1
 
+    def _plan_delay(self, node: DelayNode) -> dict[str, Any]:
+        now = clock.now()
+        seconds = delay_seconds(node.delay, self.deal, now)
+        wake_at = (now + timedelta(seconds=seconds)).isoformat(timespec="milliseconds") if seconds else None
+        if seconds:
+            self.run.wake_at = wake_at
+            self.run.log("waiting")
+        return {"seconds": seconds, "wake_at": wake_at}
+
     def delay(self, node: DelayNode, here: str) -> None:
-        seconds = self.durable.step(f"{here}-plan", lambda: delay_seconds(node.delay, self.deal, clock.now()))
+        planned = self.durable.step(f"{here}-plan", partial(self._plan_delay, node))
+        seconds = planned["seconds"]
+        self.run.wake_at = planned["wake_at"]
         if seconds > 0:
-            self.run.wake_at = None
             self.durable.wait(f"{here}-delay", seconds)
             checked = self.durable.step(f"{here}-check", partial(self.run.check, True))
             if not checked["proceed"]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -108,13 +108,34 @@ def _capped_filter(name: str) -> Any:
     return capped
 
 
+def money(value: Any, places: int = 2) -> Any:
+    """``{{ deal.commission | money }}``: a number rounded half-up to cents (or ``places``)."""
+    if value is None or value == "":
+        return ""
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return value
+    return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _round(value: Any, precision: int = 0, method: str = "common") -> Any:
+    """Jinja's ``round`` turns money into a float; this one keeps a Decimal a Decimal."""
+    if isinstance(value, Decimal):
+        modes = {"common": ROUND_HALF_UP, "ceil": ROUND_CEILING, "floor": ROUND_FLOOR}
+        return value.quantize(Decimal(1).scaleb(-precision), rounding=modes.get(method, ROUND_HALF_UP))
+    return _JINJA_ROUND(value, precision, method)
+
+
 def _finalize(value: Any) -> Any:
     """A field that is not set prints as nothing, not as "None"."""
     return "" if value is None else value
 
 
 _ENV = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize)
+_JINJA_ROUND = _ENV.filters["round"]
 _ENV.filters.update({name: _capped_filter(name) for name in ("center", "indent", "wordwrap", "truncate")})
+_ENV.filters.update({"money": money, "round": _round})
 
 
 def _refuse_private_names(tree: nodes.Node) -> None:

@@ -151,7 +151,7 @@ def worked_example() -> BusinessProcess:
                 {"kind": "action", "name": "Tell the head of sales", "action": {
                     "kind": "notify", "to": {"users": ["u-head"]},
                     "message": "Won: {{ deal.title }}, {{ deal.amount }} {{ deal.currency }} "
-                               "(commission {{ deal.commission }})"}},
+                               "(commission {{ deal.commission | money }})"}},
             ]},
             {"name": "closed lost", "condition": {**entered, "value": "lost"}, "nodes": [
                 {"kind": "action", "name": "E-mail the team", "action": {

@@ -29,6 +29,7 @@ from typing import Any, Self
 import boto3
 
 from dealflow import clock, runtime
+from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
 from dealflow.local.invoke import LocalRunStarter
 from dealflow.local.outbox import Email, Notification, Outbox
@@ -106,7 +107,7 @@ def _http_api_event(path: str, headers: dict[str, str], body: bytes, at: datetim
     }
 
 
-class LocalStack:
+class LocalStack(AutomationTools):
     def __init__(self, *, endpoint: str | None = None, server: bool = False, region: str = "eu-west-1",
                  sender: str = "automation@dealflow.example", quiet: bool = True) -> None:
         self.endpoint, self.region, self.sender, self.quiet = endpoint, region, sender, quiet

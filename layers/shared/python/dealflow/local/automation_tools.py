@@ -1,0 +1,60 @@
+"""LocalStack's tools for working with automation beyond deal changes: test mode, starting a
+business process by hand, switching automation on and off, the run log per automation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from dealflow import runtime
+from dealflow.dispatch import manual_run
+from dealflow.dispatch_log import cancel_waiting
+from dealflow.model import BusinessProcess, Deal, RunRecord
+from dealflow.model.catalog import Automation
+from dealflow.testmode import run_test
+
+if TYPE_CHECKING:
+    from dealflow.local.stack import LocalStack
+
+
+class AutomationTools:
+    def test_run(self: LocalStack, tenant_id: str, automation: Automation | str, *, deal: Deal | None = None,
+                 deal_id: str | None = None) -> RunRecord:
+        """Run automation (given, or stored under this id) in test mode on a test deal or a real
+        one: nothing is sent or written; the step-by-step log comes back and is kept."""
+        if isinstance(automation, str):
+            found = self.automation.load(tenant_id).by_id.get(automation)
+            if found is None:
+                raise LookupError(f"no automation '{automation}'")
+            automation = found
+        item = deal if deal is not None else self.deals.require(tenant_id, deal_id or "")
+        return run_test(automation, item, runtime.runner_services())
+
+    def test_runs(self: LocalStack, tenant_id: str) -> list[RunRecord]:
+        """Stored test runs, newest first."""
+        return self.run_log.all(tenant_id, test=True)
+
+    def start_process(self: LocalStack, tenant_id: str, process_id: str, deal_id: str) -> str:
+        """Start a business process by hand on one deal or lead; returns the run id."""
+        process = self.automation.load(tenant_id).by_id.get(process_id)
+        if not isinstance(process, BusinessProcess):
+            raise LookupError(f"no business process '{process_id}'")
+        request = manual_run(self.deals.require(tenant_id, deal_id), process, uuid.uuid4().hex)
+        self.runs_port.start(request)
+        return request.run_id
+
+    def switch(self: LocalStack, tenant_id: str, automation_id: str, enabled: bool) -> list[str]:
+        """Switch automation on or off; switching off cancels its waiting runs (returned)."""
+        current = self.automation.load(tenant_id).by_id.get(automation_id)
+        if current is None:
+            raise LookupError(f"no automation '{automation_id}'")
+        self.automation.put_definition(tenant_id, current.model_copy(update={"enabled": enabled}))
+        if enabled:
+            return []
+        self.runs_port.settle()
+        return cancel_waiting(self.run_log, self.runs_port, tenant_id, "the automation was switched off",
+                              automation_id=automation_id)
+
+    def runs_of(self: LocalStack, tenant_id: str, automation_id: str) -> list[RunRecord]:
+        """The run log of one automation, newest first."""
+        return self.run_log.for_automation(tenant_id, automation_id)
