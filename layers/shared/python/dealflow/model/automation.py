@@ -206,41 +206,39 @@ Action = Annotated[
 ]
 
 
-class Rule(Model):
-    """A stage rule: runs when a deal enters (pipeline, stage) and its condition holds."""
+class StageAutomation(Model):
+    """What rules, tunnels and triggers share: a name, a (pipeline, stage), a condition, a switch."""
 
-    kind: Literal["rule"] = "rule"
     id: Id
     name: str = Field(min_length=1, max_length=200)
     pipeline_id: Id
     stage_id: Id
     enabled: bool = True
     condition: Condition | None = None
+    version: int = Field(default=1, ge=1)
+
+
+class Rule(StageAutomation):
+    """A stage rule: runs when a deal enters (pipeline, stage) and its condition holds."""
+
+    kind: Literal["rule"] = "rule"
     delay: Delay | None = None
     actions: list[Action] = Field(min_length=1, max_length=50)
-    version: int = Field(default=1, ge=1)
 
     @property
     def effective_actions(self) -> list[Action]:
         return list(self.actions)
 
 
-class Tunnel(Model):
+class Tunnel(StageAutomation):
     """A sales tunnel: when a deal enters (pipeline_id, stage_id), copy or move it into
     (target_pipeline_id, target_stage_id). A rule whose one action is the copy or the move."""
 
     kind: Literal["tunnel"] = "tunnel"
-    id: Id
-    name: str = Field(min_length=1, max_length=200)
-    pipeline_id: Id
-    stage_id: Id
     target_pipeline_id: Id
     target_stage_id: Id
     mode: Literal["copy", "move"]
-    enabled: bool = True
-    condition: Condition | None = None
     delay: Delay | None = None
-    version: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _elsewhere(self) -> Tunnel:
@@ -260,23 +258,16 @@ EventKind = Literal["email_link_clicked", "incoming_call", "invoice_paid", "web_
                     "field_changed", "linked_deal_won", "linked_deal_lost"]
 
 
-class Trigger(Model):
+class Trigger(StageAutomation):
     """When ``event`` happens to an item of ``pipeline_id``, move it to ``stage_id``: forward only,
     unless ``allow_backwards``. External events arrive through the webhook receiver; internal ones
     come from changes (a field changed; a lead's linked deal was won or lost)."""
 
     kind: Literal["trigger"] = "trigger"
-    id: Id
-    name: str = Field(min_length=1, max_length=200)
-    pipeline_id: Id
-    stage_id: Id
     event: EventKind
     field: str | None = Field(default=None, max_length=64, description="The watched field (field_changed)")
     custom_event: str | None = Field(default=None, max_length=64, description="The event's name (custom)")
     allow_backwards: bool = False
-    enabled: bool = True
-    condition: Condition | None = None
-    version: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _event_details(self) -> Trigger:
