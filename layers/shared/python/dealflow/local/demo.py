@@ -257,6 +257,26 @@ def run_demo(stack: LocalStack) -> None:
     stack.advance(days=2)
     out.show()
 
+    print("\n▶ lead-501 (website for Tailspin) turns into deal-1005")
+    stack.create_deal(demo_lead("lead-501", "Website for Tailspin"))
+    stack.create_deal(demo_deal("deal-1005", "Tailspin website", "9900.00", "services", company="Tailspin",
+                                lead_id="lead-501"))
+    stack.move_deal(TENANT, "deal-1005", "negotiation")
+    stack.drain()
+    out.show()
+    print("\n▶ the billing system reports deal-1005's invoice paid (signed webhook)")
+    stack.set_webhook_secret(TENANT, "demo-webhook-secret")
+    status, reply = stack.post_webhook(TENANT, {"id": "inv-77-paid", "kind": "invoice_paid", "deal_id": "deal-1005"})
+    print(f"  POST /webhooks/{TENANT} → {status} {reply}")
+    stack.drain()
+    out.show()
+    deal, lead = stack.get_deal(TENANT, "deal-1005"), stack.get_deal(TENANT, "lead-501")
+    assert deal is not None and lead is not None
+    print(f"  deal-1005 is now in '{deal.stage_id}'; its copy in delivery: {', '.join(deal.copy_ids) or '-'}")
+    print(f"  lead-501 followed its deal to '{lead.stage_id}'")
+    status, reply = stack.post_webhook(TENANT, {"id": "inv-77-paid", "kind": "invoice_paid", "deal_id": "deal-1005"})
+    print(f"  the same event again → {status} {reply.get('error')}: nothing moves twice")
+
     print(f"\nTenant {PROCESS_TENANT}: the same outcomes as one business process ('Deal outcome')\n")
     set_up_process_tenant(stack)
     out = _Printer(stack, PROCESS_TENANT)

@@ -154,7 +154,7 @@ class LocalStack(AutomationTools):
             "AUTOMATION_TABLE": self.resources.tables["AutomationTable"],
             "NOTIFICATIONS_TOPIC_ARN": self.resources.topics["NotificationsTopic"],
             "SENDER_EMAIL": self.sender, "RUNNER_FUNCTION": "RunnerFunction",
-            "POWERTOOLS_SERVICE_NAME": "dealflow-local", "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_SERVICE_NAME": "dealflow-local", "POWERTOOLS_LOG_LEVEL": "ERROR" if self.quiet else "INFO",
         })
         runtime.reset()
         clock.use(self.clock.now)
