@@ -196,3 +196,16 @@ def test_a_process_only_for_manual_start_cannot_start_on_changes(globex: LocalSt
     globex.create_deal(_deal("nope"))
     with pytest.raises(ValueError, match="not started by hand"):
         globex.start_process(T, "deal-outcome", "nope")
+
+
+def test_a_manual_start_takes_typed_parameters_with_defaults(globex: LocalStack) -> None:
+    process = _process([{"kind": "action", "action": {
+        "kind": "create_task", "title": "{{ var.reason }} within {{ var.days }} days"}}],
+        parameters={"reason": {"type": "text", "value": "Call back"}, "days": {"type": "number", "value": 3}})
+    _manual(globex, process)
+    globex.start_process(T, "p", "m-1", {"days": "5"})
+    globex.drain()
+
+    assert sorted(t["title"] for t in globex.tasks(T)) == ["Call back within 3 days", "Call back within 5 days"]
+    with pytest.raises(ValueError, match="has no parameter colour"):
+        globex.start_process(T, "p", "m-1", {"colour": "red"})

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from dealflow.changes import ChangeKind, DealChange, diff, flat
 from dealflow.conditions import Predicate, compile_condition, reads_before
-from dealflow.model import Deal, FieldDefinition, Pipeline, RunRequest, StageEntry, Tenant
+from dealflow.model import Deal, FieldDefinition, Pipeline, RunRequest, StageEntry, Tenant, TypedValue
 from dealflow.model.automation import Trigger
 from dealflow.model.catalog import Automation
 from dealflow.model.pipeline import StageSemantic
@@ -182,15 +182,24 @@ def plan_event(item: Deal, event: str, automation: TenantAutomation, event_id: s
     return plan_candidates(change, candidates, event_id, started)
 
 
-def manual_run(item: Deal, process: BusinessProcess, request_id: str) -> RunRequest:
-    """A process started by hand (or by the API) on one item; ``request_id`` names the start."""
+def manual_run(item: Deal, process: BusinessProcess, request_id: str,
+               parameters: dict[str, Any] | None = None) -> RunRequest:
+    """A process started by hand (or by the API) on one item; ``request_id`` names the start.
+    Parameters are checked against the process's declared types (unknown names are refused)."""
     if "manual" not in process.start_on:
         raise ValueError(f"business process '{process.id}' is not started by hand")
     if item.entity != process.entity:
         raise ValueError(f"business process '{process.id}' runs on {process.entity}s, not {item.entity}s")
     started = StageEntry(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event="manual")
+    unknown = sorted(set(parameters or {}) - set(process.parameters))
+    if unknown:
+        raise ValueError(f"parameters: business process '{process.id}' has no parameter {', '.join(unknown)}")
+    values = {name: TypedValue(type=spec.type, value=(parameters or {}).get(name, spec.value)).value
+              for name, spec in process.parameters.items()}
     compiled = CompiledAutomation(process, compile_condition(None))
-    return _request(item.model_copy(update={"caused_by": None}), compiled, f"manual:{request_id}", started)
+    request = _request(item.model_copy(update={"caused_by": None}), compiled, f"manual:{request_id}", started)
+    request.parameters = values
+    return request
 
 
 class RunStarter(Protocol):

@@ -165,7 +165,8 @@ def execute_process(request: RunRequest, durable: Durable, services: Services) -
     if not checked["proceed"]:
         return {"run_id": request.run_id, "status": "skipped"}
     tenant_variables = Tenant.model_validate(loaded["tenant"]).values("variables")
-    variables = {**tenant_variables, **{name: typed.value for name, typed in process.variables.items()}}
+    defaults = {name: typed.value for name, typed in (process.parameters | process.variables).items()}
+    variables = {**tenant_variables, **defaults, **request.parameters}
     # The process sees the item as the change that started it showed it ("on add": as added), even
     # if later changes are already stored; writes still apply to the stored item.
     walk = _Walk(run, durable, loaded, request.deal if checked["deal"] else parse_item(checked["deal"]), variables)

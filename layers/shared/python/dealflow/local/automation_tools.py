@@ -34,12 +34,14 @@ class AutomationTools:
         """Stored test runs, newest first."""
         return self.run_log.all(tenant_id, test=True)
 
-    def start_process(self: LocalStack, tenant_id: str, process_id: str, deal_id: str) -> str:
-        """Start a business process by hand on one deal or lead; returns the run id."""
+    def start_process(self: LocalStack, tenant_id: str, process_id: str, deal_id: str,
+                      parameters: dict[str, object] | None = None) -> str:
+        """Start a business process by hand on one deal or lead, with its parameters; returns the
+        run id."""
         process = self.automation.load(tenant_id).by_id.get(process_id)
         if not isinstance(process, BusinessProcess):
             raise LookupError(f"no business process '{process_id}'")
-        request = manual_run(self.deals.require(tenant_id, deal_id), process, uuid.uuid4().hex)
+        request = manual_run(self.deals.require(tenant_id, deal_id), process, uuid.uuid4().hex, parameters)
         self.runs_port.start(request)
         return request.run_id
 

@@ -38,6 +38,7 @@ class RunRequest(Model):
                                  "(a lead whose linked deal was won)")
     depth: int = Field(default=1, ge=1, description="How many automation writes led to this run")
     chain: list[str] = Field(default_factory=list, description="Automation ids that led to this run")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="A manual start's parameter values")
     previous: Deal | None = Field(default=None, description="The deal before the change that started a "
                                   "business process, for its changed / changed_from / changed_to conditions")
 
