@@ -233,7 +233,8 @@ class _Printer:
 def run_demo(stack: LocalStack) -> None:
     set_up(stack)
     out = _Printer(stack)
-    print(f"Tenant {TENANT}: {len(demo_pipelines())} pipelines, {len(demo_rules())} rules\n")
+    print(f"Tenant {TENANT}: {len(demo_pipelines())} pipelines, {len(demo_rules())} rules, "
+          f"{len(demo_tunnels())} tunnel, {len(demo_triggers())} triggers\n")
 
     scenes = [
         ("Anna creates three deals", lambda: [stack.create_deal(d) for d in (
