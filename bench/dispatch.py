@@ -28,6 +28,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "shared" / "python"))
 
 from dealflow.changes import DealChange, diff
-from dealflow.conditions import compile_condition
+from dealflow.conditions import compile_condition, reads_before
 from dealflow.dispatch import (
     AutomationIndex,
-    CompiledRule,
+    CompiledAutomation,
     Plan,
     TenantAutomation,
-    plan_candidates,
     plan_runs,
 )
 from dealflow.model import (
@@ -138,14 +138,23 @@ def build_changes(count: int, pipelines: Sequence[Pipeline], rng: random.Random)
     return changes
 
 
-def naive_plan_runs(change: DealChange, rules: Sequence[CompiledRule], event_id: str) -> Plan:
-    """``plan_runs`` without the index: scan every enabled rule for the entered stage."""
-    entry = change.stage_entry
-    if entry is None:
-        return Plan()
-    key = (entry.pipeline_id, entry.stage_id)
-    candidates = [compiled for compiled in rules if (compiled.rule.pipeline_id, compiled.rule.stage_id) == key]
-    return plan_candidates(change, candidates, event_id)
+class ScanIndex:
+    """The index's interface, answered by scanning every enabled automation each time: what the
+    dispatcher would cost without the index. Everything else in ``plan_runs`` stays the same."""
+
+    def __init__(self, compiled: Sequence[CompiledAutomation]) -> None:
+        self._all = list(compiled)
+
+    def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
+        return tuple(c for c in self._all if c.automation.kind in ("rule", "tunnel")
+                     and (c.automation.pipeline_id, c.automation.stage_id) == (pipeline_id, stage_id))
+
+    def on_event(self, event: str) -> tuple[CompiledAutomation, ...]:
+        return tuple(c for c in self._all if c.automation.kind == "trigger" and c.automation.event == event)
+
+    def processes(self, entity: str, start: str) -> tuple[CompiledAutomation, ...]:
+        return tuple(c for c in self._all if c.automation.kind == "business_process"
+                     and c.automation.entity == entity and start in c.automation.start_on)
 
 
 def time_cpu(body: Callable[[], list[Plan]]) -> tuple[float, list[Plan]]:
@@ -180,13 +189,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         fields={"what_we_sell": FieldDefinition(code="what_we_sell", name="What we sell", kind="list",
                                                 options=list(SELLS))},
         index=AutomationIndex(rules), version=1)
-    every_rule = [CompiledRule(rule, compile_condition(rule.condition)) for rule in rules if rule.enabled]
+    every_rule = [CompiledAutomation(rule, compile_condition(rule.condition), reads_before(rule.condition))
+                  for rule in rules if rule.enabled]
 
     def indexed() -> list[Plan]:
         return [plan_runs(change, automation, event_id) for change, event_id in work]
 
+    scanned = replace(automation, index=ScanIndex(every_rule))  # type: ignore[arg-type]
+
     def naive() -> list[Plan]:
-        return [naive_plan_runs(change, every_rule, event_id) for change, event_id in work]
+        return [plan_runs(change, scanned, event_id) for change, event_id in work]
 
     # The two variants alternate; the first pass of each also checks they planned the same runs.
     best_indexed, indexed_plans = time_cpu(indexed)

@@ -133,9 +133,14 @@ def _merge(into: Plan, other: Plan) -> Plan:
     return into
 
 
+def _event_entry(item: Deal, event: str) -> StageEntry:
+    return StageEntry.model_construct(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event=event)
+
+
 def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -> Plan:
     """Everything a change starts: the rules and tunnels of the stage it entered, triggers on the
-    fields it changed, and a linked lead's triggers when a deal is won or lost."""
+    fields it changed, business processes started on add or change, and a linked lead's triggers
+    when a deal is won or lost. Each part is looked up first and built only when something waits."""
     plan = Plan()
     new, entry = change.new, change.stage_entry
     if new is None:
@@ -146,23 +151,23 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
     if change.kind is ChangeKind.UPDATED and change.changed_fields:
         watching = [c for c in index.on_event("field_changed")
                     if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields]
-        started = StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id, event="field_changed")
-        _merge(plan, plan_candidates(change, watching, event_id, started))
+        if watching:
+            _merge(plan, plan_candidates(change, watching, event_id, _event_entry(new, "field_changed")))
     if change.kind is ChangeKind.CREATED or change.changed_fields:
         start = "add" if change.kind is ChangeKind.CREATED else "change"
         writer = new.caused_by.automation_id if new.caused_by else None
         # A process does not restart itself from its own writes.
         processes = [c for c in index.processes(new.entity, start)
                      if c.automation.pipeline_id in (None, new.pipeline_id) and c.automation.id != writer]
-        started = StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id,
-                                             event="added" if start == "add" else "changed")
-        process_plan = plan_candidates(change, processes, event_id, started)
-        for request in process_plan.runs:
-            request.previous = change.old
-        _merge(plan, process_plan)
+        if processes:
+            started = _event_entry(new, "added" if start == "add" else "changed")
+            process_plan = plan_candidates(change, processes, event_id, started)
+            for request in process_plan.runs:
+                request.previous = change.old
+            _merge(plan, process_plan)
     if entry is not None and new.entity == "deal" and new.lead_id:
-        stage = automation.pipelines[new.pipeline_id].stage(new.stage_id) if new.pipeline_id in automation.pipelines \
-            else None
+        pipeline = automation.pipelines.get(new.pipeline_id)
+        stage = pipeline.stage(new.stage_id) if pipeline else None
         if stage is not None and stage.semantic is not StageSemantic.IN_PROGRESS:
             event = "linked_deal_won" if stage.semantic is StageSemantic.WON else "linked_deal_lost"
             started = entry.model_copy(update={"event": event})
@@ -177,9 +182,7 @@ def plan_event(item: Deal, event: str, automation: TenantAutomation, event_id: s
                   if c.automation.pipeline_id == item.pipeline_id
                   and (event != "custom" or c.automation.custom_event == custom_event)]
     outside = item.model_copy(update={"caused_by": None})  # an outside event starts a new chain
-    change = diff(outside, outside)
-    started = StageEntry.model_construct(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event=event)
-    return plan_candidates(change, candidates, event_id, started)
+    return plan_candidates(diff(outside, outside), candidates, event_id, _event_entry(item, event))
 
 
 def manual_run(item: Deal, process: BusinessProcess, request_id: str,
