@@ -334,6 +334,59 @@ class LocalStack(AutomationTools):
         response = self._webhooks_app.handler(event, LambdaContext("WebhooksFunction"))
         return response["statusCode"], json.loads(response.get("body") or "null")
 
+    # ---- the management API -----------------------------------------------------------------
+
+    def api(self, method: str, path: str, body: Any = None, claims: dict[str, str] | None = None,
+            query: dict[str, str] | None = None) -> tuple[int, Any]:
+        """Call the management API handler as API Gateway would (HTTP API, payload 2.0), after its
+        JWT authorizer verified a token carrying ``claims`` (None: no authorizer context at all).
+        ``body``: a dict or list is sent as JSON, str or bytes as they are. Returns (status, JSON
+        body). The handler gets the stack's in-process run starter, so switching automation off
+        stops its waiting runs as on AWS."""
+        from dataclasses import replace
+        from urllib.parse import urlencode
+
+        app = getattr(self, "_api_app", None)
+        if app is None:
+            app = self._api_app = _load_handler("api")
+            app.DEPS = replace(app.DEPS, starter=self.runs_port, settle=self.runs_port.settle)
+        if body is None:
+            raw = b""
+        elif isinstance(body, bytes | str):
+            raw = body.encode() if isinstance(body, str) else body
+        else:
+            raw = json.dumps(body).encode()
+        headers = {"host": "api123.execute-api.eu-west-1.amazonaws.com", "user-agent": "dealflow-local",
+                   "accept": "application/json", "authorization": "Bearer eyJ.local.token"}
+        if raw:
+            headers |= {"content-type": "application/json", "content-length": str(len(raw))}
+        if claims is None:
+            headers.pop("authorization")
+        at = self.clock.now()
+        request_context: dict[str, Any] = {
+            "accountId": "123456789012", "apiId": "api123",
+            "domainName": headers["host"], "domainPrefix": "api123",
+            "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": headers["user-agent"]},
+            "requestId": uuid.uuid4().hex[:16], "routeKey": "ANY /{proxy+}", "stage": "$default",
+            "time": at.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(at.timestamp() * 1000)}
+        if claims is not None:
+            request_context["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
+        event: dict[str, Any] = {
+            "version": "2.0", "routeKey": "ANY /{proxy+}", "rawPath": path,
+            "rawQueryString": urlencode(query or {}), "headers": headers, "requestContext": request_context,
+            "pathParameters": {"proxy": path.lstrip("/")}, "isBase64Encoded": False}
+        if query:
+            event["queryStringParameters"] = dict(query)
+        if raw:
+            event["body"] = raw.decode("utf-8")
+        response = app.handler(event, LambdaContext("ApiFunction"))
+        text = response.get("body") or ""
+        try:
+            return response["statusCode"], json.loads(text) if text else None
+        except json.JSONDecodeError:
+            return response["statusCode"], text
+
     # ---- reading what happened ------------------------------------------------------------
 
     def emails(self) -> list[Email]:

@@ -1,0 +1,22 @@
+"""Lambda behind the management HTTP API (JWT authorizer): pipelines, custom fields, deals and
+automation of every kind, per tenant and role. Routes, validation and errors: ``dealflow.api``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dealflow.api import Deps, build_resolver
+
+logger = Logger()
+# Built once per container; the local harness swaps in one with its in-process run starter.
+DEPS = Deps.from_environment()
+app = build_resolver(lambda: DEPS)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

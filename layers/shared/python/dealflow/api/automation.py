@@ -1,0 +1,127 @@
+"""Automation of every kind — rules, tunnels, triggers, business processes — as one resource,
+``/automation/{id}``, its kind named by ``kind`` in the body: list and search, read, create or
+replace, delete, switch on and off, test mode, run log. Changes are for administrators."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from dealflow.api.context import DepsProvider, caller, known, same_id
+from dealflow.api.deps import Deps
+from dealflow.api.errors import Conflict, Invalid, NotFound
+from dealflow.api.references import check_automation, check_deal
+from dealflow.api.schemas import AutomationKind, AutomationList, Deleted, DryRunRequest, RunList, Switched
+from dealflow.dispatch_log import cancel_waiting
+from dealflow.model import RunRecord, parse_item
+from dealflow.model.catalog import Automation
+from dealflow.testmode import run_test
+
+MAX_SEARCH = 200
+
+
+def _cancel(d: Deps, tenant_id: str, automation_id: str, reason: str) -> list[str]:
+    if d.starter is None:  # no way to stop an execution here: leave the runs as they are
+        return []
+    d.settle()
+    return cancel_waiting(d.runs, d.starter, tenant_id, reason, automation_id=automation_id)
+
+
+def router(deps: DepsProvider) -> Router:
+    r = Router()
+
+    def require(automation_id: str) -> Automation:
+        found = known(deps(), caller(r)).by_id.get(automation_id)
+        if found is None:
+            raise NotFound("automation", automation_id)
+        return found
+
+    @r.get("/automation", summary="List or search automation", tags=["automation"])
+    def list_automation(
+        q: Annotated[str | None, Query(max_length=MAX_SEARCH, description="Part of the name or id")] = None,
+        kind: Annotated[AutomationKind | None, Query(description="Only this kind")] = None,
+    ) -> AutomationList:
+        found = known(deps(), caller(r)).by_id.values()
+        needle = (q or "").casefold()
+        items = [a for a in found if (kind is None or a.kind == kind)
+                 and (not needle or needle in a.name.casefold() or needle in a.id.casefold())]
+        return AutomationList(items=sorted(items, key=lambda a: a.id))
+
+    @r.get("/automation/<automation_id>", summary="Get one automation", tags=["automation"])
+    def get_automation(automation_id: str) -> Automation:
+        return require(automation_id)
+
+    @r.put("/automation/<automation_id>", tags=["automation"],
+           summary="Create or replace automation (administrators)",
+           description="`version` is the version read (1 for a new one); a write since then is a 409. "
+                       "Pipelines, stages, fields and users it names must exist in the tenant.")
+    def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> Automation:
+        same_id(automation_id, automation.id)
+        d, who = deps(), caller(r)
+        tenant = known(d, who)
+        check_automation(automation, tenant)
+        current = tenant.by_id.get(automation_id)
+        if current is not None and current.kind != automation.kind:
+            raise Invalid.field("kind", f"automation '{automation_id}' is a {current.kind}; "
+                                        f"delete it before storing a {automation.kind} under its id")
+        if current is not None and current.version != automation.version:
+            raise Conflict(f"automation '{automation_id}' is at version {current.version}, "
+                           f"not {automation.version}: read it again", current_version=current.version)
+        stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
+        d.definitions.put(who.tenant_id, stored, current.version if current else None)
+        return stored
+
+    @r.delete("/automation/<automation_id>", summary="Delete automation (administrators)", tags=["automation"],
+              description="Its waiting runs are cancelled; its run log stays.")
+    def delete_automation(automation_id: str) -> Deleted:
+        current = require(automation_id)
+        d, who = deps(), caller(r)
+        d.definitions.delete(who.tenant_id, current)
+        return Deleted(id=automation_id,
+                       cancelled_runs=_cancel(d, who.tenant_id, automation_id, "the automation was deleted"))
+
+    def switch(automation_id: str, enabled: bool) -> Switched:
+        current = require(automation_id)
+        d, who = deps(), caller(r)
+        stored = current.model_copy(update={"enabled": enabled, "version": current.version + 1})
+        d.definitions.put(who.tenant_id, stored, current.version)
+        cancelled = [] if enabled else _cancel(d, who.tenant_id, automation_id, "the automation was switched off")
+        return Switched(automation=stored, cancelled_runs=cancelled)
+
+    @r.post("/automation/<automation_id>/enable", summary="Switch automation on (administrators)",
+            tags=["automation"])
+    def enable(automation_id: str) -> Switched:
+        return switch(automation_id, True)
+
+    @r.post("/automation/<automation_id>/disable", tags=["automation"],
+            summary="Switch automation off (administrators); its waiting runs are cancelled")
+    def disable(automation_id: str) -> Switched:
+        return switch(automation_id, False)
+
+    @r.post("/automation/<automation_id>/test", tags=["automation"],
+            summary="Test mode (administrators): run it now on a stored deal or a described one",
+            description="Nothing is sent or written; the step-by-step log comes back and is kept as a test run.")
+    def test(automation_id: str, request: DryRunRequest) -> RunRecord:
+        automation = require(automation_id)
+        d, who = deps(), caller(r)
+        if request.deal_id is not None:
+            deal = d.deals.get(who.tenant_id, request.deal_id)
+            if deal is None:
+                raise NotFound("deal", request.deal_id)
+        else:
+            assert request.deal is not None
+            check_deal(known(d, who), responsible_id=request.deal.responsible_id, fields=request.deal.fields)
+            body = request.deal.model_dump(exclude_none=True)
+            deal = parse_item({**body, "id": body.get("id") or "test-deal", "tenant_id": who.tenant_id})
+        return run_test(automation, deal, d.services())
+
+    @r.get("/automation/<automation_id>/runs", summary="Runs of one automation, newest first",
+           tags=["automation"])
+    def automation_runs(automation_id: str) -> RunList:
+        require(automation_id)
+        who = caller(r)
+        return RunList(items=deps().runs.for_automation(who.tenant_id, automation_id))
+
+    return r

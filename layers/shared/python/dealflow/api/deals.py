@@ -1,0 +1,82 @@
+"""Deals and leads: create, read, update (optimistic locking on ``version``), move to a stage,
+their run log. Any role of the tenant; column-level rights are not enforced yet."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from dealflow.api.context import DepsProvider, caller, known
+from dealflow.api.errors import Conflict, NotFound
+from dealflow.api.references import check_deal
+from dealflow.api.schemas import DealUpdate, Item, NewDeal, RunList, StageMove
+from dealflow.model import Deal, parse_item
+from dealflow.store.deals import StaleDeal
+
+
+def router(deps: DepsProvider) -> Router:
+    r = Router()
+
+    def require(deal_id: str) -> Deal:
+        found = deps().deals.get(caller(r).tenant_id, deal_id)
+        if found is None:
+            raise NotFound("deal", deal_id)
+        return found
+
+    @r.post("/deals", summary="Create a deal or lead", tags=["deals"])
+    def create_deal(deal: NewDeal) -> Item:
+        d, who = deps(), caller(r)
+        tenant = known(d, who)
+        check_deal(tenant, place=(deal.entity, deal.pipeline_id, deal.stage_id), responsible_id=deal.responsible_id,
+                   fields=deal.fields)
+        body = deal.model_dump(exclude_none=True)
+        item = parse_item({**body, "id": deal.id or f"d-{uuid.uuid4().hex[:16]}", "tenant_id": who.tenant_id})
+        try:
+            return d.deals.create(item)
+        except StaleDeal:
+            raise Conflict(f"deal '{item.id}' already exists", id=item.id) from None
+
+    @r.get("/deals/<deal_id>", summary="Get a deal or lead", tags=["deals"])
+    def get_deal(deal_id: str) -> Item:
+        return require(deal_id)
+
+    @r.patch("/deals/<deal_id>", summary="Change a deal's fields (409 when written since `version`)",
+             tags=["deals"])
+    def update_deal(deal_id: str, update: DealUpdate) -> Item:
+        current = require(deal_id)
+        d, who = deps(), caller(r)
+        check_deal(known(d, who), responsible_id=update.responsible_id, fields=update.fields)
+        changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields"})
+        merged = {**current.fields, **update.fields}
+        changes["fields"] = {k: v for k, v in merged.items() if v is not None}
+        return _save(d.deals, current, update.version, changes)
+
+    @r.post("/deals/<deal_id>/move", summary="Move a deal to a stage (of its pipeline, or another one)",
+            tags=["deals"])
+    def move_deal(deal_id: str, move: StageMove) -> Item:
+        current = require(deal_id)
+        d, who = deps(), caller(r)
+        pipeline_id = move.pipeline_id or current.pipeline_id
+        check_deal(known(d, who), place=(current.entity, pipeline_id, move.stage_id))
+        version = move.version if move.version is not None else current.version
+        return _save(d.deals, current, version, {"pipeline_id": pipeline_id, "stage_id": move.stage_id})
+
+    @r.get("/deals/<deal_id>/runs", summary="Runs on one deal, newest first", tags=["deals"])
+    def deal_runs(deal_id: str) -> RunList:
+        require(deal_id)
+        return RunList(items=deps().runs.for_deal(caller(r).tenant_id, deal_id))
+
+    return r
+
+
+def _save(store: Any, current: Deal, version: int, changes: dict[str, Any]) -> Deal:
+    if version != current.version:
+        raise Conflict(f"deal '{current.id}' is at version {current.version}, not {version}: read it again",
+                       current_version=current.version)
+    changed = type(current).model_validate({**current.model_dump(), **changes})
+    try:
+        return store.save(changed)
+    except StaleDeal as exc:
+        raise Conflict(str(exc)) from None

@@ -1,0 +1,169 @@
+"""The management API's resolver: one powertools ``APIGatewayHttpResolver`` with request and
+response validation, a Router per resource, and every failure turned into a JSON 4xx that names
+the field, the id or the reason (see ``dealflow.api.errors``). Only what nobody foresaw is a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from dealflow.api import automation, deals, fields, pipelines
+from dealflow.api.auth import authorize, caller_of, is_public
+from dealflow.api.context import DepsProvider
+from dealflow.api.definitions import StaleDefinition
+from dealflow.api.errors import ApiError, Conflict, Forbidden, Invalid, MalformedJson, PayloadTooLarge, problems_from
+from dealflow.store.automation import UnknownTenant
+from dealflow.store.deals import StaleDeal
+
+logger = Logger(child=True)
+
+TITLE = "Dealflow management API"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Pipelines, custom fields, deals and automation of every kind (rules, tunnels, triggers, business "
+    "processes) of one tenant. The tenant, the user and the role come from the JWT (claims `custom:tenant_id`, "
+    "`sub`, `custom:role`); only administrators change automation, fields and pipelines. Errors are JSON: "
+    "401 unauthorized, 403 forbidden, 404 not_found (naming the id), 409 conflict (stale version), "
+    "422 validation (`problems`: field and problem), 400 malformed_json."
+)
+OPENAPI = {"title": TITLE, "version": VERSION, "description": DESCRIPTION,
+           "security_schemes": {"jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+           "security": [{"jwt": []}]}
+
+
+# DynamoDB items stop at 400 KB; a body that could never be stored is refused before it is parsed.
+MAX_BODY = 350_000
+
+
+_ERROR = {"type": "object", "required": ["error"], "additionalProperties": True, "properties": {
+    "error": {"type": "string", "description": "unauthorized, forbidden, not_found, conflict, malformed_json, ..."},
+    "reason": {"type": "string"}, "id": {"type": "string", "description": "The id that was not found"}}}
+_PROBLEMS = {"title": "ValidationProblems", "type": "object", "required": ["error", "problems"], "properties": {
+    "error": {"const": "validation"},
+    "problems": {"type": "array", "items": {"type": "object", "required": ["field", "problem"], "properties": {
+        "field": {"type": "string", "description": "Dotted path as sent: actions.0.to.users.1"},
+        "problem": {"type": "string"}}}}}}
+_ERROR_RESPONSES = {
+    "400": "The body is not JSON (malformed_json)", "401": "No usable claims in the token (unauthorized)",
+    "403": "The caller's role may not do this, or the token's tenant is not set up (forbidden)",
+    "404": "No such item in the caller's tenant (not_found, naming the id)",
+    "409": "Written since the version the caller read (conflict)", "413": "The body is too big (payload_too_large)",
+    "500": "A failure on our side, logged (internal)"}
+
+
+def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
+    """The document powertools generates, with the error bodies this API really sends: its 422 is
+    ``{"error": "validation", "problems": [...]}``, not powertools' ``{"detail": [...]}``, and
+    every operation lists the other 4xx it can answer."""
+    document = json.loads(app.get_openapi_json_schema(**OPENAPI))
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["HTTPValidationError"] = _PROBLEMS
+    schemas["Error"] = _ERROR
+    for operations in document.get("paths", {}).values():
+        for method, operation in operations.items():
+            for status, description in _ERROR_RESPONSES.items():
+                if status == "400" and method not in ("put", "post", "patch"):
+                    continue
+                operation.setdefault("responses", {})[status] = {"description": description, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return document
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _an_object_or_nothing(event: dict[str, Any]) -> None:
+    """Every body the API takes is a JSON object. (powertools would take the first item of a JSON
+    array for an object parameter; not JSON at all is left to it: a 400.)"""
+    if event.get("isBase64Encoded") or not event.get("body"):
+        return
+    try:
+        parsed = json.loads(event["body"])
+    except ValueError:
+        return
+    if not isinstance(parsed, dict):
+        raise Invalid.field("body", f"expected a JSON object, got {type(parsed).__name__}")
+
+
+class ApiResolver(APIGatewayHttpResolver):
+    """Decides who calls, and whether they may, before a route reads the body: a missing claim is
+    a 401 and a sales rep changing automation a 403 whatever the body says."""
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        http = (event.get("requestContext") or {}).get("http") or {}
+        path, method = event.get("rawPath") or http.get("path") or "/", http.get("method") or "GET"
+        if not is_public(path):
+            try:
+                who = caller_of(event)
+                authorize(method, path, who)
+                if len(event.get("body") or "") > MAX_BODY * (4 / 3 if event.get("isBase64Encoded") else 1):
+                    raise PayloadTooLarge(f"the body is over {MAX_BODY} bytes")
+                _an_object_or_nothing(event)
+            except ApiError as exc:
+                logger.warning("request refused", extra={"status": exc.status, "reason": exc.reason, "path": path})
+                return {"statusCode": exc.status, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                        "body": json.dumps(exc.body()), "isBase64Encoded": False}
+            self.append_context(caller=who)
+        return super().resolve(event, context)
+
+
+def build_resolver(deps: DepsProvider) -> ApiResolver:
+    app = ApiResolver(enable_validation=True)
+    for module in (pipelines, fields, automation, deals):
+        app.include_router(module.router(deps))
+
+    # No return annotation: powertools would try to build a schema for Response (left out anyway).
+    @app.get("/openapi.json", include_in_schema=False)
+    def serve_openapi():
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document(app))
+
+    # Swagger UI with its JavaScript and CSS inline (bundled with powertools): no CDN needed.
+    app.enable_swagger(path="/swagger", **OPENAPI)
+
+    @app.exception_handler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return _json(exc.status, exc.body())
+
+    @app.exception_handler(RequestValidationError)
+    def request_invalid(exc: RequestValidationError) -> Response:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            detail = next(e for e in errors if e.get("type") == "json_invalid")
+            reason = (detail.get("ctx") or {}).get("error") or "not JSON"
+            return _json(400, MalformedJson(f"the body is not valid JSON: {reason}").body())
+        return _json(422, Invalid(problems_from(errors)).body())
+
+    @app.exception_handler(ValidationError)
+    def model_invalid(exc: ValidationError) -> Response:
+        return _json(422, Invalid(problems_from(exc.errors())).body())
+
+    @app.exception_handler(StaleDeal)
+    def stale_deal(exc: StaleDeal) -> Response:
+        return _json(409, Conflict(str(exc)).body())
+
+    @app.exception_handler(StaleDefinition)
+    def stale_definition(exc: StaleDefinition) -> Response:
+        return _json(409, Conflict(f"not written: {exc}; read it again").body())
+
+    @app.exception_handler(UnknownTenant)
+    def unknown_tenant(exc: UnknownTenant) -> Response:
+        return _json(403, Forbidden(f"{exc}: the token's tenant is not set up").body())
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # Not bad input (that is a 4xx above): a bug or AWS trouble. Logged in full, answered in JSON.
+        logger.exception("request failed", extra={"path": app.current_event.path})
+        return _json(500, {"error": "internal", "reason": "the request failed on our side; it was logged"})
+
+    @app.not_found
+    def not_found(_exc: Exception) -> Response:
+        event = app.current_event
+        return _json(404, {"error": "not_found", "reason": f"no route {event.http_method} {event.path}"})
+
+    return app

@@ -1,0 +1,94 @@
+"""Bodies the API takes and gives that are not domain models themselves: what a person may send
+to create or change a deal (never the tenant, the version counter or engine bookkeeping), list
+envelopes, test-mode requests. Domain models (``Pipeline``, ``FieldDefinition``, ``Automation``,
+``Deal``, ``RunRecord``) are the schema everywhere else."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from dealflow.model import Contact, Deal, FieldDefinition, Lead, Pipeline, RunRecord
+from dealflow.model.base import Id, Model
+from dealflow.model.catalog import Automation
+
+Item = Annotated[Deal | Lead, Field(discriminator="entity")]
+AutomationKind = Literal["rule", "tunnel", "trigger", "business_process"]
+
+
+class PipelineList(Model):
+    items: list[Pipeline]
+
+
+class FieldList(Model):
+    items: list[FieldDefinition]
+
+
+class AutomationList(Model):
+    items: list[Automation]
+
+
+class RunList(Model):
+    items: list[RunRecord]
+
+
+class Switched(Model):
+    automation: Automation
+    cancelled_runs: list[str] = Field(description="Waiting runs stopped because the automation was switched off")
+
+
+class Deleted(Model):
+    id: str
+    cancelled_runs: list[str]
+
+
+class NewDeal(Model):
+    """A deal or lead to create in the caller's tenant."""
+
+    entity: Literal["deal", "lead"] = "deal"
+    id: Id | None = Field(default=None, description="Chosen by the caller, or generated")
+    pipeline_id: Id
+    stage_id: Id
+    title: str = Field(min_length=1, max_length=500)
+    amount: Decimal | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    responsible_id: Id | None = None
+    contact: Contact | None = None
+    company: str | None = Field(default=None, max_length=200)
+    fields: dict[str, Any] = Field(default_factory=dict, description="Custom fields by code")
+    lead_id: Id | None = None
+
+
+class DealUpdate(Model):
+    """Standard fields to change and custom fields to set (null removes one); ``version`` is the
+    one the caller read — someone else's write since then makes this a 409."""
+
+    version: int = Field(ge=1)
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    amount: Decimal | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    responsible_id: Id | None = None
+    contact: Contact | None = None
+    company: str | None = Field(default=None, max_length=200)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class StageMove(Model):
+    stage_id: Id
+    pipeline_id: Id | None = Field(default=None, description="Another pipeline of the same entity (default: the same)")
+    version: int | None = Field(default=None, ge=1, description="When given, a write since this version is a 409")
+
+
+class DryRunRequest(Model):
+    """Test mode on a stored deal (``deal_id``) or on a deal described here (``deal``), never both."""
+
+    deal_id: Id | None = None
+    deal: NewDeal | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> DryRunRequest:
+        if (self.deal_id is None) == (self.deal is None):
+            raise ValueError("deal_id: give either deal_id or deal")
+        return self

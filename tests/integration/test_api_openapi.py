@@ -1,0 +1,101 @@
+"""The OpenAPI document is generated from the code, served by the API, and committed; and the
+sample events in events/ are what the handler really takes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from pathlib import Path
+
+from dealflow.api.openapi import document, render
+from dealflow.local import LocalStack
+from dealflow.local.stack import LambdaContext
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_committed_openapi_document_matches_the_code() -> None:
+    committed = json.loads((REPO / "openapi.json").read_text())
+    assert committed == document(), (
+        "openapi.json is out of date with the API's code; regenerate it from the repository root with\n"
+        "    PYTHONPATH=layers/shared/python python -m dealflow.api.openapi > openapi.json")
+    assert (REPO / "openapi.json").read_text() == render()
+
+
+def test_the_document_covers_every_resource_and_uses_the_domain_models() -> None:
+    doc = document()
+    assert set(doc["paths"]) >= {"/pipelines", "/pipelines/{pipeline_id}", "/fields", "/fields/{code}",
+                                 "/automation", "/automation/{automation_id}", "/automation/{automation_id}/enable",
+                                 "/automation/{automation_id}/disable", "/automation/{automation_id}/test",
+                                 "/automation/{automation_id}/runs", "/deals", "/deals/{deal_id}",
+                                 "/deals/{deal_id}/move", "/deals/{deal_id}/runs"}
+    body = doc["paths"]["/automation/{automation_id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["discriminator"]["propertyName"] == "kind"
+    assert set(body["discriminator"]["mapping"]) == {"rule", "tunnel", "trigger", "business_process"}
+    assert doc["components"]["securitySchemes"]["jwt"]["scheme"] == "bearer"
+
+
+def test_the_api_serves_the_same_document(stack: LocalStack) -> None:
+    status, served = stack.api("GET", "/openapi.json")
+    assert status == 200 and served["paths"] == document()["paths"]
+
+
+def test_the_sample_events_drive_the_handler(stack: LocalStack) -> None:
+    stack.api("GET", "/pipelines", claims={"sub": "u", "custom:tenant_id": "acme", "custom:role": "admin"})
+    spec = importlib.util.spec_from_file_location(f"api_{uuid.uuid4().hex}", REPO / "functions" / "api" / "app.py")
+    assert spec is not None and spec.loader is not None
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    replies = {}
+    for path in sorted((REPO / "events").glob("api-*.json")):
+        response = app.handler(json.loads(path.read_text()), LambdaContext("ApiFunction"))
+        replies[path.name] = (response["statusCode"], json.loads(response["body"]))
+    assert replies["api-put-rule.json"][0] == 200
+    assert replies["api-create-deal.json"][0] == 200
+    assert replies["api-create-deal.json"][1]["tenant_id"] == "acme"
+    status, listed = replies["api-list-automation.json"]
+    assert status == 200 and [a["id"] for a in listed["items"]] == ["lost-email"]
+
+
+def test_the_document_is_valid_openapi() -> None:
+    from openapi_spec_validator import validate
+
+    validate(document())
+
+
+def _schema_of(doc: dict, method: str, path: str, status: int) -> dict:
+    responses = doc["paths"][path][method.lower()]["responses"]
+    schema = responses[str(status)]["content"]["application/json"]["schema"]
+    return {**schema, "components": doc["components"]}
+
+
+def test_real_answers_match_the_document(stack: LocalStack) -> None:
+    """Success and error bodies as the API sends them, checked against the schemas it publishes."""
+    from jsonschema import Draft202012Validator
+
+    doc = document()
+    admin = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
+    rep = {**admin, "sub": "u-anna", "custom:role": "sales_rep"}
+    deal = {"id": "d-9", "pipeline_id": "sales", "stage_id": "new", "title": "Checked", "amount": "12.30"}
+    calls = [
+        ("GET", "/automation", "/automation", None, rep, 200),
+        ("GET", "/automation/lost-email", "/automation/{automation_id}", None, rep, 200),
+        ("GET", "/automation/nope", "/automation/{automation_id}", None, rep, 404),
+        ("PUT", "/automation/lost-email", "/automation/{automation_id}", {"kind": "rule"}, rep, 403),
+        ("PUT", "/automation/x", "/automation/{automation_id}", {"kind": "rule", "id": "x"}, admin, 422),
+        ("PUT", "/automation/x", "/automation/{automation_id}", "{", admin, 400),
+        ("GET", "/pipelines", "/pipelines", None, rep, 200),
+        ("GET", "/fields", "/fields", None, None, 401),
+        ("POST", "/deals", "/deals", deal, rep, 200),
+        ("POST", "/deals/d-9/move", "/deals/{deal_id}/move", {"stage_id": "won"}, rep, 200),
+        ("PATCH", "/deals/d-9", "/deals/{deal_id}", {"version": 1}, rep, 409),
+        ("POST", "/automation/lost-email/test", "/automation/{automation_id}/test", {"deal_id": "d-9"}, admin, 200),
+        ("POST", "/automation/lost-email/disable", "/automation/{automation_id}/disable", None, admin, 200),
+    ]
+    for method, path, template, body, claims, expected in calls:
+        status, reply = stack.api(method, path, body, claims=claims)
+        assert status == expected, (method, path, reply)
+        stack.drain()
+        errors = list(Draft202012Validator(_schema_of(doc, method, template, status)).iter_errors(reply))
+        assert not errors, (method, path, status, [e.message for e in errors])
