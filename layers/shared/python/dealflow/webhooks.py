@@ -47,6 +47,16 @@ from pydantic import AwareDatetime, Field, ValidationError, ValidationInfo, fiel
 
 from dealflow.clock import now
 from dealflow.dispatch import RunStarter, TenantAutomation, plan_event
+from dealflow.http_errors import (
+    BadRequest,
+    Conflict,
+    HttpError,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from dealflow.model import Deal
 from dealflow.model.automation import EXTERNAL_EVENTS
 from dealflow.model.base import ID_PATTERN, Id, Model
@@ -206,49 +216,12 @@ class WebhookAccepted(Model):
 # ---- refusals -------------------------------------------------------------------------------
 
 
-class Rejected(Exception):
-    """A request refused; ``status`` and ``body()`` are the HTTP answer."""
-
-    status = 400
-    error = "bad_request"
-
-    def __init__(self, reason: str, **details: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error, "reason": self.reason, **self.details}
+# A refusal of the receiver is an HTTP error like the API's; only a replay has its own name.
+Rejected = HttpError
 
 
-class BadRequest(Rejected):
-    status, error = 400, "bad_request"
-
-
-class Unauthorized(Rejected):
-    status, error = 401, "unauthorized"
-
-
-class NotFound(Rejected):
-    status, error = 404, "not_found"
-
-
-class Replayed(Rejected):
+class Replayed(Conflict):
     status, error = 409, "replayed"
-
-
-class PayloadTooLarge(Rejected):
-    status, error = 413, "payload_too_large"
-
-
-class Invalid(Rejected):
-    status, error = 422, "validation"
-
-
-class Unavailable(Rejected):
-    """Something on our side failed (AWS throttled us): the sender should retry later."""
-
-    status, error = 503, "unavailable"
 
 
 def _problems(exc: ValidationError) -> list[dict[str, str]]:
@@ -276,7 +249,7 @@ def parse_event(body: bytes) -> WebhookEvent:
     except ValidationError as exc:
         problems = _problems(exc)
         reason = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        raise Invalid(reason, problems=problems) from None
+        raise Invalid(problems, reason) from None
     except RecursionError:
         raise BadRequest("body is nested too deeply") from None
 

@@ -12,65 +12,30 @@ for bad input, each naming the field, the id or the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
+from dealflow.http_errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HttpError,
+    Invalid,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from dealflow.http_errors import NotFound as HttpNotFound
 
-class ApiError(Exception):
-    status = 400
-    error = "bad_request"
-
-    def __init__(self, reason: str, **extra: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.extra = extra
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error, "reason": self.reason, **self.extra}
+ApiError = HttpError
 
 
-class MalformedJson(ApiError):
+class MalformedJson(BadRequest):
     status, error = 400, "malformed_json"
 
 
-class Unauthorized(ApiError):
-    status, error = 401, "unauthorized"
-
-
-class Forbidden(ApiError):
-    status, error = 403, "forbidden"
-
-
-class NotFound(ApiError):
-    status, error = 404, "not_found"
-
+class NotFound(HttpNotFound):
     def __init__(self, what: str, item_id: str) -> None:
         super().__init__(f"no {what} '{item_id}' in this tenant", id=item_id)
-
-
-class Conflict(ApiError):
-    status, error = 409, "conflict"
-
-
-class PayloadTooLarge(ApiError):
-    status, error = 413, "payload_too_large"
-
-
-class Invalid(ApiError):
-    """422 with every problem found, each naming its field."""
-
-    status, error = 422, "validation"
-
-    def __init__(self, problems: Sequence[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{p['field']}: {p['problem']}" for p in problems))
-        self.problems = list(problems)
-
-    @classmethod
-    def field(cls, field: str, problem: str) -> Invalid:
-        return cls([{"field": field, "problem": problem}])
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error, "problems": self.problems}
 
 
 # pydantic puts the tag of a discriminated union into an error's location ("rule", "send_email",
