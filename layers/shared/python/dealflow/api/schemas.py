@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from dealflow.model import Contact, Deal, FieldDefinition, Lead, Pipeline, RunRecord
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
+from dealflow.model.deal import DealValues
 
 Item = Annotated[Deal | Lead, Field(discriminator="entity")]
 AutomationKind = Literal["rule", "tunnel", "trigger", "business_process"]
@@ -44,20 +45,11 @@ class Deleted(Model):
     cancelled_runs: list[str]
 
 
-class NewDeal(Model):
+class NewDeal(DealValues):
     """A deal or lead to create in the caller's tenant."""
 
     entity: Literal["deal", "lead"] = "deal"
     id: Id | None = Field(default=None, description="Chosen by the caller, or generated")
-    pipeline_id: Id
-    stage_id: Id
-    title: str = Field(min_length=1, max_length=500)
-    amount: Decimal | None = None
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    responsible_id: Id | None = None
-    contact: Contact | None = None
-    company: str | None = Field(default=None, max_length=200)
-    fields: dict[str, Any] = Field(default_factory=dict, description="Custom fields by code")
     lead_id: Id | None = None
 
 

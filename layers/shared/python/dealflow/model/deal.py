@@ -25,13 +25,9 @@ class Causation(Model):
     chain: list[str] = Field(default_factory=list, description="Automation ids that led here, oldest first")
 
 
-class Deal(Model):
-    """A deal; leads share its shape (see ``Lead``) and its table, so one stream, one dispatcher
-    and one set of actions serve both."""
+class DealValues(Model):
+    """What a person sets on a deal or lead: where it is and what it holds."""
 
-    entity: Literal["deal"] = "deal"
-    tenant_id: Id
-    id: Id
     pipeline_id: Id
     stage_id: Id
     title: str = Field(min_length=1, max_length=500)
@@ -41,6 +37,15 @@ class Deal(Model):
     contact: Contact | None = None
     company: str | None = Field(default=None, max_length=200)
     fields: dict[str, Any] = Field(default_factory=dict, description="Custom fields by code")
+
+
+class Deal(DealValues):
+    """A deal; leads share its shape (see ``Lead``) and its table, so one stream, one dispatcher
+    and one set of actions serve both."""
+
+    entity: Literal["deal"] = "deal"
+    tenant_id: Id
+    id: Id
     version: int = Field(default=1, ge=1, description="Optimistic-locking counter, bumped on every write")
     created_at: str | None = None
     updated_at: str | None = None
