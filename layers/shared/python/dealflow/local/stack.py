@@ -14,14 +14,13 @@ True); the dispatcher and runner are the very handler modules deployed to Lambda
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import json
 import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Self
@@ -31,6 +30,7 @@ import boto3
 from dealflow import clock, runtime
 from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
+from dealflow.local.http_tools import HttpTools
 from dealflow.local.invoke import LocalRunStarter
 from dealflow.local.outbox import Email, Notification, Outbox
 from dealflow.local.provision import TEMPLATE, Resources, provision
@@ -78,36 +78,7 @@ def _load_handler(name: str) -> ModuleType:
     return module
 
 
-def _http_api_event(path: str, headers: dict[str, str], body: bytes, at: datetime) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event for ``POST path``, shaped as
-    events/webhook-invoice-paid.json: header names lowercased, repeated ones joined by commas."""
-    lowered: dict[str, str] = {"host": "abc123.execute-api.eu-west-1.amazonaws.com",
-                               "user-agent": "dealflow-local", "content-length": str(len(body))}
-    given: set[str] = set()
-    for name, value in headers.items():
-        key = name.lower()
-        lowered[key] = f"{lowered[key]},{value}" if key in given else value
-        given.add(key)
-    tenant_id = path.rsplit("/", 1)[-1]
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode("ascii"), True
-    return {
-        "version": "2.0", "routeKey": "POST /webhooks/{tenant_id}", "rawPath": path, "rawQueryString": "",
-        "headers": lowered,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123",
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": lowered["user-agent"]},
-            "requestId": uuid.uuid4().hex[:16], "routeKey": "POST /webhooks/{tenant_id}", "stage": "$default",
-            "time": at.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(at.timestamp() * 1000)},
-        "pathParameters": {"tenant_id": tenant_id}, "body": text, "isBase64Encoded": encoded,
-    }
-
-
-class LocalStack(AutomationTools):
+class LocalStack(AutomationTools, HttpTools):
     def __init__(self, *, endpoint: str | None = None, server: bool = False, region: str = "eu-west-1",
                  sender: str = "automation@dealflow.example", quiet: bool = True) -> None:
         self.endpoint, self.region, self.sender, self.quiet = endpoint, region, sender, quiet
@@ -301,91 +272,6 @@ class LocalStack(AutomationTools):
         queue = self.resources.queues["DispatcherFailureQueue"]
         messages = self._sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in messages]
-
-    # ---- webhooks ---------------------------------------------------------------------------
-
-    def set_webhook_secret(self, tenant_id: str, secret: str) -> None:
-        """Store a tenant's webhook secret in SSM (SecureString), where the receiver reads it. One
-        secret per line; two while rotating (post_webhook signs with the first). Takes effect at
-        once here; on AWS, receivers see a new value within their 5-minute cache."""
-        self._ssm.put_parameter(Name=runtime.webhook_secrets().name(tenant_id), Value=secret,
-                                Type="SecureString", Overwrite=True)
-        self.webhook_secrets[tenant_id] = secret.splitlines()[0].strip()
-        self._webhooks_app.RECEIVER.secrets.clear()
-
-    def post_webhook(self, tenant_id: str, body: bytes | dict[str, Any], *, secret: str | None = None,
-                     timestamp: int | None = None, headers: dict[str, str | None] | None = None,
-                     signed: bool = True) -> tuple[int, dict[str, Any]]:
-        """POST a webhook to the deployed handler, as API Gateway (HTTP API, payload 2.0) would;
-        returns (status, JSON body). Signed with ``secret`` (default: the tenant's, from
-        set_webhook_secret) at ``timestamp`` (default: the stack's clock) unless ``signed`` is
-        False; ``headers`` are added last (a None value removes a header)."""
-        from dealflow.webhooks import signed_headers
-
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        sent: dict[str, str | None] = {"Content-Type": "application/json"}
-        key = secret if secret is not None else self.webhook_secrets.get(tenant_id)
-        if signed and key is not None:
-            stamp = int(self.clock.now().timestamp()) if timestamp is None else timestamp
-            sent.update(signed_headers(key, raw, timestamp=stamp))
-        sent.update(headers or {})
-        event = _http_api_event(f"/webhooks/{tenant_id}", {k: v for k, v in sent.items() if v is not None}, raw,
-                                self.clock.now())
-        response = self._webhooks_app.handler(event, LambdaContext("WebhooksFunction"))
-        return response["statusCode"], json.loads(response.get("body") or "null")
-
-    # ---- the management API -----------------------------------------------------------------
-
-    def api(self, method: str, path: str, body: Any = None, claims: dict[str, str] | None = None,
-            query: dict[str, str] | None = None) -> tuple[int, Any]:
-        """Call the management API handler as API Gateway would (HTTP API, payload 2.0), after its
-        JWT authorizer verified a token carrying ``claims`` (None: no authorizer context at all).
-        ``body``: a dict or list is sent as JSON, str or bytes as they are. Returns (status, JSON
-        body). The handler gets the stack's in-process run starter, so switching automation off
-        stops its waiting runs as on AWS."""
-        from dataclasses import replace
-        from urllib.parse import urlencode
-
-        app = getattr(self, "_api_app", None)
-        if app is None:
-            app = self._api_app = _load_handler("api")
-            app.DEPS = replace(app.DEPS, starter=self.runs_port, settle=self.runs_port.settle)
-        if body is None:
-            raw = b""
-        elif isinstance(body, bytes | str):
-            raw = body.encode() if isinstance(body, str) else body
-        else:
-            raw = json.dumps(body).encode()
-        headers = {"host": "api123.execute-api.eu-west-1.amazonaws.com", "user-agent": "dealflow-local",
-                   "accept": "application/json", "authorization": "Bearer eyJ.local.token"}
-        if raw:
-            headers |= {"content-type": "application/json", "content-length": str(len(raw))}
-        if claims is None:
-            headers.pop("authorization")
-        at = self.clock.now()
-        request_context: dict[str, Any] = {
-            "accountId": "123456789012", "apiId": "api123",
-            "domainName": headers["host"], "domainPrefix": "api123",
-            "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": headers["user-agent"]},
-            "requestId": uuid.uuid4().hex[:16], "routeKey": "ANY /{proxy+}", "stage": "$default",
-            "time": at.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(at.timestamp() * 1000)}
-        if claims is not None:
-            request_context["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
-        event: dict[str, Any] = {
-            "version": "2.0", "routeKey": "ANY /{proxy+}", "rawPath": path,
-            "rawQueryString": urlencode(query or {}), "headers": headers, "requestContext": request_context,
-            "pathParameters": {"proxy": path.lstrip("/")}, "isBase64Encoded": False}
-        if query:
-            event["queryStringParameters"] = dict(query)
-        if raw:
-            event["body"] = raw.decode("utf-8")
-        response = app.handler(event, LambdaContext("ApiFunction"))
-        text = response.get("body") or ""
-        try:
-            return response["statusCode"], json.loads(text) if text else None
-        except json.JSONDecodeError:
-            return response["statusCode"], text
 
     # ---- reading what happened ------------------------------------------------------------
 
