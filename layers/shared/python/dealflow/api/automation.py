@@ -70,7 +70,7 @@ def router(deps: DepsProvider) -> Router:
             raise Conflict(f"automation '{automation_id}' is at version {current.version}, "
                            f"not {automation.version}: read it again", current_version=current.version)
         stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
-        d.definitions.put(who.tenant_id, stored, current.version if current else None)
+        d.automation.put_definition(who.tenant_id, stored, current.version if current else None)
         return stored
 
     @r.delete("/automation/<automation_id>", summary="Delete automation (administrators)", tags=["automation"],
@@ -78,7 +78,7 @@ def router(deps: DepsProvider) -> Router:
     def delete_automation(automation_id: str) -> Deleted:
         current = require(automation_id)
         d, who = deps(), caller(r)
-        d.definitions.delete(who.tenant_id, current)
+        d.automation.delete_definition(who.tenant_id, current)
         return Deleted(id=automation_id,
                        cancelled_runs=_cancel(d, who.tenant_id, automation_id, "the automation was deleted"))
 
@@ -86,7 +86,7 @@ def router(deps: DepsProvider) -> Router:
         current = require(automation_id)
         d, who = deps(), caller(r)
         stored = current.model_copy(update={"enabled": enabled, "version": current.version + 1})
-        d.definitions.put(who.tenant_id, stored, current.version)
+        d.automation.put_definition(who.tenant_id, stored, current.version)
         cancelled = [] if enabled else _cancel(d, who.tenant_id, automation_id, "the automation was switched off")
         return Switched(automation=stored, cancelled_runs=cancelled)
 

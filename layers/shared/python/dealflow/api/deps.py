@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dealflow.actions import Services
-from dealflow.api.definitions import DefinitionWriter
 from dealflow.dispatch import RunStarter
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
@@ -19,7 +18,6 @@ from dealflow.store.runs import RunLog
 @dataclass
 class Deps:
     automation: AutomationStore
-    definitions: DefinitionWriter
     deals: DealStore
     runs: RunLog
     starter: RunStarter | None
@@ -36,7 +34,7 @@ class Deps:
 
         tables = runtime.tables()
         runner = os.environ.get("RUNNER_FUNCTION")
-        return cls(automation=runtime.automation_store(), definitions=DefinitionWriter(tables.automation),
+        return cls(automation=runtime.automation_store(),
                    deals=DealStore(tables.deals), runs=RunLog(tables.automation),
                    starter=LambdaRunStarter(boto3.client("lambda"), runner) if runner else None,
                    services=runtime.runner_services)

@@ -22,7 +22,7 @@ def router(deps: DepsProvider) -> Router:
         same_id(code, definition.code, "code")
         d, who = deps(), caller(r)
         known(d, who)  # the tenant exists
-        d.definitions.put_unversioned(who.tenant_id, definition)
+        d.automation.put_definition(who.tenant_id, definition)
         return definition
 
     return r

@@ -40,7 +40,7 @@ def router(deps: DepsProvider) -> Router:
             if dangling:
                 raise Invalid.field("stages", "stages still used by automation: " + ", ".join(
                     f"'{stage}' by '{automation_id}'" for automation_id, stage in sorted(dangling.items())))
-        d.definitions.put_unversioned(who.tenant_id, pipeline)
+        d.automation.put_definition(who.tenant_id, pipeline)
         return pipeline
 
     return r

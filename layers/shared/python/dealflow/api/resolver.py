@@ -15,9 +15,8 @@ from pydantic import ValidationError
 from dealflow.api import automation, deals, fields, pipelines
 from dealflow.api.auth import authorize, caller_of, is_public
 from dealflow.api.context import DepsProvider
-from dealflow.api.definitions import StaleDefinition
 from dealflow.api.errors import ApiError, Conflict, Forbidden, Invalid, MalformedJson, PayloadTooLarge, problems_from
-from dealflow.store.automation import UnknownTenant
+from dealflow.store.automation import StaleDefinition, UnknownTenant
 from dealflow.store.deals import StaleDeal
 
 logger = Logger(child=True)

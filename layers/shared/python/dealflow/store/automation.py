@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from dealflow.dispatch import AutomationIndex, TenantAutomation
 from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
-from dealflow.store.items import plain, query_all, to_item
+from dealflow.store.items import cancellation_reasons, plain, query_all, to_item
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
@@ -26,6 +26,13 @@ _AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
 
 class UnknownTenant(LookupError):
     pass
+
+
+class StaleDefinition(RuntimeError):
+    """The stored definition is not the version the write was based on."""
+
+
+ANY = object()  # put_definition without a version check
 
 
 def _definition_sk(model: Definition) -> str:
@@ -49,23 +56,43 @@ class AutomationStore:
             raise UnknownTenant(f"unknown tenant '{tenant_id}'")
         return Tenant.model_validate(plain(item, "tenant_id", "sk") | {"id": tenant_id})
 
-    def put_definition(self, tenant_id: str, model: Definition) -> None:
-        """Store a pipeline, field or automation and bump the tenant's automation version, atomically."""
-        client = self._table.meta.client
+    def _with_bump(self, tenant_id: str, write: dict[str, Any], stale: str) -> None:
+        """One write of a definition together with the tenant's automation-version bump, so every
+        cached copy of the tenant's automation sees the change."""
+        bump = {"Update": {"TableName": self._table.name, "Key": {"tenant_id": tenant_id, "sk": TENANT_SK},
+                           "UpdateExpression": "ADD automation_version :one",
+                           "ConditionExpression": "attribute_exists(sk)",
+                           "ExpressionAttributeValues": {":one": 1}}}
         try:
-            client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table.name,
-                         "Item": to_item(model, tenant_id=tenant_id, sk=_definition_sk(model))}},
-                {"Update": {"TableName": self._table.name,
-                            "Key": ({"tenant_id": tenant_id, "sk": TENANT_SK}),
-                            "UpdateExpression": "ADD automation_version :one",
-                            "ConditionExpression": "attribute_exists(sk)",
-                            "ExpressionAttributeValues": ({":one": 1})}},
-            ])
+            self._table.meta.client.transact_write_items(TransactItems=[write, bump])
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            reasons = cancellation_reasons(exc)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise StaleDefinition(stale) from exc
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
             raise
+
+    def put_definition(self, tenant_id: str, model: Definition, expected_version: int | object | None = ANY) -> None:
+        """Store a pipeline, field or automation and bump the tenant's automation version, atomically.
+        ``expected_version``: ANY (last write wins), None (must not exist yet) or the stored version
+        the write is based on; otherwise ``StaleDefinition``."""
+        put: dict[str, Any] = {"TableName": self._table.name,
+                               "Item": to_item(model, tenant_id=tenant_id, sk=_definition_sk(model))}
+        stale = "it was created meanwhile"
+        if expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(sk)"
+        elif expected_version is not ANY:
+            put |= {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": expected_version}}
+            stale = f"it changed since version {expected_version}"
+        self._with_bump(tenant_id, {"Put": put}, stale)
+
+    def delete_definition(self, tenant_id: str, model: Definition) -> None:
+        self._with_bump(tenant_id, {"Delete": {"TableName": self._table.name,
+                                               "Key": {"tenant_id": tenant_id, "sk": _definition_sk(model)},
+                                               "ConditionExpression": "attribute_exists(sk)"}},
+                        "it was deleted meanwhile")
 
     def set_variable(self, tenant_id: str, name: str, value: object) -> None:
         """Change one tenant variable (keeping its type); a new one takes the type of its value."""
