@@ -202,7 +202,7 @@ def test_tenant_user_email_checked() -> None:
     (Rule, {**RULE, "delay": {"days": 1, "weeks": 1}}, "weeks"),
     (Recipients, {"responsible": True, "cc": ["u1"]}, "cc"),
     (Pipeline, {"id": "s", "name": "S", "stages": [{"id": "a", "name": "A", "colour": "red"}]}, "colour"),
-    (Tenant, {"id": "t1", "name": "T", "plan": "gold"}, "plan"),
+    (Tenant, {"id": "t1", "name": "T", "billing_tier": "gold"}, "billing_tier"),
     (FieldDefinition, {"code": "x", "name": "x", "kind": "text", "required": True}, "required"),
     (Deal, {"tenant_id": "t1", "id": "d1", "pipeline_id": "s", "stage_id": "a", "title": "T", "sells": "x"},
      "sells"),

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import EmailStr, Field, StringConstraints, model_validator
 
 from dealflow.model.base import Id, Model
+from dealflow.model.plan import PlanName
 
 
 class Role(StrEnum):
@@ -80,6 +81,7 @@ class Tenant(Model):
     constants: TypedValues = Field(description="Rarely changed values: tax rate, the chief accountant")
     variables: TypedValues = Field(description="Values people or automation change: commission %")
     sender_email: EmailStr | None = None
+    plan: PlanName = Field(default=PlanName.BUSINESS, description="Caps active automation (see model/plan.py)")
     automation_version: int = 0
 
     @model_validator(mode="after")
