@@ -27,14 +27,17 @@ def test_pipelines_list_get_and_put(stack: LocalStack) -> None:
     support = {"id": "support", "name": "Support", "stages": [{"id": "open", "name": "Open"},
                                                              {"id": "closed", "name": "Closed", "semantic": "won"}]}
     status, body = stack.api("PUT", "/pipelines/support", support, claims=ADMIN)
-    assert status == 200 and stack.automation.load(TENANT).pipelines["support"].stage("closed") is not None
+    assert status == 201 and stack.automation.load(TENANT).pipelines["support"].stage("closed") is not None
+    assert body["version"] == 1 and body["broken_automation"] == []
 
 
-def test_a_pipeline_change_that_would_leave_automation_dangling_is_refused(stack: LocalStack) -> None:
+def test_removing_a_stage_automation_uses_flags_that_automation(stack: LocalStack) -> None:
     sales = stack.api("GET", "/pipelines/sales", claims=ADMIN)[1]
     without_lost = {**sales, "stages": [s for s in sales["stages"] if s["id"] != "lost"]}
     status, body = stack.api("PUT", "/pipelines/sales", without_lost, claims=ADMIN)
-    assert status == 422 and "lost-email" in _fields(body)["stages"]
+    assert status == 200 and body["version"] == 2
+    assert [(b["id"], b["warnings"]) for b in body["broken_automation"]] == [
+        ("lost-email", ["stage 'lost' no longer exists in pipeline 'sales' (stage_id)"])]
 
     status, body = stack.api("PUT", "/pipelines/sales", {**sales, "stages": sales["stages"] * 2}, claims=ADMIN)
     assert status == 422 and "unique" in _fields(body)["stages"]
@@ -49,7 +52,7 @@ def test_fields_list_and_put(stack: LocalStack) -> None:
     assert status == 200 and [f["code"] for f in body["items"]] == ["what_we_sell"]
 
     deadline = {"code": "deadline", "name": "Deadline", "kind": "date"}
-    assert stack.api("PUT", "/fields/deadline", deadline, claims=ADMIN)[0] == 200
+    assert stack.api("PUT", "/fields/deadline", deadline, claims=ADMIN)[0] == 201
     assert "deadline" in stack.automation.load(TENANT).fields
 
     status, body = stack.api("PUT", "/fields/amount", {**deadline, "code": "amount"}, claims=ADMIN)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from dealflow.local import LocalStack
 from dealflow.local.demo import TENANT, demo_deal
-from dealflow.model import CreateTask, Delay, Rule
+from dealflow.model import CreateTask, Delay, FieldDefinition, Rule
 
 
 def _proposal(stack: LocalStack, deal_id: str) -> None:
@@ -61,6 +61,7 @@ def test_a_deal_that_leaves_and_comes_back_waits_anew(stack: LocalStack) -> None
 
 
 def test_a_delay_relative_to_a_date_field(stack: LocalStack) -> None:
+    stack.put_field(TENANT, FieldDefinition(code="deadline", name="Deadline", kind="date"))
     stack.put_rule(TENANT, Rule(id="before-deadline", name="Day before the deadline", pipeline_id="sales",
                                 stage_id="negotiation", delay=Delay(days=-1, relative_to_field="deadline"),
                                 actions=[CreateTask(title="Deadline tomorrow: {{ deal.title }}")]))

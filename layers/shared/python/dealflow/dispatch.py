@@ -10,12 +10,13 @@ redelivered record) is a no-op on AWS and in the local invoke port alike.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dealflow.changes import ChangeKind, DealChange, diff, flat
 from dealflow.conditions import Predicate, compile_condition, reads_before
+from dealflow.loops import Loop
 from dealflow.model import Deal, FieldDefinition, Pipeline, RunRequest, StageEntry, Tenant, TypedValue
 from dealflow.model.automation import Trigger
 from dealflow.model.catalog import Automation
@@ -77,6 +78,9 @@ class TenantAutomation:
     index: AutomationIndex
     version: int
     by_id: dict[str, Automation] = field(default_factory=dict)  # switched off ones too
+    # Automation id → what it references that no longer exists; the dispatcher skips it.
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    loops: list[Loop] = field(default_factory=list)  # enabled automation that can start each other
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Plan:
     runs: list[RunRequest] = field(default_factory=list)
     not_started: list[dict[str, Any]] = field(default_factory=list)
     loop_stopped: list[CompiledAutomation] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # flagged automation: broken references
 
 
 def run_id_for(event_id: str, automation_id: str) -> str:
@@ -103,9 +108,12 @@ def _request(change_item: Deal, compiled: CompiledAutomation, event_id: str, sta
 
 
 def plan_candidates(change: DealChange, candidates: Sequence[CompiledAutomation], event_id: str,
-                    started_by: StageEntry | None = None, target_id: str | None = None) -> Plan:
+                    started_by: StageEntry | None = None, target_id: str | None = None,
+                    flagged: Mapping[str, list[str]] | None = None) -> Plan:
     """Of the automation a change concerns, start what its condition lets through (loop guard
-    first). With a ``target_id`` the condition is about another item and is checked by the run."""
+    first). With a ``target_id`` the condition is about another item and is checked by the run.
+    ``flagged`` automation (broken references) is skipped before its condition, which may itself
+    read what is gone."""
     plan = Plan()
     started_by = started_by or change.stage_entry
     if not candidates or started_by is None or change.new is None:
@@ -117,6 +125,11 @@ def plan_candidates(change: DealChange, candidates: Sequence[CompiledAutomation]
     old = flat(change.old) if any(c.reads_before for c in candidates) else None
     assert new is not None
     for compiled in candidates:
+        missing = (flagged or {}).get(compiled.automation.id)
+        if missing:
+            plan.skipped.append({"automation": compiled.automation,
+                                 "reason": "broken references: " + "; ".join(missing)})
+            continue
         trace: list[dict[str, Any]] = []
         if target_id is not None or compiled.predicate(new, old, trace):
             plan.runs.append(_request(change.new, compiled, event_id, started_by, target_id))
@@ -130,6 +143,7 @@ def _merge(into: Plan, other: Plan) -> Plan:
     into.runs += other.runs
     into.not_started += other.not_started
     into.loop_stopped += other.loop_stopped
+    into.skipped += other.skipped
     return into
 
 
@@ -145,14 +159,16 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
     new, entry = change.new, change.stage_entry
     if new is None:
         return plan
-    index = automation.index
+    index, flagged = automation.index, automation.warnings
     if entry is not None:
-        _merge(plan, plan_candidates(change, index.on_stage(entry.pipeline_id, entry.stage_id), event_id))
+        _merge(plan, plan_candidates(change, index.on_stage(entry.pipeline_id, entry.stage_id), event_id,
+                                          flagged=flagged))
     if change.kind is ChangeKind.UPDATED and change.changed_fields:
         watching = [c for c in index.on_event("field_changed")
                     if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields]
         if watching:
-            _merge(plan, plan_candidates(change, watching, event_id, _event_entry(new, "field_changed")))
+            _merge(plan, plan_candidates(change, watching, event_id, _event_entry(new, "field_changed"),
+                                              flagged=flagged))
     if change.kind is ChangeKind.CREATED or change.changed_fields:
         start = "add" if change.kind is ChangeKind.CREATED else "change"
         writer = new.caused_by.automation_id if new.caused_by else None
@@ -161,7 +177,7 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
                      if c.automation.pipeline_id in (None, new.pipeline_id) and c.automation.id != writer]
         if processes:
             started = _event_entry(new, "added" if start == "add" else "changed")
-            process_plan = plan_candidates(change, processes, event_id, started)
+            process_plan = plan_candidates(change, processes, event_id, started, flagged=flagged)
             for request in process_plan.runs:
                 request.previous = change.old
             _merge(plan, process_plan)
@@ -171,7 +187,8 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
         if stage is not None and stage.semantic is not StageSemantic.IN_PROGRESS:
             event = "linked_deal_won" if stage.semantic is StageSemantic.WON else "linked_deal_lost"
             started = entry.model_copy(update={"event": event})
-            _merge(plan, plan_candidates(change, index.on_event(event), event_id, started, target_id=new.lead_id))
+            _merge(plan, plan_candidates(change, index.on_event(event), event_id, started, target_id=new.lead_id,
+                                          flagged=flagged))
     return plan
 
 
@@ -182,7 +199,8 @@ def plan_event(item: Deal, event: str, automation: TenantAutomation, event_id: s
                   if c.automation.pipeline_id == item.pipeline_id
                   and (event != "custom" or c.automation.custom_event == custom_event)]
     outside = item.model_copy(update={"caused_by": None})  # an outside event starts a new chain
-    return plan_candidates(diff(outside, outside), candidates, event_id, _event_entry(item, event))
+    return plan_candidates(diff(outside, outside), candidates, event_id, _event_entry(item, event),
+                           flagged=automation.warnings)
 
 
 def manual_run(item: Deal, process: BusinessProcess, request_id: str,
@@ -222,6 +240,8 @@ class DispatcherLog(Protocol):
 
     def not_started(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
 
+    def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
+
 
 class Dispatcher:
     """Turns stream records into started runs. One instance per container; ``new_batch`` makes
@@ -257,6 +277,8 @@ class Dispatcher:
             self._log.loop_stopped(change, event_id, plan.loop_stopped)
         if plan.not_started:
             self._log.not_started(change, event_id, plan.not_started)
+        if plan.skipped:
+            self._log.skipped(change, event_id, plan.skipped)
         return self.start(plan)
 
     def start(self, plan: Plan) -> list[str]:

@@ -59,6 +59,12 @@ class DispatchLog:
                                detail={"conditions": entry["trace"]})
                 self._write(change, event_id, automation, "not_started", entry["reason"], [step])
 
+    def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
+        """Flagged automation the change would have started: logged every time (not sampled), so
+        "why didn't it run?" names what is missing."""
+        for entry in entries:
+            self._write(change, event_id, entry["automation"], "skipped", entry["reason"])
+
 
 def cancel_waiting(runs: RunLog, starter: RunStarter, tenant_id: str, reason: str, *, deal_id: str | None = None,
                    automation_id: str | None = None) -> list[str]:

@@ -14,6 +14,7 @@ from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.references import check_automation, check_deal
 from dealflow.api.schemas import AutomationKind, AutomationList, Deleted, DryRunRequest, RunList, Switched
+from dealflow.api.warnings import AutomationWritten, loop_of, reported
 from dealflow.dispatch_log import cancel_waiting
 from dealflow.model import RunRecord, parse_item
 from dealflow.model.catalog import Automation
@@ -42,8 +43,10 @@ def router(deps: DepsProvider) -> Router:
     def list_automation(
         q: Annotated[str | None, Query(max_length=MAX_SEARCH, description="Part of the name or id")] = None,
         kind: Annotated[AutomationKind | None, Query(description="Only this kind")] = None,
+        broken: Annotated[bool, Query(description="Only automation with broken references (see /warnings)")] = False,
     ) -> AutomationList:
-        found = known(deps(), caller(r)).by_id.values()
+        tenant = known(deps(), caller(r))
+        found = [a for a in tenant.by_id.values() if not broken or a.id in tenant.warnings]
         needle = (q or "").casefold()
         items = [a for a in found if (kind is None or a.kind == kind)
                  and (not needle or needle in a.name.casefold() or needle in a.id.casefold())]
@@ -56,8 +59,9 @@ def router(deps: DepsProvider) -> Router:
     @r.put("/automation/<automation_id>", tags=["automation"],
            summary="Create or replace automation (administrators)",
            description="`version` is the version read (1 for a new one); a write since then is a 409. "
-                       "Pipelines, stages, fields and users it names must exist in the tenant.")
-    def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> Automation:
+                       "Pipelines, stages, fields and users it names must exist in the tenant. When it is "
+                       "enabled, `loop_warning` names enabled automation it can start in a circle.")
+    def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> AutomationWritten:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)
         tenant = known(d, who)
@@ -71,7 +75,7 @@ def router(deps: DepsProvider) -> Router:
                            f"not {automation.version}: read it again", current_version=current.version)
         stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
         d.automation.put_definition(who.tenant_id, stored, current.version if current else None)
-        return stored
+        return reported(known(d, who), stored)
 
     @r.delete("/automation/<automation_id>", summary="Delete automation (administrators)", tags=["automation"],
               description="Its waiting runs are cancelled; its run log stays.")
@@ -88,7 +92,9 @@ def router(deps: DepsProvider) -> Router:
         stored = current.model_copy(update={"enabled": enabled, "version": current.version + 1})
         d.automation.put_definition(who.tenant_id, stored, current.version)
         cancelled = [] if enabled else _cancel(d, who.tenant_id, automation_id, "the automation was switched off")
-        return Switched(automation=stored, cancelled_runs=cancelled)
+        after = known(d, who)
+        return Switched(automation=stored, cancelled_runs=cancelled, warnings=after.warnings.get(automation_id, []),
+                        loop_warning=loop_of(after, automation_id))
 
     @r.post("/automation/<automation_id>/enable", summary="Switch automation on (administrators)",
             tags=["automation"])

@@ -1,14 +1,32 @@
-"""Pipelines and their stages: list, read, create or replace (administrators)."""
+"""Pipelines and their stages: list, read, create or replace, delete (administrators).
+
+Removing a stage or a pipeline that automation uses is allowed: that automation is flagged with
+warnings and skipped (the response names it). Removing one that still holds deals or leads is a
+409: items are never orphaned."""
 
 from __future__ import annotations
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from dealflow.api.context import DepsProvider, caller, known, same_id
-from dealflow.api.errors import Invalid, NotFound
-from dealflow.api.references import automation_using_stages
-from dealflow.api.schemas import PipelineList
+from dealflow.api.definitions import write_versioned, written
+from dealflow.api.deps import Deps
+from dealflow.api.errors import Conflict, Invalid, NotFound
+from dealflow.api.schemas import DefinitionDeleted, PipelineList, PipelineWritten
+from dealflow.api.warnings import broken_since
 from dealflow.model import Pipeline
+
+
+def _still_holding(d: Deps, tenant_id: str, pipeline: Pipeline, stage_ids: set[str]) -> None:
+    """409 when any of ``stage_ids`` of ``pipeline`` still holds items, naming how many."""
+    counts = d.deals.count_by_stage(tenant_id, pipeline.id)
+    held = {stage: n for stage, n in sorted(counts.items()) if stage in stage_ids and n}
+    if held:
+        total = sum(held.values())
+        raise Conflict(f"pipeline '{pipeline.id}' still holds {total} {pipeline.entity}(s): "
+                       + ", ".join(f"{n} in stage '{stage}'" for stage, n in held.items())
+                       + "; move them first", items=total)
 
 
 def router(deps: DepsProvider) -> Router:
@@ -19,28 +37,43 @@ def router(deps: DepsProvider) -> Router:
         found = known(deps(), caller(r)).pipelines
         return PipelineList(items=sorted(found.values(), key=lambda p: p.id))
 
-    @r.get("/pipelines/<pipeline_id>", summary="Get a pipeline", tags=["pipelines"])
-    def get_pipeline(pipeline_id: str) -> Pipeline:
+    def require(pipeline_id: str) -> Pipeline:
         found = known(deps(), caller(r)).pipelines.get(pipeline_id)
         if found is None:
             raise NotFound("pipeline", pipeline_id)
         return found
 
-    @r.put("/pipelines/<pipeline_id>", summary="Create or replace a pipeline (administrators)", tags=["pipelines"])
-    def put_pipeline(pipeline_id: str, pipeline: Pipeline) -> Pipeline:
+    @r.get("/pipelines/<pipeline_id>", summary="Get a pipeline", tags=["pipelines"])
+    def get_pipeline(pipeline_id: str) -> Pipeline:
+        return require(pipeline_id)
+
+    @r.put("/pipelines/<pipeline_id>", tags=["pipelines"],
+           summary="Create (201) or replace (200) a pipeline (administrators)",
+           description="`version` is the version read (1 for a new one); a write since then is a 409. "
+                       "Removed stages must hold no deals (409); automation using them is flagged and "
+                       "listed in `broken_automation`.")
+    def put_pipeline(pipeline_id: str, pipeline: Pipeline) -> Response[PipelineWritten]:
         same_id(pipeline_id, pipeline.id)
         d, who = deps(), caller(r)
-        tenant = known(d, who)
-        current = tenant.pipelines.get(pipeline_id)
+        before = known(d, who)
+        current = before.pipelines.get(pipeline_id)
         if current is not None:
             if current.entity != pipeline.entity:
                 raise Invalid.field("entity", f"pipeline '{pipeline_id}' holds {current.entity}s; it cannot change")
-            removed = {s.id for s in current.stages} - {s.id for s in pipeline.stages}
-            dangling = automation_using_stages(tenant, pipeline_id, removed)
-            if dangling:
-                raise Invalid.field("stages", "stages still used by automation: " + ", ".join(
-                    f"'{stage}' by '{automation_id}'" for automation_id, stage in sorted(dangling.items())))
-        d.automation.put_definition(who.tenant_id, pipeline)
-        return pipeline
+            if current.version == pipeline.version:  # a stale write is a 409 below, whatever it removes
+                removed = {s.id for s in current.stages} - {s.id for s in pipeline.stages}
+                _still_holding(d, who.tenant_id, current, removed)
+        stored = write_versioned(d, who.tenant_id, f"pipeline '{pipeline_id}'", current, pipeline)
+        return written(before, known(d, who), stored, PipelineWritten, created=current is None)
+
+    @r.delete("/pipelines/<pipeline_id>", summary="Delete a pipeline that holds no deals (administrators)",
+              tags=["pipelines"], description="Automation using it is flagged and listed in `broken_automation`.")
+    def delete_pipeline(pipeline_id: str) -> DefinitionDeleted:
+        current = require(pipeline_id)
+        d, who = deps(), caller(r)
+        before = known(d, who)
+        _still_holding(d, who.tenant_id, current, {s.id for s in current.stages})
+        d.automation.delete_definition(who.tenant_id, current)
+        return DefinitionDeleted(deleted=pipeline_id, broken_automation=broken_since(before, known(d, who)))
 
     return r

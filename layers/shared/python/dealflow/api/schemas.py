@@ -10,7 +10,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.model import Contact, Deal, FieldDefinition, Lead, Pipeline, RunRecord
+from dealflow.loops import Loop
+from dealflow.model import (
+    BusinessProcess,
+    Contact,
+    Deal,
+    FieldDefinition,
+    Lead,
+    Pipeline,
+    Rule,
+    RunRecord,
+    Trigger,
+    Tunnel,
+)
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import DealValues
@@ -38,6 +50,8 @@ class RunList(Model):
 class Switched(Model):
     automation: Automation
     cancelled_runs: list[str] = Field(description="Waiting runs stopped because the automation was switched off")
+    warnings: list[str] = Field(default_factory=list, description="What it references that no longer exists")
+    loop_warning: Loop | None = Field(default=None, description="Enabled automation it can start in a circle")
 
 
 class Deleted(Model):
@@ -84,3 +98,68 @@ class DryRunRequest(Model):
         if (self.deal_id is None) == (self.deal is None):
             raise ValueError("deal_id: give either deal_id or deal")
         return self
+
+
+class BrokenAutomation(Model):
+    """Automation flagged (not deleted) because something it references is gone; it is skipped."""
+
+    id: str
+    name: str
+    kind: str
+    warnings: list[str]
+
+
+class PipelineWritten(Pipeline):
+    """The stored pipeline (its new ``version``) and the automation the change broke."""
+
+    broken_automation: list[BrokenAutomation] = Field(default_factory=list)
+
+
+class FieldWritten(FieldDefinition):
+    """The stored field (its new ``version``) and the automation the change broke (a kind change)."""
+
+    broken_automation: list[BrokenAutomation] = Field(default_factory=list)
+
+
+class DefinitionDeleted(Model):
+    deleted: str = Field(description="The pipeline id or field code")
+    broken_automation: list[BrokenAutomation]
+
+
+class _Reported(Model):
+    warnings: list[str] = Field(default_factory=list, description="What it references that no longer exists")
+    loop_warning: Loop | None = Field(default=None, description="Enabled automation it can start in a circle "
+                                      "(reported, not refused: the runtime depth guard still applies)")
+
+
+class RuleWritten(Rule, _Reported):
+    pass
+
+
+class TunnelWritten(Tunnel, _Reported):
+    pass
+
+
+class TriggerWritten(Trigger, _Reported):
+    pass
+
+
+class BusinessProcessWritten(BusinessProcess, _Reported):
+    pass
+
+
+# Stored automation as PUT answers it: the automation and what the check found about it.
+AutomationWritten = Annotated[RuleWritten | TunnelWritten | TriggerWritten | BusinessProcessWritten,
+                              Field(discriminator="kind")]
+
+
+class AutomationWarnings(Model):
+    automation_id: str
+    name: str
+    kind: str
+    warnings: list[str]
+
+
+class WarningList(Model):
+    items: list[AutomationWarnings] = Field(description="Automation with broken references or in a loop")
+    loops: list[Loop] = Field(description="Enabled automation that can start each other in a circle")

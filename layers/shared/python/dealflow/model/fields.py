@@ -30,6 +30,7 @@ class FieldDefinition(Model):
     name: str = Field(min_length=1, max_length=200)
     kind: FieldKind
     options: list[str] = Field(default_factory=list, description="Allowed values of a list field")
+    version: int = Field(default=1, ge=1, description="The version read (1 for a new one); a write since then is a 409")
 
     @field_validator("code")
     @classmethod

@@ -27,6 +27,7 @@ class Pipeline(Model):
     name: str = Field(min_length=1, max_length=200)
     entity: Literal["deal", "lead"] = Field(default="deal", description="Deals or leads move through it")
     stages: list[Stage] = Field(min_length=1)
+    version: int = Field(default=1, ge=1, description="The version read (1 for a new one); a write since then is a 409")
 
     @model_validator(mode="after")
     def _unique_stages(self) -> Pipeline:

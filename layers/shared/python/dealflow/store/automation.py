@@ -12,7 +12,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dealflow.dispatch import AutomationIndex, TenantAutomation
+from dealflow.loops import find_loops
 from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
+from dealflow.references import ReferenceReport, report
 from dealflow.store.items import cancellation_reasons, plain, query_all, to_item
 
 TENANT_SK = "TENANT"
@@ -46,6 +48,7 @@ class AutomationStore:
     def __init__(self, table: Any) -> None:
         self._table = table
         self._cache: dict[str, TenantAutomation] = {}
+        self._reports: dict[str, ReferenceReport] = {}
 
     def put_tenant(self, tenant: Tenant) -> None:
         self._table.put_item(Item=to_item(tenant, tenant_id=tenant.id, sk=TENANT_SK))
@@ -116,16 +119,24 @@ class AutomationStore:
         tenant = self.get_tenant(tenant_id)
         cached = self._cache.get(tenant_id)
         if cached is not None and cached.version == tenant.automation_version:
-            # Users and constants change without a version bump; they come fresh each time.
-            return replace(cached, tenant=tenant)
+            # Users and constants change without a version bump; they come fresh each time, and
+            # so do the warnings about them.
+            return replace(cached, tenant=tenant, warnings=self._reports[tenant_id].warnings(tenant))
         found = self.definitions(tenant_id)
+        automations = [a for kind in _AUTOMATION_KINDS for a in found[kind]]
+        pipelines = {p.id: p for p in found["PIPELINE"]}
+        fields = {f.code: f for f in found["FIELD"]}
+        references = report(automations, pipelines, fields)
         compiled = TenantAutomation(
             tenant=tenant,
-            pipelines={p.id: p for p in found["PIPELINE"]},
-            fields={f.code: f for f in found["FIELD"]},
-            index=AutomationIndex([a for kind in _AUTOMATION_KINDS for a in found[kind]]),
-            by_id={a.id: a for kind in _AUTOMATION_KINDS for a in found[kind]},
+            pipelines=pipelines,
+            fields=fields,
+            index=AutomationIndex(automations),
+            by_id={a.id: a for a in automations},
             version=tenant.automation_version,
+            warnings=references.warnings(tenant),
+            loops=find_loops(automations),
         )
         self._cache[tenant_id] = compiled
+        self._reports[tenant_id] = references
         return compiled

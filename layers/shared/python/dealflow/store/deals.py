@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from dealflow.clock import now_iso
@@ -72,6 +73,21 @@ class DealStore:
                 raise StaleDeal(f"deal '{deal.id}' changed since version {deal.version}") from exc
             raise
         return saved
+
+    def count_by_stage(self, tenant_id: str, pipeline_id: str) -> dict[str, int]:
+        """How many deals (or leads) each stage of a pipeline holds. Reads the tenant's partition:
+        there is no index by stage, and this only runs when a pipeline or stage is removed."""
+        params: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant_id),
+                                  "FilterExpression": Attr("pipeline_id").eq(pipeline_id),
+                                  "ProjectionExpression": "stage_id"}
+        counts: dict[str, int] = {}
+        while True:
+            page = self._table.query(**params)
+            for item in page.get("Items", []):
+                counts[item["stage_id"]] = counts.get(item["stage_id"], 0) + 1
+            if "LastEvaluatedKey" not in page:
+                return counts
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def delete(self, tenant_id: str, deal_id: str) -> None:
         self._table.delete_item(Key={"tenant_id": tenant_id, "id": deal_id})

@@ -1,0 +1,273 @@
+"""What each automation references — pipelines, stages, custom fields, users, constants — and
+which of those references no longer resolve.
+
+The API refuses automation whose references are broken when it is written (a 422); this module
+also answers the later question: a pipeline, stage or field was deleted (or a field changed kind,
+a user or constant was removed) — which automation did that break? Broken automation is flagged,
+never deleted, and the dispatcher skips it. Each reference keeps the path where the author wrote
+it (``condition.all.0.field``), so a warning points at the place to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jinja2 import Environment, TemplateSyntaxError, nodes
+from pydantic import BaseModel
+
+from dealflow.model import (
+    STANDARD_FIELDS,
+    AllOf,
+    AnyOf,
+    BusinessProcess,
+    Clause,
+    FieldDefinition,
+    FieldKind,
+    Pipeline,
+    Rule,
+    Tenant,
+    Trigger,
+    Tunnel,
+)
+from dealflow.model.catalog import Automation
+
+RefKind = Literal["pipeline", "stage", "field", "user", "constant"]
+# Users and constants live on the tenant item and change without an automation-version bump, so
+# references to them are re-checked against each freshly read tenant.
+TENANT_KINDS = frozenset({"user", "constant"})
+# Names a template sees on ``deal`` besides its fields (see ActionContext.template_variables).
+_DEAL_EXTRAS = frozenset({"stage", "pipeline", "responsible", "fields"})
+_ORDERED_OPS = frozenset({"gt", "gte", "lt", "lte"})
+_ORDERED_KINDS = frozenset({FieldKind.NUMBER, FieldKind.DATE})
+_TEMPLATE_KEYS = ("subject", "body", "message", "title", "description", "name")
+# Parsing only (nothing is rendered), so a plain environment reads the same syntax as the sandbox.
+_PARSER = Environment()
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    kind: RefKind
+    name: str  # pipeline id, stage id, field code, user id or constant name
+    at: str  # where the author wrote it: actions.0.to.users.1
+    pipeline_id: str | None = None  # a stage's pipeline
+    op: str | None = None  # the operator of the condition reading a field (does its kind still fit?)
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    reference: Reference
+    problem: str  # as a 422 names it when the automation is written
+
+    @property
+    def warning(self) -> str:
+        """As a flag on stored automation: ``field 'budget' no longer exists (condition.field)``."""
+        ref = self.reference
+        what = {"pipeline": f"pipeline '{ref.name}' no longer exists",
+                "stage": f"stage '{ref.name}' no longer exists in pipeline '{ref.pipeline_id}'",
+                "field": f"field '{ref.name}' no longer exists",
+                "user": f"user '{ref.name}' no longer exists",
+                "constant": f"constant '{ref.name}' no longer exists"}[ref.kind]
+        if ref.kind == "field" and not self.problem.startswith("no field"):
+            what = self.problem
+        return f"{what} ({ref.at})"
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.found: list[Reference] = []
+
+    def add(self, kind: RefKind, name: str, at: str, **extra: Any) -> None:
+        self.found.append(Reference(kind, name, at, **extra))
+
+    def field(self, at: str, name: str, op: str | None = None) -> None:
+        if name.startswith("var.") or name in STANDARD_FIELDS:
+            return
+        if name.startswith("const."):
+            self.add("constant", name.removeprefix("const."), at)
+        else:
+            self.add("field", name, at, op=op)
+
+    def condition(self, at: str, condition: Any) -> None:
+        if isinstance(condition, Clause):
+            self.field(f"{at}.field", condition.field, condition.op)
+        elif isinstance(condition, AllOf | AnyOf):
+            key = "all" if isinstance(condition, AllOf) else "any"
+            for i, inner in enumerate(getattr(condition, key)):
+                self.condition(f"{at}.{key}.{i}", inner)
+
+    def template(self, at: str, source: str | None, expression: bool = False) -> None:
+        for kind, name in template_names(source, expression):
+            if kind == "constant":
+                self.add("constant", name, at)
+            else:
+                self.field(at, name)
+
+    def delay(self, at: str, delay: Any) -> None:
+        if delay is not None and delay.relative_to_field:
+            self.field(f"{at}.relative_to_field", delay.relative_to_field, "date")
+
+    def place(self, at: str, pipeline_id: str | None, stage_id: str) -> None:
+        if pipeline_id is not None:
+            self.add("pipeline", pipeline_id, f"{at}pipeline_id")
+            self.add("stage", stage_id, f"{at}stage_id", pipeline_id=pipeline_id)
+
+    def action(self, at: str, action: BaseModel, pipeline_id: str | None) -> None:
+        to = getattr(action, "to", None)
+        for i, user_id in enumerate(to.users if to is not None else []):
+            self.add("user", user_id, f"{at}.to.users.{i}")
+        for key in ("assignee_id", "owner_id"):
+            if getattr(action, key, None):
+                self.add("user", getattr(action, key), f"{at}.{key}")
+        for i, user_id in enumerate(getattr(action, "members", None) or []):
+            self.add("user", user_id, f"{at}.members.{i}")
+        for key in _TEMPLATE_KEYS:
+            value = getattr(action, key, None)
+            if isinstance(value, str):
+                self.template(f"{at}.{key}", value)
+        kind = getattr(action, "kind", "")
+        if kind == "move_to_stage" and pipeline_id is not None:
+            self.add("stage", action.stage_id, f"{at}.stage_id", pipeline_id=pipeline_id)  # type: ignore[attr-defined]
+        elif kind in ("copy_to_pipeline", "move_to_pipeline"):
+            self.place(f"{at}.", action.pipeline_id, action.stage_id)  # type: ignore[attr-defined]
+        elif kind == "update_fields":
+            for name, value in action.values.items():  # type: ignore[attr-defined]
+                self.field(f"{at}.values.{name}", name)
+                self.template(f"{at}.values.{name}.expression", value.expression, expression=True)
+
+    def nodes(self, at: str, tree: list[Any], pipeline_id: str | None) -> None:
+        for i, node in enumerate(tree):
+            here = f"{at}.{i}"
+            if node.kind == "action":
+                self.action(f"{here}.action", node.action, pipeline_id)
+            elif node.kind == "condition":
+                for j, branch in enumerate(node.branches):
+                    self.condition(f"{here}.branches.{j}.condition", branch.condition)
+                    self.nodes(f"{here}.branches.{j}.nodes", branch.nodes, pipeline_id)
+                self.nodes(f"{here}.otherwise", node.otherwise, pipeline_id)
+            elif node.kind == "loop":
+                self.condition(f"{here}.while", node.while_)
+                self.nodes(f"{here}.nodes", node.nodes, pipeline_id)
+            elif node.kind == "delay":
+                self.delay(f"{here}.delay", node.delay)
+            elif node.kind == "set_variable":
+                self.template(f"{here}.expression", node.expression, expression=True)
+
+
+def template_names(source: str | None, expression: bool = False) -> list[tuple[str, str]]:
+    """``("field", code)`` for each ``deal.<code>`` / ``deal.fields.<code>`` and ``("constant",
+    name)`` for each ``const.<name>`` a template or expression reads, in order of appearance."""
+    if not source:
+        return []
+    try:
+        tree = _PARSER.parse("{{ " + source + " }}" if expression else source)
+    except TemplateSyntaxError:
+        return []  # refused when the automation was written; nothing to resolve
+    found: list[tuple[str, str]] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if not isinstance(name, str):
+            continue
+        owner = node.node
+        on_deal = isinstance(owner, nodes.Name) and owner.name == "deal" and name not in _DEAL_EXTRAS
+        on_deal_fields = (isinstance(owner, nodes.Getattr) and owner.attr == "fields"
+                          and isinstance(owner.node, nodes.Name) and owner.node.name == "deal")
+        if isinstance(owner, nodes.Name) and owner.name == "const":
+            found.append(("constant", name))
+        elif on_deal or on_deal_fields:
+            found.append(("field", name))
+    return list(dict.fromkeys(found))
+
+
+def references_of(automation: Automation) -> list[Reference]:
+    """Everything ``automation`` names, with where it names it."""
+    refs = _Collector()
+    if isinstance(automation, BusinessProcess):
+        if automation.pipeline_id is not None:
+            refs.add("pipeline", automation.pipeline_id, "pipeline_id")
+        refs.nodes("nodes", automation.nodes, automation.pipeline_id)
+        return refs.found
+    refs.place("", automation.pipeline_id, automation.stage_id)
+    refs.condition("condition", automation.condition)
+    if isinstance(automation, Tunnel):
+        refs.place("target_", automation.target_pipeline_id, automation.target_stage_id)
+    elif isinstance(automation, Trigger) and automation.field:
+        refs.field("field", automation.field)
+    if isinstance(automation, Rule | Tunnel):
+        refs.delay("delay", automation.delay)
+    if isinstance(automation, Rule):
+        for i, action in enumerate(automation.actions):
+            refs.action(f"actions.{i}", action, automation.pipeline_id)
+    return refs.found
+
+
+def _field_problem(ref: Reference, fields: Mapping[str, FieldDefinition]) -> str | None:
+    definition = fields.get(ref.name)
+    if definition is None:
+        return f"no field '{ref.name}' (neither a standard deal field nor a custom field of this tenant)"
+    if ref.op == "date" and definition.kind is not FieldKind.DATE:
+        return f"field '{ref.name}' is a {definition.kind} field now; a delay needs a date field"
+    if ref.op in _ORDERED_OPS and definition.kind not in _ORDERED_KINDS:
+        return f"field '{ref.name}' is a {definition.kind} field now; '{ref.op}' needs a number or date field"
+    return None
+
+
+def broken(refs: Iterable[Reference], pipelines: Mapping[str, Pipeline] | None = None,
+           fields: Mapping[str, FieldDefinition] | None = None, tenant: Tenant | None = None) -> list[Broken]:
+    """The references that do not resolve. Only the kinds whose owner is given are checked
+    (pipelines: pipelines and stages; fields; tenant: users and constants); a stage of a missing
+    pipeline is not reported twice."""
+    found: list[Broken] = []
+    for ref in refs:
+        problem: str | None = None
+        if ref.kind == "pipeline" and pipelines is not None and ref.name not in pipelines:
+            problem = f"no pipeline '{ref.name}' in this tenant"
+        elif ref.kind == "stage" and pipelines is not None:
+            pipeline = pipelines.get(ref.pipeline_id or "")
+            if pipeline is not None and pipeline.stage(ref.name) is None:
+                problem = f"no stage '{ref.name}' in pipeline '{ref.pipeline_id}'"
+        elif ref.kind == "field" and fields is not None:
+            problem = _field_problem(ref, fields)
+        elif ref.kind == "user" and tenant is not None and tenant.user(ref.name) is None:
+            problem = f"no user '{ref.name}' in this tenant"
+        elif ref.kind == "constant" and tenant is not None and ref.name not in tenant.constants:
+            problem = f"no constant '{ref.name}' in this tenant"
+        if problem is not None:
+            found.append(Broken(ref, problem))
+    return found
+
+
+@dataclass(frozen=True)
+class ReferenceReport:
+    """A tenant's broken references, computed when its automation is compiled: those to pipelines,
+    stages and fields (which only change with an automation-version bump) once; those to users
+    and constants kept as references and checked against each fresh tenant."""
+
+    by_definitions: dict[str, list[str]] = field(default_factory=dict)
+    tenant_refs: dict[str, list[Reference]] = field(default_factory=dict)
+
+    def warnings(self, tenant: Tenant) -> dict[str, list[str]]:
+        """Automation id → its warnings (only flagged automation appears)."""
+        found: dict[str, list[str]] = {}
+        for automation_id in {*self.by_definitions, *self.tenant_refs}:
+            flagged = [*self.by_definitions.get(automation_id, []),
+                       *(b.warning for b in broken(self.tenant_refs.get(automation_id, []), tenant=tenant))]
+            if flagged:
+                found[automation_id] = flagged
+        return found
+
+
+def report(automations: Iterable[Automation], pipelines: Mapping[str, Pipeline],
+           fields: Mapping[str, FieldDefinition]) -> ReferenceReport:
+    by_definitions: dict[str, list[str]] = {}
+    tenant_refs: dict[str, list[Reference]] = {}
+    for automation in automations:
+        refs = references_of(automation)
+        flagged = [b.warning for b in broken([r for r in refs if r.kind not in TENANT_KINDS], pipelines, fields)]
+        if flagged:
+            by_definitions[automation.id] = flagged
+        on_tenant = [r for r in refs if r.kind in TENANT_KINDS]
+        if on_tenant:
+            tenant_refs[automation.id] = on_tenant
+    return ReferenceReport(by_definitions, tenant_refs)
