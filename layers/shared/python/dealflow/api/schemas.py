@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.model import Contact, Deal, FieldDefinition, Lead, Pipeline, RunRecord
+from dealflow.model import Contact, Deal, FieldDefinition, Lead, Pipeline, RunRecord, TypedValue
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import DealValues
@@ -84,3 +84,23 @@ class DryRunRequest(Model):
         if (self.deal_id is None) == (self.deal is None):
             raise ValueError("deal_id: give either deal_id or deal")
         return self
+
+
+class NamedValue(TypedValue):
+    """A constant or a variable with its name."""
+
+    name: str
+
+    @classmethod
+    def of(cls, name: str, typed: TypedValue) -> NamedValue:
+        return cls(name=name, type=typed.type, value=typed.value)
+
+
+class NamedValueList(Model):
+    items: list[NamedValue]
+
+
+class RunPage(Model):
+    items: list[RunRecord] = Field(description="Newest first")
+    next_token: str | None = Field(default=None, description="Give it back for the next page; null at the end "
+                                   "(a page may hold fewer runs than asked for and still have a next one)")
