@@ -120,3 +120,30 @@ def test_automation_sees_a_changed_constant_at_once(stack: LocalStack) -> None:
     assert notified() == "Spring offer for Data migration"
     assert stack.api("PUT", "/constants/campaign", {"type": "text", "value": "summer"}, claims=ADMIN)[0] == 200
     assert notified() == "summer has no offer"
+
+
+def test_a_rule_condition_on_a_constant_follows_its_changes(stack: LocalStack) -> None:
+    stack.api("PUT", "/constants/campaign", {"type": "text", "value": "spring"}, claims=ADMIN)
+    rule = {"kind": "rule", "id": "spring-offer", "name": "Spring offer in negotiation", "pipeline_id": "sales",
+            "stage_id": "negotiation", "condition": {"field": "const.campaign", "op": "equals", "value": "spring"},
+            "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ const.campaign }} offer"}]}
+    assert stack.api("PUT", "/automation/spring-offer", rule, claims=ADMIN)[0] == 201
+    for deal_id in ("d-1", "d-2"):
+        stack.create_deal(demo_deal(deal_id, f"Deal {deal_id}", "7300.00", "services"))
+    stack.drain()
+
+    status, run = stack.api("POST", "/automation/spring-offer/test", {"deal_id": "d-1"}, claims=ADMIN)
+    assert status == 200 and run["status"] == "completed"
+    stack.move_deal(TENANT, "d-1", "negotiation")
+    stack.drain()
+    assert [r.status for r in stack.runs_of(TENANT, "spring-offer")] == ["completed"]
+    assert [n.message for n in stack.notifications()] == ["spring offer"]
+
+    assert stack.api("PUT", "/constants/campaign", {"type": "text", "value": "summer"}, claims=ADMIN)[0] == 200
+    status, run = stack.api("POST", "/automation/spring-offer/test", {"deal_id": "d-2"}, claims=ADMIN)
+    assert status == 200 and run["status"] == "skipped"
+    [condition] = run["steps"][0]["detail"]["conditions"]
+    assert condition["actual"] == "summer"
+    stack.move_deal(TENANT, "d-2", "negotiation")
+    stack.drain()
+    assert len(stack.notifications()) == 1  # the second deal was not told about a spring offer
