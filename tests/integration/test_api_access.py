@@ -85,7 +85,7 @@ def test_another_tenant_can_neither_see_nor_change_acmes_items(stack: LocalStack
     status, listed = stack.api("GET", "/automation", claims=GLOBEX_ADMIN)
     assert [a["id"] for a in listed["items"]] == ["deal-outcome"]
     status, _ = stack.api("PUT", "/automation/lost-email", RULE, claims=GLOBEX_ADMIN)
-    assert status == 200
+    assert status == 201
     assert stack.automation.load(PROCESS_TENANT).by_id["lost-email"].name == "Hijacked"
     status, created = stack.api("POST", "/deals", {"id": "d-1", "pipeline_id": "sales", "stage_id": "new",
                                                    "title": "Globex's own d-1"}, claims=GLOBEX_ADMIN)

@@ -52,7 +52,7 @@ def test_get_one_and_unknown_id_is_404_naming_it(stack: LocalStack) -> None:
 
 def test_create_replace_with_versions_and_delete(stack: LocalStack) -> None:
     status, created = stack.api("PUT", "/automation/negotiation-alert", _rule(), claims=ADMIN)
-    assert status == 200 and created["version"] == 1
+    assert status == 201 and created["version"] == 1
     assert stack.automation.load(TENANT).by_id["negotiation-alert"].name == "Big deal in negotiation"
 
     status, replaced = stack.api("PUT", "/automation/negotiation-alert", _rule(name="Renamed"), claims=ADMIN)
@@ -79,7 +79,7 @@ def test_every_kind_can_be_stored(stack: LocalStack) -> None:
                                                        "message": "hi"}}]}
     for item in (tunnel, trigger, process):
         status, body = stack.api("PUT", f"/automation/{item['id']}", item, claims=ADMIN)
-        assert status == 200, body
+        assert status == 201, body
         assert body["kind"] == item["kind"]
     assert {"lost-to-renewals", "form", "p"} <= set(stack.automation.load(TENANT).by_id)
 

@@ -51,7 +51,7 @@ def test_the_sample_events_drive_the_handler(stack: LocalStack) -> None:
     for path in sorted((REPO / "events").glob("api-*.json")):
         response = app.handler(json.loads(path.read_text()), LambdaContext("ApiFunction"))
         replies[path.name] = (response["statusCode"], json.loads(response["body"]))
-    assert replies["api-put-rule.json"][0] == 200
+    assert replies["api-put-rule.json"][0] == 201  # created
     assert replies["api-create-deal.json"][0] == 200
     assert replies["api-create-deal.json"][1]["tenant_id"] == "acme"
     status, listed = replies["api-list-automation.json"]

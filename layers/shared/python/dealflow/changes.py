@@ -8,6 +8,7 @@ from typing import Any
 
 from dealflow.model.deal import Deal
 from dealflow.model.run import StageEntry
+from dealflow.model.tenant import Tenant
 
 # Bookkeeping the engine itself changes on every write; never a reason for automation to fire.
 _BOOKKEEPING = frozenset({"version", "updated_at", "caused_by", "copy_ids"})
@@ -44,6 +45,13 @@ def flat(deal: Deal | None) -> dict[str, Any] | None:
     values = deal.model_dump(exclude={"fields", "caused_by"})
     values.update(deal.fields)
     return values
+
+
+def tenant_facts(tenant: Tenant) -> dict[str, Any]:
+    """What a rule's, tunnel's or trigger's condition sees beside the deal: ``const.<name>`` and
+    ``var.<name>`` (the API accepts those names in conditions, so they must not read as empty)."""
+    return {**{f"var.{k}": v for k, v in tenant.values("variables").items()},
+            **{f"const.{k}": v for k, v in tenant.values("constants").items()}}
 
 
 def diff(old: Deal | None, new: Deal | None) -> DealChange:

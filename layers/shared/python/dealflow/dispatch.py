@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dealflow.changes import ChangeKind, DealChange, diff, flat
+from dealflow.changes import ChangeKind, DealChange, diff, flat, tenant_facts
 from dealflow.conditions import Predicate, compile_condition, reads_before
 from dealflow.loops import Loop
 from dealflow.model import Deal, FieldDefinition, Pipeline, RunRequest, StageEntry, Tenant, TypedValue
@@ -109,7 +109,8 @@ def _request(change_item: Deal, compiled: CompiledAutomation, event_id: str, sta
 
 def plan_candidates(change: DealChange, candidates: Sequence[CompiledAutomation], event_id: str,
                     started_by: StageEntry | None = None, target_id: str | None = None,
-                    flagged: Mapping[str, list[str]] | None = None) -> Plan:
+                    flagged: Mapping[str, list[str]] | None = None,
+                    *, tenant_values: dict[str, Any] | None = None) -> Plan:
     """Of the automation a change concerns, start what its condition lets through (loop guard
     first). With a ``target_id`` the condition is about another item and is checked by the run.
     ``flagged`` automation (broken references) is skipped before its condition, which may itself
@@ -124,6 +125,8 @@ def plan_candidates(change: DealChange, candidates: Sequence[CompiledAutomation]
     new = flat(change.new)
     old = flat(change.old) if any(c.reads_before for c in candidates) else None
     assert new is not None
+    if tenant_values:  # constants and variables, as they are now, for the deal before and after
+        new, old = {**new, **tenant_values}, ({**old, **tenant_values} if old is not None else None)
     for compiled in candidates:
         missing = (flagged or {}).get(compiled.automation.id)
         if missing:
@@ -159,16 +162,16 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
     new, entry = change.new, change.stage_entry
     if new is None:
         return plan
-    index, flagged = automation.index, automation.warnings
+    index, flagged, values = automation.index, automation.warnings, tenant_facts(automation.tenant)
     if entry is not None:
         _merge(plan, plan_candidates(change, index.on_stage(entry.pipeline_id, entry.stage_id), event_id,
-                                          flagged=flagged))
+                                     flagged=flagged, tenant_values=values))
     if change.kind is ChangeKind.UPDATED and change.changed_fields:
         watching = [c for c in index.on_event("field_changed")
                     if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields]
         if watching:
             _merge(plan, plan_candidates(change, watching, event_id, _event_entry(new, "field_changed"),
-                                              flagged=flagged))
+                                         flagged=flagged, tenant_values=values))
     if change.kind is ChangeKind.CREATED or change.changed_fields:
         start = "add" if change.kind is ChangeKind.CREATED else "change"
         writer = new.caused_by.automation_id if new.caused_by else None
@@ -188,7 +191,7 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
             event = "linked_deal_won" if stage.semantic is StageSemantic.WON else "linked_deal_lost"
             started = entry.model_copy(update={"event": event})
             _merge(plan, plan_candidates(change, index.on_event(event), event_id, started, target_id=new.lead_id,
-                                          flagged=flagged))
+                                     flagged=flagged, tenant_values=values))
     return plan
 
 
@@ -200,7 +203,8 @@ def plan_event(item: Deal, event: str, automation: TenantAutomation, event_id: s
                   and (event != "custom" or c.automation.custom_event == custom_event)]
     outside = item.model_copy(update={"caused_by": None})  # an outside event starts a new chain
     return plan_candidates(diff(outside, outside), candidates, event_id, _event_entry(item, event),
-                           flagged=automation.warnings)
+                           flagged=automation.warnings,
+                           tenant_values=tenant_facts(automation.tenant))
 
 
 def manual_run(item: Deal, process: BusinessProcess, request_id: str,

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dealflow import clock
 from dealflow.actions import ActionContext, ActionError, Services, perform
-from dealflow.changes import flat
+from dealflow.changes import flat, tenant_facts
 from dealflow.conditions import compile_condition
 from dealflow.dispatch import MAX_DEPTH
 from dealflow.model import (
@@ -135,7 +135,8 @@ class Run:
         trace: list[dict[str, Any]] = []
 
         def holds() -> bool:
-            return compile_condition(automation.condition)(flat(deal) or {}, None, trace)
+            tenant = self.services.automation.load(self.request.tenant_id).tenant
+            return compile_condition(automation.condition)({**(flat(deal) or {}), **tenant_facts(tenant)}, None, trace)
 
         entity = "lead" if self.request.target_id else "deal"
         outcome, reason = "skipped", None

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from dealflow import clock
 from dealflow.actions import Services
-from dealflow.changes import flat
+from dealflow.changes import flat, tenant_facts
 from dealflow.conditions import compile_condition
 from dealflow.interpreter import RunFailed
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry
@@ -141,7 +141,7 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
                          started_by=StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test"),
                          automation=automation)
     durable = InlineDurable()  # its waits are the "delay" steps the run records
-    entry = _entry_condition(automation, deal)
+    entry = _entry_condition(automation, deal, tenant_facts(services.automation.load(deal.tenant_id).tenant))
     error: str | None = None
     if entry.outcome == "passed":
         try:
@@ -161,8 +161,8 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     return stored
 
 
-def _entry_condition(automation: Automation, deal: Deal) -> RunStep:
+def _entry_condition(automation: Automation, deal: Deal, tenant_values: dict[str, Any]) -> RunStep:
     trace: list[dict[str, Any]] = []
-    holds = compile_condition(automation.condition)(flat(deal) or {}, None, trace)
+    holds = compile_condition(automation.condition)({**(flat(deal) or {}), **tenant_values}, None, trace)
     return RunStep(name="condition", kind="condition", outcome="passed" if holds else "not met",
                    at=clock.now_iso(), detail={"conditions": trace})

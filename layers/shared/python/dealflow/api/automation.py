@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
@@ -14,6 +15,7 @@ from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.references import check_automation, check_deal
 from dealflow.api.schemas import AutomationKind, AutomationList, Deleted, DryRunRequest, RunList, Switched
+from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
 from dealflow.dispatch_log import cancel_waiting
 from dealflow.model import RunRecord, parse_item
@@ -60,8 +62,10 @@ def router(deps: DepsProvider) -> Router:
            summary="Create or replace automation (administrators)",
            description="`version` is the version read (1 for a new one); a write since then is a 409. "
                        "Pipelines, stages, fields and users it names must exist in the tenant. When it is "
-                       "enabled, `loop_warning` names enabled automation it can start in a circle.")
-    def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> AutomationWritten:
+                       "enabled, `loop_warning` names enabled automation it can start in a circle. "
+                       "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
+           responses={200: {"description": "Replaced"}, 201: {"description": "Created"}})
+    def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> Response[AutomationWritten]:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)
         tenant = known(d, who)
@@ -73,9 +77,11 @@ def router(deps: DepsProvider) -> Router:
         if current is not None and current.version != automation.version:
             raise Conflict(f"automation '{automation_id}' is at version {current.version}, "
                            f"not {automation.version}: read it again", current_version=current.version)
+        held = within_plan(tenant, automation)
         stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
-        d.automation.put_definition(who.tenant_id, stored, current.version if current else None)
-        return reported(known(d, who), stored)
+        d.automation.put_definition(who.tenant_id, stored, current.version if current else None,
+                                    automation_version=held)
+        return Response(200 if current else 201, content_types.APPLICATION_JSON, reported(known(d, who), stored))
 
     @r.delete("/automation/<automation_id>", summary="Delete automation (administrators)", tags=["automation"],
               description="Its waiting runs are cancelled; its run log stays.")
@@ -90,7 +96,8 @@ def router(deps: DepsProvider) -> Router:
         current = require(automation_id)
         d, who = deps(), caller(r)
         stored = current.model_copy(update={"enabled": enabled, "version": current.version + 1})
-        d.automation.put_definition(who.tenant_id, stored, current.version)
+        held = within_plan(known(d, who), stored) if enabled else None
+        d.automation.put_definition(who.tenant_id, stored, current.version, automation_version=held)
         cancelled = [] if enabled else _cancel(d, who.tenant_id, automation_id, "the automation was switched off")
         after = known(d, who)
         return Switched(automation=stored, cancelled_runs=cancelled, warnings=after.warnings.get(automation_id, []),

@@ -3,6 +3,7 @@ for bad input, each naming the field, the id or the reason.
 
     401 {"error": "unauthorized", "reason": ...}        no usable claims from the JWT authorizer
     403 {"error": "forbidden", "reason": ...}           the caller's role may not do this
+    403 {"error": "plan_limit", "reason": ...}          the tenant's plan does not allow it
     404 {"error": "not_found", "id": ..., "reason": ...} no such item in the caller's tenant
     409 {"error": "conflict", "reason": ...}            written since the version the caller read
     422 {"error": "validation", "problems": [{"field": ..., "problem": ...}]}
@@ -31,6 +32,13 @@ ApiError = HttpError
 
 class MalformedJson(BadRequest):
     status, error = 400, "malformed_json"
+
+
+class PlanLimit(Forbidden):
+    """403 {"error": "plan_limit", "reason", ...}: the tenant's plan does not allow it (too much
+    automation switched on: ``limit`` and ``active``; a kind it lacks: ``kind`` and ``plan``)."""
+
+    error = "plan_limit"
 
 
 class NotFound(HttpNotFound):
@@ -93,4 +101,4 @@ def problems_from(errors: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 __all__ = ["ApiError", "Conflict", "Forbidden", "Invalid", "MalformedJson", "NotFound", "PayloadTooLarge",
-           "Unauthorized", "field_path", "problems_from"]
+           "PlanLimit", "Unauthorized", "field_path", "problems_from"]

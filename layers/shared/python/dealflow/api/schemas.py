@@ -22,6 +22,7 @@ from dealflow.model import (
     RunRecord,
     Trigger,
     Tunnel,
+    TypedValue,
 )
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
@@ -163,3 +164,23 @@ class AutomationWarnings(Model):
 class WarningList(Model):
     items: list[AutomationWarnings] = Field(description="Automation with broken references or in a loop")
     loops: list[Loop] = Field(description="Enabled automation that can start each other in a circle")
+
+
+class NamedValue(TypedValue):
+    """A constant or a variable with its name."""
+
+    name: str
+
+    @classmethod
+    def of(cls, name: str, typed: TypedValue) -> NamedValue:
+        return cls(name=name, type=typed.type, value=typed.value)
+
+
+class NamedValueList(Model):
+    items: list[NamedValue]
+
+
+class RunPage(Model):
+    items: list[RunRecord] = Field(description="Newest first")
+    next_token: str | None = Field(default=None, description="Give it back for the next page; null at the end "
+                                   "(a page may hold fewer runs than asked for and still have a next one)")

@@ -7,7 +7,7 @@ dispatcher can trust its compiled copy after reading one small item.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -15,7 +15,7 @@ from dealflow.dispatch import AutomationIndex, TenantAutomation
 from dealflow.loops import find_loops
 from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
 from dealflow.references import ReferenceReport, report
-from dealflow.store.items import cancellation_reasons, plain, query_all, to_item
+from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
@@ -24,6 +24,7 @@ _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule, "TUNNEL": Tunnel, "TRIGGER": Trigger,
     "PROCESS": BusinessProcess}
 _AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
+ValueKind = Literal["constants", "variables"]
 
 
 class UnknownTenant(LookupError):
@@ -59,27 +60,37 @@ class AutomationStore:
             raise UnknownTenant(f"unknown tenant '{tenant_id}'")
         return Tenant.model_validate(plain(item, "tenant_id", "sk") | {"id": tenant_id})
 
-    def _with_bump(self, tenant_id: str, write: dict[str, Any], stale: str) -> None:
+    def _with_bump(self, tenant_id: str, write: dict[str, Any], stale: str,
+                   automation_version: int | None = None) -> None:
         """One write of a definition together with the tenant's automation-version bump, so every
-        cached copy of the tenant's automation sees the change."""
-        bump = {"Update": {"TableName": self._table.name, "Key": {"tenant_id": tenant_id, "sk": TENANT_SK},
-                           "UpdateExpression": "ADD automation_version :one",
-                           "ConditionExpression": "attribute_exists(sk)",
-                           "ExpressionAttributeValues": {":one": 1}}}
+        cached copy of the tenant's automation sees the change. With ``automation_version`` the
+        write also requires the tenant's automation to be still at that version (a decision taken
+        over all of it, like a plan's cap, stays true)."""
+        bump: dict[str, Any] = {"TableName": self._table.name, "Key": {"tenant_id": tenant_id, "sk": TENANT_SK},
+                                "UpdateExpression": "ADD automation_version :one",
+                                "ConditionExpression": "attribute_exists(sk)",
+                                "ExpressionAttributeValues": {":one": 1}}
+        if automation_version is not None:
+            bump["ConditionExpression"] += " AND automation_version = :read"
+            bump["ExpressionAttributeValues"][":read"] = automation_version
         try:
-            self._table.meta.client.transact_write_items(TransactItems=[write, bump])
+            self._table.meta.client.transact_write_items(TransactItems=[write, {"Update": bump}])
         except ClientError as exc:
             reasons = cancellation_reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise StaleDefinition(stale) from exc
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                if automation_version is not None:  # the tenant was read just before: it moved on
+                    raise StaleDefinition(f"the tenant's automation is past version {automation_version}") from exc
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
             raise
 
-    def put_definition(self, tenant_id: str, model: Definition, expected_version: int | object | None = ANY) -> None:
+    def put_definition(self, tenant_id: str, model: Definition, expected_version: int | object | None = ANY,
+                       *, automation_version: int | None = None) -> None:
         """Store a pipeline, field or automation and bump the tenant's automation version, atomically.
         ``expected_version``: ANY (last write wins), None (must not exist yet) or the stored version
-        the write is based on; otherwise ``StaleDefinition``."""
+        the write is based on; otherwise ``StaleDefinition``. ``automation_version``: when given,
+        the tenant's automation as a whole must still be at it (else ``StaleDefinition``)."""
         put: dict[str, Any] = {"TableName": self._table.name,
                                "Item": to_item(model, tenant_id=tenant_id, sk=_definition_sk(model))}
         stale = "it was created meanwhile"
@@ -89,7 +100,7 @@ class AutomationStore:
             put |= {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
                     "ExpressionAttributeValues": {":v": expected_version}}
             stale = f"it changed since version {expected_version}"
-        self._with_bump(tenant_id, {"Put": put}, stale)
+        self._with_bump(tenant_id, {"Put": put}, stale, automation_version)
 
     def delete_definition(self, tenant_id: str, model: Definition) -> None:
         self._with_bump(tenant_id, {"Delete": {"TableName": self._table.name,
@@ -106,6 +117,38 @@ class AutomationStore:
             Key={"tenant_id": tenant_id, "sk": TENANT_SK}, UpdateExpression="SET variables.#n = :v",
             ExpressionAttributeNames={"#n": name},
             ExpressionAttributeValues={":v": to_item(typed)})
+
+    def put_value(self, tenant_id: str, kind: ValueKind, name: str, typed: TypedValue) -> bool:
+        """Set one constant or variable, bumping the tenant's automation version in the same write
+        (compiled automation reads them, and is cached by that number). True when it is new."""
+        try:
+            old = self._table.update_item(
+                Key={"tenant_id": tenant_id, "sk": TENANT_SK},
+                UpdateExpression="SET #kind.#n = :v ADD automation_version :one",
+                ConditionExpression="attribute_exists(sk)",
+                ExpressionAttributeNames={"#kind": kind, "#n": name},
+                ExpressionAttributeValues={":v": to_item(typed), ":one": 1}, ReturnValues="ALL_OLD")
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
+            raise
+        return name not in (old.get("Attributes", {}).get(kind) or {})
+
+    def delete_value(self, tenant_id: str, kind: ValueKind, name: str) -> TypedValue | None:
+        """Remove one constant or variable with the same version bump; the removed value, or None
+        when there was none."""
+        try:
+            old = self._table.update_item(
+                Key={"tenant_id": tenant_id, "sk": TENANT_SK},
+                UpdateExpression="REMOVE #kind.#n ADD automation_version :one",
+                ConditionExpression="attribute_exists(#kind.#n)",
+                ExpressionAttributeNames={"#kind": kind, "#n": name},
+                ExpressionAttributeValues={":one": 1}, ReturnValues="ALL_OLD")
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return None
+            raise
+        return TypedValue.model_validate(old["Attributes"][kind][name])
 
     def definitions(self, tenant_id: str) -> dict[str, list[Any]]:
         found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}

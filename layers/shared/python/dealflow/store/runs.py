@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import and_
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 
 from dealflow.model import RunRecord
 from dealflow.store.items import plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
-_STORAGE_KEYS = ("sk", "deal_key", "automation_key", "expires_at")
+_STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
+# A page of a filtered list reads at most this many index pages, so one request stays short even when
+# few runs match; the caller goes on with the token.
+_MAX_READS = 10
 
 
 def _sk(run: RunRecord | str, test: bool = False) -> str:
     run_id = run if isinstance(run, str) else run.run_id
     return f"{'TEST' if test else 'RUN'}#{run_id}"
+
+
+def _scope(tenant_id: str, test: bool) -> str:
+    # Test runs have index keys of their own ('#' is in no id), so they never show up as something
+    # that happened to a deal, and are still found by deal and by automation among test runs.
+    return f"{tenant_id}#TEST#" if test else f"{tenant_id}#"
+
+
+def _log_key(tenant_id: str, test: bool) -> str:
+    return f"{tenant_id}#{'TEST' if test else 'RUN'}"
+
+
+class BadStartKey(ValueError):
+    """A page's start key that is not one this log handed out for the same list."""
 
 
 def _record(item: dict[str, Any]) -> RunRecord:
@@ -34,9 +53,9 @@ class RunLog:
         started = datetime.fromisoformat(record.started_at)
         keys: dict[str, Any] = {"sk": _sk(record, record.test),
                                 "expires_at": int((started + RUN_RETENTION).timestamp())}
-        if not record.test:
-            keys |= {"deal_key": f"{record.tenant_id}#{record.deal_id}",
-                     "automation_key": f"{record.tenant_id}#{record.automation_id}"}
+        scope = _scope(record.tenant_id, record.test)
+        keys |= {"deal_key": f"{scope}{record.deal_id}", "automation_key": f"{scope}{record.automation_id}",
+                 "log_key": _log_key(record.tenant_id, record.test)}
         self._table.put_item(Item=to_item(record, **keys))
 
     def get(self, tenant_id: str, run_id: str, test: bool = False) -> RunRecord | None:
@@ -60,3 +79,46 @@ class RunLog:
         """Newest first."""
         runs = [_record(i) for i in query_all(self._table, tenant_id, "TEST#" if test else "RUN#")]
         return sorted(runs, key=lambda r: r.started_at, reverse=True)
+
+    def page(self, tenant_id: str, *, test: bool = False, deal_id: str | None = None,
+             automation_id: str | None = None, status: str | None = None, limit: int = 50,
+             start: dict[str, Any] | None = None) -> tuple[list[RunRecord], dict[str, Any] | None]:
+        """One page of runs, newest first, and the key to start the next page from (None at the
+        end). Narrowed by deal or automation through their index; what no index covers is
+        filtered, so a page may hold fewer than ``limit`` runs and still have a next one."""
+        if deal_id is not None:
+            index, key, value = "by_deal", "deal_key", f"{_scope(tenant_id, test)}{deal_id}"
+        elif automation_id is not None:
+            index, key, value = "by_automation", "automation_key", f"{_scope(tenant_id, test)}{automation_id}"
+        else:
+            index, key, value = "by_tenant", "log_key", _log_key(tenant_id, test)
+        filters = [Attr(name).eq(wanted) for name, wanted in (
+            ("automation_id", automation_id if deal_id is not None else None), ("status", status))
+            if wanted is not None]
+        params: dict[str, Any] = {"IndexName": index, "ScanIndexForward": False,
+                                  "KeyConditionExpression": Key(key).eq(value)}
+        if filters:
+            params["FilterExpression"] = reduce(and_, filters)
+        if start is not None:
+            params["ExclusiveStartKey"] = _checked(start, key, value, tenant_id)
+        found: list[RunRecord] = []
+        for _ in range(_MAX_READS):
+            # Never more than the page still needs, so the last key read is where the next page starts.
+            answer = self._table.query(**params, Limit=limit - len(found))
+            found += [_record(i) for i in answer.get("Items", [])]
+            last = answer.get("LastEvaluatedKey")
+            if last is None or len(found) >= limit:
+                return found, last
+            params["ExclusiveStartKey"] = last
+        return found, last
+
+
+def _checked(start: dict[str, Any], key: str, value: str, tenant_id: str) -> dict[str, Any]:
+    """A start key must be one of this list's own: another tenant's or another list's is refused
+    rather than handed to DynamoDB."""
+    expected = {key, "started_at", "tenant_id", "sk"}
+    if (not isinstance(start, dict) or set(start) != expected
+            or not all(isinstance(v, str) for v in start.values())
+            or start[key] != value or start["tenant_id"] != tenant_id):
+        raise BadStartKey("not a position in this list of runs")
+    return start

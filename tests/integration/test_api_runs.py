@@ -1,0 +1,112 @@
+"""The run log through the management API: real runs and test runs apart, narrowed by automation,
+deal and status, newest first, paged with an opaque token."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from dealflow.local import LocalStack
+from dealflow.local.demo import TENANT, demo_deal
+
+ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
+ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
+
+
+def _runs(stack: LocalStack, **query: Any) -> dict[str, Any]:
+    status, body = stack.api("GET", "/runs", claims=ANNA, query={k: str(v) for k, v in query.items()})
+    assert status == 200, body
+    return body
+
+
+def _fields(body: dict[str, Any]) -> dict[str, str]:
+    assert body["error"] == "validation", body
+    return {p["field"]: p["problem"] for p in body["problems"]}
+
+
+@pytest.fixture
+def history(stack: LocalStack) -> LocalStack:
+    """Two deals lost a minute apart (each e-mailed by lost-email), one won after them."""
+    for deal_id, title in (("d-1", "Data migration"), ("d-2", "Cloud backup")):
+        stack.create_deal(demo_deal(deal_id, title, "7300.00", "services"))
+    stack.drain()
+    stack.move_deal(TENANT, "d-1", "lost")
+    stack.advance(minutes=1)
+    stack.move_deal(TENANT, "d-2", "lost")
+    stack.advance(minutes=1)
+    stack.move_deal(TENANT, "d-1", "won")
+    stack.advance(minutes=1)
+    return stack
+
+
+def test_real_runs_newest_first_and_narrowed(history: LocalStack) -> None:
+    everything = _runs(history)["items"]
+    assert everything and everything == sorted(everything, key=lambda r: r["started_at"], reverse=True)
+    assert {r["automation_id"] for r in everything} >= {"lost-email", "won-notify-head"}
+
+    lost = _runs(history, automation_id="lost-email")["items"]
+    assert [r["deal_id"] for r in lost] == ["d-2", "d-1"]
+
+    of_d1 = _runs(history, deal_id="d-1")["items"]
+    assert {r["deal_id"] for r in of_d1} == {"d-1"}
+    assert of_d1 == [r for r in everything if r["deal_id"] == "d-1"]
+    assert [r["deal_id"] for r in _runs(history, deal_id="d-1", automation_id="lost-email")["items"]] == ["d-1"]
+
+    completed = _runs(history, status="completed")["items"]
+    assert completed and completed == [r for r in everything if r["status"] == "completed"]
+    assert _runs(history, deal_id="d-404")["items"] == []
+
+
+def test_pages_follow_each_other_without_gaps_or_repeats(history: LocalStack) -> None:
+    everything = _runs(history)["items"]
+    assert len(everything) >= 3
+    seen, token = [], None
+    while True:
+        page = _runs(history, limit=2, **({"next_token": token} if token else {}))
+        assert len(page["items"]) <= 2
+        seen += page["items"]
+        token = page["next_token"]
+        if token is None:
+            break
+    assert seen == everything
+
+
+def test_test_runs_are_listed_apart_from_real_ones(history: LocalStack) -> None:
+    real_before = _runs(history)["items"]
+    status, run = history.api("POST", "/automation/lost-email/test", {"deal_id": "d-2"}, claims=ADMIN)
+    assert status == 200
+
+    tests = _runs(history, test="true")["items"]
+    assert [r["run_id"] for r in tests] == [run["run_id"]] and tests[0]["test"] is True
+    assert [r["run_id"] for r in _runs(history, test="true", deal_id="d-2")["items"]] == [run["run_id"]]
+    assert [r["run_id"] for r in _runs(history, test="true", automation_id="lost-email")["items"]] == [run["run_id"]]
+    assert _runs(history, test="true", deal_id="d-1")["items"] == []
+    assert _runs(history)["items"] == real_before
+    assert run["run_id"] not in {r["run_id"] for r in _runs(history, deal_id="d-2")["items"]}
+
+    assert history.api("GET", f"/runs/{run['run_id']}", claims=ANNA) == (200, tests[0])
+    real = real_before[0]
+    assert history.api("GET", f"/runs/{real['run_id']}", claims=ANNA) == (200, real)
+    status, body = history.api("GET", "/runs/no-such-run", claims=ANNA)
+    assert status == 404 and body["id"] == "no-such-run"
+
+
+def test_bad_queries_are_422_naming_the_parameter(history: LocalStack) -> None:
+    for query, field in (({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"status": "exploded"}, "status"),
+                         ({"test": "maybe"}, "test"), ({"next_token": "%%%"}, "next_token"),
+                         ({"next_token": base64.urlsafe_b64encode(b"[1, 2]").decode()}, "next_token")):
+        status, body = history.api("GET", "/runs", claims=ANNA, query=query)
+        assert status == 422 and field in _fields(body), (query, body)
+
+    # A token is a position in one list: not in another, not in another tenant's.
+    token = _runs(history, limit=1)["next_token"]
+    status, body = history.api("GET", "/runs", claims=ANNA, query={"next_token": token, "deal_id": "d-1"})
+    assert status == 422 and "next_token" in _fields(body)
+    key = json.loads(base64.urlsafe_b64decode(token))
+    forged = {**key, "tenant_id": "globex", "log_key": "globex#RUN"}
+    status, body = history.api("GET", "/runs", claims=ANNA, query={
+        "next_token": base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()})
+    assert status == 422 and "next_token" in _fields(body)
