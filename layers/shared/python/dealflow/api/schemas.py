@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.model import Contact, Deal, FieldDefinition, Lead, Pipeline, RunRecord
+from dealflow.model import Contact, Deal, FieldDefinition, Lead, Pipeline, Role, RunRecord
+from dealflow.model.access import ItemView, RoleRights
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import DealValues
@@ -43,6 +44,19 @@ class Switched(Model):
 class Deleted(Model):
     id: str
     cancelled_runs: list[str]
+
+
+class DealPage(Model):
+    """One page of a deal or lead list, each item as the caller may see it."""
+
+    items: list[ItemView]  # type: ignore[valid-type]
+    next_token: str | None = Field(description="Pass as `next_token` for the next page; null on the last")
+
+
+class RightsOverview(Model):
+    role: Role = Field(description="The caller's role")
+    rights: dict[Role, RoleRights] = Field(description="Effective rights, every known field's level spelled "
+                                           "out: the caller's role, or every role for administrators")
 
 
 class NewDeal(DealValues):

@@ -10,10 +10,11 @@ from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from dealflow.dispatch import AutomationIndex, TenantAutomation
 from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
-from dealflow.store.items import cancellation_reasons, plain, query_all, to_item
+from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
@@ -103,6 +104,24 @@ class AutomationStore:
             Key={"tenant_id": tenant_id, "sk": TENANT_SK}, UpdateExpression="SET variables.#n = :v",
             ExpressionAttributeNames={"#n": name},
             ExpressionAttributeValues={":v": to_item(typed)})
+
+    def set_rights(self, tenant_id: str, role: str, rights: BaseModel) -> None:
+        """Replace one role's rights on the tenant item, leaving the other roles' and the rest alone."""
+        key = {"tenant_id": tenant_id, "sk": TENANT_SK}
+        try:  # DynamoDB sets a nested path only under an existing map: create the map once.
+            self._table.update_item(Key=key, UpdateExpression="SET rights = :none", ExpressionAttributeValues={
+                ":none": {}}, ConditionExpression="attribute_exists(sk) AND attribute_not_exists(rights)")
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+        try:
+            self._table.update_item(Key=key, UpdateExpression="SET rights.#r = :v", ConditionExpression=(
+                "attribute_exists(sk)"), ExpressionAttributeNames={"#r": role},
+                ExpressionAttributeValues={":v": to_item(rights)})
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
+            raise
 
     def definitions(self, tenant_id: str) -> dict[str, list[Any]]:
         found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
