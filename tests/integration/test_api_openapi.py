@@ -91,7 +91,7 @@ def test_real_answers_match_the_document(stack: LocalStack) -> None:
         ("POST", "/deals/d-9/move", "/deals/{deal_id}/move", {"stage_id": "won"}, rep, 200),
         ("GET", "/deals", "/deals", None, rep, 200),
         ("GET", "/rights", "/rights", None, admin, 200),
-        ("PUT", "/rights/sales_rep", "/rights/{role}", {"deal": {"fields": {"amount": "hidden"}}}, admin, 200),
+        ("PUT", "/rights/sales_rep", "/rights/{role}", {"deals": {"fields": {"amount": "hidden"}}}, admin, 200),
         ("GET", "/deals/d-9", "/deals/{deal_id}", None, rep, 200),
         ("PATCH", "/deals/d-9", "/deals/{deal_id}", {"version": 1}, rep, 409),
         ("POST", "/automation/lost-email/test", "/automation/{automation_id}/test", {"deal_id": "d-9"}, admin, 200),

@@ -113,7 +113,7 @@ def unknown_fields(rights: RoleRights, custom_fields: Collection[str]) -> list[d
                 continue
             problem = (f"'{code}' is kept by the engine and cannot be restricted" if code in STANDARD_FIELDS
                        else f"no field '{code}' (neither a standard deal field nor a custom field of this tenant)")
-            problems.append({"field": f"{entity}.fields.{code}", "problem": problem})
+            problems.append({"field": f"{entity}s.fields.{code}", "problem": problem})
     return problems
 
 

@@ -38,8 +38,8 @@ def router(deps: DepsProvider) -> Router:
         tenant = known(deps(), who)
         roles = list(Role) if who.is_admin else [who.role]
         return RightsOverview(role=who.role, rights={role: RoleRights(
-            deal=Access.of(tenant.tenant, tenant.fields, role, "deal").effective(),
-            lead=Access.of(tenant.tenant, tenant.fields, role, "lead").effective()) for role in roles})
+            deals=Access.of(tenant.tenant, tenant.fields, role, "deal").effective(),
+            leads=Access.of(tenant.tenant, tenant.fields, role, "lead").effective()) for role in roles})
 
     @r.put("/rights/<role>", summary="Set one role's rights on deals and leads (administrators)", tags=["rights"],
            description="Fields not named are writable while the entity is. Levels: hidden, read, write. "

@@ -44,11 +44,13 @@ class EntityRights(Model):
 
 
 class RoleRights(Model):
-    deal: EntityRights = Field(default_factory=EntityRights)
-    lead: EntityRights = Field(default_factory=EntityRights)
+    # Plural keys, like the /deals resource: the error paths of the API treat a leading "deal" or
+    # "lead" as a union tag and would drop it from "deal.fields.amount".
+    deals: EntityRights = Field(default_factory=EntityRights)
+    leads: EntityRights = Field(default_factory=EntityRights)
 
     def of(self, entity: str) -> EntityRights:
-        return self.lead if entity == "lead" else self.deal
+        return self.leads if entity == "lead" else self.deals
 
 
 class _ItemView(Model):
