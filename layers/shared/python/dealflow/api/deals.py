@@ -56,9 +56,10 @@ def router(deps: DepsProvider) -> Router:
     def update_deal(deal_id: str, update: DealUpdate) -> ItemView:
         current = require(deal_id)
         d, who = deps(), caller(r)
-        may = access(known(d, who), who, current.entity)
+        tenant = known(d, who)
+        may = access(tenant, who, current.entity)
         may.require_write(fields_set(update))
-        check_deal(known(d, who), responsible_id=update.responsible_id, fields=update.fields)
+        check_deal(tenant, responsible_id=update.responsible_id, fields=update.fields)
         changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields"})
         merged = {**current.fields, **update.fields}
         changes["fields"] = {k: v for k, v in merged.items() if v is not None}
@@ -69,10 +70,11 @@ def router(deps: DepsProvider) -> Router:
     def move_deal(deal_id: str, move: StageMove) -> ItemView:
         current = require(deal_id)
         d, who = deps(), caller(r)
-        may = access(known(d, who), who, current.entity)
+        tenant = known(d, who)
+        may = access(tenant, who, current.entity)
         may.require_write(["stage_id", *(["pipeline_id"] if move.pipeline_id else [])])
         pipeline_id = move.pipeline_id or current.pipeline_id
-        check_deal(known(d, who), place=(current.entity, pipeline_id, move.stage_id))
+        check_deal(tenant, place=(current.entity, pipeline_id, move.stage_id))
         version = move.version if move.version is not None else current.version
         return may.view(_save(d.deals, current, version, {"pipeline_id": pipeline_id, "stage_id": move.stage_id}))
 
