@@ -58,7 +58,7 @@ def test_a_sales_rep_reads_automation_pipelines_fields_and_works_deals(stack: Lo
                  "/automation/lost-email/runs"):
         assert stack.api("GET", path, claims=ANNA)[0] == 200, path
     status, _ = stack.api("POST", "/deals", {"pipeline_id": "sales", "stage_id": "new", "title": "Mine"}, claims=ANNA)
-    assert status == 200
+    assert status == 201
 
 
 def test_another_tenant_can_neither_see_nor_change_acmes_items(stack: LocalStack) -> None:
@@ -89,7 +89,7 @@ def test_another_tenant_can_neither_see_nor_change_acmes_items(stack: LocalStack
     assert stack.automation.load(PROCESS_TENANT).by_id["lost-email"].name == "Hijacked"
     status, created = stack.api("POST", "/deals", {"id": "d-1", "pipeline_id": "sales", "stage_id": "new",
                                                    "title": "Globex's own d-1"}, claims=GLOBEX_ADMIN)
-    assert status == 200 and created["tenant_id"] == PROCESS_TENANT
+    assert status == 201 and created["tenant_id"] == PROCESS_TENANT
     assert stack.get_deal(TENANT, "d-1").title == "Acme's deal"
     assert stack.automation.definitions(TENANT) == acme_before
 

@@ -20,7 +20,7 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
 
 def test_create_read_and_money_stays_exact(stack: LocalStack) -> None:
     status, deal = stack.api("POST", "/deals", NEW, claims=ANNA)
-    assert status == 200, deal
+    assert status == 201, deal
     assert deal["tenant_id"] == TENANT and deal["version"] == 1 and deal["amount"] == "24000.00"
 
     status, read = stack.api("GET", "/deals/deal-2001", claims=ANNA)
@@ -31,13 +31,13 @@ def test_create_read_and_money_stays_exact(stack: LocalStack) -> None:
     assert status == 409 and body["id"] == "deal-2001"
 
     status, generated = stack.api("POST", "/deals", {k: v for k, v in NEW.items() if k != "id"}, claims=ANNA)
-    assert status == 200 and generated["id"].startswith("d-")
+    assert status == 201 and generated["id"].startswith("d-")
 
 
 def test_leads_are_created_in_lead_pipelines_only(stack: LocalStack) -> None:
     lead = {"entity": "lead", "pipeline_id": "leads", "stage_id": "new", "title": "Inbound"}
     status, body = stack.api("POST", "/deals", lead, claims=ANNA)
-    assert status == 200 and body["entity"] == "lead"
+    assert status == 201 and body["entity"] == "lead"
     status, body = stack.api("POST", "/deals", {**lead, "pipeline_id": "sales"}, claims=ANNA)
     assert status == 422 and "leads" in _fields(body)["pipeline_id"]
 

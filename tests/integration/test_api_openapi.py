@@ -52,7 +52,7 @@ def test_the_sample_events_drive_the_handler(stack: LocalStack) -> None:
         response = app.handler(json.loads(path.read_text()), LambdaContext("ApiFunction"))
         replies[path.name] = (response["statusCode"], json.loads(response["body"]))
     assert replies["api-put-rule.json"][0] == 201  # created
-    assert replies["api-create-deal.json"][0] == 200
+    assert replies["api-create-deal.json"][0] == 201
     assert replies["api-create-deal.json"][1]["tenant_id"] == "acme"
     status, listed = replies["api-list-automation.json"]
     assert status == 200 and [a["id"] for a in listed["items"]] == ["lost-email"]
@@ -87,8 +87,12 @@ def test_real_answers_match_the_document(stack: LocalStack) -> None:
         ("PUT", "/automation/x", "/automation/{automation_id}", "{", admin, 400),
         ("GET", "/pipelines", "/pipelines", None, rep, 200),
         ("GET", "/fields", "/fields", None, None, 401),
-        ("POST", "/deals", "/deals", deal, rep, 200),
+        ("POST", "/deals", "/deals", deal, rep, 201),
         ("POST", "/deals/d-9/move", "/deals/{deal_id}/move", {"stage_id": "won"}, rep, 200),
+        ("GET", "/deals", "/deals", None, rep, 200),
+        ("GET", "/rights", "/rights", None, admin, 200),
+        ("PUT", "/rights/sales_rep", "/rights/{role}", {"deals": {"fields": {"amount": "hidden"}}}, admin, 200),
+        ("GET", "/deals/d-9", "/deals/{deal_id}", None, rep, 200),
         ("PATCH", "/deals/d-9", "/deals/{deal_id}", {"version": 1}, rep, 409),
         ("POST", "/automation/lost-email/test", "/automation/{automation_id}/test", {"deal_id": "d-9"}, admin, 200),
         ("POST", "/automation/lost-email/disable", "/automation/{automation_id}/disable", None, admin, 200),

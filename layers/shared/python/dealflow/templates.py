@@ -184,6 +184,11 @@ def _compiled_expression(source: str) -> Any:
         raise TemplateError(f"expression syntax error: {exc.message}") from exc
 
 
+def syntax_tree(source: str, expression: bool = False) -> nodes.Template:
+    """The parsed template (or expression), for analyses such as which deal fields it reads."""
+    return _parse("{{ " + source + " }}" if expression else source)
+
+
 def validate_text(source: str) -> None:
     """Raise TemplateError if ``source`` is not a template the engine would run."""
     _compiled_text(source)

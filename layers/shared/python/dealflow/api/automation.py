@@ -14,6 +14,7 @@ from dealflow.api.context import DepsProvider, caller, known, same_id
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.references import check_automation, check_deal
+from dealflow.api.rights import check_automation_author
 from dealflow.api.schemas import AutomationKind, AutomationList, Deleted, DryRunRequest, RunList, Switched
 from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
@@ -70,6 +71,7 @@ def router(deps: DepsProvider) -> Router:
         d, who = deps(), caller(r)
         tenant = known(d, who)
         check_automation(automation, tenant)
+        check_automation_author(automation, tenant, who)
         current = tenant.by_id.get(automation_id)
         if current is not None and current.kind != automation.kind:
             raise Invalid.field("kind", f"automation '{automation_id}' is a {current.kind}; "

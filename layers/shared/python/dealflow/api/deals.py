@@ -1,5 +1,6 @@
 """Deals and leads: create, read, update (optimistic locking on ``version``), move to a stage,
-their run log. Any role of the tenant; column-level rights are not enforced yet."""
+their run log. Any role of the tenant, within its column-level rights (``dealflow.access``): every
+item comes back as the role may see it, and a write of a field it may not write is a 403."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from dealflow.access import fields_set
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Conflict, NotFound
 from dealflow.api.references import check_deal
-from dealflow.api.schemas import DealUpdate, Item, NewDeal, RunList, StageMove
+from dealflow.api.rights import access
+from dealflow.api.schemas import DealUpdate, NewDeal, RunList, StageMove
 from dealflow.model import Deal, parse_item
+from dealflow.model.access import ItemView
 from dealflow.store.deals import StaleDeal
 
 
@@ -25,47 +29,58 @@ def router(deps: DepsProvider) -> Router:
             raise NotFound("deal", deal_id)
         return found
 
-    @r.post("/deals", summary="Create a deal or lead", tags=["deals"])
-    def create_deal(deal: NewDeal) -> Item:
+    @r.post("/deals", summary="Create a deal or lead", tags=["deals"], status_code=201)
+    def create_deal(deal: NewDeal) -> ItemView:
         d, who = deps(), caller(r)
         tenant = known(d, who)
+        may = access(tenant, who, deal.entity)
+        may.require_write(fields_set(deal))
         check_deal(tenant, place=(deal.entity, deal.pipeline_id, deal.stage_id), responsible_id=deal.responsible_id,
                    fields=deal.fields)
         body = deal.model_dump(exclude_none=True)
         item = parse_item({**body, "id": deal.id or f"d-{uuid.uuid4().hex[:16]}", "tenant_id": who.tenant_id})
         try:
-            return d.deals.create(item)
+            return may.view(d.deals.create(item))
         except StaleDeal:
             raise Conflict(f"deal '{item.id}' already exists", id=item.id) from None
 
     @r.get("/deals/<deal_id>", summary="Get a deal or lead", tags=["deals"])
-    def get_deal(deal_id: str) -> Item:
-        return require(deal_id)
+    def get_deal(deal_id: str) -> ItemView:
+        found = require(deal_id)
+        may = access(known(deps(), caller(r)), caller(r), found.entity)
+        may.require_read()
+        return may.view(found)
 
     @r.patch("/deals/<deal_id>", summary="Change a deal's fields (409 when written since `version`)",
              tags=["deals"])
-    def update_deal(deal_id: str, update: DealUpdate) -> Item:
+    def update_deal(deal_id: str, update: DealUpdate) -> ItemView:
         current = require(deal_id)
         d, who = deps(), caller(r)
-        check_deal(known(d, who), responsible_id=update.responsible_id, fields=update.fields)
+        tenant = known(d, who)
+        may = access(tenant, who, current.entity)
+        may.require_write(fields_set(update))
+        check_deal(tenant, responsible_id=update.responsible_id, fields=update.fields)
         changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields"})
         merged = {**current.fields, **update.fields}
         changes["fields"] = {k: v for k, v in merged.items() if v is not None}
-        return _save(d.deals, current, update.version, changes)
+        return may.view(_save(d.deals, current, update.version, changes))
 
     @r.post("/deals/<deal_id>/move", summary="Move a deal to a stage (of its pipeline, or another one)",
             tags=["deals"])
-    def move_deal(deal_id: str, move: StageMove) -> Item:
+    def move_deal(deal_id: str, move: StageMove) -> ItemView:
         current = require(deal_id)
         d, who = deps(), caller(r)
+        tenant = known(d, who)
+        may = access(tenant, who, current.entity)
+        may.require_write(["stage_id", *(["pipeline_id"] if move.pipeline_id else [])])
         pipeline_id = move.pipeline_id or current.pipeline_id
-        check_deal(known(d, who), place=(current.entity, pipeline_id, move.stage_id))
+        check_deal(tenant, place=(current.entity, pipeline_id, move.stage_id))
         version = move.version if move.version is not None else current.version
-        return _save(d.deals, current, version, {"pipeline_id": pipeline_id, "stage_id": move.stage_id})
+        return may.view(_save(d.deals, current, version, {"pipeline_id": pipeline_id, "stage_id": move.stage_id}))
 
     @r.get("/deals/<deal_id>/runs", summary="Runs on one deal, newest first", tags=["deals"])
     def deal_runs(deal_id: str) -> RunList:
-        require(deal_id)
+        access(known(deps(), caller(r)), caller(r), require(deal_id).entity).require_read()
         return RunList(items=deps().runs.for_deal(caller(r).tenant_id, deal_id))
 
     return r

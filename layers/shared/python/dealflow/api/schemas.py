@@ -18,12 +18,14 @@ from dealflow.model import (
     FieldDefinition,
     Lead,
     Pipeline,
+    Role,
     Rule,
     RunRecord,
     Trigger,
     Tunnel,
     TypedValue,
 )
+from dealflow.model.access import ItemView, RoleRights
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import DealValues
@@ -58,6 +60,19 @@ class Switched(Model):
 class Deleted(Model):
     id: str
     cancelled_runs: list[str]
+
+
+class DealPage(Model):
+    """One page of a deal or lead list, each item as the caller may see it."""
+
+    items: list[ItemView]  # type: ignore[valid-type]
+    next_token: str | None = Field(description="Pass as `next_token` for the next page; null on the last")
+
+
+class RightsOverview(Model):
+    role: Role = Field(description="The caller's role")
+    rights: dict[Role, RoleRights] = Field(description="Effective rights, every known field's level spelled "
+                                           "out: the caller's role, or every role for administrators")
 
 
 class NewDeal(DealValues):

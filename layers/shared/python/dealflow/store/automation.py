@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from dealflow.dispatch import AutomationIndex, TenantAutomation
 from dealflow.loops import find_loops
@@ -149,6 +150,24 @@ class AutomationStore:
                 return None
             raise
         return TypedValue.model_validate(old["Attributes"][kind][name])
+
+    def set_rights(self, tenant_id: str, role: str, rights: BaseModel) -> None:
+        """Replace one role's rights on the tenant item, leaving the other roles' and the rest alone."""
+        key = {"tenant_id": tenant_id, "sk": TENANT_SK}
+        try:  # DynamoDB sets a nested path only under an existing map: create the map once.
+            self._table.update_item(Key=key, UpdateExpression="SET rights = :none", ExpressionAttributeValues={
+                ":none": {}}, ConditionExpression="attribute_exists(sk) AND attribute_not_exists(rights)")
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+        try:
+            self._table.update_item(Key=key, UpdateExpression="SET rights.#r = :v", ConditionExpression=(
+                "attribute_exists(sk)"), ExpressionAttributeNames={"#r": role},
+                ExpressionAttributeValues={":v": to_item(rights)})
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
+            raise
 
     def definitions(self, tenant_id: str) -> dict[str, list[Any]]:
         found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}

@@ -6,7 +6,7 @@ neither, so a retried step can never apply the same change twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -18,6 +18,7 @@ from dealflow.store.items import cancellation_reasons, is_conditional_failure, t
 from dealflow.store.ledger import effect_sk
 
 _MAX_ATTEMPTS = 5
+_MAX_READ_BATCH = 1000
 
 
 class DealNotFound(LookupError):
@@ -88,6 +89,36 @@ class DealStore:
             if "LastEvaluatedKey" not in page:
                 return counts
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def page(self, tenant_id: str, *, entity: str, equals: Mapping[str, str], limit: int,
+             after: str | None = None, matches: Callable[[Deal], bool] | None = None) -> tuple[list[Deal], str | None]:
+        """Up to ``limit`` items of ``entity`` in id order after the id ``after``, whose attributes
+        equal ``equals`` and that ``matches`` accepts; and the id to continue after (None: no more).
+
+        A filtered query page may hold few or no matches, so reading goes on until the page is
+        full and one more match proves there is a next page."""
+        condition = Attr("entity").eq(entity)
+        if entity == "deal":  # items stored before leads existed carry no entity
+            condition = condition | Attr("entity").not_exists()
+        for name, value in equals.items():
+            condition = condition & Attr(name).eq(value)
+        params: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant_id),
+                                  "FilterExpression": condition, "Limit": limit + 1}
+        if after is not None:
+            params["ExclusiveStartKey"] = {"tenant_id": tenant_id, "id": after}
+        found: list[Deal] = []
+        while True:
+            reply = self._table.query(**params)
+            for item in reply.get("Items", []):
+                deal = parse_item(item)
+                if matches is None or matches(deal):
+                    found.append(deal)
+                if len(found) > limit:
+                    return found[:limit], found[limit - 1].id
+            if "LastEvaluatedKey" not in reply:
+                return found, None
+            params["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+            params["Limit"] = min(params["Limit"] * 2, _MAX_READ_BATCH)  # sparse matches: read more at once
 
     def delete(self, tenant_id: str, deal_id: str) -> None:
         self._table.delete_item(Key={"tenant_id": tenant_id, "id": deal_id})

@@ -1,0 +1,203 @@
+"""Column-level rights applied: who may read and write which deals, leads and fields; the view of
+an item a person may see; and which deal fields an automation reads, so a rule needing a field its
+author cannot read is refused instead of silently rendering blanks.
+
+A refusal always names the field (and, for automation, where it is used): a hidden amount must
+never look like a missing one."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from jinja2 import nodes
+from pydantic import BaseModel
+
+from dealflow.http_errors import Forbidden
+from dealflow.model import STANDARD_FIELDS, BusinessProcess, Clause, Deal, Delay, Pipeline, Role, Tenant, Trigger
+from dealflow.model.access import RESTRICTABLE_FIELDS, AccessLevel, DealView, EntityRights, LeadView, RoleRights
+from dealflow.model.automation import TemplateText, UpdateFields
+from dealflow.model.catalog import Automation
+from dealflow.templates import syntax_tree
+
+WHOLE_DEAL = "*"          # a template that reads the deal as a whole (``{{ deal }}``, ``deal.items()``)
+ALL_CUSTOM_FIELDS = "fields.*"
+# What templates see besides the stored fields (see ActionContext.template_variables).
+_DERIVED = {"stage": "stage_id", "pipeline": "pipeline_id", "responsible": "responsible_id"}
+_WHOLE_READS = frozenset({"get", "items", "values", "keys"})
+_TEMPLATE_CHECK = get_args(TemplateText)[1]
+# (model, field) pairs whose value is the name of a deal field the automation reads.
+_NAMES_A_FIELD = frozenset({(Clause, "field"), (Trigger, "field"), (Delay, "relative_to_field")})
+
+
+class AccessDenied(Forbidden):
+    """403 naming the field (and where an automation uses it) the caller's role may not touch."""
+
+    def __init__(self, reason: str, *, field: str | None = None, at: str | None = None) -> None:
+        details = {k: v for k, v in (("field", field), ("at", at)) if v is not None}
+        super().__init__(reason, **details)
+
+
+def rights_of(tenant: Tenant, role: Role) -> RoleRights:
+    return tenant.rights.get(role) or RoleRights()
+
+
+@dataclass(frozen=True)
+class Access:
+    """One role's rights on one entity of a tenant, knowing the tenant's custom field codes."""
+
+    role: Role
+    entity: str
+    rights: EntityRights
+    custom_fields: frozenset[str]
+
+    @classmethod
+    def of(cls, tenant: Tenant, custom_fields: Iterable[str], role: Role, entity: str) -> Access:
+        return cls(role, entity, rights_of(tenant, role).of(entity), frozenset(custom_fields))
+
+    def level(self, field: str) -> AccessLevel:
+        return self.rights.level(field)
+
+    def readable(self, field: str) -> bool:
+        return self.level(field) != "hidden"
+
+    @property
+    def hidden_fields(self) -> list[str]:
+        """Every field this role may not read, standard names and custom codes, sorted."""
+        known = {*RESTRICTABLE_FIELDS, *self.custom_fields, *self.rights.fields}
+        return sorted(f for f in known if not self.readable(f))
+
+    def require_read(self) -> None:
+        if not self.rights.read:
+            raise AccessDenied(f"your role ({self.role.value}) may not read {self.entity}s")
+
+    def require_write(self, fields: Iterable[str]) -> None:
+        """Refuse the write unless the role may write the entity and every field in ``fields``."""
+        if not self.rights.write:
+            raise AccessDenied(f"your role ({self.role.value}) may not change {self.entity}s")
+        for field in sorted(set(fields)):
+            level = self.level(field)
+            if level != "write":
+                raise AccessDenied(f"your role ({self.role.value}) may not change the {self.entity} field "
+                                   f"'{field}' (it is {'read-only' if level == 'read' else 'hidden'} for you)",
+                                   field=field)
+
+    def view(self, item: Deal) -> Any:
+        """``item`` without the fields this role may not read, which are named in ``hidden_fields``."""
+        hidden = self.hidden_fields
+        data = item.model_dump(exclude=set(hidden) & set(RESTRICTABLE_FIELDS))
+        data["fields"] = {code: value for code, value in item.fields.items() if code not in hidden}
+        view = LeadView if item.entity == "lead" else DealView
+        return view.model_validate({**data, "hidden_fields": hidden})
+
+    def effective(self) -> EntityRights:
+        """These rights with every known field's level spelled out."""
+        known = sorted({*RESTRICTABLE_FIELDS, *self.custom_fields, *self.rights.fields})
+        return EntityRights(read=self.rights.read, write=self.rights.write,
+                            fields={f: self.level(f) for f in known})
+
+
+def fields_set(body: BaseModel) -> set[str]:
+    """The fields a create or update body writes: standard ones it names (null too) and every custom
+    field code in ``fields`` (null removes a value, which is a write as well)."""
+    return {n for n in body.model_fields_set if n in RESTRICTABLE_FIELDS} | set(getattr(body, "fields", None) or {})
+
+
+def unknown_fields(rights: RoleRights, custom_fields: Collection[str]) -> list[dict[str, str]]:
+    """Problems (field, problem) with the field codes ``rights`` names."""
+    problems = []
+    for entity in ("deal", "lead"):
+        for code in rights.of(entity).fields:
+            if code in RESTRICTABLE_FIELDS or code in custom_fields:
+                continue
+            problem = (f"'{code}' is kept by the engine and cannot be restricted" if code in STANDARD_FIELDS
+                       else f"no field '{code}' (neither a standard deal field nor a custom field of this tenant)")
+            problems.append({"field": f"{entity}s.fields.{code}", "problem": problem})
+    return problems
+
+
+@dataclass(frozen=True)
+class FieldUse:
+    field: str  # a standard name, a custom code, WHOLE_DEAL or ALL_CUSTOM_FIELDS
+    at: str     # where in the automation, as its author wrote it: "actions.0.subject"
+
+
+def template_reads(source: str, expression: bool = False) -> set[str]:
+    """Deal fields a template (or an expression) reads: ``deal.amount``, ``deal['amount']``,
+    ``deal.fields.code``, ``deal.stage`` (the stage_id); the deal used as a whole is WHOLE_DEAL."""
+    tree = syntax_tree(source, expression)
+    holders = {id(s.node): s for s in tree.find_all((nodes.Getattr, nodes.Getitem))}
+    found: set[str] = set()
+    for name in tree.find_all(nodes.Name):
+        if name.name != "deal" or name.ctx != "load":
+            continue
+        outer = holders.get(id(name))
+        key = _key(outer)
+        if key is None or key in _WHOLE_READS:
+            found.add(WHOLE_DEAL)
+        elif key == "fields":
+            code = _key(holders.get(id(outer)))
+            found.add(ALL_CUSTOM_FIELDS if code is None or code in _WHOLE_READS else code)
+        else:
+            found.add(_DERIVED.get(key, key))
+    return found
+
+
+def _key(node: nodes.Node | None) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.arg.value
+    return None
+
+
+def fields_read(value: Any, at: str = "") -> Iterator[FieldUse]:
+    """Every deal field ``value`` (an automation, or any part of one) reads: conditions, delays
+    relative to a date field, the fields update_fields sets, message texts and expressions."""
+    if isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            child = getattr(value, name)
+            here = f"{at}.{info.alias or name}".lstrip(".")
+            if child is None:
+                continue
+            if (type(value), name) in _NAMES_A_FIELD:
+                if not child.startswith(("var.", "const.")):
+                    yield FieldUse(child, here)
+            elif name == "expression" or _TEMPLATE_CHECK in info.metadata:
+                yield from (FieldUse(f, here) for f in sorted(template_reads(child, name == "expression")))
+            else:
+                if isinstance(value, UpdateFields) and name == "values":
+                    yield from (FieldUse(code, f"{here}.{code}") for code in child)
+                yield from fields_read(child, here)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from fields_read(item, f"{at}.{i}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from fields_read(item, f"{at}.{key}")
+
+
+def automation_entity(automation: Automation, pipelines: dict[str, Pipeline]) -> str:
+    """Which entity an automation works on: a process names it, the others follow their pipeline."""
+    if isinstance(automation, BusinessProcess):
+        return automation.entity
+    pipeline = pipelines.get(automation.pipeline_id)
+    return pipeline.entity if pipeline else "deal"
+
+
+def check_author(automation: Automation, access: Access) -> None:
+    """Refuse automation that reads a field its author's role may not read: run by the engine, it
+    would show or use a value the author could not see."""
+    hidden = access.hidden_fields
+    hidden_custom = [f for f in hidden if f not in RESTRICTABLE_FIELDS]
+    for use in fields_read(automation):
+        if use.field == WHOLE_DEAL:
+            blocked = hidden[0] if hidden else None
+        elif use.field == ALL_CUSTOM_FIELDS:
+            blocked = hidden_custom[0] if hidden_custom else None
+        else:
+            blocked = use.field if not access.readable(use.field) else None
+        if blocked is not None:
+            raise AccessDenied(f"{use.at} uses the {access.entity} field '{blocked}', which your role "
+                               f"({access.role.value}) may not read", field=blocked, at=use.at)

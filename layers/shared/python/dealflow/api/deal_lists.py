@@ -1,0 +1,122 @@
+"""Deal and lead lists: filtered by pipeline, stage, responsible user and a search text, a page at
+a time, each item as the caller's role may see it.
+
+``next_token`` is opaque to callers: the id to continue after, bound to the tenant and the filters
+it was made for and sealed with a digest, so a token that was cut, edited or carried over to other
+filters is a 422, never a wrong page. (It needs no secret: it only names a position in the
+caller's own tenant, which the query is always scoped to.)"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from dealflow.access import AccessDenied
+from dealflow.api.context import DepsProvider, caller, known
+from dealflow.api.errors import Invalid
+from dealflow.api.rights import access
+from dealflow.api.schemas import DealPage
+from dealflow.dispatch import TenantAutomation
+from dealflow.model import Deal
+
+SEARCHED_FIELDS = ("title", "company")
+
+
+def _digest(payload: str, tenant_id: str) -> str:
+    return hashlib.sha256(f"{tenant_id}\x1f{payload}".encode()).hexdigest()[:24]
+
+
+def _filters_digest(filters: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_token(after: str, tenant_id: str, filters: dict[str, Any]) -> str:
+    payload = json.dumps({"after": after, "filters": _filters_digest(filters)}, separators=(",", ":"))
+    encoded = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    return f"{encoded}.{_digest(payload, tenant_id)}"
+
+
+def read_token(token: str, tenant_id: str, filters: dict[str, Any]) -> str:
+    """The id a token continues after; Invalid naming ``next_token`` when it is not one we made for
+    this tenant and these filters."""
+    encoded, _, digest = token.partition(".")
+    try:
+        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        parsed = json.loads(payload)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Invalid.field("next_token", "not a token this API gave out; start again without one") from None
+    if digest != _digest(payload, tenant_id) or not isinstance(parsed, dict) or not isinstance(
+            parsed.get("after"), str):
+        raise Invalid.field("next_token", "not a token this API gave out; start again without one")
+    if parsed.get("filters") != _filters_digest(filters):
+        raise Invalid.field("next_token", "it belongs to a list with other filters; keep the filters of the "
+                                          "first page, or start again without a token")
+    return parsed["after"]
+
+
+def _check_places(tenant: TenantAutomation, entity: str, pipeline_id: str | None, stage_id: str | None) -> None:
+    problems = []
+    pipelines = [p for p in tenant.pipelines.values() if p.entity == entity]
+    if pipeline_id is not None:
+        pipeline = tenant.pipelines.get(pipeline_id)
+        if pipeline is None:
+            problems.append({"field": "pipeline_id", "problem": f"no pipeline '{pipeline_id}' in this tenant"})
+        elif pipeline.entity != entity:
+            problems.append({"field": "pipeline_id",
+                             "problem": f"pipeline '{pipeline_id}' holds {pipeline.entity}s, not {entity}s"})
+        pipelines = [pipeline] if pipeline is not None else []
+    if stage_id is not None and pipelines and not any(p.stage(stage_id) for p in pipelines):
+        where = f"pipeline '{pipeline_id}'" if pipeline_id else f"any {entity} pipeline"
+        problems.append({"field": "stage_id", "problem": f"no stage '{stage_id}' in {where}"})
+    if problems:
+        raise Invalid(problems)
+
+
+def router(deps: DepsProvider) -> Router:
+    r = Router()
+
+    @r.get("/deals", summary="List deals or leads: filtered, a page at a time", tags=["deals"],
+           description="Items in id order, each without the fields the caller's role may not read (named in "
+                       "`hidden_fields`). Filtering or searching by a field the role may not read is a 403.")
+    def list_deals(
+        entity: Annotated[Literal["deal", "lead"], Query(description="Deals or leads")] = "deal",
+        pipeline_id: Annotated[str | None, Query(max_length=64)] = None,
+        stage_id: Annotated[str | None, Query(max_length=64)] = None,
+        responsible_id: Annotated[str | None, Query(max_length=64)] = None,
+        q: Annotated[str | None, Query(max_length=200, description="Part of the title or company, any case")] = None,
+        limit: Annotated[int, Query(ge=1, le=100, description="Items per page")] = 25,
+        next_token: Annotated[str | None, Query(max_length=1000, description="From the previous page")] = None,
+    ) -> DealPage:
+        d, who = deps(), caller(r)
+        tenant = known(d, who)
+        may = access(tenant, who, entity)
+        may.require_read()
+        equals = {k: v for k, v in (("pipeline_id", pipeline_id), ("stage_id", stage_id),
+                                    ("responsible_id", responsible_id)) if v is not None}
+        # A filter on a hidden field would reveal its values one guess at a time.
+        for name in equals:
+            if not may.readable(name):
+                raise AccessDenied(f"your role may not read '{name}', so it cannot filter by it", field=name)
+        searched = [f for f in SEARCHED_FIELDS if may.readable(f)]
+        if q and not searched:
+            raise AccessDenied("your role may read neither the title nor the company it would search", field="title")
+        _check_places(tenant, entity, pipeline_id, stage_id)
+        filters = {"entity": entity, **equals, "q": q or ""}
+        after = read_token(next_token, who.tenant_id, filters) if next_token else None
+        needle = (q or "").casefold()
+
+        def matches(item: Deal) -> bool:
+            return any(needle in str(getattr(item, f) or "").casefold() for f in searched)
+
+        items, last = d.deals.page(who.tenant_id, entity=entity, equals=equals, limit=limit, after=after,
+                                   matches=matches if needle else None)
+        return DealPage(items=[may.view(item) for item in items],
+                        next_token=make_token(last, who.tenant_id, filters) if last else None)
+
+    return r
