@@ -46,7 +46,7 @@ def test_a_pipeline_change_that_would_leave_automation_dangling_is_refused(stack
 
 def test_fields_list_and_put(stack: LocalStack) -> None:
     status, body = stack.api("GET", "/fields", claims=ANNA)
-    assert status == 200 and [f["code"] for f in body["items"]] == ["what_we_sell"]
+    assert status == 200 and [f["code"] for f in body["items"]] == ["proposal_sent_on", "what_we_sell"]
 
     deadline = {"code": "deadline", "name": "Deadline", "kind": "date"}
     assert stack.api("PUT", "/fields/deadline", deadline, claims=ADMIN)[0] == 200

@@ -21,6 +21,7 @@ from dealflow.model.automation import Trigger
 from dealflow.model.catalog import Automation
 from dealflow.model.pipeline import StageSemantic
 from dealflow.model.process import BusinessProcess
+from dealflow.model.workflow import FieldStepWorkflow
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
 MAX_DEPTH = 8
@@ -77,6 +78,7 @@ class TenantAutomation:
     index: AutomationIndex
     version: int
     by_id: dict[str, Automation] = field(default_factory=dict)  # switched off ones too
+    workflows: dict[str, FieldStepWorkflow] = field(default_factory=dict)  # field–step, switched off ones too
 
 
 @dataclass
@@ -228,11 +230,14 @@ class Dispatcher:
     each tenant's automation load at most once per batch."""
 
     def __init__(self, load: Callable[[str], TenantAutomation], starter: RunStarter, log: DispatcherLog,
-                 on_deleted: Callable[[str, str], object] | None = None) -> None:
+                 on_deleted: Callable[[str, str], object] | None = None,
+                 on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None) -> None:
         self._load = load
         self._starter = starter
         self._log = log
         self._on_deleted = on_deleted
+        # Work a change calls for besides runs (field–step workflows marking steps done).
+        self._on_change = on_change
         self._batch: dict[str, TenantAutomation] = {}
 
     def new_batch(self) -> None:
@@ -252,7 +257,10 @@ class Dispatcher:
             return []
         if change.stage_entry is None and not change.changed_fields:
             return []
-        plan = plan_runs(change, self.automation_for(change.tenant_id), event_id)
+        automation = self.automation_for(change.tenant_id)
+        if self._on_change is not None:
+            self._on_change(change, automation, event_id)
+        plan = plan_runs(change, automation, event_id)
         if plan.loop_stopped:
             self._log.loop_stopped(change, event_id, plan.loop_stopped)
         if plan.not_started:

@@ -26,8 +26,8 @@ ROLE_CLAIM = "custom:role"
 
 # Served without a token (the HTTP API routes them without the authorizer too).
 PUBLIC_PATHS = frozenset({"/openapi.json", "/swagger"})
-# Only administrators change these: automation of every kind, custom fields, pipelines.
-ADMIN_RESOURCES = ("/automation", "/fields", "/pipelines")
+# Only administrators change these: automation of every kind, custom fields, pipelines, field–step workflows.
+ADMIN_RESOURCES = ("/automation", "/fields", "/pipelines", "/field-step-workflows")
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -4,6 +4,7 @@ their run log. Any role of the tenant; column-level rights are not enforced yet.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -12,6 +13,7 @@ from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Conflict, NotFound
 from dealflow.api.references import check_deal
 from dealflow.api.schemas import DealUpdate, Item, NewDeal, RunList, StageMove
+from dealflow.api.steps import settle_steps
 from dealflow.model import Deal, parse_item
 from dealflow.store.deals import StaleDeal
 
@@ -33,6 +35,7 @@ def router(deps: DepsProvider) -> Router:
                    fields=deal.fields)
         body = deal.model_dump(exclude_none=True)
         item = parse_item({**body, "id": deal.id or f"d-{uuid.uuid4().hex[:16]}", "tenant_id": who.tenant_id})
+        item = settle_steps(None, item, tenant, {}, who.user_id)
         try:
             return d.deals.create(item)
         except StaleDeal:
@@ -47,11 +50,13 @@ def router(deps: DepsProvider) -> Router:
     def update_deal(deal_id: str, update: DealUpdate) -> Item:
         current = require(deal_id)
         d, who = deps(), caller(r)
-        check_deal(known(d, who), responsible_id=update.responsible_id, fields=update.fields)
-        changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields"})
+        tenant = known(d, who)
+        check_deal(tenant, responsible_id=update.responsible_id, fields=update.fields)
+        changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields", "steps"})
         merged = {**current.fields, **update.fields}
         changes["fields"] = {k: v for k, v in merged.items() if v is not None}
-        return _save(d.deals, current, update.version, changes)
+        return _save(d.deals, current, update.version, changes,
+                     lambda changed: settle_steps(current, changed, tenant, update.steps, who.user_id))
 
     @r.post("/deals/<deal_id>/move", summary="Move a deal to a stage (of its pipeline, or another one)",
             tags=["deals"])
@@ -71,11 +76,12 @@ def router(deps: DepsProvider) -> Router:
     return r
 
 
-def _save(store: Any, current: Deal, version: int, changes: dict[str, Any]) -> Deal:
+def _save(store: Any, current: Deal, version: int, changes: dict[str, Any],
+          settle: Callable[[Deal], Deal] = lambda deal: deal) -> Deal:
     if version != current.version:
         raise Conflict(f"deal '{current.id}' is at version {current.version}, not {version}: read it again",
                        current_version=current.version)
-    changed = type(current).model_validate({**current.model_dump(), **changes})
+    changed = settle(type(current).model_validate({**current.model_dump(), **changes}))
     try:
         return store.save(changed)
     except StaleDeal as exc:

@@ -13,14 +13,15 @@ from botocore.exceptions import ClientError
 
 from dealflow.dispatch import AutomationIndex, TenantAutomation
 from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
+from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.store.items import cancellation_reasons, plain, query_all, to_item
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
-Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger | BusinessProcess
+Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger | BusinessProcess | FieldStepWorkflow
 _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule, "TUNNEL": Tunnel, "TRIGGER": Trigger,
-    "PROCESS": BusinessProcess}
+    "PROCESS": BusinessProcess, "WORKFLOW": FieldStepWorkflow}
 _AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
 
 
@@ -126,6 +127,7 @@ class AutomationStore:
             index=AutomationIndex([a for kind in _AUTOMATION_KINDS for a in found[kind]]),
             by_id={a.id: a for kind in _AUTOMATION_KINDS for a in found[kind]},
             version=tenant.automation_version,
+            workflows={w.id: w for w in found["WORKFLOW"]},
         )
         self._cache[tenant_id] = compiled
         return compiled
