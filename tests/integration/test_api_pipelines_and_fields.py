@@ -49,7 +49,7 @@ def test_removing_a_stage_automation_uses_flags_that_automation(stack: LocalStac
 
 def test_fields_list_and_put(stack: LocalStack) -> None:
     status, body = stack.api("GET", "/fields", claims=ANNA)
-    assert status == 200 and [f["code"] for f in body["items"]] == ["what_we_sell"]
+    assert status == 200 and [f["code"] for f in body["items"]] == ["proposal_sent_on", "what_we_sell"]
 
     deadline = {"code": "deadline", "name": "Deadline", "kind": "date"}
     assert stack.api("PUT", "/fields/deadline", deadline, claims=ADMIN)[0] == 201

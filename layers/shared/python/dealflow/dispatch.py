@@ -22,6 +22,7 @@ from dealflow.model.automation import Trigger
 from dealflow.model.catalog import Automation
 from dealflow.model.pipeline import StageSemantic
 from dealflow.model.process import BusinessProcess
+from dealflow.model.workflow import FieldStepWorkflow
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
 MAX_DEPTH = 8
@@ -81,6 +82,7 @@ class TenantAutomation:
     # Automation id → what it references that no longer exists; the dispatcher skips it.
     warnings: dict[str, list[str]] = field(default_factory=dict)
     loops: list[Loop] = field(default_factory=list)  # enabled automation that can start each other
+    workflows: dict[str, FieldStepWorkflow] = field(default_factory=dict)  # field–step, switched off ones too
 
 
 @dataclass
@@ -252,11 +254,14 @@ class Dispatcher:
     each tenant's automation load at most once per batch."""
 
     def __init__(self, load: Callable[[str], TenantAutomation], starter: RunStarter, log: DispatcherLog,
-                 on_deleted: Callable[[str, str], object] | None = None) -> None:
+                 on_deleted: Callable[[str, str], object] | None = None,
+                 on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None) -> None:
         self._load = load
         self._starter = starter
         self._log = log
         self._on_deleted = on_deleted
+        # Work a change calls for besides runs (field–step workflows marking steps done).
+        self._on_change = on_change
         self._batch: dict[str, TenantAutomation] = {}
 
     def new_batch(self) -> None:
@@ -276,7 +281,10 @@ class Dispatcher:
             return []
         if change.stage_entry is None and not change.changed_fields:
             return []
-        plan = plan_runs(change, self.automation_for(change.tenant_id), event_id)
+        automation = self.automation_for(change.tenant_id)
+        if self._on_change is not None:
+            self._on_change(change, automation, event_id)
+        plan = plan_runs(change, automation, event_id)
         if plan.loop_stopped:
             self._log.loop_stopped(change, event_id, plan.loop_stopped)
         if plan.not_started:

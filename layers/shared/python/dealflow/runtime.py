@@ -13,6 +13,7 @@ from dealflow.actions import Services
 from dealflow.adapters import LambdaRunStarter, SesMailer, SnsNotifier
 from dealflow.dispatch import Dispatcher, RunStarter
 from dealflow.dispatch_log import DispatchLog, cancel_waiting
+from dealflow.field_steps import StepMarker
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.ledger import EffectLedger
@@ -58,7 +59,8 @@ def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
         cancel_waiting(runs, starter, tenant_id, "the deal was deleted", deal_id=deal_id)
 
-    return Dispatcher(automation_store().load, starter, DispatchLog(runs, sample), on_deleted=deal_deleted)
+    return Dispatcher(automation_store().load, starter, DispatchLog(runs, sample), on_deleted=deal_deleted,
+                      on_change=StepMarker(DealStore(tables().deals, tables().automation)))
 
 
 @cache

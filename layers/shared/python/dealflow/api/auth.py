@@ -26,9 +26,10 @@ ROLE_CLAIM = "custom:role"
 
 # Served without a token (the HTTP API routes them without the authorizer too).
 PUBLIC_PATHS = frozenset({"/openapi.json", "/swagger"})
-# Only administrators change these: automation of every kind, custom fields, pipelines, rights, and
-# the constants and variables automation reads.
-ADMIN_RESOURCES = ("/automation", "/fields", "/pipelines", "/constants", "/variables", "/rights")
+# Only administrators change these: automation of every kind, custom fields, pipelines, rights,
+# field–step workflows, and the constants and variables automation reads.
+ADMIN_RESOURCES = ("/automation", "/fields", "/pipelines", "/constants", "/variables", "/rights",
+                   "/field-step-workflows")
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -5,6 +5,7 @@ item comes back as the role may see it, and a write of a field it may not write 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -15,6 +16,7 @@ from dealflow.api.errors import Conflict, NotFound
 from dealflow.api.references import check_deal
 from dealflow.api.rights import access
 from dealflow.api.schemas import DealUpdate, NewDeal, RunList, StageMove
+from dealflow.api.steps import settle_steps
 from dealflow.model import Deal, parse_item
 from dealflow.model.access import ItemView
 from dealflow.store.deals import StaleDeal
@@ -39,6 +41,7 @@ def router(deps: DepsProvider) -> Router:
                    fields=deal.fields)
         body = deal.model_dump(exclude_none=True)
         item = parse_item({**body, "id": deal.id or f"d-{uuid.uuid4().hex[:16]}", "tenant_id": who.tenant_id})
+        item = settle_steps(None, item, tenant, {}, who.user_id)
         try:
             return may.view(d.deals.create(item))
         except StaleDeal:
@@ -60,10 +63,11 @@ def router(deps: DepsProvider) -> Router:
         may = access(tenant, who, current.entity)
         may.require_write(fields_set(update))
         check_deal(tenant, responsible_id=update.responsible_id, fields=update.fields)
-        changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields"})
+        changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields", "steps"})
         merged = {**current.fields, **update.fields}
         changes["fields"] = {k: v for k, v in merged.items() if v is not None}
-        return may.view(_save(d.deals, current, update.version, changes))
+        return may.view(_save(d.deals, current, update.version, changes,
+                              lambda changed: settle_steps(current, changed, tenant, update.steps, who.user_id)))
 
     @r.post("/deals/<deal_id>/move", summary="Move a deal to a stage (of its pipeline, or another one)",
             tags=["deals"])
@@ -86,11 +90,12 @@ def router(deps: DepsProvider) -> Router:
     return r
 
 
-def _save(store: Any, current: Deal, version: int, changes: dict[str, Any]) -> Deal:
+def _save(store: Any, current: Deal, version: int, changes: dict[str, Any],
+          settle: Callable[[Deal], Deal] = lambda deal: deal) -> Deal:
     if version != current.version:
         raise Conflict(f"deal '{current.id}' is at version {current.version}, not {version}: read it again",
                        current_version=current.version)
-    changed = type(current).model_validate({**current.model_dump(), **changes})
+    changed = settle(type(current).model_validate({**current.model_dump(), **changes}))
     try:
         return store.save(changed)
     except StaleDeal as exc:

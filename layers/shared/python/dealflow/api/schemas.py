@@ -95,6 +95,8 @@ class DealUpdate(Model):
     contact: Contact | None = None
     company: str | None = Field(default=None, max_length=200)
     fields: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[Id, bool] = Field(default_factory=dict, description="Steps of the deal's pipeline to mark done "
+                                                                    "(true) or undo (false)")
 
 
 class StageMove(Model):

@@ -30,6 +30,8 @@ from dealflow.model import (
     Tunnel,
     User,
 )
+from dealflow.model.pipeline import Step
+from dealflow.model.workflow import FieldStepWorkflow
 
 TENANT = "acme"
 
@@ -60,8 +62,10 @@ def demo_tenant() -> Tenant:
 def demo_pipelines() -> list[Pipeline]:
     return [
         Pipeline(id="sales", name="New business", stages=[
-            Stage(id="new", name="New"), Stage(id="proposal", name="Proposal sent"),
-            Stage(id="negotiation", name="Negotiation"),
+            Stage(id="new", name="New", steps=[Step(id="qualify", name="Qualify the need"),
+                                               Step(id="first_meeting", name="First meeting")]),
+            Stage(id="proposal", name="Proposal sent", steps=[Step(id="send_proposal", name="Send the proposal")]),
+            Stage(id="negotiation", name="Negotiation", steps=[Step(id="agree_terms", name="Agree the terms")]),
             Stage(id="won", name="Closed won", semantic="won"), Stage(id="lost", name="Closed lost", semantic="lost"),
         ]),
         Pipeline(id="renewals", name="Renewals", stages=[
@@ -83,7 +87,15 @@ def demo_pipelines() -> list[Pipeline]:
 
 def demo_fields() -> list[FieldDefinition]:
     return [FieldDefinition(code="what_we_sell", name="What we sell", kind="list",
-                            options=["services", "products", "other"])]
+                            options=["services", "products", "other"]),
+            FieldDefinition(code="proposal_sent_on", name="Proposal sent on", kind="date")]
+
+
+def demo_workflow() -> FieldStepWorkflow:
+    """Livespace's field–step workflow: the day the proposal went out and the step "send the
+    proposal" go together."""
+    return FieldStepWorkflow(id="proposal-sent", name="Proposal sent: date and step", field_code="proposal_sent_on",
+                             pipeline_id="sales", step_id="send_proposal")
 
 
 def demo_rules() -> list[Rule]:
@@ -182,6 +194,7 @@ def set_up(stack: LocalStack) -> None:
         stack.put_field(TENANT, definition)
     for automation in (*demo_rules(), *demo_tunnels(), *demo_triggers()):
         stack.put_automation(TENANT, automation)
+    stack.automation.put_definition(TENANT, demo_workflow())
 
 
 def demo_deal(deal_id: str, title: str, amount: str, what_we_sell: str, responsible: str = "u-anna",
@@ -257,6 +270,14 @@ def run_demo(stack: LocalStack) -> None:
     print("▶ two days pass")
     stack.advance(days=2)
     out.show()
+
+    print("▶ Anna records the day deal-1004's proposal went out (field–step workflow 'proposal-sent')")
+    deal_1004 = stack.get_deal(TENANT, "deal-1004")
+    assert deal_1004 is not None
+    anna = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
+    status, reply = stack.api("PATCH", "/deals/deal-1004", {"version": deal_1004.version,
+                                                             "fields": {"proposal_sent_on": "2026-11-20"}}, claims=anna)
+    print(f"  PATCH /deals/deal-1004 → {status}; step 'send_proposal' done by {reply['steps']['send_proposal']['by']}")
 
     print("\n▶ lead-501 (website for Tailspin) turns into deal-1005")
     stack.create_deal(demo_lead("lead-501", "Website for Tailspin"))

@@ -25,6 +25,14 @@ class Causation(Model):
     chain: list[str] = Field(default_factory=list, description="Automation ids that led here, oldest first")
 
 
+class StepDone(Model):
+    """Who marked a sales-process step done, and when."""
+
+    by: str = Field(min_length=1, max_length=200, description="A user id, or workflow:<id> when a field–step "
+                                                              "workflow marked it")
+    at: str
+
+
 class DealValues(Model):
     """What a person sets on a deal or lead: where it is and what it holds."""
 
@@ -53,6 +61,7 @@ class Deal(DealValues):
     lead_id: Id | None = Field(default=None, description="The lead this deal was created from")
     copied_from_id: Id | None = Field(default=None, description="The deal a tunnel copied this one from")
     copy_ids: list[Id] = Field(default_factory=list, description="Copies tunnels made of this deal")
+    steps: dict[Id, StepDone] = Field(default_factory=dict, description="Done steps of the pipeline, by step id")
 
     def value(self, name: str) -> Any:
         """A standard field by name, else a custom field by code (None when absent)."""

@@ -12,7 +12,8 @@ from dealflow.model.base import Model
 # ambiguous.
 STANDARD_FIELDS = frozenset(
     {"id", "title", "amount", "currency", "responsible_id", "contact", "company", "pipeline_id",
-     "stage_id", "created_at", "updated_at", "version", "entity", "lead_id", "copied_from_id", "copy_ids"}
+     "stage_id", "created_at", "updated_at", "version", "entity", "lead_id", "copied_from_id", "copy_ids",
+     "steps"}
 )
 
 

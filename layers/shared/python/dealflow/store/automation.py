@@ -15,15 +15,16 @@ from pydantic import BaseModel
 from dealflow.dispatch import AutomationIndex, TenantAutomation
 from dealflow.loops import find_loops
 from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
+from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.references import ReferenceReport, report
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
-Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger | BusinessProcess
+Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger | BusinessProcess | FieldStepWorkflow
 _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule, "TUNNEL": Tunnel, "TRIGGER": Trigger,
-    "PROCESS": BusinessProcess}
+    "PROCESS": BusinessProcess, "WORKFLOW": FieldStepWorkflow}
 _AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
 ValueKind = Literal["constants", "variables"]
 
@@ -198,6 +199,7 @@ class AutomationStore:
             version=tenant.automation_version,
             warnings=references.warnings(tenant),
             loops=find_loops(automations),
+            workflows={w.id: w for w in found["WORKFLOW"]},
         )
         self._cache[tenant_id] = compiled
         self._reports[tenant_id] = references

@@ -1,0 +1,147 @@
+"""Field–step workflows, ``/field-step-workflows/{id}``: list (with the plan's active / limit /
+available counts and each one's warnings), read, create or replace, delete, switch on and off.
+Changes are for administrators (see ``auth.ADMIN_RESOURCES``)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import Field
+
+from dealflow import field_steps
+from dealflow.api.context import DepsProvider, caller, known, same_id
+from dealflow.api.errors import Conflict, Forbidden, Invalid, NotFound
+from dealflow.dispatch import TenantAutomation
+from dealflow.model.base import Model
+from dealflow.model.workflow import FieldStepWorkflow
+
+TAGS = ["field-step workflows"]
+
+
+class WorkflowView(FieldStepWorkflow):
+    """A workflow as stored, with what keeps it from working."""
+
+    warnings: list[str] = Field(default_factory=list, description="A field or step it uses no longer exists: "
+                                                                  "it does nothing until fixed")
+
+
+class WorkflowList(Model):
+    items: list[WorkflowView]
+    active: int = Field(description="Switched on now")
+    limit: int = Field(description="How many the tenant's plan lets be switched on at once")
+    available: int = Field(description="How many more may be switched on")
+
+
+class WorkflowDeleted(Model):
+    id: str
+
+
+class PlanLimitReached(Forbidden):
+    """403 ``plan_limit``: the same shape as the cap on active automation (reason, limit, active)."""
+
+    error = "plan_limit"
+
+
+def _view(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> WorkflowView:
+    return WorkflowView(**workflow.model_dump(), warnings=field_steps.warnings(workflow, tenant))
+
+
+def _check_references(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> None:
+    problems = []
+    if workflow.field_code not in tenant.fields:
+        problems.append({"field": "field_code", "problem": f"no custom field '{workflow.field_code}' in this tenant"})
+    pipeline = tenant.pipelines.get(workflow.pipeline_id)
+    if pipeline is None:
+        problems.append({"field": "pipeline_id", "problem": f"no pipeline '{workflow.pipeline_id}' in this tenant"})
+    elif pipeline.step(workflow.step_id) is None:
+        problems.append({"field": "step_id",
+                         "problem": f"no step '{workflow.step_id}' in pipeline '{workflow.pipeline_id}'"})
+    if problems:
+        raise Invalid(problems)
+
+
+def _check_one_use(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> None:
+    found = field_steps.used_by(workflow, tenant)
+    if found is not None:
+        what, other = found
+        raise Conflict(f"{what} is used by field–step workflow '{other.id}' ({other.name})", workflow_id=other.id)
+
+
+def _check_plan(switching_on: bool, tenant: TenantAutomation) -> None:
+    counts = field_steps.counts(tenant)
+    if switching_on and counts["available"] <= 0:
+        raise PlanLimitReached(f"the {tenant.tenant.plan} plan allows {counts['limit']} active field–step "
+                               f"workflows and {counts['active']} are active; switch one off first",
+                               limit=counts["limit"], active=counts["active"])
+
+
+def router(deps: DepsProvider) -> Router:
+    r = Router()
+
+    def require(workflow_id: str) -> tuple[TenantAutomation, FieldStepWorkflow]:
+        tenant = known(deps(), caller(r))
+        found = tenant.workflows.get(workflow_id)
+        if found is None:
+            raise NotFound("field–step workflow", workflow_id)
+        return tenant, found
+
+    @r.get("/field-step-workflows", summary="List field–step workflows, with the plan's counts", tags=TAGS)
+    def list_workflows() -> WorkflowList:
+        tenant = known(deps(), caller(r))
+        items = [_view(w, tenant) for w in sorted(tenant.workflows.values(), key=lambda w: w.id)]
+        return WorkflowList(items=items, **field_steps.counts(tenant))
+
+    @r.get("/field-step-workflows/<workflow_id>", summary="Get a field–step workflow", tags=TAGS)
+    def get_workflow(workflow_id: str) -> WorkflowView:
+        tenant, found = require(workflow_id)
+        return _view(found, tenant)
+
+    @r.put("/field-step-workflows/<workflow_id>", tags=TAGS,
+           summary="Create (201) or replace (200) a field–step workflow (administrators)",
+           description="`version` is the version read (1 for a new one); a write since then is a 409. The field "
+                       "must be a custom field and the step a step of the pipeline (422); each field and each step "
+                       "serves one workflow only (409 naming it); switching on beyond the plan's cap is a 403 "
+                       "plan_limit.",
+           responses={code: {"description": what, "content": {"application/json": {"model": WorkflowView}}}
+                      for code, what in ((200, "Replaced"), (201, "Created"))})
+    def put_workflow(workflow_id: str, workflow: FieldStepWorkflow) -> Response[WorkflowView]:
+        same_id(workflow_id, workflow.id)
+        d, who = deps(), caller(r)
+        tenant = known(d, who)
+        _check_references(workflow, tenant)
+        current = tenant.workflows.get(workflow_id)
+        if current is not None and current.version != workflow.version:
+            raise Conflict(f"field–step workflow '{workflow_id}' is at version {current.version}, "
+                           f"not {workflow.version}: read it again", current_version=current.version)
+        _check_one_use(workflow, tenant)
+        _check_plan(workflow.enabled and not (current is not None and current.enabled), tenant)
+        stored = workflow.model_copy(update={"version": workflow.version + 1}) if current else workflow
+        d.automation.put_definition(who.tenant_id, stored, current.version if current else None)
+        return Response(status_code=200 if current else 201, content_type=content_types.APPLICATION_JSON,
+                        body=_view(stored, tenant))
+
+    @r.delete("/field-step-workflows/<workflow_id>", summary="Delete a field–step workflow (administrators)",
+              tags=TAGS, description="Steps it marked stay marked.")
+    def delete_workflow(workflow_id: str) -> WorkflowDeleted:
+        _, current = require(workflow_id)
+        deps().automation.delete_definition(caller(r).tenant_id, current)
+        return WorkflowDeleted(id=workflow_id)
+
+    def switch(workflow_id: str, enabled: bool) -> WorkflowView:
+        tenant, current = require(workflow_id)
+        _check_plan(enabled and not current.enabled, tenant)
+        stored = current.model_copy(update={"enabled": enabled, "version": current.version + 1})
+        deps().automation.put_definition(caller(r).tenant_id, stored, current.version)
+        return _view(stored, tenant)
+
+    @r.post("/field-step-workflows/<workflow_id>/enable", tags=TAGS,
+            summary="Switch a field–step workflow on (administrators; 403 plan_limit beyond the plan's cap)")
+    def enable(workflow_id: str) -> WorkflowView:
+        return switch(workflow_id, True)
+
+    @r.post("/field-step-workflows/<workflow_id>/disable", summary="Switch a field–step workflow off (administrators)",
+            tags=TAGS)
+    def disable(workflow_id: str) -> WorkflowView:
+        return switch(workflow_id, False)
+
+    return r
