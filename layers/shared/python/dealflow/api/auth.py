@@ -27,7 +27,9 @@ ROLE_CLAIM = "custom:role"
 # Served without a token (the HTTP API routes them without the authorizer too).
 PUBLIC_PATHS = frozenset({"/openapi.json", "/swagger"})
 # Only administrators change these: automation of every kind, custom fields, pipelines.
-ADMIN_RESOURCES = ("/automation", "/fields", "/pipelines")
+ADMIN_RESOURCES = ("/automation", "/fields", "/pipelines", "/export", "/import")
+# Only administrators read these either: the export holds the whole automation, constants included.
+ADMIN_READS = frozenset({"/export"})
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -69,8 +71,9 @@ def _resource(path: str) -> str | None:
 def authorize(method: str, path: str, caller: Caller) -> None:
     """Raise Forbidden unless the caller's role may call ``method path``."""
     resource = _resource(path)
-    if resource and method.upper() not in _READS and not caller.is_admin:
-        raise Forbidden(f"only administrators may change {resource.lstrip('/')} "
+    if resource and (method.upper() not in _READS or resource in ADMIN_READS) and not caller.is_admin:
+        verb = "change" if method.upper() not in _READS else "read"
+        raise Forbidden(f"only administrators may {verb} {resource.lstrip('/')} "
                         f"(your role is {caller.role.value})", role=caller.role.value)
 
 

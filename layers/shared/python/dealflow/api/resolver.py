@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from dealflow.api import automation, automation_moves, deals, fields, pipelines
+from dealflow.api import automation, automation_moves, deals, fields, pipelines, transfer
 from dealflow.api.auth import authorize, caller_of, is_public
 from dealflow.api.context import DepsProvider
 from dealflow.api.errors import ApiError, Conflict, Forbidden, Invalid, MalformedJson, PayloadTooLarge, problems_from
@@ -114,7 +114,7 @@ class ApiResolver(APIGatewayHttpResolver):
 
 def build_resolver(deps: DepsProvider) -> ApiResolver:
     app = ApiResolver(enable_validation=True)
-    for module in (pipelines, fields, automation, automation_moves, deals):
+    for module in (pipelines, fields, automation, automation_moves, deals, transfer):
         app.include_router(module.router(deps))
 
     # No return annotation: powertools would try to build a schema for Response (left out anyway).
