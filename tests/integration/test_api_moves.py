@@ -157,3 +157,12 @@ def test_bulk_refuses_bad_requests(stack: LocalStack) -> None:
                                                           "target": {}}, claims=ADMIN)
     assert status == 200 and len(body["changed"]) == 1  # the same id named twice is one item
     assert stack.api("POST", "/automation/bulk", {"operation": "delete", "ids": ["lost-email"]}, claims=ANNA)[0] == 403
+
+
+def test_a_tunnel_cannot_be_moved_into_its_own_target_pipeline(stack: LocalStack) -> None:
+    status, body = stack.api("POST", "/automation/bulk", {
+        "operation": "copy", "select": {"stage_id": "won", "pipeline_id": "sales"},
+        "target": {"pipeline_id": "delivery", "stage_id": "delivered"}}, claims=ADMIN)
+    assert status == 422
+    assert "another pipeline" in _fields(body)["items.won-to-delivery.target_pipeline_id"]
+    assert not any(i.endswith("-copy") for i in _stored(stack))

@@ -17,10 +17,11 @@ from dealflow.model import BusinessProcess, Pipeline, Rule
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.tenant import TypedValue
-from dealflow.store.automation import ANY, MAX_WRITES, AutomationStore, Definition
+from dealflow.store.automation import MAX_WRITES, AutomationStore, Definition
 
 AUTOMATION = TypeAdapter(Automation)
 _MAX_ID = 64
+_KIND_TAGS = (("rule",), ("tunnel",), ("trigger",), ("business_process",))
 
 
 class Target(Model):
@@ -36,7 +37,11 @@ class Target(Model):
 
 def problems_of(error: Invalid | ValidationError, prefix: str) -> list[dict[str, str]]:
     """The problems of one item, each field named under ``prefix`` (``items.lost-email``)."""
-    found = error.problems if isinstance(error, Invalid) else problems_from(error.errors())
+    if isinstance(error, Invalid):
+        found = error.problems
+    else:
+        # A whole automation is a tagged union: pydantic puts its kind first in every location.
+        found = problems_from({**e, "loc": e["loc"][1:]} if e["loc"][:1] in _KIND_TAGS else e for e in error.errors())
     return [{"field": f"{prefix}.{p['field']}" if prefix else p["field"], "problem": p["problem"]} for p in found]
 
 
@@ -118,12 +123,6 @@ class Changes:
     def __len__(self) -> int:
         return len(self.created) + len(self.replaced) + len(self.deleted)
 
-    def switched_on(self, known: TenantAutomation) -> list[Definition]:
-        """Automation this write makes active: new and enabled, or enabled now and off before."""
-        written = [*self.created, *(m for m, _ in self.replaced)]
-        return [m for m in written if getattr(m, "enabled", False)
-                and not getattr(known.by_id.get(getattr(m, "id", "")), "enabled", False)]
-
     def writes(self) -> list[tuple[Definition, int | object | None, bool]]:
         """(definition, expected version, is a delete), puts in the order given, then deletes."""
         return [*((m, None, False) for m in self.created), *((m, v, False) for m, v in self.replaced),
@@ -136,8 +135,9 @@ def write_changes(store: AutomationStore, tenant_id: str, known: TenantAutomatio
     ``known`` was compiled from: a write since then is ``StaleDefinition`` and nothing is written.
     Up to MAX_WRITES definitions go in one transaction with the version bump; more are chunked, each
     chunk conditioned on the version the previous one left, so nothing else lands in between, but a
-    failure after the first chunk leaves the earlier ones written. What ``changes.switched_on(known)``
-    lists is what a check of the tenant's plan has to allow: it belongs here, before the first write."""
+    failure after the first chunk leaves the earlier ones written. A check of what the tenant's plan
+    allows (automation enabled in ``changes`` that ``known`` has off or lacks) belongs here, before
+    the first write."""
     writes = changes.writes()
     chunks = [writes[i:i + MAX_WRITES] for i in range(0, len(writes), MAX_WRITES)] or [[]]
     for n, chunk in enumerate(chunks):
@@ -148,5 +148,5 @@ def write_changes(store: AutomationStore, tenant_id: str, known: TenantAutomatio
                                 at_version=known.version + n, constants=constants if n == 0 else None)
 
 
-__all__ = ["ANY", "AUTOMATION", "Changes", "Selection", "Target", "copy_id", "entity_of", "problems_of",
+__all__ = ["AUTOMATION", "Changes", "Selection", "Target", "copy_id", "entity_of", "problems_of",
            "retarget", "select", "write_changes"]
