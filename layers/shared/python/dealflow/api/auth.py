@@ -27,9 +27,11 @@ ROLE_CLAIM = "custom:role"
 # Served without a token (the HTTP API routes them without the authorizer too).
 PUBLIC_PATHS = frozenset({"/openapi.json", "/swagger"})
 # Only administrators change these: automation of every kind, custom fields, pipelines, rights,
-# field–step workflows, and the constants and variables automation reads.
+# field–step workflows, the constants and variables automation reads, imports.
 ADMIN_RESOURCES = ("/automation", "/fields", "/pipelines", "/constants", "/variables", "/rights",
-                   "/field-step-workflows")
+                   "/field-step-workflows", "/export", "/import")
+# Only administrators read these either: the export holds the whole automation, constants included.
+ADMIN_READS = frozenset({"/export"})
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -71,8 +73,9 @@ def _resource(path: str) -> str | None:
 def authorize(method: str, path: str, caller: Caller) -> None:
     """Raise Forbidden unless the caller's role may call ``method path``."""
     resource = _resource(path)
-    if resource and method.upper() not in _READS and not caller.is_admin:
-        raise Forbidden(f"only administrators may change {resource.lstrip('/')} "
+    if resource and (method.upper() not in _READS or resource in ADMIN_READS) and not caller.is_admin:
+        verb = "change" if method.upper() not in _READS else "read"
+        raise Forbidden(f"only administrators may {verb} {resource.lstrip('/')} "
                         f"(your role is {caller.role.value})", role=caller.role.value)
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from dealflow.api import (
     automation,
+    automation_moves,
     deal_lists,
     deals,
     fields,
@@ -21,6 +22,7 @@ from dealflow.api import (
     rights,
     runs,
     steps,
+    transfer,
     usage,
     values,
     warnings,
@@ -127,8 +129,8 @@ class ApiResolver(APIGatewayHttpResolver):
 
 def build_resolver(deps: DepsProvider) -> ApiResolver:
     app = ApiResolver(enable_validation=True)
-    for module in (pipelines, fields, automation, deals, deal_lists, steps, workflows, rights, warnings, usage,
-                   values, runs):
+    for module in (pipelines, fields, automation, automation_moves, deals, deal_lists, steps, workflows, rights,
+                   warnings, usage, values, runs, transfer):
         app.include_router(module.router(deps))
 
     # No return annotation: powertools would try to build a schema for Response (left out anyway).

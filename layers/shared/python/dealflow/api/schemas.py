@@ -29,6 +29,7 @@ from dealflow.model.access import ItemView, RoleRights
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import DealValues
+from dealflow.moves import Selection, Target
 
 Item = Annotated[Deal | Lead, Field(discriminator="entity")]
 AutomationKind = Literal["rule", "tunnel", "trigger", "business_process"]
@@ -201,3 +202,46 @@ class RunPage(Model):
     items: list[RunRecord] = Field(description="Newest first")
     next_token: str | None = Field(default=None, description="Give it back for the next page; null at the end "
                                    "(a page may hold fewer runs than asked for and still have a next one)")
+
+
+class AutomationCopy(Model):
+    """Where a copy goes (default: where the original is), under which id (default: made from the
+    original's), name and switch (default: the original's)."""
+
+    pipeline_id: Id | None = None
+    stage_id: Id | None = None
+    entity: Literal["deal", "lead"] | None = Field(default=None, description="Business processes without a pipeline")
+    id: Id | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    enabled: bool | None = None
+
+
+class AutomationMove(Model):
+    pipeline_id: Id | None = None
+    stage_id: Id | None = None
+    entity: Literal["deal", "lead"] | None = Field(default=None, description="Business processes without a pipeline")
+    version: int | None = Field(default=None, ge=1, description="When given, a write since this version is a 409")
+
+
+class BulkRequest(Model):
+    """One operation on automation named by ``ids`` or chosen by ``select``; copy and move need a ``target``."""
+
+    operation: Literal["copy", "move", "enable", "disable", "delete"]
+    ids: list[Id] | None = None
+    select: Selection | None = None
+    target: Target | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> BulkRequest:
+        if (self.ids is None) == (self.select is None):
+            raise ValueError("ids: give either ids or select")
+        if self.operation in ("copy", "move") and self.target is None:
+            raise ValueError(f"target: required to {self.operation}")
+        return self
+
+
+class BulkResult(Model):
+    operation: str
+    changed: list[Automation] = Field(description="Automation as written: copies, moved or switched ones")
+    deleted: list[str]
+    cancelled_runs: list[str] = Field(description="Waiting runs stopped because their automation went off or away")

@@ -92,11 +92,18 @@ class HttpTools:
         return _reply(self._webhooks_app.handler(event, LambdaContext("WebhooksFunction")))
 
     def api(self: LocalStack, method: str, path: str, body: Any = None, claims: dict[str, str] | None = None,
-            query: dict[str, str] | None = None) -> tuple[int, Any]:
+            query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         """Call the management API handler as API Gateway would, after its JWT authorizer verified a
         token carrying ``claims`` (None: no authorizer context at all). ``body``: a dict or list is
-        sent as JSON, str or bytes as they are. Returns (status, JSON body). The handler gets the
-        stack's in-process run starter, so switching automation off stops its waiting runs."""
+        sent as JSON, str or bytes as they are (``headers`` can say what they are). Returns (status,
+        JSON body, or the text when it is not JSON). The handler gets the stack's in-process run
+        starter, so switching automation off stops its waiting runs."""
+        return _reply(self.api_response(method, path, body, claims=claims, query=query, headers=headers))
+
+    def api_response(self: LocalStack, method: str, path: str, body: Any = None,
+                     claims: dict[str, str] | None = None, query: dict[str, str] | None = None,
+                     headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """As ``api``, but the handler's whole response (status, headers, body text)."""
         from dealflow.local.stack import LambdaContext, _load_handler
 
         app = getattr(self, "_api_app", None)
@@ -109,11 +116,12 @@ class HttpTools:
             raw = body.encode() if isinstance(body, str) else body
         else:
             raw = json.dumps(body).encode()
-        headers = {"accept": "application/json"}
+        sent = {"accept": "application/json"}
         if raw:
-            headers["content-type"] = "application/json"
+            sent["content-type"] = "application/json"
         if claims is not None:
-            headers["authorization"] = "Bearer eyJ.local.token"
-        event = http_api_event(method.upper(), path, "ANY /{proxy+}", headers, raw, self.clock.now(),
+            sent["authorization"] = "Bearer eyJ.local.token"
+        sent.update({name.lower(): value for name, value in (headers or {}).items()})
+        event = http_api_event(method.upper(), path, "ANY /{proxy+}", sent, raw, self.clock.now(),
                                path_parameters={"proxy": path.lstrip("/")}, claims=claims, query=query)
-        return _reply(app.handler(event, LambdaContext("ApiFunction")))
+        return app.handler(event, LambdaContext("ApiFunction"))

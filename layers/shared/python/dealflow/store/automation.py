@@ -6,6 +6,7 @@ dispatcher can trust its compiled copy after reading one small item.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ class StaleDefinition(RuntimeError):
 
 
 ANY = object()  # put_definition without a version check
+MAX_WRITES = 99  # definitions per transaction: DynamoDB takes 100 items, one is the version bump
 
 
 def _definition_sk(model: Definition) -> str:
@@ -68,13 +70,7 @@ class AutomationStore:
         cached copy of the tenant's automation sees the change. With ``automation_version`` the
         write also requires the tenant's automation to be still at that version (a decision taken
         over all of it, like a plan's cap, stays true)."""
-        bump: dict[str, Any] = {"TableName": self._table.name, "Key": {"tenant_id": tenant_id, "sk": TENANT_SK},
-                                "UpdateExpression": "ADD automation_version :one",
-                                "ConditionExpression": "attribute_exists(sk)",
-                                "ExpressionAttributeValues": {":one": 1}}
-        if automation_version is not None:
-            bump["ConditionExpression"] += " AND automation_version = :read"
-            bump["ExpressionAttributeValues"][":read"] = automation_version
+        bump = self._bump(tenant_id, automation_version)["Update"]
         try:
             self._table.meta.client.transact_write_items(TransactItems=[write, {"Update": bump}])
         except ClientError as exc:
@@ -87,22 +83,79 @@ class AutomationStore:
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
             raise
 
+    def _bump(self, tenant_id: str, at_version: int | None = None,
+              constants: dict[str, TypedValue] | None = None) -> dict[str, Any]:
+        update: dict[str, Any] = {"TableName": self._table.name, "Key": {"tenant_id": tenant_id, "sk": TENANT_SK},
+                                  "UpdateExpression": "ADD automation_version :one",
+                                  "ConditionExpression": "attribute_exists(sk)",
+                                  "ExpressionAttributeValues": {":one": 1}}
+        if at_version is not None:
+            # A tenant that never had a definition written has no automation_version attribute yet.
+            update["ConditionExpression"] = ("attribute_exists(sk) AND (automation_version = :at"
+                                             + (" OR attribute_not_exists(automation_version))" if at_version == 0
+                                                else ")"))
+            update["ExpressionAttributeValues"][":at"] = at_version
+        if constants is not None:
+            update["UpdateExpression"] = "SET constants = :c ADD automation_version :one"
+            update["ExpressionAttributeValues"][":c"] = {k: to_item(v) for k, v in constants.items()}
+        return {"Update": update}
+
+    def _put(self, tenant_id: str, model: Definition, expected_version: int | object | None) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table.name,
+                               "Item": to_item(model, tenant_id=tenant_id, sk=_definition_sk(model))}
+        if expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(sk)"
+        elif expected_version is not ANY:
+            put |= {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": expected_version}}
+        return {"Put": put}
+
+    def write_definitions(self, tenant_id: str, puts: Sequence[tuple[Definition, int | object | None]] = (),
+                          deletes: Sequence[tuple[Definition, int | object]] = (), *,
+                          at_version: int | None = None, constants: dict[str, TypedValue] | None = None) -> None:
+        """Many puts and deletes of definitions as one transaction with the automation-version bump:
+        all written or none. Each put is (model, expected version: None = must not exist yet, ANY =
+        unchecked), each delete (stored model, expected version). With ``at_version`` the tenant's
+        automation_version must still be that; ``constants`` replaces the tenant's constants in the
+        same transaction. At most MAX_WRITES definitions (DynamoDB's 100 items, one is the bump);
+        a failed condition is ``StaleDefinition`` naming the definition."""
+        if len(puts) + len(deletes) > MAX_WRITES:
+            raise ValueError(f"at most {MAX_WRITES} definitions per transaction, got {len(puts) + len(deletes)}")
+        writes = [self._put(tenant_id, model, expected) for model, expected in puts]
+        for model, expected in deletes:
+            delete: dict[str, Any] = {"TableName": self._table.name,
+                                      "Key": {"tenant_id": tenant_id, "sk": _definition_sk(model)},
+                                      "ConditionExpression": "attribute_exists(sk)"}
+            if expected is not ANY:
+                delete |= {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
+                           "ExpressionAttributeValues": {":v": expected}}
+            writes.append({"Delete": delete})
+        if not writes and constants is None:
+            return
+        names = [_definition_sk(m).removeprefix(_DEFINITION_PREFIX) for m, _ in (*puts, *deletes)]
+        try:
+            self._table.meta.client.transact_write_items(
+                TransactItems=[*writes, self._bump(tenant_id, at_version, constants)])
+        except ClientError as exc:
+            reasons = cancellation_reasons(exc)
+            failed = [names[i] for i, code in enumerate(reasons[:len(names)]) if code == "ConditionalCheckFailed"]
+            if failed:
+                raise StaleDefinition(f"{', '.join(failed)} changed meanwhile") from exc
+            if len(reasons) > len(names) and reasons[len(names)] == "ConditionalCheckFailed":
+                raise StaleDefinition(f"the automation of tenant '{tenant_id}' changed since version "
+                                      f"{at_version}") from exc
+            raise
+
     def put_definition(self, tenant_id: str, model: Definition, expected_version: int | object | None = ANY,
                        *, automation_version: int | None = None) -> None:
         """Store a pipeline, field or automation and bump the tenant's automation version, atomically.
         ``expected_version``: ANY (last write wins), None (must not exist yet) or the stored version
         the write is based on; otherwise ``StaleDefinition``. ``automation_version``: when given,
         the tenant's automation as a whole must still be at it (else ``StaleDefinition``)."""
-        put: dict[str, Any] = {"TableName": self._table.name,
-                               "Item": to_item(model, tenant_id=tenant_id, sk=_definition_sk(model))}
         stale = "it was created meanwhile"
-        if expected_version is None:
-            put["ConditionExpression"] = "attribute_not_exists(sk)"
-        elif expected_version is not ANY:
-            put |= {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
-                    "ExpressionAttributeValues": {":v": expected_version}}
+        if expected_version is not None and expected_version is not ANY:
             stale = f"it changed since version {expected_version}"
-        self._with_bump(tenant_id, {"Put": put}, stale, automation_version)
+        self._with_bump(tenant_id, self._put(tenant_id, model, expected_version), stale, automation_version)
 
     def delete_definition(self, tenant_id: str, model: Definition) -> None:
         self._with_bump(tenant_id, {"Delete": {"TableName": self._table.name,

@@ -1,0 +1,152 @@
+"""Copying and moving automation between stages, pipelines and entities, and choosing automation
+in bulk. Pure functions over a tenant's compiled automation: the API routes (api/automation_moves.py)
+and the import (transfer.py) decide what to write, ``write_changes`` writes it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from dealflow.api.errors import problems_from
+from dealflow.dispatch import TenantAutomation
+from dealflow.http_errors import Invalid
+from dealflow.model import BusinessProcess, Pipeline, Rule
+from dealflow.model.base import Id, Model
+from dealflow.model.catalog import Automation
+from dealflow.model.tenant import TypedValue
+from dealflow.store.automation import MAX_WRITES, AutomationStore, Definition
+
+AUTOMATION = TypeAdapter(Automation)
+_MAX_ID = 64
+_KIND_TAGS = (("rule",), ("tunnel",), ("trigger",), ("business_process",))
+
+
+class Target(Model):
+    """Where automation goes: a pipeline (its entity decides a business process's entity), a stage
+    (or a map from old stages to new ones; a stage missing from the map keeps its id)."""
+
+    pipeline_id: Id | None = None
+    stage_id: Id | None = None
+    stage_map: dict[str, Id] = Field(default_factory=dict, description="Old stage id → new stage id")
+    entity: Literal["deal", "lead"] | None = Field(default=None, description="For business processes "
+                                                   "without a pipeline")
+
+
+def problems_of(error: Invalid | ValidationError, prefix: str) -> list[dict[str, str]]:
+    """The problems of one item, each field named under ``prefix`` (``items.lost-email``)."""
+    if isinstance(error, Invalid):
+        found = error.problems
+    else:
+        # A whole automation is a tagged union: pydantic puts its kind first in every location.
+        found = problems_from({**e, "loc": e["loc"][1:]} if e["loc"][:1] in _KIND_TAGS else e for e in error.errors())
+    return [{"field": f"{prefix}.{p['field']}" if prefix else p["field"], "problem": p["problem"]} for p in found]
+
+
+def retarget(automation: Automation, target: Target, known: TenantAutomation, **changes: Any) -> Automation:
+    """``automation`` placed at ``target``, validated again as a whole (a tunnel may not lead to its
+    own pipeline); ``changes`` (id, name, enabled, version) applied too. pydantic problems raise
+    ``ValidationError``; references are the caller's to check."""
+    body = automation.model_dump(by_alias=True, exclude_none=True)
+    pipeline_id = target.pipeline_id
+    if isinstance(automation, BusinessProcess):
+        pipeline: Pipeline | None = known.pipelines.get(pipeline_id) if pipeline_id else None
+        entity = pipeline.entity if pipeline is not None else target.entity
+        if pipeline_id is not None:
+            body["pipeline_id"] = pipeline_id
+        if entity is not None:
+            body["entity"] = entity
+    else:
+        old_stage = body["stage_id"]
+        changed_pipeline = pipeline_id is not None and pipeline_id != body["pipeline_id"]
+        body["pipeline_id"] = pipeline_id or body["pipeline_id"]
+        body["stage_id"] = target.stage_id or target.stage_map.get(old_stage, old_stage)
+        if changed_pipeline and isinstance(automation, Rule):
+            # Stage moves stay within the rule's pipeline: they follow the stage map there.
+            for action in body["actions"]:
+                if action["kind"] == "move_to_stage":
+                    action["stage_id"] = target.stage_map.get(action["stage_id"], action["stage_id"])
+    return AUTOMATION.validate_python({**body, **changes})
+
+
+def copy_id(original: str, taken: Iterable[str]) -> str:
+    """A free id made from the original's: ``lost-email-copy``, then ``lost-email-copy-2``…"""
+    used = set(taken)
+    for n in range(1, 10_000):
+        suffix = "-copy" if n == 1 else f"-copy-{n}"
+        candidate = original[:_MAX_ID - len(suffix)] + suffix
+        if candidate not in used:
+            return candidate
+    raise RuntimeError(f"no free copy id for '{original}'")
+
+
+class Selection(Model):
+    """Automation chosen by what it is and where it sits; every given criterion must hold."""
+
+    kind: Literal["rule", "tunnel", "trigger", "business_process"] | None = None
+    pipeline_id: Id | None = None
+    stage_id: Id | None = None
+    entity: Literal["deal", "lead"] | None = None
+    q: str | None = Field(default=None, max_length=200, description="Part of the name or id")
+
+
+def entity_of(automation: Automation, known: TenantAutomation) -> str | None:
+    if isinstance(automation, BusinessProcess):
+        return automation.entity
+    pipeline = known.pipelines.get(automation.pipeline_id)
+    return pipeline.entity if pipeline is not None else None
+
+
+def select(known: TenantAutomation, selection: Selection) -> list[Automation]:
+    needle = (selection.q or "").casefold()
+
+    def matches(a: Automation) -> bool:
+        return ((selection.kind is None or a.kind == selection.kind)
+                and (selection.pipeline_id is None or a.pipeline_id == selection.pipeline_id)
+                and (selection.stage_id is None or getattr(a, "stage_id", None) == selection.stage_id)
+                and (selection.entity is None or entity_of(a, known) == selection.entity)
+                and (not needle or needle in a.name.casefold() or needle in a.id.casefold()))
+
+    return sorted((a for a in known.by_id.values() if matches(a)), key=lambda a: a.id)
+
+
+@dataclass
+class Changes:
+    """Definitions to write: new ones, replaced ones (at the stored version), deleted ones."""
+
+    created: list[Definition] = field(default_factory=list)
+    replaced: list[tuple[Definition, int | object]] = field(default_factory=list)
+    deleted: list[tuple[Definition, int | object]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.created) + len(self.replaced) + len(self.deleted)
+
+    def writes(self) -> list[tuple[Definition, int | object | None, bool]]:
+        """(definition, expected version, is a delete), puts in the order given, then deletes."""
+        return [*((m, None, False) for m in self.created), *((m, v, False) for m, v in self.replaced),
+                *((m, v, True) for m, v in self.deleted)]
+
+
+def write_changes(store: AutomationStore, tenant_id: str, known: TenantAutomation, changes: Changes, *,
+                  constants: dict[str, TypedValue] | None = None) -> None:
+    """The one way copies, moves, bulk changes and imports are written, against the automation
+    ``known`` was compiled from: a write since then is ``StaleDefinition`` and nothing is written.
+    Up to MAX_WRITES definitions go in one transaction with the version bump; more are chunked, each
+    chunk conditioned on the version the previous one left, so nothing else lands in between, but a
+    failure after the first chunk leaves the earlier ones written. A check of what the tenant's plan
+    allows (automation enabled in ``changes`` that ``known`` has off or lacks) belongs here, before
+    the first write."""
+    writes = changes.writes()
+    chunks = [writes[i:i + MAX_WRITES] for i in range(0, len(writes), MAX_WRITES)] or [[]]
+    for n, chunk in enumerate(chunks):
+        if not chunk and constants is None:
+            return
+        store.write_definitions(tenant_id, [(m, v) for m, v, gone in chunk if not gone],
+                                [(m, v) for m, v, gone in chunk if gone],
+                                at_version=known.version + n, constants=constants if n == 0 else None)
+
+
+__all__ = ["AUTOMATION", "Changes", "Selection", "Target", "copy_id", "entity_of", "problems_of",
+           "retarget", "select", "write_changes"]

@@ -1,0 +1,195 @@
+"""Automation as code: a tenant's pipelines, custom fields, automation and constants as one document
+(``dealflow/v1``), and that document imported back — validated as a whole, compared with what is
+stored, and applied so that afterwards the tenant has exactly the document's definitions.
+
+The document leaves out storage bookkeeping (versions, tenant ids) and lists everything in a fixed
+order, so export → import → export gives the same document, in the same tenant or another one that
+has the same users. Numbers are plain JSON numbers (integers, or decimals as floats)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from dealflow.api.errors import problems_from
+from dealflow.api.references import check_automation
+from dealflow.dispatch import AutomationIndex, TenantAutomation
+from dealflow.http_errors import Invalid
+from dealflow.model import FieldDefinition, Pipeline
+from dealflow.model.base import Model
+from dealflow.model.catalog import Automation
+from dealflow.model.tenant import TypedValue, TypedValues
+from dealflow.moves import AUTOMATION, Changes, problems_of
+from dealflow.store.automation import ANY
+
+FORMAT = "dealflow/v1"
+ChangeKind = Literal["create", "update", "delete", "unchanged"]
+_CONSTANTS = TypeAdapter(TypedValues)
+
+
+class Document(Model):
+    """The export document: what a tenant's automation is made of."""
+
+    format: Literal["dealflow/v1"] = FORMAT
+    pipelines: list[Pipeline] = Field(default_factory=list)
+    fields: list[FieldDefinition] = Field(default_factory=list)
+    automation: list[Automation] = Field(default_factory=list)
+    constants: TypedValues
+
+
+class _Shape(Model):
+    """The document's outline, so each item can be checked on its own and named by its id."""
+
+    format: Literal["dealflow/v1"]
+    pipelines: list[dict[str, Any]] = Field(default_factory=list)
+    fields: list[dict[str, Any]] = Field(default_factory=list)
+    automation: list[dict[str, Any]] = Field(default_factory=list)
+    constants: dict[str, Any] = Field(default_factory=dict)
+
+
+class Change(Model):
+    kind: str = Field(description="pipeline, field, constant, or the automation's kind")
+    id: str
+    change: ChangeKind
+
+
+class ImportResult(Model):
+    dry_run: bool
+    changes: list[Change]
+
+
+def _plain(value: Any) -> Any:
+    """A dumped model as JSON and YAML write it: numbers as numbers, never as text."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return _plain(model.model_dump(mode="python", by_alias=True, exclude_none=True, exclude={"version"}))
+
+
+def _constants(values: dict[str, TypedValue]) -> dict[str, Any]:
+    return {name: _dump(values[name]) for name in sorted(values)}
+
+
+def export_document(known: TenantAutomation) -> dict[str, Any]:
+    """The tenant's automation as a plain document, in a fixed order."""
+    return {"format": FORMAT,
+            "pipelines": [_dump(known.pipelines[k]) for k in sorted(known.pipelines)],
+            "fields": [_dump(known.fields[k]) for k in sorted(known.fields)],
+            "automation": [_dump(a) for a in sorted(known.by_id.values(), key=lambda a: (a.id, a.kind))],
+            "constants": _constants(known.tenant.constants)}
+
+
+def _name(section: str, index: int, item: dict[str, Any], key: str = "id") -> str:
+    named = item.get(key)
+    return f"{section}.{named}" if isinstance(named, str) and named else f"{section}.{index}"
+
+
+def _items(section: str, raw: list[dict[str, Any]], parse: Any, key: str,
+           problems: list[dict[str, str]]) -> list[Any]:
+    parsed = []
+    for i, item in enumerate(raw):
+        try:
+            parsed.append(parse(item))
+        except ValidationError as exc:
+            problems += problems_of(exc, _name(section, i, item, key))
+    for named, count in Counter(item.get(key) for item in raw).items():
+        if count > 1 and isinstance(named, str):
+            problems.append({"field": f"{section}.{named}.{key}", "problem": f"'{named}' is listed {count} times"})
+    return parsed
+
+
+def validate_document(body: Any, known: TenantAutomation) -> Document:
+    """The document as a whole, or Invalid naming ``<section>.<id or index>.<field>`` for every
+    problem: its references must resolve within the document itself (its pipelines, fields and
+    constants) and the tenant's users; a stored pipeline keeps its entity."""
+    try:
+        shape = _Shape.model_validate(body)
+    except ValidationError as exc:
+        raise Invalid(problems_from(exc.errors())) from None
+    problems: list[dict[str, str]] = []
+    pipelines: list[Pipeline] = _items("pipelines", shape.pipelines, Pipeline.model_validate, "id", problems)
+    fields: list[FieldDefinition] = _items("fields", shape.fields, FieldDefinition.model_validate, "code", problems)
+    automation: list[Automation] = _items("automation", shape.automation, AUTOMATION.validate_python, "id", problems)
+    try:
+        constants = _CONSTANTS.validate_python(shape.constants)
+    except ValidationError as exc:
+        problems += problems_of(exc, "constants")
+        constants = {}
+    for name, typed in constants.items():
+        if typed.type == "user" and typed.value is not None and known.tenant.user(str(typed.value)) is None:
+            problems.append({"field": f"constants.{name}.value", "problem": f"no user '{typed.value}' in this tenant"})
+    for pipeline in pipelines:
+        stored = known.pipelines.get(pipeline.id)
+        if stored is not None and stored.entity != pipeline.entity:
+            problems.append({"field": f"pipelines.{pipeline.id}.entity",
+                             "problem": f"pipeline '{pipeline.id}' holds {stored.entity}s; it cannot change"})
+    as_if = TenantAutomation(tenant=known.tenant.model_copy(update={"constants": constants}),
+                             pipelines={p.id: p for p in pipelines}, fields={f.code: f for f in fields},
+                             index=AutomationIndex([]), version=known.version)
+    for item in automation:
+        try:
+            check_automation(item, as_if)
+        except Invalid as exc:
+            problems += problems_of(exc, f"automation.{item.id}")
+    if problems:
+        raise Invalid(problems)
+    return Document(pipelines=pipelines, fields=fields, automation=automation, constants=constants)
+
+
+def _compare(kind_of: Any, key_of: Any, stored: list[Any], wanted: list[Any],
+             changes: Changes, listing: list[Change], versioned: bool) -> None:
+    """Adds to ``changes`` what turns ``stored`` into ``wanted`` (matched by kind and key)."""
+    before = {(kind_of(m), key_of(m)): m for m in stored}
+    after = {(kind_of(m), key_of(m)): m for m in wanted}
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if old is None:
+            changes.created.append(new.model_copy(update={"version": 1}) if versioned else new)
+            change: ChangeKind = "create"
+        elif new is None:
+            changes.deleted.append((old, old.version if versioned else ANY))
+            change = "delete"
+        elif _dump(old) != _dump(new):
+            if versioned:
+                changes.replaced.append((new.model_copy(update={"version": old.version + 1}), old.version))
+            else:
+                changes.replaced.append((new, ANY))
+            change = "update"
+        else:
+            change = "unchanged"
+        listing.append(Change(kind=key[0], id=key[1], change=change))
+
+
+def plan_import(document: Document, known: TenantAutomation) -> tuple[Changes, list[Change], bool]:
+    """What to write so the tenant has exactly the document's definitions: the changes (pipelines
+    and fields written before the automation naming them, automation deleted before what it
+    named), the listing of every definition and constant, and whether the constants change."""
+    definitions, automation, listing = Changes(), Changes(), []
+    _compare(lambda _: "pipeline", lambda p: p.id, list(known.pipelines.values()), document.pipelines,
+             definitions, listing, versioned=False)
+    _compare(lambda _: "field", lambda f: f.code, list(known.fields.values()), document.fields,
+             definitions, listing, versioned=False)
+    _compare(lambda a: a.kind, lambda a: a.id, list(known.by_id.values()), document.automation,
+             automation, listing, versioned=True)
+    changes = Changes(created=[*definitions.created, *automation.created],
+                      replaced=[*definitions.replaced, *automation.replaced],
+                      deleted=[*automation.deleted, *definitions.deleted])
+    stored, wanted = _constants(known.tenant.constants), _constants(document.constants)
+    for name in sorted(stored.keys() | wanted.keys()):
+        change: ChangeKind = ("create" if name not in stored else "delete" if name not in wanted
+                              else "unchanged" if stored[name] == wanted[name] else "update")
+        listing.append(Change(kind="constant", id=name, change=change))
+    return changes, listing, stored != wanted
