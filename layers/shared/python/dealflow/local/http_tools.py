@@ -97,12 +97,6 @@ class HttpTools:
         token carrying ``claims`` (None: no authorizer context at all). ``body``: a dict or list is
         sent as JSON, str or bytes as they are. Returns (status, JSON body). The handler gets the
         stack's in-process run starter, so switching automation off stops its waiting runs."""
-        from dealflow.local.stack import LambdaContext, _load_handler
-
-        app = getattr(self, "_api_app", None)
-        if app is None:
-            app = self._api_app = _load_handler("api")
-            app.DEPS = replace(app.DEPS, starter=self.runs_port, settle=self.runs_port.settle)
         if body is None:
             raw = b""
         elif isinstance(body, bytes | str):
@@ -116,4 +110,15 @@ class HttpTools:
             headers["authorization"] = "Bearer eyJ.local.token"
         event = http_api_event(method.upper(), path, "ANY /{proxy+}", headers, raw, self.clock.now(),
                                path_parameters={"proxy": path.lstrip("/")}, claims=claims, query=query)
-        return _reply(app.handler(event, LambdaContext("ApiFunction")))
+        return _reply(self.call_api(event))
+
+    def call_api(self: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
+        """Hand an HTTP API event to the deployed management API handler (loaded once, with the
+        stack's in-process run starter); returns its raw response. The local HTTP server's door."""
+        from dealflow.local.stack import LambdaContext, _load_handler
+
+        app = getattr(self, "_api_app", None)
+        if app is None:
+            app = self._api_app = _load_handler("api")
+            app.DEPS = replace(app.DEPS, starter=self.runs_port, settle=self.runs_port.settle)
+        return app.handler(event, LambdaContext("ApiFunction"))
