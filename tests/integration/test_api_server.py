@@ -36,7 +36,7 @@ def served() -> Iterator[tuple[LocalStack, LocalApi]]:
 def _http(api: LocalApi, method: str, path: str, body: Any = None, token: str | None = None,
           authorization: str | None = None) -> tuple[int, str, bytes]:
     """(status, content type, body) of one HTTP request to the server."""
-    data = json.dumps(body).encode() if body is not None else None
+    data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(api.url + path, data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", "application/json")
@@ -108,6 +108,16 @@ def test_bad_deal_is_a_422_naming_the_fields_and_nothing_is_written(served: tupl
 
     status, _, body = _http(api, "POST", "/deals", token=ANNA, authorization=None, body=None)
     assert status == 422
+
+
+def test_a_body_that_is_not_utf8_is_a_400_not_a_500(served: tuple[LocalStack, LocalApi]) -> None:
+    stack, api = served
+    before = stack.automation.definitions(TENANT)
+    status, _, body = _http(api, "POST", "/deals", b"\x14\xbc\xda%\x0b", token=ANNA)
+    assert status == 400 and json.loads(body)["error"] == "malformed_json"
+    status, _, body = _http(api, "PUT", "/pipelines/sales", b"\xff\xfe{}", token=ADMIN)
+    assert status == 400 and json.loads(body)["error"] == "malformed_json"
+    assert stack.automation.definitions(TENANT) == before
 
 
 def test_changes_over_http_run_the_automation(served: tuple[LocalStack, LocalApi]) -> None:
