@@ -173,6 +173,8 @@ def banner(url: str) -> str:
 def main(port: int = 8000, endpoint: str | None = None, server: bool = False) -> None:
     from dealflow.local.demo import set_up, set_up_process_tenant
 
+    # A moto server logs every AWS call through werkzeug; the banner and the answers matter here.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with LocalStack(endpoint=endpoint, server=server) as stack:
         set_up(stack)
         set_up_process_tenant(stack)
