@@ -4,6 +4,8 @@ the field, the id or the reason (see ``dealflow.api.errors``). Only what nobody 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -95,10 +97,18 @@ def _json(status: int, body: dict[str, Any]) -> Response:
 def _an_object_or_nothing(event: dict[str, Any]) -> None:
     """Every body the API takes is a JSON object. (powertools would take the first item of a JSON
     array for an object parameter; not JSON at all is left to it: a 400.)"""
-    if event.get("isBase64Encoded") or not event.get("body"):
+    if not event.get("body"):
         return
+    text = event["body"]
+    if event.get("isBase64Encoded"):
+        # API Gateway base64-encodes a body that is not UTF-8 text; no JSON is, so it is refused here
+        # (powertools would fail decoding it: a 500).
+        try:
+            text = base64.b64decode(text).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise MalformedJson("the body is not UTF-8 text, so not JSON") from None
     try:
-        parsed = json.loads(event["body"])
+        parsed = json.loads(text)
     except ValueError:
         return
     if not isinstance(parsed, dict):

@@ -104,12 +104,6 @@ class HttpTools:
                      claims: dict[str, str] | None = None, query: dict[str, str] | None = None,
                      headers: dict[str, str] | None = None) -> dict[str, Any]:
         """As ``api``, but the handler's whole response (status, headers, body text)."""
-        from dealflow.local.stack import LambdaContext, _load_handler
-
-        app = getattr(self, "_api_app", None)
-        if app is None:
-            app = self._api_app = _load_handler("api")
-            app.DEPS = replace(app.DEPS, starter=self.runs_port, settle=self.runs_port.settle)
         if body is None:
             raw = b""
         elif isinstance(body, bytes | str):
@@ -124,4 +118,15 @@ class HttpTools:
         sent.update({name.lower(): value for name, value in (headers or {}).items()})
         event = http_api_event(method.upper(), path, "ANY /{proxy+}", sent, raw, self.clock.now(),
                                path_parameters={"proxy": path.lstrip("/")}, claims=claims, query=query)
+        return self.call_api(event)
+
+    def call_api(self: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
+        """Hand an HTTP API event to the deployed management API handler (loaded once, with the
+        stack's in-process run starter); returns its raw response. The local HTTP server's door."""
+        from dealflow.local.stack import LambdaContext, _load_handler
+
+        app = getattr(self, "_api_app", None)
+        if app is None:
+            app = self._api_app = _load_handler("api")
+            app.DEPS = replace(app.DEPS, starter=self.runs_port, settle=self.runs_port.settle)
         return app.handler(event, LambdaContext("ApiFunction"))

@@ -1,0 +1,133 @@
+"""Tenant isolation for every operation in the committed OpenAPI document: globex's administrator
+calls each one with acme's ids and a plausible body, and never sees or changes an acme item.
+
+The operations come from openapi.json, so a route added later is covered without editing this
+file — unless it has a path parameter or a body this file cannot fill, and then the test fails
+and says what to add, so no route slips through untested."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.dynamodb.conditions import Key
+
+from dealflow import runtime
+from dealflow.local import LocalStack
+from dealflow.local.demo import PROCESS_TENANT, TENANT, demo_deal, set_up_process_tenant
+from dealflow.model import FieldDefinition
+
+DOCUMENT = json.loads((Path(__file__).resolve().parents[2] / "openapi.json").read_text())
+OPERATIONS = [(method.upper(), path) for path, operations in sorted(DOCUMENT["paths"].items())
+              for method in sorted(operations)]
+
+ACME_ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
+GLOBEX_ADMIN = {"sub": "u-admin", "custom:tenant_id": PROCESS_TENANT, "custom:role": "admin"}
+ACME_DEAL = "d-acme-1"
+# Path parameter → an id that exists in acme and not in globex, so any 2xx on it is a leak.
+ACME_IDS = {"automation_id": "lost-email", "deal_id": ACME_DEAL, "pipeline_id": "renewals", "code": "budget_owner"}
+# Bodies a globex administrator could plausibly send. PUTs not listed here send acme's own item as
+# acme's administrator reads it at the same path: the most tempting body there is.
+BODIES: dict[str, Any] = {
+    "PATCH /deals/{deal_id}": {"version": 1, "title": "Taken over", "amount": "1.00"},
+    "POST /deals/{deal_id}/move": {"stage_id": "won", "version": 1},
+    "POST /automation/{automation_id}/test": {"deal_id": ACME_DEAL},
+    "PUT /fields/{code}": {"code": "budget_owner", "name": "Budget owner", "kind": "text"},
+    "POST /deals": {"id": ACME_DEAL, "pipeline_id": "sales", "stage_id": "new", "title": "Globex's own deal"},
+}
+
+
+def _creates_in_own_tenant(method: str, path: str) -> bool:
+    """PUT creates or replaces at the caller's own id; POST on a collection creates. Only these may
+    answer 2xx to another tenant's ids — in the caller's tenant."""
+    return method == "PUT" or (method == "POST" and "{" not in path)
+
+
+def _lists_own_items(method: str, path: str) -> bool:
+    return method == "GET" and "{" not in path
+
+
+def _acme_deals() -> list[dict[str, Any]]:
+    table, found, params = runtime.tables().deals, [], {"KeyConditionExpression": Key("tenant_id").eq(TENANT)}
+    while True:
+        page = table.query(ConsistentRead=True, **params)
+        found += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return sorted(found, key=lambda item: item["id"])
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _acme(stack: LocalStack) -> dict[str, Any]:
+    """Everything of acme's another tenant must not change."""
+    return {"tenant": stack.automation.get_tenant(TENANT), "definitions": stack.automation.definitions(TENANT),
+            "deals": _acme_deals(),
+            "runs": stack.run_log.all(TENANT), "test runs": stack.run_log.all(TENANT, test=True)}
+
+
+def _concrete(path: str) -> str:
+    parameters = [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+    unknown = [name for name in parameters if name not in ACME_IDS]
+    assert not unknown, f"{path}: add an acme id for the path parameters {unknown} to ACME_IDS"
+    for name in parameters:
+        path = path.replace("{" + name + "}", ACME_IDS[name])
+    return path
+
+
+def _body(stack: LocalStack, method: str, path: str, concrete: str) -> Any:
+    operation = DOCUMENT["paths"][path][method.lower()]
+    if "requestBody" not in operation:
+        return None
+    key = f"{method} {path}"
+    if key in BODIES:
+        return BODIES[key]
+    assert method == "PUT" and "get" in DOCUMENT["paths"][path], f"{key}: add a plausible body to BODIES"
+    status, item = stack.api("GET", concrete, claims=ACME_ADMIN)
+    assert status == 200, (concrete, item)
+    return item
+
+
+def _set_up_acme_items(stack: LocalStack) -> None:
+    set_up_process_tenant(stack)
+    stack.create_deal(demo_deal(ACME_DEAL, "Acme's deal", "100.00", "services"))
+    stack.put_field(TENANT, FieldDefinition(code="budget_owner", name="Budget owner", kind="text"))
+    # Runs, real and test ones, in acme's log: another tenant must neither see nor add to them.
+    stack.move_deal(TENANT, ACME_DEAL, "lost")
+    stack.drain()
+    status, _ = stack.api("POST", "/automation/lost-email/test", {"deal_id": ACME_DEAL}, claims=ACME_ADMIN)
+    assert status == 200
+
+
+def test_the_acme_ids_exist_in_acme_only(stack: LocalStack) -> None:
+    _set_up_acme_items(stack)
+    assert stack.run_log.all(TENANT) and stack.run_log.all(TENANT, test=True)
+    for method, path in OPERATIONS:
+        if method == "GET" and "{" in path and path.count("{") == 1 and path.endswith("}"):
+            concrete = _concrete(path)
+            assert stack.api("GET", concrete, claims=ACME_ADMIN)[0] == 200, concrete
+            assert stack.api("GET", concrete, claims=GLOBEX_ADMIN)[0] == 404, concrete
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_another_tenants_ids_reveal_and_change_nothing(stack: LocalStack, method: str, path: str) -> None:
+    _set_up_acme_items(stack)
+    concrete = _concrete(path)
+    body = _body(stack, method, path, concrete)
+    before = _acme(stack)
+
+    status, reply = stack.api(method, concrete, body, claims=GLOBEX_ADMIN)
+
+    if _creates_in_own_tenant(method, path) or _lists_own_items(method, path):
+        assert status < 500, (status, reply)
+        if status < 300:
+            text = json.dumps(reply)
+            assert f'"tenant_id": "{TENANT}"' not in text, reply
+            if _lists_own_items(method, path):
+                leaked = [acme_id for acme_id in ACME_IDS.values() if acme_id in text]
+                assert not leaked, (leaked, reply)
+    else:
+        # Reads and changes of one item: it is not globex's, so it does not exist for globex.
+        assert status in (403, 404), (status, reply)
+    stack.drain()
+    assert _acme(stack) == before
