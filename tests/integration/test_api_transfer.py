@@ -39,8 +39,9 @@ def test_export_holds_everything_without_bookkeeping(stack: LocalStack) -> None:
     document = _export(stack)
     assert document["format"] == "dealflow/v1"
     assert [p["id"] for p in document["pipelines"]] == ["delivery", "leads", "renewals", "sales"]
-    assert [f["code"] for f in document["fields"]] == ["what_we_sell"]
+    assert [f["code"] for f in document["fields"]] == ["proposal_sent_on", "what_we_sell"]
     assert len(document["automation"]) == 8
+    assert [w["id"] for w in document["field_step_workflows"]] == ["proposal-sent"]
     assert document["constants"]["head_of_sales"] == {"type": "text", "value": "u-head"}
     assert not any("version" in a or "tenant_id" in a for a in document["automation"])
     # Only administrators read it: it is the tenant's whole automation.
@@ -52,7 +53,7 @@ def test_export_import_export_round_trip_changes_nothing(stack: LocalStack) -> N
     document = _export(stack)
     status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "true"})
     assert status == 200 and body["dry_run"] is True
-    assert _changed(body) == {} and len(body["changes"]) == 4 + 1 + 8 + 2
+    assert _changed(body) == {} and len(body["changes"]) == 4 + 2 + 8 + 1 + 2
 
     version = stack.automation.get_tenant(TENANT).automation_version
     status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})

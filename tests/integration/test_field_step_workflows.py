@@ -36,7 +36,7 @@ def _workflow(workflow_id: str, field_code: str, step_id: str = "agree_terms", *
 def _field(stack: LocalStack, code: str, kind: str) -> None:
     status, body = stack.api("PUT", f"/fields/{code}", {"code": code, "name": code.replace("_", " ").title(),
                                                        "kind": kind}, claims=ADMIN)
-    assert status == 200, body
+    assert status == 201, body
 
 
 def _linked(stack: LocalStack, kind: str) -> str:
@@ -51,7 +51,7 @@ def _linked(stack: LocalStack, kind: str) -> str:
 def _deal(stack: LocalStack, deal_id: str, **changes: Any) -> dict[str, Any]:
     status, body = stack.api("POST", "/deals", {"id": deal_id, "pipeline_id": "sales", "stage_id": "new",
                                                 "title": f"Deal {deal_id}", **changes}, claims=ANNA)
-    assert status == 200, body
+    assert status == 201, body
     return body
 
 
@@ -225,7 +225,7 @@ def test_an_automation_filling_the_field_marks_the_step_once(stack: LocalStack) 
     rule = {"kind": "rule", "id": "standard-terms", "name": "Negotiation: standard terms", "pipeline_id": "sales",
             "stage_id": "negotiation",
             "actions": [{"kind": "update_fields", "values": {code: {"value": "Standard terms"}}}]}
-    assert stack.api("PUT", "/automation/standard-terms", rule, claims=ADMIN)[0] == 200
+    assert stack.api("PUT", "/automation/standard-terms", rule, claims=ADMIN)[0] == 201
     _deal(stack, "d-1")
     assert stack.api("POST", "/deals/d-1/move", {"stage_id": "negotiation"}, claims=ANNA)[0] == 200
     stack.drain()

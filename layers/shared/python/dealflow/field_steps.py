@@ -17,8 +17,8 @@ from dealflow.clock import now_iso
 from dealflow.dispatch import MAX_DEPTH, TenantAutomation
 from dealflow.model import Causation, Deal, FieldDefinition, FieldKind
 from dealflow.model.deal import StepDone
-from dealflow.model.plan import plan_of
 from dealflow.model.workflow import FieldStepWorkflow
+from dealflow.plans import usage_of
 from dealflow.store.deals import DealStore
 
 
@@ -56,11 +56,23 @@ def working(known: TenantAutomation, pipeline_id: str) -> list[FieldStepWorkflow
             if w.enabled and w.pipeline_id == pipeline_id and not warnings(w, known)]
 
 
+def reference_problems(workflow: FieldStepWorkflow, known: TenantAutomation) -> list[dict[str, str]]:
+    """What a workflow names that the tenant lacks: its field, its pipeline, the step in it."""
+    problems = []
+    if workflow.field_code not in known.fields:
+        problems.append({"field": "field_code", "problem": f"no custom field '{workflow.field_code}' in this tenant"})
+    pipeline = known.pipelines.get(workflow.pipeline_id)
+    if pipeline is None:
+        problems.append({"field": "pipeline_id", "problem": f"no pipeline '{workflow.pipeline_id}' in this tenant"})
+    elif pipeline.step(workflow.step_id) is None:
+        problems.append({"field": "step_id",
+                         "problem": f"no step '{workflow.step_id}' in pipeline '{workflow.pipeline_id}'"})
+    return problems
+
+
 def counts(known: TenantAutomation) -> dict[str, int]:
     """Active workflows against the plan's cap (switched-off ones are free)."""
-    limit = plan_of(known.tenant.plan).max_active_field_step_workflows
-    active = sum(1 for w in known.workflows.values() if w.enabled)
-    return {"active": active, "limit": limit, "available": max(0, limit - active)}
+    return usage_of(known).field_step_workflows.model_dump()
 
 
 def used_by(workflow: FieldStepWorkflow, known: TenantAutomation) -> tuple[str, FieldStepWorkflow] | None:

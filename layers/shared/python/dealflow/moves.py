@@ -17,6 +17,7 @@ from dealflow.model import BusinessProcess, Pipeline, Rule
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.tenant import TypedValue
+from dealflow.plans import check_changes
 from dealflow.store.automation import MAX_WRITES, AutomationStore, Definition
 
 AUTOMATION = TypeAdapter(Automation)
@@ -135,10 +136,11 @@ def write_changes(store: AutomationStore, tenant_id: str, known: TenantAutomatio
     ``known`` was compiled from: a write since then is ``StaleDefinition`` and nothing is written.
     Up to MAX_WRITES definitions go in one transaction with the version bump; more are chunked, each
     chunk conditioned on the version the previous one left, so nothing else lands in between, but a
-    failure after the first chunk leaves the earlier ones written. A check of what the tenant's plan
-    allows (automation enabled in ``changes`` that ``known`` has off or lacks) belongs here, before
-    the first write."""
+    failure after the first chunk leaves the earlier ones written. What the tenant's plan allows is
+    checked first (``PlanExceeded``: kinds, and active automation past the cap)."""
     writes = changes.writes()
+    check_changes(known, [m for m, _, gone in writes if not gone], [m.id for m, _, gone in writes
+                                                                     if gone and hasattr(m, "id")])
     chunks = [writes[i:i + MAX_WRITES] for i in range(0, len(writes), MAX_WRITES)] or [[]]
     for n, chunk in enumerate(chunks):
         if not chunk and constants is None:

@@ -42,13 +42,13 @@ class Allowance(Model):
 
 
 class Usage(Model):
-    """A tenant's plan and how much of it is in use. Further allowances (field-step workflows)
-    sit beside ``automation`` as fields of their own."""
+    """A tenant's plan and how much of it is in use."""
 
     plan: str
     automation: Allowance = Field(description="Rules, tunnels, triggers and business processes switched on")
     kinds: list[AutomationKindName] = Field(description="Kinds of automation the plan includes")
     by_kind: dict[str, int] = Field(description="Switched-on automation per kind (every kind, 0 when none)")
+    field_step_workflows: Allowance = Field(description="Field–step workflows switched on")
 
 
 def active(automation: Iterable[Automation]) -> list[Automation]:
@@ -59,8 +59,10 @@ def usage_of(known: TenantAutomation) -> Usage:
     plan = plan_of(known.tenant.plan)
     on = active(known.by_id.values())
     by_kind = {kind: sum(1 for a in on if a.kind == kind) for kind in AUTOMATION_KINDS}
+    workflows = sum(1 for w in known.workflows.values() if w.enabled)
     return Usage(plan=plan.name.value, automation=Allowance.of(len(on), plan.max_active_automations),
-                 kinds=list(plan.kinds), by_kind=by_kind)
+                 kinds=list(plan.kinds), by_kind=by_kind,
+                 field_step_workflows=Allowance.of(workflows, plan.max_active_field_step_workflows))
 
 
 def _check_kind(plan: Plan, candidate: Automation) -> None:
@@ -88,3 +90,24 @@ def check_activation(known: TenantAutomation, candidate: Automation) -> None:
     if count + 1 > limit:
         raise PlanExceeded(f"{plan.name.value} plan allows {limit} active automations; {count} are active "
                            f"— switch one off or upgrade", limit=limit, active=count)
+
+
+def check_changes(known: TenantAutomation, written: Iterable[Any], deleted_ids: Iterable[str]) -> None:
+    """Raise ``PlanExceeded`` unless the tenant's plan allows the automation as it would be after
+    writing ``written`` and deleting ``deleted_ids`` in one go (a bulk change or an import). Only
+    what changes is checked for its kind; the count only refuses growth past the cap, so a tenant
+    over its cap after a downgrade can still switch things off or move them."""
+    plan = plan_of(known.tenant.plan)
+    after = dict(known.by_id)
+    for gone in deleted_ids:
+        after.pop(gone, None)
+    for candidate in written:
+        if getattr(candidate, "kind", None) not in AUTOMATION_KINDS:
+            continue  # a pipeline or field of an import
+        if known.by_id.get(candidate.id) != candidate:
+            _check_kind(plan, candidate)
+        after[candidate.id] = candidate
+    before, count, limit = len(active(known.by_id.values())), len(active(after.values())), plan.max_active_automations
+    if count > limit and count > before:
+        raise PlanExceeded(f"{plan.name.value} plan allows {limit} active automations; this change would make "
+                           f"{count} active — switch some off or upgrade", limit=limit, active=before)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from dealflow import field_steps
 from dealflow.api.errors import problems_from
 from dealflow.api.references import check_automation
 from dealflow.dispatch import AutomationIndex, TenantAutomation
@@ -23,6 +24,7 @@ from dealflow.model import FieldDefinition, Pipeline
 from dealflow.model.base import Model
 from dealflow.model.catalog import Automation
 from dealflow.model.tenant import TypedValue, TypedValues
+from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.moves import AUTOMATION, Changes, problems_of
 from dealflow.store.automation import ANY
 
@@ -38,6 +40,7 @@ class Document(Model):
     pipelines: list[Pipeline] = Field(default_factory=list)
     fields: list[FieldDefinition] = Field(default_factory=list)
     automation: list[Automation] = Field(default_factory=list)
+    field_step_workflows: list[FieldStepWorkflow] = Field(default_factory=list)
     constants: TypedValues
 
 
@@ -48,6 +51,7 @@ class _Shape(Model):
     pipelines: list[dict[str, Any]] = Field(default_factory=list)
     fields: list[dict[str, Any]] = Field(default_factory=list)
     automation: list[dict[str, Any]] = Field(default_factory=list)
+    field_step_workflows: list[dict[str, Any]] = Field(default_factory=list)
     constants: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -89,6 +93,7 @@ def export_document(known: TenantAutomation) -> dict[str, Any]:
             "pipelines": [_dump(known.pipelines[k]) for k in sorted(known.pipelines)],
             "fields": [_dump(known.fields[k]) for k in sorted(known.fields)],
             "automation": [_dump(a) for a in sorted(known.by_id.values(), key=lambda a: (a.id, a.kind))],
+            "field_step_workflows": [_dump(known.workflows[k]) for k in sorted(known.workflows)],
             "constants": _constants(known.tenant.constants)}
 
 
@@ -123,6 +128,8 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     pipelines: list[Pipeline] = _items("pipelines", shape.pipelines, Pipeline.model_validate, "id", problems)
     fields: list[FieldDefinition] = _items("fields", shape.fields, FieldDefinition.model_validate, "code", problems)
     automation: list[Automation] = _items("automation", shape.automation, AUTOMATION.validate_python, "id", problems)
+    workflows: list[FieldStepWorkflow] = _items("field_step_workflows", shape.field_step_workflows,
+                                                FieldStepWorkflow.model_validate, "id", problems)
     try:
         constants = _CONSTANTS.validate_python(shape.constants)
     except ValidationError as exc:
@@ -138,15 +145,37 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
                              "problem": f"pipeline '{pipeline.id}' holds {stored.entity}s; it cannot change"})
     as_if = TenantAutomation(tenant=known.tenant.model_copy(update={"constants": constants}),
                              pipelines={p.id: p for p in pipelines}, fields={f.code: f for f in fields},
-                             index=AutomationIndex([]), version=known.version)
+                             index=AutomationIndex([]), version=known.version,
+                             workflows={w.id: w for w in workflows})
     for item in automation:
         try:
             check_automation(item, as_if)
         except Invalid as exc:
             problems += problems_of(exc, f"automation.{item.id}")
+    problems += _workflow_problems(workflows, as_if, known)
     if problems:
         raise Invalid(problems)
-    return Document(pipelines=pipelines, fields=fields, automation=automation, constants=constants)
+    return Document(pipelines=pipelines, fields=fields, automation=automation, field_step_workflows=workflows,
+                    constants=constants)
+
+
+def _workflow_problems(workflows: list[FieldStepWorkflow], as_if: TenantAutomation,
+                       known: TenantAutomation) -> list[dict[str, str]]:
+    """Field–step workflows of a document: what they name exists in it, each field and step serves
+    one workflow, and no more are switched on than the plan allows (unless no more than now)."""
+    problems = []
+    for workflow in workflows:
+        at = f"field_step_workflows.{workflow.id}"
+        problems += [{**p, "field": f"{at}.{p['field']}"} for p in field_steps.reference_problems(workflow, as_if)]
+        held = field_steps.used_by(workflow, as_if)
+        if held is not None:
+            problems.append({"field": f"{at}.field_code", "problem": f"{held[0]} is used by field–step workflow "
+                                                                     f"'{held[1].id}' as well"})
+    on, cap = field_steps.counts(as_if), field_steps.counts(known)
+    if on["active"] > on["limit"] and on["active"] > cap["active"]:
+        problems.append({"field": "field_step_workflows", "problem": f"{on['active']} are switched on; the "
+                         f"{known.tenant.plan} plan allows {on['limit']} (plan_limit)"})
+    return problems
 
 
 def _compare(kind_of: Any, key_of: Any, stored: list[Any], wanted: list[Any],
@@ -179,11 +208,13 @@ def plan_import(document: Document, known: TenantAutomation) -> tuple[Changes, l
     named), the listing of every definition and constant, and whether the constants change."""
     definitions, automation, listing = Changes(), Changes(), []
     _compare(lambda _: "pipeline", lambda p: p.id, list(known.pipelines.values()), document.pipelines,
-             definitions, listing, versioned=False)
+             definitions, listing, versioned=True)
     _compare(lambda _: "field", lambda f: f.code, list(known.fields.values()), document.fields,
-             definitions, listing, versioned=False)
+             definitions, listing, versioned=True)
     _compare(lambda a: a.kind, lambda a: a.id, list(known.by_id.values()), document.automation,
              automation, listing, versioned=True)
+    _compare(lambda _: "field_step_workflow", lambda w: w.id, list(known.workflows.values()),
+             document.field_step_workflows, automation, listing, versioned=True)
     changes = Changes(created=[*definitions.created, *automation.created],
                       replaced=[*definitions.replaced, *automation.replaced],
                       deleted=[*automation.deleted, *definitions.deleted])

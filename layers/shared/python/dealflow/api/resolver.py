@@ -32,7 +32,17 @@ from dealflow.api import (
 )
 from dealflow.api.auth import authorize, caller_of, is_public
 from dealflow.api.context import DepsProvider
-from dealflow.api.errors import ApiError, Conflict, Forbidden, Invalid, MalformedJson, PayloadTooLarge, problems_from
+from dealflow.api.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    MalformedJson,
+    PayloadTooLarge,
+    PlanLimit,
+    problems_from,
+)
+from dealflow.plans import PlanExceeded
 from dealflow.store.automation import StaleDefinition, UnknownTenant
 from dealflow.store.deals import StaleDeal
 
@@ -175,6 +185,10 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
     @app.exception_handler(StaleDefinition)
     def stale_definition(exc: StaleDefinition) -> Response:
         return _json(409, Conflict(f"not written: {exc}; read it again").body())
+
+    @app.exception_handler(PlanExceeded)
+    def plan_exceeded(exc: PlanExceeded) -> Response:
+        return _json(403, PlanLimit(exc.reason, **exc.details).body())
 
     @app.exception_handler(UnknownTenant)
     def unknown_tenant(exc: UnknownTenant) -> Response:

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from dealflow import field_steps
 from dealflow.api.context import DepsProvider, caller, known, same_id
-from dealflow.api.errors import Conflict, Forbidden, Invalid, NotFound
+from dealflow.api.errors import Conflict, Invalid, NotFound, PlanLimit
 from dealflow.dispatch import TenantAutomation
 from dealflow.model.base import Model
 from dealflow.model.workflow import FieldStepWorkflow
@@ -36,26 +36,12 @@ class WorkflowDeleted(Model):
     id: str
 
 
-class PlanLimitReached(Forbidden):
-    """403 ``plan_limit``: the same shape as the cap on active automation (reason, limit, active)."""
-
-    error = "plan_limit"
-
-
 def _view(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> WorkflowView:
     return WorkflowView(**workflow.model_dump(), warnings=field_steps.warnings(workflow, tenant))
 
 
 def _check_references(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> None:
-    problems = []
-    if workflow.field_code not in tenant.fields:
-        problems.append({"field": "field_code", "problem": f"no custom field '{workflow.field_code}' in this tenant"})
-    pipeline = tenant.pipelines.get(workflow.pipeline_id)
-    if pipeline is None:
-        problems.append({"field": "pipeline_id", "problem": f"no pipeline '{workflow.pipeline_id}' in this tenant"})
-    elif pipeline.step(workflow.step_id) is None:
-        problems.append({"field": "step_id",
-                         "problem": f"no step '{workflow.step_id}' in pipeline '{workflow.pipeline_id}'"})
+    problems = field_steps.reference_problems(workflow, tenant)
     if problems:
         raise Invalid(problems)
 
@@ -70,9 +56,9 @@ def _check_one_use(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> Non
 def _check_plan(switching_on: bool, tenant: TenantAutomation) -> None:
     counts = field_steps.counts(tenant)
     if switching_on and counts["available"] <= 0:
-        raise PlanLimitReached(f"the {tenant.tenant.plan} plan allows {counts['limit']} active field–step "
-                               f"workflows and {counts['active']} are active; switch one off first",
-                               limit=counts["limit"], active=counts["active"])
+        raise PlanLimit(f"the {tenant.tenant.plan} plan allows {counts['limit']} active field–step "
+                       f"workflows and {counts['active']} are active; switch one off first",
+                       limit=counts["limit"], active=counts["active"])
 
 
 def router(deps: DepsProvider) -> Router:
