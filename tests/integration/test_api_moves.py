@@ -25,7 +25,7 @@ def _put_stage_mover(stack: LocalStack) -> None:
     rule = {"kind": "rule", "id": "proposal-to-negotiation", "name": "Proposal seen: negotiate",
             "pipeline_id": "sales", "stage_id": "proposal",
             "actions": [{"kind": "move_to_stage", "stage_id": "negotiation"}]}
-    assert stack.api("PUT", "/automation/proposal-to-negotiation", rule, claims=ADMIN)[0] == 200
+    assert stack.api("PUT", "/automation/proposal-to-negotiation", rule, claims=ADMIN)[0] == 201
 
 
 def test_copy_to_another_stage_gets_a_new_id_and_runs_there(stack: LocalStack) -> None:
@@ -84,7 +84,7 @@ def test_move_a_business_process_to_leads(stack: LocalStack) -> None:
                "pipeline_id": "sales",
                "nodes": [{"kind": "action", "action": {"kind": "notify", "to": {"users": ["u-head"]},
                                                        "message": "New: {{ deal.title }}"}}]}
-    assert stack.api("PUT", "/automation/welcome", process, claims=ADMIN)[0] == 200
+    assert stack.api("PUT", "/automation/welcome", process, claims=ADMIN)[0] == 201
     status, moved = stack.api("POST", "/automation/welcome/move", {"pipeline_id": "leads"}, claims=ADMIN)
     assert status == 200 and (moved["entity"], moved["pipeline_id"]) == ("lead", "leads")
 

@@ -56,6 +56,13 @@ def test_the_sample_events_drive_the_handler(stack: LocalStack) -> None:
     assert replies["api-create-deal.json"][1]["tenant_id"] == "acme"
     status, listed = replies["api-list-automation.json"]
     assert status == 200 and [a["id"] for a in listed["items"]] == ["lost-email"]
+    status, deals = replies["api-list-deals.json"]
+    assert status == 200 and [d["id"] for d in deals["items"]] == ["deal-2001"] and deals["next_token"] is None
+    status, usage = replies["api-get-usage.json"]
+    assert status == 200 and usage["plan"] == "business" and usage["automation"]["active"] >= 1
+    assert replies["api-put-field-step-workflow.json"][0] == 201
+    status, dry_run = replies["api-import-dry-run.json"]
+    assert status == 200 and dry_run["dry_run"] is True and {c["change"] for c in dry_run["changes"]} == {"delete"}
 
 
 def test_the_document_is_valid_openapi() -> None:

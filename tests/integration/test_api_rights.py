@@ -169,7 +169,7 @@ def test_automation_reading_a_field_its_author_may_not_read_is_refused(stack: Lo
     assert stack.api("GET", "/automation/lost-email", claims=ADMIN)[1]["version"] == lost["version"]
 
     status, stored = stack.api("PUT", "/automation/won-big", {**RULE, "condition": None}, claims=ADMIN)
-    assert status == 200 and stored["id"] == "won-big"
+    assert status == 201 and stored["id"] == "won-big"
 
 
 def test_a_business_process_is_checked_in_every_branch_and_loop(stack: LocalStack) -> None:
@@ -183,4 +183,4 @@ def test_a_business_process_is_checked_in_every_branch_and_loop(stack: LocalStac
     assert status == 403 and reply["field"] == "company"
     assert reply["at"] == "nodes.0.branches.0.nodes.0.while.any.0.field"
     _restrict(stack, "admin", {})
-    assert stack.api("PUT", "/automation/bp", process, claims=ADMIN)[0] == 200
+    assert stack.api("PUT", "/automation/bp", process, claims=ADMIN)[0] == 201

@@ -123,7 +123,7 @@ def test_a_body_that_is_not_utf8_is_a_400_not_a_500(served: tuple[LocalStack, Lo
 def test_changes_over_http_run_the_automation(served: tuple[LocalStack, LocalApi]) -> None:
     stack, api = served
     status, _, body = _http(api, "POST", "/deals", {**DEAL, "id": "deal-7"}, token=ANNA)
-    assert status == 200 and json.loads(body)["version"] == 1
+    assert status == 201 and json.loads(body)["version"] == 1
     status, _, body = _http(api, "POST", "/deals/deal-7/move", {"stage_id": "lost"}, token=ANNA)
     assert status == 200 and json.loads(body)["stage_id"] == "lost"
     # The lost-deal rule ran without anyone draining the stream by hand.

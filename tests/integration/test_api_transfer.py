@@ -171,7 +171,18 @@ def _many_rules(count: int) -> list[dict[str, Any]]:
             for n in range(count)]
 
 
+def test_an_import_switching_on_more_than_the_plan_allows_writes_nothing(stack: LocalStack) -> None:
+    document = _export(stack)
+    document["automation"] += _many_rules(150)
+    before = stack.automation.definitions(TENANT)
+    status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})
+    assert status == 403 and body["error"] == "plan_limit" and body["limit"] == 100
+    assert stack.automation.definitions(TENANT) == before
+
+
 def test_import_over_one_transaction_is_written_in_chunks(stack: LocalStack) -> None:
+    tenant = stack.automation.get_tenant(TENANT)
+    stack.automation.put_tenant(tenant.model_copy(update={"plan": "enterprise"}))  # 150 more switched on
     document = _export(stack)
     document["automation"] += _many_rules(150)
     status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})

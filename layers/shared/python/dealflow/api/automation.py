@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from dealflow.api.context import DepsProvider, caller, known, same_id
+from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.references import check_automation, check_deal
@@ -65,7 +65,7 @@ def router(deps: DepsProvider) -> Router:
                        "Pipelines, stages, fields and users it names must exist in the tenant. When it is "
                        "enabled, `loop_warning` names enabled automation it can start in a circle. "
                        "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
-           responses={200: {"description": "Replaced"}, 201: {"description": "Created"}})
+           responses=CREATED_OR_REPLACED)
     def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> Response[AutomationWritten]:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)

@@ -13,6 +13,8 @@ from dealflow.api.errors import Invalid, NotFound
 from dealflow.dispatch import TenantAutomation
 
 DepsProvider = Callable[[], Deps]
+# A PUT that creates answers 201, one that replaces 200, with the same body (see openapi_document).
+CREATED_OR_REPLACED: dict[int, dict[str, str]] = {200: {"description": "Replaced"}, 201: {"description": "Created"}}
 
 
 def caller(router: Router) -> Caller:
@@ -28,4 +30,4 @@ def same_id(path_id: str, body_id: str, field: str = "id") -> None:
         raise Invalid.field(field, f"'{body_id}' differs from the id in the path ('{path_id}')")
 
 
-__all__ = ["Caller", "DepsProvider", "NotFound", "caller", "known", "same_id"]
+__all__ = ["CREATED_OR_REPLACED", "Caller", "DepsProvider", "NotFound", "caller", "known", "same_id"]

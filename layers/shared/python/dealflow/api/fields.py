@@ -7,7 +7,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from dealflow.api.context import DepsProvider, caller, known, same_id
+from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
 from dealflow.api.definitions import write_versioned, written
 from dealflow.api.errors import NotFound
 from dealflow.api.schemas import DefinitionDeleted, FieldList, FieldWritten
@@ -24,7 +24,8 @@ def router(deps: DepsProvider) -> Router:
         return FieldList(items=sorted(found.values(), key=lambda f: f.code))
 
     @r.put("/fields/<code>", summary="Create (201) or replace (200) a custom field (administrators)",
-           tags=["fields"], description="`version` is the version read (1 for a new one); a write since then is a 409.")
+           tags=["fields"], description="`version` is the version read (1 for a new one); a write since then is a 409.",
+           responses=CREATED_OR_REPLACED)
     def put_field(code: str, definition: FieldDefinition) -> Response[FieldWritten]:
         same_id(code, definition.code, "code")
         d, who = deps(), caller(r)

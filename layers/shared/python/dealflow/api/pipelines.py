@@ -9,7 +9,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from dealflow.api.context import DepsProvider, caller, known, same_id
+from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
 from dealflow.api.definitions import write_versioned, written
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
@@ -51,7 +51,8 @@ def router(deps: DepsProvider) -> Router:
            summary="Create (201) or replace (200) a pipeline (administrators)",
            description="`version` is the version read (1 for a new one); a write since then is a 409. "
                        "Removed stages must hold no deals (409); automation using them is flagged and "
-                       "listed in `broken_automation`.")
+                       "listed in `broken_automation`.",
+           responses=CREATED_OR_REPLACED)
     def put_pipeline(pipeline_id: str, pipeline: Pipeline) -> Response[PipelineWritten]:
         same_id(pipeline_id, pipeline.id)
         d, who = deps(), caller(r)

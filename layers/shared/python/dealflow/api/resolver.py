@@ -51,11 +51,13 @@ logger = Logger(child=True)
 TITLE = "Dealflow management API"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "Pipelines, custom fields, deals and automation of every kind (rules, tunnels, triggers, business "
-    "processes) of one tenant. The tenant, the user and the role come from the JWT (claims `custom:tenant_id`, "
-    "`sub`, `custom:role`); only administrators change automation, fields and pipelines. Errors are JSON: "
-    "401 unauthorized, 403 forbidden, 404 not_found (naming the id), 409 conflict (stale version), "
-    "422 validation (`problems`: field and problem), 400 malformed_json."
+    "Pipelines, custom fields, deals and leads, automation of every kind (rules, tunnels, triggers, business "
+    "processes, field–step workflows), constants and variables, the run log, the plan's usage, rights, export "
+    "and import of one tenant. The tenant, the user and the role come from the JWT (claims `custom:tenant_id`, "
+    "`sub`, `custom:role`); only administrators change automation, fields, pipelines, workflows, constants, "
+    "variables and rights. Errors are JSON: 401 unauthorized, 403 forbidden (a field one may not write is "
+    "named in `field`) or plan_limit, 404 not_found (naming the id), 409 conflict (stale version), "
+    "422 validation (`problems`: field and problem), 400 malformed_json, 413 payload_too_large."
 )
 OPENAPI = {"title": TITLE, "version": VERSION, "description": DESCRIPTION,
            "security_schemes": {"jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -92,6 +94,9 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
     schemas["Error"] = _ERROR
     for operations in document.get("paths", {}).values():
         for method, operation in operations.items():
+            answers = operation.setdefault("responses", {})
+            if "201" in answers and "content" not in answers["201"] and "content" in answers.get("200", {}):
+                answers["201"]["content"] = answers["200"]["content"]  # created: the same body as replaced
             for status, description in _ERROR_RESPONSES.items():
                 if status == "400" and method not in ("put", "post", "patch"):
                     continue

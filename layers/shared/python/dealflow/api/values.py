@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from dealflow.api.context import DepsProvider, caller
+from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller
 from dealflow.api.errors import Invalid, NotFound
 from dealflow.api.schemas import NamedValue, NamedValueList
 from dealflow.model import TypedValue
@@ -47,7 +47,7 @@ def _routes(r: Router, deps: DepsProvider, kind: ValueKind) -> None:
         return NamedValue.of(name, found)
 
     @r.put(f"/{kind}/<name>", summary=f"Create or replace a {one} (administrators)", tags=tags,
-           operation_id=f"put_{one}", responses={200: {"description": "Replaced"}, 201: {"description": "Created"}},
+           operation_id=f"put_{one}", responses=CREATED_OR_REPLACED,
            description="A user-typed value must name a user of the tenant. 201 when it was created.")
     def put_value(name: str, value: Annotated[TypedValue, Body()]) -> Response[NamedValue]:
         d, tenant_id = deps(), caller(r).tenant_id
