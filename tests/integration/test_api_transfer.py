@@ -11,6 +11,7 @@ import yaml
 
 from dealflow.local import LocalStack
 from dealflow.local.demo import PROCESS_TENANT, TENANT, demo_deal, set_up_process_tenant
+from dealflow.model.plan import PlanName
 from dealflow.moves import write_changes
 from dealflow.store.automation import StaleDefinition
 from dealflow.transfer import plan_import, validate_document
@@ -182,7 +183,7 @@ def test_an_import_switching_on_more_than_the_plan_allows_writes_nothing(stack: 
 
 def test_import_over_one_transaction_is_written_in_chunks(stack: LocalStack) -> None:
     tenant = stack.automation.get_tenant(TENANT)
-    stack.automation.put_tenant(tenant.model_copy(update={"plan": "enterprise"}))  # 150 more switched on
+    stack.automation.put_tenant(tenant.model_copy(update={"plan": PlanName.ENTERPRISE}))  # 150 more switched on
     document = _export(stack)
     document["automation"] += _many_rules(150)
     status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})
