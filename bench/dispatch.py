@@ -68,9 +68,14 @@ USERS = ("u-anna", "u-piotr", "u-head")
 
 
 def build_pipelines() -> list[Pipeline]:
-    return [Pipeline(id=f"p{p:02d}", name=f"Pipeline {p}",
-                     stages=[Stage(id=f"s{s:02d}", name=f"Stage {s}") for s in range(STAGES)])
-            for p in range(PIPELINES)]
+    return [
+        Pipeline(
+            id=f"p{p:02d}",
+            name=f"Pipeline {p}",
+            stages=[Stage(id=f"s{s:02d}", name=f"Stage {s}") for s in range(STAGES)],
+        )
+        for p in range(PIPELINES)
+    ]
 
 
 def random_condition(rng: random.Random) -> Condition | None:
@@ -82,8 +87,12 @@ def random_condition(rng: random.Random) -> Condition | None:
         return Clause(field="amount", op="gt", value=rng.choice((1_000, 5_000, 20_000, 50_000)))
     if roll < 0.85:
         return Clause(field="what_we_sell", op="equals", value="services")
-    return AllOf(all=[Clause(field="amount", op="gte", value=rng.choice((2_000, 10_000))),
-                      Clause(field="what_we_sell", op="in", value=["services", "licenses"])])
+    return AllOf(
+        all=[
+            Clause(field="amount", op="gte", value=rng.choice((2_000, 10_000))),
+            Clause(field="what_we_sell", op="in", value=["services", "licenses"]),
+        ]
+    )
 
 
 def build_rules(count: int, pipelines: Sequence[Pipeline], rng: random.Random) -> list[Rule]:
@@ -92,21 +101,41 @@ def build_rules(count: int, pipelines: Sequence[Pipeline], rng: random.Random) -
     rules = []
     for i in range(count):
         pipeline_id, stage_id = pairs[i % len(pairs)]
-        rules.append(Rule(
-            id=f"r{i:05d}", name=f"Rule {i}", pipeline_id=pipeline_id, stage_id=stage_id,
-            enabled=rng.random() >= 0.02, condition=random_condition(rng),
-            actions=[SendEmail(to=Recipients(responsible=True), subject="{{ deal.title }} moved",
-                               body="{{ deal.title }} ({{ deal.amount }}) entered a stage.")]))
+        rules.append(
+            Rule(
+                id=f"r{i:05d}",
+                name=f"Rule {i}",
+                pipeline_id=pipeline_id,
+                stage_id=stage_id,
+                enabled=rng.random() >= 0.02,
+                condition=random_condition(rng),
+                actions=[
+                    SendEmail(
+                        to=Recipients(responsible=True),
+                        subject="{{ deal.title }} moved",
+                        body="{{ deal.title }} ({{ deal.amount }}) entered a stage.",
+                    )
+                ],
+            )
+        )
     return rules
 
 
 def random_deal(deal_id: str, pipelines: Sequence[Pipeline], rng: random.Random) -> Deal:
     pipeline = rng.choice(pipelines)
-    return Deal(tenant_id=TENANT, id=deal_id, pipeline_id=pipeline.id, stage_id=rng.choice(pipeline.stages).id,
-                title=f"Deal {deal_id}", amount=Decimal(rng.randrange(100, 100_000)), currency="EUR",
-                responsible_id=rng.choice(USERS), company="Northwind",
-                contact=Contact(name="Nora North", email="nora@northwind.example"),
-                fields={"what_we_sell": rng.choice(SELLS)})
+    return Deal(
+        tenant_id=TENANT,
+        id=deal_id,
+        pipeline_id=pipeline.id,
+        stage_id=rng.choice(pipeline.stages).id,
+        title=f"Deal {deal_id}",
+        amount=Decimal(rng.randrange(100, 100_000)),
+        currency="EUR",
+        responsible_id=rng.choice(USERS),
+        company="Northwind",
+        contact=Contact(name="Nora North", email="nora@northwind.example"),
+        fields={"what_we_sell": rng.choice(SELLS)},
+    )
 
 
 def build_changes(count: int, pipelines: Sequence[Pipeline], rng: random.Random) -> list[DealChange]:
@@ -126,12 +155,12 @@ def build_changes(count: int, pipelines: Sequence[Pipeline], rng: random.Random)
         update: dict[str, Any] = {"version": old.version + 1, "updated_at": f"2025-01-01T00:00:{n % 60:02d}Z"}
         if roll < 0.88:
             pipeline = rng.choice(pipelines) if rng.random() < 0.1 else by_id[old.pipeline_id]
-            stage_id = rng.choice([s.id for s in pipeline.stages
-                                   if (pipeline.id, s.id) != (old.pipeline_id, old.stage_id)])
+            stage_id = rng.choice(
+                [s.id for s in pipeline.stages if (pipeline.id, s.id) != (old.pipeline_id, old.stage_id)]
+            )
             update.update(pipeline_id=pipeline.id, stage_id=stage_id)
         else:
-            update.update(amount=Decimal(rng.randrange(100, 100_000)),
-                          fields={"what_we_sell": rng.choice(SELLS)})
+            update.update(amount=Decimal(rng.randrange(100, 100_000)), fields={"what_we_sell": rng.choice(SELLS)})
         new = old.model_copy(update=update)
         deals[k] = new
         changes.append(diff(old, new))
@@ -146,15 +175,24 @@ class ScanIndex:
         self._all = list(compiled)
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
-        return tuple(c for c in self._all if c.automation.kind in ("rule", "tunnel")
-                     and (c.automation.pipeline_id, c.automation.stage_id) == (pipeline_id, stage_id))
+        return tuple(
+            c
+            for c in self._all
+            if c.automation.kind in ("rule", "tunnel")
+            and (c.automation.pipeline_id, c.automation.stage_id) == (pipeline_id, stage_id)
+        )
 
     def on_event(self, event: str) -> tuple[CompiledAutomation, ...]:
         return tuple(c for c in self._all if c.automation.kind == "trigger" and c.automation.event == event)
 
     def processes(self, entity: str, start: str) -> tuple[CompiledAutomation, ...]:
-        return tuple(c for c in self._all if c.automation.kind == "business_process"
-                     and c.automation.entity == entity and start in c.automation.start_on)
+        return tuple(
+            c
+            for c in self._all
+            if c.automation.kind == "business_process"
+            and c.automation.entity == entity
+            and start in c.automation.start_on
+        )
 
 
 def time_cpu(body: Callable[[], list[Plan]]) -> tuple[float, list[Plan]]:
@@ -183,14 +221,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     work = list(zip(changes, events, strict=True))
 
     automation = TenantAutomation(
-        tenant=Tenant(id=TENANT, name="Bench Co", users=[User(id=u, name=u, email=f"{u}@bench.example")
-                                                         for u in USERS]),
+        tenant=Tenant(
+            id=TENANT, name="Bench Co", users=[User(id=u, name=u, email=f"{u}@bench.example") for u in USERS]
+        ),
         pipelines={p.id: p for p in pipelines},
-        fields={"what_we_sell": FieldDefinition(code="what_we_sell", name="What we sell", kind="list",
-                                                options=list(SELLS))},
-        index=AutomationIndex(rules), version=1)
-    every_rule = [CompiledAutomation(rule, compile_condition(rule.condition), reads_before(rule.condition))
-                  for rule in rules if rule.enabled]
+        fields={
+            "what_we_sell": FieldDefinition(code="what_we_sell", name="What we sell", kind="list", options=list(SELLS))
+        },
+        index=AutomationIndex(rules),
+        version=1,
+    )
+    every_rule = [
+        CompiledAutomation(rule, compile_condition(rule.condition), reads_before(rule.condition))
+        for rule in rules
+        if rule.enabled
+    ]
 
     def indexed() -> list[Plan]:
         return [plan_runs(change, automation, event_id) for change, event_id in work]
@@ -217,10 +262,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     moves = sum(1 for c in changes if c.old is not None and c.stage_entry is not None)
     created = sum(1 for c in changes if c.old is None)
     stages = len(pipelines) * STAGES
-    print(f"tenant: {len(rules)} rules ({len(every_rule)} enabled) over {len(pipelines)} pipelines x {STAGES} stages"
-          f" (~{len(every_rule) / stages:.1f} per stage)")
-    print(f"stream: {len(changes)} changes = {moves} stage moves + {created} creations"
-          f" + {len(changes) - moves - created} field-only edits (diff() done before timing)")
+    print(
+        f"tenant: {len(rules)} rules ({len(every_rule)} enabled) over {len(pipelines)} pipelines x {STAGES} stages"
+        f" (~{len(every_rule) / stages:.1f} per stage)"
+    )
+    print(
+        f"stream: {len(changes)} changes = {moves} stage moves + {created} creations"
+        f" + {len(changes) - moves - created} field-only edits (diff() done before timing)"
+    )
     print(f"runs planned in total: {planned} (identical run ids in both variants, checked per change)")
     print(f"CPU time, best of {args.repeat}:")
     for name, seconds in (("indexed (plan_runs)", best_indexed), ("naive (scan all rules)", best_naive)):

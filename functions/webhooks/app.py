@@ -47,16 +47,20 @@ def _raw_body() -> bytes:
 @app.post("/webhooks/<tenant_id>")
 def receive(tenant_id: str) -> Response:
     accepted = RECEIVER.receive(tenant_id, app.current_event.headers, _raw_body())
-    logger.info("webhook accepted", extra={"tenant_id": tenant_id, "event_id": accepted.event_id,
-                                           "runs": accepted.runs})
+    logger.info(
+        "webhook accepted", extra={"tenant_id": tenant_id, "event_id": accepted.event_id, "runs": accepted.runs}
+    )
     return _json(202, accepted.model_dump(mode="json"))
 
 
 @app.exception_handler(Rejected)
 def rejected(exc: Rejected) -> Response:
     level = logger.error if exc.status >= 500 else logger.warning
-    level("webhook refused", extra={"status": exc.status, "error": exc.error, "reason": exc.reason,
-                                    "path": app.current_event.raw_path}, exc_info=exc.status >= 500)
+    level(
+        "webhook refused",
+        extra={"status": exc.status, "error": exc.error, "reason": exc.reason, "path": app.current_event.raw_path},
+        exc_info=exc.status >= 500,
+    )
     return _json(exc.status, exc.body())
 
 

@@ -13,11 +13,16 @@ ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
 
 
 def _rule(**changes: Any) -> dict[str, Any]:
-    return {"kind": "rule", "id": "negotiation-alert", "name": "Big deal in negotiation",
-            "pipeline_id": "sales", "stage_id": "negotiation",
-            "condition": {"field": "amount", "op": "gte", "value": 10000},
-            "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }} negotiating"}],
-            **changes}
+    return {
+        "kind": "rule",
+        "id": "negotiation-alert",
+        "name": "Big deal in negotiation",
+        "pipeline_id": "sales",
+        "stage_id": "negotiation",
+        "condition": {"field": "amount", "op": "gte", "value": 10000},
+        "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }} negotiating"}],
+        **changes,
+    }
 
 
 def _fields(body: dict[str, Any]) -> dict[str, str]:
@@ -70,13 +75,32 @@ def test_create_replace_with_versions_and_delete(stack: LocalStack) -> None:
 
 
 def test_every_kind_can_be_stored(stack: LocalStack) -> None:
-    tunnel = {"kind": "tunnel", "id": "lost-to-renewals", "name": "Lost → renewals", "pipeline_id": "sales",
-              "stage_id": "lost", "target_pipeline_id": "renewals", "target_stage_id": "due", "mode": "move"}
-    trigger = {"kind": "trigger", "id": "form", "name": "Web form", "pipeline_id": "sales", "stage_id": "proposal",
-               "event": "field_changed", "field": "what_we_sell"}
-    process = {"kind": "business_process", "id": "p", "name": "Process", "start_on": ["manual"],
-               "nodes": [{"kind": "action", "action": {"kind": "notify", "to": {"users": ["u-head"]},
-                                                       "message": "hi"}}]}
+    tunnel = {
+        "kind": "tunnel",
+        "id": "lost-to-renewals",
+        "name": "Lost → renewals",
+        "pipeline_id": "sales",
+        "stage_id": "lost",
+        "target_pipeline_id": "renewals",
+        "target_stage_id": "due",
+        "mode": "move",
+    }
+    trigger = {
+        "kind": "trigger",
+        "id": "form",
+        "name": "Web form",
+        "pipeline_id": "sales",
+        "stage_id": "proposal",
+        "event": "field_changed",
+        "field": "what_we_sell",
+    }
+    process = {
+        "kind": "business_process",
+        "id": "p",
+        "name": "Process",
+        "start_on": ["manual"],
+        "nodes": [{"kind": "action", "action": {"kind": "notify", "to": {"users": ["u-head"]}, "message": "hi"}}],
+    }
     for item in (tunnel, trigger, process):
         status, body = stack.api("PUT", f"/automation/{item['id']}", item, claims=ADMIN)
         assert status == 201, body
@@ -85,9 +109,14 @@ def test_every_kind_can_be_stored(stack: LocalStack) -> None:
 
 
 def test_validation_errors_name_the_field(stack: LocalStack) -> None:
-    broken = _rule(stage_id="nowhere", condition={"field": "budget", "op": "gt", "value": 1},
-                   actions=[{"kind": "notify", "to": {"users": ["u-ghost"]}, "message": "x"},
-                            {"kind": "move_to_stage", "stage_id": "kickoff"}])
+    broken = _rule(
+        stage_id="nowhere",
+        condition={"field": "budget", "op": "gt", "value": 1},
+        actions=[
+            {"kind": "notify", "to": {"users": ["u-ghost"]}, "message": "x"},
+            {"kind": "move_to_stage", "stage_id": "kickoff"},
+        ],
+    )
     status, body = stack.api("PUT", "/automation/negotiation-alert", broken, claims=ADMIN)
     assert status == 422
     problems = _fields(body)
@@ -97,16 +126,33 @@ def test_validation_errors_name_the_field(stack: LocalStack) -> None:
     assert "kickoff" in problems["actions.1.stage_id"]
     assert "negotiation-alert" not in stack.automation.load(TENANT).by_id  # nothing written
 
-    status, body = stack.api("PUT", "/automation/negotiation-alert",
-                             _rule(pipeline_id="nope", actions=[{"kind": "send_email", "to": {}, "subject": "s",
-                                                                 "body": "{{ ''.__class__ }}"}]), claims=ADMIN)
+    status, body = stack.api(
+        "PUT",
+        "/automation/negotiation-alert",
+        _rule(
+            pipeline_id="nope", actions=[{"kind": "send_email", "to": {}, "subject": "s", "body": "{{ ''.__class__ }}"}]
+        ),
+        claims=ADMIN,
+    )
     assert status == 422
     problems = _fields(body)
     assert set(problems) == {"actions.0.to", "actions.0.body"}, problems  # model first, references after
 
-    status, body = stack.api("PUT", "/automation/lost-to-x", {
-        "kind": "tunnel", "id": "lost-to-x", "name": "t", "pipeline_id": "sales", "stage_id": "lost",
-        "target_pipeline_id": "delivery", "target_stage_id": "nowhere", "mode": "copy"}, claims=ADMIN)
+    status, body = stack.api(
+        "PUT",
+        "/automation/lost-to-x",
+        {
+            "kind": "tunnel",
+            "id": "lost-to-x",
+            "name": "t",
+            "pipeline_id": "sales",
+            "stage_id": "lost",
+            "target_pipeline_id": "delivery",
+            "target_stage_id": "nowhere",
+            "mode": "copy",
+        },
+        claims=ADMIN,
+    )
     assert status == 422 and "nowhere" in _fields(body)["target_stage_id"]
 
     status, body = stack.api("PUT", "/automation/other-id", _rule(), claims=ADMIN)
@@ -120,14 +166,24 @@ def test_validation_errors_name_the_field(stack: LocalStack) -> None:
     status, body = stack.api("PUT", "/automation/negotiation-alert", _rule(colour="red"), claims=ADMIN)
     assert status == 422 and "colour" in _fields(body)
 
-    status, body = stack.api("PUT", "/automation/lost-email", _rule(id="lost-email", kind="trigger",
-                                                                   event="invoice_paid", actions=None), claims=ADMIN)
+    status, body = stack.api(
+        "PUT",
+        "/automation/lost-email",
+        _rule(id="lost-email", kind="trigger", event="invoice_paid", actions=None),
+        claims=ADMIN,
+    )
     assert status == 422
 
 
 def test_a_rule_cannot_turn_into_another_kind_under_its_id(stack: LocalStack) -> None:
-    trigger = {"kind": "trigger", "id": "lost-email", "name": "t", "pipeline_id": "sales", "stage_id": "won",
-               "event": "invoice_paid"}
+    trigger = {
+        "kind": "trigger",
+        "id": "lost-email",
+        "name": "t",
+        "pipeline_id": "sales",
+        "stage_id": "won",
+        "event": "invoice_paid",
+    }
     status, body = stack.api("PUT", "/automation/lost-email", trigger, claims=ADMIN)
     assert status == 422 and "rule" in _fields(body)["kind"]
 
@@ -142,8 +198,11 @@ def test_malformed_json_is_400(stack: LocalStack) -> None:
 
 
 def test_a_body_too_big_to_store_is_413_before_it_is_parsed(stack: LocalStack) -> None:
-    huge = _rule(actions=[{"kind": "send_email", "to": {"users": ["u-head"]}, "subject": "s", "body": "x" * 99_000}
-                          for _ in range(4)])
+    huge = _rule(
+        actions=[
+            {"kind": "send_email", "to": {"users": ["u-head"]}, "subject": "s", "body": "x" * 99_000} for _ in range(4)
+        ]
+    )
     status, body = stack.api("PUT", "/automation/negotiation-alert", huge, claims=ADMIN)
     assert status == 413 and body["error"] == "payload_too_large"
 
@@ -187,8 +246,13 @@ def test_test_mode_through_the_api_sends_and_writes_nothing(stack: LocalStack) -
 
 
 def test_test_mode_on_a_described_deal_and_its_mistakes(stack: LocalStack) -> None:
-    deal = {"pipeline_id": "sales", "stage_id": "new", "title": "What if", "amount": "1.00",
-            "fields": {"what_we_sell": "products"}}
+    deal = {
+        "pipeline_id": "sales",
+        "stage_id": "new",
+        "title": "What if",
+        "amount": "1.00",
+        "fields": {"what_we_sell": "products"},
+    }
     status, run = stack.api("POST", "/automation/won-services-workgroup/test", {"deal": deal}, claims=ADMIN)
     assert status == 200 and run["status"] == "skipped"
     assert stack.get_deal(TENANT, "test-deal") is None
@@ -197,6 +261,10 @@ def test_test_mode_on_a_described_deal_and_its_mistakes(stack: LocalStack) -> No
     assert status == 422 and "deal_id" in _fields(body)
     status, body = stack.api("POST", "/automation/won-services-workgroup/test", {"deal_id": "nope"}, claims=ADMIN)
     assert status == 404 and body["id"] == "nope"
-    status, body = stack.api("POST", "/automation/won-services-workgroup/test",
-                             {"deal": {**deal, "fields": {"what_we_sell": "cheese"}}}, claims=ADMIN)
+    status, body = stack.api(
+        "POST",
+        "/automation/won-services-workgroup/test",
+        {"deal": {**deal, "fields": {"what_we_sell": "cheese"}}},
+        claims=ADMIN,
+    )
     assert status == 422 and "cheese" in _fields(body)["fields.what_we_sell"]

@@ -15,10 +15,16 @@ ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
 
 def _deal(n: int) -> dict[str, Any]:
     """Thirty deals: every third in proposal, every other one Piotr's, every fifth for Contoso."""
-    return {"id": f"d-{n:03d}", "pipeline_id": "sales", "stage_id": "proposal" if n % 3 == 0 else "new",
-            "title": f"Deal {n}", "amount": f"{n}000.00", "currency": "EUR",
-            "responsible_id": "u-piotr" if n % 2 == 0 else "u-anna",
-            "company": "Contoso Ltd" if n % 5 == 0 else "Northwind"}
+    return {
+        "id": f"d-{n:03d}",
+        "pipeline_id": "sales",
+        "stage_id": "proposal" if n % 3 == 0 else "new",
+        "title": f"Deal {n}",
+        "amount": f"{n}000.00",
+        "currency": "EUR",
+        "responsible_id": "u-piotr" if n % 2 == 0 else "u-anna",
+        "company": "Contoso Ltd" if n % 5 == 0 else "Northwind",
+    }
 
 
 @pytest.fixture
@@ -34,8 +40,9 @@ def thirty(stack: LocalStack) -> LocalStack:
 def _pages(stack: LocalStack, query: dict[str, str], claims: dict[str, str] = ANNA) -> list[list[dict[str, Any]]]:
     pages, token = [], None
     while True:
-        status, body = stack.api("GET", "/deals", claims=claims, query={**query, **({"next_token": token} if token
-                                                                                     else {})})
+        status, body = stack.api(
+            "GET", "/deals", claims=claims, query={**query, **({"next_token": token} if token else {})}
+        )
         assert status == 200, body
         pages.append(body["items"])
         token = body["next_token"]
@@ -72,33 +79,48 @@ def test_a_bad_or_tampered_next_token_is_422(thirty: LocalStack) -> None:
     status, first = thirty.api("GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new"})
     token = first["next_token"]
     payload, _, digest = token.partition(".")
-    tampered = [("garbage", ), (payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + digest, ),
-                (payload + "." + "0" * len(digest), ), ("%%%." + digest, )]
+    tampered = [
+        ("garbage",),
+        (payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + digest,),
+        (payload + "." + "0" * len(digest),),
+        ("%%%." + digest,),
+    ]
     for (bad,) in tampered:
-        status, body = thirty.api("GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new",
-                                                                       "next_token": bad})
+        status, body = thirty.api(
+            "GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new", "next_token": bad}
+        )
         assert status == 422 and body["problems"][0]["field"] == "next_token", (bad, body)
 
     status, body = thirty.api("GET", "/deals", claims=ANNA, query={"stage_id": "proposal", "next_token": token})
     assert status == 422 and "other filters" in body["problems"][0]["problem"]
-    status, second = thirty.api("GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new",
-                                                                      "next_token": token})
+    status, second = thirty.api(
+        "GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new", "next_token": token}
+    )
     assert status == 200 and second["items"][0]["id"] > first["items"][-1]["id"]
 
 
 def test_unknown_filters_and_limits_are_422_naming_the_filter(thirty: LocalStack) -> None:
-    cases = [({"pipeline_id": "nope"}, "pipeline_id"), ({"pipeline_id": "leads"}, "pipeline_id"),
-             ({"stage_id": "kickoff", "pipeline_id": "sales"}, "stage_id"), ({"stage_id": "nowhere"}, "stage_id"),
-             ({"entity": "contact"}, "entity"), ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit")]
+    cases = [
+        ({"pipeline_id": "nope"}, "pipeline_id"),
+        ({"pipeline_id": "leads"}, "pipeline_id"),
+        ({"stage_id": "kickoff", "pipeline_id": "sales"}, "stage_id"),
+        ({"stage_id": "nowhere"}, "stage_id"),
+        ({"entity": "contact"}, "entity"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+    ]
     for query, field in cases:
         status, body = thirty.api("GET", "/deals", claims=ANNA, query=query)
         assert status == 422 and [p["field"] for p in body["problems"]] == [field], (query, body)
 
 
 def test_lists_show_what_the_role_may_read_and_refuse_filters_on_hidden_fields(thirty: LocalStack) -> None:
-    status, _ = thirty.api("PUT", "/rights/sales_rep", {"deals": {"fields": {"amount": "hidden",
-                                                                             "responsible_id": "hidden"}}},
-                           claims=ADMIN)
+    status, _ = thirty.api(
+        "PUT",
+        "/rights/sales_rep",
+        {"deals": {"fields": {"amount": "hidden", "responsible_id": "hidden"}}},
+        claims=ADMIN,
+    )
     assert status == 200
     status, body = thirty.api("GET", "/deals", claims=ANNA, query={"limit": "3"})
     assert status == 200 and len(body["items"]) == 3

@@ -8,9 +8,18 @@ from dealflow.local import LocalStack
 from dealflow.local.demo import TENANT
 
 ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
-NEW = {"id": "deal-2001", "pipeline_id": "sales", "stage_id": "new", "title": "Cloud migration",
-       "amount": "24000.00", "currency": "EUR", "responsible_id": "u-anna", "company": "Contoso",
-       "contact": {"name": "Carl", "email": "carl@contoso.example"}, "fields": {"what_we_sell": "services"}}
+NEW = {
+    "id": "deal-2001",
+    "pipeline_id": "sales",
+    "stage_id": "new",
+    "title": "Cloud migration",
+    "amount": "24000.00",
+    "currency": "EUR",
+    "responsible_id": "u-anna",
+    "company": "Contoso",
+    "contact": {"name": "Carl", "email": "carl@contoso.example"},
+    "fields": {"what_we_sell": "services"},
+}
 
 
 def _fields(body: dict[str, Any]) -> dict[str, str]:
@@ -43,8 +52,12 @@ def test_leads_are_created_in_lead_pipelines_only(stack: LocalStack) -> None:
 
 
 def test_create_names_every_bad_field_and_writes_nothing(stack: LocalStack) -> None:
-    status, body = stack.api("POST", "/deals", {**NEW, "stage_id": "closed", "responsible_id": "u-ghost",
-                                                "fields": {"what_we_sell": "cheese", "budget": 1}}, claims=ANNA)
+    status, body = stack.api(
+        "POST",
+        "/deals",
+        {**NEW, "stage_id": "closed", "responsible_id": "u-ghost", "fields": {"what_we_sell": "cheese", "budget": 1}},
+        claims=ANNA,
+    )
     assert status == 422
     problems = _fields(body)
     assert set(problems) == {"stage_id", "responsible_id", "fields.what_we_sell", "fields.budget"}, problems
@@ -56,8 +69,12 @@ def test_create_names_every_bad_field_and_writes_nothing(stack: LocalStack) -> N
 
 def test_update_with_version_and_stale_write_is_409(stack: LocalStack) -> None:
     stack.api("POST", "/deals", NEW, claims=ANNA)
-    status, updated = stack.api("PATCH", "/deals/deal-2001", {"version": 1, "title": "Cloud migration II",
-                                                             "fields": {"what_we_sell": "products"}}, claims=ANNA)
+    status, updated = stack.api(
+        "PATCH",
+        "/deals/deal-2001",
+        {"version": 1, "title": "Cloud migration II", "fields": {"what_we_sell": "products"}},
+        claims=ANNA,
+    )
     assert status == 200 and updated["version"] == 2 and updated["title"] == "Cloud migration II"
     assert updated["fields"] == {"what_we_sell": "products"} and updated["company"] == "Contoso"
 
@@ -87,6 +104,7 @@ def test_move_to_stage_runs_the_rules_of_the_stage(stack: LocalStack) -> None:
     assert status == 409
     status, body = stack.api("POST", "/deals/deal-2001/move", {"stage_id": "kickoff"}, claims=ANNA)
     assert status == 422 and "kickoff" in _fields(body)["stage_id"]
-    status, body = stack.api("POST", "/deals/deal-2001/move", {"stage_id": "kickoff", "pipeline_id": "delivery"},
-                             claims=ANNA)
+    status, body = stack.api(
+        "POST", "/deals/deal-2001/move", {"stage_id": "kickoff", "pipeline_id": "delivery"}, claims=ANNA
+    )
     assert status == 200 and (body["pipeline_id"], body["stage_id"]) == ("delivery", "kickoff")

@@ -55,13 +55,20 @@ def session() -> Iterator[requests.Session]:
 
 @pytest.mark.parametrize("role", sorted(CALLERS))
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
-def test_no_server_errors_and_answers_match_the_document(server: LocalApi, session: requests.Session,
-                                                         operation: schemathesis.APIOperation, role: str) -> None:
+def test_no_server_errors_and_answers_match_the_document(
+    server: LocalApi, session: requests.Session, operation: schemathesis.APIOperation, role: str
+) -> None:
     headers = {"Authorization": f"Bearer {CALLERS[role]}"}
     cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
 
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, print_blob=False,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=cases)
     def check(case: schemathesis.Case) -> None:
         response = case.call(base_url=server.url, session=session, headers=headers, timeout=60)

@@ -20,15 +20,24 @@ from dealflow.local.demo import PROCESS_TENANT, TENANT, demo_deal, set_up_proces
 from dealflow.model import FieldDefinition
 
 DOCUMENT = json.loads((Path(__file__).resolve().parents[2] / "openapi.json").read_text())
-OPERATIONS = [(method.upper(), path) for path, operations in sorted(DOCUMENT["paths"].items())
-              for method in sorted(operations)]
+OPERATIONS = [
+    (method.upper(), path) for path, operations in sorted(DOCUMENT["paths"].items()) for method in sorted(operations)
+]
 
 ACME_ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
 GLOBEX_ADMIN = {"sub": "u-admin", "custom:tenant_id": PROCESS_TENANT, "custom:role": "admin"}
 ACME_DEAL = "d-acme-1"
 # Path parameter → an id that exists in acme and not in globex, so any 2xx on it is a leak.
-ACME_IDS = {"automation_id": "lost-email", "deal_id": ACME_DEAL, "pipeline_id": "renewals", "code": "budget_owner",
-            "name": "acme_only", "workflow_id": "proposal-sent", "step_id": "qualify", "role": "sales_rep"}
+ACME_IDS = {
+    "automation_id": "lost-email",
+    "deal_id": ACME_DEAL,
+    "pipeline_id": "renewals",
+    "code": "budget_owner",
+    "name": "acme_only",
+    "workflow_id": "proposal-sent",
+    "step_id": "qualify",
+    "role": "sales_rep",
+}
 # Names every tenant has (roles, the demo's step names): not a leak when a tenant lists its own.
 SHARED_NAMES = frozenset({"step_id", "role"})
 # Filled in once acme has a run: run ids are made by the engine.
@@ -72,9 +81,13 @@ def _acme_deals() -> list[dict[str, Any]]:
 
 def _acme(stack: LocalStack) -> dict[str, Any]:
     """Everything of acme's another tenant must not change."""
-    return {"tenant": stack.automation.get_tenant(TENANT), "definitions": stack.automation.definitions(TENANT),
-            "deals": _acme_deals(),
-            "runs": stack.run_log.all(TENANT), "test runs": stack.run_log.all(TENANT, test=True)}
+    return {
+        "tenant": stack.automation.get_tenant(TENANT),
+        "definitions": stack.automation.definitions(TENANT),
+        "deals": _acme_deals(),
+        "runs": stack.run_log.all(TENANT),
+        "test runs": stack.run_log.all(TENANT, test=True),
+    }
 
 
 def _concrete(path: str) -> str:

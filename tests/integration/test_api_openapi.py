@@ -19,17 +19,29 @@ def test_the_committed_openapi_document_matches_the_code() -> None:
     committed = json.loads((REPO / "openapi.json").read_text())
     assert committed == document(), (
         "openapi.json is out of date with the API's code; regenerate it from the repository root with\n"
-        "    PYTHONPATH=layers/shared/python python -m dealflow.api.openapi > openapi.json")
+        "    PYTHONPATH=layers/shared/python python -m dealflow.api.openapi > openapi.json"
+    )
     assert (REPO / "openapi.json").read_text() == render()
 
 
 def test_the_document_covers_every_resource_and_uses_the_domain_models() -> None:
     doc = document()
-    assert set(doc["paths"]) >= {"/pipelines", "/pipelines/{pipeline_id}", "/fields", "/fields/{code}",
-                                 "/automation", "/automation/{automation_id}", "/automation/{automation_id}/enable",
-                                 "/automation/{automation_id}/disable", "/automation/{automation_id}/test",
-                                 "/automation/{automation_id}/runs", "/deals", "/deals/{deal_id}",
-                                 "/deals/{deal_id}/move", "/deals/{deal_id}/runs"}
+    assert set(doc["paths"]) >= {
+        "/pipelines",
+        "/pipelines/{pipeline_id}",
+        "/fields",
+        "/fields/{code}",
+        "/automation",
+        "/automation/{automation_id}",
+        "/automation/{automation_id}/enable",
+        "/automation/{automation_id}/disable",
+        "/automation/{automation_id}/test",
+        "/automation/{automation_id}/runs",
+        "/deals",
+        "/deals/{deal_id}",
+        "/deals/{deal_id}/move",
+        "/deals/{deal_id}/runs",
+    }
     body = doc["paths"]["/automation/{automation_id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["discriminator"]["propertyName"] == "kind"
     assert set(body["discriminator"]["mapping"]) == {"rule", "tunnel", "trigger", "business_process"}

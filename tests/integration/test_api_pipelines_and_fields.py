@@ -22,10 +22,15 @@ def test_pipelines_list_get_and_put(stack: LocalStack) -> None:
     status, body = stack.api("GET", "/pipelines/sales", claims=ANNA)
     assert status == 200 and [s["id"] for s in body["stages"]][:2] == ["new", "proposal"]
     assert stack.api("GET", "/pipelines/nope", claims=ANNA) == (
-        404, {"error": "not_found", "reason": "no pipeline 'nope' in this tenant", "id": "nope"})
+        404,
+        {"error": "not_found", "reason": "no pipeline 'nope' in this tenant", "id": "nope"},
+    )
 
-    support = {"id": "support", "name": "Support", "stages": [{"id": "open", "name": "Open"},
-                                                             {"id": "closed", "name": "Closed", "semantic": "won"}]}
+    support = {
+        "id": "support",
+        "name": "Support",
+        "stages": [{"id": "open", "name": "Open"}, {"id": "closed", "name": "Closed", "semantic": "won"}],
+    }
     status, body = stack.api("PUT", "/pipelines/support", support, claims=ADMIN)
     assert status == 201 and stack.automation.load(TENANT).pipelines["support"].stage("closed") is not None
     assert body["version"] == 1 and body["broken_automation"] == []
@@ -37,7 +42,8 @@ def test_removing_a_stage_automation_uses_flags_that_automation(stack: LocalStac
     status, body = stack.api("PUT", "/pipelines/sales", without_lost, claims=ADMIN)
     assert status == 200 and body["version"] == 2
     assert [(b["id"], b["warnings"]) for b in body["broken_automation"]] == [
-        ("lost-email", ["stage 'lost' no longer exists in pipeline 'sales' (stage_id)"])]
+        ("lost-email", ["stage 'lost' no longer exists in pipeline 'sales' (stage_id)"])
+    ]
 
     status, body = stack.api("PUT", "/pipelines/sales", {**sales, "stages": sales["stages"] * 2}, claims=ADMIN)
     assert status == 422 and "unique" in _fields(body)["stages"]

@@ -17,9 +17,15 @@ ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
 
 
 def _rule(rule_id: str, **changes: Any) -> dict[str, Any]:
-    return {"kind": "rule", "id": rule_id, "name": f"Rule {rule_id}", "pipeline_id": "sales",
-            "stage_id": "negotiation",
-            "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }}"}], **changes}
+    return {
+        "kind": "rule",
+        "id": rule_id,
+        "name": f"Rule {rule_id}",
+        "pipeline_id": "sales",
+        "stage_id": "negotiation",
+        "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }}"}],
+        **changes,
+    }
 
 
 def _on_plan(stack: LocalStack, plan: PlanName) -> None:
@@ -64,8 +70,7 @@ def test_at_the_cap_a_new_switched_on_rule_is_refused_and_nothing_is_written(sta
 
     assert status == 403 and body["error"] == "plan_limit"
     assert body["limit"] == 5 and body["active"] == active
-    assert body["reason"] == (f"free plan allows 5 active automations; {active} are active "
-                              "— switch one off or upgrade")
+    assert body["reason"] == (f"free plan allows 5 active automations; {active} are active — switch one off or upgrade")
     assert "extra" not in stack.automation.load(TENANT).by_id
     assert stack.automation.get_tenant(TENANT).automation_version == version
 
@@ -109,9 +114,16 @@ def test_editing_a_switched_on_rule_at_or_over_the_cap_is_allowed(stack: LocalSt
 
 def test_a_kind_the_plan_lacks_is_refused_even_switched_off(stack: LocalStack) -> None:
     _on_plan(stack, PlanName.TEAM)
-    process = {"kind": "business_process", "id": "won-process", "name": "On won", "start_on": ["change"],
-               "enabled": False, "nodes": [{"kind": "action", "action": {
-                   "kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }}"}}]}
+    process = {
+        "kind": "business_process",
+        "id": "won-process",
+        "name": "On won",
+        "start_on": ["change"],
+        "enabled": False,
+        "nodes": [
+            {"kind": "action", "action": {"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }}"}}
+        ],
+    }
 
     status, body = stack.api("PUT", "/automation/won-process", process, claims=ADMIN)
 

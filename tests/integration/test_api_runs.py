@@ -95,9 +95,14 @@ def test_test_runs_are_listed_apart_from_real_ones(history: LocalStack) -> None:
 
 
 def test_bad_queries_are_422_naming_the_parameter(history: LocalStack) -> None:
-    for query, field in (({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"status": "exploded"}, "status"),
-                         ({"test": "maybe"}, "test"), ({"next_token": "%%%"}, "next_token"),
-                         ({"next_token": base64.urlsafe_b64encode(b"[1, 2]").decode()}, "next_token")):
+    for query, field in (
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"status": "exploded"}, "status"),
+        ({"test": "maybe"}, "test"),
+        ({"next_token": "%%%"}, "next_token"),
+        ({"next_token": base64.urlsafe_b64encode(b"[1, 2]").decode()}, "next_token"),
+    ):
         status, body = history.api("GET", "/runs", claims=ANNA, query=query)
         assert status == 422 and field in _fields(body), (query, body)
 
@@ -107,6 +112,10 @@ def test_bad_queries_are_422_naming_the_parameter(history: LocalStack) -> None:
     assert status == 422 and "next_token" in _fields(body)
     key = json.loads(base64.urlsafe_b64decode(token))
     forged = {**key, "tenant_id": "globex", "log_key": "globex#RUN"}
-    status, body = history.api("GET", "/runs", claims=ANNA, query={
-        "next_token": base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()})
+    status, body = history.api(
+        "GET",
+        "/runs",
+        claims=ANNA,
+        query={"next_token": base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()},
+    )
     assert status == 422 and "next_token" in _fields(body)

@@ -20,8 +20,15 @@ from dealflow.local.tokens import caller_token, claims_from_authorization, local
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
 ADMIN = caller_token(TENANT, "u-admin", "admin")
 ANNA = caller_token(TENANT, "u-anna", "sales_rep")
-DEAL = {"pipeline_id": "sales", "stage_id": "new", "title": "Cloud migration", "amount": "24000.00",
-        "currency": "EUR", "responsible_id": "u-anna", "fields": {"what_we_sell": "services"}}
+DEAL = {
+    "pipeline_id": "sales",
+    "stage_id": "new",
+    "title": "Cloud migration",
+    "amount": "24000.00",
+    "currency": "EUR",
+    "responsible_id": "u-anna",
+    "fields": {"what_we_sell": "services"},
+}
 
 
 @pytest.fixture
@@ -33,8 +40,9 @@ def served() -> Iterator[tuple[LocalStack, LocalApi]]:
             yield stack, api
 
 
-def _http(api: LocalApi, method: str, path: str, body: Any = None, token: str | None = None,
-          authorization: str | None = None) -> tuple[int, str, bytes]:
+def _http(
+    api: LocalApi, method: str, path: str, body: Any = None, token: str | None = None, authorization: str | None = None
+) -> tuple[int, str, bytes]:
     """(status, content type, body) of one HTTP request to the server."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(api.url + path, data=data, method=method)
@@ -69,8 +77,10 @@ def test_openapi_document_and_swagger_need_no_token(served: tuple[LocalStack, Lo
     assert b"SwaggerUIBundle" in body and b'"bearerFormat": "JWT"' in body
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer not-a-jwt", "Bearer a.%%%.c", "Basic dXNlcjpwdw==",
-                                           f"Bearer {local_token({'sub': 'u-admin'})}"])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer not-a-jwt", "Bearer a.%%%.c", "Basic dXNlcjpwdw==", f"Bearer {local_token({'sub': 'u-admin'})}"],
+)
 def test_no_usable_token_is_401(served: tuple[LocalStack, LocalApi], authorization: str | None) -> None:
     _, api = served
     status, _, body = _http(api, "GET", "/pipelines", authorization=authorization)
@@ -98,8 +108,9 @@ def test_query_string_reaches_the_handler(served: tuple[LocalStack, LocalApi]) -
 
 def test_bad_deal_is_a_422_naming_the_fields_and_nothing_is_written(served: tuple[LocalStack, LocalApi]) -> None:
     stack, api = served
-    status, kind, body = _http(api, "POST", "/deals", {**DEAL, "id": "deal-9", "amount": "a lot", "title": ""},
-                               token=ANNA)
+    status, kind, body = _http(
+        api, "POST", "/deals", {**DEAL, "id": "deal-9", "amount": "a lot", "title": ""}, token=ANNA
+    )
     assert status == 422 and kind.startswith("application/json")
     problems = json.loads(body)
     assert problems["error"] == "validation"

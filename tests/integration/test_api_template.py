@@ -36,8 +36,9 @@ def test_the_api_function_is_least_privileged(translated: dict[str, Any]) -> Non
     resources = translated["Resources"]
     function = resources["ApiFunction"]["Properties"]
     assert function["Runtime"] == "python3.13" and function["Handler"] == "app.handler"
-    statements = [s for p in resources["ApiFunctionRole"]["Properties"]["Policies"]
-                  for s in p["PolicyDocument"]["Statement"]]
+    statements = [
+        s for p in resources["ApiFunctionRole"]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]
+    ]
     actions = {a for s in statements for a in _actions(s)}
     assert not [a for a in actions if a.endswith("*")]
     assert "dynamodb:Scan" not in actions and "dynamodb:DeleteItem" in actions

@@ -69,13 +69,25 @@ def test_import_replaces_creates_updates_and_deletes(stack: LocalStack) -> None:
     edited["automation"] = [a for a in edited["automation"] if a["id"] != "lost-email"]
     follow_up = next(a for a in edited["automation"] if a["id"] == "proposal-follow-up")
     follow_up["name"] = "Follow up after two days"
-    edited["automation"].append({"kind": "trigger", "id": "form-filled", "name": "Web form", "pipeline_id": "leads",
-                                 "stage_id": "qualified", "event": "web_form_submitted"})
+    edited["automation"].append(
+        {
+            "kind": "trigger",
+            "id": "form-filled",
+            "name": "Web form",
+            "pipeline_id": "leads",
+            "stage_id": "qualified",
+            "event": "web_form_submitted",
+        }
+    )
     edited["constants"]["tax_rate"] = {"type": "number", "value": 23}
 
     status, body = stack.api("POST", "/import", edited, claims=ADMIN, query={"dry_run": "true"})
-    expected = {("rule", "lost-email"): "delete", ("rule", "proposal-follow-up"): "update",
-                ("trigger", "form-filled"): "create", ("constant", "tax_rate"): "create"}
+    expected = {
+        ("rule", "lost-email"): "delete",
+        ("rule", "proposal-follow-up"): "update",
+        ("trigger", "form-filled"): "create",
+        ("constant", "tax_rate"): "create",
+    }
     assert status == 200 and _changed(body) == expected
     assert _export(stack) == document  # a dry run writes nothing
 
@@ -102,8 +114,9 @@ def test_invalid_document_is_refused_naming_each_problem_and_nothing_is_written(
     broken["fields"] = []  # rules test what_we_sell
     lost = next(a for a in broken["automation"] if a["id"] == "lost-email")
     lost["actions"][0]["to"]["users"] = ["u-nobody"]
-    broken["automation"].append({"kind": "rule", "id": "no-actions", "name": "Empty", "pipeline_id": "sales",
-                                 "stage_id": "new", "actions": []})
+    broken["automation"].append(
+        {"kind": "rule", "id": "no-actions", "name": "Empty", "pipeline_id": "sales", "stage_id": "new", "actions": []}
+    )
     broken["constants"]["chief_accountant"] = {"type": "user", "value": "u-ghost"}
 
     status, body = stack.api("POST", "/import", broken, claims=ADMIN, query={"dry_run": "false"})
@@ -118,8 +131,9 @@ def test_invalid_document_is_refused_naming_each_problem_and_nothing_is_written(
 
     status, body = stack.api("POST", "/import", {**document, "format": "dealflow/v0"}, claims=ADMIN)
     assert status == 422 and "format" in _fields(body)
-    status, body = stack.api("POST", "/import", {**document, "pipelines": [*document["pipelines"],
-                                                                             document["pipelines"][0]]}, claims=ADMIN)
+    status, body = stack.api(
+        "POST", "/import", {**document, "pipelines": [*document["pipelines"], document["pipelines"][0]]}, claims=ADMIN
+    )
     assert status == 422 and "listed 2 times" in _fields(body)["pipelines.delivery.id"]
 
 
@@ -153,23 +167,34 @@ def test_yaml_both_ways(stack: LocalStack) -> None:
 
     document["automation"] = [a for a in document["automation"] if a["kind"] != "trigger"]
     text = yaml.safe_dump(document, sort_keys=False)
-    status, body = stack.api("POST", "/import", text, claims=ADMIN, query={"dry_run": "false"},
-                             headers={"Content-Type": "text/yaml"})
+    status, body = stack.api(
+        "POST", "/import", text, claims=ADMIN, query={"dry_run": "false"}, headers={"Content-Type": "text/yaml"}
+    )
     assert status == 200 and set(_changed(body).values()) == {"delete"} and len(_changed(body)) == 3
     assert not any(a.kind == "trigger" for a in stack.automation.load(TENANT).by_id.values())
 
-    status, body = stack.api("POST", "/import", "pipelines: [unclosed", claims=ADMIN,
-                             headers={"Content-Type": "application/yaml"})
+    status, body = stack.api(
+        "POST", "/import", "pipelines: [unclosed", claims=ADMIN, headers={"Content-Type": "application/yaml"}
+    )
     assert status == 400 and body["error"] == "malformed_yaml"
-    status, body = stack.api("POST", "/import", "- just\n- a list\n", claims=ADMIN,
-                             headers={"Content-Type": "application/yaml"})
+    status, body = stack.api(
+        "POST", "/import", "- just\n- a list\n", claims=ADMIN, headers={"Content-Type": "application/yaml"}
+    )
     assert status == 422 and "body" in _fields(body)
 
 
 def _many_rules(count: int) -> list[dict[str, Any]]:
-    return [{"kind": "rule", "id": f"bulk-{n:03d}", "name": f"Bulk rule {n}", "pipeline_id": "sales", "stage_id": "new",
-             "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": f"rule {n}"}]}
-            for n in range(count)]
+    return [
+        {
+            "kind": "rule",
+            "id": f"bulk-{n:03d}",
+            "name": f"Bulk rule {n}",
+            "pipeline_id": "sales",
+            "stage_id": "new",
+            "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": f"rule {n}"}],
+        }
+        for n in range(count)
+    ]
 
 
 def test_an_import_switching_on_more_than_the_plan_allows_writes_nothing(stack: LocalStack) -> None:
@@ -190,8 +215,9 @@ def test_import_over_one_transaction_is_written_in_chunks(stack: LocalStack) -> 
     assert status == 200 and len(_changed(body)) == 150
     assert len(stack.automation.load(TENANT).by_id) == 158
     # Over 99 automations cannot be changed by one bulk request (one transaction).
-    status, body = stack.api("POST", "/automation/bulk", {"operation": "disable", "select": {"q": "bulk-"}},
-                             claims=ADMIN)
+    status, body = stack.api(
+        "POST", "/automation/bulk", {"operation": "disable", "select": {"q": "bulk-"}}, claims=ADMIN
+    )
     assert status == 422 and "at most 99" in _fields(body)["ids"]
 
 

@@ -49,17 +49,21 @@ def test_constants_create_read_replace_list_and_delete(stack: LocalStack) -> Non
     assert _version(stack) == start + 3
 
 
-@pytest.mark.parametrize(("name", "value", "field", "problem"), [
-    ("Tax", {"type": "number", "value": "1"}, "name", "is not a name"),
-    ("9lives", {"type": "number", "value": "1"}, "name", "is not a name"),
-    ("tax", {"type": "number", "value": "a lot"}, "value", "is not a number"),
-    ("deadline", {"type": "date", "value": "next friday"}, "value", "is not a date"),
-    ("open", {"type": "boolean", "value": "yes"}, "value", "not true or false"),
-    ("accountant", {"type": "user", "value": "u-nobody"}, "value", "no user 'u-nobody'"),
-    ("tax", {"type": "colour", "value": "red"}, "type", "Input should be"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "field", "problem"),
+    [
+        ("Tax", {"type": "number", "value": "1"}, "name", "is not a name"),
+        ("9lives", {"type": "number", "value": "1"}, "name", "is not a name"),
+        ("tax", {"type": "number", "value": "a lot"}, "value", "is not a number"),
+        ("deadline", {"type": "date", "value": "next friday"}, "value", "is not a date"),
+        ("open", {"type": "boolean", "value": "yes"}, "value", "not true or false"),
+        ("accountant", {"type": "user", "value": "u-nobody"}, "value", "no user 'u-nobody'"),
+        ("tax", {"type": "colour", "value": "red"}, "type", "Input should be"),
+    ],
+)
 def test_bad_names_and_values_are_422_naming_the_field_and_nothing_is_written(
-        stack: LocalStack, name: str, value: dict[str, Any], field: str, problem: str) -> None:
+    stack: LocalStack, name: str, value: dict[str, Any], field: str, problem: str
+) -> None:
     before = stack.automation.get_tenant(TENANT)
 
     status, body = stack.api("PUT", f"/constants/{name}", value, claims=ADMIN)
@@ -104,11 +108,25 @@ def test_automation_sees_a_changed_constant_at_once(stack: LocalStack) -> None:
     stack.create_deal(demo_deal("d-1", "Data migration", "7300.00", "services"))
     stack.drain()
     stack.api("PUT", "/constants/campaign", {"type": "text", "value": "spring"}, claims=ADMIN)
-    process = {"kind": "business_process", "id": "campaign-note", "name": "Campaign note", "start_on": ["manual"],
-               "nodes": [{"kind": "condition", "branches": [{
-                   "name": "spring", "condition": {"field": "const.campaign", "op": "equals", "value": "spring"},
-                   "nodes": _notify("Spring offer for {{ deal.title }}")}],
-                   "otherwise": _notify("{{ const.campaign }} has no offer")}]}
+    process = {
+        "kind": "business_process",
+        "id": "campaign-note",
+        "name": "Campaign note",
+        "start_on": ["manual"],
+        "nodes": [
+            {
+                "kind": "condition",
+                "branches": [
+                    {
+                        "name": "spring",
+                        "condition": {"field": "const.campaign", "op": "equals", "value": "spring"},
+                        "nodes": _notify("Spring offer for {{ deal.title }}"),
+                    }
+                ],
+                "otherwise": _notify("{{ const.campaign }} has no offer"),
+            }
+        ],
+    }
     assert stack.api("PUT", "/automation/campaign-note", process, claims=ADMIN)[0] == 201
 
     def notified() -> str:
@@ -124,9 +142,15 @@ def test_automation_sees_a_changed_constant_at_once(stack: LocalStack) -> None:
 
 def test_a_rule_condition_on_a_constant_follows_its_changes(stack: LocalStack) -> None:
     stack.api("PUT", "/constants/campaign", {"type": "text", "value": "spring"}, claims=ADMIN)
-    rule = {"kind": "rule", "id": "spring-offer", "name": "Spring offer in negotiation", "pipeline_id": "sales",
-            "stage_id": "negotiation", "condition": {"field": "const.campaign", "op": "equals", "value": "spring"},
-            "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ const.campaign }} offer"}]}
+    rule = {
+        "kind": "rule",
+        "id": "spring-offer",
+        "name": "Spring offer in negotiation",
+        "pipeline_id": "sales",
+        "stage_id": "negotiation",
+        "condition": {"field": "const.campaign", "op": "equals", "value": "spring"},
+        "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ const.campaign }} offer"}],
+    }
     assert stack.api("PUT", "/automation/spring-offer", rule, claims=ADMIN)[0] == 201
     for deal_id in ("d-1", "d-2"):
         stack.create_deal(demo_deal(deal_id, f"Deal {deal_id}", "7300.00", "services"))

@@ -21,15 +21,41 @@ def _budget_automation(stack: LocalStack) -> None:
     """Three kinds of use of the field: a rule's condition, a process node, a template."""
     assert stack.api("PUT", "/fields/budget", BUDGET, claims=ADMIN)[0] == 201
     automations = [
-        {"kind": "rule", "id": "big-budget", "name": "Big budget in negotiation", "pipeline_id": "sales",
-         "stage_id": "negotiation", "condition": {"all": [{"field": "budget", "op": "gt", "value": 1000}]},
-         "actions": [_notify("{{ deal.title }} negotiating")]},
-        {"kind": "business_process", "id": "budget-check", "name": "Budget check", "start_on": ["change"],
-         "nodes": [{"kind": "condition", "branches": [
-             {"name": "has budget", "condition": {"field": "budget", "op": "is_not_empty"},
-              "nodes": [{"kind": "action", "action": _notify("{{ deal.title }} has a budget")}]}]}]},
-        {"kind": "rule", "id": "proposal-note", "name": "Proposal note", "pipeline_id": "sales",
-         "stage_id": "proposal", "actions": [_notify("Budget of {{ deal.title }}: {{ deal.budget }}")]},
+        {
+            "kind": "rule",
+            "id": "big-budget",
+            "name": "Big budget in negotiation",
+            "pipeline_id": "sales",
+            "stage_id": "negotiation",
+            "condition": {"all": [{"field": "budget", "op": "gt", "value": 1000}]},
+            "actions": [_notify("{{ deal.title }} negotiating")],
+        },
+        {
+            "kind": "business_process",
+            "id": "budget-check",
+            "name": "Budget check",
+            "start_on": ["change"],
+            "nodes": [
+                {
+                    "kind": "condition",
+                    "branches": [
+                        {
+                            "name": "has budget",
+                            "condition": {"field": "budget", "op": "is_not_empty"},
+                            "nodes": [{"kind": "action", "action": _notify("{{ deal.title }} has a budget")}],
+                        }
+                    ],
+                }
+            ],
+        },
+        {
+            "kind": "rule",
+            "id": "proposal-note",
+            "name": "Proposal note",
+            "pipeline_id": "sales",
+            "stage_id": "proposal",
+            "actions": [_notify("Budget of {{ deal.title }}: {{ deal.budget }}")],
+        },
     ]
     for automation in automations:
         status, body = stack.api("PUT", f"/automation/{automation['id']}", automation, claims=ADMIN)
@@ -50,7 +76,10 @@ def test_deleting_a_field_flags_every_automation_that_used_it(stack: LocalStack)
     status, body = stack.api("GET", "/warnings", claims=ADMIN)
     assert status == 200
     assert {i["automation_id"]: i["kind"] for i in body["items"]} == {
-        "big-budget": "rule", "budget-check": "business_process", "proposal-note": "rule"}
+        "big-budget": "rule",
+        "budget-check": "business_process",
+        "proposal-note": "rule",
+    }
     status, body = stack.api("GET", "/automation", claims=ADMIN, query={"broken": "true"})
     assert [a["id"] for a in body["items"]] == ["big-budget", "budget-check", "proposal-note"]
     assert stack.api("GET", "/automation/big-budget", claims=ADMIN)[0] == 200  # flagged, not deleted
@@ -84,25 +113,37 @@ def test_a_field_kind_change_that_breaks_a_comparison_is_flagged(stack: LocalSta
 
     assert status == 200 and body["version"] == 2
     assert [(b["id"], b["warnings"]) for b in body["broken_automation"]] == [
-        ("big-budget", ["field 'budget' is a text field now; 'gt' needs a number or date field "
-                        "(condition.all.0.field)"])]
+        (
+            "big-budget",
+            ["field 'budget' is a text field now; 'gt' needs a number or date field (condition.all.0.field)"],
+        )
+    ]
     status, body = stack.api("PUT", "/fields/budget", BUDGET, claims=ADMIN)  # version 1 again: stale
     assert status == 409 and body["error"] == "conflict" and body["current_version"] == 2
 
 
 def test_users_and_constants_removed_from_the_tenant_flag_automation_at_once(stack: LocalStack) -> None:
     tenant = demo_tenant()
-    stack.put_tenant(tenant.model_copy(update={"users": [u for u in tenant.users if u.id != "u-anna"],
-                                               "constants": {}}))
+    stack.put_tenant(
+        tenant.model_copy(update={"users": [u for u in tenant.users if u.id != "u-anna"], "constants": {}})
+    )
 
     [lost] = [i for i in stack.api("GET", "/warnings", claims=ADMIN)[1]["items"] if i["automation_id"] == "lost-email"]
-    assert lost["warnings"] == ["user 'u-anna' no longer exists (actions.0.to.users.1)",
-                                "constant 'crm_url' no longer exists (actions.0.body)"]
+    assert lost["warnings"] == [
+        "user 'u-anna' no longer exists (actions.0.to.users.1)",
+        "constant 'crm_url' no longer exists (actions.0.body)",
+    ]
 
 
 def test_automation_naming_a_missing_constant_is_refused(stack: LocalStack) -> None:
-    rule = {"kind": "rule", "id": "link", "name": "Link", "pipeline_id": "sales", "stage_id": "won",
-            "actions": [_notify("{{ const.nowhere }}/{{ deal.id }}")]}
+    rule = {
+        "kind": "rule",
+        "id": "link",
+        "name": "Link",
+        "pipeline_id": "sales",
+        "stage_id": "won",
+        "actions": [_notify("{{ const.nowhere }}/{{ deal.id }}")],
+    }
     status, body = stack.api("PUT", "/automation/link", rule, claims=ADMIN)
     assert status == 422
     assert body["problems"] == [{"field": "actions.0.message", "problem": "no constant 'nowhere' in this tenant"}]
@@ -126,7 +167,8 @@ def test_deleting_a_pipeline_names_the_automation_it_broke(stack: LocalStack) ->
 
     assert status == 200 and body["deleted"] == "delivery"
     assert [(b["id"], b["warnings"]) for b in body["broken_automation"]] == [
-        ("won-to-delivery", ["pipeline 'delivery' no longer exists (target_pipeline_id)"])]
+        ("won-to-delivery", ["pipeline 'delivery' no longer exists (target_pipeline_id)"])
+    ]
     assert stack.api("GET", "/pipelines/delivery", claims=ADMIN)[0] == 404
 
 

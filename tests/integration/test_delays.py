@@ -62,12 +62,23 @@ def test_a_deal_that_leaves_and_comes_back_waits_anew(stack: LocalStack) -> None
 
 def test_a_delay_relative_to_a_date_field(stack: LocalStack) -> None:
     stack.put_field(TENANT, FieldDefinition(code="deadline", name="Deadline", kind="date"))
-    stack.put_rule(TENANT, Rule(id="before-deadline", name="Day before the deadline", pipeline_id="sales",
-                                stage_id="negotiation", delay=Delay(days=-1, relative_to_field="deadline"),
-                                actions=[CreateTask(title="Deadline tomorrow: {{ deal.title }}")]))
+    stack.put_rule(
+        TENANT,
+        Rule(
+            id="before-deadline",
+            name="Day before the deadline",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            delay=Delay(days=-1, relative_to_field="deadline"),
+            actions=[CreateTask(title="Deadline tomorrow: {{ deal.title }}")],
+        ),
+    )
     deadline = stack.clock.now().date() + timedelta(days=5)
-    stack.create_deal(demo_deal("d-4", "Tender", "1.00", "services").model_copy(
-        update={"fields": {"what_we_sell": "services", "deadline": deadline.isoformat()}}))
+    stack.create_deal(
+        demo_deal("d-4", "Tender", "1.00", "services").model_copy(
+            update={"fields": {"what_we_sell": "services", "deadline": deadline.isoformat()}}
+        )
+    )
     stack.move_deal(TENANT, "d-4", "negotiation")
     stack.drain()
 

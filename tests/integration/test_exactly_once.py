@@ -42,10 +42,19 @@ def test_a_redelivered_batch_in_a_fresh_container_still_sends_once(stack: LocalS
 
 
 def test_an_automation_write_is_applied_once_per_run(stack: LocalStack) -> None:
-    stack.put_rule(TENANT, Rule(
-        id="negotiation-discount", name="Negotiation: 10% discount", pipeline_id="sales", stage_id="negotiation",
-        actions=[UpdateFields(values={"amount": FieldValue(expression="deal.amount * 0.9")}),
-                 SendEmail(to=Recipients(responsible=True), subject="New amount {{ deal.amount }}", body="-")]))
+    stack.put_rule(
+        TENANT,
+        Rule(
+            id="negotiation-discount",
+            name="Negotiation: 10% discount",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            actions=[
+                UpdateFields(values={"amount": FieldValue(expression="deal.amount * 0.9")}),
+                SendEmail(to=Recipients(responsible=True), subject="New amount {{ deal.amount }}", body="-"),
+            ],
+        ),
+    )
     stack.create_deal(demo_deal("d-3", "Discounted", "1000.00", "services"))
     stack.move_deal(TENANT, "d-3", "negotiation")
     stack.drain()

@@ -44,8 +44,16 @@ def test_a_record_that_keeps_failing_goes_to_the_failure_queue_after_bounded_ret
 def test_a_failing_action_fails_its_run_with_a_reason_and_other_deals_still_run(stack: LocalStack) -> None:
     # The deals' responsible user left: only the run can find out (a rule naming a user who left is
     # flagged and skipped before it runs, see test_broken_references.py).
-    stack.put_rule(TENANT, Rule(id="broken", name="Notify a user who left", pipeline_id="sales", stage_id="lost",
-                                actions=[Notify(to=Recipients(responsible=True), message="lost {{ deal.title }}")]))
+    stack.put_rule(
+        TENANT,
+        Rule(
+            id="broken",
+            name="Notify a user who left",
+            pipeline_id="sales",
+            stage_id="lost",
+            actions=[Notify(to=Recipients(responsible=True), message="lost {{ deal.title }}")],
+        ),
+    )
     stack.create_deal(demo_deal("d-1", "First", "1.00", "services", responsible="u-gone"))
     stack.create_deal(demo_deal("d-2", "Second", "2.00", "services", responsible="u-gone"))
     stack.move_deal(TENANT, "d-1", "lost")
@@ -66,8 +74,9 @@ def test_the_sample_stream_event_drives_the_dispatcher(stack: LocalStack) -> Non
 
     # The deal as the sample's new image has it, without letting its own INSERT reach the dispatcher.
     new_image = event["Records"][0]["dynamodb"]["NewImage"]
-    stack.create_deal(demo_deal("deal-1001", new_image["title"]["S"], "12500.00", "services").model_copy(
-        update={"stage_id": "won"}))
+    stack.create_deal(
+        demo_deal("deal-1001", new_image["title"]["S"], "12500.00", "services").model_copy(update={"stage_id": "won"})
+    )
     stack._pump.poll()
 
     response = stack.deliver(event["Records"])

@@ -19,8 +19,12 @@ ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
 WORKFLOWS = "/field-step-workflows"
 
 # kind → (a value that fills the field, one that leaves it empty)
-KINDS = {"text": ("Signed by the CFO", "   "), "checkbox": (True, False), "date": ("2026-11-20", None),
-         "number": (0, None)}
+KINDS = {
+    "text": ("Signed by the CFO", "   "),
+    "checkbox": (True, False),
+    "date": ("2026-11-20", None),
+    "number": (0, None),
+}
 
 
 def _problems(body: dict[str, Any]) -> dict[str, str]:
@@ -29,13 +33,20 @@ def _problems(body: dict[str, Any]) -> dict[str, str]:
 
 
 def _workflow(workflow_id: str, field_code: str, step_id: str = "agree_terms", **changes: Any) -> dict[str, Any]:
-    return {"id": workflow_id, "name": f"{field_code} and {step_id}", "field_code": field_code,
-            "pipeline_id": "sales", "step_id": step_id, **changes}
+    return {
+        "id": workflow_id,
+        "name": f"{field_code} and {step_id}",
+        "field_code": field_code,
+        "pipeline_id": "sales",
+        "step_id": step_id,
+        **changes,
+    }
 
 
 def _field(stack: LocalStack, code: str, kind: str) -> None:
-    status, body = stack.api("PUT", f"/fields/{code}", {"code": code, "name": code.replace("_", " ").title(),
-                                                       "kind": kind}, claims=ADMIN)
+    status, body = stack.api(
+        "PUT", f"/fields/{code}", {"code": code, "name": code.replace("_", " ").title(), "kind": kind}, claims=ADMIN
+    )
     assert status == 201, body
 
 
@@ -49,8 +60,12 @@ def _linked(stack: LocalStack, kind: str) -> str:
 
 
 def _deal(stack: LocalStack, deal_id: str, **changes: Any) -> dict[str, Any]:
-    status, body = stack.api("POST", "/deals", {"id": deal_id, "pipeline_id": "sales", "stage_id": "new",
-                                                "title": f"Deal {deal_id}", **changes}, claims=ANNA)
+    status, body = stack.api(
+        "POST",
+        "/deals",
+        {"id": deal_id, "pipeline_id": "sales", "stage_id": "new", "title": f"Deal {deal_id}", **changes},
+        claims=ANNA,
+    )
     assert status == 201, body
     return body
 
@@ -64,8 +79,7 @@ def test_filling_the_field_marks_the_step_in_the_same_write(stack: LocalStack, k
         status, deal = stack.api("PATCH", "/deals/d-1", {"version": 1, "fields": {code: empty}}, claims=ANNA)
         assert status == 200 and deal["steps"] == {}, deal  # an empty value marks nothing
 
-    status, deal = stack.api("PATCH", "/deals/d-1", {"version": deal["version"], "fields": {code: filled}},
-                             claims=ANNA)
+    status, deal = stack.api("PATCH", "/deals/d-1", {"version": deal["version"], "fields": {code: filled}}, claims=ANNA)
     assert status == 200, deal
     assert deal["steps"]["agree_terms"]["by"] == "workflow:wf-terms"
     assert stack.get_deal(TENANT, "d-1").steps["agree_terms"].by == "workflow:wf-terms"
@@ -79,8 +93,12 @@ def test_marking_the_step_needs_the_field_filled(stack: LocalStack, kind: str) -
     code = _linked(stack, kind)
     filled, empty = KINDS[kind]
     _deal(stack, "d-1", fields={} if empty is None else {code: empty})
-    required = {f"fields.{code}": (f"required: step 'Agree the terms' is marked done and field–step workflow "
-                                   f"'wf-terms' needs '{code.replace('_', ' ').title()}' filled")}
+    required = {
+        f"fields.{code}": (
+            f"required: step 'Agree the terms' is marked done and field–step workflow "
+            f"'wf-terms' needs '{code.replace('_', ' ').title()}' filled"
+        )
+    }
 
     status, body = stack.api("PATCH", "/deals/d-1", {"version": 1, "steps": {"agree_terms": True}}, claims=ANNA)
     assert status == 422 and _problems(body) == required
@@ -88,8 +106,9 @@ def test_marking_the_step_needs_the_field_filled(stack: LocalStack, kind: str) -
     assert status == 422 and _problems(body) == required
     assert stack.get_deal(TENANT, "d-1").version == 1  # nothing written
 
-    status, deal = stack.api("PATCH", "/deals/d-1", {"version": 1, "steps": {"agree_terms": True},
-                                                     "fields": {code: filled}}, claims=ANNA)
+    status, deal = stack.api(
+        "PATCH", "/deals/d-1", {"version": 1, "steps": {"agree_terms": True}, "fields": {code: filled}}, claims=ANNA
+    )
     assert status == 200, deal
     assert deal["steps"]["agree_terms"]["by"] == "u-anna" and deal["version"] == 2
 
@@ -97,8 +116,9 @@ def test_marking_the_step_needs_the_field_filled(stack: LocalStack, kind: str) -
 def test_emptying_the_field_keeps_the_step_and_other_steps_are_free(stack: LocalStack) -> None:
     code = _linked(stack, "text")
     _deal(stack, "d-1", fields={code: "Net 30"})
-    status, deal = stack.api("PATCH", "/deals/d-1", {"version": 1, "fields": {code: None},
-                                                     "steps": {"qualify": True}}, claims=ANNA)
+    status, deal = stack.api(
+        "PATCH", "/deals/d-1", {"version": 1, "fields": {code: None}, "steps": {"qualify": True}}, claims=ANNA
+    )
     assert status == 200, deal
     assert set(deal["steps"]) == {"agree_terms", "qualify"} and code not in deal["fields"]
     assert deal["steps"]["qualify"]["by"] == "u-anna"
@@ -144,8 +164,9 @@ def test_put_creates_replaces_and_checks_the_version(stack: LocalStack) -> None:
     assert status == 409 and stale["current_version"] == 2
     assert stack.api("GET", f"{WORKFLOWS}/wf-terms", claims=ANNA)[1]["name"] == "Terms"
 
-    status, reply = stack.api("PUT", f"{WORKFLOWS}/wf-other", _workflow("wf-other", "what_we_sell", "qualify"),
-                              claims=ANNA)
+    status, reply = stack.api(
+        "PUT", f"{WORKFLOWS}/wf-other", _workflow("wf-other", "what_we_sell", "qualify"), claims=ANNA
+    )
     assert status == 403 and reply["error"] == "forbidden"
     status, deleted = stack.api("DELETE", f"{WORKFLOWS}/wf-terms", claims=ADMIN)
     assert status == 200 and deleted == {"id": "wf-terms"}
@@ -155,10 +176,13 @@ def test_put_creates_replaces_and_checks_the_version(stack: LocalStack) -> None:
 def test_the_field_and_the_step_must_exist(stack: LocalStack) -> None:
     status, body = stack.api("PUT", f"{WORKFLOWS}/wf-x", _workflow("wf-x", "amount", "kickoff_call"), claims=ADMIN)
     assert status == 422
-    assert _problems(body) == {"field_code": "no custom field 'amount' in this tenant",
-                               "step_id": "no step 'kickoff_call' in pipeline 'sales'"}
-    status, body = stack.api("PUT", f"{WORKFLOWS}/wf-x", {**_workflow("wf-x", "what_we_sell"),
-                                                          "pipeline_id": "support"}, claims=ADMIN)
+    assert _problems(body) == {
+        "field_code": "no custom field 'amount' in this tenant",
+        "step_id": "no step 'kickoff_call' in pipeline 'sales'",
+    }
+    status, body = stack.api(
+        "PUT", f"{WORKFLOWS}/wf-x", {**_workflow("wf-x", "what_we_sell"), "pipeline_id": "support"}, claims=ADMIN
+    )
     assert status == 422 and set(_problems(body)) == {"pipeline_id"}
     assert stack.api("GET", f"{WORKFLOWS}/wf-x", claims=ADMIN)[0] == 404
 
@@ -167,14 +191,16 @@ def test_a_field_or_a_step_serves_one_workflow_only(stack: LocalStack) -> None:
     # The demo's workflow 'proposal-sent' links 'proposal_sent_on' with 'send_proposal'; switched
     # off, it still holds both.
     assert stack.api("POST", f"{WORKFLOWS}/proposal-sent/disable", claims=ADMIN)[0] == 200
-    status, body = stack.api("PUT", f"{WORKFLOWS}/wf-x", _workflow("wf-x", "proposal_sent_on", "qualify"),
-                             claims=ADMIN)
+    status, body = stack.api("PUT", f"{WORKFLOWS}/wf-x", _workflow("wf-x", "proposal_sent_on", "qualify"), claims=ADMIN)
     assert status == 409 and body == {
-        "error": "conflict", "workflow_id": "proposal-sent",
+        "error": "conflict",
+        "workflow_id": "proposal-sent",
         "reason": "field 'proposal_sent_on' is used by field–step workflow 'proposal-sent' "
-                  "(Proposal sent: date and step)"}
-    status, body = stack.api("PUT", f"{WORKFLOWS}/wf-x", _workflow("wf-x", "what_we_sell", "send_proposal"),
-                             claims=ADMIN)
+        "(Proposal sent: date and step)",
+    }
+    status, body = stack.api(
+        "PUT", f"{WORKFLOWS}/wf-x", _workflow("wf-x", "what_we_sell", "send_proposal"), claims=ADMIN
+    )
     assert status == 409 and body["workflow_id"] == "proposal-sent"
     assert body["reason"].startswith("step 'send_proposal' is used by field–step workflow 'proposal-sent'")
     assert stack.api("PUT", f"{WORKFLOWS}/wf-x", _workflow("wf-x", "what_we_sell", "qualify"), claims=ADMIN)[0] == 201
@@ -216,15 +242,22 @@ def test_a_workflow_whose_step_or_field_is_gone_warns_and_does_nothing(stack: Lo
 
     stack.automation.delete_definition(TENANT, FieldDefinition(code="proposal_sent_on", name="x", kind="date"))
     status, item = stack.api("GET", f"{WORKFLOWS}/proposal-sent", claims=ADMIN)
-    assert status == 200 and item["warnings"] == ["field 'proposal_sent_on' no longer exists",
-                                                  "step 'send_proposal' no longer exists in pipeline 'sales'"]
+    assert status == 200 and item["warnings"] == [
+        "field 'proposal_sent_on' no longer exists",
+        "step 'send_proposal' no longer exists in pipeline 'sales'",
+    ]
 
 
 def test_an_automation_filling_the_field_marks_the_step_once(stack: LocalStack) -> None:
     code = _linked(stack, "text")
-    rule = {"kind": "rule", "id": "standard-terms", "name": "Negotiation: standard terms", "pipeline_id": "sales",
-            "stage_id": "negotiation",
-            "actions": [{"kind": "update_fields", "values": {code: {"value": "Standard terms"}}}]}
+    rule = {
+        "kind": "rule",
+        "id": "standard-terms",
+        "name": "Negotiation: standard terms",
+        "pipeline_id": "sales",
+        "stage_id": "negotiation",
+        "actions": [{"kind": "update_fields", "values": {code: {"value": "Standard terms"}}}],
+    }
     assert stack.api("PUT", "/automation/standard-terms", rule, claims=ADMIN)[0] == 201
     _deal(stack, "d-1")
     assert stack.api("POST", "/deals/d-1/move", {"stage_id": "negotiation"}, claims=ANNA)[0] == 200

@@ -10,17 +10,39 @@ from dealflow.local.demo import TENANT
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
 
-TUNNEL_A = {"kind": "tunnel", "id": "tunnel-a", "name": "Negotiation to delivery", "pipeline_id": "sales",
-            "stage_id": "negotiation", "target_pipeline_id": "delivery", "target_stage_id": "in_delivery",
-            "mode": "copy"}
-TUNNEL_B = {"kind": "tunnel", "id": "tunnel-b", "name": "Delivery to renewals", "pipeline_id": "delivery",
-            "stage_id": "in_delivery", "target_pipeline_id": "renewals", "target_stage_id": "due", "mode": "move"}
-RULE_C = {"kind": "rule", "id": "rule-c", "name": "Renewal back to negotiation", "pipeline_id": "renewals",
-          "stage_id": "due", "actions": [{"kind": "move_to_pipeline", "pipeline_id": "sales",
-                                          "stage_id": "negotiation"}]}
-REASON = ("tunnel-a moves deals into delivery/in_delivery, which starts tunnel-b; "
-          "tunnel-b moves deals into renewals/due, which starts rule-c; "
-          "rule-c moves deals into sales/negotiation, which starts tunnel-a")
+TUNNEL_A = {
+    "kind": "tunnel",
+    "id": "tunnel-a",
+    "name": "Negotiation to delivery",
+    "pipeline_id": "sales",
+    "stage_id": "negotiation",
+    "target_pipeline_id": "delivery",
+    "target_stage_id": "in_delivery",
+    "mode": "copy",
+}
+TUNNEL_B = {
+    "kind": "tunnel",
+    "id": "tunnel-b",
+    "name": "Delivery to renewals",
+    "pipeline_id": "delivery",
+    "stage_id": "in_delivery",
+    "target_pipeline_id": "renewals",
+    "target_stage_id": "due",
+    "mode": "move",
+}
+RULE_C = {
+    "kind": "rule",
+    "id": "rule-c",
+    "name": "Renewal back to negotiation",
+    "pipeline_id": "renewals",
+    "stage_id": "due",
+    "actions": [{"kind": "move_to_pipeline", "pipeline_id": "sales", "stage_id": "negotiation"}],
+}
+REASON = (
+    "tunnel-a moves deals into delivery/in_delivery, which starts tunnel-b; "
+    "tunnel-b moves deals into renewals/due, which starts rule-c; "
+    "rule-c moves deals into sales/negotiation, which starts tunnel-a"
+)
 
 
 def _put(stack: LocalStack, automation: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +62,7 @@ def test_switching_on_the_last_link_of_a_cycle_reports_the_loop(stack: LocalStac
     assert body["loop_warning"]["members"] == ["rule-c", "tunnel-a", "tunnel-b"]
     assert "rule-c moves deals into sales/negotiation, which starts tunnel-a" in body["loop_warning"]["reason"]
     status, body = stack.api("GET", "/warnings", claims=ADMIN)
-    from_c = REASON[REASON.index("rule-c moves"):] + "; " + REASON[:REASON.index("; rule-c")]
+    from_c = REASON[REASON.index("rule-c moves") :] + "; " + REASON[: REASON.index("; rule-c")]
     assert status == 200 and body["loops"] == [{"members": ["rule-c", "tunnel-a", "tunnel-b"], "reason": from_c}]
     assert {i["automation_id"] for i in body["items"]} == {"rule-c", "tunnel-a", "tunnel-b"}
 
@@ -64,15 +86,37 @@ def test_a_switched_off_link_breaks_the_cycle(stack: LocalStack) -> None:
 
 
 def test_a_field_update_that_starts_a_field_trigger_is_a_link(stack: LocalStack) -> None:
-    assert stack.api("PUT", "/fields/score", {"code": "score", "name": "Score", "kind": "number"},
-                     claims=ADMIN)[0] == 201
-    _put(stack, {"kind": "rule", "id": "score-on-proposal", "name": "Score on proposal", "pipeline_id": "sales",
-                 "stage_id": "proposal", "actions": [{"kind": "update_fields", "values": {"score": {"value": 1}}}]})
+    assert (
+        stack.api("PUT", "/fields/score", {"code": "score", "name": "Score", "kind": "number"}, claims=ADMIN)[0] == 201
+    )
+    _put(
+        stack,
+        {
+            "kind": "rule",
+            "id": "score-on-proposal",
+            "name": "Score on proposal",
+            "pipeline_id": "sales",
+            "stage_id": "proposal",
+            "actions": [{"kind": "update_fields", "values": {"score": {"value": 1}}}],
+        },
+    )
 
-    body = _put(stack, {"kind": "trigger", "id": "score-to-proposal", "name": "Scored: proposal",
-                        "pipeline_id": "sales", "stage_id": "proposal", "event": "field_changed", "field": "score",
-                        "allow_backwards": True})
+    body = _put(
+        stack,
+        {
+            "kind": "trigger",
+            "id": "score-to-proposal",
+            "name": "Scored: proposal",
+            "pipeline_id": "sales",
+            "stage_id": "proposal",
+            "event": "field_changed",
+            "field": "score",
+            "allow_backwards": True,
+        },
+    )
 
     assert body["loop_warning"]["members"] == ["score-to-proposal", "score-on-proposal"]
-    assert "score-on-proposal sets field 'score' in sales, which starts score-to-proposal" in (
-        body["loop_warning"]["reason"])
+    assert (
+        "score-on-proposal sets field 'score' in sales, which starts score-to-proposal"
+        in (body["loop_warning"]["reason"])
+    )

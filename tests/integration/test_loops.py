@@ -13,12 +13,30 @@ def _stopped(stack: LocalStack) -> list:
 
 
 def test_two_tunnels_feeding_each_other_stop_at_depth_8(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, Tunnel(id="there", name="Negotiation to renewals", pipeline_id="sales",
-                                        stage_id="negotiation", target_pipeline_id="renewals", target_stage_id="due",
-                                        mode="move"))
-    stack.put_automation(TENANT, Tunnel(id="back", name="Renewals back to negotiation", pipeline_id="renewals",
-                                        stage_id="due", target_pipeline_id="sales", target_stage_id="negotiation",
-                                        mode="move"))
+    stack.put_automation(
+        TENANT,
+        Tunnel(
+            id="there",
+            name="Negotiation to renewals",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            target_pipeline_id="renewals",
+            target_stage_id="due",
+            mode="move",
+        ),
+    )
+    stack.put_automation(
+        TENANT,
+        Tunnel(
+            id="back",
+            name="Renewals back to negotiation",
+            pipeline_id="renewals",
+            stage_id="due",
+            target_pipeline_id="sales",
+            target_stage_id="negotiation",
+            mode="move",
+        ),
+    )
     stack.create_deal(demo_deal("d-1", "Ping-pong", "1.00", "products"))
     stack.move_deal(TENANT, "d-1", "negotiation")
     report = stack.drain()
@@ -32,10 +50,26 @@ def test_two_tunnels_feeding_each_other_stop_at_depth_8(stack: LocalStack) -> No
 
 
 def test_a_rule_loop_between_two_stages_stops_too(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, Rule(id="to-negotiation", name="Proposal → negotiation", pipeline_id="sales",
-                                      stage_id="proposal", actions=[MoveToStage(stage_id="negotiation")]))
-    stack.put_automation(TENANT, Rule(id="to-proposal", name="Negotiation → proposal", pipeline_id="sales",
-                                      stage_id="negotiation", actions=[MoveToStage(stage_id="proposal")]))
+    stack.put_automation(
+        TENANT,
+        Rule(
+            id="to-negotiation",
+            name="Proposal → negotiation",
+            pipeline_id="sales",
+            stage_id="proposal",
+            actions=[MoveToStage(stage_id="negotiation")],
+        ),
+    )
+    stack.put_automation(
+        TENANT,
+        Rule(
+            id="to-proposal",
+            name="Negotiation → proposal",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            actions=[MoveToStage(stage_id="proposal")],
+        ),
+    )
     stack.create_deal(demo_deal("d-2", "Yo-yo", "1.00", "products"))
     stack.move_deal(TENANT, "d-2", "proposal")
     stack.drain()

@@ -84,8 +84,9 @@ def test_commission_is_exact_to_the_cent(globex: LocalStack) -> None:
 
 
 def _process(nodes: list, **extra) -> BusinessProcess:
-    return BusinessProcess.model_validate({"id": "p", "name": "Test process", "entity": "deal",
-                                           "start_on": ["manual"], "nodes": nodes, **extra})
+    return BusinessProcess.model_validate(
+        {"id": "p", "name": "Test process", "entity": "deal", "start_on": ["manual"], "nodes": nodes, **extra}
+    )
 
 
 def _manual(stack: LocalStack, process: BusinessProcess, deal_id: str = "m-1"):
@@ -100,11 +101,23 @@ def _manual(stack: LocalStack, process: BusinessProcess, deal_id: str = "m-1"):
 
 
 def test_a_loop_repeats_while_its_condition_holds_with_a_variable_counter(globex: LocalStack) -> None:
-    run = _manual(globex, _process([
-        {"kind": "loop", "name": "three tasks", "while": {"field": "var.count", "op": "lt", "value": 3},
-         "nodes": [{"kind": "action", "action": {"kind": "create_task", "title": "Task {{ var.count }}"}},
-                   {"kind": "set_variable", "variable": "count", "expression": "var.count + 1"}]},
-    ], variables={"count": {"type": "number", "value": 0}}))
+    run = _manual(
+        globex,
+        _process(
+            [
+                {
+                    "kind": "loop",
+                    "name": "three tasks",
+                    "while": {"field": "var.count", "op": "lt", "value": 3},
+                    "nodes": [
+                        {"kind": "action", "action": {"kind": "create_task", "title": "Task {{ var.count }}"}},
+                        {"kind": "set_variable", "variable": "count", "expression": "var.count + 1"},
+                    ],
+                },
+            ],
+            variables={"count": {"type": "number", "value": 0}},
+        ),
+    )
 
     assert run.status == "completed"
     assert sorted(t["title"] for t in globex.tasks(T)) == ["Task 0", "Task 1", "Task 2"]
@@ -112,12 +125,21 @@ def test_a_loop_repeats_while_its_condition_holds_with_a_variable_counter(globex
 
 
 def test_a_loop_that_hits_its_cap_stops_with_a_logged_reason(globex: LocalStack) -> None:
-    run = _manual(globex, _process([
-        {"kind": "loop", "name": "forever", "max_iterations": 4,
-         "while": {"field": "title", "op": "is_not_empty"},
-         "nodes": [{"kind": "set_variable", "variable": "n", "value": 1}]},
-        {"kind": "action", "action": {"kind": "create_task", "title": "after the loop"}},
-    ]))
+    run = _manual(
+        globex,
+        _process(
+            [
+                {
+                    "kind": "loop",
+                    "name": "forever",
+                    "max_iterations": 4,
+                    "while": {"field": "title", "op": "is_not_empty"},
+                    "nodes": [{"kind": "set_variable", "variable": "n", "value": 1}],
+                },
+                {"kind": "action", "action": {"kind": "create_task", "title": "after the loop"}},
+            ]
+        ),
+    )
 
     [stopped] = [s for s in run.steps if s.name == "forever" and s.outcome == "loop stopped"]
     assert stopped.detail["reason"] == "reached its cap of 4 iterations while its condition still held"
@@ -125,21 +147,41 @@ def test_a_loop_that_hits_its_cap_stops_with_a_logged_reason(globex: LocalStack)
 
 
 def test_a_condition_falls_through_to_otherwise(globex: LocalStack) -> None:
-    run = _manual(globex, _process([{"kind": "condition", "name": "size", "branches": [
-        {"name": "big", "condition": {"field": "amount", "op": "gt", "value": 100000}, "nodes": []},
-        {"name": "medium", "condition": {"field": "amount", "op": "gt", "value": 50000}, "nodes": []}],
-        "otherwise": [{"kind": "action", "action": {"kind": "create_task", "title": "small deal"}}]}]))
+    run = _manual(
+        globex,
+        _process(
+            [
+                {
+                    "kind": "condition",
+                    "name": "size",
+                    "branches": [
+                        {"name": "big", "condition": {"field": "amount", "op": "gt", "value": 100000}, "nodes": []},
+                        {"name": "medium", "condition": {"field": "amount", "op": "gt", "value": 50000}, "nodes": []},
+                    ],
+                    "otherwise": [{"kind": "action", "action": {"kind": "create_task", "title": "small deal"}}],
+                }
+            ]
+        ),
+    )
 
     assert run.steps[1].outcome == "otherwise"
     assert [t["title"] for t in globex.tasks(T)] == ["small deal"]
 
 
 def test_a_delay_node_waits_and_a_tenant_variable_can_be_set(globex: LocalStack) -> None:
-    run = _manual(globex, _process([
-        {"kind": "set_variable", "variable": "commission_pct", "value": "9", "scope": "tenant"},
-        {"kind": "delay", "delay": {"days": 1}},
-        {"kind": "action", "action": {"kind": "create_task", "title": "a day later at {{ var.commission_pct }} %"}},
-    ]))
+    run = _manual(
+        globex,
+        _process(
+            [
+                {"kind": "set_variable", "variable": "commission_pct", "value": "9", "scope": "tenant"},
+                {"kind": "delay", "delay": {"days": 1}},
+                {
+                    "kind": "action",
+                    "action": {"kind": "create_task", "title": "a day later at {{ var.commission_pct }} %"},
+                },
+            ]
+        ),
+    )
     assert run.status == "waiting" and globex.tasks(T) == []
     assert globex.automation.get_tenant(T).values("variables")["commission_pct"] == Decimal("9")
 
@@ -151,11 +193,24 @@ def test_a_delay_node_waits_and_a_tenant_variable_can_be_set(globex: LocalStack)
 
 
 def test_an_edited_process_leaves_a_running_instance_on_its_old_version(globex: LocalStack) -> None:
-    old = _process([{"kind": "delay", "delay": {"hours": 2}},
-                    {"kind": "action", "action": {"kind": "create_task", "title": "version 1"}}])
+    old = _process(
+        [
+            {"kind": "delay", "delay": {"hours": 2}},
+            {"kind": "action", "action": {"kind": "create_task", "title": "version 1"}},
+        ]
+    )
     _manual(globex, old)
-    new = old.model_copy(update={"version": 2, "nodes": [old.nodes[0], old.nodes[1].model_copy(
-        update={"action": old.nodes[1].action.model_copy(update={"title": "version 2"})})]})
+    new = old.model_copy(
+        update={
+            "version": 2,
+            "nodes": [
+                old.nodes[0],
+                old.nodes[1].model_copy(
+                    update={"action": old.nodes[1].action.model_copy(update={"title": "version 2"})}
+                ),
+            ],
+        }
+    )
     globex.put_automation(T, new)
     globex.start_process(T, "p", "m-1")
     globex.drain()
@@ -166,8 +221,15 @@ def test_an_edited_process_leaves_a_running_instance_on_its_old_version(globex: 
 
 
 def test_switching_a_process_off_cancels_its_waiting_runs(globex: LocalStack) -> None:
-    _manual(globex, _process([{"kind": "delay", "delay": {"days": 3}},
-                              {"kind": "action", "action": {"kind": "create_task", "title": "never"}}]))
+    _manual(
+        globex,
+        _process(
+            [
+                {"kind": "delay", "delay": {"days": 3}},
+                {"kind": "action", "action": {"kind": "create_task", "title": "never"}},
+            ]
+        ),
+    )
 
     cancelled = globex.switch(T, "p", enabled=False)
     globex.advance(days=4)
@@ -179,8 +241,15 @@ def test_switching_a_process_off_cancels_its_waiting_runs(globex: LocalStack) ->
 
 
 def test_deleting_the_deal_cancels_runs_waiting_on_it(globex: LocalStack) -> None:
-    _manual(globex, _process([{"kind": "delay", "delay": {"days": 3}},
-                              {"kind": "action", "action": {"kind": "create_task", "title": "never"}}]))
+    _manual(
+        globex,
+        _process(
+            [
+                {"kind": "delay", "delay": {"days": 3}},
+                {"kind": "action", "action": {"kind": "create_task", "title": "never"}},
+            ]
+        ),
+    )
     globex.delete_deal(T, "m-1")
     globex.drain()
 
@@ -199,9 +268,10 @@ def test_a_process_only_for_manual_start_cannot_start_on_changes(globex: LocalSt
 
 
 def test_a_manual_start_takes_typed_parameters_with_defaults(globex: LocalStack) -> None:
-    process = _process([{"kind": "action", "action": {
-        "kind": "create_task", "title": "{{ var.reason }} within {{ var.days }} days"}}],
-        parameters={"reason": {"type": "text", "value": "Call back"}, "days": {"type": "number", "value": 3}})
+    process = _process(
+        [{"kind": "action", "action": {"kind": "create_task", "title": "{{ var.reason }} within {{ var.days }} days"}}],
+        parameters={"reason": {"type": "text", "value": "Call back"}, "days": {"type": "number", "value": 3}},
+    )
     _manual(globex, process)
     globex.start_process(T, "p", "m-1", {"days": "5"})
     globex.drain()

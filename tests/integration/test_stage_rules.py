@@ -36,7 +36,11 @@ def test_won_products_deal_gets_no_workgroup_but_head_of_sales_is_notified(stack
     assert looked_at.reason == "condition not met"
     [check] = looked_at.steps[0].detail["conditions"]
     assert (check["field"], check["actual"], check["value"], check["result"]) == (
-        "what_we_sell", "products", "services", False)
+        "what_we_sell",
+        "products",
+        "services",
+        False,
+    )
 
 
 def test_lost_deal_emails_chosen_users_with_details_and_direct_link(stack: LocalStack) -> None:
@@ -82,7 +86,11 @@ def test_each_run_is_in_the_run_log_with_its_steps(stack: LocalStack) -> None:
     assert set(runs) == {"won-services-workgroup", "won-notify-head", "won-to-delivery"}
     notify = runs["won-notify-head"]
     assert notify.status == "completed"
-    assert notify.started_by == {"pipeline_id": "sales", "stage_id": "won", "from_pipeline_id": "sales",
-                              "from_stage_id": "new"}
+    assert notify.started_by == {
+        "pipeline_id": "sales",
+        "stage_id": "won",
+        "from_pipeline_id": "sales",
+        "from_stage_id": "new",
+    }
     assert [(s.name, s.outcome) for s in notify.steps] == [("check", "passed"), ("action-1-notify", "done")]
     assert notify.steps[-1].detail["message"] == "Deal won: Deal d-7 for 12500.00 EUR"

@@ -32,9 +32,18 @@ def test_test_mode_on_a_real_deal_sends_and_writes_nothing_but_shows_the_email(s
 
 
 def test_test_mode_on_a_test_deal_shows_conditions_delays_and_field_values(stack: LocalStack) -> None:
-    deal = Deal(tenant_id=TENANT, id="test-deal", pipeline_id="sales", stage_id="new", title="What if",
-                amount=Decimal("100.00"), currency="EUR", responsible_id="u-anna", company="Test Co",
-                fields={"what_we_sell": "products"})
+    deal = Deal(
+        tenant_id=TENANT,
+        id="test-deal",
+        pipeline_id="sales",
+        stage_id="new",
+        title="What if",
+        amount=Decimal("100.00"),
+        currency="EUR",
+        responsible_id="u-anna",
+        company="Test Co",
+        fields={"what_we_sell": "products"},
+    )
     follow_up = next(r for r in demo_rules() if r.id == "proposal-follow-up")
 
     result = stack.test_run(TENANT, follow_up, deal=deal)
@@ -55,7 +64,11 @@ def test_a_condition_that_fails_in_test_mode_says_on_which_value(stack: LocalSta
     assert result.status == "skipped"
     [seen] = result.steps[0].detail["conditions"]
     assert (seen["field"], seen["actual"], seen["value"], seen["result"]) == (
-        "what_we_sell", "products", "services", False)
+        "what_we_sell",
+        "products",
+        "services",
+        False,
+    )
 
 
 def test_test_runs_are_stored_and_listed_newest_first(stack: LocalStack) -> None:

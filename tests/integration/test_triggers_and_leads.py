@@ -45,8 +45,17 @@ def test_deals_without_a_lead_and_leads_of_other_deals_are_left_alone(stack: Loc
 
 def test_a_field_changed_trigger_moves_the_deal_forward_only(stack: LocalStack) -> None:
     stack.put_field(TENANT, FieldDefinition(code="contract_signed", name="Contract signed", kind="checkbox"))
-    stack.put_automation(TENANT, Trigger(id="signed", name="Contract signed: negotiation", pipeline_id="sales",
-                                         stage_id="negotiation", event="field_changed", field="contract_signed"))
+    stack.put_automation(
+        TENANT,
+        Trigger(
+            id="signed",
+            name="Contract signed: negotiation",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            event="field_changed",
+            field="contract_signed",
+        ),
+    )
     stack.create_deal(demo_deal("d-4", "Moves on", "1.00", "products"))
     stack.create_deal(demo_deal("d-5", "Already won", "1.00", "products"))
     stack.move_deal(TENANT, "d-5", "won")
@@ -64,8 +73,18 @@ def test_a_field_changed_trigger_moves_the_deal_forward_only(stack: LocalStack) 
 
 
 def test_a_trigger_allowed_to_go_back_moves_a_deal_backwards(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, Trigger(id="reopen", name="Reopened", pipeline_id="sales", stage_id="negotiation",
-                                         event="field_changed", field="title", allow_backwards=True))
+    stack.put_automation(
+        TENANT,
+        Trigger(
+            id="reopen",
+            name="Reopened",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            event="field_changed",
+            field="title",
+            allow_backwards=True,
+        ),
+    )
     stack.create_deal(demo_deal("d-6", "Won once", "1.00", "products"))
     stack.move_deal(TENANT, "d-6", "won")
     stack.drain()

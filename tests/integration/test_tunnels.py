@@ -29,7 +29,11 @@ def test_a_copy_tunnel_copies_the_deal_into_the_target_stage_and_links_both(stac
     assert (copy.pipeline_id, copy.stage_id) == ("delivery", "kickoff")
     assert copy.copied_from_id == "d-1" and copy.id != "d-1"
     assert (copy.title, copy.amount, copy.fields, copy.responsible_id) == (
-        original.title, original.amount, original.fields, original.responsible_id)
+        original.title,
+        original.amount,
+        original.fields,
+        original.responsible_id,
+    )
 
 
 def test_a_copy_tunnel_with_a_condition_copies_only_matching_deals(stack: LocalStack) -> None:
@@ -41,8 +45,7 @@ def test_a_copy_tunnel_with_a_condition_copies_only_matching_deals(stack: LocalS
 
 def test_the_copy_is_not_duplicated_when_the_stream_record_comes_again(stack: LocalStack) -> None:
     _won(stack, "d-3")
-    move = next(r for r in stack.delivered if r["eventName"] == "MODIFY"
-                and r["dynamodb"]["Keys"]["id"]["S"] == "d-3")
+    move = next(r for r in stack.delivered if r["eventName"] == "MODIFY" and r["dynamodb"]["Keys"]["id"]["S"] == "d-3")
     stack.runs_port._names.clear()  # even a run that starts again finds the copy it made
 
     stack.deliver([move])
@@ -54,11 +57,28 @@ def test_the_copy_is_not_duplicated_when_the_stream_record_comes_again(stack: Lo
 
 
 def test_a_move_tunnel_keeps_the_deal_and_runs_the_new_stage_rules(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, Tunnel(id="lost-to-renewals", name="Lost deals: try again next year",
-                                        pipeline_id="sales", stage_id="lost", target_pipeline_id="renewals",
-                                        target_stage_id="due", mode="move"))
-    stack.put_automation(TENANT, Rule(id="renewal-task", name="Renewal due: task", pipeline_id="renewals",
-                                      stage_id="due", actions=[CreateTask(title="Renew {{ deal.title }}")]))
+    stack.put_automation(
+        TENANT,
+        Tunnel(
+            id="lost-to-renewals",
+            name="Lost deals: try again next year",
+            pipeline_id="sales",
+            stage_id="lost",
+            target_pipeline_id="renewals",
+            target_stage_id="due",
+            mode="move",
+        ),
+    )
+    stack.put_automation(
+        TENANT,
+        Rule(
+            id="renewal-task",
+            name="Renewal due: task",
+            pipeline_id="renewals",
+            stage_id="due",
+            actions=[CreateTask(title="Renew {{ deal.title }}")],
+        ),
+    )
     stack.create_deal(demo_deal("d-4", "Comeback", "10.00", "products"))
     stack.move_deal(TENANT, "d-4", "lost")
     stack.drain()
@@ -71,10 +91,20 @@ def test_a_move_tunnel_keeps_the_deal_and_runs_the_new_stage_rules(stack: LocalS
 
 
 def test_a_tunnel_with_a_delay_moves_only_after_it_and_only_if_still_there(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, Tunnel(id="slow", name="Stalled negotiation to renewals", pipeline_id="sales",
-                                        stage_id="negotiation", target_pipeline_id="renewals", target_stage_id="due",
-                                        mode="move", delay=Delay(days=30),
-                                        condition=Clause(field="amount", op="gt", value=100)))
+    stack.put_automation(
+        TENANT,
+        Tunnel(
+            id="slow",
+            name="Stalled negotiation to renewals",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            target_pipeline_id="renewals",
+            target_stage_id="due",
+            mode="move",
+            delay=Delay(days=30),
+            condition=Clause(field="amount", op="gt", value=100),
+        ),
+    )
     for deal_id in ("d-5", "d-6"):
         stack.create_deal(demo_deal(deal_id, deal_id, "500.00", "services"))
         stack.move_deal(TENANT, deal_id, "negotiation")

@@ -21,8 +21,9 @@ from dealflow.webhooks import sign
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SECRET = "whsec_acme_0123456789abcdef0123456789abcdef"
-INVOICE_PAID_WINS = Trigger(id="invoice-paid", name="Invoice paid: deal won", pipeline_id="sales", stage_id="won",
-                            event="invoice_paid")
+INVOICE_PAID_WINS = Trigger(
+    id="invoice-paid", name="Invoice paid: deal won", pipeline_id="sales", stage_id="won", event="invoice_paid"
+)
 
 
 @pytest.fixture
@@ -68,8 +69,9 @@ def _trigger_runs(stack: LocalStack, deal_id: str = "d-1") -> list[Any]:
 
 
 def test_a_signed_invoice_paid_event_wins_the_deal_and_the_won_rules_run(stack: LocalStack) -> None:
-    status, body = stack.post_webhook(TENANT, _event(occurred_at="2026-11-23T10:22:04Z",
-                                                     data={"invoice_number": "INV-42"}))
+    status, body = stack.post_webhook(
+        TENANT, _event(occurred_at="2026-11-23T10:22:04Z", data={"invoice_number": "INV-42"})
+    )
 
     assert status == 202
     assert body["event_id"] == "evt-1" and body["accepted"] is True and len(body["runs"]) == 1
@@ -140,8 +142,11 @@ def test_a_wrong_signature_is_refused(stack: LocalStack) -> None:
 def test_a_body_changed_after_signing_is_refused(stack: LocalStack) -> None:
     stamp = int(stack.clock.now().timestamp())
     signed = json.dumps(_event(deal_id="d-other")).encode()
-    status, body = stack.post_webhook(TENANT, _event(), headers={
-        "X-Dealflow-Timestamp": str(stamp), "X-Dealflow-Signature": sign(SECRET, stamp, signed)})
+    status, body = stack.post_webhook(
+        TENANT,
+        _event(),
+        headers={"X-Dealflow-Timestamp": str(stamp), "X-Dealflow-Signature": sign(SECRET, stamp, signed)},
+    )
     _assert_refused(stack, status, body, "signature does not match")
 
 
@@ -181,10 +186,15 @@ def test_two_secrets_during_a_rotation_and_two_signatures_per_request(stack: Loc
 
     old_only = stack.post_webhook(TENANT, raw, secret=SECRET)
     new_only = stack.post_webhook(TENANT, _event("evt-rot-2"), secret="whsec_new")
-    both = stack.post_webhook(TENANT, _event("evt-rot-3"), headers={
-        "X-Dealflow-Timestamp": str(stamp),
-        "X-Dealflow-Signature": f"{sign('whsec_unknown', stamp, json.dumps(_event('evt-rot-3')).encode())},"
-                                f"{sign('whsec_new', stamp, json.dumps(_event('evt-rot-3')).encode())}"})
+    both = stack.post_webhook(
+        TENANT,
+        _event("evt-rot-3"),
+        headers={
+            "X-Dealflow-Timestamp": str(stamp),
+            "X-Dealflow-Signature": f"{sign('whsec_unknown', stamp, json.dumps(_event('evt-rot-3')).encode())},"
+            f"{sign('whsec_new', stamp, json.dumps(_event('evt-rot-3')).encode())}",
+        },
+    )
 
     assert [old_only[0], new_only[0], both[0]] == [202, 202, 202]
     stack.set_webhook_secret(TENANT, "whsec_new")  # rotation done: the old secret stops working
@@ -200,13 +210,16 @@ def test_a_body_that_is_not_json_is_400(stack: LocalStack, raw: bytes) -> None:
     assert status == 400 and body["error"] == "bad_request" and "not valid JSON" in body["reason"]
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"kind": "invoice_paid", "deal_id": "d-1"}, "id"),
-    ({"id": "evt-1", "kind": "invoice_sent", "deal_id": "d-1"}, "kind"),
-    ({"id": "evt-1", "kind": "invoice_paid"}, "deal_id"),
-    ({"id": "evt-1", "kind": "custom", "deal_id": "d-1"}, "custom_event"),
-    ({"id": "evt-1", "kind": "invoice_paid", "deal_id": "d-1", "occurred_at": "yesterday"}, "occurred_at"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"kind": "invoice_paid", "deal_id": "d-1"}, "id"),
+        ({"id": "evt-1", "kind": "invoice_sent", "deal_id": "d-1"}, "kind"),
+        ({"id": "evt-1", "kind": "invoice_paid"}, "deal_id"),
+        ({"id": "evt-1", "kind": "custom", "deal_id": "d-1"}, "custom_event"),
+        ({"id": "evt-1", "kind": "invoice_paid", "deal_id": "d-1", "occurred_at": "yesterday"}, "occurred_at"),
+    ],
+)
 def test_a_missing_or_invalid_field_is_422_naming_it(stack: LocalStack, payload: dict[str, Any], field: str) -> None:
     status, body = stack.post_webhook(TENANT, payload)
 
@@ -258,8 +271,16 @@ def test_other_routes_and_methods_are_404_json(stack: LocalStack) -> None:
 
 
 def test_a_trigger_never_moves_a_deal_backwards(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, Trigger(id="call-negotiation", name="Call: negotiation", pipeline_id="sales",
-                                         stage_id="negotiation", event="incoming_call"))
+    stack.put_automation(
+        TENANT,
+        Trigger(
+            id="call-negotiation",
+            name="Call: negotiation",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            event="incoming_call",
+        ),
+    )
     stack.move_deal(TENANT, "d-1", "won")
     stack.drain()
     notes = len(stack.notifications())
@@ -275,8 +296,17 @@ def test_a_trigger_never_moves_a_deal_backwards(stack: LocalStack) -> None:
 
 
 def test_a_trigger_allowed_backwards_moves_the_deal_back(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, Trigger(id="call-negotiation", name="Call: negotiation", pipeline_id="sales",
-                                         stage_id="negotiation", event="incoming_call", allow_backwards=True))
+    stack.put_automation(
+        TENANT,
+        Trigger(
+            id="call-negotiation",
+            name="Call: negotiation",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            event="incoming_call",
+            allow_backwards=True,
+        ),
+    )
     stack.move_deal(TENANT, "d-1", "won")
     stack.drain()
 
@@ -287,8 +317,14 @@ def test_a_trigger_allowed_backwards_moves_the_deal_back(stack: LocalStack) -> N
 
 
 def test_a_deal_in_another_pipeline_is_not_moved(stack: LocalStack) -> None:
-    stack.put_pipeline(TENANT, Pipeline(id="support", name="Support", stages=[
-        Stage(id="open", name="Open"), Stage(id="solved", name="Solved", semantic="won")]))
+    stack.put_pipeline(
+        TENANT,
+        Pipeline(
+            id="support",
+            name="Support",
+            stages=[Stage(id="open", name="Open"), Stage(id="solved", name="Solved", semantic="won")],
+        ),
+    )
     stack.create_deal(Deal(tenant_id=TENANT, id="s-1", pipeline_id="support", stage_id="open", title="Ticket"))
     stack.drain()
 
@@ -300,8 +336,9 @@ def test_a_deal_in_another_pipeline_is_not_moved(stack: LocalStack) -> None:
 
 
 def test_a_trigger_whose_condition_fails_starts_nothing_and_says_so(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, INVOICE_PAID_WINS.model_copy(
-        update={"condition": Clause(field="amount", op="gte", value=100_000)}))
+    stack.put_automation(
+        TENANT, INVOICE_PAID_WINS.model_copy(update={"condition": Clause(field="amount", op="gte", value=100_000)})
+    )
 
     status, body = stack.post_webhook(TENANT, _event())
     stack.drain()
@@ -312,10 +349,28 @@ def test_a_trigger_whose_condition_fails_starts_nothing_and_says_so(stack: Local
 
 
 def test_custom_events_match_triggers_by_name(stack: LocalStack) -> None:
-    stack.put_automation(TENANT, Trigger(id="signed", name="Contract signed", pipeline_id="sales",
-                                         stage_id="negotiation", event="custom", custom_event="contract_signed"))
-    stack.put_automation(TENANT, Trigger(id="demo-booked", name="Demo booked", pipeline_id="sales",
-                                         stage_id="proposal", event="custom", custom_event="demo_booked"))
+    stack.put_automation(
+        TENANT,
+        Trigger(
+            id="signed",
+            name="Contract signed",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            event="custom",
+            custom_event="contract_signed",
+        ),
+    )
+    stack.put_automation(
+        TENANT,
+        Trigger(
+            id="demo-booked",
+            name="Demo booked",
+            pipeline_id="sales",
+            stage_id="proposal",
+            event="custom",
+            custom_event="demo_booked",
+        ),
+    )
 
     other = stack.post_webhook(TENANT, _event("evt-c1", kind="custom", custom_event="newsletter_opened"))
     stack.drain()
@@ -331,8 +386,11 @@ def test_custom_events_match_triggers_by_name(stack: LocalStack) -> None:
 
 def test_the_same_event_id_in_two_tenants_starts_two_runs(stack: LocalStack) -> None:
     stack.put_tenant(Tenant(id="globex", name="Globex"))
-    for pipeline in [Pipeline(id="sales", name="Sales", stages=[Stage(id="new", name="New"),
-                                                                 Stage(id="won", name="Won", semantic="won")])]:
+    for pipeline in [
+        Pipeline(
+            id="sales", name="Sales", stages=[Stage(id="new", name="New"), Stage(id="won", name="Won", semantic="won")]
+        )
+    ]:
         stack.put_pipeline("globex", pipeline)
     stack.put_automation("globex", INVOICE_PAID_WINS)
     stack.set_webhook_secret("globex", "whsec_globex")

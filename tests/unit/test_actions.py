@@ -41,11 +41,18 @@ FIELDS = {f.code: f for f in (NUMBER, CHECKBOX, DATE, LIST, TEXT, USER)}
 
 # --- coerce: values in the type their field holds ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("1500", Decimal("1500")), ("12.50", Decimal("12.50")), (7, Decimal("7")), (Decimal("0.1"), Decimal("0.1")),
-    (0.1, Decimal("0.1")),  # a float goes through its shortest text, not its binary value
-    (" 42 ", Decimal("42")),
-])
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1500", Decimal("1500")),
+        ("12.50", Decimal("12.50")),
+        (7, Decimal("7")),
+        (Decimal("0.1"), Decimal("0.1")),
+        (0.1, Decimal("0.1")),  # a float goes through its shortest text, not its binary value
+        (" 42 ", Decimal("42")),
+    ],
+)
 def test_number_field_becomes_decimal(raw: Any, expected: Decimal) -> None:
     value = coerce("budget", raw, NUMBER)
     assert isinstance(value, Decimal) and value == expected
@@ -57,9 +64,11 @@ def test_number_field_refuses_text_naming_the_field(raw: Any) -> None:
         coerce("budget", raw, NUMBER)
 
 
-NOT_FINITE = ("BUG: coerce accepts 'NaN'/'Infinity' as numbers (Decimal parses them): a NaN amount is written and "
-              "the deal can no longer be read (Deal refuses non-finite amounts), an infinite amount escapes as a raw "
-              "decimal.InvalidOperation from quantize, a NaN number field makes ordered conditions raise")
+NOT_FINITE = (
+    "BUG: coerce accepts 'NaN'/'Infinity' as numbers (Decimal parses them): a NaN amount is written and "
+    "the deal can no longer be read (Deal refuses non-finite amounts), an infinite amount escapes as a raw "
+    "decimal.InvalidOperation from quantize, a NaN number field makes ordered conditions raise"
+)
 
 
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-inf"])
@@ -74,25 +83,43 @@ def test_amount_refuses_nan_and_infinity(raw: str) -> None:
         coerce("amount", raw, None)
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (True, True), (False, False), ("yes", True), ("Yes", True), ("y", True), (" TRUE ", True), ("1", True),
-    (1, True), ("no", False), ("false", False), ("0", False), (0, False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (True, True),
+        (False, False),
+        ("yes", True),
+        ("Yes", True),
+        ("y", True),
+        (" TRUE ", True),
+        ("1", True),
+        (1, True),
+        ("no", False),
+        ("false", False),
+        ("0", False),
+        (0, False),
+        ("", False),
+    ],
+)
 def test_checkbox_field(raw: Any, expected: bool) -> None:
     assert coerce("signed", raw, CHECKBOX) is expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("2024-05-01", "2024-05-01"),
-    ("2024-05-01T10:30:00+02:00", "2024-05-01"),
-    ("2024-05-01T23:59:59Z", "2024-05-01"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-05-01", "2024-05-01"),
+        ("2024-05-01T10:30:00+02:00", "2024-05-01"),
+        ("2024-05-01T23:59:59Z", "2024-05-01"),
+    ],
+)
 def test_date_field_normalised_to_iso_day(raw: str, expected: str) -> None:
     assert coerce("deadline", raw, DATE) == expected
 
 
 def test_date_field_from_a_date_object() -> None:
     from datetime import date
+
     assert coerce("deadline", date(2024, 2, 29), DATE) == "2024-02-29"
 
 
@@ -126,10 +153,16 @@ def test_none_clears_any_field() -> None:
     assert coerce("amount", None, None) is None
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("1234.567", "1234.57"), (1000, "1000.00"), ("99.9", "99.90"), (Decimal("0.004"), "0.00"),
-    (Decimal("92.592"), "92.59"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1234.567", "1234.57"),
+        (1000, "1000.00"),
+        ("99.9", "99.90"),
+        (Decimal("0.004"), "0.00"),
+        (Decimal("92.592"), "92.59"),
+    ],
+)
 def test_standard_amount_quantized_to_cents(raw: Any, expected: str) -> None:
     value = coerce("amount", raw, None)
     assert isinstance(value, Decimal)
@@ -157,10 +190,18 @@ def test_unknown_field_refused_naming_it(name: str) -> None:
 
 UMA = User(id="u1", name="Uma Sales", email="uma@example.com", role="sales_rep")
 ULF = User(id="u2", name="Ulf Head", email="ulf@example.com", role="sales_manager")
-TENANT = Tenant(id="t1", name="Example Ltd", users=[UMA, ULF], sender_email="crm@example.com",
-                constants={"crm_url": "https://crm.example.com"})
-SALES = Pipeline(id="sales", name="Sales", stages=[Stage(id="offer", name="Offer"),
-                                                   Stage(id="won", name="Closed won", semantic="won")])
+TENANT = Tenant(
+    id="t1",
+    name="Example Ltd",
+    users=[UMA, ULF],
+    sender_email="crm@example.com",
+    constants={"crm_url": "https://crm.example.com"},
+)
+SALES = Pipeline(
+    id="sales",
+    name="Sales",
+    stages=[Stage(id="offer", name="Offer"), Stage(id="won", name="Closed won", semantic="won")],
+)
 
 
 class FakeDeals:
@@ -178,19 +219,42 @@ class FakeDeals:
 
 def make_deal(**update: Any) -> Deal:
     data: dict[str, Any] = {
-        "tenant_id": "t1", "id": "d-42", "pipeline_id": "sales", "stage_id": "won", "title": "Website redesign",
-        "amount": Decimal("12500.00"), "currency": "EUR", "responsible_id": "u1", "company": "ACME",
-        "contact": Contact(name="Ann Client", email="ann@client.example"), "fields": {"sells": "services"}}
+        "tenant_id": "t1",
+        "id": "d-42",
+        "pipeline_id": "sales",
+        "stage_id": "won",
+        "title": "Website redesign",
+        "amount": Decimal("12500.00"),
+        "currency": "EUR",
+        "responsible_id": "u1",
+        "company": "ACME",
+        "contact": Contact(name="Ann Client", email="ann@client.example"),
+        "fields": {"sells": "services"},
+    }
     return Deal(**{**data, **update})
 
 
 def context(deal: Deal | None = None, **variables: Any) -> ActionContext:
     deal = deal or make_deal()
-    services = Services(automation=None, runs=None, deals=FakeDeals(deal), ledger=None, records=None,  # type: ignore[arg-type]
-                        mailer=None, notifier=None)  # type: ignore[arg-type]
-    return ActionContext(tenant=TENANT, pipelines={"sales": SALES}, fields=FIELDS, deal=deal, effect_key="run-1:0",
-                         causation=Causation(run_id="run-1", automation_id="r1", depth=1), services=services,
-                         variables=variables)
+    services = Services(
+        automation=None,
+        runs=None,
+        deals=FakeDeals(deal),
+        ledger=None,
+        records=None,  # type: ignore[arg-type]
+        mailer=None,
+        notifier=None,
+    )  # type: ignore[arg-type]
+    return ActionContext(
+        tenant=TENANT,
+        pipelines={"sales": SALES},
+        fields=FIELDS,
+        deal=deal,
+        effect_key="run-1:0",
+        causation=Causation(run_id="run-1", automation_id="r1", depth=1),
+        services=services,
+        variables=variables,
+    )
 
 
 def test_responsible_users_and_contact() -> None:
@@ -249,25 +313,34 @@ def test_template_variables_give_names_not_ids() -> None:
 
 # --- e-mails and notifications ---------------------------------------------------------------------------------------
 
+
 def test_lost_deal_email_with_details_and_a_link() -> None:
     action = SendEmail(
         to=Recipients(users=["u2"], responsible=True),
         subject="  Deal lost: {{ deal.title }}\n",
-        body=("{{ deal.title }} ({{ deal.company }}) for {{ deal.amount }} {{ deal.currency }} is in stage "
-              "{{ deal.stage }} of {{ deal.pipeline }}.\nOwner: {{ deal.responsible.name }}\n"
-              "Open: {{ const.crm_url }}/deals/{{ deal.id }}\n"))
+        body=(
+            "{{ deal.title }} ({{ deal.company }}) for {{ deal.amount }} {{ deal.currency }} is in stage "
+            "{{ deal.stage }} of {{ deal.pipeline }}.\nOwner: {{ deal.responsible.name }}\n"
+            "Open: {{ const.crm_url }}/deals/{{ deal.id }}\n"
+        ),
+    )
     email = render_email(action, context())
     assert email == {
         "to": ["uma@example.com", "ulf@example.com"],
         "subject": "Deal lost: Website redesign",
-        "body": ("Website redesign (ACME) for 12500.00 EUR is in stage Closed won of Sales.\n"
-                 "Owner: Uma Sales\nOpen: https://crm.example.com/deals/d-42\n"),
+        "body": (
+            "Website redesign (ACME) for 12500.00 EUR is in stage Closed won of Sales.\n"
+            "Owner: Uma Sales\nOpen: https://crm.example.com/deals/d-42\n"
+        ),
     }
 
 
 def test_email_to_the_contact_addresses_them_by_name() -> None:
-    action = SendEmail(to=Recipients(contact=True), subject="Thank you, {{ deal.contact.name }}",
-                       body="Dear {{ deal.contact.name }},\nthank you for choosing {{ tenant.name }}.")
+    action = SendEmail(
+        to=Recipients(contact=True),
+        subject="Thank you, {{ deal.contact.name }}",
+        body="Dear {{ deal.contact.name }},\nthank you for choosing {{ tenant.name }}.",
+    )
     email = render_email(action, context())
     assert email["to"] == ["ann@client.example"]
     assert email["subject"] == "Thank you, Ann Client"
@@ -275,9 +348,11 @@ def test_email_to_the_contact_addresses_them_by_name() -> None:
 
 
 def test_email_with_a_computed_commission() -> None:
-    action = SendEmail(to=Recipients(responsible=True), subject="Commission",
-                       body="Your commission: {{ (deal.amount * var.commission_pct / 100)|round(2) }} "
-                            "{{ deal.currency }}")
+    action = SendEmail(
+        to=Recipients(responsible=True),
+        subject="Commission",
+        body="Your commission: {{ (deal.amount * var.commission_pct / 100)|round(2) }} {{ deal.currency }}",
+    )
     email = render_email(action, context(commission_pct=Decimal("7.5")))
     assert email["body"] == "Your commission: 937.50 EUR"
 
@@ -300,22 +375,30 @@ def test_email_whose_template_fails_at_run_time_reports_a_template_error() -> No
 
 
 def test_won_deal_notification_for_the_head_of_sales() -> None:
-    action = Notify(to=Recipients(users=["u2"]),
-                    message="Won: {{ deal.title }}, {{ deal.amount }} {{ deal.currency }}")
-    assert render_notification(action, context()) == {"users": ["u2"],
-                                                      "message": "Won: Website redesign, 12500.00 EUR"}
+    action = Notify(to=Recipients(users=["u2"]), message="Won: {{ deal.title }}, {{ deal.amount }} {{ deal.currency }}")
+    assert render_notification(action, context()) == {"users": ["u2"], "message": "Won: Website redesign, 12500.00 EUR"}
 
 
 # --- update fields (the "modify item" action) ------------------------------------------------------------------------
 
+
 def test_commission_computed_into_a_number_field_exactly() -> None:
     ctx = context(commission_pct=Decimal("7.5"))
-    action = UpdateFields.model_validate({"values": {
-        "budget": {"expression": "deal.amount * var.commission_pct / 100"},
-        "signed": {"value": "yes"}, "sells": {"value": "products"}, "amount": {"value": "13000.499"}}})
+    action = UpdateFields.model_validate(
+        {
+            "values": {
+                "budget": {"expression": "deal.amount * var.commission_pct / 100"},
+                "signed": {"value": "yes"},
+                "sells": {"value": "products"},
+                "amount": {"value": "13000.499"},
+            }
+        }
+    )
     result = update_fields(action, ctx)
-    assert result == {"values": {"budget": "937.500", "signed": True, "sells": "products", "amount": "13000.50"},
-                      "duplicate": False}
+    assert result == {
+        "values": {"budget": "937.500", "signed": True, "sells": "products", "amount": "13000.50"},
+        "duplicate": False,
+    }
     assert ctx.deal.fields["budget"] == Decimal("937.5")
     assert ctx.deal.amount == Decimal("13000.50")
     assert ctx.deal.fields["sells"] == "products"
@@ -350,6 +433,7 @@ def test_update_can_clear_the_responsible_user() -> None:
 
 
 # --- a number written by automation stays a number once stored ----------------------------------------------------
+
 
 def test_number_field_survives_being_stored() -> None:
     deal = make_deal(fields={"budget": coerce("budget", "1000", NUMBER)})

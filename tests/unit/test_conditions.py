@@ -14,8 +14,12 @@ from dealflow.model import AllOf, AnyOf, Clause, Condition, Rule
 CONDITION = TypeAdapter(Condition)
 
 
-def holds(condition: dict[str, Any] | None, new: dict[str, Any], old: dict[str, Any] | None = None,
-          trace: list[dict[str, Any]] | None = None) -> bool:
+def holds(
+    condition: dict[str, Any] | None,
+    new: dict[str, Any],
+    old: dict[str, Any] | None = None,
+    trace: list[dict[str, Any]] | None = None,
+) -> bool:
     parsed = None if condition is None else CONDITION.validate_python(condition)
     return compile_condition(parsed)(new, old, trace)
 
@@ -26,57 +30,64 @@ def clause(field: str, op: str, value: Any = None) -> dict[str, Any]:
 
 # --- every operator, true and false ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("op", "value", "actual", "expected"), [
-    ("equals", "services", "services", True),
-    ("equals", "services", "products", False),
-    ("equals", "services", None, False),
-    ("not_equals", "services", "products", True),
-    ("not_equals", "services", "services", False),
-    ("not_equals", "services", None, True),
-    ("in", ["services", "products"], "products", True),
-    ("in", ["services", "products"], "other", False),
-    ("in", ["services"], None, False),
-    ("not_in", ["services", "products"], "other", True),
-    ("not_in", ["services", "products"], "services", False),
-    ("contains", "acme", "ACME Corporation", True),  # text search ignores case
-    ("contains", "globex", "ACME Corporation", False),
-    ("contains", "acme", None, False),
-    ("gt", 1000, Decimal("1500"), True),
-    ("gt", 1000, Decimal("1000"), False),
-    ("gt", 1000, None, False),
-    ("gte", 1000, Decimal("1000"), True),
-    ("gte", 1000, Decimal("999.99"), False),
-    ("lt", 1000, Decimal("999.99"), True),
-    ("lt", 1000, Decimal("1000"), False),
-    ("lte", 1000, Decimal("1000"), True),
-    ("lte", 1000, Decimal("1000.01"), False),
-    ("is_empty", None, None, True),
-    ("is_empty", None, "", True),
-    ("is_empty", None, [], True),
-    ("is_empty", None, False, True),  # an unticked checkbox is empty
-    ("is_empty", None, "x", False),
-    ("is_empty", None, Decimal("0"), False),  # zero is a value, not an empty field
-    ("is_not_empty", None, "x", True),
-    ("is_not_empty", None, Decimal("0"), True),
-    ("is_not_empty", None, None, False),
-    ("is_not_empty", None, "", False),
-])
+
+@pytest.mark.parametrize(
+    ("op", "value", "actual", "expected"),
+    [
+        ("equals", "services", "services", True),
+        ("equals", "services", "products", False),
+        ("equals", "services", None, False),
+        ("not_equals", "services", "products", True),
+        ("not_equals", "services", "services", False),
+        ("not_equals", "services", None, True),
+        ("in", ["services", "products"], "products", True),
+        ("in", ["services", "products"], "other", False),
+        ("in", ["services"], None, False),
+        ("not_in", ["services", "products"], "other", True),
+        ("not_in", ["services", "products"], "services", False),
+        ("contains", "acme", "ACME Corporation", True),  # text search ignores case
+        ("contains", "globex", "ACME Corporation", False),
+        ("contains", "acme", None, False),
+        ("gt", 1000, Decimal("1500"), True),
+        ("gt", 1000, Decimal("1000"), False),
+        ("gt", 1000, None, False),
+        ("gte", 1000, Decimal("1000"), True),
+        ("gte", 1000, Decimal("999.99"), False),
+        ("lt", 1000, Decimal("999.99"), True),
+        ("lt", 1000, Decimal("1000"), False),
+        ("lte", 1000, Decimal("1000"), True),
+        ("lte", 1000, Decimal("1000.01"), False),
+        ("is_empty", None, None, True),
+        ("is_empty", None, "", True),
+        ("is_empty", None, [], True),
+        ("is_empty", None, False, True),  # an unticked checkbox is empty
+        ("is_empty", None, "x", False),
+        ("is_empty", None, Decimal("0"), False),  # zero is a value, not an empty field
+        ("is_not_empty", None, "x", True),
+        ("is_not_empty", None, Decimal("0"), True),
+        ("is_not_empty", None, None, False),
+        ("is_not_empty", None, "", False),
+    ],
+)
 def test_static_operators(op: str, value: Any, actual: Any, expected: bool) -> None:
     assert holds(clause("f", op, value), {"f": actual}) is expected
 
 
-@pytest.mark.parametrize(("op", "value", "before", "after", "expected"), [
-    ("changed", None, "a", "b", True),
-    ("changed", None, "a", "a", False),
-    ("changed", None, None, "a", True),
-    ("changed", None, "a", None, True),  # clearing a field is a change
-    ("changed_from", "new", "new", "qualified", True),
-    ("changed_from", "new", "other", "qualified", False),
-    ("changed_from", "new", "new", "new", False),  # no change at all
-    ("changed_to", "won", "open", "won", True),
-    ("changed_to", "won", "open", "lost", False),
-    ("changed_to", "won", "won", "won", False),  # was already won: not a change to won
-])
+@pytest.mark.parametrize(
+    ("op", "value", "before", "after", "expected"),
+    [
+        ("changed", None, "a", "b", True),
+        ("changed", None, "a", "a", False),
+        ("changed", None, None, "a", True),
+        ("changed", None, "a", None, True),  # clearing a field is a change
+        ("changed_from", "new", "new", "qualified", True),
+        ("changed_from", "new", "other", "qualified", False),
+        ("changed_from", "new", "new", "new", False),  # no change at all
+        ("changed_to", "won", "open", "won", True),
+        ("changed_to", "won", "open", "lost", False),
+        ("changed_to", "won", "won", "won", False),  # was already won: not a change to won
+    ],
+)
 def test_change_operators(op: str, value: Any, before: Any, after: Any, expected: bool) -> None:
     assert holds(clause("f", op, value), {"f": after}, {"f": before}) is expected
 
@@ -87,6 +98,7 @@ def test_changed_ignores_number_representation() -> None:
 
 
 # --- a deal that was just created (old is None) ------------------------------------------------------
+
 
 def test_changed_on_creation_counts_fields_it_was_created_with() -> None:
     assert holds(clause("f", "changed"), {"f": "x"}, None) is True
@@ -110,6 +122,7 @@ def test_changed_from_on_creation_is_false() -> None:
 
 # --- numbers -----------------------------------------------------------------------------------------
 
+
 def test_decimal_with_trailing_zeros_equals_int() -> None:
     assert holds(clause("amount", "equals", 1000), {"amount": Decimal("1000.00")}) is True
     assert holds(clause("amount", "equals", Decimal("1000.00")), {"amount": 1000}) is True
@@ -125,13 +138,16 @@ def test_in_with_numbers_normalised() -> None:
     assert holds(clause("n", "not_in", [1, 2, 3]), {"n": Decimal("4")}) is True
 
 
-@pytest.mark.parametrize(("actual", "value"), [
-    (Decimal("1500"), 1000),
-    (1500, Decimal("1000")),
-    (Decimal("1500"), "1000"),
-    ("1500", 1000),
-    (1500.5, "1500.25"),
-])
+@pytest.mark.parametrize(
+    ("actual", "value"),
+    [
+        (Decimal("1500"), 1000),
+        (1500, Decimal("1000")),
+        (Decimal("1500"), "1000"),
+        ("1500", 1000),
+        (1500.5, "1500.25"),
+    ],
+)
 def test_gt_across_number_types(actual: Any, value: Any) -> None:
     assert holds(clause("amount", "gt", value), {"amount": actual}) is True
     assert holds(clause("amount", "lt", value), {"amount": actual}) is False
@@ -156,16 +172,20 @@ def test_ordered_compare_does_not_treat_booleans_as_numbers() -> None:
 
 # --- dates -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("op", "actual", "expected"), [
-    ("gt", "2024-05-02", True),
-    ("gt", "2024-05-01", False),
-    ("gte", "2024-05-01", True),
-    ("lt", "2024-04-30", True),
-    ("lt", "2024-05-01", False),
-    ("lte", "2024-05-01", True),
-    ("lte", "2024-12-31", False),
-    ("gt", "2025-01-01", True),
-])
+
+@pytest.mark.parametrize(
+    ("op", "actual", "expected"),
+    [
+        ("gt", "2024-05-02", True),
+        ("gt", "2024-05-01", False),
+        ("gte", "2024-05-01", True),
+        ("lt", "2024-04-30", True),
+        ("lt", "2024-05-01", False),
+        ("lte", "2024-05-01", True),
+        ("lte", "2024-12-31", False),
+        ("gt", "2025-01-01", True),
+    ],
+)
 def test_iso_dates_compare_chronologically(op: str, actual: str, expected: bool) -> None:
     assert holds(clause("deadline", op, "2024-05-01"), {"deadline": actual}) is expected
 
@@ -176,6 +196,7 @@ def test_missing_date_is_never_before_or_after() -> None:
 
 
 # --- multi-value (list) fields -------------------------------------------------------------------------
+
 
 def test_in_with_a_multi_value_field_matches_any_selected_value() -> None:
     assert holds(clause("sells", "in", ["services"]), {"sells": ["products", "services"]}) is True
@@ -214,13 +235,17 @@ def test_any_needs_one_part() -> None:
 
 
 def test_nested_all_inside_any_inside_all() -> None:
-    condition = {"all": [
-        clause("currency", "equals", "EUR"),
-        {"any": [
-            {"all": [clause("sells", "equals", "services"), clause("amount", "gt", 500)]},
-            clause("company", "contains", "vip"),
-        ]},
-    ]}
+    condition = {
+        "all": [
+            clause("currency", "equals", "EUR"),
+            {
+                "any": [
+                    {"all": [clause("sells", "equals", "services"), clause("amount", "gt", 500)]},
+                    clause("company", "contains", "vip"),
+                ]
+            },
+        ]
+    }
     assert holds(condition, {"currency": "EUR", "sells": "services", "amount": Decimal("600")}) is True
     assert holds(condition, {"currency": "EUR", "sells": "services", "amount": Decimal("400")}) is False
     assert holds(condition, {"currency": "EUR", "sells": "products", "company": "VIP Ltd"}) is True
@@ -233,6 +258,7 @@ def test_no_condition_always_holds() -> None:
 
 
 # --- the trace ("why didn't this rule fire?") -----------------------------------------------------------
+
 
 def test_trace_records_each_clause() -> None:
     trace: list[dict[str, Any]] = []
@@ -260,8 +286,9 @@ def test_trace_of_a_missing_field_shows_none() -> None:
 def test_trace_of_a_change_operator_shows_before_and_after() -> None:
     trace: list[dict[str, Any]] = []
     holds(clause("stage_id", "changed_from", "new"), {"stage_id": "won"}, {"stage_id": "open"}, trace=trace)
-    assert trace == [{"field": "stage_id", "op": "changed_from", "value": "new", "actual": "won",
-                      "before": "open", "result": False}]
+    assert trace == [
+        {"field": "stage_id", "op": "changed_from", "value": "new", "actual": "won", "before": "open", "result": False}
+    ]
 
 
 def test_trace_of_a_change_operator_on_creation_has_no_before() -> None:
@@ -276,17 +303,23 @@ def test_no_trace_given_is_fine() -> None:
 
 # --- referenced fields -----------------------------------------------------------------------------------
 
+
 def test_referenced_fields() -> None:
-    condition = CONDITION.validate_python({"all": [
-        clause("stage_id", "equals", "won"),
-        {"any": [clause("sells", "in", ["services"]), clause("amount", "gt", 1), clause("sells", "changed")]},
-    ]})
+    condition = CONDITION.validate_python(
+        {
+            "all": [
+                clause("stage_id", "equals", "won"),
+                {"any": [clause("sells", "in", ["services"]), clause("amount", "gt", 1), clause("sells", "changed")]},
+            ]
+        }
+    )
     assert referenced_fields(condition) == {"stage_id", "sells", "amount"}
     assert referenced_fields(Clause(field="deadline", op="is_empty")) == {"deadline"}
     assert referenced_fields(None) == set()
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
 
 def test_normalize_and_is_empty_helpers() -> None:
     assert normalize(1) == Decimal("1") and isinstance(normalize(1), Decimal)
@@ -298,8 +331,10 @@ def test_normalize_and_is_empty_helpers() -> None:
 
 # --- validation ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("op", ["equals", "not_equals", "contains", "gt", "gte", "lt", "lte", "changed_from",
-                                "changed_to", "in", "not_in"])
+
+@pytest.mark.parametrize(
+    "op", ["equals", "not_equals", "contains", "gt", "gte", "lt", "lte", "changed_from", "changed_to", "in", "not_in"]
+)
 def test_operator_that_needs_a_value_refuses_none(op: str) -> None:
     with pytest.raises(ValidationError) as exc:
         Clause.model_validate({"field": "amount", "op": op})
@@ -345,15 +380,23 @@ def test_a_nested_error_names_its_path() -> None:
 
 # --- JSON rules parse into the right shapes ------------------------------------------------------------------
 
+
 def test_rule_json_discriminates_clause_all_any() -> None:
-    rule = Rule.model_validate({
-        "id": "r1", "name": "Big services deals", "pipeline_id": "sales", "stage_id": "won",
-        "condition": {"all": [
-            {"field": "sells", "op": "equals", "value": "services"},
-            {"any": [{"field": "amount", "op": "gt", "value": 1000}, {"field": "vip", "op": "is_not_empty"}]},
-        ]},
-        "actions": [{"kind": "move_to_stage", "stage_id": "done"}],
-    })
+    rule = Rule.model_validate(
+        {
+            "id": "r1",
+            "name": "Big services deals",
+            "pipeline_id": "sales",
+            "stage_id": "won",
+            "condition": {
+                "all": [
+                    {"field": "sells", "op": "equals", "value": "services"},
+                    {"any": [{"field": "amount", "op": "gt", "value": 1000}, {"field": "vip", "op": "is_not_empty"}]},
+                ]
+            },
+            "actions": [{"kind": "move_to_stage", "stage_id": "done"}],
+        }
+    )
     assert isinstance(rule.condition, AllOf)
     first, second = rule.condition.all
     assert isinstance(first, Clause) and first.value == "services"
@@ -367,11 +410,15 @@ def test_rule_json_discriminates_clause_all_any() -> None:
 
 
 def test_rule_json_single_clause_and_any() -> None:
-    base = {"id": "r1", "name": "n", "pipeline_id": "sales", "stage_id": "won",
-            "actions": [{"kind": "move_to_stage", "stage_id": "done"}]}
+    base = {
+        "id": "r1",
+        "name": "n",
+        "pipeline_id": "sales",
+        "stage_id": "won",
+        "actions": [{"kind": "move_to_stage", "stage_id": "done"}],
+    }
     assert isinstance(Rule.model_validate({**base, "condition": clause("a", "is_empty")}).condition, Clause)
-    assert isinstance(Rule.model_validate({**base, "condition": {"any": [clause("a", "is_empty")]}}).condition,
-                      AnyOf)
+    assert isinstance(Rule.model_validate({**base, "condition": {"any": [clause("a", "is_empty")]}}).condition, AnyOf)
     assert Rule.model_validate(base).condition is None
 
 

@@ -21,38 +21,79 @@ from dealflow.dispatch import (
 from dealflow.model import Causation, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, Trigger, User
 
 TENANT = Tenant(id="t1", name="Example Ltd", users=[User(id="u1", name="Uma", email="uma@example.com")])
-SALES = Pipeline(id="sales", name="Sales", stages=[
-    Stage(id="new", name="New"), Stage(id="offer", name="Offer"),
-    Stage(id="won", name="Won", semantic="won"), Stage(id="lost", name="Lost", semantic="lost")])
+SALES = Pipeline(
+    id="sales",
+    name="Sales",
+    stages=[
+        Stage(id="new", name="New"),
+        Stage(id="offer", name="Offer"),
+        Stage(id="won", name="Won", semantic="won"),
+        Stage(id="lost", name="Lost", semantic="lost"),
+    ],
+)
 SUPPORT = Pipeline(id="support", name="Support", stages=[Stage(id="new", name="New"), Stage(id="won", name="Done")])
 
 
-def rule(rule_id: str = "r-won", *, pipeline_id: str = "sales", stage_id: str = "won", enabled: bool = True,
-         condition: dict[str, Any] | None = None) -> Rule:
-    return Rule.model_validate({
-        "id": rule_id, "name": f"Rule {rule_id}", "pipeline_id": pipeline_id, "stage_id": stage_id,
-        "enabled": enabled, "condition": condition,
-        "actions": [{"kind": "notify", "to": {"responsible": True}, "message": "{{ deal.title }} won"}],
-    })
+def rule(
+    rule_id: str = "r-won",
+    *,
+    pipeline_id: str = "sales",
+    stage_id: str = "won",
+    enabled: bool = True,
+    condition: dict[str, Any] | None = None,
+) -> Rule:
+    return Rule.model_validate(
+        {
+            "id": rule_id,
+            "name": f"Rule {rule_id}",
+            "pipeline_id": pipeline_id,
+            "stage_id": stage_id,
+            "enabled": enabled,
+            "condition": condition,
+            "actions": [{"kind": "notify", "to": {"responsible": True}, "message": "{{ deal.title }} won"}],
+        }
+    )
 
 
 def automation(*rules: Rule | Trigger, tenant: Tenant = TENANT) -> TenantAutomation:
-    return TenantAutomation(tenant=tenant, pipelines={"sales": SALES, "support": SUPPORT}, fields={},
-                            index=AutomationIndex(rules), version=1)
+    return TenantAutomation(
+        tenant=tenant,
+        pipelines={"sales": SALES, "support": SUPPORT},
+        fields={},
+        index=AutomationIndex(rules),
+        version=1,
+    )
 
 
-def deal(stage_id: str = "offer", *, pipeline_id: str = "sales", tenant_id: str = "t1", depth: int | None = None,
-         version: int = 1, **extra: Any) -> Deal:
+def deal(
+    stage_id: str = "offer",
+    *,
+    pipeline_id: str = "sales",
+    tenant_id: str = "t1",
+    depth: int | None = None,
+    version: int = 1,
+    **extra: Any,
+) -> Deal:
     caused = None if depth is None else Causation(run_id="run-x", automation_id="r-x", depth=depth)
-    return Deal(tenant_id=tenant_id, id="d1", pipeline_id=pipeline_id, stage_id=stage_id, title="Big deal",
-                amount=extra.pop("amount", Decimal("5000")), responsible_id="u1", version=version,
-                caused_by=caused, **extra)
+    return Deal(
+        tenant_id=tenant_id,
+        id="d1",
+        pipeline_id=pipeline_id,
+        stage_id=stage_id,
+        title="Big deal",
+        amount=extra.pop("amount", Decimal("5000")),
+        responsible_id="u1",
+        version=version,
+        caused_by=caused,
+        **extra,
+    )
 
 
 BIG = {"field": "amount", "op": "gte", "value": 1000}
 
 
 # --- changes ---------------------------------------------------------------------------------------------
+
 
 def test_diff_kinds_and_changed_fields() -> None:
     created = diff(None, deal())
@@ -73,6 +114,7 @@ def test_custom_field_edit_is_a_change_of_that_field() -> None:
 
 # --- which rules fire ------------------------------------------------------------------------------------
 
+
 def test_rule_fires_when_deal_enters_its_stage_and_condition_holds() -> None:
     won = rule(condition=BIG)
     old, new = deal("offer"), deal("won", version=2)
@@ -81,8 +123,13 @@ def test_rule_fires_when_deal_enters_its_stage_and_condition_holds() -> None:
     run = plan.runs[0]
     assert isinstance(run, RunRequest)
     assert run.deal == new and run.tenant_id == "t1" and run.event_id == "evt-1"
-    assert run.started_by.model_dump() == {"pipeline_id": "sales", "stage_id": "won", "from_pipeline_id": "sales",
-                                        "from_stage_id": "offer", "event": None}
+    assert run.started_by.model_dump() == {
+        "pipeline_id": "sales",
+        "stage_id": "won",
+        "from_pipeline_id": "sales",
+        "from_stage_id": "offer",
+        "event": None,
+    }
     assert run.depth == 1
     assert run.run_id == run_id_for("evt-1", "r-won")
     assert plan.not_started == [] and plan.loop_stopped == []
@@ -149,8 +196,13 @@ def test_same_stage_id_in_another_pipeline_is_a_different_stage() -> None:
 def test_fires_on_creation_directly_into_the_stage() -> None:
     plan = plan_runs(diff(None, deal("won")), automation(rule(condition=BIG)), "evt-1")
     assert [r.automation.id for r in plan.runs] == ["r-won"]
-    assert plan.runs[0].started_by.model_dump() == {"pipeline_id": "sales", "stage_id": "won", "from_pipeline_id": None,
-                                                 "from_stage_id": None, "event": None}
+    assert plan.runs[0].started_by.model_dump() == {
+        "pipeline_id": "sales",
+        "stage_id": "won",
+        "from_pipeline_id": None,
+        "from_stage_id": None,
+        "event": None,
+    }
 
 
 def test_creation_into_another_stage_starts_nothing() -> None:
@@ -163,8 +215,12 @@ def test_deleted_deal_starts_nothing() -> None:
 
 
 def test_several_rules_on_one_stage_each_decide_for_themselves() -> None:
-    rules = [rule("a"), rule("b", condition={"field": "amount", "op": "gt", "value": 100000}), rule("c"),
-             rule("d", enabled=False)]
+    rules = [
+        rule("a"),
+        rule("b", condition={"field": "amount", "op": "gt", "value": 100000}),
+        rule("c"),
+        rule("d", enabled=False),
+    ]
     plan = plan_runs(diff(deal("offer"), deal("won")), automation(*rules), "evt-1")
     assert [r.automation.id for r in plan.runs] == ["a", "c"]
     assert [n["automation_id"] for n in plan.not_started] == ["b"]
@@ -204,6 +260,7 @@ def test_run_id_fits_durable_execution_name(event_id: str) -> None:
 
 # --- loops ----------------------------------------------------------------------------------------------
 
+
 def test_change_by_automation_at_max_depth_is_stopped() -> None:
     assert MAX_DEPTH == 8
     change = diff(deal("offer", depth=7), deal("won", depth=8))
@@ -231,6 +288,7 @@ def test_deep_change_into_a_stage_without_rules_is_not_reported_as_a_loop() -> N
 
 
 # --- the dispatcher --------------------------------------------------------------------------------------
+
 
 class FakeStarter:
     def __init__(self) -> None:
@@ -341,9 +399,16 @@ def test_dispatcher_does_not_start_when_condition_fails() -> None:
 
 # --- field triggers (a field changed) ----------------------------------------------------------------------
 
+
 def field_trigger(field: str = "amount", pipeline_id: str = "sales") -> Trigger:
-    return Trigger(id=f"t-{field}-{pipeline_id}", name="On amount", pipeline_id=pipeline_id, stage_id="offer",
-                   event="field_changed", field=field)
+    return Trigger(
+        id=f"t-{field}-{pipeline_id}",
+        name="On amount",
+        pipeline_id=pipeline_id,
+        stage_id="offer",
+        event="field_changed",
+        field=field,
+    )
 
 
 def test_field_trigger_starts_on_an_edit_of_its_field() -> None:

@@ -30,20 +30,32 @@ def refused(model: Any, data: Any) -> ValidationError:
     return exc.value
 
 
-RULE: dict[str, Any] = {"id": "r1", "name": "Mail on win", "pipeline_id": "sales", "stage_id": "won",
-                        "actions": [{"kind": "move_to_stage", "stage_id": "done"}]}
+RULE: dict[str, Any] = {
+    "id": "r1",
+    "name": "Mail on win",
+    "pipeline_id": "sales",
+    "stage_id": "won",
+    "actions": [{"kind": "move_to_stage", "stage_id": "done"}],
+}
 
 
 # --- delays -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("data", [{}, {"minutes": 0}, {"hours": 0}, {"days": -1}, {"minutes": -5}])
 def test_delay_under_one_minute_refused(data: dict[str, Any]) -> None:
     assert "delay: must be at least one minute" in str(refused(Delay, data))
 
 
-@pytest.mark.parametrize(("data", "seconds"), [
-    ({"minutes": 1}, 60), ({"hours": 2}, 7200), ({"days": 2}, 172800), ({"days": 1, "hours": -23}, 3600),
-])
+@pytest.mark.parametrize(
+    ("data", "seconds"),
+    [
+        ({"minutes": 1}, 60),
+        ({"hours": 2}, 7200),
+        ({"days": 2}, 172800),
+        ({"days": 1, "hours": -23}, 3600),
+    ],
+)
 def test_delays_people_set(data: dict[str, Any], seconds: int) -> None:
     assert Delay.model_validate(data).seconds == seconds
 
@@ -63,6 +75,7 @@ def test_rule_with_too_short_delay_refused_naming_the_delay() -> None:
 
 
 # --- recipients ---------------------------------------------------------------------------------------------
+
 
 def test_recipients_with_nobody_refused() -> None:
     assert "to: name at least one recipient" in str(refused(Recipients, {}))
@@ -85,8 +98,9 @@ def test_notify_to_the_contact_refused() -> None:
 
 
 def test_email_to_the_contact_allowed() -> None:
-    rule = Rule.model_validate({**RULE, "actions": [
-        {"kind": "send_email", "to": {"contact": True}, "subject": "Thanks", "body": "Hello"}]})
+    rule = Rule.model_validate(
+        {**RULE, "actions": [{"kind": "send_email", "to": {"contact": True}, "subject": "Thanks", "body": "Hello"}]}
+    )
     assert rule.actions[0].to.contact is True
 
 
@@ -97,8 +111,8 @@ def test_notify_to_the_contact_refused_inside_a_rule() -> None:
 
 # --- update fields ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["stage_id", "version", "id", "tenant_id", "pipeline_id", "created_at",
-                                  "updated_at"])
+
+@pytest.mark.parametrize("name", ["stage_id", "version", "id", "tenant_id", "pipeline_id", "created_at", "updated_at"])
 def test_update_fields_cannot_set_engine_fields(name: str) -> None:
     error = refused(UpdateFields, {"values": {name: {"value": "x"}, "title": {"value": "t"}}})
     message = str(error)
@@ -121,12 +135,14 @@ def test_field_value_is_a_value_or_an_expression() -> None:
 
 
 def test_update_fields_accepts_writable_fields() -> None:
-    action = UpdateFields.model_validate({"values": {"amount": {"expression": "deal.amount * 2"},
-                                                     "sells": {"value": "services"}}})
+    action = UpdateFields.model_validate(
+        {"values": {"amount": {"expression": "deal.amount * 2"}, "sells": {"value": "services"}}}
+    )
     assert set(action.values) == {"amount", "sells"}
 
 
 # --- custom fields ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("code", sorted(STANDARD_FIELDS))
 def test_field_code_clashing_with_a_standard_field_refused(code: str) -> None:
@@ -159,9 +175,20 @@ def test_unknown_field_kind_refused() -> None:
 
 # --- pipelines and tenants ----------------------------------------------------------------------------------
 
+
 def test_pipeline_duplicate_stage_ids_refused() -> None:
-    error = refused(Pipeline, {"id": "sales", "name": "Sales", "stages": [
-        {"id": "new", "name": "New"}, {"id": "won", "name": "Won", "semantic": "won"}, {"id": "new", "name": "Again"}]})
+    error = refused(
+        Pipeline,
+        {
+            "id": "sales",
+            "name": "Sales",
+            "stages": [
+                {"id": "new", "name": "New"},
+                {"id": "won", "name": "Won", "semantic": "won"},
+                {"id": "new", "name": "Again"},
+            ],
+        },
+    )
     assert "stages: stage ids must be unique within a pipeline" in str(error)
 
 
@@ -170,8 +197,13 @@ def test_pipeline_needs_a_stage() -> None:
 
 
 def test_pipeline_stage_order() -> None:
-    pipeline = Pipeline.model_validate({"id": "sales", "name": "Sales", "stages": [
-        {"id": "new", "name": "New"}, {"id": "won", "name": "Won", "semantic": "won"}]})
+    pipeline = Pipeline.model_validate(
+        {
+            "id": "sales",
+            "name": "Sales",
+            "stages": [{"id": "new", "name": "New"}, {"id": "won", "name": "Won", "semantic": "won"}],
+        }
+    )
     assert pipeline.position("won") == 1 and pipeline.position("gone") == -1
     assert pipeline.stage("won").semantic == "won" and pipeline.stage("gone") is None
 
@@ -182,9 +214,17 @@ def test_stage_semantic_is_checked() -> None:
 
 
 def test_tenant_duplicate_users_refused() -> None:
-    error = refused(Tenant, {"id": "t1", "name": "Example", "users": [
-        {"id": "u1", "name": "Uma", "email": "uma@example.com"},
-        {"id": "u1", "name": "Ulf", "email": "ulf@example.com"}]})
+    error = refused(
+        Tenant,
+        {
+            "id": "t1",
+            "name": "Example",
+            "users": [
+                {"id": "u1", "name": "Uma", "email": "uma@example.com"},
+                {"id": "u1", "name": "Ulf", "email": "ulf@example.com"},
+            ],
+        },
+    )
     assert "users: user ids must be unique" in str(error)
 
 
@@ -195,18 +235,25 @@ def test_tenant_user_email_checked() -> None:
 
 # --- unknown keys are errors, not silently dropped ----------------------------------------------------------
 
-@pytest.mark.parametrize(("model", "data", "key"), [
-    (Rule, {**RULE, "stage": "won"}, "stage"),
-    (Rule, {**RULE, "condition": {"field": "a", "op": "is_empty", "negate": True}}, "negate"),
-    (Rule, {**RULE, "actions": [{"kind": "move_to_stage", "stage_id": "x", "force": True}]}, "force"),
-    (Rule, {**RULE, "delay": {"days": 1, "weeks": 1}}, "weeks"),
-    (Recipients, {"responsible": True, "cc": ["u1"]}, "cc"),
-    (Pipeline, {"id": "s", "name": "S", "stages": [{"id": "a", "name": "A", "colour": "red"}]}, "colour"),
-    (Tenant, {"id": "t1", "name": "T", "billing_tier": "gold"}, "billing_tier"),
-    (FieldDefinition, {"code": "x", "name": "x", "kind": "text", "required": True}, "required"),
-    (Deal, {"tenant_id": "t1", "id": "d1", "pipeline_id": "s", "stage_id": "a", "title": "T", "sells": "x"},
-     "sells"),
-])
+
+@pytest.mark.parametrize(
+    ("model", "data", "key"),
+    [
+        (Rule, {**RULE, "stage": "won"}, "stage"),
+        (Rule, {**RULE, "condition": {"field": "a", "op": "is_empty", "negate": True}}, "negate"),
+        (Rule, {**RULE, "actions": [{"kind": "move_to_stage", "stage_id": "x", "force": True}]}, "force"),
+        (Rule, {**RULE, "delay": {"days": 1, "weeks": 1}}, "weeks"),
+        (Recipients, {"responsible": True, "cc": ["u1"]}, "cc"),
+        (Pipeline, {"id": "s", "name": "S", "stages": [{"id": "a", "name": "A", "colour": "red"}]}, "colour"),
+        (Tenant, {"id": "t1", "name": "T", "billing_tier": "gold"}, "billing_tier"),
+        (FieldDefinition, {"code": "x", "name": "x", "kind": "text", "required": True}, "required"),
+        (
+            Deal,
+            {"tenant_id": "t1", "id": "d1", "pipeline_id": "s", "stage_id": "a", "title": "T", "sells": "x"},
+            "sells",
+        ),
+    ],
+)
 def test_unknown_keys_refused_naming_the_key(model: Any, data: dict[str, Any], key: str) -> None:
     error = refused(model, data)
     extra = [e for e in error.errors() if e["type"] == "extra_forbidden"]
@@ -216,6 +263,7 @@ def test_unknown_keys_refused_naming_the_key(model: Any, data: dict[str, Any], k
 
 
 # --- ids ----------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bad", ["", "has space", "-leading", "a" * 65, "x/y"])
 def test_ids_keep_to_a_safe_alphabet(bad: str) -> None:
@@ -232,18 +280,39 @@ def test_unknown_action_kind_refused() -> None:
 
 # --- tunnels and triggers -----------------------------------------------------------------------------------
 
+
 def test_tunnel_into_its_own_pipeline_refused() -> None:
-    error = refused(Tunnel, {"id": "t", "name": "T", "pipeline_id": "sales", "stage_id": "won",
-                             "target_pipeline_id": "sales", "target_stage_id": "new", "mode": "copy"})
+    error = refused(
+        Tunnel,
+        {
+            "id": "t",
+            "name": "T",
+            "pipeline_id": "sales",
+            "stage_id": "won",
+            "target_pipeline_id": "sales",
+            "target_stage_id": "new",
+            "mode": "copy",
+        },
+    )
     assert "target_pipeline_id: a tunnel leads to another pipeline" in str(error)
 
 
 def test_field_trigger_needs_its_field() -> None:
-    error = refused(Trigger, {"id": "t", "name": "T", "pipeline_id": "sales", "stage_id": "offer",
-                              "event": "field_changed"})
+    error = refused(
+        Trigger, {"id": "t", "name": "T", "pipeline_id": "sales", "stage_id": "offer", "event": "field_changed"}
+    )
     assert "field: required for field_changed triggers" in str(error)
-    error = refused(Trigger, {"id": "t", "name": "T", "pipeline_id": "sales", "stage_id": "offer",
-                              "event": "invoice_paid", "field": "amount"})
+    error = refused(
+        Trigger,
+        {
+            "id": "t",
+            "name": "T",
+            "pipeline_id": "sales",
+            "stage_id": "offer",
+            "event": "invoice_paid",
+            "field": "amount",
+        },
+    )
     assert "field: required for field_changed triggers, and only for them" in str(error)
 
 

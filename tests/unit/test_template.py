@@ -93,11 +93,7 @@ def validate(template: dict[str, Any]) -> list[str]:
     except InvalidDocumentException as exc:
         return [f"sam: {cause.message}" for cause in exc.causes] or [f"sam: {exc}"]
     matches = lint(json.dumps(translated), config=ManualArgs(regions=[REGION]))
-    return [
-        f"{m.rule.id} {'/'.join(str(p) for p in m.path)}: {m.message}"
-        for m in matches
-        if m.rule.id[0] in "EW"
-    ]
+    return [f"{m.rule.id} {'/'.join(str(p) for p in m.path)}: {m.message}" for m in matches if m.rule.id[0] in "EW"]
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +126,7 @@ def test_translated_template_has_what_the_design_relies_on(translated: dict[str,
     assert props["BisectBatchOnFunctionError"] is True
     assert 0 <= props["MaximumRetryAttempts"] <= 10
     assert 60 <= props["MaximumRecordAgeInSeconds"] <= 6 * 3600
-    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
-        "Fn::GetAtt": ["DispatcherFailureQueue", "Arn"]
-    }
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["DispatcherFailureQueue", "Arn"]}
     patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
     assert patterns and all(set(p["eventName"]) <= {"INSERT", "MODIFY", "REMOVE"} for p in patterns)
 
@@ -188,9 +182,22 @@ def test_the_webhooks_function_is_public_but_signed_and_least_privileged(transla
     statements = _statements(resources, "WebhooksFunctionRole")
     actions = sorted({a for s in statements for a in _actions(s)})
     # Read the deal and automation, claim event ids, start runs, read one kind of parameter.
-    assert not [a for a in actions if a.startswith("dynamodb:") and a not in {
-        "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:DescribeTable",
-        "dynamodb:ConditionCheckItem", "dynamodb:PartiQLSelect", "dynamodb:PutItem"}], actions
+    assert not [
+        a
+        for a in actions
+        if a.startswith("dynamodb:")
+        and a
+        not in {
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:Scan",
+            "dynamodb:BatchGetItem",
+            "dynamodb:DescribeTable",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:PartiQLSelect",
+            "dynamodb:PutItem",
+        }
+    ], actions
     put = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
     assert [s["Resource"] for s in put] == [{"Fn::GetAtt": ["AutomationTable", "Arn"]}]
     invoke = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]

@@ -13,9 +13,16 @@ from dealflow.model import Rule
 from dealflow.templates import MAX_OUTPUT_CHARS, TemplateError, evaluate, render_text, validate_expression
 
 VARS: dict[str, Any] = {
-    "deal": {"id": "d-42", "title": "Website redesign", "amount": Decimal("12500.00"), "currency": "EUR",
-             "company": "ACME", "contact": {"name": "Ann", "email": "ann@example.com"},
-             "sells": ["services", "products"], "stage": "Won"},
+    "deal": {
+        "id": "d-42",
+        "title": "Website redesign",
+        "amount": Decimal("12500.00"),
+        "currency": "EUR",
+        "company": "ACME",
+        "contact": {"name": "Ann", "email": "ann@example.com"},
+        "sells": ["services", "products"],
+        "stage": "Won",
+    },
     "const": {"crm_url": "https://crm.example.com", "vat": Decimal("23")},
     "var": {"commission_pct": Decimal("7.5")},
     "tenant": {"id": "t1", "name": "Example Ltd"},
@@ -23,6 +30,7 @@ VARS: dict[str, Any] = {
 
 
 # --- rendering -----------------------------------------------------------------------------------------
+
 
 def test_renders_deal_fields() -> None:
     text = "Deal {{ deal.title }} ({{ deal.company }}) closed at {{ deal.amount }} {{ deal.currency }}"
@@ -56,6 +64,7 @@ def test_conditionals_in_text() -> None:
 
 # --- money stays exact ----------------------------------------------------------------------------------
 
+
 def test_commission_computed_exactly_as_decimal() -> None:
     value = evaluate("deal.amount * var.commission_pct / 100", VARS)
     assert isinstance(value, Decimal)
@@ -82,6 +91,7 @@ def test_expression_returns_typed_values() -> None:
 
 
 # --- missing fields -------------------------------------------------------------------------------------
+
 
 def test_missing_fields_render_empty() -> None:
     assert render_text("[{{ deal.deadline }}]", VARS) == "[]"
@@ -131,8 +141,11 @@ def test_internals_refused_in_expressions(source: str) -> None:
         evaluate(source, VARS)
 
 
-ATTR_FILTER = ["{{ x|attr('__class__') }}", "{{ deal|attr('__init__') }}",
-               "{% if x|attr('__class__') %}leak{% endif %}"]
+ATTR_FILTER = [
+    "{{ x|attr('__class__') }}",
+    "{{ deal|attr('__init__') }}",
+    "{% if x|attr('__class__') %}leak{% endif %}",
+]
 
 
 @pytest.mark.parametrize("source", ATTR_FILTER)
@@ -153,8 +166,9 @@ def test_attr_filter_with_a_computed_name_never_reaches_internals() -> None:
         render_text("{{ x|attr('_' ~ '_class_' ~ '_') }}", {"x": "s"})
 
 
-@pytest.mark.parametrize("source", ["{{ 'a' * 10000000 }}", "{{ 10000000 * 'a' }}", "{{ [1, 2] * 1000000 }}",
-                                    "{{ ('ab' * 1000) * 1000 }}"])
+@pytest.mark.parametrize(
+    "source", ["{{ 'a' * 10000000 }}", "{{ 10000000 * 'a' }}", "{{ [1, 2] * 1000000 }}", "{{ ('ab' * 1000) * 1000 }}"]
+)
 def test_huge_repetition_refused(source: str) -> None:
     with pytest.raises(TemplateError, match="template refused: repetition would produce a value that is too large"):
         render_text(source, {})
@@ -185,8 +199,9 @@ def test_small_power_allowed() -> None:
     assert render_text("{{ 2 ** 10 }}", {}) == "1024"
 
 
-@pytest.mark.parametrize("source", ["((2 ** 100) ** 100) ** 100", "(((10 ** 100) ** 100) ** 100) ** 100",
-                                    "(9 ** 99) ** 99"])
+@pytest.mark.parametrize(
+    "source", ["((2 ** 100) ** 100) ** 100", "(((10 ** 100) ** 100) ** 100) ** 100", "(9 ** 99) ** 99"]
+)
 def test_chained_powers_refused(source: str) -> None:
     # the exponent cap alone lets chained powers grow without bound (four levels ran ~400 s before the fix)
     with pytest.raises(TemplateError, match="expression refused"):
@@ -195,8 +210,17 @@ def test_chained_powers_refused(source: str) -> None:
         render_text("{{ " + source + " }}", {})
 
 
-@pytest.mark.parametrize("source", ["'x'.ljust(10 ** 7)", "'x'.rjust(10000000)", "'x'.zfill(10000000)",
-                                    "'%10000000s' % 'x'", "'x'|center(10000000)", "'x'|indent(10000000)"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "'x'.ljust(10 ** 7)",
+        "'x'.rjust(10000000)",
+        "'x'.zfill(10000000)",
+        "'%10000000s' % 'x'",
+        "'x'|center(10000000)",
+        "'x'|indent(10000000)",
+    ],
+)
 def test_padding_to_a_huge_width_refused(source: str) -> None:
     # the same 10 MB string that 'x' * 10000000 is refused for
     with pytest.raises(TemplateError, match="expression refused: widths are limited"):
@@ -215,6 +239,7 @@ def test_format_to_a_huge_width_refused(source: str) -> None:
 
 
 # --- a rule holding such a template is refused when saved ----------------------------------------------------
+
 
 def _rule(action: dict[str, Any]) -> dict[str, Any]:
     return {"id": "r1", "name": "Mail on win", "pipeline_id": "sales", "stage_id": "won", "actions": [action]}
@@ -235,13 +260,21 @@ def test_rule_with_unsafe_email_template_refused(source: str, part: str) -> None
     assert f"actions.0.send_email.{part}" in str(exc.value)
 
 
-@pytest.mark.parametrize(("action", "loc"), [
-    ({"kind": "notify", "to": {"users": ["u1"]}, "message": "{{ ''.__class__ }}"}, ("actions", 0, "notify", "message")),
-    ({"kind": "create_task", "title": "{{ self.__init__ }}"}, ("actions", 0, "create_task", "title")),
-    ({"kind": "create_workgroup", "name": "{{ lipsum.__globals__ }}"}, ("actions", 0, "create_workgroup", "name")),
-    ({"kind": "update_fields", "values": {"amount": {"expression": "deal.__class__"}}},
-     ("actions", 0, "update_fields", "values", "amount")),
-])
+@pytest.mark.parametrize(
+    ("action", "loc"),
+    [
+        (
+            {"kind": "notify", "to": {"users": ["u1"]}, "message": "{{ ''.__class__ }}"},
+            ("actions", 0, "notify", "message"),
+        ),
+        ({"kind": "create_task", "title": "{{ self.__init__ }}"}, ("actions", 0, "create_task", "title")),
+        ({"kind": "create_workgroup", "name": "{{ lipsum.__globals__ }}"}, ("actions", 0, "create_workgroup", "name")),
+        (
+            {"kind": "update_fields", "values": {"amount": {"expression": "deal.__class__"}}},
+            ("actions", 0, "update_fields", "values", "amount"),
+        ),
+    ],
+)
 def test_rule_with_unsafe_template_in_other_actions_refused(action: dict[str, Any], loc: tuple[Any, ...]) -> None:
     with pytest.raises(ValidationError) as exc:
         Rule.model_validate(_rule(action))
@@ -261,6 +294,7 @@ def test_rule_with_safe_templates_accepted() -> None:
 
 
 # --- output cap and syntax errors ---------------------------------------------------------------------------
+
 
 def test_output_at_the_cap_is_allowed() -> None:
     source = "{% for i in range(" + str(MAX_OUTPUT_CHARS // 100) + ") %}{{ 'x' * 100 }}{% endfor %}"

@@ -30,8 +30,13 @@ BODY = b'{"id":"evt-1","kind":"invoice_paid","deal_id":"d-1"}'
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
-def _check(secrets: Any = SECRET, timestamp: str | None = str(NOW), signature: str | None = None,
-           body: bytes = BODY, now: float = NOW) -> int:
+def _check(
+    secrets: Any = SECRET,
+    timestamp: str | None = str(NOW),
+    signature: str | None = None,
+    body: bytes = BODY,
+    now: float = NOW,
+) -> int:
     signature = sign(SECRET, NOW, BODY) if signature is None else signature
     return verify(secrets, timestamp, signature, body, now=now)
 
@@ -110,23 +115,27 @@ def test_other_schemes_are_ignored_and_uppercase_hex_is_accepted() -> None:
     assert _check(signature=f"v0=deadbeef,v1={digest.upper()}") == NOW
 
 
-@pytest.mark.parametrize(("timestamp", "signature", "expected"), [
-    (None, None, "missing X-Dealflow-Timestamp header"),
-    ("", None, "missing X-Dealflow-Timestamp header"),
-    (str(NOW), "", "missing X-Dealflow-Signature header"),
-    ("12.5", None, "unix time in whole seconds"),
-    ("-1", None, "unix time in whole seconds"),
-    ("1" * 40, None, "unix time in whole seconds"),
-    ("2026-11-23T10:00:00Z", None, "unix time in whole seconds"),
-    (str(NOW), "sha256=abc", "has no v1 signature"),
-    (str(NOW), "deadbeef", "malformed X-Dealflow-Signature"),
-    (str(NOW), "v1=not-hex", "malformed X-Dealflow-Signature"),
-    (str(NOW), "v1=abc123", "malformed X-Dealflow-Signature"),
-    (str(NOW), "v1=" + "é" * 64, "malformed X-Dealflow-Signature"),
-    (str(NOW), ",".join(["v1=" + "0" * 64] * 9), "more than 8 signatures"),
-])
-def test_malformed_headers_are_refused_with_a_reason(timestamp: str | None, signature: str | None,
-                                                     expected: str) -> None:
+@pytest.mark.parametrize(
+    ("timestamp", "signature", "expected"),
+    [
+        (None, None, "missing X-Dealflow-Timestamp header"),
+        ("", None, "missing X-Dealflow-Timestamp header"),
+        (str(NOW), "", "missing X-Dealflow-Signature header"),
+        ("12.5", None, "unix time in whole seconds"),
+        ("-1", None, "unix time in whole seconds"),
+        ("1" * 40, None, "unix time in whole seconds"),
+        ("2026-11-23T10:00:00Z", None, "unix time in whole seconds"),
+        (str(NOW), "sha256=abc", "has no v1 signature"),
+        (str(NOW), "deadbeef", "malformed X-Dealflow-Signature"),
+        (str(NOW), "v1=not-hex", "malformed X-Dealflow-Signature"),
+        (str(NOW), "v1=abc123", "malformed X-Dealflow-Signature"),
+        (str(NOW), "v1=" + "é" * 64, "malformed X-Dealflow-Signature"),
+        (str(NOW), ",".join(["v1=" + "0" * 64] * 9), "more than 8 signatures"),
+    ],
+)
+def test_malformed_headers_are_refused_with_a_reason(
+    timestamp: str | None, signature: str | None, expected: str
+) -> None:
     with pytest.raises(SignatureError) as caught:
         verify(SECRET, timestamp, sign(SECRET, NOW, BODY) if signature is None else signature, BODY, now=NOW)
     assert expected in caught.value.reason
@@ -141,8 +150,16 @@ def test_the_sample_event_is_signed_with_the_documented_sample_secret() -> None:
     event = json.loads((EVENTS / "webhook-invoice-paid.json").read_text())
     headers = event["headers"]
     stamp = int(headers["x-dealflow-timestamp"])
-    assert verify("whsec_acme_sample_do_not_use_in_production", headers["x-dealflow-timestamp"],
-                  headers["x-dealflow-signature"], event["body"], now=stamp + 10) == stamp
+    assert (
+        verify(
+            "whsec_acme_sample_do_not_use_in_production",
+            headers["x-dealflow-timestamp"],
+            headers["x-dealflow-signature"],
+            event["body"],
+            now=stamp + 10,
+        )
+        == stamp
+    )
     assert parse_event(event["body"].encode()).kind == "invoice_paid"
 
 
@@ -150,38 +167,56 @@ def test_the_sample_event_is_signed_with_the_documented_sample_secret() -> None:
 
 
 def test_a_valid_event_parses() -> None:
-    event = parse_event(json.dumps({"id": "evt-1", "kind": "custom", "custom_event": "contract_signed",
-                                    "deal_id": "d-1", "occurred_at": "2026-11-23T10:00:00+01:00",
-                                    "data": {"by": "docusign"}}).encode())
+    event = parse_event(
+        json.dumps(
+            {
+                "id": "evt-1",
+                "kind": "custom",
+                "custom_event": "contract_signed",
+                "deal_id": "d-1",
+                "occurred_at": "2026-11-23T10:00:00+01:00",
+                "data": {"by": "docusign"},
+            }
+        ).encode()
+    )
     assert (event.kind, event.custom_event, event.data) == ("custom", "contract_signed", {"by": "docusign"})
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b"", "not valid JSON"), (b"{", "not valid JSON"), (b"\xff\xfe", "not valid JSON"),
-    (b'{"id": NaN}', "not valid JSON"), (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "not valid JSON"),
+        (b"{", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b'{"id": NaN}', "not valid JSON"),
+        (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+    ],
+)
 def test_a_body_that_is_not_json_is_a_bad_request(body: bytes, reason: str) -> None:
     with pytest.raises(BadRequest) as caught:
         parse_event(body)
     assert reason in caught.value.reason
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"kind": "invoice_paid", "deal_id": "d-1"}, "id"),
-    ({"id": "", "kind": "invoice_paid", "deal_id": "d-1"}, "id"),
-    ({"id": "x" * 129, "kind": "invoice_paid", "deal_id": "d-1"}, "id"),
-    ({"id": "has space", "kind": "invoice_paid", "deal_id": "d-1"}, "id"),
-    ({"id": "e", "kind": "invoice_sent", "deal_id": "d-1"}, "kind"),
-    ({"id": "e", "kind": "field_changed", "deal_id": "d-1"}, "kind"),  # internal events cannot be posted
-    ({"id": "e", "kind": "invoice_paid"}, "deal_id"),
-    ({"id": "e", "kind": "invoice_paid", "deal_id": "../other"}, "deal_id"),
-    ({"id": "e", "kind": "custom", "deal_id": "d-1"}, "custom_event"),
-    ({"id": "e", "kind": "invoice_paid", "deal_id": "d-1", "custom_event": "x"}, "custom_event"),
-    ({"id": "e", "kind": "invoice_paid", "deal_id": "d-1", "occurred_at": "2026-11-23T10:00:00"}, "occurred_at"),
-    ({"id": "e", "kind": "invoice_paid", "deal_id": "d-1", "data": []}, "data"),
-    ({"id": "e", "kind": "invoice_paid", "deal_id": "d-1", "dealId": "d-1"}, "dealId"),
-    ([1, 2], "body"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"kind": "invoice_paid", "deal_id": "d-1"}, "id"),
+        ({"id": "", "kind": "invoice_paid", "deal_id": "d-1"}, "id"),
+        ({"id": "x" * 129, "kind": "invoice_paid", "deal_id": "d-1"}, "id"),
+        ({"id": "has space", "kind": "invoice_paid", "deal_id": "d-1"}, "id"),
+        ({"id": "e", "kind": "invoice_sent", "deal_id": "d-1"}, "kind"),
+        ({"id": "e", "kind": "field_changed", "deal_id": "d-1"}, "kind"),  # internal events cannot be posted
+        ({"id": "e", "kind": "invoice_paid"}, "deal_id"),
+        ({"id": "e", "kind": "invoice_paid", "deal_id": "../other"}, "deal_id"),
+        ({"id": "e", "kind": "custom", "deal_id": "d-1"}, "custom_event"),
+        ({"id": "e", "kind": "invoice_paid", "deal_id": "d-1", "custom_event": "x"}, "custom_event"),
+        ({"id": "e", "kind": "invoice_paid", "deal_id": "d-1", "occurred_at": "2026-11-23T10:00:00"}, "occurred_at"),
+        ({"id": "e", "kind": "invoice_paid", "deal_id": "d-1", "data": []}, "data"),
+        ({"id": "e", "kind": "invoice_paid", "deal_id": "d-1", "dealId": "d-1"}, "dealId"),
+        ([1, 2], "body"),
+    ],
+)
 def test_an_invalid_event_names_the_field(payload: Any, field: str) -> None:
     with pytest.raises(Invalid) as caught:
         parse_event(json.dumps(payload).encode())

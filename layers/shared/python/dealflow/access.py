@@ -21,7 +21,7 @@ from dealflow.model.automation import TemplateText, UpdateFields
 from dealflow.model.catalog import Automation
 from dealflow.templates import syntax_tree
 
-WHOLE_DEAL = "*"          # a template that reads the deal as a whole (``{{ deal }}``, ``deal.items()``)
+WHOLE_DEAL = "*"  # a template that reads the deal as a whole (``{{ deal }}``, ``deal.items()``)
 ALL_CUSTOM_FIELDS = "fields.*"
 # What templates see besides the stored fields (see ActionContext.template_variables).
 _DERIVED = {"stage": "stage_id", "pipeline": "pipeline_id", "responsible": "responsible_id"}
@@ -79,9 +79,11 @@ class Access:
         for field in sorted(set(fields)):
             level = self.level(field)
             if level != "write":
-                raise AccessDenied(f"your role ({self.role.value}) may not change the {self.entity} field "
-                                   f"'{field}' (it is {'read-only' if level == 'read' else 'hidden'} for you)",
-                                   field=field)
+                raise AccessDenied(
+                    f"your role ({self.role.value}) may not change the {self.entity} field "
+                    f"'{field}' (it is {'read-only' if level == 'read' else 'hidden'} for you)",
+                    field=field,
+                )
 
     def view(self, item: Deal) -> Any:
         """``item`` without the fields this role may not read, which are named in ``hidden_fields``."""
@@ -94,8 +96,7 @@ class Access:
     def effective(self) -> EntityRights:
         """These rights with every known field's level spelled out."""
         known = sorted({*RESTRICTABLE_FIELDS, *self.custom_fields, *self.rights.fields})
-        return EntityRights(read=self.rights.read, write=self.rights.write,
-                            fields={f: self.level(f) for f in known})
+        return EntityRights(read=self.rights.read, write=self.rights.write, fields={f: self.level(f) for f in known})
 
 
 def fields_set(body: BaseModel) -> set[str]:
@@ -111,8 +112,11 @@ def unknown_fields(rights: RoleRights, custom_fields: Collection[str]) -> list[d
         for code in rights.of(entity).fields:
             if code in RESTRICTABLE_FIELDS or code in custom_fields:
                 continue
-            problem = (f"'{code}' is kept by the engine and cannot be restricted" if code in STANDARD_FIELDS
-                       else f"no field '{code}' (neither a standard deal field nor a custom field of this tenant)")
+            problem = (
+                f"'{code}' is kept by the engine and cannot be restricted"
+                if code in STANDARD_FIELDS
+                else f"no field '{code}' (neither a standard deal field nor a custom field of this tenant)"
+            )
             problems.append({"field": f"{entity}s.fields.{code}", "problem": problem})
     return problems
 
@@ -120,7 +124,7 @@ def unknown_fields(rights: RoleRights, custom_fields: Collection[str]) -> list[d
 @dataclass(frozen=True)
 class FieldUse:
     field: str  # a standard name, a custom code, WHOLE_DEAL or ALL_CUSTOM_FIELDS
-    at: str     # where in the automation, as its author wrote it: "actions.0.subject"
+    at: str  # where in the automation, as its author wrote it: "actions.0.subject"
 
 
 def template_reads(source: str, expression: bool = False) -> set[str]:
@@ -199,5 +203,9 @@ def check_author(automation: Automation, access: Access) -> None:
         else:
             blocked = use.field if not access.readable(use.field) else None
         if blocked is not None:
-            raise AccessDenied(f"{use.at} uses the {access.entity} field '{blocked}', which your role "
-                               f"({access.role.value}) may not read", field=blocked, at=use.at)
+            raise AccessDenied(
+                f"{use.at} uses the {access.entity} field '{blocked}', which your role "
+                f"({access.role.value}) may not read",
+                field=blocked,
+                at=use.at,
+            )

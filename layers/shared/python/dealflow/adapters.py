@@ -23,9 +23,15 @@ class SesMailer:
 
     def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
         reply = self._client.send_email(
-            FromEmailAddress=sender, Destination={"ToAddresses": to},
-            Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
-                                "Body": {"Text": {"Data": body, "Charset": "UTF-8"}}}})
+            FromEmailAddress=sender,
+            Destination={"ToAddresses": to},
+            Content={
+                "Simple": {
+                    "Subject": {"Data": subject, "Charset": "UTF-8"},
+                    "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
+                }
+            },
+        )
         return reply["MessageId"]
 
 
@@ -37,12 +43,14 @@ class SnsNotifier:
     def notify(self, *, tenant_id: str, deal_id: str, user_ids: list[str], message: str) -> str:
         # Subscribers filter on these attributes (one user's inbox, one tenant's feed).
         reply = self._client.publish(
-            TopicArn=self._topic_arn, Message=message,
+            TopicArn=self._topic_arn,
+            Message=message,
             MessageAttributes={
                 "tenant_id": {"DataType": "String", "StringValue": tenant_id},
                 "deal_id": {"DataType": "String", "StringValue": deal_id},
                 "user_ids": {"DataType": "String.Array", "StringValue": json.dumps(user_ids)},
-            })
+            },
+        )
         return reply["MessageId"]
 
 
@@ -56,8 +64,12 @@ class LambdaRunStarter:
 
     def start(self, request: RunRequest) -> bool:
         try:
-            self._client.invoke(FunctionName=self._function_name, InvocationType="Event",
-                                DurableExecutionName=request.run_id, Payload=request.model_dump_json())
+            self._client.invoke(
+                FunctionName=self._function_name,
+                InvocationType="Event",
+                DurableExecutionName=request.run_id,
+                Payload=request.model_dump_json(),
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "DurableExecutionAlreadyStartedException":
                 return False
@@ -72,8 +84,9 @@ class LambdaRunStarter:
                 raise
 
 
-_BACKOFF = create_retry_strategy(RetryStrategyConfig(
-    max_attempts=4, initial_delay=Duration.from_seconds(2), max_delay=Duration.from_seconds(30)))
+_BACKOFF = create_retry_strategy(
+    RetryStrategyConfig(max_attempts=4, initial_delay=Duration.from_seconds(2), max_delay=Duration.from_seconds(30))
+)
 
 
 def _retry_transient(error: Exception, attempts: int) -> RetryDecision:

@@ -50,8 +50,10 @@ def flat(deal: Deal | None) -> dict[str, Any] | None:
 def tenant_facts(tenant: Tenant) -> dict[str, Any]:
     """What a rule's, tunnel's or trigger's condition sees beside the deal: ``const.<name>`` and
     ``var.<name>`` (the API accepts those names in conditions, so they must not read as empty)."""
-    return {**{f"var.{k}": v for k, v in tenant.values("variables").items()},
-            **{f"const.{k}": v for k, v in tenant.values("constants").items()}}
+    return {
+        **{f"var.{k}": v for k, v in tenant.values("variables").items()},
+        **{f"const.{k}": v for k, v in tenant.values("constants").items()},
+    }
 
 
 def diff(old: Deal | None, new: Deal | None) -> DealChange:
@@ -64,12 +66,20 @@ def diff(old: Deal | None, new: Deal | None) -> DealChange:
     else:
         kind = ChangeKind.UPDATED
     before, after = flat(old) or {}, flat(new) or {}
-    changed = frozenset(k for k in before.keys() | after.keys()
-                        if k not in _BOOKKEEPING and before.get(k) != after.get(k))
+    changed = frozenset(
+        k for k in before.keys() | after.keys() if k not in _BOOKKEEPING and before.get(k) != after.get(k)
+    )
     some = new or old
     assert some is not None
-    return DealChange(kind=kind, tenant_id=some.tenant_id, deal_id=some.id, old=old, new=new,
-                      changed_fields=changed, stage_entry=_entered(old, new))
+    return DealChange(
+        kind=kind,
+        tenant_id=some.tenant_id,
+        deal_id=some.id,
+        old=old,
+        new=new,
+        changed_fields=changed,
+        stage_entry=_entered(old, new),
+    )
 
 
 def _entered(old: Deal | None, new: Deal | None) -> StageEntry | None:
@@ -79,5 +89,6 @@ def _entered(old: Deal | None, new: Deal | None) -> StageEntry | None:
         return StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id)
     if (old.pipeline_id, old.stage_id) == (new.pipeline_id, new.stage_id):
         return None
-    return StageEntry.model_construct(pipeline_id=new.pipeline_id, stage_id=new.stage_id,
-                                      from_pipeline_id=old.pipeline_id, from_stage_id=old.stage_id)
+    return StageEntry.model_construct(
+        pipeline_id=new.pipeline_id, stage_id=new.stage_id, from_pipeline_id=old.pipeline_id, from_stage_id=old.stage_id
+    )

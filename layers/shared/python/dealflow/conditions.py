@@ -97,10 +97,12 @@ def _compile_clause(clause: Clause) -> Predicate:
             actual = normalize(new.get(field))
             result = test(actual, expected)
             if trace is not None:
-                trace.append({"field": field, "op": op, "value": clause.value, "actual": new.get(field),
-                              "result": result})
+                trace.append(
+                    {"field": field, "op": op, "value": clause.value, "actual": new.get(field), "result": result}
+                )
             return result
     else:
+
         def predicate(new: Facts, old: Facts | None, trace: list[dict[str, Any]] | None) -> bool:
             now = normalize(new.get(field))
             # A deal that was just created "changed" every field it was created with.
@@ -113,8 +115,16 @@ def _compile_clause(clause: Clause) -> Predicate:
             else:
                 result = changed and now == expected
             if trace is not None:
-                trace.append({"field": field, "op": op, "value": clause.value, "actual": new.get(field),
-                              "before": None if old is None else old.get(field), "result": result})
+                trace.append(
+                    {
+                        "field": field,
+                        "op": op,
+                        "value": clause.value,
+                        "actual": new.get(field),
+                        "before": None if old is None else old.get(field),
+                        "result": result,
+                    }
+                )
             return result
 
     return predicate
@@ -151,5 +161,13 @@ def referenced_fields(condition: Condition | None) -> set[str]:
     return set().union(*(referenced_fields(c) for c in children))
 
 
-__all__ = ["AnyOf", "Facts", "Predicate", "compile_condition", "is_empty", "normalize", "reads_before",
-           "referenced_fields"]
+__all__ = [
+    "AnyOf",
+    "Facts",
+    "Predicate",
+    "compile_condition",
+    "is_empty",
+    "normalize",
+    "reads_before",
+    "referenced_fields",
+]

@@ -44,8 +44,9 @@ class AutomationIndex:
         for automation in automations:
             if not automation.enabled:
                 continue
-            compiled = CompiledAutomation(automation, compile_condition(automation.condition),
-                                          reads_before(automation.condition))
+            compiled = CompiledAutomation(
+                automation, compile_condition(automation.condition), reads_before(automation.condition)
+            )
             if isinstance(automation, Trigger):
                 by_event.setdefault(automation.event, []).append(compiled)
             elif isinstance(automation, BusinessProcess):
@@ -99,20 +100,34 @@ def run_id_for(event_id: str, automation_id: str) -> str:
     return f"run-{digest[:48]}"
 
 
-def _request(change_item: Deal, compiled: CompiledAutomation, event_id: str, started_by: StageEntry,
-             target_id: str | None = None) -> RunRequest:
+def _request(
+    change_item: Deal, compiled: CompiledAutomation, event_id: str, started_by: StageEntry, target_id: str | None = None
+) -> RunRequest:
     cause = change_item.caused_by
     # Every part is an already validated model: construct without validating again.
     return RunRequest.model_construct(
-        run_id=run_id_for(event_id, compiled.automation.id), tenant_id=change_item.tenant_id, event_id=event_id,
-        deal=change_item, started_by=started_by, automation=compiled.automation, target_id=target_id,
-        depth=(cause.depth if cause else 0) + 1, chain=list(cause.chain) if cause else [])
+        run_id=run_id_for(event_id, compiled.automation.id),
+        tenant_id=change_item.tenant_id,
+        event_id=event_id,
+        deal=change_item,
+        started_by=started_by,
+        automation=compiled.automation,
+        target_id=target_id,
+        depth=(cause.depth if cause else 0) + 1,
+        chain=list(cause.chain) if cause else [],
+    )
 
 
-def plan_candidates(change: DealChange, candidates: Sequence[CompiledAutomation], event_id: str,
-                    started_by: StageEntry | None = None, target_id: str | None = None,
-                    flagged: Mapping[str, list[str]] | None = None,
-                    *, tenant_values: dict[str, Any] | None = None) -> Plan:
+def plan_candidates(
+    change: DealChange,
+    candidates: Sequence[CompiledAutomation],
+    event_id: str,
+    started_by: StageEntry | None = None,
+    target_id: str | None = None,
+    flagged: Mapping[str, list[str]] | None = None,
+    *,
+    tenant_values: dict[str, Any] | None = None,
+) -> Plan:
     """Of the automation a change concerns, start what its condition lets through (loop guard
     first). With a ``target_id`` the condition is about another item and is checked by the run.
     ``flagged`` automation (broken references) is skipped before its condition, which may itself
@@ -132,15 +147,22 @@ def plan_candidates(change: DealChange, candidates: Sequence[CompiledAutomation]
     for compiled in candidates:
         missing = (flagged or {}).get(compiled.automation.id)
         if missing:
-            plan.skipped.append({"automation": compiled.automation,
-                                 "reason": "broken references: " + "; ".join(missing)})
+            plan.skipped.append(
+                {"automation": compiled.automation, "reason": "broken references: " + "; ".join(missing)}
+            )
             continue
         trace: list[dict[str, Any]] = []
         if target_id is not None or compiled.predicate(new, old, trace):
             plan.runs.append(_request(change.new, compiled, event_id, started_by, target_id))
         else:
-            plan.not_started.append({"automation_id": compiled.automation.id, "automation": compiled.automation,
-                                     "reason": "condition not met", "trace": trace})
+            plan.not_started.append(
+                {
+                    "automation_id": compiled.automation.id,
+                    "automation": compiled.automation,
+                    "reason": "condition not met",
+                    "trace": trace,
+                }
+            )
     return plan
 
 
@@ -166,20 +188,43 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
         return plan
     index, flagged, values = automation.index, automation.warnings, tenant_facts(automation.tenant)
     if entry is not None:
-        _merge(plan, plan_candidates(change, index.on_stage(entry.pipeline_id, entry.stage_id), event_id,
-                                     flagged=flagged, tenant_values=values))
+        _merge(
+            plan,
+            plan_candidates(
+                change,
+                index.on_stage(entry.pipeline_id, entry.stage_id),
+                event_id,
+                flagged=flagged,
+                tenant_values=values,
+            ),
+        )
     if change.kind is ChangeKind.UPDATED and change.changed_fields:
-        watching = [c for c in index.on_event("field_changed")
-                    if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields]
+        watching = [
+            c
+            for c in index.on_event("field_changed")
+            if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields
+        ]
         if watching:
-            _merge(plan, plan_candidates(change, watching, event_id, _event_entry(new, "field_changed"),
-                                         flagged=flagged, tenant_values=values))
+            _merge(
+                plan,
+                plan_candidates(
+                    change,
+                    watching,
+                    event_id,
+                    _event_entry(new, "field_changed"),
+                    flagged=flagged,
+                    tenant_values=values,
+                ),
+            )
     if change.kind is ChangeKind.CREATED or change.changed_fields:
         start = "add" if change.kind is ChangeKind.CREATED else "change"
         writer = new.caused_by.automation_id if new.caused_by else None
         # A process does not restart itself from its own writes.
-        processes = [c for c in index.processes(new.entity, start)
-                     if c.automation.pipeline_id in (None, new.pipeline_id) and c.automation.id != writer]
+        processes = [
+            c
+            for c in index.processes(new.entity, start)
+            if c.automation.pipeline_id in (None, new.pipeline_id) and c.automation.id != writer
+        ]
         if processes:
             started = _event_entry(new, "added" if start == "add" else "changed")
             process_plan = plan_candidates(change, processes, event_id, started, flagged=flagged)
@@ -192,25 +237,45 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
         if stage is not None and stage.semantic is not StageSemantic.IN_PROGRESS:
             event = "linked_deal_won" if stage.semantic is StageSemantic.WON else "linked_deal_lost"
             started = entry.model_copy(update={"event": event})
-            _merge(plan, plan_candidates(change, index.on_event(event), event_id, started, target_id=new.lead_id,
-                                     flagged=flagged, tenant_values=values))
+            _merge(
+                plan,
+                plan_candidates(
+                    change,
+                    index.on_event(event),
+                    event_id,
+                    started,
+                    target_id=new.lead_id,
+                    flagged=flagged,
+                    tenant_values=values,
+                ),
+            )
     return plan
 
 
-def plan_event(item: Deal, event: str, automation: TenantAutomation, event_id: str,
-               custom_event: str | None = None) -> Plan:
+def plan_event(
+    item: Deal, event: str, automation: TenantAutomation, event_id: str, custom_event: str | None = None
+) -> Plan:
     """The trigger runs an outside event (a paid invoice, a clicked link) starts for an item."""
-    candidates = [c for c in automation.index.on_event(event)
-                  if c.automation.pipeline_id == item.pipeline_id
-                  and (event != "custom" or c.automation.custom_event == custom_event)]
+    candidates = [
+        c
+        for c in automation.index.on_event(event)
+        if c.automation.pipeline_id == item.pipeline_id
+        and (event != "custom" or c.automation.custom_event == custom_event)
+    ]
     outside = item.model_copy(update={"caused_by": None})  # an outside event starts a new chain
-    return plan_candidates(diff(outside, outside), candidates, event_id, _event_entry(item, event),
-                           flagged=automation.warnings,
-                           tenant_values=tenant_facts(automation.tenant))
+    return plan_candidates(
+        diff(outside, outside),
+        candidates,
+        event_id,
+        _event_entry(item, event),
+        flagged=automation.warnings,
+        tenant_values=tenant_facts(automation.tenant),
+    )
 
 
-def manual_run(item: Deal, process: BusinessProcess, request_id: str,
-               parameters: dict[str, Any] | None = None) -> RunRequest:
+def manual_run(
+    item: Deal, process: BusinessProcess, request_id: str, parameters: dict[str, Any] | None = None
+) -> RunRequest:
     """A process started by hand (or by the API) on one item; ``request_id`` names the start.
     Parameters are checked against the process's declared types (unknown names are refused)."""
     if "manual" not in process.start_on:
@@ -221,8 +286,10 @@ def manual_run(item: Deal, process: BusinessProcess, request_id: str,
     unknown = sorted(set(parameters or {}) - set(process.parameters))
     if unknown:
         raise ValueError(f"parameters: business process '{process.id}' has no parameter {', '.join(unknown)}")
-    values = {name: TypedValue(type=spec.type, value=(parameters or {}).get(name, spec.value)).value
-              for name, spec in process.parameters.items()}
+    values = {
+        name: TypedValue(type=spec.type, value=(parameters or {}).get(name, spec.value)).value
+        for name, spec in process.parameters.items()
+    }
     compiled = CompiledAutomation(process, compile_condition(None))
     request = _request(item.model_copy(update={"caused_by": None}), compiled, f"manual:{request_id}", started)
     request.parameters = values
@@ -253,9 +320,14 @@ class Dispatcher:
     """Turns stream records into started runs. One instance per container; ``new_batch`` makes
     each tenant's automation load at most once per batch."""
 
-    def __init__(self, load: Callable[[str], TenantAutomation], starter: RunStarter, log: DispatcherLog,
-                 on_deleted: Callable[[str, str], object] | None = None,
-                 on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None) -> None:
+    def __init__(
+        self,
+        load: Callable[[str], TenantAutomation],
+        starter: RunStarter,
+        log: DispatcherLog,
+        on_deleted: Callable[[str, str], object] | None = None,
+        on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None,
+    ) -> None:
         self._load = load
         self._starter = starter
         self._log = log

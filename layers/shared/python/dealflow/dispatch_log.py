@@ -24,9 +24,11 @@ def _sampled(event_id: str, automation_id: str, rate: float) -> bool:
 def _started_by(change: DealChange) -> dict[str, Any]:
     cause = change.new.caused_by if change.new else None
     entry = change.stage_entry
-    return {"stage_entry": entry.model_dump(mode="json", exclude_none=True) if entry else None,
-            "changed_fields": sorted(change.changed_fields),
-            "caused_by": cause.model_dump(mode="json") if cause else None}
+    return {
+        "stage_entry": entry.model_dump(mode="json", exclude_none=True) if entry else None,
+        "changed_fields": sorted(change.changed_fields),
+        "caused_by": cause.model_dump(mode="json") if cause else None,
+    }
 
 
 class DispatchLog:
@@ -34,29 +36,58 @@ class DispatchLog:
         self._runs = runs
         self._sample = not_started_sample
 
-    def _write(self, change: DealChange, event_id: str, automation: Any, status: str, reason: str,
-               steps: list[RunStep] | None = None) -> None:
+    def _write(
+        self,
+        change: DealChange,
+        event_id: str,
+        automation: Any,
+        status: str,
+        reason: str,
+        steps: list[RunStep] | None = None,
+    ) -> None:
         stamp = now_iso()
-        self._runs.write(RunRecord(
-            tenant_id=change.tenant_id, run_id=run_id_for(event_id, automation.id), automation_id=automation.id,
-            automation_name=automation.name, automation_kind=automation.kind, deal_id=change.deal_id,
-            event_id=event_id, started_by=_started_by(change), status=status,  # type: ignore[arg-type]
-            reason=reason, steps=steps or [], started_at=stamp, finished_at=stamp))
+        self._runs.write(
+            RunRecord(
+                tenant_id=change.tenant_id,
+                run_id=run_id_for(event_id, automation.id),
+                automation_id=automation.id,
+                automation_name=automation.name,
+                automation_kind=automation.kind,
+                deal_id=change.deal_id,
+                event_id=event_id,
+                started_by=_started_by(change),
+                status=status,  # type: ignore[arg-type]
+                reason=reason,
+                steps=steps or [],
+                started_at=stamp,
+                finished_at=stamp,
+            )
+        )
 
     def loop_stopped(self, change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None:
         cause = change.new.caused_by if change.new else None
         chain = list(cause.chain) if cause else []
         for compiled in stopped:
-            self._write(change, event_id, compiled.automation, "skipped",
-                        f"automation loop stopped: {len(chain)} automation writes in a row "
-                        f"({' → '.join([*chain, compiled.automation.id])})")
+            self._write(
+                change,
+                event_id,
+                compiled.automation,
+                "skipped",
+                f"automation loop stopped: {len(chain)} automation writes in a row "
+                f"({' → '.join([*chain, compiled.automation.id])})",
+            )
 
     def not_started(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
         for entry in entries:
             automation = entry["automation"]
             if _sampled(event_id, automation.id, self._sample):
-                step = RunStep(name="condition", kind="condition", outcome="not met", at=now_iso(),
-                               detail={"conditions": entry["trace"]})
+                step = RunStep(
+                    name="condition",
+                    kind="condition",
+                    outcome="not met",
+                    at=now_iso(),
+                    detail={"conditions": entry["trace"]},
+                )
                 self._write(change, event_id, automation, "not_started", entry["reason"], [step])
 
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
@@ -66,8 +97,15 @@ class DispatchLog:
             self._write(change, event_id, entry["automation"], "skipped", entry["reason"])
 
 
-def cancel_waiting(runs: RunLog, starter: RunStarter, tenant_id: str, reason: str, *, deal_id: str | None = None,
-                   automation_id: str | None = None) -> list[str]:
+def cancel_waiting(
+    runs: RunLog,
+    starter: RunStarter,
+    tenant_id: str,
+    reason: str,
+    *,
+    deal_id: str | None = None,
+    automation_id: str | None = None,
+) -> list[str]:
     """Stop the runs still waiting on a deal (or of an automation) and mark them cancelled."""
     found = runs.for_deal(tenant_id, deal_id) if deal_id else runs.for_automation(tenant_id, automation_id or "")
     cancelled = []

@@ -52,8 +52,9 @@ def warnings(workflow: FieldStepWorkflow, known: TenantAutomation) -> list[str]:
 
 def working(known: TenantAutomation, pipeline_id: str) -> list[FieldStepWorkflow]:
     """The workflows that act on deals of a pipeline: switched on, nothing they use deleted."""
-    return [w for w in known.workflows.values()
-            if w.enabled and w.pipeline_id == pipeline_id and not warnings(w, known)]
+    return [
+        w for w in known.workflows.values() if w.enabled and w.pipeline_id == pipeline_id and not warnings(w, known)
+    ]
 
 
 def reference_problems(workflow: FieldStepWorkflow, known: TenantAutomation) -> list[dict[str, str]]:
@@ -65,8 +66,9 @@ def reference_problems(workflow: FieldStepWorkflow, known: TenantAutomation) -> 
     if pipeline is None:
         problems.append({"field": "pipeline_id", "problem": f"no pipeline '{workflow.pipeline_id}' in this tenant"})
     elif pipeline.step(workflow.step_id) is None:
-        problems.append({"field": "step_id",
-                         "problem": f"no step '{workflow.step_id}' in pipeline '{workflow.pipeline_id}'"})
+        problems.append(
+            {"field": "step_id", "problem": f"no step '{workflow.step_id}' in pipeline '{workflow.pipeline_id}'"}
+        )
     return problems
 
 
@@ -108,8 +110,11 @@ def _became_filled(workflow: FieldStepWorkflow, known: TenantAutomation, before:
 def filled_marks(before: Deal | None, after: Deal, known: TenantAutomation) -> list[FieldStepWorkflow]:
     """Workflows whose field this change filled while their step is not done yet (direction a).
     Emptying a field never undoes a step."""
-    return [w for w in working(known, after.pipeline_id)
-            if w.step_id not in after.steps and _became_filled(w, known, before, after)]
+    return [
+        w
+        for w in working(known, after.pipeline_id)
+        if w.step_id not in after.steps and _became_filled(w, known, before, after)
+    ]
 
 
 def mark_filled(before: Deal | None, after: Deal, known: TenantAutomation) -> Deal:
@@ -130,9 +135,15 @@ def missing_fields(before: Deal | None, after: Deal, known: TenantAutomation) ->
         if workflow.step_id not in newly_done or is_filled(definition, after.fields.get(workflow.field_code)):
             continue
         step = pipeline.step(workflow.step_id) if pipeline else None
-        problems.append({"field": f"fields.{workflow.field_code}", "problem": (
-            f"required: step '{step.name if step else workflow.step_id}' is marked done and field–step workflow "
-            f"'{workflow.id}' needs '{definition.name}' filled")})
+        problems.append(
+            {
+                "field": f"fields.{workflow.field_code}",
+                "problem": (
+                    f"required: step '{step.name if step else workflow.step_id}' is marked done "
+                    f"and field–step workflow '{workflow.id}' needs '{definition.name}' filled"
+                ),
+            }
+        )
     return problems
 
 
@@ -154,9 +165,12 @@ class StepMarker:
         for workflow in filled_marks(change.old, new, known):
             key = f"field-step:{event_id}:{workflow.id}"
             cause = new.caused_by
-            causation = Causation(run_id=f"field-step-{hashlib.sha256(key.encode()).hexdigest()[:40]}",
-                                  automation_id=workflow.id, depth=change.depth + 1,
-                                  chain=[*(cause.chain if cause else []), workflow.id])
+            causation = Causation(
+                run_id=f"field-step-{hashlib.sha256(key.encode()).hexdigest()[:40]}",
+                automation_id=workflow.id,
+                depth=change.depth + 1,
+                chain=[*(cause.chain if cause else []), workflow.id],
+            )
 
             def change_deal(current: Deal, workflow: FieldStepWorkflow = workflow) -> Deal:
                 if current.pipeline_id != workflow.pipeline_id:  # moved on meanwhile: not this pipeline's step

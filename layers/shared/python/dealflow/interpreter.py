@@ -37,9 +37,20 @@ from dealflow.ports import Durable
 from dealflow.store.deals import StaleDeal
 from dealflow.templates import TemplateError
 
-_THROTTLING = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
-                         "ProvisionedThroughputExceededException", "RequestLimitExceeded", "LimitExceededException",
-                         "TransactionConflictException", "InternalServerError", "ServiceUnavailable"})
+_THROTTLING = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "TransactionConflictException",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -90,18 +101,31 @@ class Run:
         self.wake_at: str | None = None
         self.execution_id: str | None = None
 
-    def log(self, status: str, reason: str | None = None, finished: bool = False,
-            new_step: RunStep | None = None) -> None:
+    def log(
+        self, status: str, reason: str | None = None, finished: bool = False, new_step: RunStep | None = None
+    ) -> None:
         """Rewrite the run's record. A step function passes its own step as ``new_step``; the
         caller appends it to ``steps`` from the step's (possibly replayed) result."""
         automation, req = self.request.automation, self.request
-        self.services.runs.write(RunRecord(
-            tenant_id=req.tenant_id, run_id=req.run_id, automation_id=automation.id,
-            automation_name=automation.name, automation_kind=automation.kind,
-            deal_id=req.target_id or req.deal.id, event_id=req.event_id,
-            started_by=req.started_by.model_dump(mode="json", exclude_none=True), status=status,  # type: ignore[arg-type]
-            reason=reason, steps=[*self.steps, *([new_step] if new_step else [])], started_at=self.started_at,
-            wake_at=self.wake_at, finished_at=_stamp() if finished else None, execution_id=self.execution_id))
+        self.services.runs.write(
+            RunRecord(
+                tenant_id=req.tenant_id,
+                run_id=req.run_id,
+                automation_id=automation.id,
+                automation_name=automation.name,
+                automation_kind=automation.kind,
+                deal_id=req.target_id or req.deal.id,
+                event_id=req.event_id,
+                started_by=req.started_by.model_dump(mode="json", exclude_none=True),
+                status=status,  # type: ignore[arg-type]
+                reason=reason,
+                steps=[*self.steps, *([new_step] if new_step else [])],
+                started_at=self.started_at,
+                wake_at=self.wake_at,
+                finished_at=_stamp() if finished else None,
+                execution_id=self.execution_id,
+            )
+        )
 
     # Each method below runs inside one durable step and returns only JSON-ready data.
 
@@ -115,10 +139,14 @@ class Run:
             self.log("failed", reason=str(exc), finished=True)
             return {"started_at": self.started_at, "failed": str(exc)}
         self.log("waiting" if wait_seconds else "running")
-        return {"started_at": self.started_at, "wait_seconds": wait_seconds, "wake_at": self.wake_at,
-                "tenant": automation.tenant.model_dump(mode="json"),
-                "pipelines": {pid: p.model_dump(mode="json") for pid, p in automation.pipelines.items()},
-                "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()}}
+        return {
+            "started_at": self.started_at,
+            "wait_seconds": wait_seconds,
+            "wake_at": self.wake_at,
+            "tenant": automation.tenant.model_dump(mode="json"),
+            "pipelines": {pid: p.model_dump(mode="json") for pid, p in automation.pipelines.items()},
+            "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()},
+        }
 
     def cancelled(self) -> str | None:
         """After a wait: the reason the run must not go on (its automation switched off), if any."""
@@ -148,29 +176,50 @@ class Run:
             reason = f"the {entity} is in pipeline '{deal.pipeline_id}', not the trigger's '{automation.pipeline_id}'"
         elif isinstance(automation, Trigger) and self.request.target_id and not holds():
             reason = "the trigger's condition does not hold"
-        elif delayed and not isinstance(automation, BusinessProcess) and (
-                (deal.pipeline_id, deal.stage_id) != (automation.pipeline_id, automation.stage_id)):
+        elif (
+            delayed
+            and not isinstance(automation, BusinessProcess)
+            and ((deal.pipeline_id, deal.stage_id) != (automation.pipeline_id, automation.stage_id))
+        ):
             reason = f"the deal left stage '{automation.stage_id}' before the delay ended (now in '{deal.stage_id}')"
         elif delayed and not isinstance(automation, BusinessProcess) and not holds():
             reason = "the condition no longer held when the delay ended"
         else:
             outcome = "passed"
-        step = RunStep(name="check", kind="check", outcome=outcome, at=_stamp(),
-                       detail={"reason": reason, "conditions": trace} if reason else {})
+        step = RunStep(
+            name="check",
+            kind="check",
+            outcome=outcome,
+            at=_stamp(),
+            detail={"reason": reason, "conditions": trace} if reason else {},
+        )
         if reason:
             self.log(outcome, reason=reason, finished=True, new_step=step)
-        return {"proceed": reason is None, "deal": deal.model_dump(mode="json") if deal else None,
-                "step": step.model_dump(mode="json")}
+        return {
+            "proceed": reason is None,
+            "deal": deal.model_dump(mode="json") if deal else None,
+            "step": step.model_dump(mode="json"),
+        }
 
     def act(self, index: int, loaded: dict[str, Any], deal: Deal) -> dict[str, Any]:
         """One of a rule's (tunnel's, trigger's) actions."""
         actions = self.request.automation.effective_actions
         action = actions[index]
-        return self.perform(action, f"action-{index + 1}-{action.kind}", str(index), loaded, deal,
-                            last=index == len(actions) - 1)
+        return self.perform(
+            action, f"action-{index + 1}-{action.kind}", str(index), loaded, deal, last=index == len(actions) - 1
+        )
 
-    def perform(self, action: Action, name: str, key: str, loaded: dict[str, Any], deal: Deal, *,
-                last: bool = False, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    def perform(
+        self,
+        action: Action,
+        name: str,
+        key: str,
+        loaded: dict[str, Any],
+        deal: Deal,
+        *,
+        last: bool = False,
+        variables: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Carry out one action inside its step; a failure the automation's author must fix ends
         the run here, with the reason, rather than being retried."""
         request = self.request
@@ -178,9 +227,17 @@ class Run:
             tenant=Tenant.model_validate(loaded["tenant"]),
             pipelines={pid: Pipeline.model_validate(p) for pid, p in loaded["pipelines"].items()},
             fields={c: FieldDefinition.model_validate(f) for c, f in loaded["fields"].items()},
-            deal=deal, effect_key=f"{request.run_id}:{key}", services=self.services, variables=dict(variables or {}),
-            causation=Causation(run_id=request.run_id, automation_id=request.automation.id, depth=request.depth,
-                                chain=[*request.chain, request.automation.id][-MAX_DEPTH:]))
+            deal=deal,
+            effect_key=f"{request.run_id}:{key}",
+            services=self.services,
+            variables=dict(variables or {}),
+            causation=Causation(
+                run_id=request.run_id,
+                automation_id=request.automation.id,
+                depth=request.depth,
+                chain=[*request.chain, request.automation.id][-MAX_DEPTH:],
+            ),
+        )
         try:
             result = perform(action, ctx)
         except (ActionError, TemplateError) as exc:
@@ -210,8 +267,15 @@ def execute(request: RunRequest, durable: Durable, services: Services) -> dict[s
         raise RunFailed(loaded["failed"])
     if loaded["wait_seconds"] > 0:
         durable.wait("delay", loaded["wait_seconds"])
-        run.steps.append(RunStep(name="delay", kind="wait", outcome="waited", at=loaded["wake_at"],
-                                 detail={"seconds": loaded["wait_seconds"]}))
+        run.steps.append(
+            RunStep(
+                name="delay",
+                kind="wait",
+                outcome="waited",
+                at=loaded["wake_at"],
+                detail={"seconds": loaded["wait_seconds"]},
+            )
+        )
     checked = durable.step("check", partial(run.check, loaded["wait_seconds"] > 0))
     run.steps.append(RunStep.model_validate(checked["step"]))
     if not checked["proceed"]:

@@ -79,8 +79,9 @@ def _graph(automations: Iterable[Automation]) -> dict[str, list[_Edge]]:
         for signal in _writes(automation):
             for target in sorted(watchers.get(signal, [])):
                 if target != automation.id:
-                    graph[automation.id].append(_Edge(target, f"{automation.id} {_describe(signal)}, "
-                                                              f"which starts {target}"))
+                    graph[automation.id].append(
+                        _Edge(target, f"{automation.id} {_describe(signal)}, which starts {target}")
+                    )
     return graph
 
 
@@ -128,6 +129,7 @@ def find_loops(automations: Iterable[Automation]) -> list[Loop]:
 
 def _reachable_both_ways(graph: dict[str, list[_Edge]], start: str) -> set[str]:
     """The strongly connected group of ``start``: what it reaches and what reaches it."""
+
     def reach(edges: dict[str, list[str]]) -> set[str]:
         found, todo = {start}, [start]
         while todo:

@@ -32,8 +32,9 @@ class Target(Model):
     pipeline_id: Id | None = None
     stage_id: Id | None = None
     stage_map: dict[str, Id] = Field(default_factory=dict, description="Old stage id → new stage id")
-    entity: Literal["deal", "lead"] | None = Field(default=None, description="For business processes "
-                                                   "without a pipeline")
+    entity: Literal["deal", "lead"] | None = Field(
+        default=None, description="For business processes without a pipeline"
+    )
 
 
 def problems_of(error: Invalid | ValidationError, prefix: str) -> list[dict[str, str]]:
@@ -77,7 +78,7 @@ def copy_id(original: str, taken: Iterable[str]) -> str:
     used = set(taken)
     for n in range(1, 10_000):
         suffix = "-copy" if n == 1 else f"-copy-{n}"
-        candidate = original[:_MAX_ID - len(suffix)] + suffix
+        candidate = original[: _MAX_ID - len(suffix)] + suffix
         if candidate not in used:
             return candidate
     raise RuntimeError(f"no free copy id for '{original}'")
@@ -104,11 +105,13 @@ def select(known: TenantAutomation, selection: Selection) -> list[Automation]:
     needle = (selection.q or "").casefold()
 
     def matches(a: Automation) -> bool:
-        return ((selection.kind is None or a.kind == selection.kind)
-                and (selection.pipeline_id is None or a.pipeline_id == selection.pipeline_id)
-                and (selection.stage_id is None or getattr(a, "stage_id", None) == selection.stage_id)
-                and (selection.entity is None or entity_of(a, known) == selection.entity)
-                and (not needle or needle in a.name.casefold() or needle in a.id.casefold()))
+        return (
+            (selection.kind is None or a.kind == selection.kind)
+            and (selection.pipeline_id is None or a.pipeline_id == selection.pipeline_id)
+            and (selection.stage_id is None or getattr(a, "stage_id", None) == selection.stage_id)
+            and (selection.entity is None or entity_of(a, known) == selection.entity)
+            and (not needle or needle in a.name.casefold() or needle in a.id.casefold())
+        )
 
     return sorted((a for a in known.by_id.values() if matches(a)), key=lambda a: a.id)
 
@@ -126,12 +129,21 @@ class Changes:
 
     def writes(self) -> list[tuple[Definition, int | object | None, bool]]:
         """(definition, expected version, is a delete), puts in the order given, then deletes."""
-        return [*((m, None, False) for m in self.created), *((m, v, False) for m, v in self.replaced),
-                *((m, v, True) for m, v in self.deleted)]
+        return [
+            *((m, None, False) for m in self.created),
+            *((m, v, False) for m, v in self.replaced),
+            *((m, v, True) for m, v in self.deleted),
+        ]
 
 
-def write_changes(store: AutomationStore, tenant_id: str, known: TenantAutomation, changes: Changes, *,
-                  constants: dict[str, TypedValue] | None = None) -> None:
+def write_changes(
+    store: AutomationStore,
+    tenant_id: str,
+    known: TenantAutomation,
+    changes: Changes,
+    *,
+    constants: dict[str, TypedValue] | None = None,
+) -> None:
     """The one way copies, moves, bulk changes and imports are written, against the automation
     ``known`` was compiled from: a write since then is ``StaleDefinition`` and nothing is written.
     Up to MAX_WRITES definitions go in one transaction with the version bump; more are chunked, each
@@ -139,16 +151,31 @@ def write_changes(store: AutomationStore, tenant_id: str, known: TenantAutomatio
     failure after the first chunk leaves the earlier ones written. What the tenant's plan allows is
     checked first (``PlanExceeded``: kinds, and active automation past the cap)."""
     writes = changes.writes()
-    check_changes(known, [m for m, _, gone in writes if not gone], [m.id for m, _, gone in writes
-                                                                     if gone and hasattr(m, "id")])
-    chunks = [writes[i:i + MAX_WRITES] for i in range(0, len(writes), MAX_WRITES)] or [[]]
+    check_changes(
+        known, [m for m, _, gone in writes if not gone], [m.id for m, _, gone in writes if gone and hasattr(m, "id")]
+    )
+    chunks = [writes[i : i + MAX_WRITES] for i in range(0, len(writes), MAX_WRITES)] or [[]]
     for n, chunk in enumerate(chunks):
         if not chunk and constants is None:
             return
-        store.write_definitions(tenant_id, [(m, v) for m, v, gone in chunk if not gone],
-                                [(m, v) for m, v, gone in chunk if gone],
-                                at_version=known.version + n, constants=constants if n == 0 else None)
+        store.write_definitions(
+            tenant_id,
+            [(m, v) for m, v, gone in chunk if not gone],
+            [(m, v) for m, v, gone in chunk if gone],
+            at_version=known.version + n,
+            constants=constants if n == 0 else None,
+        )
 
 
-__all__ = ["AUTOMATION", "Changes", "Selection", "Target", "copy_id", "entity_of", "problems_of",
-           "retarget", "select", "write_changes"]
+__all__ = [
+    "AUTOMATION",
+    "Changes",
+    "Selection",
+    "Target",
+    "copy_id",
+    "entity_of",
+    "problems_of",
+    "retarget",
+    "select",
+    "write_changes",
+]

@@ -60,16 +60,23 @@ def usage_of(known: TenantAutomation) -> Usage:
     on = active(known.by_id.values())
     by_kind = {kind: sum(1 for a in on if a.kind == kind) for kind in AUTOMATION_KINDS}
     workflows = sum(1 for w in known.workflows.values() if w.enabled)
-    return Usage(plan=plan.name.value, automation=Allowance.of(len(on), plan.max_active_automations),
-                 kinds=list(plan.kinds), by_kind=by_kind,
-                 field_step_workflows=Allowance.of(workflows, plan.max_active_field_step_workflows))
+    return Usage(
+        plan=plan.name.value,
+        automation=Allowance.of(len(on), plan.max_active_automations),
+        kinds=list(plan.kinds),
+        by_kind=by_kind,
+        field_step_workflows=Allowance.of(workflows, plan.max_active_field_step_workflows),
+    )
 
 
 def _check_kind(plan: Plan, candidate: Automation) -> None:
     if candidate.kind not in plan.kinds:
-        raise PlanExceeded(f"the {plan.name.value} plan does not include {candidate.kind} automation "
-                           f"(it includes {', '.join(plan.kinds)}) — upgrade to use it",
-                           kind=candidate.kind, plan=plan.name.value)
+        raise PlanExceeded(
+            f"the {plan.name.value} plan does not include {candidate.kind} automation "
+            f"(it includes {', '.join(plan.kinds)}) — upgrade to use it",
+            kind=candidate.kind,
+            plan=plan.name.value,
+        )
 
 
 def adds_active(known: TenantAutomation, candidate: Automation) -> bool:
@@ -88,8 +95,11 @@ def check_activation(known: TenantAutomation, candidate: Automation) -> None:
         return
     count, limit = len(active(known.by_id.values())), plan.max_active_automations
     if count + 1 > limit:
-        raise PlanExceeded(f"{plan.name.value} plan allows {limit} active automations; {count} are active "
-                           f"— switch one off or upgrade", limit=limit, active=count)
+        raise PlanExceeded(
+            f"{plan.name.value} plan allows {limit} active automations; {count} are active — switch one off or upgrade",
+            limit=limit,
+            active=count,
+        )
 
 
 def check_changes(known: TenantAutomation, written: Iterable[Any], deleted_ids: Iterable[str]) -> None:
@@ -109,5 +119,9 @@ def check_changes(known: TenantAutomation, written: Iterable[Any], deleted_ids: 
         after[candidate.id] = candidate
     before, count, limit = len(active(known.by_id.values())), len(active(after.values())), plan.max_active_automations
     if count > limit and count > before:
-        raise PlanExceeded(f"{plan.name.value} plan allows {limit} active automations; this change would make "
-                           f"{count} active — switch some off or upgrade", limit=limit, active=before)
+        raise PlanExceeded(
+            f"{plan.name.value} plan allows {limit} active automations; this change would make "
+            f"{count} active — switch some off or upgrade",
+            limit=limit,
+            active=before,
+        )

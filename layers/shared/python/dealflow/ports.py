@@ -29,8 +29,7 @@ class Durable(Protocol):
         within one attempt (it fails over to the retry policy instead)."""
         ...
 
-    def wait(self, name: str, seconds: int) -> None:
-        ...
+    def wait(self, name: str, seconds: int) -> None: ...
 
     @property
     def execution_id(self) -> str:

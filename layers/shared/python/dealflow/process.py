@@ -47,8 +47,9 @@ def delay_seconds(delay: Delay, deal: Deal, now: datetime) -> int:
 
 
 class _Walk:
-    def __init__(self, run: Run, durable: Durable, loaded: dict[str, Any], deal: Deal,
-                 variables: dict[str, Any]) -> None:
+    def __init__(
+        self, run: Run, durable: Durable, loaded: dict[str, Any], deal: Deal, variables: dict[str, Any]
+    ) -> None:
         self.run, self.durable, self.loaded, self.deal, self.variables = run, durable, loaded, deal, variables
         # Typed again from the step's JSON: numbers must be Decimals, not the text JSON carried them as.
         self.constants = Tenant.model_validate(loaded["tenant"]).values("constants")
@@ -79,8 +80,9 @@ class _Walk:
 
     def action(self, node: ActionNode, here: str) -> None:
         name = f"{here}-{node.action.kind}"
-        work = partial(self.run.perform, node.action, node.name or name, here, self.loaded, self.deal,
-                       variables=self.variables)
+        work = partial(
+            self.run.perform, node.action, node.name or name, here, self.loaded, self.deal, variables=self.variables
+        )
         try:
             outcome = self.durable.step(name, work, side_effect=True)
         except Exception as exc:  # the engine gave up retrying: record why, then fail the run
@@ -108,13 +110,16 @@ class _Walk:
         while True:
             holds, trace = self._holds(node.while_)
             if not holds:
-                self._record(node.name or here, "condition", f"loop ended after {turns} iteration(s)",
-                             conditions=trace)
+                self._record(node.name or here, "condition", f"loop ended after {turns} iteration(s)", conditions=trace)
                 return
             if turns >= node.max_iterations:
-                self._record(node.name or here, "condition", "loop stopped",
-                             reason=f"reached its cap of {node.max_iterations} iterations while its condition "
-                                    "still held", conditions=trace)
+                self._record(
+                    node.name or here,
+                    "condition",
+                    "loop stopped",
+                    reason=f"reached its cap of {node.max_iterations} iterations while its condition still held",
+                    conditions=trace,
+                )
                 return
             self.walk(node.nodes, f"{here}.i{turns}.")
             turns += 1
@@ -147,10 +152,18 @@ class _Walk:
             value = templates.evaluate(node.expression, scope)
         self.variables[node.variable] = value
         if node.scope == "tenant":
-            self.durable.step(f"{here}-set", partial(
-                self.run.services.automation.set_variable, self.run.request.tenant_id, node.variable, value))
-        self._record(node.name or here, "action", "set", variable=node.variable, scope=node.scope,
-                     value=str(value) if value is not None else None)
+            self.durable.step(
+                f"{here}-set",
+                partial(self.run.services.automation.set_variable, self.run.request.tenant_id, node.variable, value),
+            )
+        self._record(
+            node.name or here,
+            "action",
+            "set",
+            variable=node.variable,
+            scope=node.scope,
+            value=str(value) if value is not None else None,
+        )
 
 
 def execute_process(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:

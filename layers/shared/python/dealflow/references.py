@@ -64,11 +64,13 @@ class Broken:
     def warning(self) -> str:
         """As a flag on stored automation: ``field 'budget' no longer exists (condition.field)``."""
         ref = self.reference
-        what = {"pipeline": f"pipeline '{ref.name}' no longer exists",
-                "stage": f"stage '{ref.name}' no longer exists in pipeline '{ref.pipeline_id}'",
-                "field": f"field '{ref.name}' no longer exists",
-                "user": f"user '{ref.name}' no longer exists",
-                "constant": f"constant '{ref.name}' no longer exists"}[ref.kind]
+        what = {
+            "pipeline": f"pipeline '{ref.name}' no longer exists",
+            "stage": f"stage '{ref.name}' no longer exists in pipeline '{ref.pipeline_id}'",
+            "field": f"field '{ref.name}' no longer exists",
+            "user": f"user '{ref.name}' no longer exists",
+            "constant": f"constant '{ref.name}' no longer exists",
+        }[ref.kind]
         if ref.kind == "field" and not self.problem.startswith("no field"):
             what = self.problem
         return f"{what} ({ref.at})"
@@ -171,8 +173,12 @@ def template_names(source: str | None, expression: bool = False) -> list[tuple[s
             continue
         owner = node.node
         on_deal = isinstance(owner, nodes.Name) and owner.name == "deal" and name not in _DEAL_EXTRAS
-        on_deal_fields = (isinstance(owner, nodes.Getattr) and owner.attr == "fields"
-                          and isinstance(owner.node, nodes.Name) and owner.node.name == "deal")
+        on_deal_fields = (
+            isinstance(owner, nodes.Getattr)
+            and owner.attr == "fields"
+            and isinstance(owner.node, nodes.Name)
+            and owner.node.name == "deal"
+        )
         if isinstance(owner, nodes.Name) and owner.name == "const":
             found.append(("constant", name))
         elif on_deal or on_deal_fields:
@@ -213,8 +219,12 @@ def _field_problem(ref: Reference, fields: Mapping[str, FieldDefinition]) -> str
     return None
 
 
-def broken(refs: Iterable[Reference], pipelines: Mapping[str, Pipeline] | None = None,
-           fields: Mapping[str, FieldDefinition] | None = None, tenant: Tenant | None = None) -> list[Broken]:
+def broken(
+    refs: Iterable[Reference],
+    pipelines: Mapping[str, Pipeline] | None = None,
+    fields: Mapping[str, FieldDefinition] | None = None,
+    tenant: Tenant | None = None,
+) -> list[Broken]:
     """The references that do not resolve. Only the kinds whose owner is given are checked
     (pipelines: pipelines and stages; fields; tenant: users and constants); a stage of a missing
     pipeline is not reported twice."""
@@ -251,15 +261,18 @@ class ReferenceReport:
         """Automation id → its warnings (only flagged automation appears)."""
         found: dict[str, list[str]] = {}
         for automation_id in {*self.by_definitions, *self.tenant_refs}:
-            flagged = [*self.by_definitions.get(automation_id, []),
-                       *(b.warning for b in broken(self.tenant_refs.get(automation_id, []), tenant=tenant))]
+            flagged = [
+                *self.by_definitions.get(automation_id, []),
+                *(b.warning for b in broken(self.tenant_refs.get(automation_id, []), tenant=tenant)),
+            ]
             if flagged:
                 found[automation_id] = flagged
         return found
 
 
-def report(automations: Iterable[Automation], pipelines: Mapping[str, Pipeline],
-           fields: Mapping[str, FieldDefinition]) -> ReferenceReport:
+def report(
+    automations: Iterable[Automation], pipelines: Mapping[str, Pipeline], fields: Mapping[str, FieldDefinition]
+) -> ReferenceReport:
     by_definitions: dict[str, list[str]] = {}
     tenant_refs: dict[str, list[Reference]] = {}
     for automation in automations:

@@ -32,8 +32,9 @@ class Tables:
 @cache
 def tables() -> Tables:
     dynamodb = boto3.resource("dynamodb")
-    return Tables(deals=dynamodb.Table(os.environ["DEALS_TABLE"]),
-                  automation=dynamodb.Table(os.environ["AUTOMATION_TABLE"]))
+    return Tables(
+        deals=dynamodb.Table(os.environ["DEALS_TABLE"]), automation=dynamodb.Table(os.environ["AUTOMATION_TABLE"])
+    )
 
 
 @cache
@@ -44,11 +45,15 @@ def automation_store() -> AutomationStore:
 def runner_services() -> Services:
     t = tables()
     return Services(
-        automation=automation_store(), runs=RunLog(t.automation), deals=DealStore(t.deals, t.automation),
-        ledger=EffectLedger(t.automation), records=RecordStore(t.automation),
+        automation=automation_store(),
+        runs=RunLog(t.automation),
+        deals=DealStore(t.deals, t.automation),
+        ledger=EffectLedger(t.automation),
+        records=RecordStore(t.automation),
         mailer=SesMailer(boto3.client("sesv2")),
         notifier=SnsNotifier(boto3.client("sns"), os.environ["NOTIFICATIONS_TOPIC_ARN"]),
-        sender=os.environ.get("SENDER_EMAIL") or None)
+        sender=os.environ.get("SENDER_EMAIL") or None,
+    )
 
 
 def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
@@ -59,8 +64,13 @@ def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
         cancel_waiting(runs, starter, tenant_id, "the deal was deleted", deal_id=deal_id)
 
-    return Dispatcher(automation_store().load, starter, DispatchLog(runs, sample), on_deleted=deal_deleted,
-                      on_change=StepMarker(DealStore(tables().deals, tables().automation)))
+    return Dispatcher(
+        automation_store().load,
+        starter,
+        DispatchLog(runs, sample),
+        on_deleted=deal_deleted,
+        on_change=StepMarker(DealStore(tables().deals, tables().automation)),
+    )
 
 
 @cache
@@ -68,16 +78,22 @@ def webhook_secrets() -> ParameterStoreSecrets:
     """Tenants' webhook secrets from SSM, cached per container (powertools parameters, 5 minutes)."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-    return ParameterStoreSecrets(SSMProvider(boto3_client=boto3.client("ssm")),
-                                 os.environ.get("WEBHOOK_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX)
+    return ParameterStoreSecrets(
+        SSMProvider(boto3_client=boto3.client("ssm")), os.environ.get("WEBHOOK_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX
+    )
 
 
 def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     """What the webhooks handler needs: secrets, automation, deals, the replay guard, a run starter."""
     starter = starter or LambdaRunStarter(boto3.client("lambda"), os.environ["RUNNER_FUNCTION"])
     t = tables()
-    return WebhookReceiver(secrets=webhook_secrets(), load_automation=automation_store().load,
-                           get_deal=DealStore(t.deals).get, events=WebhookEventLog(t.automation), starter=starter)
+    return WebhookReceiver(
+        secrets=webhook_secrets(),
+        load_automation=automation_store().load,
+        get_deal=DealStore(t.deals).get,
+        events=WebhookEventLog(t.automation),
+        starter=starter,
+    )
 
 
 def reset() -> None:

@@ -54,8 +54,11 @@ _PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs",
 def _check_widths(*values: Any) -> None:
     """Refuse padding and format widths that would build huge strings (``'x'.ljust(10**9)``)."""
     for value in values:
-        numbers = [value] if isinstance(value, int) and not isinstance(value, bool) else (
-            [int(n) for n in _WIDTH.findall(value)] if isinstance(value, str) else [])
+        numbers = (
+            [value]
+            if isinstance(value, int) and not isinstance(value, bool)
+            else ([int(n) for n in _WIDTH.findall(value)] if isinstance(value, str) else [])
+        )
         if any(n > MAX_SEQUENCE_PRODUCT for n in numbers):
             raise SecurityError(f"widths are limited to {MAX_SEQUENCE_PRODUCT} characters")
 
@@ -77,8 +80,11 @@ class _Environment(ImmutableSandboxedEnvironment):
         left, right = _exact(left, right)
         if op == "*":
             for seq, times in ((left, right), (right, left)):
-                too_long = isinstance(seq, str | list | tuple) and isinstance(times, int) and (
-                    len(seq) * times > MAX_SEQUENCE_PRODUCT)
+                too_long = (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and (len(seq) * times > MAX_SEQUENCE_PRODUCT)
+                )
                 if too_long:
                     raise SecurityError("repetition would produce a value that is too large")
         elif op == "**":
@@ -143,7 +149,8 @@ def _refuse_private_names(tree: nodes.Node) -> None:
         if isinstance(const.value, str) and const.value.startswith("__"):
             raise TemplateError(
                 f"template refused: '{const.value}' reaches Python internals; templates may only use "
-                "deal fields, constants and variables")
+                "deal fields, constants and variables"
+            )
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
         if isinstance(node, nodes.Getattr):
             name = node.attr

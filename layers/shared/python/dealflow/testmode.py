@@ -64,8 +64,9 @@ class DryRunDeals:
             raise DealNotFound(f"deal '{deal_id}' not found")
         return item
 
-    def apply(self, tenant_id: str, deal_id: str, change: Callable[[Deal], Deal], causation: Causation,
-              effect_key: str) -> tuple[Deal, bool]:
+    def apply(
+        self, tenant_id: str, deal_id: str, change: Callable[[Deal], Deal], causation: Causation, effect_key: str
+    ) -> tuple[Deal, bool]:
         current = self.require(tenant_id, deal_id)
         changed = change(current).model_copy(update={"version": current.version + 1, "caused_by": causation})
         self._items[deal_id] = changed
@@ -133,13 +134,25 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     """Run ``automation`` on ``deal`` in test mode; returns the stored test run."""
     deal = _as_entered(deal, automation)
     outbox, log = RecordingOutbox(), CollectingRunLog()
-    dry = replace(services, automation=ReadOnlyAutomation(services.automation), runs=log,  # type: ignore[arg-type]
-                  deals=DryRunDeals(services.deals, deal), ledger=PassThroughLedger(),  # type: ignore[arg-type]
-                  records=DryRunRecords(), mailer=outbox, notifier=outbox)  # type: ignore[arg-type]
+    dry = replace(
+        services,
+        automation=ReadOnlyAutomation(services.automation),
+        runs=log,  # type: ignore[arg-type]
+        deals=DryRunDeals(services.deals, deal),
+        ledger=PassThroughLedger(),  # type: ignore[arg-type]
+        records=DryRunRecords(),
+        mailer=outbox,
+        notifier=outbox,
+    )  # type: ignore[arg-type]
     run_id = f"test-{uuid.uuid4().hex[:24]}"
-    request = RunRequest(run_id=run_id, tenant_id=deal.tenant_id, event_id=f"test:{run_id}", deal=deal,
-                         started_by=StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test"),
-                         automation=automation)
+    request = RunRequest(
+        run_id=run_id,
+        tenant_id=deal.tenant_id,
+        event_id=f"test:{run_id}",
+        deal=deal,
+        started_by=StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test"),
+        automation=automation,
+    )
     durable = InlineDurable()  # its waits are the "delay" steps the run records
     entry = _entry_condition(automation, deal, tenant_facts(services.automation.load(deal.tenant_id).tenant))
     error: str | None = None
@@ -149,13 +162,21 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         except RunFailed as exc:
             error = str(exc)
     record = log.last or RunRecord(
-        tenant_id=deal.tenant_id, run_id=run_id, automation_id=automation.id, automation_name=automation.name,
-        automation_kind=automation.kind, deal_id=deal.id, event_id=request.event_id,
-        started_by=request.started_by.model_dump(mode="json", exclude_none=True), status="skipped",
-        reason="the condition does not hold", started_at=clock.now_iso(), finished_at=clock.now_iso())
+        tenant_id=deal.tenant_id,
+        run_id=run_id,
+        automation_id=automation.id,
+        automation_name=automation.name,
+        automation_kind=automation.kind,
+        deal_id=deal.id,
+        event_id=request.event_id,
+        started_by=request.started_by.model_dump(mode="json", exclude_none=True),
+        status="skipped",
+        reason="the condition does not hold",
+        started_at=clock.now_iso(),
+        finished_at=clock.now_iso(),
+    )
     # Delays were noted, not waited: say so where each one stands in the run.
-    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if s.kind == "wait" else s
-                      for s in record.steps]]
+    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if s.kind == "wait" else s for s in record.steps]]
     stored = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
     services.runs.write(stored)
     return stored
@@ -164,5 +185,10 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
 def _entry_condition(automation: Automation, deal: Deal, tenant_values: dict[str, Any]) -> RunStep:
     trace: list[dict[str, Any]] = []
     holds = compile_condition(automation.condition)({**(flat(deal) or {}), **tenant_values}, None, trace)
-    return RunStep(name="condition", kind="condition", outcome="passed" if holds else "not met",
-                   at=clock.now_iso(), detail={"conditions": trace})
+    return RunStep(
+        name="condition",
+        kind="condition",
+        outcome="passed" if holds else "not met",
+        at=clock.now_iso(),
+        detail={"conditions": trace},
+    )

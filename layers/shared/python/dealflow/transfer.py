@@ -89,12 +89,14 @@ def _constants(values: dict[str, TypedValue]) -> dict[str, Any]:
 
 def export_document(known: TenantAutomation) -> dict[str, Any]:
     """The tenant's automation as a plain document, in a fixed order."""
-    return {"format": FORMAT,
-            "pipelines": [_dump(known.pipelines[k]) for k in sorted(known.pipelines)],
-            "fields": [_dump(known.fields[k]) for k in sorted(known.fields)],
-            "automation": [_dump(a) for a in sorted(known.by_id.values(), key=lambda a: (a.id, a.kind))],
-            "field_step_workflows": [_dump(known.workflows[k]) for k in sorted(known.workflows)],
-            "constants": _constants(known.tenant.constants)}
+    return {
+        "format": FORMAT,
+        "pipelines": [_dump(known.pipelines[k]) for k in sorted(known.pipelines)],
+        "fields": [_dump(known.fields[k]) for k in sorted(known.fields)],
+        "automation": [_dump(a) for a in sorted(known.by_id.values(), key=lambda a: (a.id, a.kind))],
+        "field_step_workflows": [_dump(known.workflows[k]) for k in sorted(known.workflows)],
+        "constants": _constants(known.tenant.constants),
+    }
 
 
 def _name(section: str, index: int, item: dict[str, Any], key: str = "id") -> str:
@@ -102,8 +104,7 @@ def _name(section: str, index: int, item: dict[str, Any], key: str = "id") -> st
     return f"{section}.{named}" if isinstance(named, str) and named else f"{section}.{index}"
 
 
-def _items(section: str, raw: list[dict[str, Any]], parse: Any, key: str,
-           problems: list[dict[str, str]]) -> list[Any]:
+def _items(section: str, raw: list[dict[str, Any]], parse: Any, key: str, problems: list[dict[str, str]]) -> list[Any]:
     parsed = []
     for i, item in enumerate(raw):
         try:
@@ -128,8 +129,9 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     pipelines: list[Pipeline] = _items("pipelines", shape.pipelines, Pipeline.model_validate, "id", problems)
     fields: list[FieldDefinition] = _items("fields", shape.fields, FieldDefinition.model_validate, "code", problems)
     automation: list[Automation] = _items("automation", shape.automation, AUTOMATION.validate_python, "id", problems)
-    workflows: list[FieldStepWorkflow] = _items("field_step_workflows", shape.field_step_workflows,
-                                                FieldStepWorkflow.model_validate, "id", problems)
+    workflows: list[FieldStepWorkflow] = _items(
+        "field_step_workflows", shape.field_step_workflows, FieldStepWorkflow.model_validate, "id", problems
+    )
     try:
         constants = _CONSTANTS.validate_python(shape.constants)
     except ValidationError as exc:
@@ -141,12 +143,20 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     for pipeline in pipelines:
         stored = known.pipelines.get(pipeline.id)
         if stored is not None and stored.entity != pipeline.entity:
-            problems.append({"field": f"pipelines.{pipeline.id}.entity",
-                             "problem": f"pipeline '{pipeline.id}' holds {stored.entity}s; it cannot change"})
-    as_if = TenantAutomation(tenant=known.tenant.model_copy(update={"constants": constants}),
-                             pipelines={p.id: p for p in pipelines}, fields={f.code: f for f in fields},
-                             index=AutomationIndex([]), version=known.version,
-                             workflows={w.id: w for w in workflows})
+            problems.append(
+                {
+                    "field": f"pipelines.{pipeline.id}.entity",
+                    "problem": f"pipeline '{pipeline.id}' holds {stored.entity}s; it cannot change",
+                }
+            )
+    as_if = TenantAutomation(
+        tenant=known.tenant.model_copy(update={"constants": constants}),
+        pipelines={p.id: p for p in pipelines},
+        fields={f.code: f for f in fields},
+        index=AutomationIndex([]),
+        version=known.version,
+        workflows={w.id: w for w in workflows},
+    )
     for item in automation:
         try:
             check_automation(item, as_if)
@@ -155,12 +165,14 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     problems += _workflow_problems(workflows, as_if, known)
     if problems:
         raise Invalid(problems)
-    return Document(pipelines=pipelines, fields=fields, automation=automation, field_step_workflows=workflows,
-                    constants=constants)
+    return Document(
+        pipelines=pipelines, fields=fields, automation=automation, field_step_workflows=workflows, constants=constants
+    )
 
 
-def _workflow_problems(workflows: list[FieldStepWorkflow], as_if: TenantAutomation,
-                       known: TenantAutomation) -> list[dict[str, str]]:
+def _workflow_problems(
+    workflows: list[FieldStepWorkflow], as_if: TenantAutomation, known: TenantAutomation
+) -> list[dict[str, str]]:
     """Field–step workflows of a document: what they name exists in it, each field and step serves
     one workflow, and no more are switched on than the plan allows (unless no more than now)."""
     problems = []
@@ -169,17 +181,33 @@ def _workflow_problems(workflows: list[FieldStepWorkflow], as_if: TenantAutomati
         problems += [{**p, "field": f"{at}.{p['field']}"} for p in field_steps.reference_problems(workflow, as_if)]
         held = field_steps.used_by(workflow, as_if)
         if held is not None:
-            problems.append({"field": f"{at}.field_code", "problem": f"{held[0]} is used by field–step workflow "
-                                                                     f"'{held[1].id}' as well"})
+            problems.append(
+                {
+                    "field": f"{at}.field_code",
+                    "problem": f"{held[0]} is used by field–step workflow '{held[1].id}' as well",
+                }
+            )
     on, cap = field_steps.counts(as_if), field_steps.counts(known)
     if on["active"] > on["limit"] and on["active"] > cap["active"]:
-        problems.append({"field": "field_step_workflows", "problem": f"{on['active']} are switched on; the "
-                         f"{known.tenant.plan} plan allows {on['limit']} (plan_limit)"})
+        problems.append(
+            {
+                "field": "field_step_workflows",
+                "problem": f"{on['active']} are switched on; the "
+                f"{known.tenant.plan} plan allows {on['limit']} (plan_limit)",
+            }
+        )
     return problems
 
 
-def _compare(kind_of: Any, key_of: Any, stored: list[Any], wanted: list[Any],
-             changes: Changes, listing: list[Change], versioned: bool) -> None:
+def _compare(
+    kind_of: Any,
+    key_of: Any,
+    stored: list[Any],
+    wanted: list[Any],
+    changes: Changes,
+    listing: list[Change],
+    versioned: bool,
+) -> None:
     """Adds to ``changes`` what turns ``stored`` into ``wanted`` (matched by kind and key)."""
     before = {(kind_of(m), key_of(m)): m for m in stored}
     after = {(kind_of(m), key_of(m)): m for m in wanted}
@@ -207,20 +235,57 @@ def plan_import(document: Document, known: TenantAutomation) -> tuple[Changes, l
     and fields written before the automation naming them, automation deleted before what it
     named), the listing of every definition and constant, and whether the constants change."""
     definitions, automation, listing = Changes(), Changes(), []
-    _compare(lambda _: "pipeline", lambda p: p.id, list(known.pipelines.values()), document.pipelines,
-             definitions, listing, versioned=True)
-    _compare(lambda _: "field", lambda f: f.code, list(known.fields.values()), document.fields,
-             definitions, listing, versioned=True)
-    _compare(lambda a: a.kind, lambda a: a.id, list(known.by_id.values()), document.automation,
-             automation, listing, versioned=True)
-    _compare(lambda _: "field_step_workflow", lambda w: w.id, list(known.workflows.values()),
-             document.field_step_workflows, automation, listing, versioned=True)
-    changes = Changes(created=[*definitions.created, *automation.created],
-                      replaced=[*definitions.replaced, *automation.replaced],
-                      deleted=[*automation.deleted, *definitions.deleted])
+    _compare(
+        lambda _: "pipeline",
+        lambda p: p.id,
+        list(known.pipelines.values()),
+        document.pipelines,
+        definitions,
+        listing,
+        versioned=True,
+    )
+    _compare(
+        lambda _: "field",
+        lambda f: f.code,
+        list(known.fields.values()),
+        document.fields,
+        definitions,
+        listing,
+        versioned=True,
+    )
+    _compare(
+        lambda a: a.kind,
+        lambda a: a.id,
+        list(known.by_id.values()),
+        document.automation,
+        automation,
+        listing,
+        versioned=True,
+    )
+    _compare(
+        lambda _: "field_step_workflow",
+        lambda w: w.id,
+        list(known.workflows.values()),
+        document.field_step_workflows,
+        automation,
+        listing,
+        versioned=True,
+    )
+    changes = Changes(
+        created=[*definitions.created, *automation.created],
+        replaced=[*definitions.replaced, *automation.replaced],
+        deleted=[*automation.deleted, *definitions.deleted],
+    )
     stored, wanted = _constants(known.tenant.constants), _constants(document.constants)
     for name in sorted(stored.keys() | wanted.keys()):
-        change: ChangeKind = ("create" if name not in stored else "delete" if name not in wanted
-                              else "unchanged" if stored[name] == wanted[name] else "update")
+        change: ChangeKind = (
+            "create"
+            if name not in stored
+            else "delete"
+            if name not in wanted
+            else "unchanged"
+            if stored[name] == wanted[name]
+            else "update"
+        )
         listing.append(Change(kind="constant", id=name, change=change))
     return changes, listing, stored != wanted

@@ -97,8 +97,11 @@ def sign(secret: str, timestamp: int | str, body: bytes | str) -> str:
 def signed_headers(secret: str, body: bytes | str, *, timestamp: int | None = None) -> dict[str, str]:
     """Both headers for a request sent now (or at ``timestamp``), ready to merge into yours."""
     stamp = int(time.time()) if timestamp is None else int(timestamp)
-    return {TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: sign(secret, stamp, body),
-            "Content-Type": "application/json"}
+    return {
+        TIMESTAMP_HEADER: str(stamp),
+        SIGNATURE_HEADER: sign(secret, stamp, body),
+        "Content-Type": "application/json",
+    }
 
 
 class SignatureError(ValueError):
@@ -115,8 +118,7 @@ def parse_secrets(value: str | Sequence[str]) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-def check_timestamp(timestamp: str | None, *, now: float | None = None,
-                    tolerance: int = TOLERANCE_SECONDS) -> int:
+def check_timestamp(timestamp: str | None, *, now: float | None = None, tolerance: int = TOLERANCE_SECONDS) -> int:
     """The signed timestamp, if present, an integer, and within ``tolerance`` seconds of ``now``."""
     if timestamp is None or not timestamp.strip():
         raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
@@ -126,8 +128,10 @@ def check_timestamp(timestamp: str | None, *, now: float | None = None,
     current = time.time() if now is None else now
     if abs(current - stamp) > tolerance:
         direction = "old" if stamp < current else "far in the future"
-        raise SignatureError(f"{TIMESTAMP_HEADER} is too {direction}: requests are accepted within "
-                             f"{tolerance // 60} minutes of the receiver's clock")
+        raise SignatureError(
+            f"{TIMESTAMP_HEADER} is too {direction}: requests are accepted within "
+            f"{tolerance // 60} minutes of the receiver's clock"
+        )
     return stamp
 
 
@@ -153,8 +157,15 @@ def parse_signature(signature: str | None) -> list[str]:
     return digests
 
 
-def verify(secrets: str | Sequence[str], timestamp: str | None, signature: str | None, body: bytes | str, *,
-           now: float | None = None, tolerance: int = TOLERANCE_SECONDS) -> int:
+def verify(
+    secrets: str | Sequence[str],
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes | str,
+    *,
+    now: float | None = None,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> int:
     """Check a request's signature; returns its timestamp or raises ``SignatureError``.
 
     ``secrets``: the tenant's secret, or several (a list, or a parameter value with one per line);
@@ -183,14 +194,22 @@ assert get_args(ExternalEvent) == EXTERNAL_EVENTS, "webhook kinds drifted from t
 class WebhookEvent(Model):
     """The JSON body of a webhook request."""
 
-    id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
-                    description="The sender's unique id of this event (printable ASCII, no spaces); a second "
-                                "request with the same id is refused as a replay")
+    id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="The sender's unique id of this event (printable ASCII, no spaces); a second "
+        "request with the same id is refused as a replay",
+    )
     kind: ExternalEvent
     deal_id: Id = Field(description="The deal (or lead) the event is about")
-    custom_event: str | None = Field(default=None, min_length=1, max_length=64, validate_default=True,
-                                     description="The custom event's name: required when kind is custom, "
-                                                 "and only then")
+    custom_event: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        validate_default=True,
+        description="The custom event's name: required when kind is custom, and only then",
+    )
     occurred_at: AwareDatetime | None = Field(default=None, description="When it happened (ISO 8601 with offset)")
     data: dict[str, Any] = Field(default_factory=dict, description="Anything else the sender wants on record")
 
@@ -209,8 +228,9 @@ class WebhookAccepted(Model):
     event_id: str
     accepted: Literal[True] = True
     runs: list[str] = Field(description="The runs this event started (run ids; empty if no trigger applies)")
-    not_started: list[dict[str, str]] = Field(default_factory=list,
-                                              description="Triggers of the event whose condition did not hold")
+    not_started: list[dict[str, str]] = Field(
+        default_factory=list, description="Triggers of the event whose condition did not hold"
+    )
 
 
 # ---- refusals -------------------------------------------------------------------------------
@@ -276,8 +296,14 @@ class ParameterStoreSecrets:
     A missing parameter is remembered for ``missing_for`` seconds, so requests naming made-up
     tenants cannot each cost an SSM call (Parameter Store's standard throughput is small)."""
 
-    def __init__(self, provider: Any, prefix: str = DEFAULT_SECRET_PREFIX, *,
-                 max_age: int = SECRET_MAX_AGE_SECONDS, missing_for: float = 60.0) -> None:
+    def __init__(
+        self,
+        provider: Any,
+        prefix: str = DEFAULT_SECRET_PREFIX,
+        *,
+        max_age: int = SECRET_MAX_AGE_SECONDS,
+        missing_for: float = 60.0,
+    ) -> None:
         self._provider = provider
         self._prefix = prefix.rstrip("/")
         self._max_age = max_age
@@ -347,8 +373,7 @@ class WebhookReceiver:
             # Cheap checks first: a request without fresh, well-formed headers costs no SSM call.
             check_timestamp(timestamp, now=clock, tolerance=self.tolerance)
             parse_signature(signature)
-            secrets = self.secrets.secrets(tenant_id) if ID_PATTERN.match(tenant_id) and len(tenant_id) <= 64 \
-                else None
+            secrets = self.secrets.secrets(tenant_id) if ID_PATTERN.match(tenant_id) and len(tenant_id) <= 64 else None
             verify(secrets or [], timestamp, signature, body, now=clock, tolerance=self.tolerance)
         except SignatureError as exc:
             raise Unauthorized(exc.reason) from None
@@ -376,10 +401,14 @@ class WebhookReceiver:
             raise NotFound(f"deal '{event.deal_id}' not found", deal_id=event.deal_id)
         claimed, seen = self.events.claim(tenant_id, event.id, kind=event.kind, deal_id=event.deal_id)
         if not claimed:
-            raise Replayed(f"event '{event.id}' was already received at {seen.received_at}"
-                           + (" and is still being processed" if seen.status == "processing" else ""),
-                           event_id=event.id, first_received_at=seen.received_at, status=seen.status,
-                           runs=seen.runs)
+            raise Replayed(
+                f"event '{event.id}' was already received at {seen.received_at}"
+                + (" and is still being processed" if seen.status == "processing" else ""),
+                event_id=event.id,
+                first_received_at=seen.received_at,
+                status=seen.status,
+                runs=seen.runs,
+            )
         plan = plan_event(deal, event.kind, automation, webhook_event_id(tenant_id, event.id), event.custom_event)
         runs = [run.run_id for run in plan.runs]
         try:
@@ -392,14 +421,37 @@ class WebhookReceiver:
             self.events.release(seen)
             raise
         self.events.accept(seen, runs)
-        return WebhookAccepted(event_id=event.id, runs=runs,
-                               not_started=[{"automation_id": n["automation_id"], "reason": n["reason"]}
-                                            for n in plan.not_started])
+        return WebhookAccepted(
+            event_id=event.id,
+            runs=runs,
+            not_started=[{"automation_id": n["automation_id"], "reason": n["reason"]} for n in plan.not_started],
+        )
 
 
 __all__ = [
-    "MAX_BODY_BYTES", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "TOLERANCE_SECONDS", "BadRequest", "Invalid",
-    "NotFound", "ParameterStoreSecrets", "PayloadTooLarge", "Rejected", "Replayed", "SignatureError",
-    "Unauthorized", "Unavailable", "WebhookAccepted", "WebhookEvent", "WebhookReceiver", "check_timestamp",
-    "parse_event", "parse_secrets", "parse_signature", "sign", "signed_headers", "verify", "webhook_event_id",
+    "MAX_BODY_BYTES",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "TOLERANCE_SECONDS",
+    "BadRequest",
+    "Invalid",
+    "NotFound",
+    "ParameterStoreSecrets",
+    "PayloadTooLarge",
+    "Rejected",
+    "Replayed",
+    "SignatureError",
+    "Unauthorized",
+    "Unavailable",
+    "WebhookAccepted",
+    "WebhookEvent",
+    "WebhookReceiver",
+    "check_timestamp",
+    "parse_event",
+    "parse_secrets",
+    "parse_signature",
+    "sign",
+    "signed_headers",
+    "verify",
+    "webhook_event_id",
 ]

@@ -60,9 +60,12 @@ class ActionContext:
             "pipeline": self.pipeline.name if self.pipeline else self.deal.pipeline_id,
             "responsible": responsible.model_dump(mode="json") if responsible else {},
         }
-        return {"deal": deal, "const": self.tenant.values("constants"),
-                "var": {**self.tenant.values("variables"), **self.variables},
-                "tenant": {"id": self.tenant.id, "name": self.tenant.name}}
+        return {
+            "deal": deal,
+            "const": self.tenant.values("constants"),
+            "var": {**self.tenant.values("variables"), **self.variables},
+            "tenant": {"id": self.tenant.id, "name": self.tenant.name},
+        }
 
     def user_ids(self, to: Recipients) -> list[str]:
         ids = list(to.users)

@@ -68,13 +68,11 @@ def update_fields(action: UpdateFields, ctx: ActionContext) -> dict[str, Any]:
         return deal.model_copy(update={**standard, "fields": {**deal.fields, **custom}})
 
     applied = _write(ctx, change)
-    return {"values": {k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()},
-            "duplicate": not applied}
+    return {"values": {k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()}, "duplicate": not applied}
 
 
 def _write(ctx: ActionContext, change: Callable[[Deal], Deal], key: str | None = None) -> bool:
-    deal, applied = ctx.services.deals.apply(ctx.tenant.id, ctx.deal.id, change, ctx.causation,
-                                             key or ctx.effect_key)
+    deal, applied = ctx.services.deals.apply(ctx.tenant.id, ctx.deal.id, change, ctx.causation, key or ctx.effect_key)
     ctx.deal = deal
     return applied
 
@@ -95,8 +93,12 @@ def move_to_stage(action: MoveToStage, ctx: ActionContext) -> dict[str, Any]:
     pipeline = ctx.pipelines[ctx.deal.pipeline_id]
     if action.forward_only and pipeline.position(from_stage) >= pipeline.position(action.stage_id):
         # A trigger never drags a deal back, nor "moves" it to where it already is.
-        return {"from_stage_id": from_stage, "stage_id": from_stage, "moved": False,
-                "reason": f"already at or past stage '{action.stage_id}'"}
+        return {
+            "from_stage_id": from_stage,
+            "stage_id": from_stage,
+            "moved": False,
+            "reason": f"already at or past stage '{action.stage_id}'",
+        }
     applied = _write(ctx, lambda deal: deal.model_copy(update={"stage_id": action.stage_id}))
     return {"from_stage_id": from_stage, "stage_id": action.stage_id, "moved": True, "duplicate": not applied}
 
@@ -104,8 +106,9 @@ def move_to_stage(action: MoveToStage, ctx: ActionContext) -> dict[str, Any]:
 def move_to_pipeline(action: MoveToPipeline, ctx: ActionContext) -> dict[str, Any]:
     _target_stage(ctx, action.pipeline_id, action.stage_id)
     before = {"from_pipeline_id": ctx.deal.pipeline_id, "from_stage_id": ctx.deal.stage_id}
-    applied = _write(ctx, lambda deal: deal.model_copy(
-        update={"pipeline_id": action.pipeline_id, "stage_id": action.stage_id}))
+    applied = _write(
+        ctx, lambda deal: deal.model_copy(update={"pipeline_id": action.pipeline_id, "stage_id": action.stage_id})
+    )
     return {**before, "pipeline_id": action.pipeline_id, "stage_id": action.stage_id, "duplicate": not applied}
 
 
@@ -115,11 +118,29 @@ def copy_to_pipeline(action: CopyToPipeline, ctx: ActionContext) -> dict[str, An
     _target_stage(ctx, action.pipeline_id, action.stage_id)
     original = ctx.deal
     copy_id = f"{original.id[:40]}-copy-{record_id(ctx.effect_key)[:12]}"
-    copy = original.model_copy(update={
-        "id": copy_id, "pipeline_id": action.pipeline_id, "stage_id": action.stage_id, "version": 1,
-        "created_at": None, "caused_by": ctx.causation, "copied_from_id": original.id, "copy_ids": []})
+    copy = original.model_copy(
+        update={
+            "id": copy_id,
+            "pipeline_id": action.pipeline_id,
+            "stage_id": action.stage_id,
+            "version": 1,
+            "created_at": None,
+            "caused_by": ctx.causation,
+            "copied_from_id": original.id,
+            "copy_ids": [],
+        }
+    )
     created = ctx.services.deals.create_if_absent(copy)
-    _write(ctx, lambda deal: deal if copy_id in deal.copy_ids else deal.model_copy(
-        update={"copy_ids": [*deal.copy_ids, copy_id]}), key=f"{ctx.effect_key}:link")
-    return {"copy_id": copy_id, "pipeline_id": action.pipeline_id, "stage_id": action.stage_id,
-            "duplicate": not created}
+    _write(
+        ctx,
+        lambda deal: (
+            deal if copy_id in deal.copy_ids else deal.model_copy(update={"copy_ids": [*deal.copy_ids, copy_id]})
+        ),
+        key=f"{ctx.effect_key}:link",
+    )
+    return {
+        "copy_id": copy_id,
+        "pipeline_id": action.pipeline_id,
+        "stage_id": action.stage_id,
+        "duplicate": not created,
+    }

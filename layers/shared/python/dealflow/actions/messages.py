@@ -11,9 +11,11 @@ from dealflow.model import Notify, SendEmail
 
 def render_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
     variables = ctx.template_variables()
-    return {"to": ctx.email_addresses(action.to),
-            "subject": templates.render_text(action.subject, variables).strip(),
-            "body": templates.render_text(action.body, variables)}
+    return {
+        "to": ctx.email_addresses(action.to),
+        "subject": templates.render_text(action.subject, variables).strip(),
+        "body": templates.render_text(action.body, variables),
+    }
 
 
 def send_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
@@ -30,16 +32,19 @@ def send_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
 
 
 def render_notification(action: Notify, ctx: ActionContext) -> dict[str, Any]:
-    return {"users": ctx.user_ids(action.to),
-            "message": templates.render_text(action.message, ctx.template_variables())}
+    return {
+        "users": ctx.user_ids(action.to),
+        "message": templates.render_text(action.message, ctx.template_variables()),
+    }
 
 
 def notify(action: Notify, ctx: ActionContext) -> dict[str, Any]:
     note = render_notification(action, ctx)
 
     def publish() -> dict[str, Any]:
-        message_id = ctx.services.notifier.notify(tenant_id=ctx.tenant.id, deal_id=ctx.deal.id,
-                                                  user_ids=note["users"], message=note["message"])
+        message_id = ctx.services.notifier.notify(
+            tenant_id=ctx.tenant.id, deal_id=ctx.deal.id, user_ids=note["users"], message=note["message"]
+        )
         return {"message_id": message_id}
 
     return {**note, **ctx.services.ledger.once(ctx.tenant.id, ctx.effect_key, publish)}

@@ -21,10 +21,14 @@ def _owner(ctx: ActionContext, user_id: str | None, role: str) -> str:
 
 def create_task(action: CreateTask, ctx: ActionContext) -> dict[str, Any]:
     variables = ctx.template_variables()
-    task = {"deal_id": ctx.deal.id, "assignee_id": _owner(ctx, action.assignee_id, "assignee"),
-            "title": templates.render_text(action.title, variables).strip(),
-            "description": templates.render_text(action.description, variables),
-            "run_id": ctx.causation.run_id, "created_at": clock.now_iso()}
+    task = {
+        "deal_id": ctx.deal.id,
+        "assignee_id": _owner(ctx, action.assignee_id, "assignee"),
+        "title": templates.render_text(action.title, variables).strip(),
+        "description": templates.render_text(action.description, variables),
+        "run_id": ctx.causation.run_id,
+        "created_at": clock.now_iso(),
+    }
     if action.due_in_days is not None:
         task["due_date"] = (clock.now() + timedelta(days=action.due_in_days)).date().isoformat()
     stored, created = ctx.services.records.create_once(ctx.tenant.id, "task", ctx.effect_key, task)
@@ -36,9 +40,13 @@ def create_workgroup(action: CreateWorkgroup, ctx: ActionContext) -> dict[str, A
     unknown = [m for m in action.members if ctx.tenant.user(m) is None]
     if unknown:
         raise ActionError(f"members: unknown user(s) {', '.join(unknown)}")
-    group = {"deal_id": ctx.deal.id, "owner_id": owner,
-             "name": templates.render_text(action.name, ctx.template_variables()).strip(),
-             "members": list(dict.fromkeys([owner, *action.members])),
-             "run_id": ctx.causation.run_id, "created_at": clock.now_iso()}
+    group = {
+        "deal_id": ctx.deal.id,
+        "owner_id": owner,
+        "name": templates.render_text(action.name, ctx.template_variables()).strip(),
+        "members": list(dict.fromkeys([owner, *action.members])),
+        "run_id": ctx.causation.run_id,
+        "created_at": clock.now_iso(),
+    }
     stored, created = ctx.services.records.create_once(ctx.tenant.id, "workgroup", ctx.effect_key, group)
     return {**stored, "duplicate": not created}

@@ -28,8 +28,17 @@ ROLE_CLAIM = "custom:role"
 PUBLIC_PATHS = frozenset({"/openapi.json", "/swagger"})
 # Only administrators change these: automation of every kind, custom fields, pipelines, rights,
 # field–step workflows, the constants and variables automation reads, imports.
-ADMIN_RESOURCES = ("/automation", "/fields", "/pipelines", "/constants", "/variables", "/rights",
-                   "/field-step-workflows", "/export", "/import")
+ADMIN_RESOURCES = (
+    "/automation",
+    "/fields",
+    "/pipelines",
+    "/constants",
+    "/variables",
+    "/rights",
+    "/field-step-workflows",
+    "/export",
+    "/import",
+)
 # Only administrators read these either: the export holds the whole automation, constants included.
 ADMIN_READS = frozenset({"/export"})
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -75,8 +84,10 @@ def authorize(method: str, path: str, caller: Caller) -> None:
     resource = _resource(path)
     if resource and (method.upper() not in _READS or resource in ADMIN_READS) and not caller.is_admin:
         verb = "change" if method.upper() not in _READS else "read"
-        raise Forbidden(f"only administrators may {verb} {resource.lstrip('/')} "
-                        f"(your role is {caller.role.value})", role=caller.role.value)
+        raise Forbidden(
+            f"only administrators may {verb} {resource.lstrip('/')} (your role is {caller.role.value})",
+            role=caller.role.value,
+        )
 
 
 def is_public(path: str) -> bool:

@@ -51,21 +51,28 @@ def router(deps: DepsProvider) -> Router:
         tenant = known(deps(), caller(r))
         found = [a for a in tenant.by_id.values() if not broken or a.id in tenant.warnings]
         needle = (q or "").casefold()
-        items = [a for a in found if (kind is None or a.kind == kind)
-                 and (not needle or needle in a.name.casefold() or needle in a.id.casefold())]
+        items = [
+            a
+            for a in found
+            if (kind is None or a.kind == kind)
+            and (not needle or needle in a.name.casefold() or needle in a.id.casefold())
+        ]
         return AutomationList(items=sorted(items, key=lambda a: a.id))
 
     @r.get("/automation/<automation_id>", summary="Get one automation", tags=["automation"])
     def get_automation(automation_id: str) -> Automation:
         return require(automation_id)
 
-    @r.put("/automation/<automation_id>", tags=["automation"],
-           summary="Create or replace automation (administrators)",
-           description="`version` is the version read (1 for a new one); a write since then is a 409. "
-                       "Pipelines, stages, fields and users it names must exist in the tenant. When it is "
-                       "enabled, `loop_warning` names enabled automation it can start in a circle. "
-                       "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
-           responses=CREATED_OR_REPLACED)
+    @r.put(
+        "/automation/<automation_id>",
+        tags=["automation"],
+        summary="Create or replace automation (administrators)",
+        description="`version` is the version read (1 for a new one); a write since then is a 409. "
+        "Pipelines, stages, fields and users it names must exist in the tenant. When it is "
+        "enabled, `loop_warning` names enabled automation it can start in a circle. "
+        "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
+        responses=CREATED_OR_REPLACED,
+    )
     def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> Response[AutomationWritten]:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)
@@ -74,25 +81,37 @@ def router(deps: DepsProvider) -> Router:
         check_automation_author(automation, tenant, who)
         current = tenant.by_id.get(automation_id)
         if current is not None and current.kind != automation.kind:
-            raise Invalid.field("kind", f"automation '{automation_id}' is a {current.kind}; "
-                                        f"delete it before storing a {automation.kind} under its id")
+            raise Invalid.field(
+                "kind",
+                f"automation '{automation_id}' is a {current.kind}; "
+                f"delete it before storing a {automation.kind} under its id",
+            )
         if current is not None and current.version != automation.version:
-            raise Conflict(f"automation '{automation_id}' is at version {current.version}, "
-                           f"not {automation.version}: read it again", current_version=current.version)
+            raise Conflict(
+                f"automation '{automation_id}' is at version {current.version}, "
+                f"not {automation.version}: read it again",
+                current_version=current.version,
+            )
         held = within_plan(tenant, automation)
         stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
-        d.automation.put_definition(who.tenant_id, stored, current.version if current else None,
-                                    automation_version=held)
+        d.automation.put_definition(
+            who.tenant_id, stored, current.version if current else None, automation_version=held
+        )
         return Response(200 if current else 201, content_types.APPLICATION_JSON, reported(known(d, who), stored))
 
-    @r.delete("/automation/<automation_id>", summary="Delete automation (administrators)", tags=["automation"],
-              description="Its waiting runs are cancelled; its run log stays.")
+    @r.delete(
+        "/automation/<automation_id>",
+        summary="Delete automation (administrators)",
+        tags=["automation"],
+        description="Its waiting runs are cancelled; its run log stays.",
+    )
     def delete_automation(automation_id: str) -> Deleted:
         current = require(automation_id)
         d, who = deps(), caller(r)
         d.automation.delete_definition(who.tenant_id, current)
-        return Deleted(id=automation_id,
-                       cancelled_runs=_cancel(d, who.tenant_id, automation_id, "the automation was deleted"))
+        return Deleted(
+            id=automation_id, cancelled_runs=_cancel(d, who.tenant_id, automation_id, "the automation was deleted")
+        )
 
     def switch(automation_id: str, enabled: bool) -> Switched:
         current = require(automation_id)
@@ -102,22 +121,31 @@ def router(deps: DepsProvider) -> Router:
         d.automation.put_definition(who.tenant_id, stored, current.version, automation_version=held)
         cancelled = [] if enabled else _cancel(d, who.tenant_id, automation_id, "the automation was switched off")
         after = known(d, who)
-        return Switched(automation=stored, cancelled_runs=cancelled, warnings=after.warnings.get(automation_id, []),
-                        loop_warning=loop_of(after, automation_id))
+        return Switched(
+            automation=stored,
+            cancelled_runs=cancelled,
+            warnings=after.warnings.get(automation_id, []),
+            loop_warning=loop_of(after, automation_id),
+        )
 
-    @r.post("/automation/<automation_id>/enable", summary="Switch automation on (administrators)",
-            tags=["automation"])
+    @r.post("/automation/<automation_id>/enable", summary="Switch automation on (administrators)", tags=["automation"])
     def enable(automation_id: str) -> Switched:
         return switch(automation_id, True)
 
-    @r.post("/automation/<automation_id>/disable", tags=["automation"],
-            summary="Switch automation off (administrators); its waiting runs are cancelled")
+    @r.post(
+        "/automation/<automation_id>/disable",
+        tags=["automation"],
+        summary="Switch automation off (administrators); its waiting runs are cancelled",
+    )
     def disable(automation_id: str) -> Switched:
         return switch(automation_id, False)
 
-    @r.post("/automation/<automation_id>/test", tags=["automation"],
-            summary="Test mode (administrators): run it now on a stored deal or a described one",
-            description="Nothing is sent or written; the step-by-step log comes back and is kept as a test run.")
+    @r.post(
+        "/automation/<automation_id>/test",
+        tags=["automation"],
+        summary="Test mode (administrators): run it now on a stored deal or a described one",
+        description="Nothing is sent or written; the step-by-step log comes back and is kept as a test run.",
+    )
     def test(automation_id: str, request: DryRunRequest) -> RunRecord:
         automation = require(automation_id)
         d, who = deps(), caller(r)
@@ -132,8 +160,7 @@ def router(deps: DepsProvider) -> Router:
             deal = parse_item({**body, "id": body.get("id") or "test-deal", "tenant_id": who.tenant_id})
         return run_test(automation, deal, d.services())
 
-    @r.get("/automation/<automation_id>/runs", summary="Runs of one automation, newest first",
-           tags=["automation"])
+    @r.get("/automation/<automation_id>/runs", summary="Runs of one automation, newest first", tags=["automation"])
     def automation_runs(automation_id: str) -> RunList:
         require(automation_id)
         who = caller(r)

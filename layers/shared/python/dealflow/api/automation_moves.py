@@ -19,8 +19,9 @@ from dealflow.moves import Changes, Target, copy_id, problems_of, retarget, sele
 from dealflow.store.automation import MAX_WRITES
 
 
-def _placed(original: Automation, target: Target, tenant: TenantAutomation, prefix: str,
-            **changes: object) -> tuple[Automation | None, list[dict[str, str]]]:
+def _placed(
+    original: Automation, target: Target, tenant: TenantAutomation, prefix: str, **changes: object
+) -> tuple[Automation | None, list[dict[str, str]]]:
     """``original`` at ``target`` with ``changes``, or the problems that keep it from being stored there."""
     try:
         placed = retarget(original, target, tenant, **changes)
@@ -46,11 +47,15 @@ def router(deps: DepsProvider) -> Router:
             raise NotFound("automation", automation_id)
         return found
 
-    @r.post("/automation/<automation_id>/copy", tags=["automation"],
-            summary="Copy automation to a stage, pipeline or entity (administrators)",
-            description="201 with the copy at version 1. Its references are checked against the target: "
-                        "a stage move to a stage the target pipeline lacks is a 422 naming the field.",
-            status_code=201, response_description="The copy")
+    @r.post(
+        "/automation/<automation_id>/copy",
+        tags=["automation"],
+        summary="Copy automation to a stage, pipeline or entity (administrators)",
+        description="201 with the copy at version 1. Its references are checked against the target: "
+        "a stage move to a stage the target pipeline lacks is a 422 naming the field.",
+        status_code=201,
+        response_description="The copy",
+    )
     def copy_automation(automation_id: str, request: AutomationCopy) -> Automation:
         d, who = deps(), caller(r)
         tenant = known(d, who)
@@ -60,31 +65,40 @@ def router(deps: DepsProvider) -> Router:
             raise Conflict(f"automation '{new_id}' already exists: choose another id", id=new_id)
         target = Target(pipeline_id=request.pipeline_id, stage_id=request.stage_id, entity=request.entity)
         enabled = original.enabled if request.enabled is None else request.enabled
-        copied = _one(original, target, tenant, id=new_id, version=1, name=request.name or original.name,
-                      enabled=enabled)
+        copied = _one(
+            original, target, tenant, id=new_id, version=1, name=request.name or original.name, enabled=enabled
+        )
         write_changes(d.automation, who.tenant_id, tenant, Changes(created=[copied]))
         return copied
 
-    @r.post("/automation/<automation_id>/move", tags=["automation"],
-            summary="Move automation to another stage, pipeline or entity (administrators)",
-            description="The moved automation, one version up; a write since `version` is a 409.")
+    @r.post(
+        "/automation/<automation_id>/move",
+        tags=["automation"],
+        summary="Move automation to another stage, pipeline or entity (administrators)",
+        description="The moved automation, one version up; a write since `version` is a 409.",
+    )
     def move_automation(automation_id: str, request: AutomationMove) -> Automation:
         d, who = deps(), caller(r)
         tenant = known(d, who)
         original = require(tenant, automation_id)
         if request.version is not None and request.version != original.version:
-            raise Conflict(f"automation '{automation_id}' is at version {original.version}, not "
-                           f"{request.version}: read it again", current_version=original.version)
+            raise Conflict(
+                f"automation '{automation_id}' is at version {original.version}, not {request.version}: read it again",
+                current_version=original.version,
+            )
         target = Target(pipeline_id=request.pipeline_id, stage_id=request.stage_id, entity=request.entity)
         moved = _one(original, target, tenant, version=original.version + 1)
         write_changes(d.automation, who.tenant_id, tenant, Changes(replaced=[(moved, original.version)]))
         return moved
 
-    @r.post("/automation/bulk", tags=["automation"],
-            summary="Copy, move, switch on or off, or delete many automations at once (administrators)",
-            description=f"All or nothing: every item is checked first (problems name `items.<id>.<field>`), "
-                        f"then one transaction writes them. At most {MAX_WRITES} per request. Switching off "
-                        f"or deleting cancels waiting runs.")
+    @r.post(
+        "/automation/bulk",
+        tags=["automation"],
+        summary="Copy, move, switch on or off, or delete many automations at once (administrators)",
+        description=f"All or nothing: every item is checked first (problems name `items.<id>.<field>`), "
+        f"then one transaction writes them. At most {MAX_WRITES} per request. Switching off "
+        f"or deleting cancels waiting runs.",
+    )
     def bulk(request: BulkRequest) -> BulkResult:
         d, who = deps(), caller(r)
         tenant = known(d, who)
@@ -104,8 +118,7 @@ def router(deps: DepsProvider) -> Router:
             elif request.operation == "delete":
                 changes.deleted.append((item, item.version))
             elif item.enabled != (request.operation == "enable"):
-                placed = item.model_copy(update={"enabled": request.operation == "enable",
-                                                 "version": item.version + 1})
+                placed = item.model_copy(update={"enabled": request.operation == "enable", "version": item.version + 1})
             if placed is not None and request.operation != "copy":
                 changes.replaced.append((placed, item.version))
             problems += found
@@ -117,16 +130,23 @@ def router(deps: DepsProvider) -> Router:
             reason = f"the automation was {'deleted' if request.operation == 'delete' else 'switched off'}"
             stopped = [a for a, _ in (*changes.replaced, *changes.deleted)]
             cancelled = [run for a in stopped for run in _cancel(d, who.tenant_id, a.id, reason)]
-        return BulkResult(operation=request.operation, changed=[*changes.created, *(a for a, _ in changes.replaced)],
-                          deleted=[a.id for a, _ in changes.deleted], cancelled_runs=cancelled)
+        return BulkResult(
+            operation=request.operation,
+            changed=[*changes.created, *(a for a, _ in changes.replaced)],
+            deleted=[a.id for a, _ in changes.deleted],
+            cancelled_runs=cancelled,
+        )
 
     return r
 
 
 def _chosen(request: BulkRequest, tenant: TenantAutomation) -> list[Automation]:
     if request.ids is not None:
-        missing = [{"field": f"ids.{i}", "problem": f"no automation '{automation_id}' in this tenant"}
-                   for i, automation_id in enumerate(request.ids) if automation_id not in tenant.by_id]
+        missing = [
+            {"field": f"ids.{i}", "problem": f"no automation '{automation_id}' in this tenant"}
+            for i, automation_id in enumerate(request.ids)
+            if automation_id not in tenant.by_id
+        ]
         if missing:
             raise Invalid(missing)
         chosen = [tenant.by_id[automation_id] for automation_id in dict.fromkeys(request.ids)]
@@ -134,6 +154,9 @@ def _chosen(request: BulkRequest, tenant: TenantAutomation) -> list[Automation]:
         assert request.select is not None
         chosen = select(tenant, request.select)
     if len(chosen) > MAX_WRITES:
-        raise Invalid.field("ids", f"{len(chosen)} automations chosen; at most {MAX_WRITES} per request "
-                                   f"(one transaction): narrow the selection")
+        raise Invalid.field(
+            "ids",
+            f"{len(chosen)} automations chosen; at most {MAX_WRITES} per request "
+            f"(one transaction): narrow the selection",
+        )
     return chosen

@@ -51,12 +51,18 @@ def read_token(token: str, tenant_id: str, filters: dict[str, Any]) -> str:
         parsed = json.loads(payload)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise Invalid.field("next_token", "not a token this API gave out; start again without one") from None
-    if digest != _digest(payload, tenant_id) or not isinstance(parsed, dict) or not isinstance(
-            parsed.get("after"), str):
+    if (
+        digest != _digest(payload, tenant_id)
+        or not isinstance(parsed, dict)
+        or not isinstance(parsed.get("after"), str)
+    ):
         raise Invalid.field("next_token", "not a token this API gave out; start again without one")
     if parsed.get("filters") != _filters_digest(filters):
-        raise Invalid.field("next_token", "it belongs to a list with other filters; keep the filters of the "
-                                          "first page, or start again without a token")
+        raise Invalid.field(
+            "next_token",
+            "it belongs to a list with other filters; keep the filters of the "
+            "first page, or start again without a token",
+        )
     return parsed["after"]
 
 
@@ -68,8 +74,9 @@ def _check_places(tenant: TenantAutomation, entity: str, pipeline_id: str | None
         if pipeline is None:
             problems.append({"field": "pipeline_id", "problem": f"no pipeline '{pipeline_id}' in this tenant"})
         elif pipeline.entity != entity:
-            problems.append({"field": "pipeline_id",
-                             "problem": f"pipeline '{pipeline_id}' holds {pipeline.entity}s, not {entity}s"})
+            problems.append(
+                {"field": "pipeline_id", "problem": f"pipeline '{pipeline_id}' holds {pipeline.entity}s, not {entity}s"}
+            )
         pipelines = [pipeline] if pipeline is not None else []
     if stage_id is not None and pipelines and not any(p.stage(stage_id) for p in pipelines):
         where = f"pipeline '{pipeline_id}'" if pipeline_id else f"any {entity} pipeline"
@@ -81,9 +88,13 @@ def _check_places(tenant: TenantAutomation, entity: str, pipeline_id: str | None
 def router(deps: DepsProvider) -> Router:
     r = Router()
 
-    @r.get("/deals", summary="List deals or leads: filtered, a page at a time", tags=["deals"],
-           description="Items in id order, each without the fields the caller's role may not read (named in "
-                       "`hidden_fields`). Filtering or searching by a field the role may not read is a 403.")
+    @r.get(
+        "/deals",
+        summary="List deals or leads: filtered, a page at a time",
+        tags=["deals"],
+        description="Items in id order, each without the fields the caller's role may not read (named in "
+        "`hidden_fields`). Filtering or searching by a field the role may not read is a 403.",
+    )
     def list_deals(
         entity: Annotated[Literal["deal", "lead"], Query(description="Deals or leads")] = "deal",
         pipeline_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -97,8 +108,11 @@ def router(deps: DepsProvider) -> Router:
         tenant = known(d, who)
         may = access(tenant, who, entity)
         may.require_read()
-        equals = {k: v for k, v in (("pipeline_id", pipeline_id), ("stage_id", stage_id),
-                                    ("responsible_id", responsible_id)) if v is not None}
+        equals = {
+            k: v
+            for k, v in (("pipeline_id", pipeline_id), ("stage_id", stage_id), ("responsible_id", responsible_id))
+            if v is not None
+        }
         # A filter on a hidden field would reveal its values one guess at a time.
         for name in equals:
             if not may.readable(name):
@@ -114,9 +128,12 @@ def router(deps: DepsProvider) -> Router:
         def matches(item: Deal) -> bool:
             return any(needle in str(getattr(item, f) or "").casefold() for f in searched)
 
-        items, last = d.deals.page(who.tenant_id, entity=entity, equals=equals, limit=limit, after=after,
-                                   matches=matches if needle else None)
-        return DealPage(items=[may.view(item) for item in items],
-                        next_token=make_token(last, who.tenant_id, filters) if last else None)
+        items, last = d.deals.page(
+            who.tenant_id, entity=entity, equals=equals, limit=limit, after=after, matches=matches if needle else None
+        )
+        return DealPage(
+            items=[may.view(item) for item in items],
+            next_token=make_token(last, who.tenant_id, filters) if last else None,
+        )
 
     return r

@@ -37,8 +37,12 @@ def router(deps: DepsProvider) -> Router:
         tenant = known(d, who)
         may = access(tenant, who, deal.entity)
         may.require_write(fields_set(deal))
-        check_deal(tenant, place=(deal.entity, deal.pipeline_id, deal.stage_id), responsible_id=deal.responsible_id,
-                   fields=deal.fields)
+        check_deal(
+            tenant,
+            place=(deal.entity, deal.pipeline_id, deal.stage_id),
+            responsible_id=deal.responsible_id,
+            fields=deal.fields,
+        )
         body = deal.model_dump(exclude_none=True)
         item = parse_item({**body, "id": deal.id or f"d-{uuid.uuid4().hex[:16]}", "tenant_id": who.tenant_id})
         item = settle_steps(None, item, tenant, {}, who.user_id)
@@ -54,8 +58,7 @@ def router(deps: DepsProvider) -> Router:
         may.require_read()
         return may.view(found)
 
-    @r.patch("/deals/<deal_id>", summary="Change a deal's fields (409 when written since `version`)",
-             tags=["deals"])
+    @r.patch("/deals/<deal_id>", summary="Change a deal's fields (409 when written since `version`)", tags=["deals"])
     def update_deal(deal_id: str, update: DealUpdate) -> ItemView:
         current = require(deal_id)
         d, who = deps(), caller(r)
@@ -66,11 +69,17 @@ def router(deps: DepsProvider) -> Router:
         changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields", "steps"})
         merged = {**current.fields, **update.fields}
         changes["fields"] = {k: v for k, v in merged.items() if v is not None}
-        return may.view(_save(d.deals, current, update.version, changes,
-                              lambda changed: settle_steps(current, changed, tenant, update.steps, who.user_id)))
+        return may.view(
+            _save(
+                d.deals,
+                current,
+                update.version,
+                changes,
+                lambda changed: settle_steps(current, changed, tenant, update.steps, who.user_id),
+            )
+        )
 
-    @r.post("/deals/<deal_id>/move", summary="Move a deal to a stage (of its pipeline, or another one)",
-            tags=["deals"])
+    @r.post("/deals/<deal_id>/move", summary="Move a deal to a stage (of its pipeline, or another one)", tags=["deals"])
     def move_deal(deal_id: str, move: StageMove) -> ItemView:
         current = require(deal_id)
         d, who = deps(), caller(r)
@@ -90,11 +99,14 @@ def router(deps: DepsProvider) -> Router:
     return r
 
 
-def _save(store: Any, current: Deal, version: int, changes: dict[str, Any],
-          settle: Callable[[Deal], Deal] = lambda deal: deal) -> Deal:
+def _save(
+    store: Any, current: Deal, version: int, changes: dict[str, Any], settle: Callable[[Deal], Deal] = lambda deal: deal
+) -> Deal:
     if version != current.version:
-        raise Conflict(f"deal '{current.id}' is at version {current.version}, not {version}: read it again",
-                       current_version=current.version)
+        raise Conflict(
+            f"deal '{current.id}' is at version {current.version}, not {version}: read it again",
+            current_version=current.version,
+        )
     changed = settle(type(current).model_validate({**current.model_dump(), **changes}))
     try:
         return store.save(changed)

@@ -16,19 +16,22 @@ from dealflow.model import FieldDefinition, Pipeline
 from dealflow.store.automation import Definition
 
 
-def write_versioned(d: Deps, tenant_id: str, what: str, current: Pipeline | FieldDefinition | None,
-                    new: Pipeline | FieldDefinition) -> Pipeline | FieldDefinition:
+def write_versioned(
+    d: Deps, tenant_id: str, what: str, current: Pipeline | FieldDefinition | None, new: Pipeline | FieldDefinition
+) -> Pipeline | FieldDefinition:
     """Store ``new`` over ``current`` (None: create); the stored model comes back."""
     if current is not None and current.version != new.version:
-        raise Conflict(f"{what} is at version {current.version}, not {new.version}: read it again",
-                       current_version=current.version)
+        raise Conflict(
+            f"{what} is at version {current.version}, not {new.version}: read it again", current_version=current.version
+        )
     stored = new.model_copy(update={"version": new.version + 1}) if current else new
     d.automation.put_definition(tenant_id, stored, current.version if current else None)
     return stored
 
 
-def written(before: TenantAutomation, after: TenantAutomation, stored: Definition, answer: type[Any],
-            created: bool) -> Response:
+def written(
+    before: TenantAutomation, after: TenantAutomation, stored: Definition, answer: type[Any], created: bool
+) -> Response:
     """201 for a new definition, 200 for a replaced one; the body is ``answer`` (the definition
     plus the automation the change broke)."""
     body = answer.model_validate({**stored.model_dump(), "broken_automation": broken_since(before, after)})

@@ -34,7 +34,10 @@ class Deps:
 
         tables = runtime.tables()
         runner = os.environ.get("RUNNER_FUNCTION")
-        return cls(automation=runtime.automation_store(),
-                   deals=DealStore(tables.deals), runs=RunLog(tables.automation),
-                   starter=LambdaRunStarter(boto3.client("lambda"), runner) if runner else None,
-                   services=runtime.runner_services)
+        return cls(
+            automation=runtime.automation_store(),
+            deals=DealStore(tables.deals),
+            runs=RunLog(tables.automation),
+            starter=LambdaRunStarter(boto3.client("lambda"), runner) if runner else None,
+            services=runtime.runner_services,
+        )

@@ -48,13 +48,33 @@ class NotFound(HttpNotFound):
 
 # pydantic puts the tag of a discriminated union into an error's location ("rule", "send_email",
 # "clause"); a person wants the field path as they wrote it, so the tags are dropped.
-_TAGS = frozenset({
-    "rule", "tunnel", "trigger", "business_process",
-    "send_email", "notify", "update_fields", "move_to_stage", "copy_to_pipeline", "move_to_pipeline",
-    "create_task", "create_workgroup",
-    "action", "condition", "loop", "delay", "set_variable",
-    "clause", "all", "any", "deal", "lead"})
-_UNION_FIELDS = frozenset({"condition", "while", "action", "deal"})   # a field holding one union value
+_TAGS = frozenset(
+    {
+        "rule",
+        "tunnel",
+        "trigger",
+        "business_process",
+        "send_email",
+        "notify",
+        "update_fields",
+        "move_to_stage",
+        "copy_to_pipeline",
+        "move_to_pipeline",
+        "create_task",
+        "create_workgroup",
+        "action",
+        "condition",
+        "loop",
+        "delay",
+        "set_variable",
+        "clause",
+        "all",
+        "any",
+        "deal",
+        "lead",
+    }
+)
+_UNION_FIELDS = frozenset({"condition", "while", "action", "deal"})  # a field holding one union value
 _UNION_LISTS = frozenset({"actions", "nodes", "otherwise", "all", "any"})  # a list of union values
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 _PREFIXED = re.compile(r"^([a-z_][a-z0-9_.]*): (.+)$", re.DOTALL)
@@ -100,5 +120,16 @@ def problems_from(errors: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
     return problems
 
 
-__all__ = ["ApiError", "Conflict", "Forbidden", "Invalid", "MalformedJson", "NotFound", "PayloadTooLarge",
-           "PlanLimit", "Unauthorized", "field_path", "problems_from"]
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "MalformedJson",
+    "NotFound",
+    "PayloadTooLarge",
+    "PlanLimit",
+    "Unauthorized",
+    "field_path",
+    "problems_from",
+]

@@ -23,9 +23,13 @@ def router(deps: DepsProvider) -> Router:
         found = known(deps(), caller(r)).fields
         return FieldList(items=sorted(found.values(), key=lambda f: f.code))
 
-    @r.put("/fields/<code>", summary="Create (201) or replace (200) a custom field (administrators)",
-           tags=["fields"], description="`version` is the version read (1 for a new one); a write since then is a 409.",
-           responses=CREATED_OR_REPLACED)
+    @r.put(
+        "/fields/<code>",
+        summary="Create (201) or replace (200) a custom field (administrators)",
+        tags=["fields"],
+        description="`version` is the version read (1 for a new one); a write since then is a 409.",
+        responses=CREATED_OR_REPLACED,
+    )
     def put_field(code: str, definition: FieldDefinition) -> Response[FieldWritten]:
         same_id(code, definition.code, "code")
         d, who = deps(), caller(r)
@@ -34,8 +38,12 @@ def router(deps: DepsProvider) -> Router:
         stored = write_versioned(d, who.tenant_id, f"field '{code}'", current, definition)
         return written(before, known(d, who), stored, FieldWritten, created=current is None)
 
-    @r.delete("/fields/<code>", summary="Delete a custom field (administrators)", tags=["fields"],
-              description="Automation using it is flagged and listed in `broken_automation`.")
+    @r.delete(
+        "/fields/<code>",
+        summary="Delete a custom field (administrators)",
+        tags=["fields"],
+        description="Automation using it is flagged and listed in `broken_automation`.",
+    )
     def delete_field(code: str) -> DefinitionDeleted:
         d, who = deps(), caller(r)
         before = known(d, who)

@@ -24,9 +24,12 @@ def _still_holding(d: Deps, tenant_id: str, pipeline: Pipeline, stage_ids: set[s
     held = {stage: n for stage, n in sorted(counts.items()) if stage in stage_ids and n}
     if held:
         total = sum(held.values())
-        raise Conflict(f"pipeline '{pipeline.id}' still holds {total} {pipeline.entity}(s): "
-                       + ", ".join(f"{n} in stage '{stage}'" for stage, n in held.items())
-                       + "; move them first", items=total)
+        raise Conflict(
+            f"pipeline '{pipeline.id}' still holds {total} {pipeline.entity}(s): "
+            + ", ".join(f"{n} in stage '{stage}'" for stage, n in held.items())
+            + "; move them first",
+            items=total,
+        )
 
 
 def router(deps: DepsProvider) -> Router:
@@ -47,12 +50,15 @@ def router(deps: DepsProvider) -> Router:
     def get_pipeline(pipeline_id: str) -> Pipeline:
         return require(pipeline_id)
 
-    @r.put("/pipelines/<pipeline_id>", tags=["pipelines"],
-           summary="Create (201) or replace (200) a pipeline (administrators)",
-           description="`version` is the version read (1 for a new one); a write since then is a 409. "
-                       "Removed stages must hold no deals (409); automation using them is flagged and "
-                       "listed in `broken_automation`.",
-           responses=CREATED_OR_REPLACED)
+    @r.put(
+        "/pipelines/<pipeline_id>",
+        tags=["pipelines"],
+        summary="Create (201) or replace (200) a pipeline (administrators)",
+        description="`version` is the version read (1 for a new one); a write since then is a 409. "
+        "Removed stages must hold no deals (409); automation using them is flagged and "
+        "listed in `broken_automation`.",
+        responses=CREATED_OR_REPLACED,
+    )
     def put_pipeline(pipeline_id: str, pipeline: Pipeline) -> Response[PipelineWritten]:
         same_id(pipeline_id, pipeline.id)
         d, who = deps(), caller(r)
@@ -67,8 +73,12 @@ def router(deps: DepsProvider) -> Router:
         stored = write_versioned(d, who.tenant_id, f"pipeline '{pipeline_id}'", current, pipeline)
         return written(before, known(d, who), stored, PipelineWritten, created=current is None)
 
-    @r.delete("/pipelines/<pipeline_id>", summary="Delete a pipeline that holds no deals (administrators)",
-              tags=["pipelines"], description="Automation using it is flagged and listed in `broken_automation`.")
+    @r.delete(
+        "/pipelines/<pipeline_id>",
+        summary="Delete a pipeline that holds no deals (administrators)",
+        tags=["pipelines"],
+        description="Automation using it is flagged and listed in `broken_automation`.",
+    )
     def delete_pipeline(pipeline_id: str) -> DefinitionDeleted:
         current = require(pipeline_id)
         d, who = deps(), caller(r)

@@ -41,8 +41,13 @@ def check_automation(automation: Automation, known: TenantAutomation) -> None:
     problems.raise_any()
 
 
-def check_deal(known: TenantAutomation, *, place: tuple[str, str, str] | None = None,
-               responsible_id: str | None = None, fields: dict[str, Any] | None = None) -> None:
+def check_deal(
+    known: TenantAutomation,
+    *,
+    place: tuple[str, str, str] | None = None,
+    responsible_id: str | None = None,
+    fields: dict[str, Any] | None = None,
+) -> None:
     """Raise Invalid naming every problem of a deal write: ``place`` is (entity, pipeline, stage)
     it goes to, ``responsible_id`` a user of the tenant, ``fields`` existing custom fields (a list
     field's value one of its options)."""
@@ -50,8 +55,10 @@ def check_deal(known: TenantAutomation, *, place: tuple[str, str, str] | None = 
     refs: list[Reference] = []
     if place is not None:
         entity, pipeline_id, stage_id = place
-        refs += [Reference("pipeline", pipeline_id, "pipeline_id"),
-                 Reference("stage", stage_id, "stage_id", pipeline_id=pipeline_id)]
+        refs += [
+            Reference("pipeline", pipeline_id, "pipeline_id"),
+            Reference("stage", stage_id, "stage_id", pipeline_id=pipeline_id),
+        ]
         pipeline = known.pipelines.get(pipeline_id)
         if pipeline is not None and pipeline.entity != entity:
             problems.add("pipeline_id", f"pipeline '{pipeline_id}' holds {pipeline.entity}s, not {entity}s")

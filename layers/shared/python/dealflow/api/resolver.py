@@ -59,29 +59,57 @@ DESCRIPTION = (
     "named in `field`) or plan_limit, 404 not_found (naming the id), 409 conflict (stale version), "
     "422 validation (`problems`: field and problem), 400 malformed_json, 413 payload_too_large."
 )
-OPENAPI = {"title": TITLE, "version": VERSION, "description": DESCRIPTION,
-           "security_schemes": {"jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-           "security": [{"jwt": []}]}
+OPENAPI = {
+    "title": TITLE,
+    "version": VERSION,
+    "description": DESCRIPTION,
+    "security_schemes": {"jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+    "security": [{"jwt": []}],
+}
 
 
 # DynamoDB items stop at 400 KB; a body that could never be stored is refused before it is parsed.
 MAX_BODY = 350_000
 
 
-_ERROR = {"type": "object", "required": ["error"], "additionalProperties": True, "properties": {
-    "error": {"type": "string", "description": "unauthorized, forbidden, not_found, conflict, malformed_json, ..."},
-    "reason": {"type": "string"}, "id": {"type": "string", "description": "The id that was not found"}}}
-_PROBLEMS = {"title": "ValidationProblems", "type": "object", "required": ["error", "problems"], "properties": {
-    "error": {"const": "validation"},
-    "problems": {"type": "array", "items": {"type": "object", "required": ["field", "problem"], "properties": {
-        "field": {"type": "string", "description": "Dotted path as sent: actions.0.to.users.1"},
-        "problem": {"type": "string"}}}}}}
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": True,
+    "properties": {
+        "error": {"type": "string", "description": "unauthorized, forbidden, not_found, conflict, malformed_json, ..."},
+        "reason": {"type": "string"},
+        "id": {"type": "string", "description": "The id that was not found"},
+    },
+}
+_PROBLEMS = {
+    "title": "ValidationProblems",
+    "type": "object",
+    "required": ["error", "problems"],
+    "properties": {
+        "error": {"const": "validation"},
+        "problems": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "problem"],
+                "properties": {
+                    "field": {"type": "string", "description": "Dotted path as sent: actions.0.to.users.1"},
+                    "problem": {"type": "string"},
+                },
+            },
+        },
+    },
+}
 _ERROR_RESPONSES = {
-    "400": "The body is not JSON (malformed_json)", "401": "No usable claims in the token (unauthorized)",
+    "400": "The body is not JSON (malformed_json)",
+    "401": "No usable claims in the token (unauthorized)",
     "403": "The caller's role may not do this, or the token's tenant is not set up (forbidden)",
     "404": "No such item in the caller's tenant (not_found, naming the id)",
-    "409": "Written since the version the caller read (conflict)", "413": "The body is too big (payload_too_large)",
-    "500": "A failure on our side, logged (internal)"}
+    "409": "Written since the version the caller read (conflict)",
+    "413": "The body is too big (payload_too_large)",
+    "500": "A failure on our side, logged (internal)",
+}
 
 
 def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
@@ -100,8 +128,10 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
             for status, description in _ERROR_RESPONSES.items():
                 if status == "400" and method not in ("put", "post", "patch"):
                     continue
-                operation.setdefault("responses", {})[status] = {"description": description, "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                operation.setdefault("responses", {})[status] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
     return document
 
 
@@ -146,16 +176,34 @@ class ApiResolver(APIGatewayHttpResolver):
                 _an_object_or_nothing(event)
             except ApiError as exc:
                 logger.warning("request refused", extra={"status": exc.status, "reason": exc.reason, "path": path})
-                return {"statusCode": exc.status, "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                        "body": json.dumps(exc.body()), "isBase64Encoded": False}
+                return {
+                    "statusCode": exc.status,
+                    "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                    "body": json.dumps(exc.body()),
+                    "isBase64Encoded": False,
+                }
             self.append_context(caller=who)
         return super().resolve(event, context)
 
 
 def build_resolver(deps: DepsProvider) -> ApiResolver:
     app = ApiResolver(enable_validation=True)
-    for module in (pipelines, fields, automation, automation_moves, deals, deal_lists, steps, workflows, rights,
-                   warnings, usage, values, runs, transfer):
+    for module in (
+        pipelines,
+        fields,
+        automation,
+        automation_moves,
+        deals,
+        deal_lists,
+        steps,
+        workflows,
+        rights,
+        warnings,
+        usage,
+        values,
+        runs,
+        transfer,
+    ):
         app.include_router(module.router(deps))
 
     # No return annotation: powertools would try to build a schema for Response (left out anyway).

@@ -31,19 +31,29 @@ def check_automation_author(automation: Automation, tenant: TenantAutomation, wh
 def router(deps: DepsProvider) -> Router:
     r = Router()
 
-    @r.get("/rights", summary="Effective rights: the caller's role, or every role for administrators",
-           tags=["rights"])
+    @r.get("/rights", summary="Effective rights: the caller's role, or every role for administrators", tags=["rights"])
     def get_rights() -> RightsOverview:
         who = caller(r)
         tenant = known(deps(), who)
         roles = list(Role) if who.is_admin else [who.role]
-        return RightsOverview(role=who.role, rights={role: RoleRights(
-            deals=Access.of(tenant.tenant, tenant.fields, role, "deal").effective(),
-            leads=Access.of(tenant.tenant, tenant.fields, role, "lead").effective()) for role in roles})
+        return RightsOverview(
+            role=who.role,
+            rights={
+                role: RoleRights(
+                    deals=Access.of(tenant.tenant, tenant.fields, role, "deal").effective(),
+                    leads=Access.of(tenant.tenant, tenant.fields, role, "lead").effective(),
+                )
+                for role in roles
+            },
+        )
 
-    @r.put("/rights/<role>", summary="Set one role's rights on deals and leads (administrators)", tags=["rights"],
-           description="Fields not named are writable while the entity is. Levels: hidden, read, write. "
-                       "Administrators' own rights are set here too (they bind automation they author).")
+    @r.put(
+        "/rights/<role>",
+        summary="Set one role's rights on deals and leads (administrators)",
+        tags=["rights"],
+        description="Fields not named are writable while the entity is. Levels: hidden, read, write. "
+        "Administrators' own rights are set here too (they bind automation they author).",
+    )
     def put_rights(role: Role, rights: RoleRights) -> RoleRights:
         d, who = deps(), caller(r)
         problems = unknown_fields(rights, known(d, who).fields)

@@ -44,9 +44,13 @@ def decode_token(token: str) -> dict[str, Any]:
 def router(deps: DepsProvider) -> Router:
     r = Router()
 
-    @r.get("/runs", summary="The run log, newest first", tags=["runs"],
-           description="Real runs, or with `test=true` the runs test mode kept. Narrowed by automation, "
-                       "deal and status; give `next_token` back for the next page.")
+    @r.get(
+        "/runs",
+        summary="The run log, newest first",
+        tags=["runs"],
+        description="Real runs, or with `test=true` the runs test mode kept. Narrowed by automation, "
+        "deal and status; give `next_token` back for the next page.",
+    )
     def list_runs(
         test: Annotated[bool, Query(description="Test runs instead of real ones")] = False,
         automation_id: Annotated[Id | None, Query(description="Only runs of this automation")] = None,
@@ -57,8 +61,15 @@ def router(deps: DepsProvider) -> Router:
     ) -> RunPage:
         start = decode_token(next_token) if next_token is not None else None
         try:
-            items, last = deps().runs.page(caller(r).tenant_id, test=test, deal_id=deal_id,
-                                           automation_id=automation_id, status=status, limit=limit, start=start)
+            items, last = deps().runs.page(
+                caller(r).tenant_id,
+                test=test,
+                deal_id=deal_id,
+                automation_id=automation_id,
+                status=status,
+                limit=limit,
+                start=start,
+            )
         except BadStartKey as exc:
             raise Invalid.field("next_token", f"{exc}: start again without it") from None
         return RunPage(items=items, next_token=encode_token(last))

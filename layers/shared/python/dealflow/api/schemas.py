@@ -72,8 +72,10 @@ class DealPage(Model):
 
 class RightsOverview(Model):
     role: Role = Field(description="The caller's role")
-    rights: dict[Role, RoleRights] = Field(description="Effective rights, every known field's level spelled "
-                                           "out: the caller's role, or every role for administrators")
+    rights: dict[Role, RoleRights] = Field(
+        description="Effective rights, every known field's level spelled "
+        "out: the caller's role, or every role for administrators"
+    )
 
 
 class NewDeal(DealValues):
@@ -96,8 +98,9 @@ class DealUpdate(Model):
     contact: Contact | None = None
     company: str | None = Field(default=None, max_length=200)
     fields: dict[str, Any] = Field(default_factory=dict)
-    steps: dict[Id, bool] = Field(default_factory=dict, description="Steps of the deal's pipeline to mark done "
-                                                                    "(true) or undo (false)")
+    steps: dict[Id, bool] = Field(
+        default_factory=dict, description="Steps of the deal's pipeline to mark done (true) or undo (false)"
+    )
 
 
 class StageMove(Model):
@@ -147,8 +150,11 @@ class DefinitionDeleted(Model):
 
 class _Reported(Model):
     warnings: list[str] = Field(default_factory=list, description="What it references that no longer exists")
-    loop_warning: Loop | None = Field(default=None, description="Enabled automation it can start in a circle "
-                                      "(reported, not refused: the runtime depth guard still applies)")
+    loop_warning: Loop | None = Field(
+        default=None,
+        description="Enabled automation it can start in a circle "
+        "(reported, not refused: the runtime depth guard still applies)",
+    )
 
 
 class RuleWritten(Rule, _Reported):
@@ -168,8 +174,9 @@ class BusinessProcessWritten(BusinessProcess, _Reported):
 
 
 # Stored automation as PUT answers it: the automation and what the check found about it.
-AutomationWritten = Annotated[RuleWritten | TunnelWritten | TriggerWritten | BusinessProcessWritten,
-                              Field(discriminator="kind")]
+AutomationWritten = Annotated[
+    RuleWritten | TunnelWritten | TriggerWritten | BusinessProcessWritten, Field(discriminator="kind")
+]
 
 
 class AutomationWarnings(Model):
@@ -200,8 +207,11 @@ class NamedValueList(Model):
 
 class RunPage(Model):
     items: list[RunRecord] = Field(description="Newest first")
-    next_token: str | None = Field(default=None, description="Give it back for the next page; null at the end "
-                                   "(a page may hold fewer runs than asked for and still have a next one)")
+    next_token: str | None = Field(
+        default=None,
+        description="Give it back for the next page; null at the end "
+        "(a page may hold fewer runs than asked for and still have a next one)",
+    )
 
 
 class AutomationCopy(Model):

@@ -50,37 +50,53 @@ def _document_body(body: str, content_type: str) -> Any:
 def _stopped(changes: Changes, tenant: TenantAutomation) -> list[tuple[str, str]]:
     """Automation that was on and is now deleted or switched off: (id, what happened)."""
     stopped = [(m.id, "deleted") for m, _ in changes.deleted if isinstance(m, AUTOMATION_TYPES)]
-    stopped += [(m.id, "switched off") for m, _ in changes.replaced
-                if isinstance(m, AUTOMATION_TYPES) and not m.enabled]
+    stopped += [
+        (m.id, "switched off") for m, _ in changes.replaced if isinstance(m, AUTOMATION_TYPES) and not m.enabled
+    ]
     return [(i, how) for i, how in stopped if i in tenant.by_id and tenant.by_id[i].enabled]
 
 
 def router(deps: DepsProvider) -> Router:
     r = Router()
 
-    @r.get("/export", tags=["transfer"], summary="The tenant's automation as one document (administrators)",
-           description="Pipelines, custom fields, automation of every kind and constants, without versions "
-                       "or tenant ids, in a fixed order: importing it changes nothing.",
-           responses={200: {"description": "The document (`?format=yaml`: as application/yaml)",
-                            "content": {"application/json": {"model": Document}}}})
+    @r.get(
+        "/export",
+        tags=["transfer"],
+        summary="The tenant's automation as one document (administrators)",
+        description="Pipelines, custom fields, automation of every kind and constants, without versions "
+        "or tenant ids, in a fixed order: importing it changes nothing.",
+        responses={
+            200: {
+                "description": "The document (`?format=yaml`: as application/yaml)",
+                "content": {"application/json": {"model": Document}},
+            }
+        },
+    )
     def export(
         format: Annotated[Literal["json", "yaml"], Query(description="json (default) or yaml")] = "json",
     ):  # no return annotation: the YAML document is text, which powertools would validate as a model
         document = export_document(known(deps(), caller(r)))
         if format == "yaml":
-            return Response(status_code=200, content_type="application/yaml",
-                            body=yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+            return Response(
+                status_code=200,
+                content_type="application/yaml",
+                body=yaml.safe_dump(document, sort_keys=False, allow_unicode=True),
+            )
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
 
-    @r.post("/import", tags=["transfer"], summary="Replace the tenant's automation with a document (administrators)",
-            description="The body is an export document: JSON, or YAML with content-type application/yaml or "
-                        "text/yaml. It is checked as a whole first (references resolve within the document and "
-                        "the tenant's users; problems name `<section>.<id or index>.<field>`); then the tenant "
-                        "gets exactly its definitions: missing ones are deleted (their waiting runs cancelled). "
-                        f"Up to {MAX_WRITES} changed definitions are written in one transaction; more go in "
-                        "transactions of that size, each conditioned on the automation version the previous one "
-                        "left, so a concurrent change stops the import (409) but earlier chunks stay written. "
-                        "`dry_run` (default true) only lists the changes.")
+    @r.post(
+        "/import",
+        tags=["transfer"],
+        summary="Replace the tenant's automation with a document (administrators)",
+        description="The body is an export document: JSON, or YAML with content-type application/yaml or "
+        "text/yaml. It is checked as a whole first (references resolve within the document and "
+        "the tenant's users; problems name `<section>.<id or index>.<field>`); then the tenant "
+        "gets exactly its definitions: missing ones are deleted (their waiting runs cancelled). "
+        f"Up to {MAX_WRITES} changed definitions are written in one transaction; more go in "
+        "transactions of that size, each conditioned on the automation version the previous one "
+        "left, so a concurrent change stops the import (409) but earlier chunks stay written. "
+        "`dry_run` (default true) only lists the changes.",
+    )
     def import_document(
         dry_run: Annotated[bool, Query(description="Only list the changes (default)")] = True,
     ) -> ImportResult:
@@ -88,11 +104,13 @@ def router(deps: DepsProvider) -> Router:
         event = r.current_event
         tenant = known(d, who)
         document = validate_document(
-            _document_body(event.decoded_body or "", event.headers.get("content-type") or ""), tenant)
+            _document_body(event.decoded_body or "", event.headers.get("content-type") or ""), tenant
+        )
         changes, listing, constants_change = plan_import(document, tenant)
         if not dry_run:
-            write_changes(d.automation, who.tenant_id, tenant, changes,
-                          constants=document.constants if constants_change else None)
+            write_changes(
+                d.automation, who.tenant_id, tenant, changes, constants=document.constants if constants_change else None
+            )
             for automation_id, how in _stopped(changes, tenant):
                 _cancel(d, who.tenant_id, automation_id, f"the automation was {how} by an import")
         return ImportResult(dry_run=dry_run, changes=listing)

@@ -26,9 +26,13 @@ def within_plan(tenant: TenantAutomation, candidate: Automation) -> int | None:
 def router(deps: DepsProvider) -> Router:
     r = Router()
 
-    @r.get("/usage", summary="The tenant's plan and how much of it is in use", tags=["plan"],
-           description="Active (switched-on) automation against the plan's cap, the kinds the plan "
-                       "includes and active automation per kind.")
+    @r.get(
+        "/usage",
+        summary="The tenant's plan and how much of it is in use",
+        tags=["plan"],
+        description="Active (switched-on) automation against the plan's cap, the kinds the plan "
+        "includes and active automation per kind.",
+    )
     def get_usage() -> Usage:
         return usage_of(known(deps(), caller(r)))
 

@@ -24,8 +24,10 @@ _SINGULAR: dict[ValueKind, str] = {"constants": "constant", "variables": "variab
 
 def _checked_name(name: str) -> str:
     if not NAME.match(name):
-        raise Invalid.field("name", f"'{name}' is not a name: a lowercase letter, then up to 63 lowercase "
-                                    "letters, digits or underscores")
+        raise Invalid.field(
+            "name",
+            f"'{name}' is not a name: a lowercase letter, then up to 63 lowercase letters, digits or underscores",
+        )
     return name
 
 
@@ -46,20 +48,33 @@ def _routes(r: Router, deps: DepsProvider, kind: ValueKind) -> None:
             raise NotFound(one, name)
         return NamedValue.of(name, found)
 
-    @r.put(f"/{kind}/<name>", summary=f"Create or replace a {one} (administrators)", tags=tags,
-           operation_id=f"put_{one}", responses=CREATED_OR_REPLACED,
-           description="A user-typed value must name a user of the tenant. 201 when it was created.")
+    @r.put(
+        f"/{kind}/<name>",
+        summary=f"Create or replace a {one} (administrators)",
+        tags=tags,
+        operation_id=f"put_{one}",
+        responses=CREATED_OR_REPLACED,
+        description="A user-typed value must name a user of the tenant. 201 when it was created.",
+    )
     def put_value(name: str, value: Annotated[TypedValue, Body()]) -> Response[NamedValue]:
         d, tenant_id = deps(), caller(r).tenant_id
         _checked_name(name)
-        if value.type == "user" and value.value is not None \
-                and d.automation.get_tenant(tenant_id).user(str(value.value)) is None:
+        if (
+            value.type == "user"
+            and value.value is not None
+            and d.automation.get_tenant(tenant_id).user(str(value.value)) is None
+        ):
             raise Invalid.field("value", f"no user '{value.value}' in this tenant")
         created = d.automation.put_value(tenant_id, kind, name, value)
         return Response(201 if created else 200, content_types.APPLICATION_JSON, NamedValue.of(name, value))
 
-    @r.delete(f"/{kind}/<name>", summary=f"Delete a {one} (administrators)", tags=tags,
-              operation_id=f"delete_{one}", description="Answers the value it had.")
+    @r.delete(
+        f"/{kind}/<name>",
+        summary=f"Delete a {one} (administrators)",
+        tags=tags,
+        operation_id=f"delete_{one}",
+        description="Answers the value it had.",
+    )
     def delete_value(name: str) -> NamedValue:
         removed = deps().automation.delete_value(caller(r).tenant_id, kind, _checked_name(name))
         if removed is None:

@@ -23,8 +23,9 @@ def broken_since(before: TenantAutomation, after: TenantAutomation) -> list[Brok
     for automation_id, warnings in sorted(after.warnings.items()):
         if set(warnings) - set(before.warnings.get(automation_id, [])):
             automation = after.by_id[automation_id]
-            found.append(BrokenAutomation(id=automation_id, name=automation.name, kind=automation.kind,
-                                          warnings=warnings))
+            found.append(
+                BrokenAutomation(id=automation_id, name=automation.name, kind=automation.kind, warnings=warnings)
+            )
     return found
 
 
@@ -38,8 +39,11 @@ def loop_of(known: TenantAutomation, automation_id: str) -> Loop | None:
 
 def reported(known: TenantAutomation, stored: Automation) -> AutomationWritten:
     """A stored automation with its warnings and the loop it is part of, as a write answers it."""
-    body = {**stored.model_dump(by_alias=True), "warnings": known.warnings.get(stored.id, []),
-            "loop_warning": loop_of(known, stored.id)}
+    body = {
+        **stored.model_dump(by_alias=True),
+        "warnings": known.warnings.get(stored.id, []),
+        "loop_warning": loop_of(known, stored.id),
+    }
     return _WRITTEN.validate_python(body)
 
 
@@ -49,17 +53,23 @@ def warning_list(known: TenantAutomation) -> WarningList:
         text = f"automation loop: {' → '.join([*loop.members, loop.members[0]])} ({loop.reason})"
         for member in loop.members:
             texts.setdefault(member, []).append(text)
-    items = [AutomationWarnings(automation_id=a, name=known.by_id[a].name, kind=known.by_id[a].kind, warnings=w)
-             for a, w in sorted(texts.items())]
+    items = [
+        AutomationWarnings(automation_id=a, name=known.by_id[a].name, kind=known.by_id[a].kind, warnings=w)
+        for a, w in sorted(texts.items())
+    ]
     return WarningList(items=items, loops=known.loops)
 
 
 def router(deps: DepsProvider) -> Router:
     r = Router()
 
-    @r.get("/warnings", summary="Automation with broken references or in a loop", tags=["automation"],
-           description="Broken automation is skipped by the dispatcher (each skip is in the run log) "
-                       "until what it names exists again or it is changed.")
+    @r.get(
+        "/warnings",
+        summary="Automation with broken references or in a loop",
+        tags=["automation"],
+        description="Broken automation is skipped by the dispatcher (each skip is in the run log) "
+        "until what it names exists again or it is changed.",
+    )
     def list_warnings() -> WarningList:
         return warning_list(known(deps(), caller(r)))
 

@@ -21,8 +21,9 @@ TAGS = ["field-step workflows"]
 class WorkflowView(FieldStepWorkflow):
     """A workflow as stored, with what keeps it from working."""
 
-    warnings: list[str] = Field(default_factory=list, description="A field or step it uses no longer exists: "
-                                                                  "it does nothing until fixed")
+    warnings: list[str] = Field(
+        default_factory=list, description="A field or step it uses no longer exists: it does nothing until fixed"
+    )
 
 
 class WorkflowList(Model):
@@ -56,9 +57,12 @@ def _check_one_use(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> Non
 def _check_plan(switching_on: bool, tenant: TenantAutomation) -> None:
     counts = field_steps.counts(tenant)
     if switching_on and counts["available"] <= 0:
-        raise PlanLimit(f"the {tenant.tenant.plan} plan allows {counts['limit']} active field–step "
-                       f"workflows and {counts['active']} are active; switch one off first",
-                       limit=counts["limit"], active=counts["active"])
+        raise PlanLimit(
+            f"the {tenant.tenant.plan} plan allows {counts['limit']} active field–step "
+            f"workflows and {counts['active']} are active; switch one off first",
+            limit=counts["limit"],
+            active=counts["active"],
+        )
 
 
 def router(deps: DepsProvider) -> Router:
@@ -82,14 +86,19 @@ def router(deps: DepsProvider) -> Router:
         tenant, found = require(workflow_id)
         return _view(found, tenant)
 
-    @r.put("/field-step-workflows/<workflow_id>", tags=TAGS,
-           summary="Create (201) or replace (200) a field–step workflow (administrators)",
-           description="`version` is the version read (1 for a new one); a write since then is a 409. The field "
-                       "must be a custom field and the step a step of the pipeline (422); each field and each step "
-                       "serves one workflow only (409 naming it); switching on beyond the plan's cap is a 403 "
-                       "plan_limit.",
-           responses={code: {"description": what, "content": {"application/json": {"model": WorkflowView}}}
-                      for code, what in ((200, "Replaced"), (201, "Created"))})
+    @r.put(
+        "/field-step-workflows/<workflow_id>",
+        tags=TAGS,
+        summary="Create (201) or replace (200) a field–step workflow (administrators)",
+        description="`version` is the version read (1 for a new one); a write since then is a 409. The field "
+        "must be a custom field and the step a step of the pipeline (422); each field and each step "
+        "serves one workflow only (409 naming it); switching on beyond the plan's cap is a 403 "
+        "plan_limit.",
+        responses={
+            code: {"description": what, "content": {"application/json": {"model": WorkflowView}}}
+            for code, what in ((200, "Replaced"), (201, "Created"))
+        },
+    )
     def put_workflow(workflow_id: str, workflow: FieldStepWorkflow) -> Response[WorkflowView]:
         same_id(workflow_id, workflow.id)
         d, who = deps(), caller(r)
@@ -97,17 +106,25 @@ def router(deps: DepsProvider) -> Router:
         _check_references(workflow, tenant)
         current = tenant.workflows.get(workflow_id)
         if current is not None and current.version != workflow.version:
-            raise Conflict(f"field–step workflow '{workflow_id}' is at version {current.version}, "
-                           f"not {workflow.version}: read it again", current_version=current.version)
+            raise Conflict(
+                f"field–step workflow '{workflow_id}' is at version {current.version}, "
+                f"not {workflow.version}: read it again",
+                current_version=current.version,
+            )
         _check_one_use(workflow, tenant)
         _check_plan(workflow.enabled and not (current is not None and current.enabled), tenant)
         stored = workflow.model_copy(update={"version": workflow.version + 1}) if current else workflow
         d.automation.put_definition(who.tenant_id, stored, current.version if current else None)
-        return Response(status_code=200 if current else 201, content_type=content_types.APPLICATION_JSON,
-                        body=_view(stored, tenant))
+        return Response(
+            status_code=200 if current else 201, content_type=content_types.APPLICATION_JSON, body=_view(stored, tenant)
+        )
 
-    @r.delete("/field-step-workflows/<workflow_id>", summary="Delete a field–step workflow (administrators)",
-              tags=TAGS, description="Steps it marked stay marked.")
+    @r.delete(
+        "/field-step-workflows/<workflow_id>",
+        summary="Delete a field–step workflow (administrators)",
+        tags=TAGS,
+        description="Steps it marked stay marked.",
+    )
     def delete_workflow(workflow_id: str) -> WorkflowDeleted:
         _, current = require(workflow_id)
         deps().automation.delete_definition(caller(r).tenant_id, current)
@@ -120,13 +137,19 @@ def router(deps: DepsProvider) -> Router:
         deps().automation.put_definition(caller(r).tenant_id, stored, current.version)
         return _view(stored, tenant)
 
-    @r.post("/field-step-workflows/<workflow_id>/enable", tags=TAGS,
-            summary="Switch a field–step workflow on (administrators; 403 plan_limit beyond the plan's cap)")
+    @r.post(
+        "/field-step-workflows/<workflow_id>/enable",
+        tags=TAGS,
+        summary="Switch a field–step workflow on (administrators; 403 plan_limit beyond the plan's cap)",
+    )
     def enable(workflow_id: str) -> WorkflowView:
         return switch(workflow_id, True)
 
-    @r.post("/field-step-workflows/<workflow_id>/disable", summary="Switch a field–step workflow off (administrators)",
-            tags=TAGS)
+    @r.post(
+        "/field-step-workflows/<workflow_id>/disable",
+        summary="Switch a field–step workflow off (administrators)",
+        tags=TAGS,
+    )
     def disable(workflow_id: str) -> WorkflowView:
         return switch(workflow_id, False)
 

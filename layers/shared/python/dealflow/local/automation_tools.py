@@ -18,8 +18,14 @@ if TYPE_CHECKING:
 
 
 class AutomationTools:
-    def test_run(self: LocalStack, tenant_id: str, automation: Automation | str, *, deal: Deal | None = None,
-                 deal_id: str | None = None) -> RunRecord:
+    def test_run(
+        self: LocalStack,
+        tenant_id: str,
+        automation: Automation | str,
+        *,
+        deal: Deal | None = None,
+        deal_id: str | None = None,
+    ) -> RunRecord:
         """Run automation (given, or stored under this id) in test mode on a test deal or a real
         one: nothing is sent or written; the step-by-step log comes back and is kept."""
         if isinstance(automation, str):
@@ -34,8 +40,9 @@ class AutomationTools:
         """Stored test runs, newest first."""
         return self.run_log.all(tenant_id, test=True)
 
-    def start_process(self: LocalStack, tenant_id: str, process_id: str, deal_id: str,
-                      parameters: dict[str, object] | None = None) -> str:
+    def start_process(
+        self: LocalStack, tenant_id: str, process_id: str, deal_id: str, parameters: dict[str, object] | None = None
+    ) -> str:
         """Start a business process by hand on one deal or lead, with its parameters; returns the
         run id."""
         process = self.automation.load(tenant_id).by_id.get(process_id)
@@ -54,8 +61,9 @@ class AutomationTools:
         if enabled:
             return []
         self.runs_port.settle()
-        return cancel_waiting(self.run_log, self.runs_port, tenant_id, "the automation was switched off",
-                              automation_id=automation_id)
+        return cancel_waiting(
+            self.run_log, self.runs_port, tenant_id, "the automation was switched off", automation_id=automation_id
+        )
 
     def runs_of(self: LocalStack, tenant_id: str, automation_id: str) -> list[RunRecord]:
         """The run log of one automation, newest first."""

@@ -17,9 +17,18 @@ if TYPE_CHECKING:
     from dealflow.local.stack import LocalStack
 
 
-def http_api_event(method: str, path: str, route_key: str, headers: dict[str, str], body: bytes, at: datetime, *,
-                   path_parameters: dict[str, str], claims: dict[str, str] | None = None,
-                   query: dict[str, str] | None = None) -> dict[str, Any]:
+def http_api_event(
+    method: str,
+    path: str,
+    route_key: str,
+    headers: dict[str, str],
+    body: bytes,
+    at: datetime,
+    *,
+    path_parameters: dict[str, str],
+    claims: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """An HTTP API event (shaped as the files in events/): header names lowercased, repeated
     ones joined by commas; with ``claims``, the JWT authorizer's context."""
     lowered: dict[str, str] = {"host": "abc123.execute-api.eu-west-1.amazonaws.com", "user-agent": "dealflow-local"}
@@ -31,16 +40,35 @@ def http_api_event(method: str, path: str, route_key: str, headers: dict[str, st
         lowered[key] = f"{lowered[key]},{value}" if key in given else value
         given.add(key)
     context: dict[str, Any] = {
-        "accountId": "123456789012", "apiId": "abc123", "domainName": lowered["host"], "domainPrefix": "abc123",
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                 "userAgent": lowered["user-agent"]},
-        "requestId": uuid.uuid4().hex[:16], "routeKey": route_key, "stage": "$default",
-        "time": at.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(at.timestamp() * 1000)}
+        "accountId": "123456789012",
+        "apiId": "abc123",
+        "domainName": lowered["host"],
+        "domainPrefix": "abc123",
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": lowered["user-agent"],
+        },
+        "requestId": uuid.uuid4().hex[:16],
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": at.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(at.timestamp() * 1000),
+    }
     if claims is not None:
         context["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
-    event: dict[str, Any] = {"version": "2.0", "routeKey": route_key, "rawPath": path,
-                             "rawQueryString": urlencode(query or {}), "headers": lowered, "requestContext": context,
-                             "pathParameters": path_parameters, "isBase64Encoded": False}
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": urlencode(query or {}),
+        "headers": lowered,
+        "requestContext": context,
+        "pathParameters": path_parameters,
+        "isBase64Encoded": False,
+    }
     if query:
         event["queryStringParameters"] = dict(query)
     if body:
@@ -64,14 +92,22 @@ class HttpTools:
         """Store a tenant's webhook secret in SSM (SecureString), where the receiver reads it. One
         secret per line; two while rotating (post_webhook signs with the first). Takes effect at
         once here; on AWS, receivers see a new value within their 5-minute cache."""
-        self._ssm.put_parameter(Name=runtime.webhook_secrets().name(tenant_id), Value=secret,
-                                Type="SecureString", Overwrite=True)
+        self._ssm.put_parameter(
+            Name=runtime.webhook_secrets().name(tenant_id), Value=secret, Type="SecureString", Overwrite=True
+        )
         self.webhook_secrets[tenant_id] = secret.splitlines()[0].strip()
         self._webhooks_app.RECEIVER.secrets.clear()
 
-    def post_webhook(self: LocalStack, tenant_id: str, body: bytes | dict[str, Any], *, secret: str | None = None,
-                     timestamp: int | None = None, headers: dict[str, str | None] | None = None,
-                     signed: bool = True) -> tuple[int, Any]:
+    def post_webhook(
+        self: LocalStack,
+        tenant_id: str,
+        body: bytes | dict[str, Any],
+        *,
+        secret: str | None = None,
+        timestamp: int | None = None,
+        headers: dict[str, str | None] | None = None,
+        signed: bool = True,
+    ) -> tuple[int, Any]:
         """POST a webhook to the deployed handler; returns (status, JSON body). Signed with
         ``secret`` (default: the tenant's, from set_webhook_secret) at ``timestamp`` (default: the
         stack's clock) unless ``signed`` is False; ``headers`` are added last (None removes one)."""
@@ -86,13 +122,26 @@ class HttpTools:
             sent.update(signed_headers(key, raw, timestamp=stamp))
         sent.update(headers or {})
         path = f"/webhooks/{tenant_id}"
-        event = http_api_event("POST", path, "POST /webhooks/{tenant_id}",
-                               {k: v for k, v in sent.items() if v is not None}, raw, self.clock.now(),
-                               path_parameters={"tenant_id": tenant_id})
+        event = http_api_event(
+            "POST",
+            path,
+            "POST /webhooks/{tenant_id}",
+            {k: v for k, v in sent.items() if v is not None},
+            raw,
+            self.clock.now(),
+            path_parameters={"tenant_id": tenant_id},
+        )
         return _reply(self._webhooks_app.handler(event, LambdaContext("WebhooksFunction")))
 
-    def api(self: LocalStack, method: str, path: str, body: Any = None, claims: dict[str, str] | None = None,
-            query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def api(
+        self: LocalStack,
+        method: str,
+        path: str,
+        body: Any = None,
+        claims: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         """Call the management API handler as API Gateway would, after its JWT authorizer verified a
         token carrying ``claims`` (None: no authorizer context at all). ``body``: a dict or list is
         sent as JSON, str or bytes as they are (``headers`` can say what they are). Returns (status,
@@ -100,9 +149,15 @@ class HttpTools:
         starter, so switching automation off stops its waiting runs."""
         return _reply(self.api_response(method, path, body, claims=claims, query=query, headers=headers))
 
-    def api_response(self: LocalStack, method: str, path: str, body: Any = None,
-                     claims: dict[str, str] | None = None, query: dict[str, str] | None = None,
-                     headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def api_response(
+        self: LocalStack,
+        method: str,
+        path: str,
+        body: Any = None,
+        claims: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """As ``api``, but the handler's whole response (status, headers, body text)."""
         if body is None:
             raw = b""
@@ -116,8 +171,17 @@ class HttpTools:
         if claims is not None:
             sent["authorization"] = "Bearer eyJ.local.token"
         sent.update({name.lower(): value for name, value in (headers or {}).items()})
-        event = http_api_event(method.upper(), path, "ANY /{proxy+}", sent, raw, self.clock.now(),
-                               path_parameters={"proxy": path.lstrip("/")}, claims=claims, query=query)
+        event = http_api_event(
+            method.upper(),
+            path,
+            "ANY /{proxy+}",
+            sent,
+            raw,
+            self.clock.now(),
+            path_parameters={"proxy": path.lstrip("/")},
+            claims=claims,
+            query=query,
+        )
         return self.call_api(event)
 
     def call_api(self: LocalStack, event: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class LocalRunStarter:
             finally:
                 with self._lock:
                     self._inflight -= 1
+
         return invoke
 
     def start(self, request: RunRequest) -> bool:
@@ -56,8 +57,12 @@ class LocalRunStarter:
             if request.run_id in self._names:
                 return False
             self._names[request.run_id] = ""
-        arn = self._runner.run_async(input=request.model_dump_json(), execution_name=request.run_id,
-                                     function_name="RunnerFunction", execution_timeout=ONE_YEAR)
+        arn = self._runner.run_async(
+            input=request.model_dump_json(),
+            execution_name=request.run_id,
+            function_name="RunnerFunction",
+            execution_timeout=ONE_YEAR,
+        )
         with self._lock:
             self._names[request.run_id] = arn
         return True
@@ -78,11 +83,18 @@ class LocalRunStarter:
         execution = self._store.load(arn)
         if execution.is_complete:
             return True
-        pending = [op.wait_details.scheduled_end_timestamp for op in execution.operations
-                   if op.operation_type is OperationType.WAIT and op.status is OperationStatus.STARTED
-                   and op.wait_details is not None and op.wait_details.scheduled_end_timestamp is not None]
-        retrying = any(op.operation_type is OperationType.STEP and op.status is OperationStatus.PENDING
-                       for op in execution.operations)
+        pending = [
+            op.wait_details.scheduled_end_timestamp
+            for op in execution.operations
+            if op.operation_type is OperationType.WAIT
+            and op.status is OperationStatus.STARTED
+            and op.wait_details is not None
+            and op.wait_details.scheduled_end_timestamp is not None
+        ]
+        retrying = any(
+            op.operation_type is OperationType.STEP and op.status is OperationStatus.PENDING
+            for op in execution.operations
+        )
         return bool(pending) and not retrying and min(pending) > now
 
     def settle(self, timeout: float = 60.0) -> None:

@@ -33,10 +33,12 @@ class Outbox:
         self._endpoint = endpoint
         self._sqs = session.client("sqs")
         self._queue = self._sqs.create_queue(QueueName="LocalNotificationsOutbox")["QueueUrl"]
-        queue_arn = self._sqs.get_queue_attributes(
-            QueueUrl=self._queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        session.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
-                                        Attributes={"RawMessageDelivery": "true"})
+        queue_arn = self._sqs.get_queue_attributes(QueueUrl=self._queue, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        session.client("sns").subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+        )
         self._notifications: list[Notification] = []
 
     def emails(self) -> list[Email]:
@@ -44,24 +46,36 @@ class Outbox:
             with urllib.request.urlopen(f"{self._endpoint}/moto-api/data.json", timeout=10) as reply:
                 data = json.load(reply)
             sent = data.get("ses", {}).get("Message", [])  # moto keeps sent mail under its model name
-            return [Email(sender=m["source"], to=list(m["destinations"]["ToAddresses"]), subject=m["subject"],
-                          body=m["body"]) for m in sent]
+            return [
+                Email(
+                    sender=m["source"], to=list(m["destinations"]["ToAddresses"]), subject=m["subject"], body=m["body"]
+                )
+                for m in sent
+            ]
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.ses.models import ses_backends
 
         backend = ses_backends[DEFAULT_ACCOUNT_ID][self._sqs.meta.region_name]
-        return [Email(sender=m.source, to=list(m.destinations["ToAddresses"]), subject=m.subject, body=m.body)
-                for m in backend.sent_messages]
+        return [
+            Email(sender=m.source, to=list(m.destinations["ToAddresses"]), subject=m.subject, body=m.body)
+            for m in backend.sent_messages
+        ]
 
     def notifications(self) -> list[Notification]:
         while True:
-            batch = self._sqs.receive_message(QueueUrl=self._queue, MaxNumberOfMessages=10,
-                                              MessageAttributeNames=["All"]).get("Messages", [])
+            batch = self._sqs.receive_message(
+                QueueUrl=self._queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
             if not batch:
                 return list(self._notifications)
             for message in batch:
                 attributes = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
-                self._notifications.append(Notification(
-                    tenant_id=attributes.get("tenant_id", ""), deal_id=attributes.get("deal_id", ""),
-                    users=json.loads(attributes.get("user_ids", "[]")), message=message["Body"]))
+                self._notifications.append(
+                    Notification(
+                        tenant_id=attributes.get("tenant_id", ""),
+                        deal_id=attributes.get("deal_id", ""),
+                        users=json.loads(attributes.get("user_ids", "[]")),
+                        message=message["Body"],
+                    )
+                )
                 self._sqs.delete_message(QueueUrl=self._queue, ReceiptHandle=message["ReceiptHandle"])

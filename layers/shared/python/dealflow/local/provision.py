@@ -26,13 +26,17 @@ class Resources:
 
 
 def _table(dynamodb: Any, name: str, props: dict[str, Any]) -> str | None:
-    params: dict[str, Any] = {"TableName": name, "KeySchema": props["KeySchema"],
-                              "AttributeDefinitions": props["AttributeDefinitions"],
-                              "BillingMode": "PAY_PER_REQUEST"}
+    params: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
     if "GlobalSecondaryIndexes" in props:
         params["GlobalSecondaryIndexes"] = [
             {k: v for k, v in index.items() if k in {"IndexName", "KeySchema", "Projection"}}
-            for index in props["GlobalSecondaryIndexes"]]
+            for index in props["GlobalSecondaryIndexes"]
+        ]
     if "StreamSpecification" in props:
         params["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     description = dynamodb.create_table(**params)["TableDescription"]

@@ -30,8 +30,8 @@ class StreamPump:
         for shard in description["Shards"]:
             if shard["ShardId"] not in self._iterators:
                 self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard["ShardId"],
-                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
 
     def poll(self) -> list[dict[str, Any]]:
         """Every record written since the last poll, oldest first, Lambda-shaped."""

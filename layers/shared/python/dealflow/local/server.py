@@ -44,8 +44,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_REQUEST:
-            self._send(413, {"Content-Type": "application/json"},
-                       b'{"error": "payload_too_large", "reason": "the body is over 10 MB"}', close=True)
+            self._send(
+                413,
+                {"Content-Type": "application/json"},
+                b'{"error": "payload_too_large", "reason": "the body is over 10 MB"}',
+                close=True,
+            )
             return
         body = self.rfile.read(length) if length > 0 else b""
         url = urlsplit(self.path)
@@ -109,13 +113,28 @@ class LocalApi:
         host, port = self.address
         return f"http://{host}:{port}"
 
-    def call(self, method: str, path: str, raw_query: str, headers: dict[str, str], body: bytes,
-             claims: dict[str, str] | None) -> dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        raw_query: str,
+        headers: dict[str, str],
+        body: bytes,
+        claims: dict[str, str] | None,
+    ) -> dict[str, Any]:
         """One HTTP request through the handler, as API Gateway with its JWT authorizer would."""
         with self._lock:
-            event = http_api_event(method, path, "ANY /{proxy+}", headers, body, self.stack.clock.now(),
-                                   path_parameters={"proxy": path.lstrip("/")}, claims=claims,
-                                   query=_query(raw_query))
+            event = http_api_event(
+                method,
+                path,
+                "ANY /{proxy+}",
+                headers,
+                body,
+                self.stack.clock.now(),
+                path_parameters={"proxy": path.lstrip("/")},
+                claims=claims,
+                query=_query(raw_query),
+            )
             event["rawQueryString"] = raw_query
             response = self.stack.call_api(event)
             if self.run_automation and method in _CHANGES and response.get("statusCode", 500) < 300:
@@ -162,16 +181,24 @@ def banner(url: str) -> str:
     """What a person needs to start: tokens, Swagger UI and two curl calls."""
     tokens = {who: caller_token(*claims) for who, claims in DEMO_CALLERS.items()}
     admin = tokens["acme administrator (u-admin)"]
-    lines = [f"Dealflow management API on {url} (local only: tokens are NOT verified; Ctrl-C stops it)", "",
-             "Bearer tokens (unsigned, local only):"]
+    lines = [
+        f"Dealflow management API on {url} (local only: tokens are NOT verified; Ctrl-C stops it)",
+        "",
+        "Bearer tokens (unsigned, local only):",
+    ]
     for who, token in tokens.items():
         lines += [f"  {who}:", f"    {token}"]
-    lines += ["", f"Swagger UI: {url}/swagger  (Authorize: paste a token above)",
-              f"OpenAPI document: {url}/openapi.json", "", "Try:",
-              f'  curl -s {url}/pipelines -H "Authorization: Bearer {admin}"',
-              f"  curl -s -X POST {url}/deals -H \"Authorization: Bearer {admin}\" -H 'Content-Type: application/json' "
-              "-d '{\"pipeline_id\": \"sales\", \"stage_id\": \"new\", \"title\": \"Cloud migration\", "
-              "\"amount\": \"24000.00\", \"currency\": \"EUR\", \"fields\": {\"what_we_sell\": \"services\"}}'"]
+    lines += [
+        "",
+        f"Swagger UI: {url}/swagger  (Authorize: paste a token above)",
+        f"OpenAPI document: {url}/openapi.json",
+        "",
+        "Try:",
+        f'  curl -s {url}/pipelines -H "Authorization: Bearer {admin}"',
+        f"  curl -s -X POST {url}/deals -H \"Authorization: Bearer {admin}\" -H 'Content-Type: application/json' "
+        '-d \'{"pipeline_id": "sales", "stage_id": "new", "title": "Cloud migration", '
+        '"amount": "24000.00", "currency": "EUR", "fields": {"what_we_sell": "services"}}\'',
+    ]
     return "\n".join(lines)
 
 

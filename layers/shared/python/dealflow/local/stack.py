@@ -43,8 +43,12 @@ from dealflow.store.runs import RunLog
 
 REPO = TEMPLATE.parent
 MAX_RETRIES = 3  # as the stream mapping's MaximumRetryAttempts in template.yaml
-_FAKE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-             "AWS_SESSION_TOKEN": "testing", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
 
 
 @dataclass
@@ -79,8 +83,15 @@ def _load_handler(name: str) -> ModuleType:
 
 
 class LocalStack(AutomationTools, HttpTools):
-    def __init__(self, *, endpoint: str | None = None, server: bool = False, region: str = "eu-west-1",
-                 sender: str = "automation@dealflow.example", quiet: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        server: bool = False,
+        region: str = "eu-west-1",
+        sender: str = "automation@dealflow.example",
+        quiet: bool = True,
+    ) -> None:
         self.endpoint, self.region, self.sender, self.quiet = endpoint, region, sender, quiet
         self._server_wanted = server
         self._mock: Any = None
@@ -120,13 +131,17 @@ class LocalStack(AutomationTools, HttpTools):
             self._mock.start()
         session = boto3.session.Session()
         self.resources = provision(session, self.sender)
-        self._set_env({
-            "DEALS_TABLE": self.resources.tables["DealsTable"],
-            "AUTOMATION_TABLE": self.resources.tables["AutomationTable"],
-            "NOTIFICATIONS_TOPIC_ARN": self.resources.topics["NotificationsTopic"],
-            "SENDER_EMAIL": self.sender, "RUNNER_FUNCTION": "RunnerFunction",
-            "POWERTOOLS_SERVICE_NAME": "dealflow-local", "POWERTOOLS_LOG_LEVEL": "ERROR" if self.quiet else "INFO",
-        })
+        self._set_env(
+            {
+                "DEALS_TABLE": self.resources.tables["DealsTable"],
+                "AUTOMATION_TABLE": self.resources.tables["AutomationTable"],
+                "NOTIFICATIONS_TOPIC_ARN": self.resources.topics["NotificationsTopic"],
+                "SENDER_EMAIL": self.sender,
+                "RUNNER_FUNCTION": "RunnerFunction",
+                "POWERTOOLS_SERVICE_NAME": "dealflow-local",
+                "POWERTOOLS_LOG_LEVEL": "ERROR" if self.quiet else "INFO",
+            }
+        )
         runtime.reset()
         clock.use(self.clock.now)
         self.outbox = Outbox(session, self.resources.topics["NotificationsTopic"], self.endpoint)
@@ -239,11 +254,20 @@ class LocalStack(AutomationTools, HttpTools):
 
     def _give_up(self, record: dict[str, Any]) -> None:
         """What the mapping's OnFailure destination receives: where the record is, not the record."""
-        self._sqs.send_message(QueueUrl=self.resources.queues["DispatcherFailureQueue"], MessageBody=json.dumps({
-            "requestContext": {"condition": "RetryAttemptsExhausted"},
-            "DDBStreamBatchInfo": {"streamArn": record["eventSourceARN"],
-                                   "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
-                                   "endSequenceNumber": record["dynamodb"]["SequenceNumber"], "batchSize": 1}}))
+        self._sqs.send_message(
+            QueueUrl=self.resources.queues["DispatcherFailureQueue"],
+            MessageBody=json.dumps(
+                {
+                    "requestContext": {"condition": "RetryAttemptsExhausted"},
+                    "DDBStreamBatchInfo": {
+                        "streamArn": record["eventSourceARN"],
+                        "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                        "endSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                        "batchSize": 1,
+                    },
+                }
+            ),
+        )
 
     def drain(self, max_rounds: int = 50) -> DrainReport:
         """Pump the stream into the dispatcher and let runs go, until nothing moves: every run has
@@ -257,7 +281,7 @@ class LocalStack(AutomationTools, HttpTools):
                 break
             report.records += len(records)
             for start in range(0, len(records), 100):
-                self._dispatch(records[start:start + 100], report)
+                self._dispatch(records[start : start + 100], report)
         report.runs_started = self.runs_port.started - before
         return report
 

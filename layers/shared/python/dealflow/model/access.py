@@ -25,8 +25,10 @@ class EntityRights(Model):
 
     read: bool = True
     write: bool = True
-    fields: dict[str, AccessLevel] = Field(default_factory=dict, description="Field code (standard or custom) "
-                                           "→ hidden | read | write; absent fields are write")
+    fields: dict[str, AccessLevel] = Field(
+        default_factory=dict,
+        description="Field code (standard or custom) → hidden | read | write; absent fields are write",
+    )
 
     @model_validator(mode="after")
     def _write_needs_read(self) -> EntityRights:
@@ -75,10 +77,16 @@ def _view_of(item: type[Deal], name: str) -> type[_ItemView]:
             fields[field_name] = (info.annotation | None, Field(default=None, description=info.description))
         else:
             fields[field_name] = (info.annotation, info)
-    fields["hidden_fields"] = (list[str], Field(default_factory=list, description=(
-        "Fields (standard names, custom codes) the caller's role may not read: left out of this item")))
-    return create_model(name, __base__=_ItemView, __doc__=f"A {item.__name__.lower()} as the caller may see it",
-                        **fields)
+    fields["hidden_fields"] = (
+        list[str],
+        Field(
+            default_factory=list,
+            description=("Fields (standard names, custom codes) the caller's role may not read: left out of this item"),
+        ),
+    )
+    return create_model(
+        name, __base__=_ItemView, __doc__=f"A {item.__name__.lower()} as the caller may see it", **fields
+    )
 
 
 DealView = _view_of(Deal, "DealView")

@@ -16,8 +16,20 @@ from dealflow import templates
 from dealflow.model.base import Id, Model
 
 Operator = Literal[
-    "equals", "not_equals", "in", "not_in", "contains", "gt", "gte", "lt", "lte",
-    "is_empty", "is_not_empty", "changed", "changed_from", "changed_to",
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "contains",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "is_empty",
+    "is_not_empty",
+    "changed",
+    "changed_from",
+    "changed_to",
 ]
 VALUELESS_OPERATORS = frozenset({"is_empty", "is_not_empty", "changed"})
 LIST_OPERATORS = frozenset({"in", "not_in"})
@@ -116,12 +128,10 @@ class SendEmail(Model):
     body: TemplateText = Field(min_length=1, max_length=100_000)
 
 
-
 class Notify(Model):
     kind: Literal["notify"] = "notify"
     to: Recipients
     message: TemplateText = Field(min_length=1, max_length=10_000)
-
 
     @field_validator("to")
     @classmethod
@@ -153,8 +163,19 @@ class UpdateFields(Model):
     @field_validator("values")
     @classmethod
     def _writable(cls, values: dict[str, FieldValue]) -> dict[str, FieldValue]:
-        frozen = {"id", "tenant_id", "pipeline_id", "stage_id", "version", "created_at", "updated_at", "entity",
-                  "lead_id", "copied_from_id", "copy_ids"}
+        frozen = {
+            "id",
+            "tenant_id",
+            "pipeline_id",
+            "stage_id",
+            "version",
+            "created_at",
+            "updated_at",
+            "entity",
+            "lead_id",
+            "copied_from_id",
+            "copy_ids",
+        }
         bad = sorted(set(values) & frozen)
         if bad:
             raise ValueError(f"values: {', '.join(bad)} cannot be set here (use move_to_stage for stages)")
@@ -191,13 +212,11 @@ class CreateTask(Model):
     due_in_days: int | None = Field(default=None, ge=0, le=3650)
 
 
-
 class CreateWorkgroup(Model):
     kind: Literal["create_workgroup"] = "create_workgroup"
     name: TemplateText = Field(min_length=1, max_length=500)
     owner_id: Id | None = Field(default=None, description="Defaults to the deal's responsible user")
     members: list[Id] = Field(default_factory=list)
-
 
 
 Action = Annotated[
@@ -254,8 +273,16 @@ class Tunnel(StageAutomation):
 
 EXTERNAL_EVENTS = ("email_link_clicked", "incoming_call", "invoice_paid", "web_form_submitted", "custom")
 INTERNAL_EVENTS = ("field_changed", "linked_deal_won", "linked_deal_lost")
-EventKind = Literal["email_link_clicked", "incoming_call", "invoice_paid", "web_form_submitted", "custom",
-                    "field_changed", "linked_deal_won", "linked_deal_lost"]
+EventKind = Literal[
+    "email_link_clicked",
+    "incoming_call",
+    "invoice_paid",
+    "web_form_submitted",
+    "custom",
+    "field_changed",
+    "linked_deal_won",
+    "linked_deal_lost",
+]
 
 
 class Trigger(StageAutomation):
@@ -284,4 +311,3 @@ class Trigger(StageAutomation):
     @property
     def effective_actions(self) -> list[Action]:
         return [MoveToStage(stage_id=self.stage_id, forward_only=not self.allow_backwards)]
-

@@ -28,8 +28,9 @@ class Causation(Model):
 class StepDone(Model):
     """Who marked a sales-process step done, and when."""
 
-    by: str = Field(min_length=1, max_length=200, description="A user id, or workflow:<id> when a field–step "
-                                                              "workflow marked it")
+    by: str = Field(
+        min_length=1, max_length=200, description="A user id, or workflow:<id> when a field–step workflow marked it"
+    )
     at: str
 
 

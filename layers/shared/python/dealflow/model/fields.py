@@ -11,9 +11,25 @@ from dealflow.model.base import Model
 # Standard deal fields; custom field codes may not shadow them, so a condition's ``field`` is never
 # ambiguous.
 STANDARD_FIELDS = frozenset(
-    {"id", "title", "amount", "currency", "responsible_id", "contact", "company", "pipeline_id",
-     "stage_id", "created_at", "updated_at", "version", "entity", "lead_id", "copied_from_id", "copy_ids",
-     "steps"}
+    {
+        "id",
+        "title",
+        "amount",
+        "currency",
+        "responsible_id",
+        "contact",
+        "company",
+        "pipeline_id",
+        "stage_id",
+        "created_at",
+        "updated_at",
+        "version",
+        "entity",
+        "lead_id",
+        "copied_from_id",
+        "copy_ids",
+        "steps",
+    }
 )
 
 

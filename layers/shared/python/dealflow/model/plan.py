@@ -28,16 +28,32 @@ class Plan(Model):
     max_active_field_step_workflows: int = Field(ge=0)
 
 
-PLANS: dict[PlanName, Plan] = {p.name: p for p in (
-    Plan(name=PlanName.FREE, max_active_automations=5, kinds=["rule", "trigger"],
-         max_active_field_step_workflows=1),
-    Plan(name=PlanName.TEAM, max_active_automations=25, kinds=["rule", "trigger", "tunnel"],
-         max_active_field_step_workflows=5),
-    Plan(name=PlanName.BUSINESS, max_active_automations=100,
-         kinds=["rule", "trigger", "tunnel", "business_process"], max_active_field_step_workflows=20),
-    Plan(name=PlanName.ENTERPRISE, max_active_automations=1000,
-         kinds=["rule", "trigger", "tunnel", "business_process"], max_active_field_step_workflows=200),
-)}
+PLANS: dict[PlanName, Plan] = {
+    p.name: p
+    for p in (
+        Plan(
+            name=PlanName.FREE, max_active_automations=5, kinds=["rule", "trigger"], max_active_field_step_workflows=1
+        ),
+        Plan(
+            name=PlanName.TEAM,
+            max_active_automations=25,
+            kinds=["rule", "trigger", "tunnel"],
+            max_active_field_step_workflows=5,
+        ),
+        Plan(
+            name=PlanName.BUSINESS,
+            max_active_automations=100,
+            kinds=["rule", "trigger", "tunnel", "business_process"],
+            max_active_field_step_workflows=20,
+        ),
+        Plan(
+            name=PlanName.ENTERPRISE,
+            max_active_automations=1000,
+            kinds=["rule", "trigger", "tunnel", "business_process"],
+            max_active_field_step_workflows=200,
+        ),
+    )
+}
 
 
 def plan_of(name: PlanName | str) -> Plan:

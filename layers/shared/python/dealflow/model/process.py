@@ -92,8 +92,10 @@ class BusinessProcess(Model):
     entity: Literal["deal", "lead"] = "deal"
     start_on: list[StartOn] = Field(min_length=1, description="add, change (or both), manual")
     pipeline_id: Id | None = Field(default=None, description="Only items of this pipeline (all when absent)")
-    parameters: dict[str, TypedValue] = Field(default_factory=dict, description="Values given when started by "
-                                              "hand, with their types and defaults; seen as var.<name>")
+    parameters: dict[str, TypedValue] = Field(
+        default_factory=dict,
+        description="Values given when started by hand, with their types and defaults; seen as var.<name>",
+    )
     variables: dict[str, TypedValue] = Field(default_factory=dict, description="Process variables and defaults")
     nodes: list[Node] = Field(min_length=1)
     enabled: bool = True

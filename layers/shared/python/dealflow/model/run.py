@@ -34,13 +34,17 @@ class RunRequest(Model):
     deal: Deal = Field(description="The deal as the stream record showed it")
     started_by: StageEntry
     automation: Automation
-    target_id: Id | None = Field(default=None, description="The item acted on, when not the changed deal "
-                                 "(a lead whose linked deal was won)")
+    target_id: Id | None = Field(
+        default=None, description="The item acted on, when not the changed deal (a lead whose linked deal was won)"
+    )
     depth: int = Field(default=1, ge=1, description="How many automation writes led to this run")
     chain: list[str] = Field(default_factory=list, description="Automation ids that led to this run")
     parameters: dict[str, Any] = Field(default_factory=dict, description="A manual start's parameter values")
-    previous: Deal | None = Field(default=None, description="The deal before the change that started a "
-                                  "business process, for its changed / changed_from / changed_to conditions")
+    previous: Deal | None = Field(
+        default=None,
+        description="The deal before the change that started a "
+        "business process, for its changed / changed_from / changed_to conditions",
+    )
 
 
 class RunStep(Model):

@@ -84,8 +84,9 @@ class Tenant(Model):
     sender_email: EmailStr | None = None
     plan: PlanName = Field(default=PlanName.BUSINESS, description="Caps active automation (see model/plan.py)")
     automation_version: int = 0
-    rights: dict[Role, RoleRights] = Field(default_factory=dict, description="Column-level rights by role; "
-                                           "a role not named may read and write everything")
+    rights: dict[Role, RoleRights] = Field(
+        default_factory=dict, description="Column-level rights by role; a role not named may read and write everything"
+    )
 
     @model_validator(mode="after")
     def _unique_users(self) -> Tenant:

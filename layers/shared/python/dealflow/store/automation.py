@@ -24,8 +24,14 @@ TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
 Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger | BusinessProcess | FieldStepWorkflow
 _KINDS: dict[str, type[Definition]] = {
-    "PIPELINE": Pipeline, "FIELD": FieldDefinition, "RULE": Rule, "TUNNEL": Tunnel, "TRIGGER": Trigger,
-    "PROCESS": BusinessProcess, "WORKFLOW": FieldStepWorkflow}
+    "PIPELINE": Pipeline,
+    "FIELD": FieldDefinition,
+    "RULE": Rule,
+    "TUNNEL": Tunnel,
+    "TRIGGER": Trigger,
+    "PROCESS": BusinessProcess,
+    "WORKFLOW": FieldStepWorkflow,
+}
 _AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
 ValueKind = Literal["constants", "variables"]
 
@@ -64,8 +70,9 @@ class AutomationStore:
             raise UnknownTenant(f"unknown tenant '{tenant_id}'")
         return Tenant.model_validate(plain(item, "tenant_id", "sk") | {"id": tenant_id})
 
-    def _with_bump(self, tenant_id: str, write: dict[str, Any], stale: str,
-                   automation_version: int | None = None) -> None:
+    def _with_bump(
+        self, tenant_id: str, write: dict[str, Any], stale: str, automation_version: int | None = None
+    ) -> None:
         """One write of a definition together with the tenant's automation-version bump, so every
         cached copy of the tenant's automation sees the change. With ``automation_version`` the
         write also requires the tenant's automation to be still at that version (a decision taken
@@ -83,17 +90,21 @@ class AutomationStore:
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
             raise
 
-    def _bump(self, tenant_id: str, at_version: int | None = None,
-              constants: dict[str, TypedValue] | None = None) -> dict[str, Any]:
-        update: dict[str, Any] = {"TableName": self._table.name, "Key": {"tenant_id": tenant_id, "sk": TENANT_SK},
-                                  "UpdateExpression": "ADD automation_version :one",
-                                  "ConditionExpression": "attribute_exists(sk)",
-                                  "ExpressionAttributeValues": {":one": 1}}
+    def _bump(
+        self, tenant_id: str, at_version: int | None = None, constants: dict[str, TypedValue] | None = None
+    ) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self._table.name,
+            "Key": {"tenant_id": tenant_id, "sk": TENANT_SK},
+            "UpdateExpression": "ADD automation_version :one",
+            "ConditionExpression": "attribute_exists(sk)",
+            "ExpressionAttributeValues": {":one": 1},
+        }
         if at_version is not None:
             # A tenant that never had a definition written has no automation_version attribute yet.
-            update["ConditionExpression"] = ("attribute_exists(sk) AND (automation_version = :at"
-                                             + (" OR attribute_not_exists(automation_version))" if at_version == 0
-                                                else ")"))
+            update["ConditionExpression"] = "attribute_exists(sk) AND (automation_version = :at" + (
+                " OR attribute_not_exists(automation_version))" if at_version == 0 else ")"
+            )
             update["ExpressionAttributeValues"][":at"] = at_version
         if constants is not None:
             update["UpdateExpression"] = "SET constants = :c ADD automation_version :one"
@@ -101,18 +112,29 @@ class AutomationStore:
         return {"Update": update}
 
     def _put(self, tenant_id: str, model: Definition, expected_version: int | object | None) -> dict[str, Any]:
-        put: dict[str, Any] = {"TableName": self._table.name,
-                               "Item": to_item(model, tenant_id=tenant_id, sk=_definition_sk(model))}
+        put: dict[str, Any] = {
+            "TableName": self._table.name,
+            "Item": to_item(model, tenant_id=tenant_id, sk=_definition_sk(model)),
+        }
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(sk)"
         elif expected_version is not ANY:
-            put |= {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
-                    "ExpressionAttributeValues": {":v": expected_version}}
+            put |= {
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": expected_version},
+            }
         return {"Put": put}
 
-    def write_definitions(self, tenant_id: str, puts: Sequence[tuple[Definition, int | object | None]] = (),
-                          deletes: Sequence[tuple[Definition, int | object]] = (), *,
-                          at_version: int | None = None, constants: dict[str, TypedValue] | None = None) -> None:
+    def write_definitions(
+        self,
+        tenant_id: str,
+        puts: Sequence[tuple[Definition, int | object | None]] = (),
+        deletes: Sequence[tuple[Definition, int | object]] = (),
+        *,
+        at_version: int | None = None,
+        constants: dict[str, TypedValue] | None = None,
+    ) -> None:
         """Many puts and deletes of definitions as one transaction with the automation-version bump:
         all written or none. Each put is (model, expected version: None = must not exist yet, ANY =
         unchecked), each delete (stored model, expected version). With ``at_version`` the tenant's
@@ -123,31 +145,44 @@ class AutomationStore:
             raise ValueError(f"at most {MAX_WRITES} definitions per transaction, got {len(puts) + len(deletes)}")
         writes = [self._put(tenant_id, model, expected) for model, expected in puts]
         for model, expected in deletes:
-            delete: dict[str, Any] = {"TableName": self._table.name,
-                                      "Key": {"tenant_id": tenant_id, "sk": _definition_sk(model)},
-                                      "ConditionExpression": "attribute_exists(sk)"}
+            delete: dict[str, Any] = {
+                "TableName": self._table.name,
+                "Key": {"tenant_id": tenant_id, "sk": _definition_sk(model)},
+                "ConditionExpression": "attribute_exists(sk)",
+            }
             if expected is not ANY:
-                delete |= {"ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "version"},
-                           "ExpressionAttributeValues": {":v": expected}}
+                delete |= {
+                    "ConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": expected},
+                }
             writes.append({"Delete": delete})
         if not writes and constants is None:
             return
         names = [_definition_sk(m).removeprefix(_DEFINITION_PREFIX) for m, _ in (*puts, *deletes)]
         try:
             self._table.meta.client.transact_write_items(
-                TransactItems=[*writes, self._bump(tenant_id, at_version, constants)])
+                TransactItems=[*writes, self._bump(tenant_id, at_version, constants)]
+            )
         except ClientError as exc:
             reasons = cancellation_reasons(exc)
-            failed = [names[i] for i, code in enumerate(reasons[:len(names)]) if code == "ConditionalCheckFailed"]
+            failed = [names[i] for i, code in enumerate(reasons[: len(names)]) if code == "ConditionalCheckFailed"]
             if failed:
                 raise StaleDefinition(f"{', '.join(failed)} changed meanwhile") from exc
             if len(reasons) > len(names) and reasons[len(names)] == "ConditionalCheckFailed":
-                raise StaleDefinition(f"the automation of tenant '{tenant_id}' changed since version "
-                                      f"{at_version}") from exc
+                raise StaleDefinition(
+                    f"the automation of tenant '{tenant_id}' changed since version {at_version}"
+                ) from exc
             raise
 
-    def put_definition(self, tenant_id: str, model: Definition, expected_version: int | object | None = ANY,
-                       *, automation_version: int | None = None) -> None:
+    def put_definition(
+        self,
+        tenant_id: str,
+        model: Definition,
+        expected_version: int | object | None = ANY,
+        *,
+        automation_version: int | None = None,
+    ) -> None:
         """Store a pipeline, field or automation and bump the tenant's automation version, atomically.
         ``expected_version``: ANY (last write wins), None (must not exist yet) or the stored version
         the write is based on; otherwise ``StaleDefinition``. ``automation_version``: when given,
@@ -158,10 +193,17 @@ class AutomationStore:
         self._with_bump(tenant_id, self._put(tenant_id, model, expected_version), stale, automation_version)
 
     def delete_definition(self, tenant_id: str, model: Definition) -> None:
-        self._with_bump(tenant_id, {"Delete": {"TableName": self._table.name,
-                                               "Key": {"tenant_id": tenant_id, "sk": _definition_sk(model)},
-                                               "ConditionExpression": "attribute_exists(sk)"}},
-                        "it was deleted meanwhile")
+        self._with_bump(
+            tenant_id,
+            {
+                "Delete": {
+                    "TableName": self._table.name,
+                    "Key": {"tenant_id": tenant_id, "sk": _definition_sk(model)},
+                    "ConditionExpression": "attribute_exists(sk)",
+                }
+            },
+            "it was deleted meanwhile",
+        )
 
     def set_variable(self, tenant_id: str, name: str, value: object) -> None:
         """Change one tenant variable (keeping its type); a new one takes the type of its value."""
@@ -169,9 +211,11 @@ class AutomationStore:
         known = tenant.variables.get(name)
         typed = TypedValue(type=known.type, value=value) if known else TypedValue.model_validate(value)
         self._table.update_item(
-            Key={"tenant_id": tenant_id, "sk": TENANT_SK}, UpdateExpression="SET variables.#n = :v",
+            Key={"tenant_id": tenant_id, "sk": TENANT_SK},
+            UpdateExpression="SET variables.#n = :v",
             ExpressionAttributeNames={"#n": name},
-            ExpressionAttributeValues={":v": to_item(typed)})
+            ExpressionAttributeValues={":v": to_item(typed)},
+        )
 
     def put_value(self, tenant_id: str, kind: ValueKind, name: str, typed: TypedValue) -> bool:
         """Set one constant or variable, bumping the tenant's automation version in the same write
@@ -182,7 +226,9 @@ class AutomationStore:
                 UpdateExpression="SET #kind.#n = :v ADD automation_version :one",
                 ConditionExpression="attribute_exists(sk)",
                 ExpressionAttributeNames={"#kind": kind, "#n": name},
-                ExpressionAttributeValues={":v": to_item(typed), ":one": 1}, ReturnValues="ALL_OLD")
+                ExpressionAttributeValues={":v": to_item(typed), ":one": 1},
+                ReturnValues="ALL_OLD",
+            )
         except ClientError as exc:
             if is_conditional_failure(exc):
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
@@ -198,7 +244,9 @@ class AutomationStore:
                 UpdateExpression="REMOVE #kind.#n ADD automation_version :one",
                 ConditionExpression="attribute_exists(#kind.#n)",
                 ExpressionAttributeNames={"#kind": kind, "#n": name},
-                ExpressionAttributeValues={":one": 1}, ReturnValues="ALL_OLD")
+                ExpressionAttributeValues={":one": 1},
+                ReturnValues="ALL_OLD",
+            )
         except ClientError as exc:
             if is_conditional_failure(exc):
                 return None
@@ -209,15 +257,23 @@ class AutomationStore:
         """Replace one role's rights on the tenant item, leaving the other roles' and the rest alone."""
         key = {"tenant_id": tenant_id, "sk": TENANT_SK}
         try:  # DynamoDB sets a nested path only under an existing map: create the map once.
-            self._table.update_item(Key=key, UpdateExpression="SET rights = :none", ExpressionAttributeValues={
-                ":none": {}}, ConditionExpression="attribute_exists(sk) AND attribute_not_exists(rights)")
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="SET rights = :none",
+                ExpressionAttributeValues={":none": {}},
+                ConditionExpression="attribute_exists(sk) AND attribute_not_exists(rights)",
+            )
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
         try:
-            self._table.update_item(Key=key, UpdateExpression="SET rights.#r = :v", ConditionExpression=(
-                "attribute_exists(sk)"), ExpressionAttributeNames={"#r": role},
-                ExpressionAttributeValues={":v": to_item(rights)})
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="SET rights.#r = :v",
+                ConditionExpression=("attribute_exists(sk)"),
+                ExpressionAttributeNames={"#r": role},
+                ExpressionAttributeValues={":v": to_item(rights)},
+            )
         except ClientError as exc:
             if is_conditional_failure(exc):
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc

@@ -67,8 +67,9 @@ class DealStore:
         """A person's write: lands only if nobody wrote since ``deal.version`` was read."""
         saved = deal.model_copy(update={"version": deal.version + 1, "updated_at": now_iso(), "caused_by": None})
         try:
-            self._table.put_item(Item=to_item(saved), ConditionExpression="version = :v",
-                                 ExpressionAttributeValues={":v": deal.version})
+            self._table.put_item(
+                Item=to_item(saved), ConditionExpression="version = :v", ExpressionAttributeValues={":v": deal.version}
+            )
         except ClientError as exc:
             if is_conditional_failure(exc):
                 raise StaleDeal(f"deal '{deal.id}' changed since version {deal.version}") from exc
@@ -78,9 +79,11 @@ class DealStore:
     def count_by_stage(self, tenant_id: str, pipeline_id: str) -> dict[str, int]:
         """How many deals (or leads) each stage of a pipeline holds. Reads the tenant's partition:
         there is no index by stage, and this only runs when a pipeline or stage is removed."""
-        params: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant_id),
-                                  "FilterExpression": Attr("pipeline_id").eq(pipeline_id),
-                                  "ProjectionExpression": "stage_id"}
+        params: dict[str, Any] = {
+            "KeyConditionExpression": Key("tenant_id").eq(tenant_id),
+            "FilterExpression": Attr("pipeline_id").eq(pipeline_id),
+            "ProjectionExpression": "stage_id",
+        }
         counts: dict[str, int] = {}
         while True:
             page = self._table.query(**params)
@@ -90,8 +93,16 @@ class DealStore:
                 return counts
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def page(self, tenant_id: str, *, entity: str, equals: Mapping[str, str], limit: int,
-             after: str | None = None, matches: Callable[[Deal], bool] | None = None) -> tuple[list[Deal], str | None]:
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        entity: str,
+        equals: Mapping[str, str],
+        limit: int,
+        after: str | None = None,
+        matches: Callable[[Deal], bool] | None = None,
+    ) -> tuple[list[Deal], str | None]:
         """Up to ``limit`` items of ``entity`` in id order after the id ``after``, whose attributes
         equal ``equals`` and that ``matches`` accepts; and the id to continue after (None: no more).
 
@@ -102,8 +113,11 @@ class DealStore:
             condition = condition | Attr("entity").not_exists()
         for name, value in equals.items():
             condition = condition & Attr(name).eq(value)
-        params: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant_id),
-                                  "FilterExpression": condition, "Limit": limit + 1}
+        params: dict[str, Any] = {
+            "KeyConditionExpression": Key("tenant_id").eq(tenant_id),
+            "FilterExpression": condition,
+            "Limit": limit + 1,
+        }
         if after is not None:
             params["ExclusiveStartKey"] = {"tenant_id": tenant_id, "id": after}
         found: list[Deal] = []
@@ -123,8 +137,9 @@ class DealStore:
     def delete(self, tenant_id: str, deal_id: str) -> None:
         self._table.delete_item(Key={"tenant_id": tenant_id, "id": deal_id})
 
-    def apply(self, tenant_id: str, deal_id: str, change: Callable[[Deal], Deal], causation: Causation,
-              effect_key: str) -> tuple[Deal, bool]:
+    def apply(
+        self, tenant_id: str, deal_id: str, change: Callable[[Deal], Deal], causation: Causation, effect_key: str
+    ) -> tuple[Deal, bool]:
         """Apply an automation change exactly once per ``effect_key``.
 
         Returns the deal after the change and whether this call applied it (False when an earlier
@@ -133,19 +148,37 @@ class DealStore:
         assert self._ledger_table is not None, "automation writes need the ledger table"
         for _ in range(_MAX_ATTEMPTS):
             current = self.require(tenant_id, deal_id)
-            changed = change(current).model_copy(update={
-                "version": current.version + 1, "updated_at": now_iso(), "caused_by": causation})
+            changed = change(current).model_copy(
+                update={"version": current.version + 1, "updated_at": now_iso(), "caused_by": causation}
+            )
             try:
-                self._table.meta.client.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": self._ledger_table.name,
-                             "Item": ({"tenant_id": tenant_id, "sk": effect_sk(effect_key),
-                                            "status": "done", "at": now_iso(),
-                                            "result": {"deal_id": deal_id, "version": changed.version}}),
-                             "ConditionExpression": "attribute_not_exists(sk)"}},
-                    {"Put": {"TableName": self._table.name, "Item": (to_item(changed)),
-                             "ConditionExpression": "version = :v",
-                             "ExpressionAttributeValues": ({":v": current.version})}},
-                ])
+                self._table.meta.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._ledger_table.name,
+                                "Item": (
+                                    {
+                                        "tenant_id": tenant_id,
+                                        "sk": effect_sk(effect_key),
+                                        "status": "done",
+                                        "at": now_iso(),
+                                        "result": {"deal_id": deal_id, "version": changed.version},
+                                    }
+                                ),
+                                "ConditionExpression": "attribute_not_exists(sk)",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table.name,
+                                "Item": (to_item(changed)),
+                                "ConditionExpression": "version = :v",
+                                "ExpressionAttributeValues": ({":v": current.version}),
+                            }
+                        },
+                    ]
+                )
                 return changed, True
             except ClientError as exc:
                 reasons = cancellation_reasons(exc)

@@ -25,8 +25,7 @@ class EffectLedger:
         self._table = table
 
     def _get(self, tenant_id: str, key: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={"tenant_id": tenant_id, "sk": effect_sk(key)},
-                                    ConsistentRead=True).get("Item")
+        return self._table.get_item(Key={"tenant_id": tenant_id, "sk": effect_sk(key)}, ConsistentRead=True).get("Item")
 
     def once(self, tenant_id: str, key: str, effect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run ``effect`` unless ``key`` ran (or started running) before; return its outcome."""
@@ -34,9 +33,9 @@ class EffectLedger:
         if earlier is None:
             try:
                 self._table.put_item(
-                    Item={"tenant_id": tenant_id, "sk": effect_sk(key), "status": "claimed",
-                          "at": now_iso()},
-                    ConditionExpression="attribute_not_exists(sk)")
+                    Item={"tenant_id": tenant_id, "sk": effect_sk(key), "status": "claimed", "at": now_iso()},
+                    ConditionExpression="attribute_not_exists(sk)",
+                )
             except ClientError as exc:
                 if not is_conditional_failure(exc):
                     raise
@@ -44,8 +43,11 @@ class EffectLedger:
         if earlier is not None:
             if earlier.get("status") == "done":
                 return {**earlier.get("result", {}), "duplicate": True}
-            return {"status": "unconfirmed", "duplicate": True,
-                    "reason": "an earlier attempt started this effect and did not confirm it; not repeated"}
+            return {
+                "status": "unconfirmed",
+                "duplicate": True,
+                "reason": "an earlier attempt started this effect and did not confirm it; not repeated",
+            }
         try:
             result = effect()
         except ClientError:
@@ -58,5 +60,6 @@ class EffectLedger:
             Key={"tenant_id": tenant_id, "sk": effect_sk(key)},
             UpdateExpression="SET #s = :done, #r = :result",
             ExpressionAttributeNames={"#s": "status", "#r": "result"},
-            ExpressionAttributeValues={":done": "done", ":result": result})
+            ExpressionAttributeValues={":done": "done", ":result": result},
+        )
         return result

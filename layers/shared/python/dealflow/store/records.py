@@ -23,8 +23,12 @@ class RecordStore:
 
     def create_once(self, tenant_id: str, kind: str, effect_key: str, values: dict[str, Any]) -> tuple[dict, bool]:
         """Store a workgroup or task; returns it and whether this call created it."""
-        item = {"tenant_id": tenant_id, "sk": f"{kind.upper()}#{record_id(effect_key)}",
-                "id": record_id(effect_key), **values}
+        item = {
+            "tenant_id": tenant_id,
+            "sk": f"{kind.upper()}#{record_id(effect_key)}",
+            "id": record_id(effect_key),
+            **values,
+        }
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
         except ClientError as exc:

@@ -51,11 +51,16 @@ class RunLog:
 
     def write(self, record: RunRecord) -> None:
         started = datetime.fromisoformat(record.started_at)
-        keys: dict[str, Any] = {"sk": _sk(record, record.test),
-                                "expires_at": int((started + RUN_RETENTION).timestamp())}
+        keys: dict[str, Any] = {
+            "sk": _sk(record, record.test),
+            "expires_at": int((started + RUN_RETENTION).timestamp()),
+        }
         scope = _scope(record.tenant_id, record.test)
-        keys |= {"deal_key": f"{scope}{record.deal_id}", "automation_key": f"{scope}{record.automation_id}",
-                 "log_key": _log_key(record.tenant_id, record.test)}
+        keys |= {
+            "deal_key": f"{scope}{record.deal_id}",
+            "automation_key": f"{scope}{record.automation_id}",
+            "log_key": _log_key(record.tenant_id, record.test),
+        }
         self._table.put_item(Item=to_item(record, **keys))
 
     def get(self, tenant_id: str, run_id: str, test: bool = False) -> RunRecord | None:
@@ -63,8 +68,9 @@ class RunLog:
         return None if item is None else _record(item)
 
     def _by(self, index: str, key: str, value: str, limit: int) -> list[RunRecord]:
-        page = self._table.query(IndexName=index, ScanIndexForward=False, Limit=limit,
-                                 KeyConditionExpression=Key(key).eq(value))
+        page = self._table.query(
+            IndexName=index, ScanIndexForward=False, Limit=limit, KeyConditionExpression=Key(key).eq(value)
+        )
         return [_record(i) for i in page.get("Items", [])]
 
     def for_deal(self, tenant_id: str, deal_id: str, limit: int = 100) -> list[RunRecord]:
@@ -80,9 +86,17 @@ class RunLog:
         runs = [_record(i) for i in query_all(self._table, tenant_id, "TEST#" if test else "RUN#")]
         return sorted(runs, key=lambda r: r.started_at, reverse=True)
 
-    def page(self, tenant_id: str, *, test: bool = False, deal_id: str | None = None,
-             automation_id: str | None = None, status: str | None = None, limit: int = 50,
-             start: dict[str, Any] | None = None) -> tuple[list[RunRecord], dict[str, Any] | None]:
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        test: bool = False,
+        deal_id: str | None = None,
+        automation_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[RunRecord], dict[str, Any] | None]:
         """One page of runs, newest first, and the key to start the next page from (None at the
         end). Narrowed by deal or automation through their index; what no index covers is
         filtered, so a page may hold fewer than ``limit`` runs and still have a next one."""
@@ -92,11 +106,16 @@ class RunLog:
             index, key, value = "by_automation", "automation_key", f"{_scope(tenant_id, test)}{automation_id}"
         else:
             index, key, value = "by_tenant", "log_key", _log_key(tenant_id, test)
-        filters = [Attr(name).eq(wanted) for name, wanted in (
-            ("automation_id", automation_id if deal_id is not None else None), ("status", status))
-            if wanted is not None]
-        params: dict[str, Any] = {"IndexName": index, "ScanIndexForward": False,
-                                  "KeyConditionExpression": Key(key).eq(value)}
+        filters = [
+            Attr(name).eq(wanted)
+            for name, wanted in (("automation_id", automation_id if deal_id is not None else None), ("status", status))
+            if wanted is not None
+        ]
+        params: dict[str, Any] = {
+            "IndexName": index,
+            "ScanIndexForward": False,
+            "KeyConditionExpression": Key(key).eq(value),
+        }
         if filters:
             params["FilterExpression"] = reduce(and_, filters)
         if start is not None:
@@ -117,8 +136,12 @@ def _checked(start: dict[str, Any], key: str, value: str, tenant_id: str) -> dic
     """A start key must be one of this list's own: another tenant's or another list's is refused
     rather than handed to DynamoDB."""
     expected = {key, "started_at", "tenant_id", "sk"}
-    if (not isinstance(start, dict) or set(start) != expected
-            or not all(isinstance(v, str) for v in start.values())
-            or start[key] != value or start["tenant_id"] != tenant_id):
+    if (
+        not isinstance(start, dict)
+        or set(start) != expected
+        or not all(isinstance(v, str) for v in start.values())
+        or start[key] != value
+        or start["tenant_id"] != tenant_id
+    ):
         raise BadStartKey("not a position in this list of runs")
     return start

@@ -53,10 +53,19 @@ class WebhookEventLog:
 
     def _item(self, seen: SeenEvent, at: datetime, **extra: Any) -> dict[str, Any]:
         first = datetime.fromisoformat(seen.received_at)
-        return {"tenant_id": seen.tenant_id, "sk": webhook_sk(seen.event_id), "status": seen.status,
-                "event_id": seen.event_id, "kind": seen.kind, "deal_id": seen.deal_id,
-                "received_at": seen.received_at, "updated_at": at.isoformat(timespec="milliseconds"),
-                "runs": list(seen.runs), "expires_at": int((first + self._keep).timestamp()), **extra}
+        return {
+            "tenant_id": seen.tenant_id,
+            "sk": webhook_sk(seen.event_id),
+            "status": seen.status,
+            "event_id": seen.event_id,
+            "kind": seen.kind,
+            "deal_id": seen.deal_id,
+            "received_at": seen.received_at,
+            "updated_at": at.isoformat(timespec="milliseconds"),
+            "runs": list(seen.runs),
+            "expires_at": int((first + self._keep).timestamp()),
+            **extra,
+        }
 
     def claim(self, tenant_id: str, event_id: str, *, kind: str, deal_id: str) -> tuple[bool, SeenEvent]:
         """Record the event id as being processed. Returns (True, the claim) when this call claimed
@@ -68,11 +77,15 @@ class WebhookEventLog:
             self._table.put_item(
                 Item=self._item(seen, at, claim_expires_at=int((at + self._claim).timestamp())),
                 ConditionExpression="attribute_not_exists(sk) OR #s = :released "
-                                    "OR (#s = :processing AND claim_expires_at < :now)",
+                "OR (#s = :processing AND claim_expires_at < :now)",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":released": "released", ":processing": "processing",
-                                           ":now": int(at.timestamp())},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                ExpressionAttributeValues={
+                    ":released": "released",
+                    ":processing": "processing",
+                    ":now": int(at.timestamp()),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
@@ -83,22 +96,29 @@ class WebhookEventLog:
         return True, seen
 
     def accept(self, seen: SeenEvent, runs: list[str]) -> None:
-        self._table.put_item(Item=self._item(SeenEvent(**{**seen.__dict__, "status": "accepted", "runs": runs}),
-                                             now()))
+        self._table.put_item(Item=self._item(SeenEvent(**{**seen.__dict__, "status": "accepted", "runs": runs}), now()))
 
     def release(self, seen: SeenEvent) -> None:
         """Give the event id back (its runs could not be started): the sender's retry is not a replay."""
         self._table.put_item(Item=self._item(SeenEvent(**{**seen.__dict__, "status": "released"}), now()))
 
     def get(self, tenant_id: str, event_id: str) -> SeenEvent | None:
-        item = self._table.get_item(Key={"tenant_id": tenant_id, "sk": webhook_sk(event_id)},
-                                    ConsistentRead=True).get("Item")
+        item = self._table.get_item(Key={"tenant_id": tenant_id, "sk": webhook_sk(event_id)}, ConsistentRead=True).get(
+            "Item"
+        )
         return None if item is None else _seen(tenant_id, event_id, item)
 
 
 def _seen(tenant_id: str, event_id: str, item: dict[str, Any]) -> SeenEvent:
-    return SeenEvent(tenant_id, event_id, str(item.get("status", "accepted")), str(item.get("received_at", "")),
-                     str(item.get("kind", "")), str(item.get("deal_id", "")), [str(r) for r in item.get("runs", [])])
+    return SeenEvent(
+        tenant_id,
+        event_id,
+        str(item.get("status", "accepted")),
+        str(item.get("received_at", "")),
+        str(item.get("kind", "")),
+        str(item.get("deal_id", "")),
+        [str(r) for r in item.get("runs", [])],
+    )
 
 
 __all__ = ["CLAIM_SECONDS", "KEEP_DAYS", "SeenEvent", "WebhookEventLog", "webhook_sk"]
