@@ -35,15 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "shared" / "python"))
 
-from dealflow.changes import DealChange, diff
-from dealflow.conditions import compile_condition, reads_before
-from dealflow.dispatch import (
-    AutomationIndex,
-    CompiledAutomation,
-    Plan,
-    TenantAutomation,
-    plan_runs,
-)
+from dealflow.engine.changes import DealChange, diff
+from dealflow.engine.compiled import AutomationIndex, CompiledAutomation, TenantAutomation
+from dealflow.engine.dispatch import Plan, plan_runs
+from dealflow.language.conditions import compile_condition, reads_before
 from dealflow.model import (
     AllOf,
     Clause,

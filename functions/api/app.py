@@ -9,11 +9,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dealflow.api import Deps, build_resolver
+from dealflow import runtime
+from dealflow.api.resolver import build_resolver
 
 logger = Logger()
 # Built once per container; the local harness swaps in one with its in-process run starter.
-DEPS = Deps.from_environment()
+DEPS = runtime.api_deps()
 app = build_resolver(lambda: DEPS)
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 
 from dealflow import runtime
-from dealflow.adapters import DurableSteps
+from dealflow.aws.adapters import DurableSteps
+from dealflow.engine.process import execute_any
 from dealflow.model import RunRequest
-from dealflow.process import execute_any
 
 SERVICES = runtime.runner_services()
 

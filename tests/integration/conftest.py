@@ -4,13 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import set_up
 
 
 @pytest.fixture
-def stack() -> Iterator[LocalStack]:
+def stack() -> Iterator[MotoStack]:
     """The demo tenant on in-process moto."""
-    with LocalStack() as local:
+    with MotoStack() as local:
         set_up(local)
         yield local

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import PROCESS_TENANT, TENANT, demo_deal, set_up_process_tenant
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -36,7 +36,7 @@ FIELD = {"code": "what_we_sell", "name": "What", "kind": "text"}
         {"sub": "u-admin", "custom:tenant_id": "acme/../globex", "custom:role": "admin"},
     ],
 )
-def test_without_usable_claims_every_route_is_401(stack: LocalStack, claims: dict | None) -> None:
+def test_without_usable_claims_every_route_is_401(stack: MotoStack, claims: dict | None) -> None:
     for method, path in (
         ("GET", "/automation"),
         ("PUT", "/automation/lost-email"),
@@ -47,7 +47,7 @@ def test_without_usable_claims_every_route_is_401(stack: LocalStack, claims: dic
         assert status == 401 and body["error"] == "unauthorized", (method, path, body)
 
 
-def test_openapi_and_swagger_need_no_token(stack: LocalStack) -> None:
+def test_openapi_and_swagger_need_no_token(stack: MotoStack) -> None:
     status, document = stack.api("GET", "/openapi.json")
     assert status == 200 and document["info"]["title"] == "Dealflow management API"
     status, page = stack.api("GET", "/swagger")
@@ -69,7 +69,7 @@ def test_openapi_and_swagger_need_no_token(stack: LocalStack) -> None:
     ],
 )
 def test_a_sales_rep_may_not_change_automation_fields_or_pipelines(
-    stack: LocalStack, method: str, path: str, body: dict | None
+    stack: MotoStack, method: str, path: str, body: dict | None
 ) -> None:
     before = stack.automation.definitions(TENANT)
     status, reply = stack.api(method, path, body, claims=ANNA)
@@ -77,7 +77,7 @@ def test_a_sales_rep_may_not_change_automation_fields_or_pipelines(
     assert stack.automation.definitions(TENANT) == before
 
 
-def test_a_sales_rep_reads_automation_pipelines_fields_and_works_deals(stack: LocalStack) -> None:
+def test_a_sales_rep_reads_automation_pipelines_fields_and_works_deals(stack: MotoStack) -> None:
     for path in (
         "/automation",
         "/automation/lost-email",
@@ -91,7 +91,7 @@ def test_a_sales_rep_reads_automation_pipelines_fields_and_works_deals(stack: Lo
     assert status == 201
 
 
-def test_another_tenant_can_neither_see_nor_change_acmes_items(stack: LocalStack) -> None:
+def test_another_tenant_can_neither_see_nor_change_acmes_items(stack: MotoStack) -> None:
     set_up_process_tenant(stack)
     stack.create_deal(demo_deal("d-1", "Acme's deal", "100.00", "services"))
     acme_before = stack.automation.definitions(TENANT)
@@ -135,18 +135,18 @@ def test_another_tenant_can_neither_see_nor_change_acmes_items(stack: LocalStack
     assert stack.automation.definitions(TENANT) == acme_before
 
 
-def test_a_token_for_a_tenant_that_does_not_exist_is_403(stack: LocalStack) -> None:
+def test_a_token_for_a_tenant_that_does_not_exist_is_403(stack: MotoStack) -> None:
     status, body = stack.api("GET", "/automation", claims={**ADMIN, "custom:tenant_id": "initech"})
     assert status == 403 and "initech" in body["reason"]
 
 
-def test_unknown_routes_are_404_json(stack: LocalStack) -> None:
+def test_unknown_routes_are_404_json(stack: MotoStack) -> None:
     status, body = stack.api("GET", "/nowhere", claims=ANNA)
     assert status == 404 and body["error"] == "not_found"
 
 
 def test_a_failure_on_our_side_is_a_logged_json_500_not_a_crash(
-    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    stack: MotoStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dealflow.store.deals import DealStore
 

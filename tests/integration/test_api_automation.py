@@ -1,11 +1,11 @@
 """The management API on automation of every kind, driven with HTTP API v2 events (JWT claims)
-through LocalStack.api against the demo tenant."""
+through MotoStack.api against the demo tenant."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -30,7 +30,7 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
     return {p["field"]: p["problem"] for p in body["problems"]}
 
 
-def test_list_search_and_filter_by_kind(stack: LocalStack) -> None:
+def test_list_search_and_filter_by_kind(stack: MotoStack) -> None:
     status, body = stack.api("GET", "/automation", claims=ANNA)
     assert status == 200
     kinds = {a["id"]: a["kind"] for a in body["items"]}
@@ -47,7 +47,7 @@ def test_list_search_and_filter_by_kind(stack: LocalStack) -> None:
     assert status == 422 and "kind" in _fields(body)
 
 
-def test_get_one_and_unknown_id_is_404_naming_it(stack: LocalStack) -> None:
+def test_get_one_and_unknown_id_is_404_naming_it(stack: MotoStack) -> None:
     status, body = stack.api("GET", "/automation/won-to-delivery", claims=ANNA)
     assert status == 200 and body["target_pipeline_id"] == "delivery"
 
@@ -55,7 +55,7 @@ def test_get_one_and_unknown_id_is_404_naming_it(stack: LocalStack) -> None:
     assert status == 404 and body["id"] == "no-such-rule" and "no-such-rule" in body["reason"]
 
 
-def test_create_replace_with_versions_and_delete(stack: LocalStack) -> None:
+def test_create_replace_with_versions_and_delete(stack: MotoStack) -> None:
     status, created = stack.api("PUT", "/automation/negotiation-alert", _rule(), claims=ADMIN)
     assert status == 201 and created["version"] == 1
     assert stack.automation.load(TENANT).by_id["negotiation-alert"].name == "Big deal in negotiation"
@@ -74,7 +74,7 @@ def test_create_replace_with_versions_and_delete(stack: LocalStack) -> None:
     assert stack.api("DELETE", "/automation/negotiation-alert", claims=ADMIN)[0] == 404
 
 
-def test_every_kind_can_be_stored(stack: LocalStack) -> None:
+def test_every_kind_can_be_stored(stack: MotoStack) -> None:
     tunnel = {
         "kind": "tunnel",
         "id": "lost-to-renewals",
@@ -108,7 +108,7 @@ def test_every_kind_can_be_stored(stack: LocalStack) -> None:
     assert {"lost-to-renewals", "form", "p"} <= set(stack.automation.load(TENANT).by_id)
 
 
-def test_validation_errors_name_the_field(stack: LocalStack) -> None:
+def test_validation_errors_name_the_field(stack: MotoStack) -> None:
     broken = _rule(
         stage_id="nowhere",
         condition={"field": "budget", "op": "gt", "value": 1},
@@ -175,7 +175,7 @@ def test_validation_errors_name_the_field(stack: LocalStack) -> None:
     assert status == 422
 
 
-def test_a_rule_cannot_turn_into_another_kind_under_its_id(stack: LocalStack) -> None:
+def test_a_rule_cannot_turn_into_another_kind_under_its_id(stack: MotoStack) -> None:
     trigger = {
         "kind": "trigger",
         "id": "lost-email",
@@ -188,7 +188,7 @@ def test_a_rule_cannot_turn_into_another_kind_under_its_id(stack: LocalStack) ->
     assert status == 422 and "rule" in _fields(body)["kind"]
 
 
-def test_malformed_json_is_400(stack: LocalStack) -> None:
+def test_malformed_json_is_400(stack: MotoStack) -> None:
     status, body = stack.api("PUT", "/automation/negotiation-alert", '{"kind": "rule",', claims=ADMIN)
     assert status == 400 and body["error"] == "malformed_json"
     status, body = stack.api("PUT", "/automation/negotiation-alert", None, claims=ADMIN)
@@ -197,7 +197,7 @@ def test_malformed_json_is_400(stack: LocalStack) -> None:
     assert status == 422
 
 
-def test_a_body_too_big_to_store_is_413_before_it_is_parsed(stack: LocalStack) -> None:
+def test_a_body_too_big_to_store_is_413_before_it_is_parsed(stack: MotoStack) -> None:
     huge = _rule(
         actions=[
             {"kind": "send_email", "to": {"users": ["u-head"]}, "subject": "s", "body": "x" * 99_000} for _ in range(4)
@@ -207,7 +207,7 @@ def test_a_body_too_big_to_store_is_413_before_it_is_parsed(stack: LocalStack) -
     assert status == 413 and body["error"] == "payload_too_large"
 
 
-def test_switching_off_cancels_waiting_runs_and_on_again(stack: LocalStack) -> None:
+def test_switching_off_cancels_waiting_runs_and_on_again(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-1", "Data migration", "7300.00", "services"))
     stack.move_deal(TENANT, "d-1", "proposal")
     stack.drain()
@@ -228,7 +228,7 @@ def test_switching_off_cancels_waiting_runs_and_on_again(stack: LocalStack) -> N
     assert status == 200 and [r["status"] for r in body["items"]] == ["cancelled"]
 
 
-def test_test_mode_through_the_api_sends_and_writes_nothing(stack: LocalStack) -> None:
+def test_test_mode_through_the_api_sends_and_writes_nothing(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-1", "Data migration", "7300.00", "services", company="Fabrikam"))
     stack.drain()
     before = stack.deals._table.scan()["Items"]
@@ -245,7 +245,7 @@ def test_test_mode_through_the_api_sends_and_writes_nothing(stack: LocalStack) -
     assert [r.run_id for r in stack.test_runs(TENANT)] == [run["run_id"]]
 
 
-def test_test_mode_on_a_described_deal_and_its_mistakes(stack: LocalStack) -> None:
+def test_test_mode_on_a_described_deal_and_its_mistakes(stack: MotoStack) -> None:
     deal = {
         "pipeline_id": "sales",
         "stage_id": "new",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -28,7 +28,7 @@ def _deal(n: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def thirty(stack: LocalStack) -> LocalStack:
+def thirty(stack: MotoStack) -> MotoStack:
     for n in range(1, 31):
         status, body = stack.api("POST", "/deals", _deal(n), claims=ADMIN)
         assert status == 201, body
@@ -37,7 +37,7 @@ def thirty(stack: LocalStack) -> LocalStack:
     return stack
 
 
-def _pages(stack: LocalStack, query: dict[str, str], claims: dict[str, str] = ANNA) -> list[list[dict[str, Any]]]:
+def _pages(stack: MotoStack, query: dict[str, str], claims: dict[str, str] = ANNA) -> list[list[dict[str, Any]]]:
     pages, token = [], None
     while True:
         status, body = stack.api(
@@ -50,7 +50,7 @@ def _pages(stack: LocalStack, query: dict[str, str], claims: dict[str, str] = AN
             return pages
 
 
-def test_thirty_deals_come_in_exact_pages_in_id_order(thirty: LocalStack) -> None:
+def test_thirty_deals_come_in_exact_pages_in_id_order(thirty: MotoStack) -> None:
     pages = _pages(thirty, {"limit": "7"})
     assert [len(p) for p in pages] == [7, 7, 7, 7, 2]
     assert [d["id"] for p in pages for d in p] == [f"d-{n:03d}" for n in range(1, 31)]  # no lead among them
@@ -64,7 +64,7 @@ def test_thirty_deals_come_in_exact_pages_in_id_order(thirty: LocalStack) -> Non
     assert status == 200 and [i["id"] for i in body["items"]] == ["l-001"] and body["items"][0]["entity"] == "lead"
 
 
-def test_filters_combine_and_sparse_matches_still_fill_each_page(thirty: LocalStack) -> None:
+def test_filters_combine_and_sparse_matches_still_fill_each_page(thirty: MotoStack) -> None:
     pages = _pages(thirty, {"stage_id": "proposal", "responsible_id": "u-piotr", "limit": "2"})
     ids = [d["id"] for p in pages for d in p]
     assert ids == ["d-006", "d-012", "d-018", "d-024", "d-030"] and [len(p) for p in pages] == [2, 2, 1]
@@ -75,7 +75,7 @@ def test_filters_combine_and_sparse_matches_still_fill_each_page(thirty: LocalSt
     assert [d["id"] for d in pages[0]] == ["d-002", "d-020", "d-022", "d-023", "d-025", "d-026", "d-028", "d-029"]
 
 
-def test_a_bad_or_tampered_next_token_is_422(thirty: LocalStack) -> None:
+def test_a_bad_or_tampered_next_token_is_422(thirty: MotoStack) -> None:
     status, first = thirty.api("GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new"})
     token = first["next_token"]
     payload, _, digest = token.partition(".")
@@ -99,7 +99,7 @@ def test_a_bad_or_tampered_next_token_is_422(thirty: LocalStack) -> None:
     assert status == 200 and second["items"][0]["id"] > first["items"][-1]["id"]
 
 
-def test_unknown_filters_and_limits_are_422_naming_the_filter(thirty: LocalStack) -> None:
+def test_unknown_filters_and_limits_are_422_naming_the_filter(thirty: MotoStack) -> None:
     cases = [
         ({"pipeline_id": "nope"}, "pipeline_id"),
         ({"pipeline_id": "leads"}, "pipeline_id"),
@@ -114,7 +114,7 @@ def test_unknown_filters_and_limits_are_422_naming_the_filter(thirty: LocalStack
         assert status == 422 and [p["field"] for p in body["problems"]] == [field], (query, body)
 
 
-def test_lists_show_what_the_role_may_read_and_refuse_filters_on_hidden_fields(thirty: LocalStack) -> None:
+def test_lists_show_what_the_role_may_read_and_refuse_filters_on_hidden_fields(thirty: MotoStack) -> None:
     status, _ = thirty.api(
         "PUT",
         "/rights/sales_rep",

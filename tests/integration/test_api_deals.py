@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT
 
 ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
@@ -27,7 +27,7 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
     return {p["field"]: p["problem"] for p in body["problems"]}
 
 
-def test_create_read_and_money_stays_exact(stack: LocalStack) -> None:
+def test_create_read_and_money_stays_exact(stack: MotoStack) -> None:
     status, deal = stack.api("POST", "/deals", NEW, claims=ANNA)
     assert status == 201, deal
     assert deal["tenant_id"] == TENANT and deal["version"] == 1 and deal["amount"] == "24000.00"
@@ -43,7 +43,7 @@ def test_create_read_and_money_stays_exact(stack: LocalStack) -> None:
     assert status == 201 and generated["id"].startswith("d-")
 
 
-def test_leads_are_created_in_lead_pipelines_only(stack: LocalStack) -> None:
+def test_leads_are_created_in_lead_pipelines_only(stack: MotoStack) -> None:
     lead = {"entity": "lead", "pipeline_id": "leads", "stage_id": "new", "title": "Inbound"}
     status, body = stack.api("POST", "/deals", lead, claims=ANNA)
     assert status == 201 and body["entity"] == "lead"
@@ -51,7 +51,7 @@ def test_leads_are_created_in_lead_pipelines_only(stack: LocalStack) -> None:
     assert status == 422 and "leads" in _fields(body)["pipeline_id"]
 
 
-def test_create_names_every_bad_field_and_writes_nothing(stack: LocalStack) -> None:
+def test_create_names_every_bad_field_and_writes_nothing(stack: MotoStack) -> None:
     status, body = stack.api(
         "POST",
         "/deals",
@@ -67,7 +67,7 @@ def test_create_names_every_bad_field_and_writes_nothing(stack: LocalStack) -> N
     assert status == 422 and {"amount", "tenant_id"} <= set(_fields(body))  # the tenant is never the body's
 
 
-def test_update_with_version_and_stale_write_is_409(stack: LocalStack) -> None:
+def test_update_with_version_and_stale_write_is_409(stack: MotoStack) -> None:
     stack.api("POST", "/deals", NEW, claims=ANNA)
     status, updated = stack.api(
         "PATCH",
@@ -89,7 +89,7 @@ def test_update_with_version_and_stale_write_is_409(stack: LocalStack) -> None:
     assert stack.api("PATCH", "/deals/nope", {"version": 1}, claims=ANNA)[0] == 404
 
 
-def test_move_to_stage_runs_the_rules_of_the_stage(stack: LocalStack) -> None:
+def test_move_to_stage_runs_the_rules_of_the_stage(stack: MotoStack) -> None:
     stack.api("POST", "/deals", NEW, claims=ANNA)
     status, moved = stack.api("POST", "/deals/deal-2001/move", {"stage_id": "won", "version": 1}, claims=ANNA)
     assert status == 200 and moved["stage_id"] == "won" and moved["version"] == 2

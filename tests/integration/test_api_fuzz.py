@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, set_up, set_up_process_tenant
 from dealflow.local.server import LocalApi
 from dealflow.local.tokens import caller_token
@@ -40,7 +40,7 @@ EXAMPLES = 12
 def server() -> Iterator[LocalApi]:
     # Automation is not run after each change: the fuzzer checks the API's answers, and deals it
     # writes would only start runs nobody looks at.
-    with LocalStack() as stack:
+    with MotoStack() as stack:
         set_up(stack)
         set_up_process_tenant(stack)
         with LocalApi(stack, port=0, run_automation=False) as api:

@@ -15,7 +15,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from dealflow import runtime
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import PROCESS_TENANT, TENANT, demo_deal, set_up_process_tenant
 from dealflow.model import FieldDefinition
 
@@ -79,7 +79,7 @@ def _acme_deals() -> list[dict[str, Any]]:
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _acme(stack: LocalStack) -> dict[str, Any]:
+def _acme(stack: MotoStack) -> dict[str, Any]:
     """Everything of acme's another tenant must not change."""
     return {
         "tenant": stack.automation.get_tenant(TENANT),
@@ -99,7 +99,7 @@ def _concrete(path: str) -> str:
     return path
 
 
-def _body(stack: LocalStack, method: str, path: str, concrete: str) -> Any:
+def _body(stack: MotoStack, method: str, path: str, concrete: str) -> Any:
     operation = DOCUMENT["paths"][path][method.lower()]
     if "requestBody" not in operation:
         return None
@@ -112,7 +112,7 @@ def _body(stack: LocalStack, method: str, path: str, concrete: str) -> Any:
     return item
 
 
-def _set_up_acme_items(stack: LocalStack) -> None:
+def _set_up_acme_items(stack: MotoStack) -> None:
     set_up_process_tenant(stack)
     stack.create_deal(demo_deal(ACME_DEAL, "Acme's deal", "100.00", "services"))
     stack.put_field(TENANT, FieldDefinition(code="budget_owner", name="Budget owner", kind="text"))
@@ -126,7 +126,7 @@ def _set_up_acme_items(stack: LocalStack) -> None:
     ACME_IDS["run_id"] = stack.run_log.all(TENANT)[0].run_id
 
 
-def test_the_acme_ids_exist_in_acme_only(stack: LocalStack) -> None:
+def test_the_acme_ids_exist_in_acme_only(stack: MotoStack) -> None:
     _set_up_acme_items(stack)
     assert stack.run_log.all(TENANT) and stack.run_log.all(TENANT, test=True)
     for method, path in OPERATIONS:
@@ -137,7 +137,7 @@ def test_the_acme_ids_exist_in_acme_only(stack: LocalStack) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_another_tenants_ids_reveal_and_change_nothing(stack: LocalStack, method: str, path: str) -> None:
+def test_another_tenants_ids_reveal_and_change_nothing(stack: MotoStack, method: str, path: str) -> None:
     _set_up_acme_items(stack)
     concrete = _concrete(path)
     body = _body(stack, method, path, concrete)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -17,11 +17,11 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
     return {p["field"]: p["problem"] for p in body["problems"]}
 
 
-def _stored(stack: LocalStack) -> dict[str, Any]:
+def _stored(stack: MotoStack) -> dict[str, Any]:
     return stack.automation.load(TENANT).by_id
 
 
-def _put_stage_mover(stack: LocalStack) -> None:
+def _put_stage_mover(stack: MotoStack) -> None:
     rule = {
         "kind": "rule",
         "id": "proposal-to-negotiation",
@@ -33,7 +33,7 @@ def _put_stage_mover(stack: LocalStack) -> None:
     assert stack.api("PUT", "/automation/proposal-to-negotiation", rule, claims=ADMIN)[0] == 201
 
 
-def test_copy_to_another_stage_gets_a_new_id_and_runs_there(stack: LocalStack) -> None:
+def test_copy_to_another_stage_gets_a_new_id_and_runs_there(stack: MotoStack) -> None:
     status, copy = stack.api("POST", "/automation/won-notify-head/copy", {"stage_id": "negotiation"}, claims=ADMIN)
     assert status == 201, copy
     assert copy["id"] == "won-notify-head-copy" and copy["version"] == 1
@@ -55,7 +55,7 @@ def test_copy_to_another_stage_gets_a_new_id_and_runs_there(stack: LocalStack) -
     assert any("Copied rule deal" in n.message for n in stack.notifications())
 
 
-def test_copy_refuses_a_taken_id_an_unknown_stage_and_a_sales_rep(stack: LocalStack) -> None:
+def test_copy_refuses_a_taken_id_an_unknown_stage_and_a_sales_rep(stack: MotoStack) -> None:
     status, body = stack.api("POST", "/automation/won-notify-head/copy", {"id": "lost-email"}, claims=ADMIN)
     assert status == 409 and body["id"] == "lost-email"
 
@@ -78,7 +78,7 @@ def test_copy_refuses_a_taken_id_an_unknown_stage_and_a_sales_rep(stack: LocalSt
     }
 
 
-def test_move_to_the_lead_pipeline_checks_stage_moves_against_it(stack: LocalStack) -> None:
+def test_move_to_the_lead_pipeline_checks_stage_moves_against_it(stack: MotoStack) -> None:
     _put_stage_mover(stack)
     # The lead pipeline has no "negotiation" stage: the rule's stage move would dangle.
     status, body = stack.api(
@@ -103,7 +103,7 @@ def test_move_to_the_lead_pipeline_checks_stage_moves_against_it(stack: LocalSta
     assert status == 409 and body["current_version"] == 2
 
 
-def test_move_a_business_process_to_leads(stack: LocalStack) -> None:
+def test_move_a_business_process_to_leads(stack: MotoStack) -> None:
     process = {
         "kind": "business_process",
         "id": "welcome",
@@ -122,7 +122,7 @@ def test_move_a_business_process_to_leads(stack: LocalStack) -> None:
     assert status == 200 and (moved["entity"], moved["pipeline_id"]) == ("lead", "leads")
 
 
-def test_bulk_move_all_rules_of_a_stage(stack: LocalStack) -> None:
+def test_bulk_move_all_rules_of_a_stage(stack: MotoStack) -> None:
     status, body = stack.api(
         "POST",
         "/automation/bulk",
@@ -143,7 +143,7 @@ def test_bulk_move_all_rules_of_a_stage(stack: LocalStack) -> None:
     assert stored["won-to-delivery"].pipeline_id == "sales" and stored["invoice-paid"].stage_id == "won"
 
 
-def test_bulk_with_one_bad_item_writes_nothing(stack: LocalStack) -> None:
+def test_bulk_with_one_bad_item_writes_nothing(stack: MotoStack) -> None:
     _put_stage_mover(stack)
     before = {a.id: (a.pipeline_id, a.version) for a in _stored(stack).values()}
     status, body = stack.api(
@@ -167,7 +167,7 @@ def test_bulk_with_one_bad_item_writes_nothing(stack: LocalStack) -> None:
     assert "lost-email" in _stored(stack)
 
 
-def test_bulk_copy_switch_and_delete(stack: LocalStack) -> None:
+def test_bulk_copy_switch_and_delete(stack: MotoStack) -> None:
     status, body = stack.api(
         "POST",
         "/automation/bulk",
@@ -189,7 +189,7 @@ def test_bulk_copy_switch_and_delete(stack: LocalStack) -> None:
     assert not any(i.endswith("-copy") for i in _stored(stack))
 
 
-def test_bulk_disable_cancels_waiting_runs(stack: LocalStack) -> None:
+def test_bulk_disable_cancels_waiting_runs(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("deal-90", "Waiting follow-up", "1000.00", "services"))
     stack.move_deal(TENANT, "deal-90", "proposal")
     stack.drain()
@@ -202,7 +202,7 @@ def test_bulk_disable_cancels_waiting_runs(stack: LocalStack) -> None:
     assert not any("Follow up" in e.subject for e in stack.emails())
 
 
-def test_bulk_refuses_bad_requests(stack: LocalStack) -> None:
+def test_bulk_refuses_bad_requests(stack: MotoStack) -> None:
     status, body = stack.api("POST", "/automation/bulk", {"operation": "move", "ids": ["lost-email"]}, claims=ADMIN)
     assert status == 422 and "target" in _fields(body)
     status, body = stack.api("POST", "/automation/bulk", {"operation": "enable"}, claims=ADMIN)
@@ -214,7 +214,7 @@ def test_bulk_refuses_bad_requests(stack: LocalStack) -> None:
     assert stack.api("POST", "/automation/bulk", {"operation": "delete", "ids": ["lost-email"]}, claims=ANNA)[0] == 403
 
 
-def test_a_tunnel_cannot_be_moved_into_its_own_target_pipeline(stack: LocalStack) -> None:
+def test_a_tunnel_cannot_be_moved_into_its_own_target_pipeline(stack: MotoStack) -> None:
     status, body = stack.api(
         "POST",
         "/automation/bulk",

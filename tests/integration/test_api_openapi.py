@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from dealflow.api.openapi import document, render
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.stack import LambdaContext
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,12 +48,12 @@ def test_the_document_covers_every_resource_and_uses_the_domain_models() -> None
     assert doc["components"]["securitySchemes"]["jwt"]["scheme"] == "bearer"
 
 
-def test_the_api_serves_the_same_document(stack: LocalStack) -> None:
+def test_the_api_serves_the_same_document(stack: MotoStack) -> None:
     status, served = stack.api("GET", "/openapi.json")
     assert status == 200 and served["paths"] == document()["paths"]
 
 
-def test_the_sample_events_drive_the_handler(stack: LocalStack) -> None:
+def test_the_sample_events_drive_the_handler(stack: MotoStack) -> None:
     stack.api("GET", "/pipelines", claims={"sub": "u", "custom:tenant_id": "acme", "custom:role": "admin"})
     spec = importlib.util.spec_from_file_location(f"api_{uuid.uuid4().hex}", REPO / "functions" / "api" / "app.py")
     assert spec is not None and spec.loader is not None
@@ -89,7 +89,7 @@ def _schema_of(doc: dict, method: str, path: str, status: int) -> dict:
     return {**schema, "components": doc["components"]}
 
 
-def test_real_answers_match_the_document(stack: LocalStack) -> None:
+def test_real_answers_match_the_document(stack: MotoStack) -> None:
     """Success and error bodies as the API sends them, checked against the schemas it publishes."""
     from jsonschema import Draft202012Validator
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -16,7 +16,7 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
     return {p["field"]: p["problem"] for p in body["problems"]}
 
 
-def test_pipelines_list_get_and_put(stack: LocalStack) -> None:
+def test_pipelines_list_get_and_put(stack: MotoStack) -> None:
     status, body = stack.api("GET", "/pipelines", claims=ANNA)
     assert status == 200 and [p["id"] for p in body["items"]] == ["delivery", "leads", "renewals", "sales"]
     status, body = stack.api("GET", "/pipelines/sales", claims=ANNA)
@@ -36,7 +36,7 @@ def test_pipelines_list_get_and_put(stack: LocalStack) -> None:
     assert body["version"] == 1 and body["broken_automation"] == []
 
 
-def test_removing_a_stage_automation_uses_flags_that_automation(stack: LocalStack) -> None:
+def test_removing_a_stage_automation_uses_flags_that_automation(stack: MotoStack) -> None:
     sales = stack.api("GET", "/pipelines/sales", claims=ADMIN)[1]
     without_lost = {**sales, "stages": [s for s in sales["stages"] if s["id"] != "lost"]}
     status, body = stack.api("PUT", "/pipelines/sales", without_lost, claims=ADMIN)
@@ -53,7 +53,7 @@ def test_removing_a_stage_automation_uses_flags_that_automation(stack: LocalStac
     assert status == 422 and "stages" in _fields(body)
 
 
-def test_fields_list_and_put(stack: LocalStack) -> None:
+def test_fields_list_and_put(stack: MotoStack) -> None:
     status, body = stack.api("GET", "/fields", claims=ANNA)
     assert status == 200 and [f["code"] for f in body["items"]] == ["proposal_sent_on", "what_we_sell"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT
 from dealflow.model.plan import PlanName
 from dealflow.store.automation import StaleDefinition
@@ -28,21 +28,21 @@ def _rule(rule_id: str, **changes: Any) -> dict[str, Any]:
     }
 
 
-def _on_plan(stack: LocalStack, plan: PlanName) -> None:
+def _on_plan(stack: MotoStack, plan: PlanName) -> None:
     stack.put_tenant(stack.automation.get_tenant(TENANT).model_copy(update={"plan": plan}))
 
 
-def _usage(stack: LocalStack) -> dict[str, Any]:
+def _usage(stack: MotoStack) -> dict[str, Any]:
     status, body = stack.api("GET", "/usage", claims=ANNA)
     assert status == 200, body
     return body
 
 
-def _active(stack: LocalStack) -> list[str]:
+def _active(stack: MotoStack) -> list[str]:
     return sorted(a.id for a in stack.automation.load(TENANT).by_id.values() if a.enabled)
 
 
-def test_usage_is_visible_to_every_role_and_moves_with_switching(stack: LocalStack) -> None:
+def test_usage_is_visible_to_every_role_and_moves_with_switching(stack: MotoStack) -> None:
     before = _usage(stack)
     assert before["plan"] == "business" and before["automation"]["limit"] == 100
     assert before["kinds"] == ["rule", "trigger", "tunnel", "business_process"]
@@ -59,7 +59,7 @@ def test_usage_is_visible_to_every_role_and_moves_with_switching(stack: LocalSta
     assert _usage(stack)["automation"]["active"] == active
 
 
-def test_at_the_cap_a_new_switched_on_rule_is_refused_and_nothing_is_written(stack: LocalStack) -> None:
+def test_at_the_cap_a_new_switched_on_rule_is_refused_and_nothing_is_written(stack: MotoStack) -> None:
     _on_plan(stack, PlanName.FREE)
     active = len(_active(stack))
     assert active > 5  # the demo tenant has more switched on than the free plan allows (a downgrade)
@@ -75,7 +75,7 @@ def test_at_the_cap_a_new_switched_on_rule_is_refused_and_nothing_is_written(sta
     assert stack.automation.get_tenant(TENANT).automation_version == version
 
 
-def test_a_switched_off_rule_is_stored_but_cannot_be_switched_on_past_the_cap(stack: LocalStack) -> None:
+def test_a_switched_off_rule_is_stored_but_cannot_be_switched_on_past_the_cap(stack: MotoStack) -> None:
     _on_plan(stack, PlanName.FREE)
     status, body = stack.api("PUT", "/automation/draft", _rule("draft", enabled=False), claims=ADMIN)
     assert status == 201 and body["enabled"] is False
@@ -100,7 +100,7 @@ def test_a_switched_off_rule_is_stored_but_cannot_be_switched_on_past_the_cap(st
     assert status == 403 and body["active"] == 5
 
 
-def test_editing_a_switched_on_rule_at_or_over_the_cap_is_allowed(stack: LocalStack) -> None:
+def test_editing_a_switched_on_rule_at_or_over_the_cap_is_allowed(stack: MotoStack) -> None:
     _on_plan(stack, PlanName.FREE)
     status, current = stack.api("GET", "/automation/lost-email", claims=ADMIN)
     assert current["enabled"] is True
@@ -112,7 +112,7 @@ def test_editing_a_switched_on_rule_at_or_over_the_cap_is_allowed(stack: LocalSt
     assert stack.api("POST", "/automation/lost-email/enable", claims=ADMIN)[0] == 200
 
 
-def test_a_kind_the_plan_lacks_is_refused_even_switched_off(stack: LocalStack) -> None:
+def test_a_kind_the_plan_lacks_is_refused_even_switched_off(stack: MotoStack) -> None:
     _on_plan(stack, PlanName.TEAM)
     process = {
         "kind": "business_process",
@@ -137,7 +137,7 @@ def test_a_kind_the_plan_lacks_is_refused_even_switched_off(stack: LocalStack) -
     assert stack.api("PUT", "/automation/won-process", process, claims=ADMIN)[0] == 201
 
 
-def test_switching_on_a_kind_the_plan_lost_after_a_downgrade_is_refused(stack: LocalStack) -> None:
+def test_switching_on_a_kind_the_plan_lost_after_a_downgrade_is_refused(stack: MotoStack) -> None:
     assert stack.api("POST", "/automation/won-to-delivery/disable", claims=ADMIN)[0] == 200
     _on_plan(stack, PlanName.FREE)  # free has no tunnels
 
@@ -147,7 +147,7 @@ def test_switching_on_a_kind_the_plan_lost_after_a_downgrade_is_refused(stack: L
     assert stack.automation.load(TENANT).by_id["won-to-delivery"].enabled is False
 
 
-def test_an_activation_decided_on_an_older_automation_version_is_not_written(stack: LocalStack) -> None:
+def test_an_activation_decided_on_an_older_automation_version_is_not_written(stack: MotoStack) -> None:
     # What the API's check relies on when two administrators switch things on at once: the write
     # names the automation version the count was taken at, and any write since then wins.
     read = stack.automation.load(TENANT)

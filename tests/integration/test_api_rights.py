@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -28,18 +28,18 @@ REP_RIGHTS = {
 }
 
 
-def _restrict(stack: LocalStack, role: str, rights: dict[str, Any]) -> dict[str, Any]:
+def _restrict(stack: MotoStack, role: str, rights: dict[str, Any]) -> dict[str, Any]:
     status, body = stack.api("PUT", f"/rights/{role}", rights, claims=ADMIN)
     assert status == 200, body
     return body
 
 
-def _with_deal(stack: LocalStack) -> None:
+def _with_deal(stack: MotoStack) -> None:
     status, body = stack.api("POST", "/deals", DEAL, claims=ADMIN)
     assert status == 201, body
 
 
-def test_a_sales_rep_sees_hidden_fields_named_and_their_values_absent(stack: LocalStack) -> None:
+def test_a_sales_rep_sees_hidden_fields_named_and_their_values_absent(stack: MotoStack) -> None:
     assert _restrict(stack, "sales_rep", REP_RIGHTS) == {
         "deals": {**REP_RIGHTS["deals"], "read": True, "write": True},
         "leads": {"read": True, "write": True, "fields": {}},
@@ -57,7 +57,7 @@ def test_a_sales_rep_sees_hidden_fields_named_and_their_values_absent(stack: Loc
     assert seen["fields"] == {"what_we_sell": "products"}
 
 
-def test_everyone_reads_their_effective_rights_administrators_every_roles(stack: LocalStack) -> None:
+def test_everyone_reads_their_effective_rights_administrators_every_roles(stack: MotoStack) -> None:
     _restrict(stack, "sales_rep", REP_RIGHTS)
     status, mine = stack.api("GET", "/rights", claims=ANNA)
     assert status == 200 and mine["role"] == "sales_rep" and list(mine["rights"]) == ["sales_rep"]
@@ -75,7 +75,7 @@ def test_everyone_reads_their_effective_rights_administrators_every_roles(stack:
     assert every["rights"]["admin"]["deals"]["fields"]["amount"] == "write"
 
 
-def test_writing_a_field_the_role_may_not_write_is_403_naming_it_and_nothing_is_written(stack: LocalStack) -> None:
+def test_writing_a_field_the_role_may_not_write_is_403_naming_it_and_nothing_is_written(stack: MotoStack) -> None:
     _restrict(stack, "sales_rep", REP_RIGHTS)
     _with_deal(stack)
     refused = [
@@ -107,7 +107,7 @@ def test_writing_a_field_the_role_may_not_write_is_403_naming_it_and_nothing_is_
     assert str(stored.amount) == "98000.00" and stored.fields == {"what_we_sell": "products"}
 
 
-def test_moving_stages_needs_write_on_the_stage(stack: LocalStack) -> None:
+def test_moving_stages_needs_write_on_the_stage(stack: MotoStack) -> None:
     _restrict(stack, "sales_rep", {"deals": {"fields": {"stage_id": "read"}}})
     _with_deal(stack)
     status, reply = stack.api("POST", "/deals/deal-3001/move", {"stage_id": "won"}, claims=ANNA)
@@ -117,7 +117,7 @@ def test_moving_stages_needs_write_on_the_stage(stack: LocalStack) -> None:
     assert status == 200 and moved["stage_id"] == "won"
 
 
-def test_an_entity_the_role_may_not_read_or_write_is_403(stack: LocalStack) -> None:
+def test_an_entity_the_role_may_not_read_or_write_is_403(stack: MotoStack) -> None:
     _restrict(stack, "sales_rep", {"leads": {"read": False, "write": False}, "deals": {"write": False}})
     lead = {"id": "lead-9", "entity": "lead", "pipeline_id": "leads", "stage_id": "new", "title": "Inbound"}
     assert stack.api("POST", "/deals", lead, claims=ADMIN)[0] == 201
@@ -137,7 +137,7 @@ def test_an_entity_the_role_may_not_read_or_write_is_403(stack: LocalStack) -> N
     assert status == 403 and "may not change deals" in reply["reason"]
 
 
-def test_rights_are_set_by_administrators_with_known_fields_only(stack: LocalStack) -> None:
+def test_rights_are_set_by_administrators_with_known_fields_only(stack: MotoStack) -> None:
     status, reply = stack.api("PUT", "/rights/sales_rep", REP_RIGHTS, claims=ANNA)
     assert status == 403
     status, reply = stack.api(
@@ -175,7 +175,7 @@ RULE = {
 }
 
 
-def test_automation_reading_a_field_its_author_may_not_read_is_refused(stack: LocalStack) -> None:
+def test_automation_reading_a_field_its_author_may_not_read_is_refused(stack: MotoStack) -> None:
     _restrict(stack, "admin", {"deals": {"fields": {"amount": "hidden", "what_we_sell": "hidden"}}})
     notify = RULE["actions"][0]
     refused = [
@@ -230,7 +230,7 @@ def test_automation_reading_a_field_its_author_may_not_read_is_refused(stack: Lo
     assert status == 201 and stored["id"] == "won-big"
 
 
-def test_a_business_process_is_checked_in_every_branch_and_loop(stack: LocalStack) -> None:
+def test_a_business_process_is_checked_in_every_branch_and_loop(stack: MotoStack) -> None:
     _restrict(stack, "admin", {"deals": {"fields": {"company": "hidden"}}})
     process = {
         "kind": "business_process",

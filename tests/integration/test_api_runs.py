@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
 ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
 
 
-def _runs(stack: LocalStack, **query: Any) -> dict[str, Any]:
+def _runs(stack: MotoStack, **query: Any) -> dict[str, Any]:
     status, body = stack.api("GET", "/runs", claims=ANNA, query={k: str(v) for k, v in query.items()})
     assert status == 200, body
     return body
@@ -28,7 +28,7 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture
-def history(stack: LocalStack) -> LocalStack:
+def history(stack: MotoStack) -> MotoStack:
     """Two deals lost a minute apart (each e-mailed by lost-email), one won after them."""
     for deal_id, title in (("d-1", "Data migration"), ("d-2", "Cloud backup")):
         stack.create_deal(demo_deal(deal_id, title, "7300.00", "services"))
@@ -42,7 +42,7 @@ def history(stack: LocalStack) -> LocalStack:
     return stack
 
 
-def test_real_runs_newest_first_and_narrowed(history: LocalStack) -> None:
+def test_real_runs_newest_first_and_narrowed(history: MotoStack) -> None:
     everything = _runs(history)["items"]
     assert everything and everything == sorted(everything, key=lambda r: r["started_at"], reverse=True)
     assert {r["automation_id"] for r in everything} >= {"lost-email", "won-notify-head"}
@@ -60,7 +60,7 @@ def test_real_runs_newest_first_and_narrowed(history: LocalStack) -> None:
     assert _runs(history, deal_id="d-404")["items"] == []
 
 
-def test_pages_follow_each_other_without_gaps_or_repeats(history: LocalStack) -> None:
+def test_pages_follow_each_other_without_gaps_or_repeats(history: MotoStack) -> None:
     everything = _runs(history)["items"]
     assert len(everything) >= 3
     seen, token = [], None
@@ -74,7 +74,7 @@ def test_pages_follow_each_other_without_gaps_or_repeats(history: LocalStack) ->
     assert seen == everything
 
 
-def test_test_runs_are_listed_apart_from_real_ones(history: LocalStack) -> None:
+def test_test_runs_are_listed_apart_from_real_ones(history: MotoStack) -> None:
     real_before = _runs(history)["items"]
     status, run = history.api("POST", "/automation/lost-email/test", {"deal_id": "d-2"}, claims=ADMIN)
     assert status == 200
@@ -94,7 +94,7 @@ def test_test_runs_are_listed_apart_from_real_ones(history: LocalStack) -> None:
     assert status == 404 and body["id"] == "no-such-run"
 
 
-def test_bad_queries_are_422_naming_the_parameter(history: LocalStack) -> None:
+def test_bad_queries_are_422_naming_the_parameter(history: MotoStack) -> None:
     for query, field in (
         ({"limit": "0"}, "limit"),
         ({"limit": "101"}, "limit"),

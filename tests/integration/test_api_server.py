@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, set_up, set_up_process_tenant
 from dealflow.local.server import LocalApi, banner
 from dealflow.local.tokens import caller_token, claims_from_authorization, local_token
@@ -32,8 +32,8 @@ DEAL = {
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[LocalStack, LocalApi]]:
-    with LocalStack() as stack:
+def served() -> Iterator[tuple[MotoStack, LocalApi]]:
+    with MotoStack() as stack:
         set_up(stack)
         set_up_process_tenant(stack)
         with LocalApi(stack, port=0) as api:
@@ -59,14 +59,14 @@ def _http(
         return error.code, error.headers.get("Content-Type", ""), error.read()
 
 
-def test_binds_to_the_loopback_address_only(served: tuple[LocalStack, LocalApi]) -> None:
+def test_binds_to_the_loopback_address_only(served: tuple[MotoStack, LocalApi]) -> None:
     _, api = served
     host, port = api.address
     assert host == "127.0.0.1" and port > 0
     assert api.url == f"http://127.0.0.1:{port}"
 
 
-def test_openapi_document_and_swagger_need_no_token(served: tuple[LocalStack, LocalApi]) -> None:
+def test_openapi_document_and_swagger_need_no_token(served: tuple[MotoStack, LocalApi]) -> None:
     _, api = served
     status, kind, body = _http(api, "GET", "/openapi.json")
     assert status == 200 and kind.startswith("application/json")
@@ -81,13 +81,13 @@ def test_openapi_document_and_swagger_need_no_token(served: tuple[LocalStack, Lo
     "authorization",
     [None, "Bearer not-a-jwt", "Bearer a.%%%.c", "Basic dXNlcjpwdw==", f"Bearer {local_token({'sub': 'u-admin'})}"],
 )
-def test_no_usable_token_is_401(served: tuple[LocalStack, LocalApi], authorization: str | None) -> None:
+def test_no_usable_token_is_401(served: tuple[MotoStack, LocalApi], authorization: str | None) -> None:
     _, api = served
     status, _, body = _http(api, "GET", "/pipelines", authorization=authorization)
     assert status == 401 and json.loads(body)["error"] == "unauthorized"
 
 
-def test_the_token_decides_tenant_and_role(served: tuple[LocalStack, LocalApi]) -> None:
+def test_the_token_decides_tenant_and_role(served: tuple[MotoStack, LocalApi]) -> None:
     _, api = served
     status, _, body = _http(api, "GET", "/pipelines", token=ADMIN)
     assert status == 200
@@ -100,13 +100,13 @@ def test_the_token_decides_tenant_and_role(served: tuple[LocalStack, LocalApi]) 
     assert status == 403 and json.loads(body)["error"] == "forbidden"
 
 
-def test_query_string_reaches_the_handler(served: tuple[LocalStack, LocalApi]) -> None:
+def test_query_string_reaches_the_handler(served: tuple[MotoStack, LocalApi]) -> None:
     _, api = served
     status, _, body = _http(api, "GET", "/automation?kind=tunnel", token=ADMIN)
     assert status == 200 and [a["id"] for a in json.loads(body)["items"]] == ["won-to-delivery"]
 
 
-def test_bad_deal_is_a_422_naming_the_fields_and_nothing_is_written(served: tuple[LocalStack, LocalApi]) -> None:
+def test_bad_deal_is_a_422_naming_the_fields_and_nothing_is_written(served: tuple[MotoStack, LocalApi]) -> None:
     stack, api = served
     status, kind, body = _http(
         api, "POST", "/deals", {**DEAL, "id": "deal-9", "amount": "a lot", "title": ""}, token=ANNA
@@ -121,7 +121,7 @@ def test_bad_deal_is_a_422_naming_the_fields_and_nothing_is_written(served: tupl
     assert status == 422
 
 
-def test_a_body_that_is_not_utf8_is_a_400_not_a_500(served: tuple[LocalStack, LocalApi]) -> None:
+def test_a_body_that_is_not_utf8_is_a_400_not_a_500(served: tuple[MotoStack, LocalApi]) -> None:
     stack, api = served
     before = stack.automation.definitions(TENANT)
     status, _, body = _http(api, "POST", "/deals", b"\x14\xbc\xda%\x0b", token=ANNA)
@@ -131,7 +131,7 @@ def test_a_body_that_is_not_utf8_is_a_400_not_a_500(served: tuple[LocalStack, Lo
     assert stack.automation.definitions(TENANT) == before
 
 
-def test_changes_over_http_run_the_automation(served: tuple[LocalStack, LocalApi]) -> None:
+def test_changes_over_http_run_the_automation(served: tuple[MotoStack, LocalApi]) -> None:
     stack, api = served
     status, _, body = _http(api, "POST", "/deals", {**DEAL, "id": "deal-7"}, token=ANNA)
     assert status == 201 and json.loads(body)["version"] == 1

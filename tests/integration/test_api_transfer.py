@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from dealflow.local import LocalStack
+from dealflow.authoring.moves import write_changes
+from dealflow.authoring.transfer import plan_import, validate_document
+from dealflow.local import MotoStack
 from dealflow.local.demo import PROCESS_TENANT, TENANT, demo_deal, set_up_process_tenant
 from dealflow.model.plan import PlanName
-from dealflow.moves import write_changes
 from dealflow.store.automation import StaleDefinition
-from dealflow.transfer import plan_import, validate_document
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
 MANAGER = {"sub": "u-head", "custom:tenant_id": TENANT, "custom:role": "sales_manager"}
@@ -26,7 +26,7 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
     return {p["field"]: p["problem"] for p in body["problems"]}
 
 
-def _export(stack: LocalStack, claims: dict[str, str] = ADMIN) -> dict[str, Any]:
+def _export(stack: MotoStack, claims: dict[str, str] = ADMIN) -> dict[str, Any]:
     status, document = stack.api("GET", "/export", claims=claims)
     assert status == 200, document
     return document
@@ -36,7 +36,7 @@ def _changed(body: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(c["kind"], c["id"]): c["change"] for c in body["changes"] if c["change"] != "unchanged"}
 
 
-def test_export_holds_everything_without_bookkeeping(stack: LocalStack) -> None:
+def test_export_holds_everything_without_bookkeeping(stack: MotoStack) -> None:
     document = _export(stack)
     assert document["format"] == "dealflow/v1"
     assert [p["id"] for p in document["pipelines"]] == ["delivery", "leads", "renewals", "sales"]
@@ -50,7 +50,7 @@ def test_export_holds_everything_without_bookkeeping(stack: LocalStack) -> None:
     assert stack.api("POST", "/import", document, claims=MANAGER)[0] == 403
 
 
-def test_export_import_export_round_trip_changes_nothing(stack: LocalStack) -> None:
+def test_export_import_export_round_trip_changes_nothing(stack: MotoStack) -> None:
     document = _export(stack)
     status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "true"})
     assert status == 200 and body["dry_run"] is True
@@ -63,7 +63,7 @@ def test_export_import_export_round_trip_changes_nothing(stack: LocalStack) -> N
     assert _export(stack) == document
 
 
-def test_import_replaces_creates_updates_and_deletes(stack: LocalStack) -> None:
+def test_import_replaces_creates_updates_and_deletes(stack: MotoStack) -> None:
     document = _export(stack)
     edited = copy.deepcopy(document)
     edited["automation"] = [a for a in edited["automation"] if a["id"] != "lost-email"]
@@ -107,7 +107,7 @@ def test_import_replaces_creates_updates_and_deletes(stack: LocalStack) -> None:
     assert not any("Imported away" in e.subject for e in stack.emails())
 
 
-def test_invalid_document_is_refused_naming_each_problem_and_nothing_is_written(stack: LocalStack) -> None:
+def test_invalid_document_is_refused_naming_each_problem_and_nothing_is_written(stack: MotoStack) -> None:
     document = _export(stack)
     broken = copy.deepcopy(document)
     broken["pipelines"] = [p for p in broken["pipelines"] if p["id"] != "delivery"]  # the tunnel leads there
@@ -137,7 +137,7 @@ def test_invalid_document_is_refused_naming_each_problem_and_nothing_is_written(
     assert status == 422 and "listed 2 times" in _fields(body)["pipelines.delivery.id"]
 
 
-def test_import_into_another_tenant_then_its_export_is_the_same(stack: LocalStack) -> None:
+def test_import_into_another_tenant_then_its_export_is_the_same(stack: MotoStack) -> None:
     set_up_process_tenant(stack)
     document = _export(stack)
     # Globex has its own users: a document naming someone it lacks is refused until adjusted.
@@ -158,7 +158,7 @@ def test_import_into_another_tenant_then_its_export_is_the_same(stack: LocalStac
     assert acme_lost["actions"][0]["to"]["users"] == ["u-head", "u-anna"]  # the source tenant is untouched
 
 
-def test_yaml_both_ways(stack: LocalStack) -> None:
+def test_yaml_both_ways(stack: MotoStack) -> None:
     response = stack.api_response("GET", "/export", claims=ADMIN, query={"format": "yaml"})
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "application/yaml"
@@ -197,7 +197,7 @@ def _many_rules(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_an_import_switching_on_more_than_the_plan_allows_writes_nothing(stack: LocalStack) -> None:
+def test_an_import_switching_on_more_than_the_plan_allows_writes_nothing(stack: MotoStack) -> None:
     document = _export(stack)
     document["automation"] += _many_rules(150)
     before = stack.automation.definitions(TENANT)
@@ -206,7 +206,7 @@ def test_an_import_switching_on_more_than_the_plan_allows_writes_nothing(stack: 
     assert stack.automation.definitions(TENANT) == before
 
 
-def test_import_over_one_transaction_is_written_in_chunks(stack: LocalStack) -> None:
+def test_import_over_one_transaction_is_written_in_chunks(stack: MotoStack) -> None:
     tenant = stack.automation.get_tenant(TENANT)
     stack.automation.put_tenant(tenant.model_copy(update={"plan": PlanName.ENTERPRISE}))  # 150 more switched on
     document = _export(stack)
@@ -221,7 +221,7 @@ def test_import_over_one_transaction_is_written_in_chunks(stack: LocalStack) -> 
     assert status == 422 and "at most 99" in _fields(body)["ids"]
 
 
-def test_an_import_checked_against_an_outdated_version_writes_nothing(stack: LocalStack) -> None:
+def test_an_import_checked_against_an_outdated_version_writes_nothing(stack: MotoStack) -> None:
     document = _export(stack)
     first = document["automation"].pop(0)["id"]
     known = stack.automation.load(TENANT)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -19,11 +19,11 @@ def _fields(body: dict[str, Any]) -> dict[str, str]:
     return {p["field"]: p["problem"] for p in body["problems"]}
 
 
-def _version(stack: LocalStack) -> int:
+def _version(stack: MotoStack) -> int:
     return stack.automation.get_tenant(TENANT).automation_version
 
 
-def test_constants_create_read_replace_list_and_delete(stack: LocalStack) -> None:
+def test_constants_create_read_replace_list_and_delete(stack: MotoStack) -> None:
     start = _version(stack)
     status, body = stack.api("PUT", "/constants/tax_rate", {"type": "number", "value": "0.23"}, claims=ADMIN)
     assert status == 201 and body == {"name": "tax_rate", "type": "number", "value": "0.23"}
@@ -62,7 +62,7 @@ def test_constants_create_read_replace_list_and_delete(stack: LocalStack) -> Non
     ],
 )
 def test_bad_names_and_values_are_422_naming_the_field_and_nothing_is_written(
-    stack: LocalStack, name: str, value: dict[str, Any], field: str, problem: str
+    stack: MotoStack, name: str, value: dict[str, Any], field: str, problem: str
 ) -> None:
     before = stack.automation.get_tenant(TENANT)
 
@@ -72,13 +72,13 @@ def test_bad_names_and_values_are_422_naming_the_field_and_nothing_is_written(
     assert stack.automation.get_tenant(TENANT) == before
 
 
-def test_a_user_value_names_a_user_of_the_tenant(stack: LocalStack) -> None:
+def test_a_user_value_names_a_user_of_the_tenant(stack: MotoStack) -> None:
     status, body = stack.api("PUT", "/constants/chief_accountant", {"type": "user", "value": "u-head"}, claims=ADMIN)
     assert status == 201 and body["value"] == "u-head"
     assert stack.automation.get_tenant(TENANT).constants["chief_accountant"].value == "u-head"
 
 
-def test_only_administrators_change_constants_and_variables(stack: LocalStack) -> None:
+def test_only_administrators_change_constants_and_variables(stack: MotoStack) -> None:
     for path in ("/constants/tax_rate", "/variables/commission_pct"):
         status, body = stack.api("PUT", path, {"type": "number", "value": "5"}, claims=ANNA)
         assert status == 403 and body["error"] == "forbidden"
@@ -89,7 +89,7 @@ def test_only_administrators_change_constants_and_variables(stack: LocalStack) -
     assert "tax_rate" not in tenant.constants and "commission_pct" not in tenant.variables
 
 
-def test_variables_have_the_same_routes_apart_from_constants(stack: LocalStack) -> None:
+def test_variables_have_the_same_routes_apart_from_constants(stack: MotoStack) -> None:
     status, body = stack.api("PUT", "/variables/commission_pct", {"type": "number", "value": "12.5"}, claims=ADMIN)
     assert status == 201 and body == {"name": "commission_pct", "type": "number", "value": "12.5"}
     assert stack.api("GET", "/constants/commission_pct", claims=ANNA)[0] == 404
@@ -104,7 +104,7 @@ def _notify(message: str) -> list[dict[str, Any]]:
     return [{"kind": "action", "action": {"kind": "notify", "to": {"users": ["u-head"]}, "message": message}}]
 
 
-def test_automation_sees_a_changed_constant_at_once(stack: LocalStack) -> None:
+def test_automation_sees_a_changed_constant_at_once(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-1", "Data migration", "7300.00", "services"))
     stack.drain()
     stack.api("PUT", "/constants/campaign", {"type": "text", "value": "spring"}, claims=ADMIN)
@@ -140,7 +140,7 @@ def test_automation_sees_a_changed_constant_at_once(stack: LocalStack) -> None:
     assert notified() == "summer has no offer"
 
 
-def test_a_rule_condition_on_a_constant_follows_its_changes(stack: LocalStack) -> None:
+def test_a_rule_condition_on_a_constant_follows_its_changes(stack: MotoStack) -> None:
     stack.api("PUT", "/constants/campaign", {"type": "text", "value": "spring"}, claims=ADMIN)
     rule = {
         "kind": "rule",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, demo_rules
 
 
@@ -10,7 +10,7 @@ def _rule(rule_id: str):
     return next(r for r in demo_rules() if r.id == rule_id)
 
 
-def test_a_switched_off_rule_stops_firing_from_the_next_change(stack: LocalStack) -> None:
+def test_a_switched_off_rule_stops_firing_from_the_next_change(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-1", "First", "1.00", "products"))
     stack.move_deal(TENANT, "d-1", "won")
     stack.drain()
@@ -22,7 +22,7 @@ def test_a_switched_off_rule_stops_firing_from_the_next_change(stack: LocalStack
     assert [n.deal_id for n in stack.notifications()] == ["d-1"]
 
 
-def test_an_edited_rule_applies_to_the_next_deal_but_not_to_a_run_waiting_on_its_delay(stack: LocalStack) -> None:
+def test_an_edited_rule_applies_to_the_next_deal_but_not_to_a_run_waiting_on_its_delay(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-1", "Cloud audit", "5200.00", "services"))
     stack.move_deal(TENANT, "d-1", "proposal")
     stack.drain()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, demo_tenant
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -17,7 +17,7 @@ def _notify(message: str) -> dict[str, Any]:
     return {"kind": "notify", "to": {"users": ["u-head"]}, "message": message}
 
 
-def _budget_automation(stack: LocalStack) -> None:
+def _budget_automation(stack: MotoStack) -> None:
     """Three kinds of use of the field: a rule's condition, a process node, a template."""
     assert stack.api("PUT", "/fields/budget", BUDGET, claims=ADMIN)[0] == 201
     automations = [
@@ -62,7 +62,7 @@ def _budget_automation(stack: LocalStack) -> None:
         assert status in (200, 201), body
 
 
-def test_deleting_a_field_flags_every_automation_that_used_it(stack: LocalStack) -> None:
+def test_deleting_a_field_flags_every_automation_that_used_it(stack: MotoStack) -> None:
     _budget_automation(stack)
 
     status, body = stack.api("DELETE", "/fields/budget", claims=ADMIN)
@@ -89,7 +89,7 @@ def test_deleting_a_field_flags_every_automation_that_used_it(stack: LocalStack)
     assert stack.api("GET", "/warnings", claims=ADMIN)[1]["items"] == []
 
 
-def test_a_flagged_rule_is_skipped_and_the_run_log_says_what_is_missing(stack: LocalStack) -> None:
+def test_a_flagged_rule_is_skipped_and_the_run_log_says_what_is_missing(stack: MotoStack) -> None:
     _budget_automation(stack)
     stack.api("DELETE", "/fields/budget", claims=ADMIN)
 
@@ -106,7 +106,7 @@ def test_a_flagged_rule_is_skipped_and_the_run_log_says_what_is_missing(stack: L
     assert status == 200 and [r["status"] for r in body["items"]] == ["skipped"]
 
 
-def test_a_field_kind_change_that_breaks_a_comparison_is_flagged(stack: LocalStack) -> None:
+def test_a_field_kind_change_that_breaks_a_comparison_is_flagged(stack: MotoStack) -> None:
     _budget_automation(stack)
 
     status, body = stack.api("PUT", "/fields/budget", {**BUDGET, "kind": "text"}, claims=ADMIN)
@@ -122,7 +122,7 @@ def test_a_field_kind_change_that_breaks_a_comparison_is_flagged(stack: LocalSta
     assert status == 409 and body["error"] == "conflict" and body["current_version"] == 2
 
 
-def test_users_and_constants_removed_from_the_tenant_flag_automation_at_once(stack: LocalStack) -> None:
+def test_users_and_constants_removed_from_the_tenant_flag_automation_at_once(stack: MotoStack) -> None:
     tenant = demo_tenant()
     stack.put_tenant(
         tenant.model_copy(update={"users": [u for u in tenant.users if u.id != "u-anna"], "constants": {}})
@@ -135,7 +135,7 @@ def test_users_and_constants_removed_from_the_tenant_flag_automation_at_once(sta
     ]
 
 
-def test_automation_naming_a_missing_constant_is_refused(stack: LocalStack) -> None:
+def test_automation_naming_a_missing_constant_is_refused(stack: MotoStack) -> None:
     rule = {
         "kind": "rule",
         "id": "link",
@@ -149,7 +149,7 @@ def test_automation_naming_a_missing_constant_is_refused(stack: LocalStack) -> N
     assert body["problems"] == [{"field": "actions.0.message", "problem": "no constant 'nowhere' in this tenant"}]
 
 
-def test_a_pipeline_or_stage_holding_deals_cannot_go(stack: LocalStack) -> None:
+def test_a_pipeline_or_stage_holding_deals_cannot_go(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-1", "Tender", "100.00", "services"))
     stack.create_deal(demo_deal("d-2", "Audit", "100.00", "services"))
     sales = stack.api("GET", "/pipelines/sales", claims=ADMIN)[1]
@@ -162,7 +162,7 @@ def test_a_pipeline_or_stage_holding_deals_cannot_go(stack: LocalStack) -> None:
     assert stack.api("GET", "/pipelines/sales", claims=ADMIN)[1]["stages"] == sales["stages"]  # nothing written
 
 
-def test_deleting_a_pipeline_names_the_automation_it_broke(stack: LocalStack) -> None:
+def test_deleting_a_pipeline_names_the_automation_it_broke(stack: MotoStack) -> None:
     status, body = stack.api("DELETE", "/pipelines/delivery", claims=ADMIN)
 
     assert status == 200 and body["deleted"] == "delivery"
@@ -172,7 +172,7 @@ def test_deleting_a_pipeline_names_the_automation_it_broke(stack: LocalStack) ->
     assert stack.api("GET", "/pipelines/delivery", claims=ADMIN)[0] == 404
 
 
-def test_pipeline_writes_are_versioned(stack: LocalStack) -> None:
+def test_pipeline_writes_are_versioned(stack: MotoStack) -> None:
     sales = stack.api("GET", "/pipelines/sales", claims=ADMIN)[1]
     renamed = {**sales, "name": "New business (EU)"}
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import CreateTask, Delay, FieldDefinition, Rule
 
 
-def _proposal(stack: LocalStack, deal_id: str) -> None:
+def _proposal(stack: MotoStack, deal_id: str) -> None:
     stack.create_deal(demo_deal(deal_id, f"Proposal {deal_id}", "5200.00", "services", company="Litware"))
     stack.move_deal(TENANT, deal_id, "proposal")
     stack.drain()
 
 
-def test_a_delayed_rule_waits_then_runs_after_its_delay(stack: LocalStack) -> None:
+def test_a_delayed_rule_waits_then_runs_after_its_delay(stack: MotoStack) -> None:
     _proposal(stack, "d-1")
     [run] = stack.runs(TENANT, "d-1")
     assert run.status == "waiting" and run.wake_at is not None
@@ -33,7 +33,7 @@ def test_a_delayed_rule_waits_then_runs_after_its_delay(stack: LocalStack) -> No
     assert [s.name for s in run.steps] == ["delay", "check", "action-1-send_email", "action-2-create_task"]
 
 
-def test_a_delayed_rule_does_not_run_if_the_deal_left_the_stage(stack: LocalStack) -> None:
+def test_a_delayed_rule_does_not_run_if_the_deal_left_the_stage(stack: MotoStack) -> None:
     _proposal(stack, "d-2")
     stack.move_deal(TENANT, "d-2", "negotiation")
     stack.drain()
@@ -46,7 +46,7 @@ def test_a_delayed_rule_does_not_run_if_the_deal_left_the_stage(stack: LocalStac
     assert run.reason == "the deal left stage 'proposal' before the delay ended (now in 'negotiation')"
 
 
-def test_a_deal_that_leaves_and_comes_back_waits_anew(stack: LocalStack) -> None:
+def test_a_deal_that_leaves_and_comes_back_waits_anew(stack: MotoStack) -> None:
     _proposal(stack, "d-3")
     stack.advance(days=1)
     stack.move_deal(TENANT, "d-3", "negotiation")
@@ -60,7 +60,7 @@ def test_a_deal_that_leaves_and_comes_back_waits_anew(stack: LocalStack) -> None
     assert len(stack.emails()) == 2
 
 
-def test_a_delay_relative_to_a_date_field(stack: LocalStack) -> None:
+def test_a_delay_relative_to_a_date_field(stack: MotoStack) -> None:
     stack.put_field(TENANT, FieldDefinition(code="deadline", name="Deadline", kind="date"))
     stack.put_rule(
         TENANT,

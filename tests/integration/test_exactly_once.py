@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import Rule, SendEmail, UpdateFields
 from dealflow.model.automation import FieldValue, Recipients
 
 
-def test_the_same_stream_record_delivered_twice_starts_one_run_and_sends_one_email(stack: LocalStack) -> None:
+def test_the_same_stream_record_delivered_twice_starts_one_run_and_sends_one_email(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-1", "Data migration", "7300.00", "services"))
     stack.drain()
     stack.move_deal(TENANT, "d-1", "lost")
@@ -23,7 +23,7 @@ def test_the_same_stream_record_delivered_twice_starts_one_run_and_sends_one_ema
     assert len(stack.runs(TENANT, "d-1")) == 1
 
 
-def test_a_redelivered_batch_in_a_fresh_container_still_sends_once(stack: LocalStack) -> None:
+def test_a_redelivered_batch_in_a_fresh_container_still_sends_once(stack: MotoStack) -> None:
     """Even if the run itself started again (say the name guard were lost), the effect ledger
     refuses the second send: the e-mail's key is the run id plus the action's position."""
     stack.create_deal(demo_deal("d-2", "Laptop fleet", "48900.00", "products"))
@@ -41,7 +41,7 @@ def test_a_redelivered_batch_in_a_fresh_container_still_sends_once(stack: LocalS
     assert again.steps[-1].outcome == "duplicate"
 
 
-def test_an_automation_write_is_applied_once_per_run(stack: LocalStack) -> None:
+def test_an_automation_write_is_applied_once_per_run(stack: MotoStack) -> None:
     stack.put_rule(
         TENANT,
         Rule(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import Deal, Notify, Recipients, Rule
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
-def test_a_failing_record_is_reported_alone_and_the_rest_of_the_batch_completes(stack: LocalStack) -> None:
+def test_a_failing_record_is_reported_alone_and_the_rest_of_the_batch_completes(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("ok-1", "Good deal", "100.00", "products"))
     stack.create_deal(Deal(tenant_id="ghost", id="bad-1", pipeline_id="sales", stage_id="won", title="No tenant"))
     stack.create_deal(demo_deal("ok-2", "Another good deal", "200.00", "products"))
@@ -30,7 +30,7 @@ def test_a_failing_record_is_reported_alone_and_the_rest_of_the_batch_completes(
 
 
 def test_a_record_that_keeps_failing_goes_to_the_failure_queue_after_bounded_retries() -> None:
-    with LocalStack() as stack:
+    with MotoStack() as stack:
         stack.create_deal(Deal(tenant_id="ghost", id="bad-1", pipeline_id="sales", stage_id="won", title="x"))
         report = stack.drain()
 
@@ -41,7 +41,7 @@ def test_a_record_that_keeps_failing_goes_to_the_failure_queue_after_bounded_ret
         assert failure["DDBStreamBatchInfo"]["startSequenceNumber"] == report.given_up[0]
 
 
-def test_a_failing_action_fails_its_run_with_a_reason_and_other_deals_still_run(stack: LocalStack) -> None:
+def test_a_failing_action_fails_its_run_with_a_reason_and_other_deals_still_run(stack: MotoStack) -> None:
     # The deals' responsible user left: only the run can find out (a rule naming a user who left is
     # flagged and skipped before it runs, see test_broken_references.py).
     stack.put_rule(
@@ -66,7 +66,7 @@ def test_a_failing_action_fails_its_run_with_a_reason_and_other_deals_still_run(
     assert len(stack.emails()) == 2  # the lost-deal e-mail rule ran for both deals regardless
 
 
-def test_the_sample_stream_event_drives_the_dispatcher(stack: LocalStack) -> None:
+def test_the_sample_stream_event_drives_the_dispatcher(stack: MotoStack) -> None:
     event = json.loads((EVENTS / "dispatcher-stream.json").read_text())
     for record in event["Records"]:
         image = record["dynamodb"].get("OldImage") or record["dynamodb"]["NewImage"]

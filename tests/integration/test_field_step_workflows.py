@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT
 from dealflow.model import FieldDefinition
 from dealflow.model.plan import PlanName
@@ -43,14 +43,14 @@ def _workflow(workflow_id: str, field_code: str, step_id: str = "agree_terms", *
     }
 
 
-def _field(stack: LocalStack, code: str, kind: str) -> None:
+def _field(stack: MotoStack, code: str, kind: str) -> None:
     status, body = stack.api(
         "PUT", f"/fields/{code}", {"code": code, "name": code.replace("_", " ").title(), "kind": kind}, claims=ADMIN
     )
     assert status == 201, body
 
 
-def _linked(stack: LocalStack, kind: str) -> str:
+def _linked(stack: MotoStack, kind: str) -> str:
     """A custom field of ``kind`` linked with the step 'agree_terms' by workflow 'wf-terms'."""
     code = f"terms_{kind}"
     _field(stack, code, kind)
@@ -59,7 +59,7 @@ def _linked(stack: LocalStack, kind: str) -> str:
     return code
 
 
-def _deal(stack: LocalStack, deal_id: str, **changes: Any) -> dict[str, Any]:
+def _deal(stack: MotoStack, deal_id: str, **changes: Any) -> dict[str, Any]:
     status, body = stack.api(
         "POST",
         "/deals",
@@ -71,7 +71,7 @@ def _deal(stack: LocalStack, deal_id: str, **changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_filling_the_field_marks_the_step_in_the_same_write(stack: LocalStack, kind: str) -> None:
+def test_filling_the_field_marks_the_step_in_the_same_write(stack: MotoStack, kind: str) -> None:
     code = _linked(stack, kind)
     filled, empty = KINDS[kind]
     deal = _deal(stack, "d-1")
@@ -89,7 +89,7 @@ def test_filling_the_field_marks_the_step_in_the_same_write(stack: LocalStack, k
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_marking_the_step_needs_the_field_filled(stack: LocalStack, kind: str) -> None:
+def test_marking_the_step_needs_the_field_filled(stack: MotoStack, kind: str) -> None:
     code = _linked(stack, kind)
     filled, empty = KINDS[kind]
     _deal(stack, "d-1", fields={} if empty is None else {code: empty})
@@ -113,7 +113,7 @@ def test_marking_the_step_needs_the_field_filled(stack: LocalStack, kind: str) -
     assert deal["steps"]["agree_terms"]["by"] == "u-anna" and deal["version"] == 2
 
 
-def test_emptying_the_field_keeps_the_step_and_other_steps_are_free(stack: LocalStack) -> None:
+def test_emptying_the_field_keeps_the_step_and_other_steps_are_free(stack: MotoStack) -> None:
     code = _linked(stack, "text")
     _deal(stack, "d-1", fields={code: "Net 30"})
     status, deal = stack.api(
@@ -124,7 +124,7 @@ def test_emptying_the_field_keeps_the_step_and_other_steps_are_free(stack: Local
     assert deal["steps"]["qualify"]["by"] == "u-anna"
 
 
-def test_a_switched_off_workflow_does_nothing_either_way(stack: LocalStack) -> None:
+def test_a_switched_off_workflow_does_nothing_either_way(stack: MotoStack) -> None:
     code = _linked(stack, "checkbox")
     status, body = stack.api("POST", f"{WORKFLOWS}/wf-terms/disable", claims=ADMIN)
     assert status == 200 and body["enabled"] is False
@@ -134,7 +134,7 @@ def test_a_switched_off_workflow_does_nothing_either_way(stack: LocalStack) -> N
     assert status == 200 and deal["steps"]["agree_terms"]["by"] == "u-anna"
 
 
-def test_steps_are_marked_and_undone_by_any_role(stack: LocalStack) -> None:
+def test_steps_are_marked_and_undone_by_any_role(stack: MotoStack) -> None:
     _deal(stack, "d-1")
     status, deal = stack.api("POST", "/deals/d-1/steps/qualify", {"done": True, "version": 1}, claims=ANNA)
     assert status == 200 and deal["version"] == 2 and deal["steps"]["qualify"]["by"] == "u-anna"
@@ -153,7 +153,7 @@ def test_steps_are_marked_and_undone_by_any_role(stack: LocalStack) -> None:
     assert status == 422 and "done" in _problems(body)
 
 
-def test_put_creates_replaces_and_checks_the_version(stack: LocalStack) -> None:
+def test_put_creates_replaces_and_checks_the_version(stack: MotoStack) -> None:
     _field(stack, "terms_note", "text")
     body = _workflow("wf-terms", "terms_note")
     status, created = stack.api("PUT", f"{WORKFLOWS}/wf-terms", body, claims=ADMIN)
@@ -173,7 +173,7 @@ def test_put_creates_replaces_and_checks_the_version(stack: LocalStack) -> None:
     assert stack.api("GET", f"{WORKFLOWS}/wf-terms", claims=ADMIN)[0] == 404
 
 
-def test_the_field_and_the_step_must_exist(stack: LocalStack) -> None:
+def test_the_field_and_the_step_must_exist(stack: MotoStack) -> None:
     status, body = stack.api("PUT", f"{WORKFLOWS}/wf-x", _workflow("wf-x", "amount", "kickoff_call"), claims=ADMIN)
     assert status == 422
     assert _problems(body) == {
@@ -187,7 +187,7 @@ def test_the_field_and_the_step_must_exist(stack: LocalStack) -> None:
     assert stack.api("GET", f"{WORKFLOWS}/wf-x", claims=ADMIN)[0] == 404
 
 
-def test_a_field_or_a_step_serves_one_workflow_only(stack: LocalStack) -> None:
+def test_a_field_or_a_step_serves_one_workflow_only(stack: MotoStack) -> None:
     # The demo's workflow 'proposal-sent' links 'proposal_sent_on' with 'send_proposal'; switched
     # off, it still holds both.
     assert stack.api("POST", f"{WORKFLOWS}/proposal-sent/disable", claims=ADMIN)[0] == 200
@@ -206,7 +206,7 @@ def test_a_field_or_a_step_serves_one_workflow_only(stack: LocalStack) -> None:
     assert stack.api("PUT", f"{WORKFLOWS}/wf-x", _workflow("wf-x", "what_we_sell", "qualify"), claims=ADMIN)[0] == 201
 
 
-def test_the_plan_caps_active_workflows_and_the_counts_show_it(stack: LocalStack) -> None:
+def test_the_plan_caps_active_workflows_and_the_counts_show_it(stack: MotoStack) -> None:
     tenant = stack.automation.get_tenant(TENANT)
     stack.put_tenant(tenant.model_copy(update={"plan": PlanName.FREE}))  # one active workflow
     status, listed = stack.api("GET", WORKFLOWS, claims=ANNA)
@@ -231,7 +231,7 @@ def test_the_plan_caps_active_workflows_and_the_counts_show_it(stack: LocalStack
     assert {w["id"]: w["enabled"] for w in listed["items"]} == {"proposal-sent": False, "wf-terms": True}
 
 
-def test_a_workflow_whose_step_or_field_is_gone_warns_and_does_nothing(stack: LocalStack) -> None:
+def test_a_workflow_whose_step_or_field_is_gone_warns_and_does_nothing(stack: MotoStack) -> None:
     sales = stack.api("GET", "/pipelines/sales", claims=ADMIN)[1]
     for stage in sales["stages"]:
         stage["steps"] = [s for s in stage["steps"] if s["id"] != "send_proposal"]
@@ -248,7 +248,7 @@ def test_a_workflow_whose_step_or_field_is_gone_warns_and_does_nothing(stack: Lo
     ]
 
 
-def test_an_automation_filling_the_field_marks_the_step_once(stack: LocalStack) -> None:
+def test_an_automation_filling_the_field_marks_the_step_once(stack: MotoStack) -> None:
     code = _linked(stack, "text")
     rule = {
         "kind": "rule",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -45,13 +45,13 @@ REASON = (
 )
 
 
-def _put(stack: LocalStack, automation: dict[str, Any]) -> dict[str, Any]:
+def _put(stack: MotoStack, automation: dict[str, Any]) -> dict[str, Any]:
     status, body = stack.api("PUT", f"/automation/{automation['id']}", automation, claims=ADMIN)
     assert status in (200, 201), body
     return body
 
 
-def test_switching_on_the_last_link_of_a_cycle_reports_the_loop(stack: LocalStack) -> None:
+def test_switching_on_the_last_link_of_a_cycle_reports_the_loop(stack: MotoStack) -> None:
     assert _put(stack, TUNNEL_A)["loop_warning"] is None
     assert _put(stack, TUNNEL_B)["loop_warning"] is None
     assert _put(stack, {**RULE_C, "enabled": False})["loop_warning"] is None
@@ -67,7 +67,7 @@ def test_switching_on_the_last_link_of_a_cycle_reports_the_loop(stack: LocalStac
     assert {i["automation_id"] for i in body["items"]} == {"rule-c", "tunnel-a", "tunnel-b"}
 
 
-def test_creating_automation_enabled_that_closes_a_cycle_reports_it(stack: LocalStack) -> None:
+def test_creating_automation_enabled_that_closes_a_cycle_reports_it(stack: MotoStack) -> None:
     _put(stack, RULE_C)
     _put(stack, TUNNEL_B)
 
@@ -77,7 +77,7 @@ def test_creating_automation_enabled_that_closes_a_cycle_reports_it(stack: Local
     assert body["warnings"] == []
 
 
-def test_a_switched_off_link_breaks_the_cycle(stack: LocalStack) -> None:
+def test_a_switched_off_link_breaks_the_cycle(stack: MotoStack) -> None:
     _put(stack, TUNNEL_A)
     _put(stack, {**TUNNEL_B, "enabled": False})
 
@@ -85,7 +85,7 @@ def test_a_switched_off_link_breaks_the_cycle(stack: LocalStack) -> None:
     assert stack.api("GET", "/warnings", claims=ADMIN)[1] == {"items": [], "loops": []}
 
 
-def test_a_field_update_that_starts_a_field_trigger_is_a_link(stack: LocalStack) -> None:
+def test_a_field_update_that_starts_a_field_trigger_is_a_link(stack: MotoStack) -> None:
     assert (
         stack.api("PUT", "/fields/score", {"code": "score", "name": "Score", "kind": "number"}, claims=ADMIN)[0] == 201
     )

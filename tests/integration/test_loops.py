@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dealflow.dispatch import MAX_DEPTH
-from dealflow.local import LocalStack
+from dealflow.engine.compiled import MAX_DEPTH
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import MoveToStage, Rule, Tunnel
 
 
-def _stopped(stack: LocalStack) -> list:
+def _stopped(stack: MotoStack) -> list:
     return [r for r in stack.runs(TENANT) if r.reason and r.reason.startswith("automation loop stopped")]
 
 
-def test_two_tunnels_feeding_each_other_stop_at_depth_8(stack: LocalStack) -> None:
+def test_two_tunnels_feeding_each_other_stop_at_depth_8(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT,
         Tunnel(
@@ -49,7 +49,7 @@ def test_two_tunnels_feeding_each_other_stop_at_depth_8(stack: LocalStack) -> No
     assert report.runs_started == MAX_DEPTH
 
 
-def test_a_rule_loop_between_two_stages_stops_too(stack: LocalStack) -> None:
+def test_a_rule_loop_between_two_stages_stops_too(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT,
         Rule(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, set_up
 from dealflow.model import RunRequest
 
@@ -14,7 +14,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def test_won_and_lost_deals_over_a_moto_server() -> None:
-    with LocalStack(server=True) as stack:
+    with MotoStack(server=True) as stack:
         assert stack.endpoint is not None and stack.endpoint.startswith("http://127.0.0.1:")
         set_up(stack)
         stack.create_deal(demo_deal("d-1", "Website redesign", "12500.00", "services"))
@@ -33,7 +33,7 @@ def test_won_and_lost_deals_over_a_moto_server() -> None:
 
 def test_the_sample_runner_event_runs_its_rule() -> None:
     request = RunRequest.model_validate(json.loads((EVENTS / "runner-start.json").read_text()))
-    with LocalStack() as stack:
+    with MotoStack() as stack:
         set_up(stack)
         stack.create_deal(request.deal)
         stack._pump.poll()  # only the sample's run, not the rules the INSERT would start

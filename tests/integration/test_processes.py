@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import PROCESS_TENANT, demo_deal, set_up_process_tenant, worked_example
 from dealflow.model import BusinessProcess
 
@@ -15,8 +15,8 @@ T = PROCESS_TENANT
 
 
 @pytest.fixture
-def globex() -> Iterator[LocalStack]:
-    with LocalStack() as local:
+def globex() -> Iterator[MotoStack]:
+    with MotoStack() as local:
         set_up_process_tenant(local)
         yield local
 
@@ -25,14 +25,14 @@ def _deal(deal_id: str, what: str = "services", amount: str = "12500.00"):
     return demo_deal(deal_id, f"Deal {deal_id}", amount, what).model_copy(update={"tenant_id": T})
 
 
-def _close(stack: LocalStack, deal_id: str, stage: str, what: str = "services") -> None:
+def _close(stack: MotoStack, deal_id: str, stage: str, what: str = "services") -> None:
     stack.create_deal(_deal(deal_id, what))
     stack.drain()
     stack.move_deal(T, deal_id, stage)
     stack.drain()
 
 
-def test_won_services_deal_gets_a_workgroup_and_the_head_of_sales_is_told(globex: LocalStack) -> None:
+def test_won_services_deal_gets_a_workgroup_and_the_head_of_sales_is_told(globex: MotoStack) -> None:
     _close(globex, "g-1", "won", "services")
 
     [group] = globex.workgroups(T)
@@ -43,14 +43,14 @@ def test_won_services_deal_gets_a_workgroup_and_the_head_of_sales_is_told(globex
     assert globex.emails() == []
 
 
-def test_won_products_deal_is_only_announced(globex: LocalStack) -> None:
+def test_won_products_deal_is_only_announced(globex: MotoStack) -> None:
     _close(globex, "g-2", "won", "products")
 
     assert globex.workgroups(T) == []
     assert [n.message for n in globex.notifications()] == ["Won: Deal g-2, 12500.00 EUR (commission 937.50)"]
 
 
-def test_lost_deal_emails_the_team_with_a_link_built_from_a_variable(globex: LocalStack) -> None:
+def test_lost_deal_emails_the_team_with_a_link_built_from_a_variable(globex: MotoStack) -> None:
     _close(globex, "g-3", "lost")
 
     [email] = globex.emails()
@@ -60,7 +60,7 @@ def test_lost_deal_emails_the_team_with_a_link_built_from_a_variable(globex: Loc
     assert globex.notifications() == [] and globex.workgroups(T) == []
 
 
-def test_the_branch_taken_and_the_values_seen_are_in_the_run_log(globex: LocalStack) -> None:
+def test_the_branch_taken_and_the_values_seen_are_in_the_run_log(globex: MotoStack) -> None:
     _close(globex, "g-4", "won", "products")
 
     [run] = [r for r in globex.runs(T, "g-4") if r.started_by.get("event") == "changed"]
@@ -72,7 +72,7 @@ def test_the_branch_taken_and_the_values_seen_are_in_the_run_log(globex: LocalSt
     assert (seen["field"], seen["actual"], seen["result"]) == ("what_we_sell", "products", False)
 
 
-def test_commission_is_exact_to_the_cent(globex: LocalStack) -> None:
+def test_commission_is_exact_to_the_cent(globex: MotoStack) -> None:
     globex.create_deal(_deal("g-5", amount="1234.55"))
     globex.move_deal(T, "g-5", "won")
     globex.drain()
@@ -89,7 +89,7 @@ def _process(nodes: list, **extra) -> BusinessProcess:
     )
 
 
-def _manual(stack: LocalStack, process: BusinessProcess, deal_id: str = "m-1"):
+def _manual(stack: MotoStack, process: BusinessProcess, deal_id: str = "m-1"):
     stack.put_automation(T, process)
     if stack.get_deal(T, deal_id) is None:
         stack.create_deal(_deal(deal_id))
@@ -100,7 +100,7 @@ def _manual(stack: LocalStack, process: BusinessProcess, deal_id: str = "m-1"):
     return run
 
 
-def test_a_loop_repeats_while_its_condition_holds_with_a_variable_counter(globex: LocalStack) -> None:
+def test_a_loop_repeats_while_its_condition_holds_with_a_variable_counter(globex: MotoStack) -> None:
     run = _manual(
         globex,
         _process(
@@ -124,7 +124,7 @@ def test_a_loop_repeats_while_its_condition_holds_with_a_variable_counter(globex
     assert run.steps[-1].outcome == "loop ended after 3 iteration(s)"
 
 
-def test_a_loop_that_hits_its_cap_stops_with_a_logged_reason(globex: LocalStack) -> None:
+def test_a_loop_that_hits_its_cap_stops_with_a_logged_reason(globex: MotoStack) -> None:
     run = _manual(
         globex,
         _process(
@@ -146,7 +146,7 @@ def test_a_loop_that_hits_its_cap_stops_with_a_logged_reason(globex: LocalStack)
     assert [t["title"] for t in globex.tasks(T)] == ["after the loop"]  # the process goes on after it
 
 
-def test_a_condition_falls_through_to_otherwise(globex: LocalStack) -> None:
+def test_a_condition_falls_through_to_otherwise(globex: MotoStack) -> None:
     run = _manual(
         globex,
         _process(
@@ -168,7 +168,7 @@ def test_a_condition_falls_through_to_otherwise(globex: LocalStack) -> None:
     assert [t["title"] for t in globex.tasks(T)] == ["small deal"]
 
 
-def test_a_delay_node_waits_and_a_tenant_variable_can_be_set(globex: LocalStack) -> None:
+def test_a_delay_node_waits_and_a_tenant_variable_can_be_set(globex: MotoStack) -> None:
     run = _manual(
         globex,
         _process(
@@ -192,7 +192,7 @@ def test_a_delay_node_waits_and_a_tenant_variable_can_be_set(globex: LocalStack)
     assert done.status == "completed"
 
 
-def test_an_edited_process_leaves_a_running_instance_on_its_old_version(globex: LocalStack) -> None:
+def test_an_edited_process_leaves_a_running_instance_on_its_old_version(globex: MotoStack) -> None:
     old = _process(
         [
             {"kind": "delay", "delay": {"hours": 2}},
@@ -220,7 +220,7 @@ def test_an_edited_process_leaves_a_running_instance_on_its_old_version(globex: 
     assert sorted(t["title"] for t in globex.tasks(T)) == ["version 1", "version 2"]
 
 
-def test_switching_a_process_off_cancels_its_waiting_runs(globex: LocalStack) -> None:
+def test_switching_a_process_off_cancels_its_waiting_runs(globex: MotoStack) -> None:
     _manual(
         globex,
         _process(
@@ -240,7 +240,7 @@ def test_switching_a_process_off_cancels_its_waiting_runs(globex: LocalStack) ->
     assert globex.tasks(T) == []
 
 
-def test_deleting_the_deal_cancels_runs_waiting_on_it(globex: LocalStack) -> None:
+def test_deleting_the_deal_cancels_runs_waiting_on_it(globex: MotoStack) -> None:
     _manual(
         globex,
         _process(
@@ -260,14 +260,14 @@ def test_deleting_the_deal_cancels_runs_waiting_on_it(globex: LocalStack) -> Non
     assert globex.tasks(T) == []
 
 
-def test_a_process_only_for_manual_start_cannot_start_on_changes(globex: LocalStack) -> None:
+def test_a_process_only_for_manual_start_cannot_start_on_changes(globex: MotoStack) -> None:
     assert "manual" not in worked_example().start_on
     globex.create_deal(_deal("nope"))
     with pytest.raises(ValueError, match="not started by hand"):
         globex.start_process(T, "deal-outcome", "nope")
 
 
-def test_a_manual_start_takes_typed_parameters_with_defaults(globex: LocalStack) -> None:
+def test_a_manual_start_takes_typed_parameters_with_defaults(globex: MotoStack) -> None:
     process = _process(
         [{"kind": "action", "action": {"kind": "create_task", "title": "{{ var.reason }} within {{ var.days }} days"}}],
         parameters={"reason": {"type": "text", "value": "Call back"}, "days": {"type": "number", "value": 3}},

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 
 
-def _won(stack: LocalStack, deal_id: str, what_we_sell: str) -> None:
+def _won(stack: MotoStack, deal_id: str, what_we_sell: str) -> None:
     stack.create_deal(demo_deal(deal_id, f"Deal {deal_id}", "12500.00", what_we_sell))
     stack.drain()
     stack.move_deal(TENANT, deal_id, "won")
     stack.drain()
 
 
-def test_won_services_deal_gets_a_workgroup_owned_by_its_responsible_user(stack: LocalStack) -> None:
+def test_won_services_deal_gets_a_workgroup_owned_by_its_responsible_user(stack: MotoStack) -> None:
     _won(stack, "d-1", "services")
 
     [group] = stack.workgroups(TENANT)
@@ -23,7 +23,7 @@ def test_won_services_deal_gets_a_workgroup_owned_by_its_responsible_user(stack:
     assert group["deal_id"] == "d-1"
 
 
-def test_won_products_deal_gets_no_workgroup_but_head_of_sales_is_notified(stack: LocalStack) -> None:
+def test_won_products_deal_gets_no_workgroup_but_head_of_sales_is_notified(stack: MotoStack) -> None:
     _won(stack, "d-2", "products")
 
     assert stack.workgroups(TENANT) == []
@@ -43,7 +43,7 @@ def test_won_products_deal_gets_no_workgroup_but_head_of_sales_is_notified(stack
     )
 
 
-def test_lost_deal_emails_chosen_users_with_details_and_direct_link(stack: LocalStack) -> None:
+def test_lost_deal_emails_chosen_users_with_details_and_direct_link(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-3", "Data migration", "7300.00", "services", company="Fabrikam"))
     stack.move_deal(TENANT, "d-3", "lost")
     stack.drain()
@@ -56,7 +56,7 @@ def test_lost_deal_emails_chosen_users_with_details_and_direct_link(stack: Local
     assert "https://crm.acme.example/crm/deal/show/d-3/" in email.body
 
 
-def test_nothing_fires_on_edits_inside_a_stage_or_on_stages_without_rules(stack: LocalStack) -> None:
+def test_nothing_fires_on_edits_inside_a_stage_or_on_stages_without_rules(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-4", "Quiet deal", "100.00", "services"))
     stack.move_deal(TENANT, "d-4", "negotiation")
     stack.update_deal(TENANT, "d-4", title="Quiet deal, renamed")
@@ -70,7 +70,7 @@ def test_nothing_fires_on_edits_inside_a_stage_or_on_stages_without_rules(stack:
     assert stack.emails() == []
 
 
-def test_a_deal_created_directly_in_a_stage_runs_that_stages_rules(stack: LocalStack) -> None:
+def test_a_deal_created_directly_in_a_stage_runs_that_stages_rules(stack: MotoStack) -> None:
     deal = demo_deal("d-6", "Signed on the spot", "900.00", "services").model_copy(update={"stage_id": "won"})
     stack.create_deal(deal)
     stack.drain()
@@ -79,7 +79,7 @@ def test_a_deal_created_directly_in_a_stage_runs_that_stages_rules(stack: LocalS
     assert [n.deal_id for n in stack.notifications()] == ["d-6"]
 
 
-def test_each_run_is_in_the_run_log_with_its_steps(stack: LocalStack) -> None:
+def test_each_run_is_in_the_run_log_with_its_steps(stack: MotoStack) -> None:
     _won(stack, "d-7", "services")
 
     runs = {r.automation_id: r for r in stack.runs(TENANT, "d-7")}

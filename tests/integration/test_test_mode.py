@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, demo_rules
 from dealflow.model import Deal
 
 
-def _table_items(stack: LocalStack) -> list[dict]:
+def _table_items(stack: MotoStack) -> list[dict]:
     return stack.deals._table.scan()["Items"]
 
 
-def test_test_mode_on_a_real_deal_sends_and_writes_nothing_but_shows_the_email(stack: LocalStack) -> None:
+def test_test_mode_on_a_real_deal_sends_and_writes_nothing_but_shows_the_email(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-1", "Data migration", "7300.00", "services", company="Fabrikam"))
     stack.drain()
     before = _table_items(stack)
@@ -31,7 +31,7 @@ def test_test_mode_on_a_real_deal_sends_and_writes_nothing_but_shows_the_email(s
     assert "https://crm.acme.example/crm/deal/show/d-1/" in email.detail["body"]
 
 
-def test_test_mode_on_a_test_deal_shows_conditions_delays_and_field_values(stack: LocalStack) -> None:
+def test_test_mode_on_a_test_deal_shows_conditions_delays_and_field_values(stack: MotoStack) -> None:
     deal = Deal(
         tenant_id=TENANT,
         id="test-deal",
@@ -56,7 +56,7 @@ def test_test_mode_on_a_test_deal_shows_conditions_delays_and_field_values(stack
     assert stack.get_deal(TENANT, "test-deal") is None and stack.tasks(TENANT) == []
 
 
-def test_a_condition_that_fails_in_test_mode_says_on_which_value(stack: LocalStack) -> None:
+def test_a_condition_that_fails_in_test_mode_says_on_which_value(stack: MotoStack) -> None:
     deal = demo_deal("d-2", "Products only", "1.00", "products")
 
     result = stack.test_run(TENANT, "won-services-workgroup", deal=deal)
@@ -71,7 +71,7 @@ def test_a_condition_that_fails_in_test_mode_says_on_which_value(stack: LocalSta
     )
 
 
-def test_test_runs_are_stored_and_listed_newest_first(stack: LocalStack) -> None:
+def test_test_runs_are_stored_and_listed_newest_first(stack: MotoStack) -> None:
     deal = demo_deal("d-3", "Listed", "1.00", "services")
     first = stack.test_run(TENANT, "won-notify-head", deal=deal)
     stack.advance(minutes=1)
@@ -81,7 +81,7 @@ def test_test_runs_are_stored_and_listed_newest_first(stack: LocalStack) -> None
     assert stack.workgroups(TENANT) == [] and stack.notifications() == []
 
 
-def test_run_log_for_a_run_that_fired_and_one_that_did_not(stack: LocalStack) -> None:
+def test_run_log_for_a_run_that_fired_and_one_that_did_not(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-4", "Fires", "1.00", "services"))
     stack.create_deal(demo_deal("d-5", "Does not", "1.00", "products"))
     stack.move_deal(TENANT, "d-4", "won")

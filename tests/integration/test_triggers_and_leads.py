@@ -3,12 +3,12 @@ follow their deals."""
 
 from __future__ import annotations
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, demo_lead
 from dealflow.model import FieldDefinition, Trigger
 
 
-def test_a_lead_follows_its_deal_to_need_satisfied_when_the_deal_is_won(stack: LocalStack) -> None:
+def test_a_lead_follows_its_deal_to_need_satisfied_when_the_deal_is_won(stack: MotoStack) -> None:
     stack.create_deal(demo_lead("lead-1", "Website for Northwind"))
     stack.create_deal(demo_deal("d-1", "Website redesign", "12500.00", "services", lead_id="lead-1"))
     stack.drain()
@@ -24,7 +24,7 @@ def test_a_lead_follows_its_deal_to_need_satisfied_when_the_deal_is_won(stack: L
     assert run.status == "completed" and run.started_by["event"] == "linked_deal_won"
 
 
-def test_a_lead_is_rejected_when_its_deal_is_lost(stack: LocalStack) -> None:
+def test_a_lead_is_rejected_when_its_deal_is_lost(stack: MotoStack) -> None:
     stack.create_deal(demo_lead("lead-2", "Laptops for Contoso"))
     stack.create_deal(demo_deal("d-2", "Laptop fleet", "48900.00", "products", lead_id="lead-2"))
     stack.move_deal(TENANT, "d-2", "lost")
@@ -33,7 +33,7 @@ def test_a_lead_is_rejected_when_its_deal_is_lost(stack: LocalStack) -> None:
     assert stack.get_deal(TENANT, "lead-2").stage_id == "rejected"  # type: ignore[union-attr]
 
 
-def test_deals_without_a_lead_and_leads_of_other_deals_are_left_alone(stack: LocalStack) -> None:
+def test_deals_without_a_lead_and_leads_of_other_deals_are_left_alone(stack: MotoStack) -> None:
     stack.create_deal(demo_lead("lead-3", "Untouched"))
     stack.create_deal(demo_deal("d-3", "No lead", "1.00", "products"))
     stack.move_deal(TENANT, "d-3", "won")
@@ -43,7 +43,7 @@ def test_deals_without_a_lead_and_leads_of_other_deals_are_left_alone(stack: Loc
     assert [r for r in stack.runs(TENANT) if r.automation_kind == "trigger"] == []
 
 
-def test_a_field_changed_trigger_moves_the_deal_forward_only(stack: LocalStack) -> None:
+def test_a_field_changed_trigger_moves_the_deal_forward_only(stack: MotoStack) -> None:
     stack.put_field(TENANT, FieldDefinition(code="contract_signed", name="Contract signed", kind="checkbox"))
     stack.put_automation(
         TENANT,
@@ -72,7 +72,7 @@ def test_a_field_changed_trigger_moves_the_deal_forward_only(stack: LocalStack) 
     assert held.steps[-1].detail["reason"] == "already at or past stage 'negotiation'"
 
 
-def test_a_trigger_allowed_to_go_back_moves_a_deal_backwards(stack: LocalStack) -> None:
+def test_a_trigger_allowed_to_go_back_moves_a_deal_backwards(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT,
         Trigger(

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import Clause, CreateTask, Delay, Rule, Tunnel
 
 
-def _won(stack: LocalStack, deal_id: str, what_we_sell: str = "services") -> None:
+def _won(stack: MotoStack, deal_id: str, what_we_sell: str = "services") -> None:
     stack.create_deal(demo_deal(deal_id, f"Deal {deal_id}", "12500.00", what_we_sell))
     stack.move_deal(TENANT, deal_id, "won")
     stack.drain()
 
 
-def _copies(stack: LocalStack, deal_id: str) -> list:
+def _copies(stack: MotoStack, deal_id: str) -> list:
     original = stack.get_deal(TENANT, deal_id)
     assert original is not None
     return [stack.get_deal(TENANT, copy_id) for copy_id in original.copy_ids]
 
 
-def test_a_copy_tunnel_copies_the_deal_into_the_target_stage_and_links_both(stack: LocalStack) -> None:
+def test_a_copy_tunnel_copies_the_deal_into_the_target_stage_and_links_both(stack: MotoStack) -> None:
     _won(stack, "d-1")
 
     original = stack.get_deal(TENANT, "d-1")
@@ -36,14 +36,14 @@ def test_a_copy_tunnel_copies_the_deal_into_the_target_stage_and_links_both(stac
     )
 
 
-def test_a_copy_tunnel_with_a_condition_copies_only_matching_deals(stack: LocalStack) -> None:
+def test_a_copy_tunnel_with_a_condition_copies_only_matching_deals(stack: MotoStack) -> None:
     _won(stack, "d-2", what_we_sell="products")
 
     assert _copies(stack, "d-2") == []
     assert [r.status for r in stack.runs(TENANT, "d-2") if r.automation_id == "won-to-delivery"] == ["not_started"]
 
 
-def test_the_copy_is_not_duplicated_when_the_stream_record_comes_again(stack: LocalStack) -> None:
+def test_the_copy_is_not_duplicated_when_the_stream_record_comes_again(stack: MotoStack) -> None:
     _won(stack, "d-3")
     move = next(r for r in stack.delivered if r["eventName"] == "MODIFY" and r["dynamodb"]["Keys"]["id"]["S"] == "d-3")
     stack.runs_port._names.clear()  # even a run that starts again finds the copy it made
@@ -56,7 +56,7 @@ def test_the_copy_is_not_duplicated_when_the_stream_record_comes_again(stack: Lo
     assert len(delivery) == 1
 
 
-def test_a_move_tunnel_keeps_the_deal_and_runs_the_new_stage_rules(stack: LocalStack) -> None:
+def test_a_move_tunnel_keeps_the_deal_and_runs_the_new_stage_rules(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT,
         Tunnel(
@@ -90,7 +90,7 @@ def test_a_move_tunnel_keeps_the_deal_and_runs_the_new_stage_rules(stack: LocalS
     assert len(stack.emails()) == 1  # the lost e-mail still went out before the move
 
 
-def test_a_tunnel_with_a_delay_moves_only_after_it_and_only_if_still_there(stack: LocalStack) -> None:
+def test_a_tunnel_with_a_delay_moves_only_after_it_and_only_if_still_there(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT,
         Tunnel(

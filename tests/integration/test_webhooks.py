@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dealflow import clock
-from dealflow.local import LocalStack
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, set_up
 from dealflow.model import Clause, Deal, Pipeline, RunRequest, Stage, Tenant, Trigger
 from dealflow.webhooks import sign
@@ -27,9 +27,9 @@ INVOICE_PAID_WINS = Trigger(
 
 
 @pytest.fixture
-def stack() -> Iterator[LocalStack]:
+def stack() -> Iterator[MotoStack]:
     """The demo tenant, its webhook secret, an invoice_paid trigger to "won", and deal d-1 in "new"."""
-    with LocalStack() as local:
+    with MotoStack() as local:
         set_up(local)
         local.put_automation(TENANT, INVOICE_PAID_WINS)
         local.set_webhook_secret(TENANT, SECRET)
@@ -42,13 +42,13 @@ def _event(event_id: str = "evt-1", deal_id: str = "d-1", kind: str = "invoice_p
     return {"id": event_id, "kind": kind, "deal_id": deal_id, **extra}
 
 
-def _stage(stack: LocalStack, deal_id: str = "d-1") -> str:
+def _stage(stack: MotoStack, deal_id: str = "d-1") -> str:
     deal = stack.get_deal(TENANT, deal_id)
     assert deal is not None
     return deal.stage_id
 
 
-def _stage_moves(stack: LocalStack, deal_id: str = "d-1") -> list[tuple[str, str]]:
+def _stage_moves(stack: MotoStack, deal_id: str = "d-1") -> list[tuple[str, str]]:
     """Every stage change of a deal the stream carried, in order."""
     moves = []
     for record in stack.delivered:
@@ -61,14 +61,14 @@ def _stage_moves(stack: LocalStack, deal_id: str = "d-1") -> list[tuple[str, str
     return moves
 
 
-def _trigger_runs(stack: LocalStack, deal_id: str = "d-1") -> list[Any]:
+def _trigger_runs(stack: MotoStack, deal_id: str = "d-1") -> list[Any]:
     return [r for r in stack.runs(TENANT, deal_id) if r.automation_kind == "trigger"]
 
 
 # ---- the happy path -------------------------------------------------------------------------------
 
 
-def test_a_signed_invoice_paid_event_wins_the_deal_and_the_won_rules_run(stack: LocalStack) -> None:
+def test_a_signed_invoice_paid_event_wins_the_deal_and_the_won_rules_run(stack: MotoStack) -> None:
     status, body = stack.post_webhook(
         TENANT, _event(occurred_at="2026-11-23T10:22:04Z", data={"invoice_number": "INV-42"})
     )
@@ -86,7 +86,7 @@ def test_a_signed_invoice_paid_event_wins_the_deal_and_the_won_rules_run(stack: 
     assert run.event_id == "wh:acme:evt-1"
 
 
-def test_the_same_event_id_twice_is_a_replay_and_moves_nothing_more(stack: LocalStack) -> None:
+def test_the_same_event_id_twice_is_a_replay_and_moves_nothing_more(stack: MotoStack) -> None:
     first_status, first = stack.post_webhook(TENANT, _event())
     second_status, second = stack.post_webhook(TENANT, _event())  # before the runs even ran
     stack.drain()
@@ -103,7 +103,7 @@ def test_the_same_event_id_twice_is_a_replay_and_moves_nothing_more(stack: Local
     assert len(_trigger_runs(stack)) == 1
 
 
-def test_a_replayed_event_with_a_different_body_is_still_a_replay(stack: LocalStack) -> None:
+def test_a_replayed_event_with_a_different_body_is_still_a_replay(stack: MotoStack) -> None:
     stack.create_deal(demo_deal("d-2", "Other", "1.00", "products"))
     stack.post_webhook(TENANT, _event())
     status, body = stack.post_webhook(TENANT, _event(deal_id="d-2"))
@@ -116,7 +116,7 @@ def test_a_replayed_event_with_a_different_body_is_still_a_replay(stack: LocalSt
 # ---- authenticity ---------------------------------------------------------------------------------
 
 
-def _assert_refused(stack: LocalStack, status: int, body: dict[str, Any], reason: str) -> None:
+def _assert_refused(stack: MotoStack, status: int, body: dict[str, Any], reason: str) -> None:
     assert status == 401, body
     assert body["error"] == "unauthorized" and reason in body["reason"]
     stack.drain()
@@ -124,22 +124,22 @@ def _assert_refused(stack: LocalStack, status: int, body: dict[str, Any], reason
     assert _trigger_runs(stack) == []
 
 
-def test_an_unsigned_request_is_refused(stack: LocalStack) -> None:
+def test_an_unsigned_request_is_refused(stack: MotoStack) -> None:
     status, body = stack.post_webhook(TENANT, _event(), signed=False)
     _assert_refused(stack, status, body, "missing X-Dealflow-Timestamp header")
 
 
-def test_a_request_without_a_signature_header_is_refused(stack: LocalStack) -> None:
+def test_a_request_without_a_signature_header_is_refused(stack: MotoStack) -> None:
     status, body = stack.post_webhook(TENANT, _event(), headers={"X-Dealflow-Signature": None})
     _assert_refused(stack, status, body, "missing X-Dealflow-Signature header")
 
 
-def test_a_wrong_signature_is_refused(stack: LocalStack) -> None:
+def test_a_wrong_signature_is_refused(stack: MotoStack) -> None:
     status, body = stack.post_webhook(TENANT, _event(), secret="not-the-tenants-secret")
     _assert_refused(stack, status, body, "signature does not match")
 
 
-def test_a_body_changed_after_signing_is_refused(stack: LocalStack) -> None:
+def test_a_body_changed_after_signing_is_refused(stack: MotoStack) -> None:
     stamp = int(stack.clock.now().timestamp())
     signed = json.dumps(_event(deal_id="d-other")).encode()
     status, body = stack.post_webhook(
@@ -151,17 +151,17 @@ def test_a_body_changed_after_signing_is_refused(stack: LocalStack) -> None:
 
 
 @pytest.mark.parametrize(("skew", "reason"), [(-301, "too old"), (-86_400, "too old"), (301, "far in the future")])
-def test_a_stale_timestamp_is_refused(stack: LocalStack, skew: int, reason: str) -> None:
+def test_a_stale_timestamp_is_refused(stack: MotoStack, skew: int, reason: str) -> None:
     status, body = stack.post_webhook(TENANT, _event(), timestamp=int(stack.clock.now().timestamp()) + skew)
     _assert_refused(stack, status, body, reason)
 
 
-def test_a_malformed_signature_header_is_refused(stack: LocalStack) -> None:
+def test_a_malformed_signature_header_is_refused(stack: MotoStack) -> None:
     status, body = stack.post_webhook(TENANT, _event(), headers={"X-Dealflow-Signature": "sha256=abc"})
     _assert_refused(stack, status, body, "no v1 signature")
 
 
-def test_an_unknown_tenant_gets_the_answer_a_wrong_signature_gets(stack: LocalStack) -> None:
+def test_an_unknown_tenant_gets_the_answer_a_wrong_signature_gets(stack: MotoStack) -> None:
     unknown = stack.post_webhook("globex", _event(), secret=SECRET)
     wrong = stack.post_webhook(TENANT, _event(), secret="wrong")
     odd_id = stack.post_webhook("..%2Fother", _event(), secret=SECRET)
@@ -170,7 +170,7 @@ def test_an_unknown_tenant_gets_the_answer_a_wrong_signature_gets(stack: LocalSt
     _assert_refused(stack, *unknown, "signature does not match")
 
 
-def test_a_tenants_secret_does_not_sign_for_another_tenant(stack: LocalStack) -> None:
+def test_a_tenants_secret_does_not_sign_for_another_tenant(stack: MotoStack) -> None:
     stack.put_tenant(Tenant(id="globex", name="Globex"))
     stack.set_webhook_secret("globex", "whsec_globex")
 
@@ -179,7 +179,7 @@ def test_a_tenants_secret_does_not_sign_for_another_tenant(stack: LocalStack) ->
     assert (status, body["reason"]) == (401, "signature does not match")
 
 
-def test_two_secrets_during_a_rotation_and_two_signatures_per_request(stack: LocalStack) -> None:
+def test_two_secrets_during_a_rotation_and_two_signatures_per_request(stack: MotoStack) -> None:
     stack.set_webhook_secret(TENANT, f"whsec_new\n{SECRET}")
     stamp = int(stack.clock.now().timestamp())
     raw = json.dumps(_event("evt-rot-1")).encode()
@@ -205,7 +205,7 @@ def test_two_secrets_during_a_rotation_and_two_signatures_per_request(stack: Loc
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b'{"id": "evt-1",', b"\xff\xfe\x00", b""])
-def test_a_body_that_is_not_json_is_400(stack: LocalStack, raw: bytes) -> None:
+def test_a_body_that_is_not_json_is_400(stack: MotoStack, raw: bytes) -> None:
     status, body = stack.post_webhook(TENANT, raw)
     assert status == 400 and body["error"] == "bad_request" and "not valid JSON" in body["reason"]
 
@@ -220,7 +220,7 @@ def test_a_body_that_is_not_json_is_400(stack: LocalStack, raw: bytes) -> None:
         ({"id": "evt-1", "kind": "invoice_paid", "deal_id": "d-1", "occurred_at": "yesterday"}, "occurred_at"),
     ],
 )
-def test_a_missing_or_invalid_field_is_422_naming_it(stack: LocalStack, payload: dict[str, Any], field: str) -> None:
+def test_a_missing_or_invalid_field_is_422_naming_it(stack: MotoStack, payload: dict[str, Any], field: str) -> None:
     status, body = stack.post_webhook(TENANT, payload)
 
     assert status == 422 and body["error"] == "validation"
@@ -230,24 +230,24 @@ def test_a_missing_or_invalid_field_is_422_naming_it(stack: LocalStack, payload:
     assert _stage(stack) == "new"
 
 
-def test_an_invalid_event_is_not_remembered_as_seen(stack: LocalStack) -> None:
+def test_an_invalid_event_is_not_remembered_as_seen(stack: MotoStack) -> None:
     assert stack.post_webhook(TENANT, {"id": "evt-1", "kind": "invoice_paid", "deal_id": "d-1", "data": 1})[0] == 422
     assert stack.post_webhook(TENANT, _event(deal_id="no-such-deal"))[0] == 404
     assert stack.post_webhook(TENANT, _event())[0] == 202
 
 
-def test_an_unknown_deal_is_404_naming_it(stack: LocalStack) -> None:
+def test_an_unknown_deal_is_404_naming_it(stack: MotoStack) -> None:
     status, body = stack.post_webhook(TENANT, _event(deal_id="d-404"))
     assert status == 404 and body["error"] == "not_found" and "d-404" in body["reason"]
     assert body["deal_id"] == "d-404"
 
 
-def test_a_body_over_64_kib_is_413_before_anything_else(stack: LocalStack) -> None:
+def test_a_body_over_64_kib_is_413_before_anything_else(stack: MotoStack) -> None:
     status, body = stack.post_webhook(TENANT, _event(data={"blob": "x" * 70_000}), signed=False)
     assert status == 413 and body["error"] == "payload_too_large"
 
 
-def test_a_base64_encoded_body_is_verified_on_its_decoded_bytes(stack: LocalStack) -> None:
+def test_a_base64_encoded_body_is_verified_on_its_decoded_bytes(stack: MotoStack) -> None:
     raw = json.dumps(_event(data={"note": "Zahlung erhalten ✓"}), ensure_ascii=False).encode()
     stamp = int(stack.clock.now().timestamp())
     event = json.loads((EVENTS / "webhook-invoice-paid.json").read_text())
@@ -260,7 +260,7 @@ def test_a_base64_encoded_body_is_verified_on_its_decoded_bytes(stack: LocalStac
     assert response["statusCode"] == 202, response
 
 
-def test_other_routes_and_methods_are_404_json(stack: LocalStack) -> None:
+def test_other_routes_and_methods_are_404_json(stack: MotoStack) -> None:
     event = json.loads((EVENTS / "webhook-invoice-paid.json").read_text())
     event["requestContext"]["http"]["method"] = "GET"
     response = stack._webhooks_app.handler(event, _context())
@@ -270,7 +270,7 @@ def test_other_routes_and_methods_are_404_json(stack: LocalStack) -> None:
 # ---- what triggers do with the event --------------------------------------------------------------
 
 
-def test_a_trigger_never_moves_a_deal_backwards(stack: LocalStack) -> None:
+def test_a_trigger_never_moves_a_deal_backwards(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT,
         Trigger(
@@ -295,7 +295,7 @@ def test_a_trigger_never_moves_a_deal_backwards(stack: LocalStack) -> None:
     assert len(stack.notifications()) == notes
 
 
-def test_a_trigger_allowed_backwards_moves_the_deal_back(stack: LocalStack) -> None:
+def test_a_trigger_allowed_backwards_moves_the_deal_back(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT,
         Trigger(
@@ -316,7 +316,7 @@ def test_a_trigger_allowed_backwards_moves_the_deal_back(stack: LocalStack) -> N
     assert _stage(stack) == "negotiation"
 
 
-def test_a_deal_in_another_pipeline_is_not_moved(stack: LocalStack) -> None:
+def test_a_deal_in_another_pipeline_is_not_moved(stack: MotoStack) -> None:
     stack.put_pipeline(
         TENANT,
         Pipeline(
@@ -335,7 +335,7 @@ def test_a_deal_in_another_pipeline_is_not_moved(stack: LocalStack) -> None:
     assert _stage(stack, "s-1") == "open"
 
 
-def test_a_trigger_whose_condition_fails_starts_nothing_and_says_so(stack: LocalStack) -> None:
+def test_a_trigger_whose_condition_fails_starts_nothing_and_says_so(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT, INVOICE_PAID_WINS.model_copy(update={"condition": Clause(field="amount", op="gte", value=100_000)})
     )
@@ -348,7 +348,7 @@ def test_a_trigger_whose_condition_fails_starts_nothing_and_says_so(stack: Local
     assert _stage(stack) == "new"
 
 
-def test_custom_events_match_triggers_by_name(stack: LocalStack) -> None:
+def test_custom_events_match_triggers_by_name(stack: MotoStack) -> None:
     stack.put_automation(
         TENANT,
         Trigger(
@@ -384,7 +384,7 @@ def test_custom_events_match_triggers_by_name(stack: LocalStack) -> None:
     assert [r.automation_id for r in _trigger_runs(stack)] == ["signed"]
 
 
-def test_the_same_event_id_in_two_tenants_starts_two_runs(stack: LocalStack) -> None:
+def test_the_same_event_id_in_two_tenants_starts_two_runs(stack: MotoStack) -> None:
     stack.put_tenant(Tenant(id="globex", name="Globex"))
     for pipeline in [
         Pipeline(
@@ -414,7 +414,7 @@ class _Throttled:
         raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Invoke")
 
 
-def test_runs_that_could_not_start_give_503_and_the_retry_is_not_a_replay(stack: LocalStack) -> None:
+def test_runs_that_could_not_start_give_503_and_the_retry_is_not_a_replay(stack: MotoStack) -> None:
     receiver = stack._webhooks_app.RECEIVER
     real, receiver.starter = receiver.starter, _Throttled()
     try:
@@ -432,7 +432,7 @@ def test_runs_that_could_not_start_give_503_and_the_retry_is_not_a_replay(stack:
     assert stack.post_webhook(TENANT, _event())[0] == 409
 
 
-def test_even_a_lost_replay_record_cannot_move_a_deal_twice(stack: LocalStack) -> None:
+def test_even_a_lost_replay_record_cannot_move_a_deal_twice(stack: MotoStack) -> None:
     _, first = stack.post_webhook(TENANT, _event())
     stack.drain()
     stack.move_deal(TENANT, "d-1", "new")  # someone moves it back by hand
@@ -461,7 +461,7 @@ def _context() -> Any:
 def test_the_sample_event_is_accepted_at_its_own_time_and_refused_as_stale_now() -> None:
     event = json.loads((EVENTS / "webhook-invoice-paid.json").read_text())
     signed_at = int(event["headers"]["x-dealflow-timestamp"])
-    with LocalStack() as stack:
+    with MotoStack() as stack:
         set_up(stack)
         stack.put_automation(TENANT, INVOICE_PAID_WINS)
         stack.set_webhook_secret(TENANT, "whsec_acme_sample_do_not_use_in_production")
@@ -483,7 +483,7 @@ def test_the_sample_event_is_accepted_at_its_own_time_and_refused_as_stale_now()
 
 def test_webhooks_over_a_moto_server() -> None:
     """SSM (SecureString, decryption) and the replay guard's conditional put over HTTP."""
-    with LocalStack(server=True) as stack:
+    with MotoStack(server=True) as stack:
         assert stack.endpoint is not None and stack.endpoint.startswith("http://127.0.0.1:")
         set_up(stack)
         stack.put_automation(TENANT, INVOICE_PAID_WINS)

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from dealflow.actions import ActionContext, ActionError, Services
-from dealflow.actions.deals import coerce, update_fields
-from dealflow.actions.messages import render_email, render_notification
-from dealflow.changes import flat
-from dealflow.conditions import compile_condition
+from dealflow.engine.actions import ActionContext, ActionError, Services
+from dealflow.engine.actions.deals import coerce, update_fields
+from dealflow.engine.actions.messages import render_email, render_notification
+from dealflow.engine.changes import flat
+from dealflow.language.conditions import compile_condition
+from dealflow.language.templates import TemplateError
 from dealflow.model import (
     Causation,
     Clause,
@@ -28,7 +29,6 @@ from dealflow.model import (
     User,
 )
 from dealflow.store.items import to_item
-from dealflow.templates import TemplateError
 
 NUMBER = FieldDefinition(code="budget", name="Budget", kind="number")
 CHECKBOX = FieldDefinition(code="signed", name="Signed", kind="checkbox")

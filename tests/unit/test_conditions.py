@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from dealflow.conditions import compile_condition, is_empty, normalize, referenced_fields
+from dealflow.language.conditions import compile_condition, is_empty, normalize, referenced_fields
 from dealflow.model import AllOf, AnyOf, Clause, Condition, Rule
 
 CONDITION = TypeAdapter(Condition)

@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from dealflow.changes import ChangeKind, DealChange, diff
-from dealflow.dispatch import (
-    MAX_DEPTH,
-    AutomationIndex,
-    CompiledAutomation,
-    Dispatcher,
-    TenantAutomation,
-    plan_runs,
-    run_id_for,
-)
+from dealflow.engine.changes import ChangeKind, DealChange, diff
+from dealflow.engine.compiled import MAX_DEPTH, AutomationIndex, CompiledAutomation, TenantAutomation
+from dealflow.engine.dispatch import Dispatcher, plan_runs, run_id_for
 from dealflow.model import Causation, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, Trigger, User
 
 TENANT = Tenant(id="t1", name="Example Ltd", users=[User(id="u1", name="Uma", email="uma@example.com")])

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dealflow import templates
+from dealflow.language import templates
+from dealflow.language.templates import MAX_OUTPUT_CHARS, TemplateError, evaluate, render_text, validate_expression
 from dealflow.model import Rule
-from dealflow.templates import MAX_OUTPUT_CHARS, TemplateError, evaluate, render_text, validate_expression
 
 VARS: dict[str, Any] = {
     "deal": {

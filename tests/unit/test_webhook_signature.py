@@ -12,10 +12,10 @@ import pytest
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 
+from dealflow.aws.secrets import ParameterStoreSecrets
 from dealflow.webhooks import (
     BadRequest,
     Invalid,
-    ParameterStoreSecrets,
     SignatureError,
     parse_event,
     parse_secrets,
@@ -248,7 +248,7 @@ class _FakeProvider:
 
 def test_secrets_come_from_the_tenants_parameter_one_per_line() -> None:
     provider = _FakeProvider({"/dealflow/tenants/acme/webhook-secret": "a\nb\n"})
-    assert ParameterStoreSecrets(provider).secrets("acme") == ["a", "b"]
+    assert parse_secrets(ParameterStoreSecrets(provider).secrets("acme") or "") == ["a", "b"]
 
 
 def test_a_missing_parameter_is_no_secret_and_is_remembered_for_a_while() -> None:

@@ -1,10 +1,18 @@
-"""The edges the domain talks through. AWS adapters live in ``dealflow.adapters``; tests may pass
-in-memory fakes."""
+"""Every edge the engine talks through, as Protocols: the stores it reads and writes (implemented in
+``dealflow.store``), the mailer, notifier, run starter and secrets (``dealflow.aws``), the durable
+steps of a run. Test mode and the unit tests pass in-memory implementations (``tests/fakes.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, TypeVar
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from dealflow.model import Causation, Deal, RunRecord, RunRequest, Tenant, TypedValue
+from dealflow.model.catalog import Definition
+
+if TYPE_CHECKING:
+    from dealflow.engine.compiled import TenantAutomation
 
 T = TypeVar("T")
 
@@ -34,4 +42,117 @@ class Durable(Protocol):
     @property
     def execution_id(self) -> str:
         """The durable execution's id (its ARN on AWS), to stop it later."""
+        ...
+
+
+class SecretSource(Protocol):
+    def secrets(self, tenant_id: str) -> str | None:
+        """The tenant's webhook secrets, one per line (two during a rotation); None when it has
+        none (unknown tenant)."""
+        ...
+
+
+class RunStarter(Protocol):
+    """Starts a runner execution by name; starting a name that already ran does nothing."""
+
+    def start(self, request: RunRequest) -> bool:
+        """Return True when a new run started, False when the name was already taken."""
+        ...
+
+    def stop(self, execution_id: str) -> None:
+        """Stop a waiting run (its automation was switched off, its deal deleted)."""
+        ...
+
+
+class Compiler(Protocol):
+    """Turns a tenant's stored definitions into what the engine runs (``dealflow.engine.compiled``);
+    the automation store caches the result per container, keyed by the automation version."""
+
+    def compile(self, tenant: Tenant, definitions: Mapping[str, Sequence[Any]]) -> Any: ...
+
+    def refresh(self, compiled: Any, tenant: Tenant) -> Any: ...
+
+
+class DealNotFound(LookupError):
+    """No deal (or lead) with that id in the tenant."""
+
+
+class StaleDeal(RuntimeError):
+    """Someone else wrote the deal since it was read (the version moved)."""
+
+
+class DealStore(Protocol):
+    def get(self, tenant_id: str, deal_id: str) -> Deal | None: ...
+
+    def require(self, tenant_id: str, deal_id: str) -> Deal:
+        """The deal, or ``DealNotFound``."""
+        ...
+
+    def apply(
+        self, tenant_id: str, deal_id: str, change: Callable[[Deal], Deal], causation: Causation, effect_key: str
+    ) -> tuple[Deal, bool]:
+        """Apply an automation's change exactly once per ``effect_key``: the deal after it, and
+        whether this call applied it."""
+        ...
+
+    def create_if_absent(self, deal: Deal) -> bool:
+        """Store a new deal (a tunnel's copy); False when one with its id exists already."""
+        ...
+
+
+class EffectLedger(Protocol):
+    def once(self, tenant_id: str, key: str, effect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``effect`` unless ``key`` ran (or started running) before; return its outcome."""
+        ...
+
+
+def record_id(effect_key: str) -> str:
+    """A workgroup's or task's id, derived from the effect that creates it: creating twice finds one."""
+    return hashlib.sha256(effect_key.encode()).hexdigest()[:24]
+
+
+class RecordStore(Protocol):
+    def create_once(
+        self, tenant_id: str, kind: str, effect_key: str, values: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Store a workgroup or task with id ``record_id(effect_key)``; it, and whether this call made it."""
+        ...
+
+
+class RunLog(Protocol):
+    def write(self, record: RunRecord) -> None:
+        """Store (or rewrite) one run's record."""
+        ...
+
+    def for_deal(self, tenant_id: str, deal_id: str, limit: int = 100) -> list[RunRecord]: ...
+
+    def for_automation(self, tenant_id: str, automation_id: str, limit: int = 100) -> list[RunRecord]: ...
+
+
+class AutomationSource(Protocol):
+    def load(self, tenant_id: str) -> TenantAutomation:
+        """The tenant's compiled automation (cached; recompiled when its version moved)."""
+        ...
+
+    def set_variable(self, tenant_id: str, name: str, value: object) -> None:
+        """Change one tenant variable (a business process's ``set_variable`` with tenant scope)."""
+        ...
+
+
+ANY = object()  # a definition write without a version check
+MAX_WRITES = 99  # definitions per transaction: DynamoDB takes 100 items, one is the version bump
+
+
+class AutomationWriter(Protocol):
+    def write_definitions(
+        self,
+        tenant_id: str,
+        puts: Sequence[tuple[Definition, int | object | None]] = (),
+        deletes: Sequence[tuple[Definition, int | object]] = (),
+        *,
+        at_version: int | None = None,
+        constants: dict[str, TypedValue] | None = None,
+    ) -> None:
+        """Puts (expected version: None = new, ``ANY`` = unchecked) and deletes of definitions as one
+        transaction with the tenant's automation-version bump; at most ``MAX_WRITES``."""
         ...

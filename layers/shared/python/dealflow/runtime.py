@@ -6,21 +6,28 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import boto3
 
-from dealflow.actions import Services
-from dealflow.adapters import LambdaRunStarter, SesMailer, SnsNotifier
-from dealflow.dispatch import Dispatcher, RunStarter
-from dealflow.dispatch_log import DispatchLog, cancel_waiting
-from dealflow.field_steps import StepMarker
+from dealflow.aws.adapters import LambdaRunStarter, SesMailer, SnsNotifier
+from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX, ParameterStoreSecrets
+from dealflow.engine.actions import Services
+from dealflow.engine.compiled import TenantCompiler
+from dealflow.engine.dispatch import Dispatcher
+from dealflow.engine.dispatch_log import DispatchLog, cancel_waiting
+from dealflow.engine.field_steps import StepMarker
+from dealflow.ports import RunStarter
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.ledger import EffectLedger
 from dealflow.store.records import RecordStore
 from dealflow.store.runs import RunLog
 from dealflow.store.webhook_events import WebhookEventLog
-from dealflow.webhooks import DEFAULT_SECRET_PREFIX, ParameterStoreSecrets, WebhookReceiver
+from dealflow.webhooks import WebhookReceiver
+
+if TYPE_CHECKING:
+    from dealflow.api.deps import Deps
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ def tables() -> Tables:
 
 @cache
 def automation_store() -> AutomationStore:
-    return AutomationStore(tables().automation)
+    return AutomationStore(tables().automation, TenantCompiler())
 
 
 def runner_services() -> Services:
@@ -101,3 +108,18 @@ def reset() -> None:
     tables.cache_clear()
     automation_store.cache_clear()
     webhook_secrets.cache_clear()
+
+
+def api_deps() -> Deps:
+    """What the management API's routes need: stores, the runner's services, a run starter."""
+    from dealflow.api.deps import Deps  # only the API function loads the API
+
+    t = tables()
+    runner = os.environ.get("RUNNER_FUNCTION")
+    return Deps(
+        automation=automation_store(),
+        deals=DealStore(t.deals),
+        runs=RunLog(t.automation),
+        starter=LambdaRunStarter(boto3.client("lambda"), runner) if runner else None,
+        services=runner_services,
+    )

@@ -13,15 +13,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
-from dealflow.api.references import check_automation, check_deal
 from dealflow.api.rights import check_automation_author
 from dealflow.api.schemas import AutomationKind, AutomationList, Deleted, DryRunRequest, RunList, Switched
 from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
-from dealflow.dispatch_log import cancel_waiting
+from dealflow.authoring.checks import check_automation, check_deal
+from dealflow.engine.dispatch_log import cancel_waiting
+from dealflow.engine.testmode import run_test
 from dealflow.model import RunRecord, parse_item
 from dealflow.model.catalog import Automation
-from dealflow.testmode import run_test
 
 MAX_SEARCH = 200
 

@@ -11,12 +11,12 @@ from pydantic import ValidationError
 from dealflow.api.automation import _cancel
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Conflict, Invalid, NotFound
-from dealflow.api.references import check_automation
 from dealflow.api.schemas import AutomationCopy, AutomationMove, BulkRequest, BulkResult
-from dealflow.dispatch import TenantAutomation
+from dealflow.authoring.checks import check_automation
+from dealflow.authoring.moves import Changes, Target, copy_id, problems_of, retarget, select, write_changes
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model.catalog import Automation
-from dealflow.moves import Changes, Target, copy_id, problems_of, retarget, select, write_changes
-from dealflow.store.automation import MAX_WRITES
+from dealflow.ports import MAX_WRITES
 
 
 def _placed(

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from dealflow.api.auth import Caller
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Invalid, NotFound
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine.compiled import TenantAutomation
 
 DepsProvider = Callable[[], Deps]
 # A PUT that creates answers 201, one that replaces 200, with the same body (see openapi_document).

@@ -17,13 +17,13 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from dealflow.access import AccessDenied
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Invalid
 from dealflow.api.rights import access
 from dealflow.api.schemas import DealPage
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import Deal
+from dealflow.policy.access import AccessDenied
 
 SEARCHED_FIELDS = ("title", "company")
 

@@ -1,5 +1,5 @@
 """Deals and leads: create, read, update (optimistic locking on ``version``), move to a stage,
-their run log. Any role of the tenant, within its column-level rights (``dealflow.access``): every
+their run log. Any role of the tenant, within its column-level rights (``dealflow.policy.access``): every
 item comes back as the role may see it, and a write of a field it may not write is a 403."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from dealflow.access import fields_set
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Conflict, NotFound
-from dealflow.api.references import check_deal
 from dealflow.api.rights import access
 from dealflow.api.schemas import DealUpdate, NewDeal, RunList, StageMove
 from dealflow.api.steps import settle_steps
+from dealflow.authoring.checks import check_deal
 from dealflow.model import Deal, parse_item
 from dealflow.model.access import ItemView
-from dealflow.store.deals import StaleDeal
+from dealflow.policy.access import fields_set
+from dealflow.ports import StaleDeal
 
 
 def router(deps: DepsProvider) -> Router:

@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict
 from dealflow.api.warnings import broken_since
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import FieldDefinition, Pipeline
-from dealflow.store.automation import Definition
+from dealflow.model.catalog import Definition
 
 
 def write_versioned(

@@ -42,9 +42,9 @@ from dealflow.api.errors import (
     PlanLimit,
     problems_from,
 )
-from dealflow.plans import PlanExceeded
+from dealflow.policy.plans import PlanExceeded
+from dealflow.ports import StaleDeal
 from dealflow.store.automation import StaleDefinition, UnknownTenant
-from dealflow.store.deals import StaleDeal
 
 logger = Logger(child=True)
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from dealflow.access import Access, automation_entity, check_author, unknown_fields
 from dealflow.api.auth import Caller
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Invalid
 from dealflow.api.schemas import RightsOverview
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import Role
 from dealflow.model.access import RoleRights
 from dealflow.model.catalog import Automation
+from dealflow.policy.access import Access, automation_entity, check_author, unknown_fields
 
 
 def access(tenant: TenantAutomation, who: Caller, entity: str) -> Access:

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.loops import Loop
+from dealflow.authoring.loops import Loop
+from dealflow.authoring.moves import Selection, Target
 from dealflow.model import (
     BusinessProcess,
     Contact,
@@ -29,7 +30,6 @@ from dealflow.model.access import ItemView, RoleRights
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import DealValues
-from dealflow.moves import Selection, Target
 
 Item = Annotated[Deal | Lead, Field(discriminator="entity")]
 AutomationKind = Literal["rule", "tunnel", "trigger", "business_process"]

@@ -7,11 +7,11 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field
 
-from dealflow import field_steps
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.rights import access
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine import field_steps
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.http_errors import NotFound as HttpNotFound
 from dealflow.model import Deal
 from dealflow.model.access import ItemView

@@ -16,12 +16,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from dealflow.api.automation import _cancel
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Invalid, MalformedJson
-from dealflow.dispatch import TenantAutomation
+from dealflow.authoring.moves import Changes, write_changes
+from dealflow.authoring.transfer import Document, ImportResult, export_document, plan_import, validate_document
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.http_errors import BadRequest
 from dealflow.model import BusinessProcess, Rule, Trigger, Tunnel
-from dealflow.moves import Changes, write_changes
-from dealflow.store.automation import MAX_WRITES
-from dealflow.transfer import Document, ImportResult, export_document, plan_import, validate_document
+from dealflow.ports import MAX_WRITES
 
 AUTOMATION_TYPES = (Rule, Tunnel, Trigger, BusinessProcess)
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")

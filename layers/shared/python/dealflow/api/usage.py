@@ -7,9 +7,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import PlanLimit
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model.catalog import Automation
-from dealflow.plans import PlanExceeded, Usage, adds_active, check_activation, usage_of
+from dealflow.policy.plans import PlanExceeded, Usage, adds_active, check_activation, usage_of
 
 
 def within_plan(tenant: TenantAutomation, candidate: Automation) -> int | None:

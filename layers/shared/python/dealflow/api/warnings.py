@@ -10,8 +10,8 @@ from pydantic import TypeAdapter
 
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.schemas import AutomationWarnings, AutomationWritten, BrokenAutomation, WarningList
-from dealflow.dispatch import TenantAutomation
-from dealflow.loops import Loop, loop_through
+from dealflow.authoring.loops import Loop, find_loops, loop_through
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model.catalog import Automation
 
 _WRITTEN: TypeAdapter[AutomationWritten] = TypeAdapter(AutomationWritten)
@@ -49,7 +49,8 @@ def reported(known: TenantAutomation, stored: Automation) -> AutomationWritten:
 
 def warning_list(known: TenantAutomation) -> WarningList:
     texts: dict[str, list[str]] = {a: list(w) for a, w in known.warnings.items()}
-    for loop in known.loops:
+    loops = find_loops(known.by_id.values())
+    for loop in loops:
         text = f"automation loop: {' → '.join([*loop.members, loop.members[0]])} ({loop.reason})"
         for member in loop.members:
             texts.setdefault(member, []).append(text)
@@ -57,7 +58,7 @@ def warning_list(known: TenantAutomation) -> WarningList:
         AutomationWarnings(automation_id=a, name=known.by_id[a].name, kind=known.by_id[a].kind, warnings=w)
         for a, w in sorted(texts.items())
     ]
-    return WarningList(items=items, loops=known.loops)
+    return WarningList(items=items, loops=loops)
 
 
 def router(deps: DepsProvider) -> Router:

@@ -8,12 +8,13 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field
 
-from dealflow import field_steps
 from dealflow.api.context import DepsProvider, caller, known, same_id
 from dealflow.api.errors import Conflict, Invalid, NotFound, PlanLimit
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine import field_steps
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model.base import Model
 from dealflow.model.workflow import FieldStepWorkflow
+from dealflow.policy.plans import field_step_workflow_counts
 
 TAGS = ["field-step workflows"]
 
@@ -55,7 +56,7 @@ def _check_one_use(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> Non
 
 
 def _check_plan(switching_on: bool, tenant: TenantAutomation) -> None:
-    counts = field_steps.counts(tenant)
+    counts = field_step_workflow_counts(tenant)
     if switching_on and counts["available"] <= 0:
         raise PlanLimit(
             f"the {tenant.tenant.plan} plan allows {counts['limit']} active field–step "
@@ -79,7 +80,7 @@ def router(deps: DepsProvider) -> Router:
     def list_workflows() -> WorkflowList:
         tenant = known(deps(), caller(r))
         items = [_view(w, tenant) for w in sorted(tenant.workflows.values(), key=lambda w: w.id)]
-        return WorkflowList(items=items, **field_steps.counts(tenant))
+        return WorkflowList(items=items, **field_step_workflow_counts(tenant))
 
     @r.get("/field-step-workflows/<workflow_id>", summary="Get a field–step workflow", tags=TAGS)
     def get_workflow(workflow_id: str) -> WorkflowView:

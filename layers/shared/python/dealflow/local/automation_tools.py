@@ -1,4 +1,4 @@
-"""LocalStack's tools for working with automation beyond deal changes: test mode, starting a
+"""MotoStack's tools for working with automation beyond deal changes: test mode, starting a
 business process by hand, switching automation on and off, the run log per automation."""
 
 from __future__ import annotations
@@ -7,19 +7,19 @@ import uuid
 from typing import TYPE_CHECKING
 
 from dealflow import runtime
-from dealflow.dispatch import manual_run
-from dealflow.dispatch_log import cancel_waiting
+from dealflow.engine.dispatch import manual_run
+from dealflow.engine.dispatch_log import cancel_waiting
+from dealflow.engine.testmode import run_test
 from dealflow.model import BusinessProcess, Deal, RunRecord
 from dealflow.model.catalog import Automation
-from dealflow.testmode import run_test
 
 if TYPE_CHECKING:
-    from dealflow.local.stack import LocalStack
+    from dealflow.local.stack import MotoStack
 
 
 class AutomationTools:
     def test_run(
-        self: LocalStack,
+        self: MotoStack,
         tenant_id: str,
         automation: Automation | str,
         *,
@@ -36,12 +36,12 @@ class AutomationTools:
         item = deal if deal is not None else self.deals.require(tenant_id, deal_id or "")
         return run_test(automation, item, runtime.runner_services())
 
-    def test_runs(self: LocalStack, tenant_id: str) -> list[RunRecord]:
+    def test_runs(self: MotoStack, tenant_id: str) -> list[RunRecord]:
         """Stored test runs, newest first."""
         return self.run_log.all(tenant_id, test=True)
 
     def start_process(
-        self: LocalStack, tenant_id: str, process_id: str, deal_id: str, parameters: dict[str, object] | None = None
+        self: MotoStack, tenant_id: str, process_id: str, deal_id: str, parameters: dict[str, object] | None = None
     ) -> str:
         """Start a business process by hand on one deal or lead, with its parameters; returns the
         run id."""
@@ -52,7 +52,7 @@ class AutomationTools:
         self.runs_port.start(request)
         return request.run_id
 
-    def switch(self: LocalStack, tenant_id: str, automation_id: str, enabled: bool) -> list[str]:
+    def switch(self: MotoStack, tenant_id: str, automation_id: str, enabled: bool) -> list[str]:
         """Switch automation on or off; switching off cancels its waiting runs (returned)."""
         current = self.automation.load(tenant_id).by_id.get(automation_id)
         if current is None:
@@ -65,6 +65,6 @@ class AutomationTools:
             self.run_log, self.runs_port, tenant_id, "the automation was switched off", automation_id=automation_id
         )
 
-    def runs_of(self: LocalStack, tenant_id: str, automation_id: str) -> list[RunRecord]:
+    def runs_of(self: MotoStack, tenant_id: str, automation_id: str) -> list[RunRecord]:
         """The run log of one automation, newest first."""
         return self.run_log.for_automation(tenant_id, automation_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from dealflow.local.stack import LocalStack
+from dealflow.local.stack import MotoStack
 from dealflow.model import (
     BusinessProcess,
     Clause,
@@ -316,7 +316,7 @@ def worked_example() -> BusinessProcess:
     )
 
 
-def set_up_process_tenant(stack: LocalStack) -> None:
+def set_up_process_tenant(stack: MotoStack) -> None:
     """A second tenant that runs its whole won/lost handling as the worked-example process."""
     tenant = demo_tenant().model_copy(update={"id": PROCESS_TENANT, "name": "Globex"})
     stack.put_tenant(
@@ -330,7 +330,7 @@ def set_up_process_tenant(stack: LocalStack) -> None:
     stack.put_automation(PROCESS_TENANT, worked_example())
 
 
-def set_up(stack: LocalStack) -> None:
+def set_up(stack: MotoStack) -> None:
     stack.put_tenant(demo_tenant())
     for pipeline in demo_pipelines():
         stack.put_pipeline(TENANT, pipeline)
@@ -381,7 +381,7 @@ def demo_lead(lead_id: str, title: str, stage_id: str = "waiting") -> Lead:
 class _Printer:
     """Prints only what is new since the last call."""
 
-    def __init__(self, stack: LocalStack, tenant_id: str = TENANT) -> None:
+    def __init__(self, stack: MotoStack, tenant_id: str = TENANT) -> None:
         self.stack, self.tenant_id = stack, tenant_id
         self.seen_emails, self.seen_notes = len(stack.emails()), len(stack.notifications())
         self.seen_groups, self.seen_tasks = len(stack.workgroups(tenant_id)), len(stack.tasks(tenant_id))
@@ -411,7 +411,7 @@ class _Printer:
         self.seen_groups, self.seen_tasks = len(stack.workgroups(self.tenant_id)), len(stack.tasks(self.tenant_id))
 
 
-def run_demo(stack: LocalStack) -> None:
+def run_demo(stack: MotoStack) -> None:
     set_up(stack)
     out = _Printer(stack)
     print(
@@ -503,5 +503,5 @@ def run_demo(stack: LocalStack) -> None:
 
 
 def main(endpoint: str | None = None, server: bool = False) -> None:
-    with LocalStack(endpoint=endpoint, server=server) as stack:
+    with MotoStack(endpoint=endpoint, server=server) as stack:
         run_demo(stack)

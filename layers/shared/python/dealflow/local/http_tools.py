@@ -1,4 +1,4 @@
-"""LocalStack's HTTP front doors: the webhook receiver and the management API, called with API
+"""MotoStack's HTTP front doors: the webhook receiver and the management API, called with API
 Gateway HTTP API (payload 2.0) events as AWS would send them."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from dealflow import runtime
 
 if TYPE_CHECKING:
-    from dealflow.local.stack import LocalStack
+    from dealflow.local.stack import MotoStack
 
 
 def http_api_event(
@@ -88,7 +88,7 @@ def _reply(response: dict[str, Any]) -> tuple[int, Any]:
 
 
 class HttpTools:
-    def set_webhook_secret(self: LocalStack, tenant_id: str, secret: str) -> None:
+    def set_webhook_secret(self: MotoStack, tenant_id: str, secret: str) -> None:
         """Store a tenant's webhook secret in SSM (SecureString), where the receiver reads it. One
         secret per line; two while rotating (post_webhook signs with the first). Takes effect at
         once here; on AWS, receivers see a new value within their 5-minute cache."""
@@ -99,7 +99,7 @@ class HttpTools:
         self._webhooks_app.RECEIVER.secrets.clear()
 
     def post_webhook(
-        self: LocalStack,
+        self: MotoStack,
         tenant_id: str,
         body: bytes | dict[str, Any],
         *,
@@ -134,7 +134,7 @@ class HttpTools:
         return _reply(self._webhooks_app.handler(event, LambdaContext("WebhooksFunction")))
 
     def api(
-        self: LocalStack,
+        self: MotoStack,
         method: str,
         path: str,
         body: Any = None,
@@ -150,7 +150,7 @@ class HttpTools:
         return _reply(self.api_response(method, path, body, claims=claims, query=query, headers=headers))
 
     def api_response(
-        self: LocalStack,
+        self: MotoStack,
         method: str,
         path: str,
         body: Any = None,
@@ -184,7 +184,7 @@ class HttpTools:
         )
         return self.call_api(event)
 
-    def call_api(self: LocalStack, event: dict[str, Any]) -> dict[str, Any]:
+    def call_api(self: MotoStack, event: dict[str, Any]) -> dict[str, Any]:
         """Hand an HTTP API event to the deployed management API handler (loaded once, with the
         stack's in-process run starter); returns its raw response. The local HTTP server's door."""
         from dealflow.local.stack import LambdaContext, _load_handler

@@ -18,7 +18,7 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from dealflow.local.http_tools import http_api_event
-from dealflow.local.stack import LocalStack
+from dealflow.local.stack import MotoStack
 from dealflow.local.tokens import caller_token, claims_from_authorization
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class LocalApi:
     port). With ``run_automation``, every change is followed by ``stack.drain()``, so rules,
     tunnels and triggers react as they would on AWS moments later."""
 
-    def __init__(self, stack: LocalStack, port: int = 8000, *, run_automation: bool = True) -> None:
+    def __init__(self, stack: MotoStack, port: int = 8000, *, run_automation: bool = True) -> None:
         self.stack, self.run_automation = stack, run_automation
         # One request at a time reaches the handler: a Lambda container serves one event at a
         # time, and the resolver keeps the current event in shared state.
@@ -207,7 +207,7 @@ def main(port: int = 8000, endpoint: str | None = None, server: bool = False) ->
 
     # A moto server logs every AWS call through werkzeug; the banner and the answers matter here.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with LocalStack(endpoint=endpoint, server=server) as stack:
+    with MotoStack(endpoint=endpoint, server=server) as stack:
         set_up(stack)
         set_up_process_tenant(stack)
         api = LocalApi(stack, port)

@@ -1,6 +1,6 @@
 """The whole Dealflow flow on one machine: a public harness for your own tests and the demo.
 
-    with LocalStack() as stack:
+    with MotoStack() as stack:
         stack.put_tenant(tenant); stack.put_pipeline("acme", pipeline); stack.put_rule("acme", rule)
         stack.create_deal(deal)
         stack.move_deal("acme", deal.id, "won")
@@ -28,6 +28,7 @@ from typing import Any, Self
 import boto3
 
 from dealflow import clock, runtime
+from dealflow.engine.compiled import TenantCompiler
 from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
 from dealflow.local.http_tools import HttpTools
@@ -82,7 +83,7 @@ def _load_handler(name: str) -> ModuleType:
     return module
 
 
-class LocalStack(AutomationTools, HttpTools):
+class MotoStack(AutomationTools, HttpTools):
     def __init__(
         self,
         *,
@@ -155,7 +156,7 @@ class LocalStack(AutomationTools, HttpTools):
         self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
         self._pump = StreamPump(session.client("dynamodbstreams"), self.resources.streams["DealsTable"])
         self._sqs = session.client("sqs")
-        self.automation = AutomationStore(runtime.tables().automation)
+        self.automation = AutomationStore(runtime.tables().automation, TenantCompiler())
         self.deals = DealStore(runtime.tables().deals, runtime.tables().automation)
         self.run_log = RunLog(runtime.tables().automation)
         self.records = RecordStore(runtime.tables().automation)
@@ -316,4 +317,4 @@ class LocalStack(AutomationTools, HttpTools):
         return self.run_log.for_deal(tenant_id, deal_id) if deal_id else self.run_log.all(tenant_id)
 
 
-__all__ = ["DrainReport", "Email", "LocalStack", "Notification", "Path"]
+__all__ = ["DrainReport", "Email", "MotoStack", "Notification", "Path"]

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
-from dealflow import templates
+from dealflow.language import templates
 from dealflow.model.base import Id, Model
 
 Operator = Literal[

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow import templates
+from dealflow.language import templates
 from dealflow.model.automation import Action, Condition, Delay
 from dealflow.model.base import Id, Model
 from dealflow.model.tenant import TypedValue

@@ -7,22 +7,19 @@ dispatcher can trust its compiled copy after reading one small item.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from dealflow.dispatch import AutomationIndex, TenantAutomation
-from dealflow.loops import find_loops
 from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
+from dealflow.model.catalog import Definition
 from dealflow.model.workflow import FieldStepWorkflow
-from dealflow.references import ReferenceReport, report
+from dealflow.ports import ANY, MAX_WRITES, Compiler
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
-Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger | BusinessProcess | FieldStepWorkflow
 _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline,
     "FIELD": FieldDefinition,
@@ -32,7 +29,6 @@ _KINDS: dict[str, type[Definition]] = {
     "PROCESS": BusinessProcess,
     "WORKFLOW": FieldStepWorkflow,
 }
-_AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
 ValueKind = Literal["constants", "variables"]
 
 
@@ -44,10 +40,6 @@ class StaleDefinition(RuntimeError):
     """The stored definition is not the version the write was based on."""
 
 
-ANY = object()  # put_definition without a version check
-MAX_WRITES = 99  # definitions per transaction: DynamoDB takes 100 items, one is the version bump
-
-
 def _definition_sk(model: Definition) -> str:
     if isinstance(model, FieldDefinition):
         return f"{_DEFINITION_PREFIX}FIELD#{model.code}"
@@ -56,10 +48,10 @@ def _definition_sk(model: Definition) -> str:
 
 
 class AutomationStore:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, compiler: Compiler) -> None:
         self._table = table
-        self._cache: dict[str, TenantAutomation] = {}
-        self._reports: dict[str, ReferenceReport] = {}
+        self._compiler = compiler
+        self._cache: dict[str, Any] = {}
 
     def put_tenant(self, tenant: Tenant) -> None:
         self._table.put_item(Item=to_item(tenant, tenant_id=tenant.id, sk=TENANT_SK))
@@ -286,30 +278,14 @@ class AutomationStore:
             found[kind].append(_KINDS[kind].model_validate(plain(item, "tenant_id", "sk")))
         return found
 
-    def load(self, tenant_id: str) -> TenantAutomation:
-        """Compiled automation for a tenant; recompiled only when its version moved."""
+    def load(self, tenant_id: str) -> Any:
+        """The tenant's automation as ``compiler`` makes it, recompiled only when its version moved;
+        otherwise the cached copy, refreshed with the tenant as it is now (users and constants
+        change without a version bump)."""
         tenant = self.get_tenant(tenant_id)
         cached = self._cache.get(tenant_id)
         if cached is not None and cached.version == tenant.automation_version:
-            # Users and constants change without a version bump; they come fresh each time, and
-            # so do the warnings about them.
-            return replace(cached, tenant=tenant, warnings=self._reports[tenant_id].warnings(tenant))
-        found = self.definitions(tenant_id)
-        automations = [a for kind in _AUTOMATION_KINDS for a in found[kind]]
-        pipelines = {p.id: p for p in found["PIPELINE"]}
-        fields = {f.code: f for f in found["FIELD"]}
-        references = report(automations, pipelines, fields)
-        compiled = TenantAutomation(
-            tenant=tenant,
-            pipelines=pipelines,
-            fields=fields,
-            index=AutomationIndex(automations),
-            by_id={a.id: a for a in automations},
-            version=tenant.automation_version,
-            warnings=references.warnings(tenant),
-            loops=find_loops(automations),
-            workflows={w.id: w for w in found["WORKFLOW"]},
-        )
+            return self._compiler.refresh(cached, tenant)
+        compiled = self._compiler.compile(tenant, self.definitions(tenant_id))
         self._cache[tenant_id] = compiled
-        self._reports[tenant_id] = references
         return compiled

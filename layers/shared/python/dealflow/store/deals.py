@@ -14,19 +14,12 @@ from botocore.exceptions import ClientError
 
 from dealflow.clock import now_iso
 from dealflow.model import Causation, Deal, parse_item
+from dealflow.ports import DealNotFound, StaleDeal
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, to_item
 from dealflow.store.ledger import effect_sk
 
 _MAX_ATTEMPTS = 5
 _MAX_READ_BATCH = 1000
-
-
-class DealNotFound(LookupError):
-    pass
-
-
-class StaleDeal(RuntimeError):
-    """Someone else wrote the deal since it was read (the version moved)."""
 
 
 class DealStore:

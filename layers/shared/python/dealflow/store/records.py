@@ -5,16 +5,12 @@ Their ids derive from the effect's idempotency key, so creating one twice finds 
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dealflow.ports import record_id
 from dealflow.store.items import is_conditional_failure, plain, query_all
-
-
-def record_id(effect_key: str) -> str:
-    return hashlib.sha256(effect_key.encode()).hexdigest()[:24]
 
 
 class RecordStore:

@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from dealflow import clock, templates
-from dealflow.actions import ActionError, Services
-from dealflow.changes import flat
-from dealflow.conditions import compile_condition
-from dealflow.interpreter import Run, RunFailed, execute
+from dealflow import clock
+from dealflow.engine.actions import ActionError, Services
+from dealflow.engine.changes import flat
+from dealflow.engine.interpreter import Run, RunFailed, execute
+from dealflow.language import templates
+from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Deal, RunRequest, RunStep, Tenant, parse_item
 from dealflow.model.automation import Condition, Delay
 from dealflow.model.process import ActionNode, ConditionNode, DelayNode, LoopNode, Node, SetVariable

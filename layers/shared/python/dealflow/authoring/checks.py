@@ -2,18 +2,18 @@
 stage that exist, a tunnel's target too; a stage move stays in the rule's pipeline; conditions
 test standard or existing custom fields; messages go to users of the tenant; templates read
 existing fields and constants. What an automation references is the domain's
-(``dealflow.references``); here a broken reference becomes a 422 problem naming the field as the
+(``dealflow.engine.references``); here a broken reference becomes a 422 problem naming the field as the
 caller wrote it (``actions.0.to.users.1``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dealflow.api.errors import Invalid
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine.compiled import TenantAutomation
+from dealflow.engine.references import Reference, broken, references_of
+from dealflow.http_errors import Invalid
 from dealflow.model import BusinessProcess, Rule, Tunnel
 from dealflow.model.catalog import Automation
-from dealflow.references import Reference, broken, references_of
 
 
 class _Problems:

@@ -14,15 +14,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from dealflow import clock
-from dealflow.actions import Services
-from dealflow.changes import flat, tenant_facts
-from dealflow.conditions import compile_condition
-from dealflow.interpreter import RunFailed
+from dealflow.engine.actions import Services
+from dealflow.engine.changes import flat, tenant_facts
+from dealflow.engine.interpreter import RunFailed
+from dealflow.engine.process import execute_any
+from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry
 from dealflow.model.catalog import Automation
-from dealflow.process import execute_any
-from dealflow.store.deals import DealNotFound, DealStore
-from dealflow.store.records import record_id
+from dealflow.ports import DealNotFound, DealStore, record_id
 
 T = TypeVar("T")
 

@@ -9,12 +9,37 @@ from typing import Any, TypeVar
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.interpreter import is_transient
 from dealflow.model import RunRequest
+from dealflow.ports import StaleDeal
 
 T = TypeVar("T")
+
+_THROTTLING = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "TransactionConflictException",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying: throttling, AWS outages, networks, a deal that kept changing under us. A
+    refusal (unverified sender, missing permission) would only fail again."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _THROTTLING or status >= 500
+    return isinstance(error, BotoCoreError | StaleDeal | ConnectionError | TimeoutError)
 
 
 class SesMailer:

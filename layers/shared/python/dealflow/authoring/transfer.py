@@ -15,18 +15,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from dealflow import field_steps
-from dealflow.api.errors import problems_from
-from dealflow.api.references import check_automation
-from dealflow.dispatch import AutomationIndex, TenantAutomation
-from dealflow.http_errors import Invalid
+from dealflow.authoring.checks import check_automation
+from dealflow.authoring.moves import AUTOMATION, Changes, problems_of
+from dealflow.engine import field_steps
+from dealflow.engine.compiled import AutomationIndex, TenantAutomation
+from dealflow.http_errors import Invalid, problems_from
 from dealflow.model import FieldDefinition, Pipeline
 from dealflow.model.base import Model
 from dealflow.model.catalog import Automation
 from dealflow.model.tenant import TypedValue, TypedValues
 from dealflow.model.workflow import FieldStepWorkflow
-from dealflow.moves import AUTOMATION, Changes, problems_of
-from dealflow.store.automation import ANY
+from dealflow.policy.plans import field_step_workflow_counts
+from dealflow.ports import ANY
 
 FORMAT = "dealflow/v1"
 ChangeKind = Literal["create", "update", "delete", "unchanged"]
@@ -187,7 +187,7 @@ def _workflow_problems(
                     "problem": f"{held[0]} is used by field–step workflow '{held[1].id}' as well",
                 }
             )
-    on, cap = field_steps.counts(as_if), field_steps.counts(known)
+    on, cap = field_step_workflow_counts(as_if), field_step_workflow_counts(known)
     if on["active"] > on["limit"] and on["active"] > cap["active"]:
         problems.append(
             {

@@ -12,14 +12,13 @@ import hashlib
 from datetime import date
 from typing import Any
 
-from dealflow.changes import DealChange
 from dealflow.clock import now_iso
-from dealflow.dispatch import MAX_DEPTH, TenantAutomation
+from dealflow.engine.changes import DealChange
+from dealflow.engine.compiled import MAX_DEPTH, TenantAutomation
 from dealflow.model import Causation, Deal, FieldDefinition, FieldKind
 from dealflow.model.deal import StepDone
 from dealflow.model.workflow import FieldStepWorkflow
-from dealflow.plans import usage_of
-from dealflow.store.deals import DealStore
+from dealflow.ports import DealStore
 
 
 def is_filled(definition: FieldDefinition, value: Any) -> bool:
@@ -70,11 +69,6 @@ def reference_problems(workflow: FieldStepWorkflow, known: TenantAutomation) -> 
             {"field": "step_id", "problem": f"no step '{workflow.step_id}' in pipeline '{workflow.pipeline_id}'"}
         )
     return problems
-
-
-def counts(known: TenantAutomation) -> dict[str, int]:
-    """Active workflows against the plan's cap (switched-off ones are free)."""
-    return usage_of(known).field_step_workflows.model_dump()
 
 
 def used_by(workflow: FieldStepWorkflow, known: TenantAutomation) -> tuple[str, FieldStepWorkflow] | None:

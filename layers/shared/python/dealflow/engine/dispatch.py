@@ -10,80 +10,17 @@ redelivered record) is a no-op on AWS and in the local invoke port alike.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dealflow.changes import ChangeKind, DealChange, diff, flat, tenant_facts
-from dealflow.conditions import Predicate, compile_condition, reads_before
-from dealflow.loops import Loop
-from dealflow.model import Deal, FieldDefinition, Pipeline, RunRequest, StageEntry, Tenant, TypedValue
-from dealflow.model.automation import Trigger
-from dealflow.model.catalog import Automation
+from dealflow.engine.changes import ChangeKind, DealChange, diff, flat, tenant_facts
+from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
+from dealflow.language.conditions import compile_condition
+from dealflow.model import Deal, RunRequest, StageEntry, TypedValue
 from dealflow.model.pipeline import StageSemantic
 from dealflow.model.process import BusinessProcess
-from dealflow.model.workflow import FieldStepWorkflow
-
-# Automation writes carry their chain depth; past this, a chain is a loop, not a process.
-MAX_DEPTH = 8
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledAutomation:
-    automation: Automation
-    predicate: Predicate
-    reads_before: bool = False  # its condition compares with the deal as it was
-
-
-class AutomationIndex:
-    """Enabled automation by what starts it."""
-
-    def __init__(self, automations: Iterable[Automation]) -> None:
-        by_stage: dict[tuple[str, str], list[CompiledAutomation]] = {}
-        by_event: dict[str, list[CompiledAutomation]] = {}
-        for automation in automations:
-            if not automation.enabled:
-                continue
-            compiled = CompiledAutomation(
-                automation, compile_condition(automation.condition), reads_before(automation.condition)
-            )
-            if isinstance(automation, Trigger):
-                by_event.setdefault(automation.event, []).append(compiled)
-            elif isinstance(automation, BusinessProcess):
-                for start in automation.start_on:
-                    by_event.setdefault(f"process:{automation.entity}:{start}", []).append(compiled)
-            else:
-                by_stage.setdefault((automation.pipeline_id, automation.stage_id), []).append(compiled)
-        self._by_stage = {key: tuple(found) for key, found in by_stage.items()}
-        self._by_event = {key: tuple(found) for key, found in by_event.items()}
-
-    def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
-        """Rules and tunnels that run when a deal enters this stage."""
-        return self._by_stage.get((pipeline_id, stage_id), ())
-
-    def on_event(self, event: str) -> tuple[CompiledAutomation, ...]:
-        """Triggers waiting for this event, in every pipeline."""
-        return self._by_event.get(event, ())
-
-    def processes(self, entity: str, start: str) -> tuple[CompiledAutomation, ...]:
-        """Business processes of an entity that start on ``add``, ``change`` or ``manual``."""
-        return self._by_event.get(f"process:{entity}:{start}", ())
-
-
-@dataclass(frozen=True)
-class TenantAutomation:
-    """A tenant's automation, compiled; cached per container and keyed by ``version``."""
-
-    tenant: Tenant
-    pipelines: dict[str, Pipeline]
-    fields: dict[str, FieldDefinition]
-    index: AutomationIndex
-    version: int
-    by_id: dict[str, Automation] = field(default_factory=dict)  # switched off ones too
-    # Automation id → what it references that no longer exists; the dispatcher skips it.
-    warnings: dict[str, list[str]] = field(default_factory=dict)
-    loops: list[Loop] = field(default_factory=list)  # enabled automation that can start each other
-    workflows: dict[str, FieldStepWorkflow] = field(default_factory=dict)  # field–step, switched off ones too
+from dealflow.ports import RunStarter
 
 
 @dataclass
@@ -294,18 +231,6 @@ def manual_run(
     request = _request(item.model_copy(update={"caused_by": None}), compiled, f"manual:{request_id}", started)
     request.parameters = values
     return request
-
-
-class RunStarter(Protocol):
-    """Starts a runner execution by name; starting a name that already ran does nothing."""
-
-    def start(self, request: RunRequest) -> bool:
-        """Return True when a new run started, False when the name was already taken."""
-        ...
-
-    def stop(self, execution_id: str) -> None:
-        """Stop a waiting run (its automation was switched off, its deal deleted)."""
-        ...
 
 
 class DispatcherLog(Protocol):

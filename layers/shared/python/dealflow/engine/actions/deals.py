@@ -7,10 +7,10 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from dealflow import templates
-from dealflow.actions.context import ActionContext, ActionError
+from dealflow.engine.actions.context import ActionContext, ActionError
+from dealflow.language import templates
 from dealflow.model import CopyToPipeline, Deal, FieldDefinition, FieldKind, MoveToPipeline, MoveToStage, UpdateFields
-from dealflow.store.records import record_id
+from dealflow.ports import record_id
 
 _STANDARD_WRITABLE = {"title": str, "amount": Decimal, "currency": str, "responsible_id": str, "company": str}
 _CENTS = Decimal("0.01")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dealflow.actions import deals, messages, records
-from dealflow.actions.context import ActionContext, ActionError, Services
+from dealflow.engine.actions import deals, messages, records
+from dealflow.engine.actions.context import ActionContext, ActionError, Services
 from dealflow.model import Action
 
 _PERFORMERS: dict[str, Callable[[Any, ActionContext], dict[str, Any]]] = {

@@ -8,11 +8,12 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from dealflow.changes import DealChange
 from dealflow.clock import now_iso
-from dealflow.dispatch import CompiledAutomation, RunStarter, run_id_for
+from dealflow.engine.changes import DealChange
+from dealflow.engine.compiled import CompiledAutomation
+from dealflow.engine.dispatch import run_id_for
 from dealflow.model import RunRecord, RunStep
-from dealflow.store.runs import RunLog
+from dealflow.ports import RunLog, RunStarter
 
 
 def _sampled(event_id: str, automation_id: str, rate: float) -> bool:

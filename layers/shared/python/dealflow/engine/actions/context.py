@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dealflow.changes import flat
+from dealflow.engine.changes import flat
 from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, Recipients, Tenant
-from dealflow.ports import Mailer, Notifier
-from dealflow.store.deals import DealStore
-from dealflow.store.ledger import EffectLedger
-from dealflow.store.records import RecordStore
-
-if TYPE_CHECKING:
-    from dealflow.store.automation import AutomationStore
-    from dealflow.store.runs import RunLog
+from dealflow.ports import AutomationSource, DealStore, EffectLedger, Mailer, Notifier, RecordStore, RunLog
 
 
 class ActionError(Exception):
@@ -25,7 +18,7 @@ class ActionError(Exception):
 class Services:
     """Everything a run reads and writes through, created once per container."""
 
-    automation: AutomationStore
+    automation: AutomationSource
     runs: RunLog
     deals: DealStore
     ledger: EffectLedger

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from dealflow import clock, templates
-from dealflow.actions.context import ActionContext, ActionError
+from dealflow import clock
+from dealflow.engine.actions.context import ActionContext, ActionError
+from dealflow.language import templates
 from dealflow.model import CreateTask, CreateWorkgroup
 
 

@@ -12,13 +12,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from dealflow import clock
-from dealflow.actions import ActionContext, ActionError, Services, perform
-from dealflow.changes import flat, tenant_facts
-from dealflow.conditions import compile_condition
-from dealflow.dispatch import MAX_DEPTH
+from dealflow.engine.actions import ActionContext, ActionError, Services, perform
+from dealflow.engine.changes import flat, tenant_facts
+from dealflow.engine.compiled import MAX_DEPTH
+from dealflow.language.conditions import compile_condition
+from dealflow.language.templates import TemplateError
 from dealflow.model import (
     Action,
     BusinessProcess,
@@ -34,33 +33,6 @@ from dealflow.model import (
     parse_item,
 )
 from dealflow.ports import Durable
-from dealflow.store.deals import StaleDeal
-from dealflow.templates import TemplateError
-
-_THROTTLING = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "LimitExceededException",
-        "TransactionConflictException",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Worth retrying: throttling, AWS outages, networks, a deal that kept changing under us. A
-    refusal (unverified sender, missing permission) would only fail again."""
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _THROTTLING or status >= 500
-    return isinstance(error, BotoCoreError | StaleDeal | ConnectionError | TimeoutError)
 
 
 class RunFailed(Exception):

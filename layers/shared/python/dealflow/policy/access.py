@@ -15,11 +15,11 @@ from jinja2 import nodes
 from pydantic import BaseModel
 
 from dealflow.http_errors import Forbidden
+from dealflow.language.templates import syntax_tree
 from dealflow.model import STANDARD_FIELDS, BusinessProcess, Clause, Deal, Delay, Pipeline, Role, Tenant, Trigger
 from dealflow.model.access import RESTRICTABLE_FIELDS, AccessLevel, DealView, EntityRights, LeadView, RoleRights
 from dealflow.model.automation import TemplateText, UpdateFields
 from dealflow.model.catalog import Automation
-from dealflow.templates import syntax_tree
 
 WHOLE_DEAL = "*"  # a template that reads the deal as a whole (``{{ deal }}``, ``deal.items()``)
 ALL_CUSTOM_FIELDS = "fields.*"

@@ -10,15 +10,14 @@ from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from dealflow.api.errors import problems_from
-from dealflow.dispatch import TenantAutomation
-from dealflow.http_errors import Invalid
+from dealflow.engine.compiled import TenantAutomation
+from dealflow.http_errors import Invalid, problems_from
 from dealflow.model import BusinessProcess, Pipeline, Rule
 from dealflow.model.base import Id, Model
-from dealflow.model.catalog import Automation
+from dealflow.model.catalog import Automation, Definition
 from dealflow.model.tenant import TypedValue
-from dealflow.plans import check_changes
-from dealflow.store.automation import MAX_WRITES, AutomationStore, Definition
+from dealflow.policy.plans import check_changes
+from dealflow.ports import MAX_WRITES, AutomationWriter
 
 AUTOMATION = TypeAdapter(Automation)
 _MAX_ID = 64
@@ -137,7 +136,7 @@ class Changes:
 
 
 def write_changes(
-    store: AutomationStore,
+    store: AutomationWriter,
     tenant_id: str,
     known: TenantAutomation,
     changes: Changes,

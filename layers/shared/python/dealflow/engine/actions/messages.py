@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dealflow import templates
-from dealflow.actions.context import ActionContext, ActionError
+from dealflow.engine.actions.context import ActionContext, ActionError
+from dealflow.language import templates
 from dealflow.model import Notify, SendEmail
 
 

@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 from pydantic import Field
 
-from dealflow.dispatch import TenantAutomation
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model.base import Model
 from dealflow.model.catalog import Automation
 from dealflow.model.plan import AutomationKindName, Plan, plan_of
@@ -125,3 +125,8 @@ def check_changes(known: TenantAutomation, written: Iterable[Any], deleted_ids: 
             limit=limit,
             active=before,
         )
+
+
+def field_step_workflow_counts(known: TenantAutomation) -> dict[str, int]:
+    """Active field–step workflows against the plan's cap (switched-off ones are free)."""
+    return usage_of(known).field_step_workflows.model_dump()

@@ -1,0 +1,115 @@
+"""A tenant's automation, compiled: conditions turned into predicates, automation indexed by what
+starts it, broken references found. Compiled once per automation version and cached per container
+(``dealflow.store.automation.AutomationStore.load`` keeps the copy; this module makes it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dealflow.engine.references import ReferenceReport, report
+from dealflow.language.conditions import Predicate, compile_condition, reads_before
+from dealflow.model import FieldDefinition, Pipeline, Tenant
+from dealflow.model.automation import Trigger
+from dealflow.model.catalog import Automation
+from dealflow.model.process import BusinessProcess
+from dealflow.model.workflow import FieldStepWorkflow
+
+# Automation writes carry their chain depth; past this, a chain is a loop, not a process.
+MAX_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledAutomation:
+    automation: Automation
+    predicate: Predicate
+    reads_before: bool = False  # its condition compares with the deal as it was
+
+
+class AutomationIndex:
+    """Enabled automation by what starts it."""
+
+    def __init__(self, automations: Iterable[Automation]) -> None:
+        by_stage: dict[tuple[str, str], list[CompiledAutomation]] = {}
+        by_event: dict[str, list[CompiledAutomation]] = {}
+        for automation in automations:
+            if not automation.enabled:
+                continue
+            compiled = CompiledAutomation(
+                automation, compile_condition(automation.condition), reads_before(automation.condition)
+            )
+            if isinstance(automation, Trigger):
+                by_event.setdefault(automation.event, []).append(compiled)
+            elif isinstance(automation, BusinessProcess):
+                for start in automation.start_on:
+                    by_event.setdefault(f"process:{automation.entity}:{start}", []).append(compiled)
+            else:
+                by_stage.setdefault((automation.pipeline_id, automation.stage_id), []).append(compiled)
+        self._by_stage = {key: tuple(found) for key, found in by_stage.items()}
+        self._by_event = {key: tuple(found) for key, found in by_event.items()}
+
+    def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
+        """Rules and tunnels that run when a deal enters this stage."""
+        return self._by_stage.get((pipeline_id, stage_id), ())
+
+    def on_event(self, event: str) -> tuple[CompiledAutomation, ...]:
+        """Triggers waiting for this event, in every pipeline."""
+        return self._by_event.get(event, ())
+
+    def processes(self, entity: str, start: str) -> tuple[CompiledAutomation, ...]:
+        """Business processes of an entity that start on ``add``, ``change`` or ``manual``."""
+        return self._by_event.get(f"process:{entity}:{start}", ())
+
+
+@dataclass(frozen=True)
+class TenantAutomation:
+    """A tenant's automation, compiled; cached per container and keyed by ``version``."""
+
+    tenant: Tenant
+    pipelines: dict[str, Pipeline]
+    fields: dict[str, FieldDefinition]
+    index: AutomationIndex
+    version: int
+    by_id: dict[str, Automation] = field(default_factory=dict)  # switched off ones too
+    # Automation id → what it references that no longer exists; the dispatcher skips it.
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    workflows: dict[str, FieldStepWorkflow] = field(default_factory=dict)  # field–step, switched off ones too
+    # What the compiled references were checked against; users and constants change without a
+    # version bump, so their warnings are worked out afresh on each load.
+    references: ReferenceReport | None = field(default=None, repr=False, compare=False)
+
+
+AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
+
+
+def compile_tenant(tenant: Tenant, definitions: Mapping[str, Sequence[Any]]) -> TenantAutomation:
+    """Compile a tenant's stored definitions (by stored kind: PIPELINE, FIELD, RULE, …)."""
+    automations = [a for kind in AUTOMATION_KINDS for a in definitions.get(kind, ())]
+    pipelines = {p.id: p for p in definitions.get("PIPELINE", ())}
+    fields = {f.code: f for f in definitions.get("FIELD", ())}
+    references = report(automations, pipelines, fields)
+    return TenantAutomation(
+        tenant=tenant,
+        pipelines=pipelines,
+        fields=fields,
+        index=AutomationIndex(automations),
+        by_id={a.id: a for a in automations},
+        version=tenant.automation_version,
+        warnings=references.warnings(tenant),
+        workflows={w.id: w for w in definitions.get("WORKFLOW", ())},
+        references=references,
+    )
+
+
+def refresh(compiled: TenantAutomation, tenant: Tenant) -> TenantAutomation:
+    """The compiled copy with the tenant as it is now (users, constants) and its warnings redone."""
+    assert compiled.references is not None
+    return replace(compiled, tenant=tenant, warnings=compiled.references.warnings(tenant))
+
+
+class TenantCompiler:
+    """The ``Compiler`` the automation store is given: compile and refresh, as above."""
+
+    compile = staticmethod(compile_tenant)
+    refresh = staticmethod(refresh)
