@@ -48,7 +48,7 @@ class RunBook:
                 status=status,  # type: ignore[arg-type]
                 reason=reason,
                 steps=[*self.steps, *([new_step] if new_step else [])],
-                started_at=self.started_at,
+                started_at=self.started_at or stamp(),  # a start that failed never set it
                 wake_at=self.wake_at,
                 finished_at=stamp() if finished else None,
                 execution_id=self.execution_id,
