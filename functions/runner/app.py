@@ -12,7 +12,7 @@ from aws_durable_execution_sdk_python import DurableContext, durable_execution
 
 from dealflow import runtime
 from dealflow.aws.adapters import DurableSteps
-from dealflow.engine.process import execute_any
+from dealflow.engine.interpreter import execute_any
 from dealflow.model import RunRequest
 
 SERVICES = runtime.runner_services()

@@ -86,3 +86,27 @@ def test_a_delay_relative_to_a_date_field(stack: MotoStack) -> None:
     assert stack.tasks(TENANT) == []
     stack.advance(days=1)
     assert [t["title"] for t in stack.tasks(TENANT)] == ["Deadline tomorrow: Tender"]
+
+
+def test_a_rule_whose_delay_cannot_be_worked_out_fails_with_a_step_and_a_reason(stack: MotoStack) -> None:
+    stack.put_field(TENANT, FieldDefinition(code="deadline", name="Deadline", kind="date"))
+    stack.put_rule(
+        TENANT,
+        Rule(
+            id="before-deadline",
+            name="Day before the deadline",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            delay=Delay(days=-1, relative_to_field="deadline"),
+            actions=[CreateTask(title="Deadline tomorrow: {{ deal.title }}")],
+        ),
+    )
+    stack.create_deal(demo_deal("d-5", "No deadline", "1.00", "services"))
+    stack.move_deal(TENANT, "d-5", "negotiation")
+    stack.drain()
+
+    [run] = [r for r in stack.runs(TENANT, "d-5") if r.automation_id == "before-deadline"]
+    assert run.status == "failed"
+    assert run.reason == "delay: the deal's field 'deadline' is empty"
+    assert [(s.name, s.kind, s.outcome) for s in run.steps] == [("delay", "wait", "failed")]
+    assert stack.tasks(TENANT) == []

@@ -192,6 +192,29 @@ def test_a_delay_node_waits_and_a_tenant_variable_can_be_set(globex: MotoStack) 
     assert done.status == "completed"
 
 
+def test_a_delay_that_cannot_be_worked_out_fails_the_process_with_a_step_and_a_reason(globex: MotoStack) -> None:
+    run = _manual(
+        globex,
+        _process(
+            [
+                {"kind": "action", "action": {"kind": "create_task", "title": "before the delay"}},
+                {
+                    "kind": "delay",
+                    "name": "Day before the proposal",
+                    "delay": {"days": -1, "relative_to_field": "proposal_sent_on"},  # the deal has none
+                },
+                {"kind": "action", "action": {"kind": "create_task", "title": "never"}},
+            ]
+        ),
+    )
+
+    assert run.status == "failed" and run.finished_at is not None
+    assert run.reason == "Day before the proposal: the deal's field 'proposal_sent_on' is empty"
+    failed = run.steps[-1]
+    assert (failed.name, failed.kind, failed.outcome) == ("Day before the proposal", "wait", "failed")
+    assert [t["title"] for t in globex.tasks(T)] == ["before the delay"]
+
+
 def test_an_edited_process_leaves_a_running_instance_on_its_old_version(globex: MotoStack) -> None:
     old = _process(
         [

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, demo_rules
-from dealflow.model import Deal
+from dealflow.model import CreateTask, Deal, Delay, Rule
 
 
 def _table_items(stack: MotoStack) -> list[dict]:
@@ -94,3 +94,26 @@ def test_run_log_for_a_run_that_fired_and_one_that_did_not(stack: MotoStack) -> 
     assert (fired.deal_id, fired.status) == ("d-4", "completed")
     assert fired.event_id and fired.started_by["stage_id"] == "won" and fired.finished_at
     assert (not_fired.deal_id, not_fired.status, not_fired.reason) == ("d-5", "not_started", "condition not met")
+
+
+def test_a_draft_with_a_delay_is_tested_as_if_it_were_switched_on(stack: MotoStack) -> None:
+    draft = Rule(
+        id="draft-follow-up",
+        name="Not saved yet",
+        pipeline_id="sales",
+        stage_id="proposal",
+        enabled=False,
+        delay=Delay(days=2),
+        actions=[CreateTask(title="Follow up {{ deal.title }}")],
+    )
+
+    result = stack.test_run(TENANT, draft, deal=demo_deal("d-6", "Draft", "1.00", "services"))
+
+    assert result.status == "completed"
+    assert [(s.name, s.outcome) for s in result.steps] == [
+        ("condition", "passed"),
+        ("delay", "would wait"),
+        ("check", "passed"),
+        ("action-1-create_task", "done"),
+    ]
+    assert result.steps[-1].detail["title"] == "Follow up Draft" and stack.tasks(TENANT) == []

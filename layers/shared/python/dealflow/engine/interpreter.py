@@ -1,208 +1,348 @@
-"""One run of one piece of automation, as durable steps.
+"""The one interpreter: a run of any automation — rule, tunnel, trigger, business process — walked
+as durable steps over the node tree it compiles to (``dealflow.engine.compile_run``).
 
-The runner hands us a ``Durable`` (checkpointed steps and timers). Everything that touches the
-outside world or the clock happens inside a step, so a replay after a wait or a crash sees the
-same values and repeats no effect. Each step also rewrites the run's log record, so the log shows
-a run as it progresses, including while it waits.
+The runner hands us a ``Durable`` (checkpointed steps and timers); test mode hands us one that
+runs steps at once. Everything that touches the outside world or the clock happens inside a step,
+so a replay after a wait or a crash sees the same values and repeats no effect. Branches, loops
+and variables are decided between steps from what the steps returned, so a replay takes the same
+path and names the same operations. Each step also rewrites the run's log record.
+
+Failure handling lives here once: a delay that cannot be worked out, a template that does not
+render, an action the automation's author must fix, the engine giving up on a step — each ends
+the run ``failed``, with a step named after the node and a reason, whatever the automation's kind.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 from dealflow import clock
 from dealflow.engine.actions import ActionContext, ActionError, Services, perform
 from dealflow.engine.changes import flat, tenant_facts
+from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import MAX_DEPTH
+from dealflow.engine.delays import DelayError, seconds_until, wake_moment
+from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind
+from dealflow.engine.run_record import RunBook, stamp
+from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
-from dealflow.language.templates import TemplateError
-from dealflow.model import (
-    Action,
-    BusinessProcess,
-    Causation,
-    Deal,
-    FieldDefinition,
-    Pipeline,
-    RunRecord,
-    RunRequest,
-    RunStep,
-    Tenant,
-    Trigger,
-    parse_item,
-)
+from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, RunRequest, RunStep, Tenant, parse_item
+from dealflow.model.automation import Action, Condition
 from dealflow.ports import Durable
 
+# What each step returns keeps the shape it had before rules and processes shared this walker:
+# runs in flight replay those results. start: {started_at, wait_seconds, wake_at, tenant, pipelines,
+# fields} or {started_at, failed, step?}; check: {proceed, deal, step}; an action: {step, deal} or
+# {failed, step}; a delay's plan: {seconds, wake_at} or {failed, step}.
 
-class RunFailed(Exception):
+
+class RunEnded(Exception):
+    """The walk ends before its last node; the run's record already says why."""
+
+
+class RunFailed(RunEnded):
     """A run ended in failure; its run-log record says why."""
 
 
-def _now() -> datetime:
-    return clock.now()
+class RunStopped(RunEnded):
+    """A check stopped the run on purpose (``skipped`` before anything ran, else ``stopped``)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
 
 
-def _stamp(moment: datetime | None = None) -> str:
-    return (moment or _now()).isoformat(timespec="milliseconds")
+@dataclass(frozen=True)
+class Snapshot:
+    """What the start step read for the whole run: later edits to the tenant cannot change it."""
 
+    tenant: Tenant
+    pipelines: dict[str, Pipeline]
+    fields: dict[str, FieldDefinition]
 
-def _delay_seconds(request: RunRequest, now: datetime) -> tuple[int, str | None]:
-    delay = request.automation.delay
-    if delay is None:
-        return 0, None
-    if delay.relative_to_field is None:
-        return delay.seconds, _stamp(now + timedelta(seconds=delay.seconds))
-    raw = request.deal.value(delay.relative_to_field)
-    if not raw:
-        raise ActionError(f"delay: the deal's field '{delay.relative_to_field}' is empty")
-    anchor = datetime.fromisoformat(str(raw))
-    anchor = anchor if anchor.tzinfo else anchor.replace(tzinfo=UTC)
-    wake = anchor + timedelta(seconds=delay.seconds)
-    return max(0, int((wake - now).total_seconds())), _stamp(wake)
-
-
-class Run:
-    """The bookkeeping of one run: its request, what it has loaded, the steps so far."""
-
-    def __init__(self, request: RunRequest, services: Services) -> None:
-        self.request = request
-        self.services = services
-        self.steps: list[RunStep] = []
-        self.started_at = ""
-        self.wake_at: str | None = None
-        self.execution_id: str | None = None
-
-    def log(
-        self, status: str, reason: str | None = None, finished: bool = False, new_step: RunStep | None = None
-    ) -> None:
-        """Rewrite the run's record. A step function passes its own step as ``new_step``; the
-        caller appends it to ``steps`` from the step's (possibly replayed) result."""
-        automation, req = self.request.automation, self.request
-        self.services.runs.write(
-            RunRecord(
-                tenant_id=req.tenant_id,
-                run_id=req.run_id,
-                automation_id=automation.id,
-                automation_name=automation.name,
-                automation_kind=automation.kind,
-                deal_id=req.target_id or req.deal.id,
-                event_id=req.event_id,
-                started_by=req.started_by.model_dump(mode="json", exclude_none=True),
-                status=status,  # type: ignore[arg-type]
-                reason=reason,
-                steps=[*self.steps, *([new_step] if new_step else [])],
-                started_at=self.started_at,
-                wake_at=self.wake_at,
-                finished_at=_stamp() if finished else None,
-                execution_id=self.execution_id,
-            )
+    @classmethod
+    def of(cls, loaded: dict[str, Any]) -> Snapshot:
+        # Typed again from the step's JSON: numbers must be Decimals, not the text JSON carried them as.
+        return cls(
+            tenant=Tenant.model_validate(loaded["tenant"]),
+            pipelines={pid: Pipeline.model_validate(p) for pid, p in loaded["pipelines"].items()},
+            fields={code: FieldDefinition.model_validate(f) for code, f in loaded["fields"].items()},
         )
 
-    # Each method below runs inside one durable step and returns only JSON-ready data.
 
-    def start(self) -> dict[str, Any]:
-        now = _now()
-        self.started_at = _stamp(now)
-        automation = self.services.automation.load(self.request.tenant_id)
+def facts(item: Deal | None, variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
+    """What a branch's or loop's condition sees: the item's fields, ``var.<name>``, ``const.<name>``."""
+    seen = flat(item) or {}
+    seen.update({f"var.{k}": v for k, v in variables.items()})
+    seen.update({f"const.{k}": v for k, v in constants.items()})
+    return seen
+
+
+def _label(node: Node, prefix: str) -> str:
+    return node.name or f"{prefix}{node.at}"
+
+
+class Walker:
+    """One run: walks the compiled tree, keeping the item, the variables and the run's record."""
+
+    def __init__(self, request: RunRequest, durable: Durable, services: Services) -> None:
+        self.request, self.durable, self.services = request, durable, services
+        self.plan = compile_run(request.automation)
+        self.book = RunBook(request, services.runs, durable.execution_id)
+        self.item: Deal = request.deal  # as the change showed it, until a check reads it anew
+        self.waited = False  # since the last check: the next check must re-check
+        self.checked = False
+        self.variables: dict[str, Any] = {}
+        self.constants: dict[str, Any] = {}
+        self.snapshot: Snapshot | None = None
+        self.leading: dict[str, Any] = {}  # a leading delay, as the start step planned it
+
+    def run(self) -> dict[str, Any]:
         try:
-            wait_seconds, self.wake_at = _delay_seconds(self.request, now)
-        except (ActionError, ValueError) as exc:
-            self.log("failed", reason=str(exc), finished=True)
-            return {"started_at": self.started_at, "failed": str(exc)}
-        self.log("waiting" if wait_seconds else "running")
-        return {
-            "started_at": self.started_at,
-            "wait_seconds": wait_seconds,
-            "wake_at": self.wake_at,
+            self._start()
+            self._walk(self.plan.nodes, "")
+        except RunStopped as stop:
+            return {"run_id": self.request.run_id, "status": stop.status}
+        if self.plan.finish is not None:
+            self.durable.step(self.plan.finish, self.book.finish)
+        return {"run_id": self.request.run_id, "status": "completed"}
+
+    # Between steps: deciding, from what the steps returned.
+
+    def _start(self) -> None:
+        try:
+            loaded = self.durable.step("start", self._start_step)
+        except Exception as exc:  # the engine gave up on reading the tenant's automation
+            self._fail("start", "check", "failed", str(exc))
+        self.book.started_at = loaded["started_at"]
+        self._ended_in_step(loaded)
+        if loaded["wait_seconds"]:
+            self.book.wake_at = loaded["wake_at"]
+        self.leading = {"seconds": loaded["wait_seconds"], "wake_at": loaded["wake_at"]}
+        self.snapshot = Snapshot.of(loaded)
+        self.constants = self.snapshot.tenant.values("constants")
+        tenant_variables = self.snapshot.tenant.values("variables")
+        self.variables = {**tenant_variables, **self.plan.variables, **self.request.parameters}
+
+    def _walk(self, nodes: tuple[Node, ...], prefix: str) -> None:
+        for node in nodes:
+            try:
+                self._visit(node, prefix)
+            except RunEnded:
+                raise
+            except Exception as exc:  # a template that fails, or the engine giving up on a step
+                self._fail(_label(node, prefix), node.kind, prefix + node.failed, str(exc))
+
+    def _visit(self, node: Node, prefix: str) -> None:
+        match node:
+            case Check():
+                self._check(node, prefix)
+            case Delay():
+                self._delay(node, prefix)
+            case Act():
+                self._act(node, prefix)
+            case Choose():
+                self._choose(node, prefix)
+            case Loop():
+                self._loop(node, prefix)
+            case SetVariable():
+                self._set_variable(node, prefix)
+
+    def _fail(self, name: str, kind: StepKind, operation: str, error: str) -> NoReturn:
+        try:
+            self.durable.step(operation, partial(self.book.fail, name, kind, error))
+        except Exception as exc:  # not even the record could be written: the run still ends here, once
+            raise RunFailed(f"{name}: {error} (the run log could not be written: {exc})") from exc
+        raise RunFailed(f"{name}: {error}")
+
+    def _ended_in_step(self, outcome: dict[str, Any]) -> None:
+        """A step that ended the run in failure (it wrote the record) returned its failed step."""
+        if "failed" not in outcome:
+            return
+        if "step" not in outcome:
+            raise RunFailed(outcome["failed"])
+        step = RunStep.model_validate(outcome["step"])
+        self.book.steps.append(step)
+        raise RunFailed(f"{step.name}: {outcome['failed']}")
+
+    def _note(self, node: Node, prefix: str, outcome: str, **detail: Any) -> None:
+        self.book.steps.append(RunStep(name=_label(node, prefix), kind=node.kind, outcome=outcome, detail=detail))
+
+    def _holds(self, condition: Condition) -> tuple[bool, list[dict[str, Any]]]:
+        trace: list[dict[str, Any]] = []
+        previous = self.request.previous
+        before = facts(previous, self.variables, self.constants) if previous is not None else None
+        return compile_condition(condition)(facts(self.item, self.variables, self.constants), before, trace), trace
+
+    def _check(self, node: Check, prefix: str) -> None:
+        if node.only_after_wait and not self.waited:
+            return
+        first = not self.checked
+        checked = self.durable.step(prefix + node.step, partial(self._check_step, node, self.waited))
+        self.book.steps.append(RunStep.model_validate(checked["step"]))
+        self.checked, self.waited = True, False
+        if not checked["proceed"]:
+            raise RunStopped("skipped" if first else "stopped")
+        if not node.keep_item_as_changed:
+            self.item = parse_item(checked["deal"])
+
+    def _delay(self, node: Delay, prefix: str) -> None:
+        label = _label(node, prefix)
+        planned = self.leading
+        if node.plan is not None:
+            planned = self.durable.step(prefix + node.plan, partial(self._plan_step, node, label))
+        self._ended_in_step(planned)
+        seconds, wake_at = planned["seconds"], planned["wake_at"]
+        if seconds > 0:
+            self.book.wake_at = wake_at
+            self.durable.wait(prefix + node.wait, seconds)
+            self.waited = True
+        self.book.steps.append(
+            RunStep(name=label, kind="wait", outcome="waited", at=wake_at, detail={"seconds": seconds})
+        )
+
+    def _act(self, node: Act, prefix: str) -> None:
+        work = partial(self._perform, node.action, _label(node, prefix), prefix + node.key, node.closes_run)
+        outcome = self.durable.step(prefix + node.at, work, side_effect=True)
+        self._ended_in_step(outcome)
+        self.book.steps.append(RunStep.model_validate(outcome["step"]))
+        self.item = parse_item(outcome["deal"])
+
+    def _choose(self, node: Choose, prefix: str) -> None:
+        here, seen = prefix + node.at, []
+        for index, branch in enumerate(node.branches):
+            holds, trace = self._holds(branch.condition)
+            seen.append({"branch": branch.name, "result": holds, "conditions": trace})
+            if holds:
+                self._note(node, prefix, f"branch '{branch.name}'", branches=seen)
+                self._walk(branch.nodes, f"{here}.b{index}.")
+                return
+        self._note(node, prefix, "otherwise" if node.otherwise else "no branch", branches=seen)
+        self._walk(node.otherwise, f"{here}.o.")
+
+    def _loop(self, node: Loop, prefix: str) -> None:
+        turns = 0
+        while True:
+            holds, trace = self._holds(node.condition)
+            if not holds:
+                self._note(node, prefix, f"loop ended after {turns} iteration(s)", conditions=trace)
+                return
+            if turns >= node.max_iterations:
+                reason = f"reached its cap of {node.max_iterations} iterations while its condition still held"
+                self._note(node, prefix, "loop stopped", reason=reason, conditions=trace)
+                return
+            self._walk(node.nodes, f"{prefix}{node.at}.i{turns}.")
+            turns += 1
+
+    def _set_variable(self, node: SetVariable, prefix: str) -> None:
+        value = node.value
+        if node.expression is not None:
+            scope = {"deal": flat(self.item), "var": self.variables, "const": self.constants}
+            value = templates.evaluate(node.expression, scope)
+        self.variables[node.variable] = value
+        if node.store is not None:
+            store = partial(self.services.automation.set_variable, self.request.tenant_id, node.variable, value)
+            self.durable.step(prefix + node.store, store)
+        shown = str(value) if value is not None else None
+        self._note(
+            node, prefix, "set", variable=node.variable, scope="tenant" if node.store else "process", value=shown
+        )
+
+    # Inside steps: reading, writing, the clock. Each returns JSON-ready data only.
+
+    def _start_step(self) -> dict[str, Any]:
+        now = clock.now()
+        self.book.started_at = stamp(now)
+        automation = self.services.automation.load(self.request.tenant_id)
+        started: dict[str, Any] = {"started_at": self.book.started_at, "wait_seconds": 0, "wake_at": None}
+        lead = self.plan.nodes[0] if self.plan.nodes else None
+        if isinstance(lead, Delay) and lead.plan is None:  # planned here: one checkpoint fewer
+            planned = self._plan(lead, _label(lead, ""))
+            if "failed" in planned:
+                return {"started_at": self.book.started_at, **planned}
+            started |= {"wait_seconds": planned["seconds"], "wake_at": planned["wake_at"]}
+            self.book.wake_at = planned["wake_at"] if planned["seconds"] else None
+        self.book.write("waiting" if started["wait_seconds"] else "running")
+        return started | {
             "tenant": automation.tenant.model_dump(mode="json"),
             "pipelines": {pid: p.model_dump(mode="json") for pid, p in automation.pipelines.items()},
             "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()},
         }
 
-    def cancelled(self) -> str | None:
-        """After a wait: the reason the run must not go on (its automation switched off), if any."""
+    def _plan(self, node: Delay, label: str) -> dict[str, Any]:
+        now = clock.now()
+        try:
+            wake = wake_moment(node.delay, self.item, now)
+        except DelayError as exc:
+            return {"failed": str(exc), "step": self.book.fail(label, "wait", str(exc)).model_dump(mode="json")}
+        return {"seconds": seconds_until(wake, now), "wake_at": stamp(wake)}
+
+    def _plan_step(self, node: Delay, label: str) -> dict[str, Any]:
+        planned = self._plan(node, label)
+        if planned.get("seconds"):
+            self.book.wake_at = planned["wake_at"]
+            self.book.write("waiting")
+        return planned
+
+    def _switched_off(self) -> str | None:
         current = self.services.automation.load(self.request.tenant_id).by_id.get(self.request.automation.id)
         if current is None or not current.enabled:
             return "the automation was switched off while the run waited"
         return None
 
-    def check(self, delayed: bool) -> dict[str, Any]:
-        """Read the item as it is now. After a delay, the automation must still apply to it; a
-        trigger's item must be in the trigger's pipeline and meet its condition."""
-        automation = self.request.automation
-        deal = self.services.deals.get(self.request.tenant_id, self.request.target_id or self.request.deal.id)
+    def _check_step(self, node: Check, delayed: bool) -> dict[str, Any]:
+        """Read the item as it is now; after a wait the automation must still apply to it, and a
+        trigger's item must be in the trigger's pipeline (and, when it is not the changed item,
+        meet the trigger's condition)."""
+        request = self.request
+        item = self.services.deals.get(request.tenant_id, request.target_id or request.deal.id)
         trace: list[dict[str, Any]] = []
 
         def holds() -> bool:
-            tenant = self.services.automation.load(self.request.tenant_id).tenant
-            return compile_condition(automation.condition)({**(flat(deal) or {}), **tenant_facts(tenant)}, None, trace)
+            tenant = self.services.automation.load(request.tenant_id).tenant
+            return compile_condition(node.condition)({**(flat(item) or {}), **tenant_facts(tenant)}, None, trace)
 
-        entity = "lead" if self.request.target_id else "deal"
+        entity = "lead" if request.target_id else "deal"
         outcome, reason = "skipped", None
-        if delayed and (stopped := self.cancelled()):
+        if delayed and (stopped := self._switched_off()):
             outcome, reason = "cancelled", stopped
-        elif deal is None:
+        elif item is None:
             outcome, reason = ("cancelled" if delayed else "skipped"), f"the {entity} was deleted"
-        elif isinstance(automation, Trigger) and deal.pipeline_id != automation.pipeline_id:
-            reason = f"the {entity} is in pipeline '{deal.pipeline_id}', not the trigger's '{automation.pipeline_id}'"
-        elif isinstance(automation, Trigger) and self.request.target_id and not holds():
+        elif node.trigger_pipeline_id and item.pipeline_id != node.trigger_pipeline_id:
+            reason = f"the {entity} is in pipeline '{item.pipeline_id}', not the trigger's '{node.trigger_pipeline_id}'"
+        elif node.trigger_pipeline_id and request.target_id and not holds():
             reason = "the trigger's condition does not hold"
-        elif (
-            delayed
-            and not isinstance(automation, BusinessProcess)
-            and ((deal.pipeline_id, deal.stage_id) != (automation.pipeline_id, automation.stage_id))
-        ):
-            reason = f"the deal left stage '{automation.stage_id}' before the delay ended (now in '{deal.stage_id}')"
-        elif delayed and not isinstance(automation, BusinessProcess) and not holds():
+        elif delayed and node.stage and (item.pipeline_id, item.stage_id) != node.stage:
+            reason = f"the deal left stage '{node.stage[1]}' before the delay ended (now in '{item.stage_id}')"
+        elif delayed and node.condition is not None and not holds():
             reason = "the condition no longer held when the delay ended"
         else:
             outcome = "passed"
-        step = RunStep(
-            name="check",
-            kind="check",
-            outcome=outcome,
-            at=_stamp(),
-            detail={"reason": reason, "conditions": trace} if reason else {},
-        )
+        detail = {"reason": reason, "conditions": trace} if reason else {}
+        step = RunStep(name=node.name or "check", kind="check", outcome=outcome, at=stamp(), detail=detail)
         if reason:
-            self.log(outcome, reason=reason, finished=True, new_step=step)
+            self.book.write(outcome, reason=reason, finished=True, new_step=step)
         return {
             "proceed": reason is None,
-            "deal": deal.model_dump(mode="json") if deal else None,
+            "deal": item.model_dump(mode="json") if item else None,
             "step": step.model_dump(mode="json"),
         }
 
-    def act(self, index: int, loaded: dict[str, Any], deal: Deal) -> dict[str, Any]:
-        """One of a rule's (tunnel's, trigger's) actions."""
-        actions = self.request.automation.effective_actions
-        action = actions[index]
-        return self.perform(
-            action, f"action-{index + 1}-{action.kind}", str(index), loaded, deal, last=index == len(actions) - 1
-        )
-
-    def perform(
-        self,
-        action: Action,
-        name: str,
-        key: str,
-        loaded: dict[str, Any],
-        deal: Deal,
-        *,
-        last: bool = False,
-        variables: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Carry out one action inside its step; a failure the automation's author must fix ends
-        the run here, with the reason, rather than being retried."""
-        request = self.request
+    def _perform(self, action: Action, name: str, key: str, closes_run: bool) -> dict[str, Any]:
+        """Carry out one action; a failure the automation's author must fix ends the run here,
+        with the reason, rather than being retried."""
+        request, snapshot = self.request, self.snapshot
+        assert snapshot is not None
         ctx = ActionContext(
-            tenant=Tenant.model_validate(loaded["tenant"]),
-            pipelines={pid: Pipeline.model_validate(p) for pid, p in loaded["pipelines"].items()},
-            fields={c: FieldDefinition.model_validate(f) for c, f in loaded["fields"].items()},
-            deal=deal,
+            tenant=snapshot.tenant,
+            pipelines=snapshot.pipelines,
+            fields=snapshot.fields,
+            deal=self.item,
             effect_key=f"{request.run_id}:{key}",
             services=self.services,
-            variables=dict(variables or {}),
+            variables=dict(self.variables),
             causation=Causation(
                 run_id=request.run_id,
                 automation_id=request.automation.id,
@@ -212,56 +352,14 @@ class Run:
         )
         try:
             result = perform(action, ctx)
-        except (ActionError, TemplateError) as exc:
-            step = RunStep(name=name, kind="action", outcome="failed", at=_stamp(), detail={"error": str(exc)})
-            self.log("failed", reason=f"{name}: {exc}", finished=True, new_step=step)
-            return {"failed": str(exc), "step": step.model_dump(mode="json")}
+        except (ActionError, templates.TemplateError) as exc:
+            return {"failed": str(exc), "step": self.book.fail(name, "action", str(exc)).model_dump(mode="json")}
         outcome = "duplicate" if result.get("duplicate") else "done"
-        step = RunStep(name=name, kind="action", outcome=outcome, at=_stamp(), detail=result)
-        self.log("completed" if last else "running", finished=last, new_step=step)
+        step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=result)
+        self.book.write("completed" if closes_run else "running", finished=closes_run, new_step=step)
         return {"step": step.model_dump(mode="json"), "deal": ctx.deal.model_dump(mode="json")}
 
-    def finish(self) -> None:
-        self.log("completed", finished=True)
 
-    def fail(self, name: str, error: str) -> None:
-        step = RunStep(name=name, kind="action", outcome="failed", at=_stamp(), detail={"error": error})
-        self.log("failed", reason=f"{name}: {error}", finished=True, new_step=step)
-
-
-def execute(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:
-    """Run one piece of automation: wait out its delay, check it still applies, perform its actions."""
-    run = Run(request, services)
-    run.execution_id = durable.execution_id
-    loaded = durable.step("start", run.start)
-    run.started_at, run.wake_at = loaded["started_at"], loaded.get("wake_at")
-    if "failed" in loaded:
-        raise RunFailed(loaded["failed"])
-    if loaded["wait_seconds"] > 0:
-        durable.wait("delay", loaded["wait_seconds"])
-        run.steps.append(
-            RunStep(
-                name="delay",
-                kind="wait",
-                outcome="waited",
-                at=loaded["wake_at"],
-                detail={"seconds": loaded["wait_seconds"]},
-            )
-        )
-    checked = durable.step("check", partial(run.check, loaded["wait_seconds"] > 0))
-    run.steps.append(RunStep.model_validate(checked["step"]))
-    if not checked["proceed"]:
-        return {"run_id": request.run_id, "status": "skipped"}
-    deal = parse_item(checked["deal"])
-    for index, action in enumerate(request.automation.effective_actions):
-        name = f"action-{index + 1}-{action.kind}"
-        try:
-            outcome = durable.step(name, partial(run.act, index, loaded, deal), side_effect=True)
-        except Exception as exc:  # the engine gave up retrying: record why, then fail the run
-            durable.step("failed", partial(run.fail, name, str(exc)))
-            raise RunFailed(f"{name}: {exc}") from exc
-        run.steps.append(RunStep.model_validate(outcome["step"]))
-        if "failed" in outcome:
-            raise RunFailed(f"{name}: {outcome['failed']}")
-        deal = parse_item(outcome["deal"])
-    return {"run_id": request.run_id, "status": "completed"}
+def execute_any(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:
+    """The runner's entry: one run of any automation, as durable steps."""
+    return Walker(request, durable, services).run()

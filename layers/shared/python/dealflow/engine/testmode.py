@@ -16,8 +16,7 @@ from typing import Any, TypeVar
 from dealflow import clock
 from dealflow.engine.actions import Services
 from dealflow.engine.changes import flat, tenant_facts
-from dealflow.engine.interpreter import RunFailed
-from dealflow.engine.process import execute_any
+from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry
 from dealflow.model.catalog import Automation
@@ -110,13 +109,18 @@ class CollectingRunLog:
 
 
 class ReadOnlyAutomation:
-    """The real automation store for reading; a tenant variable set by a process stays in the test."""
+    """The real automation store for reading; a tenant variable set by a process stays in the test.
 
-    def __init__(self, real: Any) -> None:
+    The tested automation reads as stored and switched on, whatever it is in the store (a draft, a
+    switched-off rule): test mode waits out no delay, so nothing can switch it off meanwhile."""
+
+    def __init__(self, real: Any, tested: Automation) -> None:
         self._real = real
+        self._tested = tested.model_copy(update={"enabled": True})
 
     def load(self, tenant_id: str) -> Any:
-        return self._real.load(tenant_id)
+        compiled = self._real.load(tenant_id)
+        return replace(compiled, by_id={**compiled.by_id, self._tested.id: self._tested})
 
     def set_variable(self, tenant_id: str, name: str, value: object) -> None:
         return None
@@ -135,7 +139,7 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     outbox, log = RecordingOutbox(), CollectingRunLog()
     dry = replace(
         services,
-        automation=ReadOnlyAutomation(services.automation),
+        automation=ReadOnlyAutomation(services.automation, automation),
         runs=log,  # type: ignore[arg-type]
         deals=DryRunDeals(services.deals, deal),
         ledger=PassThroughLedger(),  # type: ignore[arg-type]
@@ -175,10 +179,14 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         finished_at=clock.now_iso(),
     )
     # Delays were noted, not waited: say so where each one stands in the run.
-    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if s.kind == "wait" else s for s in record.steps]]
+    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if _waited(s) else s for s in record.steps]]
     stored = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
     services.runs.write(stored)
     return stored
+
+
+def _waited(step: RunStep) -> bool:
+    return step.kind == "wait" and step.outcome == "waited"
 
 
 def _entry_condition(automation: Automation, deal: Deal, tenant_values: dict[str, Any]) -> RunStep:

@@ -1,0 +1,83 @@
+"""Every kind of automation as the one node tree the interpreter walks (``dealflow.engine.nodes``).
+
+A rule, tunnel or trigger: its delay (worked out by the run's start step), the check (after a wait
+it re-checks stage and condition), then its effective actions, the last of which closes the run;
+durable steps ``start``, ``delay``, ``check``, ``action-1-send_email``, …, ``failed``. A business
+process: the check, then its tree, then ``finish``; its steps are named after each node's place
+(``n0-send_email``, ``n1.b0.n0-plan``, ``n1.b0.n0-delay``, ``n1.b0.n0-check``, ``n0-failed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dealflow.engine.nodes import Act, Branch, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable
+from dealflow.model import process as model
+from dealflow.model.automation import Trigger
+from dealflow.model.catalog import Automation
+from dealflow.model.process import BusinessProcess
+
+
+def compile_run(automation: Automation) -> RunPlan:
+    """The node tree one run of ``automation`` walks."""
+    if isinstance(automation, BusinessProcess):
+        return _process(automation)
+    return _rule(automation)
+
+
+def _rule(automation: Automation) -> RunPlan:
+    assert not isinstance(automation, BusinessProcess)
+    nodes: list[Node] = []
+    if automation.delay is not None:
+        nodes.append(Delay(at="delay", delay=automation.delay, wait="delay", failed="failed"))
+    trigger = isinstance(automation, Trigger)
+    nodes.append(
+        Check(
+            step="check",
+            failed="failed",
+            stage=None if trigger else (automation.pipeline_id, automation.stage_id),
+            condition=automation.condition,
+            trigger_pipeline_id=automation.pipeline_id if trigger else None,
+        )
+    )
+    actions = automation.effective_actions
+    nodes.extend(
+        Act(
+            at=f"action-{index + 1}-{action.kind}",
+            action=action,
+            key=str(index),
+            failed="failed",
+            closes_run=index == len(actions) - 1,
+        )
+        for index, action in enumerate(actions)
+    )
+    return RunPlan(tuple(nodes))
+
+
+def _process(process: BusinessProcess) -> RunPlan:
+    defaults = {name: typed.value for name, typed in (process.parameters | process.variables).items()}
+    entry = Check(step="check", failed="failed", keep_item_as_changed=True)
+    return RunPlan((entry, *_tree(process.nodes)), finish="finish", variables=defaults)
+
+
+def _tree(nodes: Sequence[model.Node]) -> tuple[Node, ...]:
+    compiled: list[Node] = []
+    for position, node in enumerate(nodes):
+        at = f"n{position}"
+        failed = f"{at}-failed"
+        if isinstance(node, model.ActionNode):
+            compiled.append(Act(f"{at}-{node.action.kind}", node.action, key=at, failed=failed, name=node.name))
+        elif isinstance(node, model.DelayNode):
+            compiled.append(Delay(at, node.delay, wait=f"{at}-delay", failed=failed, plan=f"{at}-plan", name=node.name))
+            compiled.append(Check(step=f"{at}-check", failed=failed, only_after_wait=True))
+        elif isinstance(node, model.ConditionNode):
+            branches = tuple(Branch(b.name, b.condition, _tree(b.nodes)) for b in node.branches)
+            compiled.append(Choose(at, branches, _tree(node.otherwise), failed=failed, name=node.name))
+        elif isinstance(node, model.LoopNode):
+            loop = Loop(at, node.while_, node.max_iterations, _tree(node.nodes), failed=failed, name=node.name)
+            compiled.append(loop)
+        else:
+            store = f"{at}-set" if node.scope == "tenant" else None
+            variable = SetVariable(at, node.variable, node.value, node.expression, failed, store=store, name=node.name)
+            compiled.append(variable)
+    return tuple(compiled)

@@ -1,0 +1,132 @@
+"""The node tree every kind of automation compiles to, and the one interpreter walks.
+
+A rule (tunnel, trigger) is a one-branch process: an optional delay, a check, its actions. A
+business process is a check and then its tree. ``dealflow.engine.compile_run`` builds these trees;
+``dealflow.engine.interpreter`` walks them as durable steps.
+
+A node's ``at`` is its name in the run log (unless its author gave it a ``name``); ``at``, ``step``,
+``wait``, ``plan``, ``store``, ``failed`` and ``key`` are durable operation names and effect-key
+parts relative to the node's place: the walker prefixes the path of the branch or loop turn it is
+in (``n1.b0.``, ``n2.i3.``). They are data rather than derived by the walker because rules and
+processes named their steps differently before they shared it, and runs in flight replay by those
+names (the durable engine matches operations by their order; the effect ledger by key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from dealflow.model.automation import Action, Condition
+from dealflow.model.automation import Delay as DelaySpec
+
+StepKind = Literal["condition", "wait", "action", "check"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """Read the item as it is now and stop the run when the automation no longer applies to it.
+
+    A check that follows a wait also stops the run when the automation was switched off meanwhile
+    or the item was deleted (``cancelled``), when the deal left ``stage`` or ``condition`` no longer
+    holds (``skipped``)."""
+
+    kind: ClassVar[StepKind] = "check"
+    step: str
+    failed: str
+    at: str = "check"
+    name: str | None = "check"  # whatever its place: the run log calls every check "check"
+    only_after_wait: bool = False  # a process's re-check: nothing to re-check when nothing was waited
+    keep_item_as_changed: bool = False  # a process sees the item as the change showed it ("on add": as added)
+    stage: tuple[str, str] | None = None  # (pipeline, stage) the deal must still be in after a wait
+    condition: Condition | None = (
+        None  # must still hold after a wait (a trigger's: on an item other than the changed one)
+    )
+    trigger_pipeline_id: str | None = None  # a trigger's item must be in the trigger's pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """Wait a fixed time, or until a moment relative to a date field of the item."""
+
+    kind: ClassVar[StepKind] = "wait"
+    at: str
+    delay: DelaySpec
+    wait: str
+    failed: str
+    plan: str | None = None  # the step that works out the wait; None: the run's start step does (a leading delay)
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """One action, performed once (its effect key is the run id and ``key``)."""
+
+    kind: ClassVar[StepKind] = "action"
+    at: str  # also its durable step's name
+    action: Action
+    key: str
+    failed: str
+    name: str | None = None
+    closes_run: bool = False  # the run has no finish step: this action's step marks it completed
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    name: str
+    condition: Condition
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Choose:
+    """The first branch whose condition holds, else ``otherwise``."""
+
+    kind: ClassVar[StepKind] = "condition"
+    at: str
+    branches: tuple[Branch, ...]
+    otherwise: tuple[Node, ...]
+    failed: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """``nodes`` again and again while ``condition`` holds, at most ``max_iterations`` times."""
+
+    kind: ClassVar[StepKind] = "condition"
+    at: str
+    condition: Condition
+    max_iterations: int
+    nodes: tuple[Node, ...]
+    failed: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetVariable:
+    """A run variable (with ``tenant``: also the tenant's, in the step ``store``) set to a literal
+    or to an expression's value."""
+
+    kind: ClassVar[StepKind] = "action"
+    at: str
+    variable: str
+    value: Any
+    expression: str | None
+    failed: str
+    store: str | None = None
+    name: str | None = None
+
+
+Node = Check | Delay | Act | Choose | Loop | SetVariable
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """One automation, compiled: its nodes, the step that closes the run (None: its last action
+    does), and the variables it starts with besides the tenant's."""
+
+    nodes: tuple[Node, ...]
+    finish: str | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,65 @@
+"""The run-log record of one run, rewritten by every step so the log shows the run as it goes,
+including while it waits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dealflow import clock
+from dealflow.engine.nodes import StepKind
+from dealflow.model import RunRecord, RunRequest, RunStep
+from dealflow.ports import RunLog
+
+
+def stamp(moment: datetime | None = None) -> str:
+    return (moment or clock.now()).isoformat(timespec="milliseconds")
+
+
+class RunBook:
+    """What the log knows of a run: the steps so far, when it started, when a wait ends.
+
+    Only code running inside a durable step writes (``write``, ``fail``); the walker appends each
+    step's outcome to ``steps`` from the step's (possibly replayed) result, so a replay rebuilds
+    the same list without writing anything."""
+
+    def __init__(self, request: RunRequest, runs: RunLog, execution_id: str | None = None) -> None:
+        self.request = request
+        self._runs = runs
+        self.steps: list[RunStep] = []
+        self.started_at = ""
+        self.wake_at: str | None = None
+        self.execution_id = execution_id
+
+    def write(
+        self, status: str, reason: str | None = None, finished: bool = False, new_step: RunStep | None = None
+    ) -> None:
+        """Rewrite the run's record; a step function passes its own step as ``new_step``."""
+        automation, request = self.request.automation, self.request
+        self._runs.write(
+            RunRecord(
+                tenant_id=request.tenant_id,
+                run_id=request.run_id,
+                automation_id=automation.id,
+                automation_name=automation.name,
+                automation_kind=automation.kind,
+                deal_id=request.target_id or request.deal.id,
+                event_id=request.event_id,
+                started_by=request.started_by.model_dump(mode="json", exclude_none=True),
+                status=status,  # type: ignore[arg-type]
+                reason=reason,
+                steps=[*self.steps, *([new_step] if new_step else [])],
+                started_at=self.started_at or stamp(),  # a start that failed never set it
+                wake_at=self.wake_at,
+                finished_at=stamp() if finished else None,
+                execution_id=self.execution_id,
+            )
+        )
+
+    def fail(self, name: str, kind: StepKind, error: str) -> RunStep:
+        """End the run ``failed`` at the step ``name``, saying why."""
+        step = RunStep(name=name, kind=kind, outcome="failed", at=stamp(), detail={"error": error})
+        self.write("failed", reason=f"{name}: {error}", finished=True, new_step=step)
+        return step
+
+    def finish(self) -> None:
+        self.write("completed", finished=True)
