@@ -265,12 +265,12 @@ def rule_engine_test(condition: Condition) -> Test:
 # ---- Dealflow ------------------------------------------------------------------------------
 
 
-def dealflow_plan_for_record(record: Mapping[str, Any], automation: TenantAutomation) -> Plan | None:
+def dealflow_plan_for_record(record: dict[str, Any], automation: TenantAutomation) -> Plan | None:
     """The dispatcher's per-record path, stream record in, run requests out, as
     ``functions/dispatcher/app.py``'s ``record_handler`` and ``Dispatcher.handle`` run it today
     (minus starting runs and writing the run log). The package has no single documented
     per-record function yet: when it has one, call it here instead of this sequence."""
-    images = DynamoDBRecord(dict(record)).dynamodb
+    images = DynamoDBRecord(record).dynamodb
     assert images is not None
     old = parse_item(images.old_image) if images.old_image else None
     new = parse_item(images.new_image) if images.new_image else None
@@ -284,7 +284,7 @@ class DealflowPeer:
     def __init__(self, automation: TenantAutomation) -> None:
         self._automation = automation
 
-    def run(self, records: Sequence[Mapping[str, Any]]) -> list[Pair]:
+    def run(self, records: Sequence[dict[str, Any]]) -> list[Pair]:
         automation = self._automation
         fired: list[Pair] = []
         for record in records:

@@ -135,7 +135,7 @@ def test_handler_bench_starts_runs_only_where_conditions_hold(capsys: pytest.Cap
 
     assert [p.runs_started for p in quiet.passes] == [0]
     assert busy.passes[0].runs_started == busy.expected_runs > 0
-    assert quiet.passes[0].aws_calls > 0  # the tenant read and sampled "not started" entries reach moto
+    assert quiet.passes[0].moto_calls > 0  # the tenant read and sampled "not started" entries reach moto
     printed = capsys.readouterr().out
     assert "no run starts" in printed and "with run starts" in printed and "peak RSS" in printed
 
