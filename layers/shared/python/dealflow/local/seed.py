@@ -85,10 +85,10 @@ class _At:
         self._session, self._endpoint = session, endpoint
 
     def client(self, name: str) -> Any:
-        return self._session.client(name, endpoint_url=self._endpoint)  # type: ignore[call-overload]
+        return self._session.client(name, endpoint_url=self._endpoint)
 
     def resource(self, name: str) -> Any:
-        return self._session.resource(name, endpoint_url=self._endpoint)  # type: ignore[call-overload]
+        return self._session.resource(name, endpoint_url=self._endpoint)
 
 
 @dataclass
