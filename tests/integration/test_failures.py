@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import Deal, Notify, Recipients, Rule
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def test_a_failing_record_is_reported_alone_and_the_rest_of_the_batch_completes(stack: MotoStack) -> None:
@@ -64,24 +59,3 @@ def test_a_failing_action_fails_its_run_with_a_reason_and_other_deals_still_run(
     assert {r.deal_id for r in broken} == {"d-1", "d-2"}
     assert all(r.status == "failed" and "unknown user(s): u-gone" in (r.reason or "") for r in broken)
     assert len(stack.emails()) == 2  # the lost-deal e-mail rule ran for both deals regardless
-
-
-def test_the_sample_stream_event_drives_the_dispatcher(stack: MotoStack) -> None:
-    event = json.loads((EVENTS / "dispatcher-stream.json").read_text())
-    for record in event["Records"]:
-        image = record["dynamodb"].get("OldImage") or record["dynamodb"]["NewImage"]
-        assert image["tenant_id"]["S"] == TENANT
-
-    # The deal as the sample's new image has it, without letting its own INSERT reach the dispatcher.
-    new_image = event["Records"][0]["dynamodb"]["NewImage"]
-    stack.create_deal(
-        demo_deal("deal-1001", new_image["title"]["S"], "12500.00", "services").model_copy(update={"stage_id": "won"})
-    )
-    stack._pump.poll()
-
-    response = stack.deliver(event["Records"])
-    stack.drain()
-
-    assert response == {"batchItemFailures": []}
-    [group] = stack.workgroups(TENANT)  # deal-1001 (services) entered "won" in the sample
-    assert group["deal_id"] == "deal-1001"

@@ -1,28 +1,63 @@
-"""``python -m dealflow.local demo [--server | --endpoint URL]``: run the demo on moto.
-``python -m dealflow.local api [--port 8000] [--server | --endpoint URL]``: serve the management
-API on 127.0.0.1 over moto, with the demo tenants (local only: tokens are not verified)."""
+"""The local harness's commands: ``python -m dealflow.local --help`` lists them, and
+``python -m dealflow.local <command> --help`` tells each one's options."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-from dealflow.local.demo import main
 
-
-def cli() -> None:
-    parser = argparse.ArgumentParser(prog="python -m dealflow.local", description=__doc__)
-    parser.add_argument("command", choices=["demo", "api"], help="what to run")
-    parser.add_argument("--port", type=int, default=8000, help="api: the port on 127.0.0.1 (default 8000)")
+def _where(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--server", action="store_true", help="start a moto server on 127.0.0.1 and use it over HTTP")
     where.add_argument("--endpoint", help="use a running moto server, e.g. http://127.0.0.1:5000")
-    args = parser.parse_args()
-    if args.command == "api":
+
+
+def _parser() -> argparse.ArgumentParser:
+    from dealflow.local.seed import DEFAULT_ENDPOINT, REGION, SAMPLE_WEBHOOK_SECRET
+
+    parser = argparse.ArgumentParser(
+        prog="python -m dealflow.local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    _where(commands.add_parser("demo", help="run the demo on moto"))
+    api = commands.add_parser("api", help="serve the management API on 127.0.0.1 over moto")
+    api.add_argument("--port", type=int, default=8000, help="the port on 127.0.0.1 (default 8000)")
+    _where(api)
+    seed = commands.add_parser("seed", help="load the data events/ names onto a running moto server")
+    seed.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help=f"the moto server (default {DEFAULT_ENDPOINT})")
+    seed.add_argument("--region", default=REGION, help=f"as env.json's ARNs say (default {REGION})")
+    sign = commands.add_parser("sign-event", help="sign a webhook sample event afresh")
+    sign.add_argument("file", type=Path, help="an HTTP API event, e.g. events/webhook-invoice-paid.json")
+    sign.add_argument("--secret", default=SAMPLE_WEBHOOK_SECRET, help="default: the secret seed stores for acme")
+    sign.add_argument("--output", type=Path, help="write the signed event here (default: standard output)")
+    return parser
+
+
+def cli(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from dealflow.local.demo import main
+
+        main(endpoint=args.endpoint, server=args.server)
+    elif args.command == "api":
         from dealflow.local.server import main as serve
 
         serve(port=args.port, endpoint=args.endpoint, server=args.server)
+    elif args.command == "seed":
+        from dealflow.local.seed import main as seed
+
+        seed(endpoint=args.endpoint, region=args.region)
     else:
-        main(endpoint=args.endpoint, server=args.server)
+        from dealflow.local.resign import resign
+
+        signed = json.dumps(resign(json.loads(args.file.read_text()), args.secret), indent=2) + "\n"
+        if args.output is None:
+            sys.stdout.write(signed)
+        else:
+            args.output.write_text(signed)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,22 @@ POLL_SECONDS = 0.02
 
 
 class ManualClock:
-    """Implements the testing SDK's Clock protocol (``now`` and ``arm``)."""
+    """Implements the testing SDK's Clock protocol (``now`` and ``arm``). Without ``start`` it
+    follows the real clock plus whatever was advanced; with ``start`` it stands at that instant
+    and moves only by ``advance`` and the short hops, so a run prints the same times every time
+    (the demo does)."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: datetime | None = None) -> None:
+        self._start = start
         self._offset = timedelta(0)
         self._lock = threading.Lock()
 
+    def _now(self) -> datetime:
+        return (self._start or datetime.now(UTC)) + self._offset
+
     def now(self) -> datetime:
         with self._lock:
-            return datetime.now(UTC) + self._offset
+            return self._now()
 
     def advance(self, delta: timedelta) -> None:
         if delta < timedelta(0):
@@ -36,7 +43,7 @@ class ManualClock:
 
     def arm(self, wake: datetime) -> float:
         with self._lock:
-            gap = wake - (datetime.now(UTC) + self._offset)
+            gap = wake - self._now()
             if gap <= timedelta(0):
                 return 0.0
             if gap <= AUTO_SKIP:

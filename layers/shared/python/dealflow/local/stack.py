@@ -33,6 +33,7 @@ from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
 from dealflow.local.http_tools import HttpTools
 from dealflow.local.invoke import LocalRunStarter
+from dealflow.local.moto_lock import serialise_moto_requests
 from dealflow.local.outbox import Email, Notification, Outbox
 from dealflow.local.provision import TEMPLATE, Resources, provision
 from dealflow.local.pump import StreamPump
@@ -116,6 +117,7 @@ class MotoStack(AutomationTools, HttpTools):
             for name in ("aws_durable_execution_sdk_python", "aws_durable_execution_sdk_python_testing"):
                 logging.getLogger(name).setLevel(logging.CRITICAL)
         self._set_env({**_FAKE_ENV, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region})
+        serialise_moto_requests(server=self.endpoint is None and self._server_wanted)
         if self.endpoint is None and self._server_wanted:
             from moto.server import ThreadedMotoServer
 
