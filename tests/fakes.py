@@ -21,7 +21,7 @@ from dealflow.engine.testmode import InlineDurable, RecordingOutbox
 from dealflow.model import Causation, Deal, Pipeline, RunRecord, RunRequest, Tenant, TypedValue
 from dealflow.model.catalog import Automation
 from dealflow.model.fields import FieldDefinition
-from dealflow.ports import DealNotFound, record_id
+from dealflow.ports import DealNotFound, ExecutionFacts, record_id
 
 T = TypeVar("T")
 
@@ -114,6 +114,17 @@ class FakeRunLog:
     def write(self, record: RunRecord) -> None:
         self.records[record.run_id] = record
         self.writes.append(record)
+
+    def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
+        found = self.records.get(run_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    def end(self, record: RunRecord) -> bool:
+        current = self.get(record.tenant_id, record.run_id)
+        if current is not None and current.status not in ("running", "waiting"):
+            return False
+        self.write(record)
+        return True
 
     def for_deal(self, tenant_id: str, deal_id: str, limit: int = 100) -> list[RunRecord]:
         return [r for r in self.records.values() if (r.tenant_id, r.deal_id) == (tenant_id, deal_id)][:limit]
@@ -265,3 +276,18 @@ class FakeEngine:
         with contextlib.suppress(RunFailed, Suspended):
             execute_any(request, durable, self.services)
         return self.runs.records[request.run_id], durable
+
+
+# ─────────────────────────────────────────────────────────────────────────────────────────────────
+# Run failures: what the durable engine still knows of an execution that ended (run_failures)
+# ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class FakeExecutions:
+    """``Executions``: ended executions by id, with the request each was started with."""
+
+    known: dict[str, ExecutionFacts] = field(default_factory=dict)
+
+    def describe(self, execution_id: str) -> ExecutionFacts | None:
+        return self.known.get(execution_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dealflow.model import Causation, Deal, RunRecord, RunRequest, Tenant, TypedValue
@@ -42,6 +43,27 @@ class Durable(Protocol):
     @property
     def execution_id(self) -> str:
         """The durable execution's id (its ARN on AWS), to stop it later."""
+        ...
+
+    def owns(self, error: Exception) -> bool:
+        """Whether ``error`` is the durable engine's own verdict on this invocation (retry it; the
+        replay went astray), which the run must let through rather than end on. A step that ran
+        out of retries is not: that is the run's failure to record."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExecutionFacts:
+    """What the durable engine still knows of an execution that ended: the request it was started
+    with (as sent, possibly unreadable) and the error it ended with."""
+
+    request: Any
+    error: str | None = None
+
+
+class Executions(Protocol):
+    def describe(self, execution_id: str) -> ExecutionFacts | None:
+        """The execution's request and error; None when the engine no longer knows it."""
         ...
 
 
@@ -122,6 +144,13 @@ class RecordStore(Protocol):
 class RunLog(Protocol):
     def write(self, record: RunRecord) -> None:
         """Store (or rewrite) one run's record."""
+        ...
+
+    def get(self, tenant_id: str, run_id: str) -> RunRecord | None: ...
+
+    def end(self, record: RunRecord) -> bool:
+        """Store a run's last record unless its stored one has ended already (completed, failed,
+        cancelled…): a late report never overwrites how a run really ended. False when it had."""
         ...
 
     def for_deal(self, tenant_id: str, deal_id: str, limit: int = 100) -> list[RunRecord]: ...

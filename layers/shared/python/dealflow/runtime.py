@@ -4,20 +4,25 @@ environment that template.yaml sets."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 import boto3
 
 from dealflow.aws.adapters import LambdaRunStarter, SesMailer, SnsNotifier
+from dealflow.aws.executions import LambdaExecutions
 from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX, ParameterStoreSecrets
 from dealflow.engine.actions import Services
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.engine.dispatch import Dispatcher
 from dealflow.engine.dispatch_log import DispatchLog, cancel_waiting
 from dealflow.engine.field_steps import StepMarker
-from dealflow.ports import RunStarter
+from dealflow.engine.run_failures import reconcile
+from dealflow.model import RunRecord
+from dealflow.model.run import ExecutionStatusChange
+from dealflow.ports import Executions, RunStarter
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.ledger import EffectLedger
@@ -78,6 +83,14 @@ def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
         on_deleted=deal_deleted,
         on_change=StepMarker(DealStore(tables().deals, tables().automation)),
     )
+
+
+def run_reconciler(executions: Executions | None = None) -> Callable[[ExecutionStatusChange], RunRecord | None]:
+    """What the run reconciler needs: the runner's executions (an ended run's request) and the run log."""
+    executions = executions or LambdaExecutions(boto3.client("lambda"))
+    # The automation table only: the reconciler has no business with deals.
+    automation = boto3.resource("dynamodb").Table(os.environ["AUTOMATION_TABLE"])
+    return partial(reconcile, executions=executions, runs=RunLog(automation))
 
 
 @cache

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
+from aws_durable_execution_sdk_python.exceptions import UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -135,3 +136,9 @@ class DurableSteps:
 
     def wait(self, name: str, seconds: int) -> None:
         self._context.wait(Duration.from_seconds(seconds), name=name)
+
+    def owns(self, error: Exception) -> bool:
+        # Invocation errors (a checkpoint that failed: Lambda retries the invocation) and execution
+        # errors (a replay that went astray) end or retry the execution themselves. A step out of
+        # retries raises StepError, which is not one of them.
+        return isinstance(error, UnrecoverableError)

@@ -8,8 +8,11 @@ and variables are decided between steps from what the steps returned, so a repla
 path and names the same operations. Each step also rewrites the run's log record.
 
 Failure handling lives here once: a delay that cannot be worked out, a template that does not
-render, an action the automation's author must fix, the engine giving up on a step — each ends
-the run ``failed``, with a step named after the node and a reason, whatever the automation's kind.
+render, an action the automation's author must fix, the engine giving up on a step, an error in
+the walker itself between steps — each ends the run ``failed``, with a step named after the node
+(or ``start`` / ``finish``) and a reason, whatever the automation's kind. A request that cannot be
+read at all is filed by ``dealflow.engine.run_failures``, as are executions the durable engine
+ends without the runner (timed out, stopped).
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
+
 from dealflow import clock
 from dealflow.engine.actions import ActionContext, ActionError, Services, perform
 from dealflow.engine.changes import flat, tenant_facts
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.engine.delays import DelayError, seconds_until, wake_moment
-from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind
+from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable, StepKind
+from dealflow.engine.run_failures import readable, record_unreadable
 from dealflow.engine.run_record import RunBook, stamp
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
@@ -89,8 +95,10 @@ class Walker:
 
     def __init__(self, request: RunRequest, durable: Durable, services: Services) -> None:
         self.request, self.durable, self.services = request, durable, services
-        self.plan = compile_run(request.automation)
+        self.plan = RunPlan(())  # compiled by ``run``, where a failure to compile is recorded
         self.book = RunBook(request, services.runs, durable.execution_id)
+        # Where the walk stands between nodes: the step a failure outside any node is filed under.
+        self.at: tuple[str, StepKind] = ("start", "check")
         self.item: Deal = request.deal  # as the change showed it, until a check reads it anew
         self.waited = False  # since the last check: the next check must re-check
         self.checked = False
@@ -101,12 +109,20 @@ class Walker:
 
     def run(self) -> dict[str, Any]:
         try:
+            self.plan = compile_run(self.request.automation)
             self._start()
             self._walk(self.plan.nodes, "")
+            if self.plan.finish is not None:
+                self.at = ("finish", "check")
+                self.durable.step(self.plan.finish, self.book.finish)
         except RunStopped as stop:
             return {"run_id": self.request.run_id, "status": stop.status}
-        if self.plan.finish is not None:
-            self.durable.step(self.plan.finish, self.book.finish)
+        except RunEnded:
+            raise
+        except Exception as exc:  # the walker itself, or a step outside any node that ran out of retries
+            if self.durable.owns(exc):
+                raise
+            self._fail(*self.at, "failed", readable(exc))
         return {"run_id": self.request.run_id, "status": "completed"}
 
     # Between steps: deciding, from what the steps returned.
@@ -115,7 +131,9 @@ class Walker:
         try:
             loaded = self.durable.step("start", self._start_step)
         except Exception as exc:  # the engine gave up on reading the tenant's automation
-            self._fail("start", "check", "failed", str(exc))
+            if self.durable.owns(exc):
+                raise
+            self._fail("start", "check", "failed", readable(exc))
         self.book.started_at = loaded["started_at"]
         self._ended_in_step(loaded)
         if loaded["wait_seconds"]:
@@ -133,7 +151,9 @@ class Walker:
             except RunEnded:
                 raise
             except Exception as exc:  # a template that fails, or the engine giving up on a step
-                self._fail(_label(node, prefix), node.kind, prefix + node.failed, str(exc))
+                if self.durable.owns(exc):
+                    raise
+                self._fail(_label(node, prefix), node.kind, prefix + node.failed, readable(exc))
 
     def _visit(self, node: Node, prefix: str) -> None:
         match node:
@@ -154,7 +174,9 @@ class Walker:
         try:
             self.durable.step(operation, partial(self.book.fail, name, kind, error))
         except Exception as exc:  # not even the record could be written: the run still ends here, once
-            raise RunFailed(f"{name}: {error} (the run log could not be written: {exc})") from exc
+            if self.durable.owns(exc):
+                raise
+            raise RunFailed(f"{name}: {error} (the run log could not be written: {readable(exc)})") from exc
         raise RunFailed(f"{name}: {error}")
 
     def _ended_in_step(self, outcome: dict[str, Any]) -> None:
@@ -304,7 +326,7 @@ class Walker:
             tenant = self.services.automation.load(request.tenant_id).tenant
             return compile_condition(node.condition)({**(flat(item) or {}), **tenant_facts(tenant)}, None, trace)
 
-        entity = "lead" if request.target_id else "deal"
+        entity = "lead" if request.target_id else request.deal.entity
         outcome, reason = "skipped", None
         if delayed and (stopped := self._switched_off()):
             outcome, reason = "cancelled", stopped
@@ -315,7 +337,7 @@ class Walker:
         elif node.trigger_pipeline_id and request.target_id and not holds():
             reason = "the trigger's condition does not hold"
         elif delayed and node.stage and (item.pipeline_id, item.stage_id) != node.stage:
-            reason = f"the deal left stage '{node.stage[1]}' before the delay ended (now in '{item.stage_id}')"
+            reason = f"the {entity} left stage '{node.stage[1]}' before the delay ended (now in '{item.stage_id}')"
         elif delayed and node.condition is not None and not holds():
             reason = "the condition no longer held when the delay ended"
         else:
@@ -361,5 +383,15 @@ class Walker:
 
 
 def execute_any(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:
-    """The runner's entry: one run of any automation, as durable steps."""
+    """One run of any automation, on a deal or a lead, as durable steps."""
     return Walker(request, durable, services).run()
+
+
+def execute_event(event: Any, durable: Durable, services: Services) -> dict[str, Any]:
+    """The runner's entry: the run a request describes. A request that cannot be read fails its run
+    with the reason, under whatever tenant, deal and automation it still shows."""
+    try:
+        request = RunRequest.model_validate(event)
+    except ValidationError as exc:
+        raise RunFailed(record_unreadable(event, exc, services.runs, durable)) from None
+    return execute_any(request, durable, services)

@@ -41,6 +41,9 @@ class InlineDurable:
     def execution_id(self) -> str:
         return "test-mode"
 
+    def owns(self, error: Exception) -> bool:
+        return False
+
 
 class DryRunDeals:
     """Reads through to the real deals once; every write lands in memory only."""

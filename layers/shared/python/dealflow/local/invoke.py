@@ -7,18 +7,20 @@ itself and makes a repeated start a no-op, as Lambda does.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from aws_durable_execution_sdk_python.lambda_service import OperationStatus, OperationType
+from aws_durable_execution_sdk_python.lambda_service import ErrorObject, OperationStatus, OperationType
 from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 
 from dealflow.local.clock import ManualClock
 from dealflow.model import RunRequest
+from dealflow.ports import ExecutionFacts
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -53,24 +55,48 @@ class LocalRunStarter:
         return invoke
 
     def start(self, request: RunRequest) -> bool:
+        return self.start_raw(request.run_id, request.model_dump_json())
+
+    def start_raw(self, run_id: str, payload: str) -> bool:
+        """Start an execution with ``payload`` as its input, as Lambda takes whatever it is sent."""
         with self._lock:
-            if request.run_id in self._names:
+            if run_id in self._names:
                 return False
-            self._names[request.run_id] = ""
+            self._names[run_id] = ""
         arn = self._runner.run_async(
-            input=request.model_dump_json(),
-            execution_name=request.run_id,
+            input=payload,
+            execution_name=run_id,
             function_name="RunnerFunction",
             execution_timeout=ONE_YEAR,
         )
         with self._lock:
-            self._names[request.run_id] = arn
+            self._names[run_id] = arn
         return True
 
     def stop(self, execution_id: str) -> None:
         execution = self._store.load(execution_id)
         if not execution.is_complete:
             self._runner._executor.stop_execution(execution_id)
+
+    def time_out(self, run_id: str) -> str:
+        """End a run's execution as its time limit would on AWS (the runner gets no say); returns
+        the execution's id."""
+        arn = self._names[run_id]
+        self._runner._executor.on_timed_out(arn, ErrorObject.from_message("Execution timed out."))
+        return arn
+
+    def describe(self, execution_id: str) -> ExecutionFacts | None:
+        """The ``Executions`` port: the request an execution was started with, and its error."""
+        try:
+            execution = self._store.load(execution_id)
+        except KeyError:
+            return None
+        payload = execution.start_input.input
+        error = execution.result.error if execution.result is not None else None
+        return ExecutionFacts(request=json.loads(payload) if payload else None, error=error.message if error else None)
+
+    def execution_of(self, run_id: str) -> str | None:
+        return self._names.get(run_id) or None
 
     @property
     def started(self) -> int:

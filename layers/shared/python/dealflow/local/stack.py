@@ -153,6 +153,8 @@ class MotoStack(AutomationTools, HttpTools):
         self._dispatcher_app = _load_handler("dispatcher")
         self._dispatcher_app.DISPATCHER = runtime.dispatcher(self.runs_port)
         self._ssm = session.client("ssm")
+        self._reconciler_app = _load_handler("run_reconciler")
+        self._reconciler_app.RECONCILE = runtime.run_reconciler(self.runs_port)
         self._webhooks_app = _load_handler("webhooks")
         self._webhooks_app.RECEIVER = runtime.webhook_receiver(self.runs_port)
         self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
@@ -293,6 +295,11 @@ class MotoStack(AutomationTools, HttpTools):
         self.runs_port.settle()
         self.clock.advance(timedelta(days=days, hours=hours, minutes=minutes))
         return self.drain()
+
+    def execution_status_changed(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Hand a "Durable Execution Status Change" EventBridge event to the run reconciler
+        handler, as EventBridge does when a runner execution ends (see events/)."""
+        return self._reconciler_app.handler(event, LambdaContext("RunReconcilerFunction"))
 
     def failed_batches(self) -> list[dict[str, Any]]:
         """Records given up on, as the OnFailure queue holds them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, TypeAdapter
+from pydantic import Discriminator, EmailStr, Field, Tag, TypeAdapter
 
 from dealflow.model.base import Id, Model
 
@@ -77,12 +77,18 @@ class Lead(Deal):
     entity: Literal["lead"] = "lead"  # type: ignore[assignment]
 
 
-Item = Annotated[Deal | Lead, Field(discriminator="entity")]
+def _entity(value: Any) -> str:
+    # Items stored before leads existed carry no ``entity``: they are deals.
+    found = value.get("entity") if isinstance(value, dict) else getattr(value, "entity", None)
+    return found or "deal"
+
+
+Item = Annotated[Annotated[Deal, Tag("deal")] | Annotated[Lead, Tag("lead")], Discriminator(_entity)]
+"""A deal or a lead, as the model its ``entity`` names (a deal when absent). Every model that
+carries an item of either entity (a run request, say) types it so, or a lead would be refused."""
 _ITEM: TypeAdapter[Deal | Lead] = TypeAdapter(Item)
 
 
 def parse_item(data: Any) -> Deal | Lead:
     """A stored or streamed item as the model its ``entity`` names (a deal when absent)."""
-    if isinstance(data, dict) and "entity" not in data:
-        data = {**data, "entity": "deal"}
     return _ITEM.validate_python(data)

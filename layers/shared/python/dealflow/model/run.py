@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
-from dealflow.model.deal import Deal
+from dealflow.model.deal import Item
 
 RunStatus = Literal["running", "waiting", "completed", "skipped", "failed", "cancelled", "not_started"]
 
@@ -31,7 +31,7 @@ class RunRequest(Model):
     run_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     tenant_id: Id
     event_id: str = Field(min_length=1, max_length=200, description="The stream record's eventID")
-    deal: Deal = Field(description="The deal as the stream record showed it")
+    deal: Item = Field(description="The deal or lead as the stream record showed it")
     started_by: StageEntry
     automation: Automation
     target_id: Id | None = Field(
@@ -40,9 +40,9 @@ class RunRequest(Model):
     depth: int = Field(default=1, ge=1, description="How many automation writes led to this run")
     chain: list[str] = Field(default_factory=list, description="Automation ids that led to this run")
     parameters: dict[str, Any] = Field(default_factory=dict, description="A manual start's parameter values")
-    previous: Deal | None = Field(
+    previous: Item | None = Field(
         default=None,
-        description="The deal before the change that started a "
+        description="The item before the change that started a "
         "business process, for its changed / changed_from / changed_to conditions",
     )
 
@@ -74,3 +74,16 @@ class RunRecord(Model):
     wake_at: str | None = Field(default=None, description="When a waiting run resumes")
     test: bool = Field(default=False, description="A test-mode run: nothing was sent or written")
     execution_id: str | None = Field(default=None, description="The durable execution running it")
+
+
+class ExecutionStatusChange(BaseModel):
+    """The ``detail`` of Lambda's "Durable Execution Status Change" EventBridge event: how a
+    runner execution ended, even when the runner itself never got control to say so. AWS may add
+    fields to it, so unknown ones are ignored rather than refused."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    execution_id: str = Field(alias="durableExecutionArn", min_length=1)
+    name: str | None = Field(default=None, alias="durableExecutionName")
+    status: str = Field(description="RUNNING, SUCCEEDED, FAILED, TIMED_OUT or STOPPED")
+    ended_at: str | None = Field(default=None, alias="endTimestamp")

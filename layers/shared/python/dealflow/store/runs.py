@@ -8,15 +8,17 @@ from operator import and_
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
 
 from dealflow.model import RunRecord
-from dealflow.store.items import plain, query_all, to_item
+from dealflow.store.items import is_conditional_failure, plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
 _STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
 # A page of a filtered list reads at most this many index pages, so one request stays short even when
 # few runs match; the caller goes on with the token.
 _MAX_READS = 10
+_OPEN = ("running", "waiting")  # every other status is how a run ended
 
 
 def _sk(run: RunRecord | str, test: bool = False) -> str:
@@ -49,7 +51,7 @@ class RunLog:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def write(self, record: RunRecord) -> None:
+    def _item(self, record: RunRecord) -> dict[str, Any]:
         started = datetime.fromisoformat(record.started_at)
         keys: dict[str, Any] = {
             "sk": _sk(record, record.test),
@@ -61,7 +63,21 @@ class RunLog:
             "automation_key": f"{scope}{record.automation_id}",
             "log_key": _log_key(record.tenant_id, record.test),
         }
-        self._table.put_item(Item=to_item(record, **keys))
+        return to_item(record, **keys)
+
+    def write(self, record: RunRecord) -> None:
+        self._table.put_item(Item=self._item(record))
+
+    def end(self, record: RunRecord) -> bool:
+        """Write a run's last record unless the stored one has ended already; False when it had."""
+        still_open = Attr("sk").not_exists() | Attr("status").is_in(list(_OPEN))
+        try:
+            self._table.put_item(Item=self._item(record), ConditionExpression=still_open)
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def get(self, tenant_id: str, run_id: str, test: bool = False) -> RunRecord | None:
         item = self._table.get_item(Key={"tenant_id": tenant_id, "sk": _sk(run_id, test)}).get("Item")

@@ -1,0 +1,27 @@
+"""Lambda: EventBridge's "Durable Execution Status Change" events of the runner → the run log.
+
+A runner execution that times out or is stopped ends without the runner getting control, and one
+that crashes may end before it could write why; this marks such a run ``failed`` with the reason
+unless its record already ended (``dealflow.engine.run_failures.reconcile``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dealflow import runtime
+from dealflow.model.run import ExecutionStatusChange
+
+logger = Logger()
+RECONCILE = runtime.run_reconciler()
+
+
+@logger.inject_lambda_context
+@event_source(data_class=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    record = RECONCILE(ExecutionStatusChange.model_validate(event.detail))
+    return {"run_id": record.run_id, "status": record.status} if record else {"run_id": None, "status": None}

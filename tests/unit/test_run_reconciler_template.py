@@ -1,0 +1,72 @@
+"""The run reconciler in template.yaml: EventBridge hands it exactly the runner's endings the runner
+may not have recorded (the sample event among them), and its role can do no more than read the
+ended execution and rewrite the run's record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dealflow.local.cfn_yaml import load_template
+from tests.unit.test_template import TEMPLATE, translate
+
+SAMPLE = Path(__file__).resolve().parents[2] / "events" / "run-reconciler-timed-out.json"
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    return translate(load_template(TEMPLATE))["Resources"]
+
+
+def _rule(resources: dict[str, Any]) -> dict[str, Any]:
+    [rule] = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::Events::Rule"
+        and any(t["Arn"] == {"Fn::GetAtt": ["RunReconcilerFunction", "Arn"]} for t in r["Properties"]["Targets"])
+    ]
+    return rule["Properties"]
+
+
+def test_the_rule_takes_the_runners_failed_timed_out_and_stopped_executions_like_the_sample(
+    resources: dict[str, Any],
+) -> None:
+    pattern = _rule(resources)["EventPattern"]
+    sample = json.loads(SAMPLE.read_text())
+
+    assert pattern["source"] == [sample["source"]] == ["aws.lambda"]
+    assert pattern["detail-type"] == [sample["detail-type"]] == ["Durable Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["FAILED", "STOPPED", "TIMED_OUT"]
+    assert sample["detail"]["status"] in pattern["detail"]["status"]
+    # Only the runner's own versions (functionArn is version-qualified), not every durable function.
+    assert pattern["detail"]["functionArn"] == [{"prefix": {"Fn::Sub": "${RunnerFunction.Arn}:"}}]
+    assert {"durableExecutionArn", "durableExecutionName", "functionArn", "endTimestamp"} <= set(sample["detail"])
+
+
+def test_what_the_rule_cannot_deliver_is_kept(resources: dict[str, Any]) -> None:
+    [target] = _rule(resources)["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["RunReconcilerDeadLetterQueue", "Arn"]}}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    queue = resources["RunReconcilerDeadLetterQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+
+
+def test_the_reconcilers_role_reads_ended_runner_executions_and_run_records_only(resources: dict[str, Any]) -> None:
+    role = resources["RunReconcilerFunctionRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    granted = {
+        (action, json.dumps(s["Resource"], sort_keys=True))
+        for s in statements
+        for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+
+    assert granted == {
+        ("lambda:GetDurableExecution", json.dumps({"Fn::Sub": "${RunnerFunction.Arn}:*"})),
+        ("dynamodb:GetItem", json.dumps({"Fn::GetAtt": ["AutomationTable", "Arn"]})),
+        ("dynamodb:PutItem", json.dumps({"Fn::GetAtt": ["AutomationTable", "Arn"]})),
+    }
+    function = resources["RunReconcilerFunction"]["Properties"]
+    assert "DEALS_TABLE" not in function["Environment"]["Variables"]
