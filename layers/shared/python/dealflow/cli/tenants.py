@@ -149,7 +149,7 @@ def add_commands(commands: Any, where: argparse.ArgumentParser) -> None:
         description="Show a tenant: plan and how much of it is in use, users and their roles, constants "
         "and variables by name, whether a webhook secret is set, how much automation has broken references.",
     )
-    p.add_argument("tenant_id", metavar="ID")
+    p.add_argument("tenant_id", metavar="ID", help="the tenant id")
     p.add_argument("--json", action="store_true", help="print the tenant, its usage and secret state as JSON")
     p.set_defaults(run=show)
 
@@ -170,6 +170,6 @@ def add_commands(commands: Any, where: argparse.ArgumentParser) -> None:
         "plan's cap, or of a kind it lacks, stays on, and the API refuses to store or switch on more. "
         f"Plans: {_plans_help()}.",
     )
-    p.add_argument("tenant_id", metavar="ID")
+    p.add_argument("tenant_id", metavar="ID", help="the tenant id")
     p.add_argument("plan", metavar="PLAN", choices=PLAN_NAMES, help=f"one of {', '.join(PLAN_NAMES)}")
     p.set_defaults(run=set_plan)

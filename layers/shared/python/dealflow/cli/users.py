@@ -134,7 +134,7 @@ def add_commands(commands: Any, where: argparse.ArgumentParser) -> None:
         "them as responsible. Prints the claims the identity provider's tokens must carry for them.",
         epilog="example: dealflow user add acme u-ada --name 'Ada Lovelace' --email ada@acme.example --role admin",
     )
-    p.add_argument("tenant_id", metavar="TENANT")
+    p.add_argument("tenant_id", metavar="TENANT", help="the tenant id")
     p.add_argument("user_id", metavar="USER_ID", help="the user's id: the token's sub claim (letters, digits, _.:-)")
     p.add_argument("--name", required=True, help="as e-mails and templates show it")
     p.add_argument("--email", required=True, help="where automation e-mails this user")
@@ -148,8 +148,8 @@ def add_commands(commands: Any, where: argparse.ArgumentParser) -> None:
         description="Change the role Dealflow records for a user; the API reads the role from the token's "
         "custom:role claim, so change it in the identity provider as well.",
     )
-    p.add_argument("tenant_id", metavar="TENANT")
-    p.add_argument("user_id", metavar="USER_ID")
+    p.add_argument("tenant_id", metavar="TENANT", help="the tenant id")
+    p.add_argument("user_id", metavar="USER_ID", help="the user's id (the token's sub claim)")
     p.add_argument("role", metavar="ROLE", choices=ROLES, help=role_help)
     p.set_defaults(run=set_role)
 
@@ -162,7 +162,7 @@ def add_commands(commands: Any, where: argparse.ArgumentParser) -> None:
         "it would be flagged with a broken reference and skipped until fixed) or deals name them as "
         "responsible; the refusal lists what would break.",
     )
-    p.add_argument("tenant_id", metavar="TENANT")
-    p.add_argument("user_id", metavar="USER_ID")
+    p.add_argument("tenant_id", metavar="TENANT", help="the tenant id")
+    p.add_argument("user_id", metavar="USER_ID", help="the user's id (the token's sub claim)")
     p.add_argument("--force", action="store_true", help="remove the user even though automation or deals name them")
     p.set_defaults(run=remove)

@@ -111,7 +111,7 @@ def add_commands(commands: Any, where: argparse.ArgumentParser) -> None:
         f"(2) wait {CACHE_MINUTES} minutes, switch the senders; "
         "(3) dealflow webhook-secret rotate acme --finish. A leaked secret: --replace.",
     )
-    p.add_argument("tenant_id", metavar="TENANT")
+    p.add_argument("tenant_id", metavar="TENANT", help="the tenant id")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--finish", action="store_true", help="end a rotation: keep only the newest secret")
     how.add_argument(
