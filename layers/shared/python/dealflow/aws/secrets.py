@@ -11,6 +11,11 @@ DEFAULT_SECRET_PREFIX = "/dealflow/tenants"
 SECRET_MAX_AGE_SECONDS = 300
 
 
+def secret_name(prefix: str, tenant_id: str) -> str:
+    """The SSM parameter holding a tenant's webhook secret(s), one per line."""
+    return f"{prefix.rstrip('/')}/{tenant_id}/webhook-secret"
+
+
 class ParameterStoreSecrets:
     """Webhook secrets from SSM Parameter Store through powertools' parameters utility, cached per
     container for ``max_age`` seconds. ``provider`` is a powertools ``SSMProvider``: the harness
@@ -35,7 +40,7 @@ class ParameterStoreSecrets:
         self._missing: dict[str, float] = {}
 
     def name(self, tenant_id: str) -> str:
-        return f"{self._prefix}/{tenant_id}/webhook-secret"
+        return secret_name(self._prefix, tenant_id)
 
     def secrets(self, tenant_id: str) -> str | None:
         if self._missing.get(tenant_id, 0.0) > time.monotonic():

@@ -1,4 +1,5 @@
-"""Create the resources template.yaml declares, on moto, under their logical ids.
+"""Create the resources template.yaml declares, on moto, under their logical ids — or find them
+on a moto server another harness already provisioned (``attach``).
 
 Only what the functions touch is provisioned (tables with their keys, indexes, streams and TTL;
 topics; queues; the SES identity); everything else in the template is for AWS alone. Reading the
@@ -64,3 +65,42 @@ def provision(session: Any, sender: str, template_path: Path = TEMPLATE) -> Reso
         elif kind == "AWS::SES::EmailIdentity":
             session.client("sesv2").create_email_identity(EmailIdentity=sender)
     return found
+
+
+class NotProvisioned(LookupError):
+    """The moto server lacks a resource the template declares: nothing provisioned it."""
+
+
+def attach(session: Any, sender: str | None = None, template_path: Path = TEMPLATE) -> Resources:
+    """The resources ``provision`` made on this moto server earlier (from another process, say),
+    found under the same logical-id names; creates nothing but the SES identity of ``sender``, so
+    a second harness can send mail from its own address."""
+    template = load_template(template_path)
+    found = Resources(sender=sender or "")
+    dynamodb, sns, sqs = session.client("dynamodb"), session.client("sns"), session.client("sqs")
+    topics = {arn.rsplit(":", 1)[-1]: arn for arn in _topic_arns(sns)}
+    for name, resource in template["Resources"].items():
+        kind = resource["Type"]
+        try:
+            if kind == "AWS::DynamoDB::Table":
+                found.tables[name] = name
+                stream = dynamodb.describe_table(TableName=name)["Table"].get("LatestStreamArn")
+                if stream:
+                    found.streams[name] = stream
+            elif kind == "AWS::SNS::Topic":
+                found.topics[name] = topics[name]
+            elif kind == "AWS::SQS::Queue":
+                found.queues[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except (KeyError, dynamodb.exceptions.ResourceNotFoundException, sqs.exceptions.QueueDoesNotExist):
+            raise NotProvisioned(
+                f"no {kind} '{name}' here: the server was not provisioned from template.yaml"
+            ) from None
+    if sender:
+        identities = session.client("sesv2").list_email_identities().get("EmailIdentities", [])
+        if sender not in {i["IdentityName"] for i in identities}:
+            session.client("sesv2").create_email_identity(EmailIdentity=sender)
+    return found
+
+
+def _topic_arns(sns: Any) -> list[str]:
+    return [t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]]

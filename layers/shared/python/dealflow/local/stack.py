@@ -9,7 +9,9 @@
         assert stack.emails()[0].subject == "..."
 
 moto stands in for AWS (in-process, or a moto server when ``endpoint`` is given or ``server`` is
-True); the dispatcher and runner are the very handler modules deployed to Lambda.
+True); the dispatcher and runner are the very handler modules deployed to Lambda. With ``attach``,
+the moto server at ``endpoint`` was provisioned by another harness: its resources are reused, and
+only deal changes made from now on are pumped (as the deployed stream mapping starts at LATEST).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from dealflow.local.http_tools import HttpTools
 from dealflow.local.invoke import LocalRunStarter
 from dealflow.local.moto_lock import serialise_moto_requests
 from dealflow.local.outbox import Email, Notification, Outbox
-from dealflow.local.provision import TEMPLATE, Resources, provision
+from dealflow.local.provision import TEMPLATE, Resources, attach, provision
 from dealflow.local.pump import StreamPump
 from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
 from dealflow.store.automation import AutomationStore
@@ -93,9 +95,13 @@ class MotoStack(AutomationTools, HttpTools):
         region: str = "eu-west-1",
         sender: str = "automation@dealflow.example",
         quiet: bool = True,
+        attach: bool = False,
     ) -> None:
+        if attach and endpoint is None:
+            raise ValueError("attach needs the endpoint of a provisioned moto server")
         self.endpoint, self.region, self.sender, self.quiet = endpoint, region, sender, quiet
         self._server_wanted = server
+        self._attach = attach
         self._mock: Any = None
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
@@ -133,7 +139,7 @@ class MotoStack(AutomationTools, HttpTools):
             self._mock = mock_aws()
             self._mock.start()
         session = boto3.session.Session()
-        self.resources = provision(session, self.sender)
+        self.resources = attach(session, self.sender) if self._attach else provision(session, self.sender)
         self._set_env(
             {
                 "DEALS_TABLE": self.resources.tables["DealsTable"],
@@ -159,6 +165,8 @@ class MotoStack(AutomationTools, HttpTools):
         self._webhooks_app.RECEIVER = runtime.webhook_receiver(self.runs_port)
         self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
         self._pump = StreamPump(session.client("dynamodbstreams"), self.resources.streams["DealsTable"])
+        if self._attach:
+            self._pump.poll()  # changes made before this stack attached were another harness's to run
         self._sqs = session.client("sqs")
         self.automation = AutomationStore(runtime.tables().automation, TenantCompiler())
         self.deals = DealStore(runtime.tables().deals, runtime.tables().automation)

@@ -1,0 +1,115 @@
+"""The ``dealflow`` command line: parse, find the stack, run one command, turn refusals into a message
+and an exit status (0 done, 1 refused or failed, 2 the command line itself was wrong)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dealflow.cli import smoke, tenants, users, webhook_secret
+from dealflow.cli.errors import CliError
+from dealflow.cli.target import Target, from_endpoint, from_stack
+from dealflow.store.automation import UnknownTenant
+from dealflow.store.tenants import TenantChanged
+
+DESCRIPTION = """\
+Operate a Dealflow stack: tenants, their users and plans, webhook secrets, and a smoke test of the
+whole flow. For the people who run the stack, with AWS credentials (the standard chain: environment,
+--profile, SSO, instance role); nothing here is reachable with a tenant's API token.
+
+Every command acts on one of:
+  --stack NAME [--region R] [--profile P]   a deployed stack; tables, topic and secret prefix come
+                                            from its CloudFormation outputs (DEALFLOW_STACK sets
+                                            the default name)
+  --endpoint http://127.0.0.1:PORT          a moto server provisioned by the local harness
+                                            (dealflow.local), with local fake credentials
+"""
+
+EPILOG = """\
+onboarding a tenant after `sam deploy`:
+  dealflow tenant create acme --name "Acme Ltd" --plan team --stack dealflow
+  dealflow user add acme u-ada --name "Ada Lovelace" --email ada@acme.example --role admin --stack dealflow
+  dealflow webhook-secret rotate acme --stack dealflow
+  dealflow smoke --stack dealflow
+
+`dealflow COMMAND --help` and `dealflow COMMAND ACTION --help` describe each one."""
+
+AWS_PERMISSIONS = (
+    "cloudformation:DescribeStacks on the stack; dynamodb:GetItem, PutItem, UpdateItem, Query, Scan, "
+    "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix"
+)
+
+
+def where_options() -> argparse.ArgumentParser:
+    """The options every command takes to say which stack it acts on."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("where (--stack or --endpoint)")
+    group.add_argument("--stack", help="name of the deployed CloudFormation stack (default: $DEALFLOW_STACK)")
+    group.add_argument(
+        "--endpoint", help="URL of a local moto server the harness provisioned, e.g. http://127.0.0.1:5000"
+    )
+    group.add_argument("--region", help="AWS region of the stack (default: AWS_REGION or the profile's region)")
+    group.add_argument("--profile", help="AWS named profile to use (default: AWS_PROFILE or the default chain)")
+    return parent
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="dealflow",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    where = where_options()
+    tenants.add_commands(commands, where)
+    users.add_commands(commands, where)
+    webhook_secret.add_commands(commands, where)
+    smoke.add_commands(commands, where)
+    return root
+
+
+def target_of(args: argparse.Namespace) -> Target:
+    if args.endpoint and args.stack:
+        raise CliError("--stack and --endpoint say different places: give one")
+    if args.endpoint:
+        return from_endpoint(args.endpoint, args.region)
+    stack = args.stack or os.environ.get("DEALFLOW_STACK")
+    if stack:
+        return from_stack(stack, args.region, args.profile)
+    raise CliError("say where: --stack NAME (a deployed stack) or --endpoint URL (a local moto server)")
+
+
+def _aws_refusal(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", "Error"), error.get("Message", str(exc))
+    if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+        return f"AWS refused ({code}): {message}. The command needs {AWS_PERMISSIONS}"
+    return f"AWS refused ({code}): {message}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args, target_of(args)))
+    except CliError as exc:
+        message = str(exc)
+    except UnknownTenant as exc:
+        message = f"{exc} (dealflow tenant list shows the tenants there are)"
+    except TenantChanged as exc:
+        message = f"{exc}: nothing written, run the command again"
+    except ClientError as exc:
+        message = _aws_refusal(exc)
+    except BotoCoreError as exc:  # no credentials, no network
+        message = f"AWS unreachable: {exc}"
+    print(f"dealflow: error: {message}", file=sys.stderr)
+    return 1
+
+
+def run() -> None:
+    """The console script's entry point."""
+    sys.exit(main())
