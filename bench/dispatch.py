@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "shar
 
 from dealflow.engine.changes import DealChange, diff
 from dealflow.engine.compiled import AutomationIndex, CompiledAutomation, TenantAutomation
-from dealflow.engine.dispatch import Plan, plan_runs
+from dealflow.engine.dispatch import RunPlan, plan_runs
 from dealflow.language.conditions import compile_condition, reads_before
 from dealflow.model import (
     AllOf,
@@ -190,7 +190,7 @@ class ScanIndex:
         )
 
 
-def time_cpu(body: Callable[[], list[Plan]]) -> tuple[float, list[Plan]]:
+def time_cpu(body: Callable[[], list[RunPlan]]) -> tuple[float, list[RunPlan]]:
     """CPU seconds one pass over the stream takes, and the plans it made."""
     gc.collect()
     start = time.process_time()
@@ -232,12 +232,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         if rule.enabled
     ]
 
-    def indexed() -> list[Plan]:
+    def indexed() -> list[RunPlan]:
         return [plan_runs(change, automation, event_id) for change, event_id in work]
 
     scanned = replace(automation, index=ScanIndex(every_rule))  # type: ignore[arg-type]
 
-    def naive() -> list[Plan]:
+    def naive() -> list[RunPlan]:
         return [plan_runs(change, scanned, event_id) for change, event_id in work]
 
     # The two variants alternate; the first pass of each also checks they planned the same runs.

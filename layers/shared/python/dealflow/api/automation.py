@@ -14,14 +14,14 @@ from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, know
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.rights import check_automation_author
-from dealflow.api.schemas import AutomationKind, AutomationList, Deleted, DryRunRequest, RunList, Switched
+from dealflow.api.schemas import AutomationList, Deleted, DryRunRequest, RunList, Switched
 from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
-from dealflow.authoring.checks import check_automation, check_deal
+from dealflow.authoring.checks import AutomationBody, check_automation, check_deal
 from dealflow.engine.dispatch_log import cancel_waiting
 from dealflow.engine.testmode import run_test
 from dealflow.model import RunRecord, parse_item
-from dealflow.model.catalog import Automation
+from dealflow.model.catalog import Automation, AutomationKind
 
 MAX_SEARCH = 200
 
@@ -73,7 +73,9 @@ def router(deps: DepsProvider) -> Router:
         "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
         responses=CREATED_OR_REPLACED,
     )
-    def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> Response[AutomationWritten]:
+    def put_automation(
+        automation_id: str, automation: Annotated[AutomationBody, Body()]
+    ) -> Response[AutomationWritten]:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)
         tenant = known(d, who)

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from dealflow.authoring.checks import check_automation
-from dealflow.authoring.moves import AUTOMATION, Changes, problems_of
+from dealflow.authoring.checks import AUTOMATION, check_automation
+from dealflow.authoring.moves import Changes
 from dealflow.engine import field_steps
 from dealflow.engine.compiled import AutomationIndex, TenantAutomation
 from dealflow.http_errors import Invalid, problems_from
@@ -29,7 +29,8 @@ from dealflow.policy.plans import field_step_workflow_counts
 from dealflow.ports import ANY
 
 FORMAT = "dealflow/v1"
-ChangeKind = Literal["create", "update", "delete", "unchanged"]
+# What an import does to one definition or constant.
+ImportAction = Literal["create", "update", "delete", "unchanged"]
 _CONSTANTS = TypeAdapter(TypedValues)
 
 
@@ -58,7 +59,7 @@ class _Shape(Model):
 class Change(Model):
     kind: str = Field(description="pipeline, field, constant, or the automation's kind")
     id: str
-    change: ChangeKind
+    change: ImportAction
 
 
 class ImportResult(Model):
@@ -110,7 +111,7 @@ def _items(section: str, raw: list[dict[str, Any]], parse: Any, key: str, proble
         try:
             parsed.append(parse(item))
         except ValidationError as exc:
-            problems += problems_of(exc, _name(section, i, item, key))
+            problems += problems_from(exc, _name(section, i, item, key))
     for named, count in Counter(item.get(key) for item in raw).items():
         if count > 1 and isinstance(named, str):
             problems.append({"field": f"{section}.{named}.{key}", "problem": f"'{named}' is listed {count} times"})
@@ -124,7 +125,7 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     try:
         shape = _Shape.model_validate(body)
     except ValidationError as exc:
-        raise Invalid(problems_from(exc.errors())) from None
+        raise Invalid(problems_from(exc)) from None
     problems: list[dict[str, str]] = []
     pipelines: list[Pipeline] = _items("pipelines", shape.pipelines, Pipeline.model_validate, "id", problems)
     fields: list[FieldDefinition] = _items("fields", shape.fields, FieldDefinition.model_validate, "code", problems)
@@ -135,7 +136,7 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     try:
         constants = _CONSTANTS.validate_python(shape.constants)
     except ValidationError as exc:
-        problems += problems_of(exc, "constants")
+        problems += problems_from(exc, "constants")
         constants = {}
     for name, typed in constants.items():
         if typed.type == "user" and typed.value is not None and known.tenant.user(str(typed.value)) is None:
@@ -161,7 +162,7 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
         try:
             check_automation(item, as_if)
         except Invalid as exc:
-            problems += problems_of(exc, f"automation.{item.id}")
+            problems += problems_from(exc, f"automation.{item.id}")
     problems += _workflow_problems(workflows, as_if, known)
     if problems:
         raise Invalid(problems)
@@ -215,7 +216,7 @@ def _compare(
         old, new = before.get(key), after.get(key)
         if old is None:
             changes.created.append(new.model_copy(update={"version": 1}) if versioned else new)
-            change: ChangeKind = "create"
+            change: ImportAction = "create"
         elif new is None:
             changes.deleted.append((old, old.version if versioned else ANY))
             change = "delete"
@@ -230,7 +231,7 @@ def _compare(
         listing.append(Change(kind=key[0], id=key[1], change=change))
 
 
-def plan_import(document: Document, known: TenantAutomation) -> tuple[Changes, list[Change], bool]:
+def import_changes(document: Document, known: TenantAutomation) -> tuple[Changes, list[Change], bool]:
     """What to write so the tenant has exactly the document's definitions: the changes (pipelines
     and fields written before the automation naming them, automation deleted before what it
     named), the listing of every definition and constant, and whether the constants change."""
@@ -278,7 +279,7 @@ def plan_import(document: Document, known: TenantAutomation) -> tuple[Changes, l
     )
     stored, wanted = _constants(known.tenant.constants), _constants(document.constants)
     for name in sorted(stored.keys() | wanted.keys()):
-        change: ChangeKind = (
+        change: ImportAction = (
             "create"
             if name not in stored
             else "delete"
