@@ -38,46 +38,31 @@ def _stored(stack: MotoStack) -> dict[str, Any]:
 
 
 def test_put_refuses_a_process_template_naming_where_it_stands(stack: MotoStack) -> None:
+    chase = {"kind": "notify", "to": {"users": ["u-head"]}, "message": "Chase {{ deal.title }} " + UNSAFE}
     process = {
         "kind": "business_process",
-        "id": "outcome",
-        "name": "Outcome",
+        "id": "chase",
+        "name": "Chase until won",
         "start_on": ["manual"],
         "nodes": [
+            {"kind": "set_variable", "variable": "share", "expression": "deal.amount *"},
             {
-                "kind": "condition",
-                "branches": [
-                    {
-                        "name": "big",
-                        "condition": {"field": "amount", "op": "gt", "value": 1000},
-                        "nodes": [
-                            {
-                                "kind": "action",
-                                "action": {"kind": "notify", "to": {"users": ["u-head"]}, "message": "ok"},
-                            },
-                            {
-                                "kind": "action",
-                                "action": {
-                                    "kind": "send_email",
-                                    "to": {"responsible": True},
-                                    "subject": "s",
-                                    "body": UNSAFE,
-                                },
-                            },
-                        ],
-                    }
+                "kind": "loop",
+                "while": {"field": "stage_id", "op": "not_equals", "value": "won"},
+                "nodes": [
+                    {"kind": "delay", "delay": {"days": 1}},
+                    {"kind": "action", "action": chase},
                 ],
             },
-            {"kind": "set_variable", "variable": "share", "expression": "deal.amount *"},
         ],
     }
-    status, body = stack.api("PUT", "/automation/outcome", process, claims=ADMIN)
+    status, body = stack.api("PUT", "/automation/chase", process, claims=ADMIN)
     assert status == 422
     problems = _fields(body)
-    assert set(problems) == {"nodes.0.branches.0.nodes.1.action.body", "nodes.1.expression"}
-    assert "reaches Python internals" in problems["nodes.0.branches.0.nodes.1.action.body"]
-    assert "syntax error" in problems["nodes.1.expression"]
-    assert "outcome" not in _stored(stack)
+    assert set(problems) == {"nodes.0.expression", "nodes.1.nodes.1.action.message"}
+    assert "syntax error" in problems["nodes.0.expression"]
+    assert "reaches Python internals" in problems["nodes.1.nodes.1.action.message"]
+    assert "chase" not in _stored(stack)
 
 
 def test_put_names_a_template_problem_with_the_broken_references(stack: MotoStack) -> None:

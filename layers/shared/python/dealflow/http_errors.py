@@ -4,7 +4,7 @@ machine-readable ``error`` and a reason for a person, always answered as JSON.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -122,7 +122,7 @@ def _named(path: list[str], named: str) -> list[str]:
 
 
 def problems_from(
-    errors: Invalid | ValidationError | Iterable[dict[str, Any]], prefix: str = ""
+    errors: Invalid | ValidationError | Iterable[Mapping[str, Any]], prefix: str = ""
 ) -> list[dict[str, str]]:
     """The problems of a refusal as ``{"field", "problem"}`` pairs — pydantic's or powertools'
     validation errors, or an Invalid's own problems — each field named under ``prefix`` when one is
@@ -134,7 +134,7 @@ def problems_from(
     return [{**p, "field": f"{prefix}.{p['field']}"} for p in found] if prefix else found
 
 
-def _translated(errors: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+def _translated(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     problems = []
     for error in errors:
         loc = tuple(error.get("loc", ()))

@@ -9,6 +9,7 @@ has the same users. Numbers are plain JSON numbers (integers, or decimals as flo
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal
@@ -26,9 +27,8 @@ from dealflow.model.catalog import Automation
 from dealflow.model.tenant import TypedValue, TypedValues
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.policy.plans import field_step_workflow_counts
-from dealflow.ports import ANY
 
-FORMAT = "dealflow/v1"
+FORMAT: Literal["dealflow/v1"] = "dealflow/v1"
 # What an import does to one definition or constant.
 ImportAction = Literal["create", "update", "delete", "unchanged"]
 _CONSTANTS = TypeAdapter(TypedValues)
@@ -200,78 +200,42 @@ def _workflow_problems(
     return problems
 
 
-def _compare(
-    kind_of: Any,
-    key_of: Any,
-    stored: list[Any],
-    wanted: list[Any],
-    changes: Changes,
-    listing: list[Change],
-    versioned: bool,
-) -> None:
-    """Adds to ``changes`` what turns ``stored`` into ``wanted`` (matched by kind and key)."""
-    before = {(kind_of(m), key_of(m)): m for m in stored}
-    after = {(kind_of(m), key_of(m)): m for m in wanted}
+def _action(before: Any, after: Any) -> ImportAction:
+    """What turns ``before`` into ``after`` (either None when absent)."""
+    if before is None:
+        return "create"
+    if after is None:
+        return "delete"
+    return "unchanged" if before == after else "update"
+
+
+def _compare(key_of: Any, stored: Iterable[Any], wanted: list[Any], changes: Changes, listing: list[Change]) -> None:
+    """Adds to ``changes`` what turns ``stored`` into ``wanted`` (matched by ``key_of``: kind, key),
+    each written one version above the stored one."""
+    before, after = {key_of(m): m for m in stored}, {key_of(m): m for m in wanted}
     for key in sorted(before.keys() | after.keys()):
-        old, new = before.get(key), after.get(key)
-        if old is None:
-            changes.created.append(new.model_copy(update={"version": 1}) if versioned else new)
-            change: ImportAction = "create"
-        elif new is None:
-            changes.deleted.append((old, old.version if versioned else ANY))
-            change = "delete"
-        elif _dump(old) != _dump(new):
-            if versioned:
-                changes.replaced.append((new.model_copy(update={"version": old.version + 1}), old.version))
-            else:
-                changes.replaced.append((new, ANY))
-            change = "update"
-        else:
-            change = "unchanged"
-        listing.append(Change(kind=key[0], id=key[1], change=change))
+        old: Any = before.get(key)
+        new: Any = after.get(key)
+        action = _action(old and _dump(old), new and _dump(new))
+        if action == "create":
+            changes.created.append(new.model_copy(update={"version": 1}))
+        elif action == "delete":
+            changes.deleted.append((old, old.version))
+        elif action == "update":
+            changes.replaced.append((new.model_copy(update={"version": old.version + 1}), old.version))
+        listing.append(Change(kind=key[0], id=key[1], change=action))
 
 
 def import_changes(document: Document, known: TenantAutomation) -> tuple[Changes, list[Change], bool]:
     """What to write so the tenant has exactly the document's definitions: the changes (pipelines
     and fields written before the automation naming them, automation deleted before what it
     named), the listing of every definition and constant, and whether the constants change."""
-    definitions, automation, listing = Changes(), Changes(), []
-    _compare(
-        lambda _: "pipeline",
-        lambda p: p.id,
-        list(known.pipelines.values()),
-        document.pipelines,
-        definitions,
-        listing,
-        versioned=True,
-    )
-    _compare(
-        lambda _: "field",
-        lambda f: f.code,
-        list(known.fields.values()),
-        document.fields,
-        definitions,
-        listing,
-        versioned=True,
-    )
-    _compare(
-        lambda a: a.kind,
-        lambda a: a.id,
-        list(known.by_id.values()),
-        document.automation,
-        automation,
-        listing,
-        versioned=True,
-    )
-    _compare(
-        lambda _: "field_step_workflow",
-        lambda w: w.id,
-        list(known.workflows.values()),
-        document.field_step_workflows,
-        automation,
-        listing,
-        versioned=True,
-    )
+    definitions, automation, listing = Changes(), Changes(), list[Change]()
+    _compare(lambda p: ("pipeline", p.id), known.pipelines.values(), document.pipelines, definitions, listing)
+    _compare(lambda f: ("field", f.code), known.fields.values(), document.fields, definitions, listing)
+    _compare(lambda a: (a.kind, a.id), known.by_id.values(), document.automation, automation, listing)
+    workflows = known.workflows.values()
+    _compare(lambda w: ("field_step_workflow", w.id), workflows, document.field_step_workflows, automation, listing)
     changes = Changes(
         created=[*definitions.created, *automation.created],
         replaced=[*definitions.replaced, *automation.replaced],
@@ -279,14 +243,5 @@ def import_changes(document: Document, known: TenantAutomation) -> tuple[Changes
     )
     stored, wanted = _constants(known.tenant.constants), _constants(document.constants)
     for name in sorted(stored.keys() | wanted.keys()):
-        change: ImportAction = (
-            "create"
-            if name not in stored
-            else "delete"
-            if name not in wanted
-            else "unchanged"
-            if stored[name] == wanted[name]
-            else "update"
-        )
-        listing.append(Change(kind="constant", id=name, change=change))
+        listing.append(Change(kind="constant", id=name, change=_action(stored.get(name), wanted.get(name))))
     return changes, listing, stored != wanted

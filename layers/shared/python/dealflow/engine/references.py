@@ -20,17 +20,22 @@ from dealflow.language.checks import texts_in
 from dealflow.language.templates import ALL_CUSTOM_FIELDS, WHOLE_DEAL, names_read
 from dealflow.model import (
     STANDARD_FIELDS,
+    Action,
     AllOf,
     AnyOf,
     BusinessProcess,
     Clause,
+    CopyToPipeline,
     FieldDefinition,
     FieldKind,
+    MoveToPipeline,
+    MoveToStage,
     Pipeline,
     Rule,
     Tenant,
     Trigger,
     Tunnel,
+    UpdateFields,
 )
 from dealflow.model.catalog import Automation
 
@@ -86,16 +91,14 @@ class Write:
     pipeline_at: str | None = None  # where the author named the pipeline, when a write leaves its own
 
 
-def action_writes(action: BaseModel, pipeline_id: str | None, at: str) -> list[Write]:
+def action_writes(action: Action, pipeline_id: str | None, at: str) -> list[Write]:
     """What one action at ``at`` of automation on ``pipeline_id`` writes."""
-    kind = getattr(action, "kind", "")
-    if kind == "move_to_stage":
-        return [Write("stage", pipeline_id, action.stage_id, f"{at}.stage_id", at)]  # type: ignore[attr-defined]
-    if kind in ("copy_to_pipeline", "move_to_pipeline"):
-        pipeline, stage = action.pipeline_id, action.stage_id  # type: ignore[attr-defined]
-        return [Write("stage", pipeline, stage, f"{at}.stage_id", at, f"{at}.pipeline_id")]
-    if kind == "update_fields":
-        return [Write("field", pipeline_id, code, f"{at}.values.{code}", at) for code in action.values]  # type: ignore[attr-defined]
+    if isinstance(action, MoveToStage):
+        return [Write("stage", pipeline_id, action.stage_id, f"{at}.stage_id", at)]
+    if isinstance(action, CopyToPipeline | MoveToPipeline):
+        return [Write("stage", action.pipeline_id, action.stage_id, f"{at}.stage_id", at, f"{at}.pipeline_id")]
+    if isinstance(action, UpdateFields):
+        return [Write("field", pipeline_id, code, f"{at}.values.{code}", at) for code in action.values]
     return []
 
 
