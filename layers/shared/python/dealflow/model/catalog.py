@@ -1,8 +1,8 @@
 """Every kind of automation, as one type: what a run carries and what storage holds.
 
-``Automation`` is the one list of kinds; everything else that enumerates them — the kind names an
-API filter or a plan accepts, the names storage files them under, the tags pydantic writes into an
-error's location — is derived from it here."""
+``AutomationModel`` is the one list of kinds (``Automation``: the same, tagged by ``kind``);
+everything else that enumerates them — the kind names an API filter or a plan accepts, the names
+storage files them under, the tags pydantic writes into an error's location — is derived here."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from dealflow.model.pipeline import Pipeline
 from dealflow.model.process import BusinessProcess, Node
 from dealflow.model.workflow import FieldStepWorkflow
 
-Automation = Annotated[Rule | Tunnel | Trigger | BusinessProcess, Field(discriminator="kind")]
 AutomationModel = Rule | Tunnel | Trigger | BusinessProcess
+Automation = Annotated[AutomationModel, Field(discriminator="kind")]
 
 # Everything a tenant defines and storage keeps one item each: pipelines, fields, automation, workflows.
-Definition = Pipeline | FieldDefinition | Rule | Tunnel | Trigger | BusinessProcess | FieldStepWorkflow
+Definition = Pipeline | FieldDefinition | AutomationModel | FieldStepWorkflow
 
 
 def _members(union: Any) -> tuple[Any, ...]:
@@ -45,7 +45,7 @@ def union_tags(union: Any) -> tuple[str, ...]:
     return tuple(tags)
 
 
-AUTOMATION_MODELS: tuple[type[AutomationModel], ...] = _members(Automation)
+AUTOMATION_MODELS: tuple[type[AutomationModel], ...] = get_args(AutomationModel)
 AUTOMATION_KINDS: tuple[str, ...] = union_tags(Automation)
 if TYPE_CHECKING:
     AutomationKind = str
