@@ -18,6 +18,7 @@ from dealflow.api.schemas import AutomationList, Deleted, DryRunRequest, RunList
 from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
 from dealflow.authoring.checks import AutomationBody, check_automation, check_deal
+from dealflow.authoring.moves import Selection, select
 from dealflow.engine.dispatch_log import cancel_waiting
 from dealflow.engine.testmode import run_test
 from dealflow.model import RunRecord, parse_item
@@ -49,15 +50,8 @@ def router(deps: DepsProvider) -> Router:
         broken: Annotated[bool, Query(description="Only automation with broken references (see /warnings)")] = False,
     ) -> AutomationList:
         tenant = known(deps(), caller(r))
-        found = [a for a in tenant.by_id.values() if not broken or a.id in tenant.warnings]
-        needle = (q or "").casefold()
-        items = [
-            a
-            for a in found
-            if (kind is None or a.kind == kind)
-            and (not needle or needle in a.name.casefold() or needle in a.id.casefold())
-        ]
-        return AutomationList(items=sorted(items, key=lambda a: a.id))
+        found = select(tenant, Selection(kind=kind, q=q))
+        return AutomationList(items=[a for a in found if not broken or a.id in tenant.warnings])
 
     @r.get("/automation/<automation_id>", summary="Get one automation", tags=["automation"])
     def get_automation(automation_id: str) -> Automation:

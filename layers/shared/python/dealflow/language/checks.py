@@ -93,7 +93,7 @@ def _members_for(members: tuple[Any, ...], data: Any, discriminator: Any) -> lis
     if isinstance(data, BaseModel):
         return [type(data)]
     if isinstance(discriminator, str) and isinstance(data, dict):
-        tagged = [
+        return [
             m
             for m in members
             if isinstance(m, type)
@@ -101,7 +101,6 @@ def _members_for(members: tuple[Any, ...], data: Any, discriminator: Any) -> lis
             and discriminator in m.model_fields
             and m.model_fields[discriminator].default == data.get(discriminator)
         ]
-        return tagged
     return [m for m in members if m is not type(None)]
 
 
