@@ -213,6 +213,19 @@ def test_runner_start_completes_the_run_the_dispatcher_sample_starts(stack: Moto
     assert (note.users, note.message) == (["u-head"], "Deal won: Website redesign for Northwind for 12500.00 EUR")
 
 
+def test_reconciler_sample_as_given_names_no_execution_here_and_changes_nothing(stack: MotoStack) -> None:
+    event = _event("run-reconciler-timed-out.json")
+    assert event["detail"]["durableExecutionName"] == json.loads((EVENTS / "runner-start.json").read_text())["run_id"]
+    before = stack.run_log.all("acme")
+
+    answer = stack.execution_status_changed(event)
+
+    # The execution ARN is a deployed stack's; here no runner execution has it, so the run it names
+    # cannot be found (tests/integration/test_run_failures.py points the event at a real one).
+    assert answer == {"run_id": None, "status": None}
+    assert stack.run_log.all("acme") == before
+
+
 # ---- webhooks --------------------------------------------------------------------------------------
 
 
