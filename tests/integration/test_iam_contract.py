@@ -75,6 +75,7 @@ def test_a_lost_deal_whose_runner_may_not_send_as_the_sender_sends_nothing_and_f
             ("DispatcherFunction", "lambda:InvokeFunction", RUNNER_ALIAS),
         ),
     ],
+    ids=["api-reads-run-log-index", "dispatcher-invokes-runner-alias"],
 )
 def test_a_grant_taken_out_of_the_template_refuses_the_call_that_needed_it(
     function: str, sid: str, act: Callable[[MotoStack], object], refused: tuple[str, str, str]
@@ -92,7 +93,7 @@ def test_a_grant_taken_out_of_the_template_refuses_the_call_that_needed_it(
 
 def test_only_calls_made_inside_a_handler_are_judged() -> None:
     # The API may not touch the deals table at all here; the test itself still seeds a deal.
-    no_deals = _without("ApiFunction", lambda p: not any(s.get("Sid") == "ReadWriteDeals" for s in p["Statement"]))
+    no_deals = _without_sid("ApiFunction", "ReadWriteDeals")
     with pytest.raises(IamContractBroken) as broken, MotoStack() as stack:
         set_up(stack)
         stack.iam.judge_by(no_deals)
@@ -143,4 +144,21 @@ def test_every_function_is_judged_along_a_deal_s_way(stack: MotoStack) -> None:
     [email] = stack.emails()
     assert email.subject.startswith("Lost: Cloud migration")
     assert set(stack.iam.calls) == {"ApiFunction", "DispatcherFunction", "RunnerFunction", "WebhooksFunction"}
+    assert stack.iam.refusals == []
+
+
+def test_an_email_ses_refuses_fails_its_run_and_frees_its_ledger_claim_as_the_runner_may(stack: MotoStack) -> None:
+    # The test's own call, outside every handler: the sender is no longer a verified identity.
+    boto3.client("sesv2").delete_email_identity(EmailIdentity=stack.sender)
+    stack.create_deal(demo_deal("d-1", "Website redesign", "12500.00", "services"))
+    stack.drain()
+    stack.move_deal(TENANT, "d-1", "lost")
+    stack.drain()
+
+    assert stack.emails() == []
+    [run] = [r for r in stack.runs(TENANT, "d-1") if r.automation_id == "lost-email"]
+    assert run.status == "failed" and "not verified" in (run.reason or "")
+    # The refused send freed its effect-ledger claim (a DeleteItem), so a retry may send it.
+    items = boto3.resource("dynamodb").Table("AutomationTable").scan()["Items"]
+    assert not [i for i in items if i["sk"].startswith("EFFECT#")]
     assert stack.iam.refusals == []

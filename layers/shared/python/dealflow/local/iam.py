@@ -32,11 +32,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from urllib3.response import HTTPResponse
 
-from dealflow.local.cfn_yaml import load_template
 from dealflow.local.iam_actions import Need, needs
 from dealflow.local.iam_names import Intrinsics, LocalAws
 from dealflow.local.iam_policy import Grant, Role, function_roles
-from dealflow.local.sam import translate, translated_file
+from dealflow.local.sam import source_file, translate, translated_file
 
 # (contract, function logical id) while a handler runs; None outside every handler.
 _RUNNING: ContextVar[tuple[IamContract, str] | None] = ContextVar("dealflow_iam_function", default=None)
@@ -106,7 +105,7 @@ class IamContract:
         as data (translated now; for tests that change one in memory)."""
         parameters = {**_REQUIRED_PARAMETERS, **local.parameters}
         if isinstance(template, Path):
-            source, translated = load_template(template), translated_file(template, parameters, local.region)
+            source, translated = source_file(template), translated_file(template, parameters, local.region)
         else:
             source, translated = template, translate(template, parameters, local.region)
         code_uris = {

@@ -76,10 +76,18 @@ def translate(template: dict[str, Any], parameters: dict[str, str], region: str)
 
 
 @cache
-def _translated_file(
-    path: str, modified_ns: int, parameters: tuple[tuple[str, str], ...], region: str
-) -> dict[str, Any]:
-    return translate(load_template(path), dict(parameters), region)
+def _source(path: str, modified_ns: int) -> dict[str, Any]:
+    return load_template(path)
+
+
+@cache
+def _translated(path: str, modified_ns: int, parameters: tuple[tuple[str, str], ...], region: str) -> dict[str, Any]:
+    return translate(_source(path, modified_ns), dict(parameters), region)
+
+
+def source_file(path: Path) -> dict[str, Any]:
+    """The SAM template at ``path``, parsed once per process and file version (read-only)."""
+    return _source(str(path), path.stat().st_mtime_ns)
 
 
 def translated_file(path: Path, parameters: dict[str, str], region: str) -> dict[str, Any]:
@@ -87,4 +95,4 @@ def translated_file(path: Path, parameters: dict[str, str], region: str) -> dict
 
     Shared between callers: treat it as read-only (copy it before changing anything).
     """
-    return _translated_file(str(path), path.stat().st_mtime_ns, tuple(sorted(parameters.items())), region)
+    return _translated(str(path), path.stat().st_mtime_ns, tuple(sorted(parameters.items())), region)
