@@ -91,6 +91,7 @@ class IamContract:
         self.roles: dict[str, Role] = function_roles(translated, self._intrinsics)
         self._code = {uri: function for function, uri in code_uris.items()}
         self._lookups = lookups  # a harness session: reads parameters' keys, never judged itself
+        self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._iterators: dict[str, str] = {}  # shard iterator -> stream ARN
         self.refusals: list[Refusal] = []
@@ -197,15 +198,19 @@ class IamContract:
             return []
         names = params.get("Names") or [params.get("Name")]
         with outside_functions():
-            found = self._lookups.client("ssm").describe_parameters(
+            found = self._lookup("ssm").describe_parameters(
                 ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [n for n in names if n]}]
             )["Parameters"]
             keys = {p["KeyId"] for p in found if p.get("Type") == "SecureString" and p.get("KeyId")}
             keys.discard("alias/aws/ssm")
-            arns = {
-                self._lookups.client("kms").describe_key(KeyId=k)["KeyMetadata"]["Arn"] if "/" in k else k for k in keys
-            }
+            arns = {self._lookup("kms").describe_key(KeyId=k)["KeyMetadata"]["Arn"] if "/" in k else k for k in keys}
         return [Need("kms:Decrypt", self.local.key_arn(arn)) for arn in sorted(arns)]
+
+    def _lookup(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self._lookups.client(service)
+            return self._clients[service]
 
     def remember_iterator(self, iterator: str | None, stream: str) -> None:
         if iterator:
