@@ -10,76 +10,26 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from samtranslator.model.exceptions import InvalidDocumentException
-from samtranslator.translator.arn_generator import ArnGenerator
-from samtranslator.translator.transform import transform
 
+from dealflow.local import sam
 from dealflow.local.cfn_yaml import load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 REGION = "eu-central-1"
 PARAMETERS = {"SenderEmail": "sales@example.com"}
 
-# Code locations become S3 URIs: the translator accepts only those (or dicts) for CodeUri/ContentUri.
-_CODE_URI_PROPERTIES = {
-    "AWS::Serverless::Function": "CodeUri",
-    "AWS::Serverless::LayerVersion": "ContentUri",
-}
-
-
-class _StaticPolicyLoader:
-    """Stands in for samtranslator's ManagedPolicyLoader, which lists AWS managed policies via IAM.
-
-    The translator asks for this map only for policy *names* listed under ``Policies``; the
-    template uses policy templates and inline statements, and the roles' own managed policies
-    (basic / durable execution, X-Ray, DynamoDB stream) are built from names without a lookup.
-    The map still holds them so a later ``Policies: [AWSXrayWriteOnlyAccess]`` resolves offline.
-    """
-
-    _NAMES = {
-        "AWSLambdaBasicExecutionRole": "service-role/",
-        "AWSLambdaBasicDurableExecutionRolePolicy": "service-role/",
-        "AWSLambdaDynamoDBExecutionRole": "service-role/",
-        "AWSLambdaSQSQueueExecutionRole": "service-role/",
-        "AWSXrayWriteOnlyAccess": "",
-        "AWSXRayDaemonWriteAccess": "",
-    }
-
-    def load(self) -> dict[str, str]:
-        return {name: f"arn:aws:iam::aws:policy/{path}{name}" for name, path in self._NAMES.items()}
-
-
-def _with_s3_code_uris(template: dict[str, Any]) -> dict[str, Any]:
-    template = copy.deepcopy(template)
-    for logical_id, resource in template.get("Resources", {}).items():
-        prop = _CODE_URI_PROPERTIES.get(resource.get("Type"))
-        if prop and isinstance(resource.get("Properties", {}).get(prop), str):
-            resource["Properties"][prop] = f"s3://dealflow-artifacts/{logical_id}.zip"
-    return template
-
 
 def translate(template: dict[str, Any]) -> dict[str, Any]:
-    """SAM -> CloudFormation, offline. Raises InvalidDocumentException on SAM errors.
-
-    The translator needs a region: boto3's (AWS_DEFAULT_REGION) for pseudo parameters, and for
-    the partition in ARNs one it caches per process unless ArnGenerator has one pinned. Both are
-    set for the duration of the call only, so other tests (moto) see their own environment.
-    """
-    previous = ArnGenerator.BOTO_SESSION_REGION_NAME
-    ArnGenerator.BOTO_SESSION_REGION_NAME = REGION
-    try:
-        with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
-            return transform(_with_s3_code_uris(template), dict(PARAMETERS), _StaticPolicyLoader())
-    finally:
-        ArnGenerator.BOTO_SESSION_REGION_NAME = previous
+    """SAM -> CloudFormation, offline (``dealflow.local.sam``, which the IAM contract uses too).
+    Raises InvalidDocumentException on SAM errors."""
+    return sam.translate(template, PARAMETERS, REGION)
 
 
 def validate(template: dict[str, Any]) -> list[str]:

@@ -191,6 +191,6 @@ class HttpTools:
 
         app = getattr(self, "_api_app", None)
         if app is None:
-            app = self._api_app = _load_handler("api")
-            app.DEPS = replace(app.DEPS, starter=self.runs_port, settle=self.runs_port.settle)
+            app = self._api_app = _load_handler("api", self.iam)
+            app.DEPS = replace(app.DEPS, starter=self.function_runs, settle=self.runs_port.settle)
         return app.handler(event, LambdaContext("ApiFunction"))

@@ -35,6 +35,9 @@ from dealflow.engine.compiled import TenantCompiler
 from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
 from dealflow.local.http_tools import HttpTools
+from dealflow.local.iam import IamContract, IamContractBroken, RunStarterCalls
+from dealflow.local.iam_names import LocalAws
+from dealflow.local.iam_report import SESSION as IAM_USAGE
 from dealflow.local.invoke import LocalRunStarter
 from dealflow.local.moto_lock import serialise_moto_requests
 from dealflow.local.outbox import Email, Notification, Outbox
@@ -78,12 +81,16 @@ class DrainReport:
     given_up: list[str] = field(default_factory=list)
 
 
-def _load_handler(name: str) -> ModuleType:
+def _load_handler(name: str, contract: IamContract) -> ModuleType:
+    """functions/<name>/app.py, its handler running as its function under the IAM contract."""
     path = REPO / "functions" / name / "app.py"
     spec = importlib.util.spec_from_file_location(f"dealflow_local_{name}_{uuid.uuid4().hex}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    function = contract.function_for(f"functions/{name}")
+    with contract.running(function):  # what a cold start calls is the function's too
+        spec.loader.exec_module(module)
+    module.handler = contract.handler(function, module.handler)
     return module
 
 
@@ -141,6 +148,19 @@ class MotoStack(AutomationTools, HttpTools):
             self._mock.start()
         session = boto3.session.Session()
         self.resources = attach(session, self.sender) if self._attach else provision(session, self.sender)
+        # Every call a handler makes from here on is judged against its role in template.yaml.
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        IamContract.install(session, boto3.DEFAULT_SESSION)
+        local_aws = LocalAws(
+            region=self.region,
+            parameters={"SenderEmail": self.sender},
+            tables=self.resources.tables,
+            streams=self.resources.streams,
+            topics=self.resources.topics,
+            queues=self.resources.queues,
+        )
+        self.iam = IamContract.from_template(TEMPLATE, local_aws, lookups=session)
         self._set_env(
             {
                 "DEALS_TABLE": self.resources.tables["DealsTable"],
@@ -155,15 +175,17 @@ class MotoStack(AutomationTools, HttpTools):
         runtime.reset()
         clock.use(self.clock.now)
         self.outbox = Outbox(session, self.resources.topics["NotificationsTopic"], self.endpoint)
-        self._runner_app = _load_handler("runner")
+        self._runner_app = _load_handler("runner", self.iam)
         self.runs_port = LocalRunStarter(self._runner_app.handler, self.clock)
-        self._dispatcher_app = _load_handler("dispatcher")
-        self._dispatcher_app.DISPATCHER = runtime.dispatcher(self.runs_port)
+        self.function_runs = RunStarterCalls(self.runs_port)  # the run starter as functions use it
+        self._dispatcher_app = _load_handler("dispatcher", self.iam)
+        self._dispatcher_app.DISPATCHER = runtime.dispatcher(self.function_runs)
+        self._stream_reader = self.iam.function_for("functions/dispatcher")
         self._ssm = session.client("ssm")
-        self._reconciler_app = _load_handler("run_reconciler")
+        self._reconciler_app = _load_handler("run_reconciler", self.iam)
         self._reconciler_app.RECONCILE = runtime.run_reconciler(self.runs_port)
-        self._webhooks_app = _load_handler("webhooks")
-        self._webhooks_app.RECEIVER = runtime.webhook_receiver(self.runs_port)
+        self._webhooks_app = _load_handler("webhooks", self.iam)
+        self._webhooks_app.RECEIVER = runtime.webhook_receiver(self.function_runs)
         self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
         self._pump = StreamPump(session.client("dynamodbstreams"), self.resources.streams["DealsTable"])
         if self._attach:
@@ -176,6 +198,7 @@ class MotoStack(AutomationTools, HttpTools):
         return self
 
     def close(self) -> None:
+        """Stop everything; raises IamContractBroken if a function made a call its role forbids."""
         if getattr(self, "runs_port", None) is not None:
             self.runs_port.close()
         if self._mock is not None:
@@ -189,12 +212,22 @@ class MotoStack(AutomationTools, HttpTools):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        contract = getattr(self, "iam", None)
+        if contract is not None:
+            if contract.reported:
+                IAM_USAGE.add(contract)
+            contract.verify()
 
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            self.close()
+        except IamContractBroken as broken:
+            if exc is None:
+                raise
+            exc.add_note(str(broken))  # the test failed already; say why AWS would have refused too
 
     # ---- setting up a tenant --------------------------------------------------------------
 
@@ -269,21 +302,23 @@ class MotoStack(AutomationTools, HttpTools):
             records = retry
 
     def _give_up(self, record: dict[str, Any]) -> None:
-        """What the mapping's OnFailure destination receives: where the record is, not the record."""
-        self._sqs.send_message(
-            QueueUrl=self.resources.queues["DispatcherFailureQueue"],
-            MessageBody=json.dumps(
-                {
-                    "requestContext": {"condition": "RetryAttemptsExhausted"},
-                    "DDBStreamBatchInfo": {
-                        "streamArn": record["eventSourceARN"],
-                        "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
-                        "endSequenceNumber": record["dynamodb"]["SequenceNumber"],
-                        "batchSize": 1,
-                    },
-                }
-            ),
-        )
+        """What the mapping's OnFailure destination receives: where the record is, not the record.
+        Lambda sends it with the dispatcher's role."""
+        with self.iam.running(self._stream_reader):
+            self._sqs.send_message(
+                QueueUrl=self.resources.queues["DispatcherFailureQueue"],
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {"condition": "RetryAttemptsExhausted"},
+                        "DDBStreamBatchInfo": {
+                            "streamArn": record["eventSourceARN"],
+                            "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                            "endSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                            "batchSize": 1,
+                        },
+                    }
+                ),
+            )
 
     def drain(self, max_rounds: int = 50) -> DrainReport:
         """Pump the stream into the dispatcher and let runs go, until nothing moves: every run has
@@ -292,7 +327,8 @@ class MotoStack(AutomationTools, HttpTools):
         before = self.runs_port.started
         for _ in range(max_rounds):
             self.runs_port.settle()
-            records = self._pump.poll()
+            with self.iam.running(self._stream_reader):  # the event source mapping reads with its role
+                records = self._pump.poll()
             if not records:
                 break
             report.records += len(records)

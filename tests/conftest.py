@@ -1,0 +1,55 @@
+"""Session-wide: the IAM contract's summary (calls judged, grants no call used) after the run.
+
+Every closed MotoStack adds to ``dealflow.local.iam_report.SESSION``. Under pytest-xdist each worker
+saves its share in a directory the controller made (passed on in the environment, which the
+workers inherit), and the controller merges the shares for the terminal summary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from dealflow.local.iam_report import SESSION, USAGE_DIR_ENV, Usage
+
+_OWNED = pytest.StashKey[Path]()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _is_worker(config) and USAGE_DIR_ENV not in os.environ:
+        directory = Path(tempfile.mkdtemp(prefix="dealflow-iam-"))
+        os.environ[USAGE_DIR_ENV] = str(directory)
+        config.stash[_OWNED] = directory
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    directory = os.environ.get(USAGE_DIR_ENV)
+    if directory and SESSION.calls:
+        worker = getattr(session.config, "workerinput", {}).get("workerid", "main")
+        SESSION.save(Path(directory) / f"{worker}-{os.getpid()}.json")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    directory = os.environ.get(USAGE_DIR_ENV)
+    if _is_worker(config) or not directory:
+        return
+    lines = Usage.load(Path(directory)).summary()
+    if lines:
+        terminalreporter.section("IAM contract (template.yaml)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = config.stash.get(_OWNED, None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.environ.pop(USAGE_DIR_ENV, None)
