@@ -36,6 +36,7 @@ from dealflow.local.invoke import LocalRunStarter
 from dealflow.local.outbox import Email, Notification, Outbox
 from dealflow.local.provision import TEMPLATE, Resources, provision
 from dealflow.local.pump import StreamPump
+from dealflow.local.sessions import new_session
 from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
@@ -98,6 +99,7 @@ class MotoStack(AutomationTools, HttpTools):
         self._mock: Any = None
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
+        self._saved_default_session: list[Any] = []  # boto3's default session before ours, once installed
         self.clock = ManualClock()
         self.resources = Resources()
         self.batch_responses: list[dict[str, Any]] = []
@@ -130,7 +132,11 @@ class MotoStack(AutomationTools, HttpTools):
 
             self._mock = mock_aws()
             self._mock.start()
-        session = boto3.session.Session()
+        session = new_session()
+        # The handlers build their clients from boto3's default session: make it this one, so
+        # they share its parsed service models too.
+        self._saved_default_session.append(boto3.DEFAULT_SESSION)
+        boto3.DEFAULT_SESSION = session
         self.resources = provision(session, self.sender)
         self._set_env(
             {
@@ -165,6 +171,8 @@ class MotoStack(AutomationTools, HttpTools):
     def close(self) -> None:
         if getattr(self, "runs_port", None) is not None:
             self.runs_port.close()
+        if self._saved_default_session:
+            boto3.DEFAULT_SESSION = self._saved_default_session.pop()
         if self._mock is not None:
             self._mock.stop()
         if self._server is not None:
