@@ -12,9 +12,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 AUTO_SKIP = timedelta(seconds=45)
-# How often a parked timer looks at the clock again (real seconds). Short, so an advance is seen
-# promptly; parked timers cost a dictionary lookup each.
-POLL_SECONDS = 0.02
 
 
 class ManualClock:
@@ -36,12 +33,16 @@ class ManualClock:
             return self._now()
 
     def advance(self, delta: timedelta) -> None:
+        """Move time forward. Timers armed before stay parked until someone re-arms them: the
+        local run starter does, for every run, when it next settles."""
         if delta < timedelta(0):
             raise ValueError("time only moves forward")
         with self._lock:
             self._offset += delta
 
     def arm(self, wake: datetime) -> float:
+        """Real seconds until ``wake``: none when it is due or a short hop away (the hop is taken
+        at once), else the real time left, so a parked timer costs nothing until then."""
         with self._lock:
             gap = wake - self._now()
             if gap <= timedelta(0):
@@ -49,4 +50,10 @@ class ManualClock:
             if gap <= AUTO_SKIP:
                 self._offset += gap
                 return 0.0
-        return POLL_SECONDS
+            return gap.total_seconds()
+
+    @staticmethod
+    def is_parked(delay: float) -> bool:
+        """Whether a timer armed for ``delay`` real seconds waits for time to be advanced (or to
+        pass for real), rather than being work that happens now."""
+        return delay > AUTO_SKIP.total_seconds()

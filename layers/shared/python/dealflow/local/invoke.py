@@ -3,6 +3,14 @@
 On AWS, invoking with a DurableExecutionName that already ran returns the existing execution. The
 testing SDK starts a new execution for every call, so this port keeps the name → execution map
 itself and makes a repeated start a no-op, as Lambda does.
+
+Knowing when runs have settled: everything the SDK does for an execution (the first invocation,
+each re-invocation, firing a due timer) is a task on its scheduler, and a task schedules its
+successor before it ends. So the port counts the tasks due now (or a short clock hop away) and
+settling is waiting for that count to reach zero: no polling, and no gap between invocations can
+pass for quiet. Timers parked on the manual clock are not counted; when the count is zero, a run
+that is neither finished nor parked on a future timer (the clock was advanced past its wait) is
+re-armed, and one that cannot be is an error naming it rather than a hang.
 """
 
 from __future__ import annotations
@@ -11,11 +19,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from concurrent.futures import Future
 from typing import Any
 
-from aws_durable_execution_sdk_python.lambda_service import ErrorObject, OperationStatus, OperationType
+from aws_durable_execution_sdk_python.lambda_service import ErrorObject
 from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
+from aws_durable_execution_sdk_python_testing.executor import Executor
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 
 from dealflow.local.clock import ManualClock
@@ -31,52 +40,85 @@ class RunsDidNotSettle(TimeoutError):
 
 class LocalRunStarter:
     def __init__(self, handler: Callable[[Any, Any], Any], clock: ManualClock) -> None:
-        self._inflight = 0
-        self._lock = threading.Lock()
-        self._names: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # run id → execution ARN
+        self._busy = 0  # scheduler tasks due now, and starts under way
+        self._scheduled = 0  # tasks ever counted: tells whether re-arming a run gave it work
+        self._changed = threading.Condition()
         self._clock = clock
         self._store = InMemoryExecutionStore()
-        self._runner = DurableFunctionTestRunner(handler=self._tracked(handler), store=self._store)
+        self._runner = DurableFunctionTestRunner(handler=handler, store=self._store)
+        self._executor: Executor = self._runner._executor
         # The runner builds its own clock; ours must drive both its timers and its timestamps.
         self._runner._clock = clock
-        self._runner._executor._clock = clock
+        self._executor._clock = clock
         self._runner._checkpoint_processor._clock = clock
+        # A handler invocation that raised is retried after this many real seconds; on the manual
+        # clock short back-offs pass at once, as step retries do.
+        self._executor.RETRY_BACKOFF_SECONDS = 0
+        scheduler = self._runner._scheduler
+        self._schedule: Callable[..., Future[Any]] = scheduler.call_later
+        scheduler.call_later = self._counted  # type: ignore[method-assign]
 
-    def _tracked(self, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        def invoke(event: Any, context: Any) -> Any:
-            with self._lock:
-                self._inflight += 1
-            try:
-                return handler(event, context)
-            finally:
-                with self._lock:
-                    self._inflight -= 1
+    # ---- counting the work in hand ------------------------------------------------------------
 
-        return invoke
+    def _counted(
+        self, func: Callable[[], Any], delay: float = 0, count: int | None = 1, completion_event: Any = None
+    ) -> Future[Any]:
+        if self._clock.is_parked(delay):  # a timer waiting for the clock, or the execution timeout
+            return self._schedule(func, delay=delay, count=count, completion_event=completion_event)
+        self._more()
+        try:
+            future = self._schedule(func, delay=delay, count=count, completion_event=completion_event)
+        except BaseException:
+            self._less()
+            raise
+        future.add_done_callback(lambda _: self._less())
+        return future
+
+    def _more(self) -> None:
+        with self._changed:
+            self._busy += 1
+            self._scheduled += 1
+
+    def _less(self) -> None:
+        with self._changed:
+            self._busy -= 1
+            if self._busy == 0:
+                self._changed.notify_all()
+
+    # ---- the port -----------------------------------------------------------------------------
 
     def start(self, request: RunRequest) -> bool:
         return self.start_raw(request.run_id, request.model_dump_json())
 
     def start_raw(self, run_id: str, payload: str) -> bool:
         """Start an execution with ``payload`` as its input, as Lambda takes whatever it is sent."""
-        with self._lock:
+        with self._changed:
             if run_id in self._names:
                 return False
             self._names[run_id] = ""
-        arn = self._runner.run_async(
-            input=payload,
-            execution_name=run_id,
-            function_name="RunnerFunction",
-            execution_timeout=ONE_YEAR,
-        )
-        with self._lock:
-            self._names[run_id] = arn
+            self._busy += 1
+        try:
+            arn = self._runner.run_async(
+                input=payload,
+                execution_name=run_id,
+                function_name="RunnerFunction",
+                execution_timeout=ONE_YEAR,
+            )
+            with self._changed:
+                self._names[run_id] = arn
+        except BaseException:
+            with self._changed:
+                del self._names[run_id]
+            raise
+        finally:
+            self._less()
         return True
 
     def stop(self, execution_id: str) -> None:
         execution = self._store.load(execution_id)
         if not execution.is_complete:
-            self._runner._executor.stop_execution(execution_id)
+            self._executor.stop_execution(execution_id)
 
     def time_out(self, run_id: str) -> str:
         """End a run's execution as its time limit would on AWS (the runner gets no say); returns
@@ -102,41 +144,32 @@ class LocalRunStarter:
     def started(self) -> int:
         return len(self._names)
 
-    def _settled(self, arn: str, now: datetime) -> bool:
-        """Finished, or parked on a timer that is not due yet."""
-        if not arn:
-            return False
+    def _at_rest(self, arn: str) -> bool:
+        """Finished, or parked on a timer (a wait, a step retry) that is not due yet."""
         execution = self._store.load(arn)
         if execution.is_complete:
             return True
-        pending = [
-            op.wait_details.scheduled_end_timestamp
-            for op in execution.operations
-            if op.operation_type is OperationType.WAIT
-            and op.status is OperationStatus.STARTED
-            and op.wait_details is not None
-            and op.wait_details.scheduled_end_timestamp is not None
-        ]
-        retrying = any(
-            op.operation_type is OperationType.STEP and op.status is OperationStatus.PENDING
-            for op in execution.operations
-        )
-        return bool(pending) and not retrying and min(pending) > now
+        due = Executor._earliest_pending_timestamp(execution)
+        return due is not None and due > self._clock.now()
 
     def settle(self, timeout: float = 60.0) -> None:
         """Block until no run is executing and every run is finished or waiting on a timer."""
         deadline = time.monotonic() + timeout
-        quiet_polls = 0
-        while time.monotonic() < deadline:
-            with self._lock:
-                inflight, arns = self._inflight, list(self._names.values())
-            now = self._clock.now()
-            quiet = inflight == 0 and all(self._settled(arn, now) for arn in arns)
-            quiet_polls = quiet_polls + 1 if quiet else 0
-            if quiet_polls >= 3:  # seen still three times in a row: not a gap between invocations
+        while True:
+            with self._changed:
+                if not self._changed.wait_for(lambda: self._busy == 0, max(0.0, deadline - time.monotonic())):
+                    raise RunsDidNotSettle(f"runs still executing after {timeout}s")
+                arns, scheduled = list(self._names.values()), self._scheduled
+            restless = [arn for arn in arns if not self._at_rest(arn)]
+            if not restless:
                 return
-            time.sleep(0.01)
-        raise RunsDidNotSettle(f"runs still executing after {timeout}s")
+            for arn in restless:  # their timers were armed before the clock moved past them
+                self._executor._schedule_earliest_pending(arn)
+            with self._changed:
+                if self._scheduled == scheduled:
+                    raise RunsDidNotSettle(
+                        f"runs neither finished nor waiting on a timer, with nothing to do: {restless}"
+                    )
 
     def status(self, run_id: str) -> str | None:
         arn = self._names.get(run_id)

@@ -9,6 +9,7 @@ template rather than repeating it keeps local runs honest: rename a key there an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,15 @@ def _table(dynamodb: Any, name: str, props: dict[str, Any]) -> str | None:
     return description.get("LatestStreamArn")
 
 
+@cache
+def _parsed(path: Path, modified_ns: int) -> dict[str, Any]:
+    # PyYAML in pure Python takes a good part of a second over template.yaml, and a test session
+    # starts hundreds of stacks; the modification time in the key lets an edited template through.
+    return load_template(path)
+
+
 def provision(session: Any, sender: str, template_path: Path = TEMPLATE) -> Resources:
-    template = load_template(template_path)
+    template = _parsed(template_path, template_path.stat().st_mtime_ns)
     found = Resources(sender=sender)
     dynamodb, sns, sqs = session.client("dynamodb"), session.client("sns"), session.client("sqs")
     for name, resource in template["Resources"].items():

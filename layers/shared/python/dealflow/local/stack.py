@@ -43,6 +43,7 @@ from dealflow.local.moto_lock import serialise_moto_requests
 from dealflow.local.outbox import Email, Notification, Outbox
 from dealflow.local.provision import TEMPLATE, Resources, attach, provision
 from dealflow.local.pump import StreamPump
+from dealflow.local.sessions import new_session
 from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
@@ -113,6 +114,7 @@ class MotoStack(AutomationTools, HttpTools):
         self._mock: Any = None
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
+        self._saved_default_session: list[Any] = []  # boto3's default session before ours, once installed
         self.clock = ManualClock()
         self.resources = Resources()
         self.batch_responses: list[dict[str, Any]] = []
@@ -146,12 +148,14 @@ class MotoStack(AutomationTools, HttpTools):
 
             self._mock = mock_aws()
             self._mock.start()
-        session = boto3.session.Session()
+        session = new_session()
+        # The handlers build their clients from boto3's default session: make it this one, so
+        # they share its parsed service models too.
+        self._saved_default_session.append(boto3.DEFAULT_SESSION)
+        boto3.DEFAULT_SESSION = session
         self.resources = attach(session, self.sender) if self._attach else provision(session, self.sender)
         # Every call a handler makes from here on is judged against its role in template.yaml.
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        IamContract.install(session, boto3.DEFAULT_SESSION)
+        IamContract.install(session)
         local_aws = LocalAws(
             region=self.region,
             parameters={"SenderEmail": self.sender},
@@ -201,6 +205,8 @@ class MotoStack(AutomationTools, HttpTools):
         """Stop everything; raises IamContractBroken if a function made a call its role forbids."""
         if getattr(self, "runs_port", None) is not None:
             self.runs_port.close()
+        if self._saved_default_session:
+            boto3.DEFAULT_SESSION = self._saved_default_session.pop()
         if self._mock is not None:
             self._mock.stop()
         if self._server is not None:
