@@ -214,8 +214,10 @@ def measure(rules: int, batches: int, batch_size: int, repeat: int, seed: int) -
         invokes = AnsweredInvokes(lambda_client)
         sample_rate = function_environment("DispatcherFunction")["NOT_STARTED_SAMPLE_RATE"]
         with environment({"NOT_STARTED_SAMPLE_RATE": sample_rate}):
-            # The harness's own starter runs every run in-process; this one only starts them.
-            starter = LambdaRunStarter(lambda_client, "RunnerFunction")
+            # The harness's own starter runs every run in-process; this one only starts them, through
+            # the runner's alias as deployed (the dispatcher's role may invoke only that).
+            runner = stack.iam.environment("DispatcherFunction", "RUNNER_FUNCTION")
+            starter = LambdaRunStarter(lambda_client, runner)
             setattr(stack._dispatcher_app, "DISPATCHER", runtime.dispatcher(starter))  # noqa: B010
         for scenario in scenarios:  # the first batch reads and compiles the tenant's automation
             first = scenario.workload.batches(batch_size)[:1]
