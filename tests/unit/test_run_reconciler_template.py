@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dealflow.local.cfn_yaml import load_template
-from tests.unit.test_template import TEMPLATE, translate
+from tests.unit.test_sam_template import TEMPLATE, translate
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "run-reconciler-timed-out.json"
 
