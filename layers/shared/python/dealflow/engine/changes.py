@@ -112,20 +112,34 @@ class DealChange:
         tenant_id: str,
         deal_id: str,
         new_item: Item | None,
-        changed_fields: frozenset[str],
         entered: tuple[str, str] | None,
         old_source: Mapping[str, Any] | None = None,
         decode: Callable[[Any], Any] = _same,
+        *,
+        new_source: Mapping[str, Any] | None = None,
     ) -> None:
         self.kind = kind
         self.tenant_id = tenant_id
         self.deal_id = deal_id
         self.new_item = new_item
-        self.changed_fields = changed_fields
         self.entered = entered
         """The (pipeline, stage) the deal entered: on creation, or on a move to another stage."""
         self._old_source = old_source
+        self._new_source = new_source
         self._decode = decode
+
+    @cached_property
+    def changed_fields(self) -> frozenset[str]:
+        """The fields the change changed (bookkeeping aside); every field a new item was created
+        with. Worked out when first asked: a move between stages needs it only when automation
+        waits for changed fields."""
+        if self.new_item is None:
+            return frozenset()
+        if self._old_source is None:
+            after = view(self.new_item) or {}
+            return frozenset(k for k, v in after.items() if k not in _BOOKKEEPING and v is not None)
+        new = self._new_source if self._new_source is not None else self.new_item
+        return frozenset(_changed(self._old_source, new, self.new_item, self._decode))
 
     def __repr__(self) -> str:
         return (
@@ -201,23 +215,8 @@ class DealChange:
         return found
 
 
-def item_change(
-    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, decode: Callable[[Any], Any] = _same
-) -> DealChange:
-    """The change between two stored items (either may be missing: created, deleted). Given
-    ``decode`` (``dealflow.engine.records.value``), the items are DynamoDB JSON: the new one is
-    decoded in full, of the old one only the attributes that differ from the new one's."""
-    if new is None:
-        if old is None:
-            raise ValueError("a change needs an old or a new image")
-        ids = decode(old["tenant_id"]), decode(old["id"])
-        return DealChange(ChangeKind.DELETED, *ids, None, frozenset(), None, old, decode)
-    new_item = dict(new) if decode is _same else {name: decode(value) for name, value in new.items()}
-    place = (new_item["pipeline_id"], new_item["stage_id"])
-    if old is None:
-        after = view(new_item) or {}
-        changed = frozenset(k for k, v in after.items() if k not in _BOOKKEEPING and v is not None)
-        return DealChange(ChangeKind.CREATED, new_item["tenant_id"], new_item["id"], new_item, changed, place)
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any], new_item: Item, decode: Callable[[Any], Any]) -> set[str]:
+    """The fields that differ between two stored items, as their flat views would show them."""
     found: set[str] = set()
     for name, now in new.items():
         was = old.get(name)
@@ -233,9 +232,28 @@ def item_change(
             found.update(k for k, v in decode(old[name]).items() if v is not None)
         elif name not in _BOOKKEEPING and _standard(name, decode(old[name])) != _standard(name, _MISSING):
             found.add(name)
+    return found
+
+
+def item_change(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, decode: Callable[[Any], Any] = _same
+) -> DealChange:
+    """The change between two stored items (either may be missing: created, deleted). Given
+    ``decode`` (``dealflow.engine.records.value``), the items are DynamoDB JSON: the new one is
+    decoded in full, of the old one only what is read (``changed_fields`` decodes just the
+    attributes that differ from the new one's, and only when something asks)."""
+    if new is None:
+        if old is None:
+            raise ValueError("a change needs an old or a new image")
+        ids = decode(old["tenant_id"]), decode(old["id"])
+        return DealChange(ChangeKind.DELETED, *ids, None, None, old, decode)
+    new_item = dict(new) if decode is _same else {name: a["S"] if "S" in a else decode(a) for name, a in new.items()}
+    place = (new_item["pipeline_id"], new_item["stage_id"])
+    if old is None:
+        return DealChange(ChangeKind.CREATED, new_item["tenant_id"], new_item["id"], new_item, place)
     entered = None if (old["pipeline_id"], old["stage_id"]) == (new["pipeline_id"], new["stage_id"]) else place
     return DealChange(
-        ChangeKind.UPDATED, new_item["tenant_id"], new_item["id"], new_item, frozenset(found), entered, old, decode
+        ChangeKind.UPDATED, new_item["tenant_id"], new_item["id"], new_item, entered, old, decode, new_source=new
     )
 
 

@@ -175,10 +175,11 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
                 reads=automation.condition_fields,
                 into=plan,
             )
-    if change.kind is ChangeKind.UPDATED and change.changed_fields:
+    field_triggers = index.on_event("field_changed")
+    if field_triggers and change.kind is ChangeKind.UPDATED and change.changed_fields:
         watching = [
             c
-            for c in index.on_event("field_changed")
+            for c in field_triggers
             if isinstance(c.automation, Trigger)
             and c.automation.pipeline_id == new["pipeline_id"]
             and c.automation.field in change.changed_fields
@@ -196,26 +197,24 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
                     reads=automation.condition_fields,
                 ),
             )
-    if change.kind is ChangeKind.CREATED or change.changed_fields:
-        start = "add" if change.kind is ChangeKind.CREATED else "change"
-        entity = new.get("entity", "deal")
-        candidates = index.processes(entity, start)
-        if candidates:
-            writer = change.cause["automation_id"] if change.cause else None
-            # A process does not restart itself from its own writes.
-            processes = [
-                c
-                for c in candidates
-                if c.automation.pipeline_id in (None, new["pipeline_id"]) and c.automation.id != writer
-            ]
-            if processes:
-                started = _event_entry(new, "added" if start == "add" else "changed")
-                process_plan = plan_candidates(
-                    change, processes, event_id, started, flagged=flagged, reads=automation.condition_fields
-                )
-                for request in process_plan.planned:
-                    request["previous"] = change.old_item
-                _merge(plan, process_plan)
+    start = "add" if change.kind is ChangeKind.CREATED else "change"
+    candidates = index.processes(new.get("entity", "deal"), start)
+    if candidates and (change.kind is ChangeKind.CREATED or change.changed_fields):
+        writer = change.cause["automation_id"] if change.cause else None
+        # A process does not restart itself from its own writes.
+        processes = [
+            c
+            for c in candidates
+            if c.automation.pipeline_id in (None, new["pipeline_id"]) and c.automation.id != writer
+        ]
+        if processes:
+            started = _event_entry(new, "added" if start == "add" else "changed")
+            process_plan = plan_candidates(
+                change, processes, event_id, started, flagged=flagged, reads=automation.condition_fields
+            )
+            for request in process_plan.planned:
+                request["previous"] = change.old_item
+            _merge(plan, process_plan)
     lead_id = new.get("lead_id")
     if entered is not None and lead_id and new.get("entity", "deal") == "deal":
         pipeline = automation.pipelines.get(new["pipeline_id"])
