@@ -11,7 +11,7 @@ from typing import Any
 
 from dealflow.engine.changes import tenant_facts
 from dealflow.engine.references import ReferenceReport, report
-from dealflow.language.conditions import Predicate, compile_condition, facts, reads_before, referenced_fields
+from dealflow.language.conditions import Predicate, Test, compile_condition, facts, reads_before, referenced_fields
 from dealflow.model import FieldDefinition, Pipeline, Tenant
 from dealflow.model.automation import Trigger
 from dealflow.model.catalog import STORED_KINDS, Automation
@@ -27,6 +27,11 @@ class CompiledAutomation:
     automation: Automation
     predicate: Predicate
     reads_before: bool = False  # its condition compares with the deal as it was
+    # The condition over normalised facts; None when there is none (the automation always starts).
+    test: Test | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test", None if self.automation.condition is None else self.predicate.test)
 
 
 class AutomationIndex:

@@ -127,14 +127,15 @@ def plan_candidates(
                     {"automation": compiled.automation, "reason": "broken references: " + "; ".join(missing)}
                 )
                 continue
-        if target_id is None and compiled.automation.condition is not None:
+        test = compiled.test
+        if test is not None and target_id is None:
             if new is None:  # the values conditions read, once per change and candidates
                 new = change.facts(reads) or {}
                 if any(c.reads_before for c in candidates):
                     old = change.facts(reads, before=True)
                 if tenant_values:  # constants and variables, as they are now, for the deal before and after
                     new, old = {**new, **tenant_values}, ({**old, **tenant_values} if old is not None else None)
-            if not compiled.predicate.test(new, old):
+            if not test(new, old):
                 plan.not_started.append(NotStarted(compiled, new, old))
                 continue
         plan.planned.append(_request(change, compiled, event_id, started_by, target_id))
