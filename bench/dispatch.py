@@ -43,8 +43,9 @@ class ScanIndex:
     """The index's interface, answered by scanning every enabled automation each time: what the
     dispatcher would cost without the index. Everything else in ``plan_runs`` stays the same."""
 
-    def __init__(self, compiled: Sequence[CompiledAutomation]) -> None:
+    def __init__(self, compiled: Sequence[CompiledAutomation], reads: frozenset[str]) -> None:
         self._all = list(compiled)
+        self.reads = reads  # the fields conditions read, as the index knows them
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
         return tuple(
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for rule in workload.rules
         if rule.enabled
     ]
-    scanned = replace(automation, index=ScanIndex(every_rule))  # type: ignore[arg-type]
+    scanned = replace(automation, index=ScanIndex(every_rule, automation.index.reads))  # type: ignore[arg-type]
 
     def indexed() -> list[RunPlan]:
         return [plan_runs(change, automation, event_id) for change, event_id in work]
@@ -98,10 +99,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     (best_indexed, indexed_plans), (best_naive, naive_plans) = timed.values()
     planned = 0
     for a, b in zip(indexed_plans, naive_plans, strict=True):
-        assert [r.run_id for r in a.runs] == [r.run_id for r in b.runs]
-        assert [n["automation_id"] for n in a.not_started] == [n["automation_id"] for n in b.not_started]
+        assert [r["run_id"] for r in a.planned] == [r["run_id"] for r in b.planned]
+        assert [n.automation.id for n in a.not_started] == [n.automation.id for n in b.not_started]
         assert a.loop_stopped == b.loop_stopped
-        planned += len(a.runs)
+        planned += len(a.planned)
 
     stages = len(workload.pipelines) * len(workload.pipelines[0].stages)
     print(

@@ -51,7 +51,7 @@ from bench.measure import cpu_time, function_environment, peak_rss_mb, reset_pea
 from bench.peers import IndexedPeer, to_closure
 from bench.workload import Workload, build
 from dealflow import runtime
-from dealflow.aws.adapters import LambdaRunStarter
+from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.local.stack import MotoStack
 from dealflow.store.automation import _definition_sk
 from dealflow.store.items import to_item

@@ -9,17 +9,18 @@ rules over 20 pipelines x 10 stages by default) into the (record, rule) pairs th
   (pipeline, stage), then one closure per rule of that stage;
 - ZEN: GoRules' ``zen-engine``, each condition a compiled ZEN expression, indexed by stage;
 - rule-engine: ``rule-engine``, each condition a compiled rule, indexed by stage;
-- Dealflow: the dispatcher's own per-record path, records in, run requests out (see
-  ``dealflow_plan_for_record``).
+- Dealflow: the dispatcher's own per-record path, records in, run requests out
+  (``dealflow.engine.dispatch.plan_record``, which ``Dispatcher.handle`` calls).
 
 The four peers share what any dispatcher must do first: read where the record's deal is and was
 (four string attributes of the images), and only when it entered a stage that has rules, decode
 from the new image the fields the tenant's conditions read into a flat dict of plain values
 (standard and custom fields side by side, as Dealflow's conditions see a deal). A rule without a
 condition fires without a call to any engine.
-Dealflow does what it does in production: both images through powertools' deserializer and
-pydantic, ``diff``, ``plan_runs`` (conditions with their trace, a ``RunRequest`` per run with its
-sha256 run id). The peers stop at the fired pair; that difference is part of what is measured.
+Dealflow does what it does in production: ``plan_record`` decodes both images in full, diffs
+them, and plans every kind of automation the change concerns (a run request per run, as plain
+data, with its sha256 run id). The peers stop at the fired pair; that difference is part of what
+is measured.
 
 Fairness: every tenant index, compiled condition and record is built before timing; each pass runs
 over all records; the five alternate within each of ``--repeat`` rounds; CPU time
@@ -43,15 +44,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-
 from bench.measure import alternate
 from bench.workload import Workload, build
-from dealflow.engine.changes import diff
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.engine.dispatch import RunPlan, plan_runs
+from dealflow.engine.dispatch import plan_record
 from dealflow.language.conditions import referenced_fields
-from dealflow.model import AllOf, AnyOf, Condition, Rule, parse_item
+from dealflow.model import AllOf, AnyOf, Condition, Rule
 
 Facts = dict[str, Any]
 Test = Callable[[Facts], Any]
@@ -265,32 +263,23 @@ def rule_engine_test(condition: Condition) -> Test:
 # ---- Dealflow ------------------------------------------------------------------------------
 
 
-def dealflow_plan_for_record(record: dict[str, Any], automation: TenantAutomation) -> RunPlan | None:
-    """The dispatcher's per-record path, stream record in, run requests out, as
-    ``functions/dispatcher/app.py``'s ``record_handler`` and ``Dispatcher.handle`` run it today
-    (minus starting runs and writing the run log). The package has no single documented
-    per-record function yet: when it has one, call it here instead of this sequence."""
-    images = DynamoDBRecord(record).dynamodb
-    assert images is not None
-    old = parse_item(images.old_image) if images.old_image else None
-    new = parse_item(images.new_image) if images.new_image else None
-    change = diff(old, new)
-    if change.stage_entry is None and not change.changed_fields:
-        return None
-    return plan_runs(change, automation, record["eventID"])
-
-
 class DealflowPeer:
+    """``dealflow.engine.dispatch.plan_record``, as the dispatcher calls it for each record."""
+
     def __init__(self, automation: TenantAutomation) -> None:
         self._automation = automation
 
     def run(self, records: Sequence[dict[str, Any]]) -> list[Pair]:
         automation = self._automation
+
+        def automation_for(tenant_id: str) -> TenantAutomation:
+            return automation
+
         fired: list[Pair] = []
         for record in records:
-            plan = dealflow_plan_for_record(record, automation)
-            if plan is not None:
-                fired.extend((run.event_id, run.automation.id) for run in plan.runs)
+            images = record["dynamodb"]
+            found = plan_record(images.get("OldImage"), images.get("NewImage"), record["eventID"], automation_for)
+            fired.extend((run["event_id"], run["automation"].id) for run in found.plan.planned)
         return fired
 
 
@@ -328,7 +317,7 @@ def peers(workload: Workload) -> tuple[dict[str, Any], list[str]]:
         else:
             found[label.format(version)] = IndexedPeer(rules, compile_test)
     found[f"naive scan of all {sum(r.enabled for r in rules)} rules"] = ScanPeer(rules, to_closure)
-    found["Dealflow (parse images, diff, plan_runs)"] = DealflowPeer(workload.automation())
+    found["Dealflow (plan_record)"] = DealflowPeer(workload.automation())
     return found, skipped
 
 

@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dealflow import runtime
-from dealflow.model import parse_item
 
 logger = Logger()
 # Report every failed record, even when all fail: the mapping retries exactly those, then bisects.
@@ -22,11 +21,9 @@ DISPATCHER = runtime.dispatcher()
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    images = record.dynamodb
-    assert images is not None
-    old = parse_item(images.old_image) if images.old_image else None
-    new = parse_item(images.new_image) if images.new_image else None
-    started = DISPATCHER.handle(old, new, record.event_id or "")
+    # The raw images: the dispatcher decodes them itself, once (see dealflow.engine.records).
+    images = record.raw_event["dynamodb"]
+    started = DISPATCHER.handle(images.get("OldImage"), images.get("NewImage"), record.event_id or "")
     if started:
         logger.info("runs started", extra={"event_id": record.event_id, "runs": started})
 

@@ -105,7 +105,7 @@ def test_peers_fire_the_same_pairs_and_print_each_ratio_to_the_floor(capsys: pyt
     assert f"the same in all {expected} (checked)" in printed
     for result in results:
         assert result.name in printed
-    assert "Dealflow (parse images, diff, plan_runs)" in printed
+    assert "Dealflow (plan_record)" in printed
 
 
 def test_a_peer_that_fires_differently_stops_the_bench(monkeypatch: pytest.MonkeyPatch) -> None:

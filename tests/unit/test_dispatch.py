@@ -7,11 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 
 from dealflow.engine.changes import ChangeKind, DealChange, diff
 from dealflow.engine.compiled import MAX_DEPTH, AutomationIndex, CompiledAutomation, TenantAutomation
 from dealflow.engine.dispatch import Dispatcher, plan_runs, run_id_for
 from dealflow.model import Causation, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, Trigger, User
+from dealflow.store.items import to_item
+
+SERIALIZE = TypeSerializer().serialize
 
 TENANT = Tenant(id="t1", name="Example Ltd", users=[User(id="u1", name="Uma", email="uma@example.com")])
 SALES = Pipeline(
@@ -149,9 +153,9 @@ def test_rule_does_not_fire_when_condition_fails_and_says_why() -> None:
     assert plan.runs == []
     assert plan.loop_stopped == []
     [why] = plan.not_started
-    assert why["automation_id"] == "r-won" and why["automation"].id == "r-won"
-    assert why["reason"] == "condition not met"
-    assert why["trace"] == [{"field": "amount", "op": "gte", "value": 1000, "actual": Decimal("500"), "result": False}]
+    assert why.automation.id == "r-won"
+    assert why.reason == "condition not met"
+    assert why.trace() == [{"field": "amount", "op": "gte", "value": 1000, "actual": Decimal("500"), "result": False}]
 
 
 def test_condition_can_see_the_stage_change() -> None:
@@ -216,7 +220,7 @@ def test_several_rules_on_one_stage_each_decide_for_themselves() -> None:
     ]
     plan = plan_runs(diff(deal("offer"), deal("won")), automation(*rules), "evt-1")
     assert [r.automation.id for r in plan.runs] == ["a", "c"]
-    assert [n["automation_id"] for n in plan.not_started] == ["b"]
+    assert [n.automation.id for n in plan.not_started] == ["b"]
     assert len({r.run_id for r in plan.runs}) == 2
 
 
@@ -320,6 +324,15 @@ class FakeLog:
         self.not_started_entries.extend(entries)
 
 
+def image(item: Deal | None) -> dict[str, Any] | None:
+    """An item as DealsTable's stream record carries it (DynamoDB JSON)."""
+    return None if item is None else {k: SERIALIZE(v) for k, v in to_item(item).items()}
+
+
+def handle(d: Dispatcher, old: Deal | None, new: Deal | None, event_id: str) -> list[str]:
+    return d.handle(image(old), image(new), event_id)
+
+
 def dispatcher(*rules: Rule) -> tuple[Dispatcher, FakeLoader, FakeStarter, list[tuple[DealChange, str, Any]]]:
     loader, starter, loops = FakeLoader(*rules), FakeStarter(), []
     return Dispatcher(loader, starter, FakeLog(loops)), loader, starter, loops
@@ -327,7 +340,7 @@ def dispatcher(*rules: Rule) -> tuple[Dispatcher, FakeLoader, FakeStarter, list[
 
 def test_dispatcher_starts_the_runs_a_change_calls_for() -> None:
     d, _, starter, _ = dispatcher(rule())
-    started = d.handle(deal("offer"), deal("won"), "evt-1")
+    started = handle(d, deal("offer"), deal("won"), "evt-1")
     assert started == [run_id_for("evt-1", "r-won")]
     assert [r.automation.id for r in starter.requests] == ["r-won"]
 
@@ -335,8 +348,8 @@ def test_dispatcher_starts_the_runs_a_change_calls_for() -> None:
 def test_same_record_handled_twice_starts_one_run() -> None:
     d, _, starter, _ = dispatcher(rule())
     old, new = deal("offer"), deal("won", version=2)
-    first = d.handle(old, new, "evt-1")
-    second = d.handle(old, new, "evt-1")
+    first = handle(d, old, new, "evt-1")
+    second = handle(d, old, new, "evt-1")
     assert len(first) == 1 and second == []
     assert len(starter.names) == 1
     assert starter.requests[0].run_id == starter.requests[1].run_id
@@ -344,8 +357,8 @@ def test_same_record_handled_twice_starts_one_run() -> None:
 
 def test_another_record_starts_another_run() -> None:
     d, _, starter, _ = dispatcher(rule())
-    d.handle(deal("offer"), deal("won"), "evt-1")
-    d.handle(deal("offer"), deal("won"), "evt-2")
+    handle(d, deal("offer"), deal("won"), "evt-1")
+    handle(d, deal("offer"), deal("won"), "evt-2")
     assert len(starter.names) == 2
 
 
@@ -353,30 +366,30 @@ def test_loader_called_once_per_tenant_per_batch() -> None:
     d, loader, _, _ = dispatcher(rule())
     d.new_batch()
     for i in range(3):
-        d.handle(deal("offer"), deal("won"), f"evt-a{i}")
-        d.handle(deal("offer", tenant_id="t2"), deal("won", tenant_id="t2"), f"evt-b{i}")
+        handle(d, deal("offer"), deal("won"), f"evt-a{i}")
+        handle(d, deal("offer", tenant_id="t2"), deal("won", tenant_id="t2"), f"evt-b{i}")
     assert sorted(loader.calls) == ["t1", "t2"]
     d.new_batch()
-    d.handle(deal("offer"), deal("won"), "evt-next")
+    handle(d, deal("offer"), deal("won"), "evt-next")
     assert sorted(loader.calls) == ["t1", "t1", "t2"]
 
 
 def test_deletion_and_bookkeeping_only_writes_do_not_load_automation() -> None:
     d, loader, starter, _ = dispatcher(rule())
-    assert d.handle(deal("won"), None, "evt-1") == []
-    assert d.handle(deal("won"), deal("won", version=2, updated_at="later"), "evt-2") == []
+    assert handle(d, deal("won"), None, "evt-1") == []
+    assert handle(d, deal("won"), deal("won", version=2, updated_at="later"), "evt-2") == []
     assert loader.calls == [] and starter.requests == []
 
 
 def test_field_edit_starts_no_stage_rule() -> None:
     d, _, starter, _ = dispatcher(rule())
-    assert d.handle(deal("won"), deal("won", amount=Decimal("1")), "evt-1") == []
+    assert handle(d, deal("won"), deal("won", amount=Decimal("1")), "evt-1") == []
     assert starter.requests == []
 
 
 def test_dispatcher_reports_a_stopped_loop_and_starts_nothing() -> None:
     d, _, starter, loops = dispatcher(rule())
-    assert d.handle(deal("offer", depth=7), deal("won", depth=MAX_DEPTH), "evt-1") == []
+    assert handle(d, deal("offer", depth=7), deal("won", depth=MAX_DEPTH), "evt-1") == []
     assert starter.requests == []
     assert len(loops) == 1
     change, event_id, rules = loops[0]
@@ -386,7 +399,7 @@ def test_dispatcher_reports_a_stopped_loop_and_starts_nothing() -> None:
 
 def test_dispatcher_does_not_start_when_condition_fails() -> None:
     d, _, starter, loops = dispatcher(rule(condition=BIG))
-    assert d.handle(deal("offer", amount=Decimal("1")), deal("won", amount=Decimal("1")), "evt-1") == []
+    assert handle(d, deal("offer", amount=Decimal("1")), deal("won", amount=Decimal("1")), "evt-1") == []
     assert starter.requests == [] and loops == []
 
 

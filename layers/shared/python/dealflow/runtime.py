@@ -11,28 +11,25 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from dealflow.aws.adapters import LambdaRunStarter, SesMailer, SnsNotifier
-from dealflow.aws.executions import LambdaExecutions
-from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX, ParameterStoreSecrets
-from dealflow.engine.actions import Services
+from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.engine.dispatch import Dispatcher
 from dealflow.engine.dispatch_log import DispatchLog, cancel_waiting
 from dealflow.engine.field_steps import StepMarker
-from dealflow.engine.run_failures import reconcile
-from dealflow.model import RunRecord
-from dealflow.model.run import ExecutionStatusChange
 from dealflow.ports import Executions, RunStarter
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
-from dealflow.store.ledger import EffectLedger
-from dealflow.store.records import RecordStore
 from dealflow.store.runs import RunLog
-from dealflow.store.webhook_events import WebhookEventLog
-from dealflow.webhooks import WebhookReceiver
 
+# Each function loads what it alone uses inside the function that builds it: the dispatcher
+# neither the runner's durable SDK, nor the webhooks, nor the API.
 if TYPE_CHECKING:
     from dealflow.api.deps import Deps
+    from dealflow.aws.secrets import ParameterStoreSecrets
+    from dealflow.engine.actions import Services
+    from dealflow.model import RunRecord
+    from dealflow.model.run import ExecutionStatusChange
+    from dealflow.webhooks import WebhookReceiver
 
 
 @dataclass(frozen=True)
@@ -55,6 +52,11 @@ def automation_store() -> AutomationStore:
 
 
 def runner_services() -> Services:
+    from dealflow.aws.adapters import SesMailer, SnsNotifier
+    from dealflow.engine.actions import Services
+    from dealflow.store.ledger import EffectLedger
+    from dealflow.store.records import RecordStore
+
     t = tables()
     return Services(
         automation=automation_store(),
@@ -87,6 +89,9 @@ def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
 
 def run_reconciler(executions: Executions | None = None) -> Callable[[ExecutionStatusChange], RunRecord | None]:
     """What the run reconciler needs: the runner's executions (an ended run's request) and the run log."""
+    from dealflow.aws.executions import LambdaExecutions
+    from dealflow.engine.run_failures import reconcile
+
     executions = executions or LambdaExecutions(boto3.client("lambda"))
     # The automation table only: the reconciler has no business with deals.
     automation = boto3.resource("dynamodb").Table(os.environ["AUTOMATION_TABLE"])
@@ -98,6 +103,8 @@ def webhook_secrets() -> ParameterStoreSecrets:
     """Tenants' webhook secrets from SSM, cached per container (powertools parameters, 5 minutes)."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
+    from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX, ParameterStoreSecrets
+
     return ParameterStoreSecrets(
         SSMProvider(boto3_client=boto3.client("ssm")), os.environ.get("WEBHOOK_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX
     )
@@ -105,6 +112,9 @@ def webhook_secrets() -> ParameterStoreSecrets:
 
 def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     """What the webhooks handler needs: secrets, automation, deals, the replay guard, a run starter."""
+    from dealflow.store.webhook_events import WebhookEventLog
+    from dealflow.webhooks import WebhookReceiver
+
     starter = starter or LambdaRunStarter(boto3.client("lambda"), os.environ["RUNNER_FUNCTION"])
     t = tables()
     return WebhookReceiver(

@@ -12,8 +12,10 @@ from aws_durable_execution_sdk_python.exceptions import UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.model import RunRequest
+from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.ports import StaleDeal
+
+__all__ = ["DurableSteps", "LambdaRunStarter", "SesMailer", "SnsNotifier", "is_transient"]
 
 T = TypeVar("T")
 
@@ -78,36 +80,6 @@ class SnsNotifier:
             },
         )
         return reply["MessageId"]
-
-
-class LambdaRunStarter:
-    """Starts the runner as a durable execution named after the run: Lambda itself refuses a
-    second execution of the same name, so a redelivered stream record cannot start a run twice."""
-
-    def __init__(self, client: Any, function_name: str) -> None:
-        self._client = client
-        self._function_name = function_name
-
-    def start(self, request: RunRequest) -> bool:
-        try:
-            self._client.invoke(
-                FunctionName=self._function_name,
-                InvocationType="Event",
-                DurableExecutionName=request.run_id,
-                Payload=request.model_dump_json(),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "DurableExecutionAlreadyStartedException":
-                return False
-            raise
-        return True
-
-    def stop(self, execution_id: str) -> None:
-        try:
-            self._client.stop_durable_execution(DurableExecutionArn=execution_id)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("ResourceNotFoundException", "InvalidParameterValueException"):
-                raise
 
 
 _BACKOFF = create_retry_strategy(

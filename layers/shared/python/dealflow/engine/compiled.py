@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
+from dealflow.engine.changes import tenant_facts
 from dealflow.engine.references import ReferenceReport, report
-from dealflow.language.conditions import Predicate, compile_condition, reads_before
+from dealflow.language.conditions import Predicate, Test, compile_condition, facts, reads_before, referenced_fields
 from dealflow.model import FieldDefinition, Pipeline, Tenant
 from dealflow.model.automation import Trigger
 from dealflow.model.catalog import STORED_KINDS, Automation
@@ -25,6 +27,11 @@ class CompiledAutomation:
     automation: Automation
     predicate: Predicate
     reads_before: bool = False  # its condition compares with the deal as it was
+    # The condition over normalised facts; None when there is none (the automation always starts).
+    test: Test | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test", None if self.automation.condition is None else self.predicate.test)
 
 
 class AutomationIndex:
@@ -47,6 +54,13 @@ class AutomationIndex:
             else:
                 by_stage.setdefault((automation.pipeline_id, automation.stage_id), []).append(compiled)
         self._by_stage = {key: tuple(found) for key, found in by_stage.items()}
+        # Every field an enabled condition reads: all the dispatcher needs to normalise of a deal.
+        self.reads = frozenset(
+            name
+            for found in (*by_stage.values(), *by_event.values())
+            for compiled in found
+            for name in referenced_fields(compiled.automation.condition)
+        )
         self._by_event = {key: tuple(found) for key, found in by_event.items()}
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
@@ -78,6 +92,15 @@ class TenantAutomation:
     # What the compiled references were checked against; users and constants change without a
     # version bump, so their warnings are worked out afresh on each load.
     references: ReferenceReport | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def condition_fields(self) -> frozenset[str]:
+        return self.index.reads
+
+    @cached_property
+    def condition_values(self) -> dict[str, Any]:
+        """The tenant's constants and variables as conditions read them, normalised once per load."""
+        return facts(tenant_facts(self.tenant)) or {}
 
 
 def compile_tenant(tenant: Tenant, definitions: Mapping[str, Sequence[Any]]) -> TenantAutomation:

@@ -10,27 +10,58 @@ redelivered record) is a no-op on AWS and in the local invoke port alike.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dealflow.engine.changes import ChangeKind, DealChange, diff, flat, tenant_facts
+from dealflow.engine import records
+from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
-from dealflow.language.conditions import compile_condition
-from dealflow.model import Deal, RunRequest, StageEntry, TypedValue
+from dealflow.language.conditions import Facts, Trace, compile_condition, explain
+from dealflow.model import Deal, RunRequest, Trigger, TypedValue
 from dealflow.model.pipeline import StageSemantic
 from dealflow.model.process import BusinessProcess
 from dealflow.ports import RunStarter
 
 
+@dataclass(frozen=True, slots=True)
+class NotStarted:
+    """Automation a change concerned whose condition kept it from starting."""
+
+    compiled: CompiledAutomation
+    new: Facts
+    old: Facts | None
+    reason: str = "condition not met"
+
+    @property
+    def automation(self) -> Any:
+        return self.compiled.automation
+
+    def trace(self) -> Trace:
+        """What each clause saw: worked out again, only for the entries the run log keeps."""
+        seen: Trace = []
+        explain(self.compiled.automation.condition, self.new, self.old, seen)
+        return seen
+
+
 @dataclass
 class RunPlan:
-    """The runs one change (or one outside event) starts, and why the others do not."""
+    """The runs one change (or one outside event) starts, and why the others do not.
 
-    runs: list[RunRequest] = field(default_factory=list)
-    not_started: list[dict[str, Any]] = field(default_factory=list)
+    ``planned`` holds each run request as plain data; ``runs`` is the same requests as the runner
+    reads them, validated when first asked for (that is, when runs are started)."""
+
+    planned: list[dict[str, Any]] = field(default_factory=list)
+    not_started: list[NotStarted] = field(default_factory=list)
     loop_stopped: list[CompiledAutomation] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)  # flagged automation: broken references
+    _runs: list[RunRequest] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def runs(self) -> list[RunRequest]:
+        if self._runs is None or len(self._runs) != len(self.planned):
+            self._runs = [RunRequest.model_validate(planned) for planned in self.planned]
+        return self._runs
 
 
 def run_id_for(event_id: str, automation_id: str) -> str:
@@ -40,81 +71,87 @@ def run_id_for(event_id: str, automation_id: str) -> str:
 
 
 def _request(
-    change_item: Deal, compiled: CompiledAutomation, event_id: str, started_by: StageEntry, target_id: str | None = None
-) -> RunRequest:
-    cause = change_item.caused_by
-    # Every part is an already validated model: construct without validating again.
-    return RunRequest.model_construct(
-        run_id=run_id_for(event_id, compiled.automation.id),
-        tenant_id=change_item.tenant_id,
-        event_id=event_id,
-        deal=change_item,
-        started_by=started_by,
-        automation=compiled.automation,
-        target_id=target_id,
-        depth=(cause.depth if cause else 0) + 1,
-        chain=list(cause.chain) if cause else [],
-    )
+    change: DealChange,
+    compiled: CompiledAutomation,
+    event_id: str,
+    started_by: Mapping[str, Any],
+    target_id: str | None = None,
+) -> dict[str, Any]:
+    """A run request as plain data, in ``RunRequest``'s shape."""
+    cause = change.cause
+    return {
+        "run_id": run_id_for(event_id, compiled.automation.id),
+        "tenant_id": change.tenant_id,
+        "event_id": event_id,
+        "deal": change.new_item,
+        "started_by": started_by,
+        "automation": compiled.automation,
+        "target_id": target_id,
+        "depth": (int(cause["depth"]) if cause else 0) + 1,
+        "chain": list(cause.get("chain", ())) if cause else [],
+    }
 
 
 def plan_candidates(
     change: DealChange,
     candidates: Sequence[CompiledAutomation],
     event_id: str,
-    started_by: StageEntry | None = None,
+    started_by: Mapping[str, Any] | None = None,
     target_id: str | None = None,
     flagged: Mapping[str, list[str]] | None = None,
     *,
-    tenant_values: dict[str, Any] | None = None,
+    tenant_values: Mapping[str, Any] | None = None,
+    reads: Iterable[str] | None = None,
+    into: RunPlan | None = None,
 ) -> RunPlan:
     """Of the automation a change concerns, start what its condition lets through (loop guard
     first). With a ``target_id`` the condition is about another item and is checked by the run.
     ``flagged`` automation (broken references) is skipped before its condition, which may itself
-    read what is gone."""
-    plan = RunPlan()
-    started_by = started_by or change.stage_entry
-    if not candidates or started_by is None or change.new is None:
+    read what is gone. ``tenant_values`` are normalised (``TenantAutomation.condition_values``);
+    ``reads`` names the fields the conditions read (all of them when not given). Adds to ``into``
+    when given (one plan for all a change starts), else to a new plan."""
+    plan = RunPlan() if into is None else into
+    started_by = started_by or change.started_by
+    if not candidates or started_by is None or change.new_item is None:
         return plan
     if change.depth >= MAX_DEPTH:
         plan.loop_stopped.extend(candidates)
         return plan
-    new = flat(change.new)
-    old = flat(change.old) if any(c.reads_before for c in candidates) else None
-    assert new is not None
-    if tenant_values:  # constants and variables, as they are now, for the deal before and after
-        new, old = {**new, **tenant_values}, ({**old, **tenant_values} if old is not None else None)
+    new: Facts | None = None
+    old: Facts | None = None
     for compiled in candidates:
-        missing = (flagged or {}).get(compiled.automation.id)
-        if missing:
-            plan.skipped.append(
-                {"automation": compiled.automation, "reason": "broken references: " + "; ".join(missing)}
-            )
-            continue
-        trace: list[dict[str, Any]] = []
-        if target_id is not None or compiled.predicate(new, old, trace):
-            plan.runs.append(_request(change.new, compiled, event_id, started_by, target_id))
-        else:
-            plan.not_started.append(
-                {
-                    "automation_id": compiled.automation.id,
-                    "automation": compiled.automation,
-                    "reason": "condition not met",
-                    "trace": trace,
-                }
-            )
+        if flagged:
+            missing = flagged.get(compiled.automation.id)
+            if missing:
+                plan.skipped.append(
+                    {"automation": compiled.automation, "reason": "broken references: " + "; ".join(missing)}
+                )
+                continue
+        test = compiled.test
+        if test is not None and target_id is None:
+            if new is None:  # the values conditions read, once per change and candidates
+                new = change.facts(reads) or {}
+                if any(c.reads_before for c in candidates):
+                    old = change.facts(reads, before=True)
+                if tenant_values:  # constants and variables, as they are now, for the deal before and after
+                    new, old = {**new, **tenant_values}, ({**old, **tenant_values} if old is not None else None)
+            if not test(new, old):
+                plan.not_started.append(NotStarted(compiled, new, old))
+                continue
+        plan.planned.append(_request(change, compiled, event_id, started_by, target_id))
     return plan
 
 
 def _merge(into: RunPlan, other: RunPlan) -> RunPlan:
-    into.runs += other.runs
+    into.planned += other.planned
     into.not_started += other.not_started
     into.loop_stopped += other.loop_stopped
     into.skipped += other.skipped
     return into
 
 
-def _event_entry(item: Deal, event: str) -> StageEntry:
-    return StageEntry.model_construct(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event=event)
+def _event_entry(item: Mapping[str, Any], event: str) -> dict[str, Any]:
+    return {"pipeline_id": item["pipeline_id"], "stage_id": item["stage_id"], "event": event}
 
 
 def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -> RunPlan:
@@ -122,26 +159,31 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
     fields it changed, business processes started on add or change, and a linked lead's triggers
     when a deal is won or lost. Each part is looked up first and built only when something waits."""
     plan = RunPlan()
-    new, entry = change.new, change.stage_entry
+    new, entered = change.new_item, change.entered
     if new is None:
         return plan
-    index, flagged, values = automation.index, automation.warnings, tenant_facts(automation.tenant)
-    if entry is not None:
-        _merge(
-            plan,
+    index, flagged = automation.index, automation.warnings
+    if entered is not None:
+        on_stage = index.on_stage(*entered)
+        if on_stage:
+            values = automation.condition_values
             plan_candidates(
                 change,
-                index.on_stage(entry.pipeline_id, entry.stage_id),
+                on_stage,
                 event_id,
                 flagged=flagged,
                 tenant_values=values,
-            ),
-        )
-    if change.kind is ChangeKind.UPDATED and change.changed_fields:
+                reads=automation.condition_fields,
+                into=plan,
+            )
+    field_triggers = index.on_event("field_changed")
+    if field_triggers and change.kind is ChangeKind.UPDATED and change.changed_fields:
         watching = [
             c
-            for c in index.on_event("field_changed")
-            if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields
+            for c in field_triggers
+            if isinstance(c.automation, Trigger)
+            and c.automation.pipeline_id == new["pipeline_id"]
+            and c.automation.field in change.changed_fields
         ]
         if watching:
             _merge(
@@ -152,43 +194,78 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
                     event_id,
                     _event_entry(new, "field_changed"),
                     flagged=flagged,
-                    tenant_values=values,
+                    tenant_values=automation.condition_values,
+                    reads=automation.condition_fields,
                 ),
             )
-    if change.kind is ChangeKind.CREATED or change.changed_fields:
-        start = "add" if change.kind is ChangeKind.CREATED else "change"
-        writer = new.caused_by.automation_id if new.caused_by else None
+    start = "add" if change.kind is ChangeKind.CREATED else "change"
+    candidates = index.processes(new.get("entity", "deal"), start)
+    if candidates and (change.kind is ChangeKind.CREATED or change.changed_fields):
+        writer = change.cause["automation_id"] if change.cause else None
         # A process does not restart itself from its own writes.
         processes = [
             c
-            for c in index.processes(new.entity, start)
-            if c.automation.pipeline_id in (None, new.pipeline_id) and c.automation.id != writer
+            for c in candidates
+            if c.automation.pipeline_id in (None, new["pipeline_id"]) and c.automation.id != writer
         ]
         if processes:
             started = _event_entry(new, "added" if start == "add" else "changed")
-            process_plan = plan_candidates(change, processes, event_id, started, flagged=flagged)
-            for request in process_plan.runs:
-                request.previous = change.old
+            process_plan = plan_candidates(
+                change, processes, event_id, started, flagged=flagged, reads=automation.condition_fields
+            )
+            for request in process_plan.planned:
+                request["previous"] = change.old_item
             _merge(plan, process_plan)
-    if entry is not None and new.entity == "deal" and new.lead_id:
-        pipeline = automation.pipelines.get(new.pipeline_id)
-        stage = pipeline.stage(new.stage_id) if pipeline else None
+    lead_id = new.get("lead_id")
+    if entered is not None and lead_id and new.get("entity", "deal") == "deal":
+        pipeline = automation.pipelines.get(new["pipeline_id"])
+        stage = pipeline.stage(new["stage_id"]) if pipeline else None
         if stage is not None and stage.semantic is not StageSemantic.IN_PROGRESS:
             event = "linked_deal_won" if stage.semantic is StageSemantic.WON else "linked_deal_lost"
-            started = entry.model_copy(update={"event": event})
-            _merge(
-                plan,
-                plan_candidates(
-                    change,
-                    index.on_event(event),
-                    event_id,
-                    started,
-                    target_id=new.lead_id,
-                    flagged=flagged,
-                    tenant_values=values,
-                ),
-            )
+            waiting = index.on_event(event)
+            if waiting:
+                _merge(
+                    plan,
+                    plan_candidates(
+                        change,
+                        waiting,
+                        event_id,
+                        {**(change.started_by or {}), "event": event},
+                        target_id=lead_id,
+                        flagged=flagged,
+                        tenant_values=automation.condition_values,
+                    ),
+                )
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPlan:
+    """What one stream record calls for: the change it shows, the automation of its tenant when
+    the change can start anything (None otherwise: deletions, bookkeeping-only writes), the runs."""
+
+    change: DealChange
+    automation: TenantAutomation | None
+    plan: RunPlan
+
+
+def plan_record(
+    old_image: Mapping[str, Any] | None,
+    new_image: Mapping[str, Any] | None,
+    event_id: str,
+    automation_for: Callable[[str], TenantAutomation],
+) -> RecordPlan:
+    """The dispatcher's per-record path: a DealsTable stream record's ``OldImage`` and
+    ``NewImage`` (DynamoDB JSON, as Lambda delivers them; either may be missing) and its
+    ``eventID`` in, the run plan out. The images are decoded into plain dicts and diffed directly;
+    the tenant's automation (``automation_for(tenant_id)``) is asked for only when the change
+    entered a stage or changed a field. Nothing is started or logged here (``Dispatcher.handle``
+    does that); run requests are plain data until ``RunPlan.runs`` validates them."""
+    change = item_change(old_image, new_image, records.value)
+    if change.kind is ChangeKind.DELETED or (change.entered is None and not change.changed_fields):
+        return RecordPlan(change, None, RunPlan())
+    automation = automation_for(change.tenant_id)
+    return RecordPlan(change, automation, plan_runs(change, automation, event_id))
 
 
 def plan_event(
@@ -198,17 +275,20 @@ def plan_event(
     candidates = [
         c
         for c in automation.index.on_event(event)
-        if c.automation.pipeline_id == item.pipeline_id
+        if isinstance(c.automation, Trigger)
+        and c.automation.pipeline_id == item.pipeline_id
         and (event != "custom" or c.automation.custom_event == custom_event)
     ]
     outside = item.model_copy(update={"caused_by": None})  # an outside event starts a new chain
+    change = diff(outside, outside)
+    assert change.new_item is not None
     return plan_candidates(
-        diff(outside, outside),
+        change,
         candidates,
         event_id,
-        _event_entry(item, event),
+        _event_entry(change.new_item, event),
         flagged=automation.warnings,
-        tenant_values=tenant_facts(automation.tenant),
+        tenant_values=automation.condition_values,
     )
 
 
@@ -221,7 +301,6 @@ def manual_run(
         raise ValueError(f"business process '{process.id}' is not started by hand")
     if item.entity != process.entity:
         raise ValueError(f"business process '{process.id}' runs on {process.entity}s, not {item.entity}s")
-    started = StageEntry(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event="manual")
     unknown = sorted(set(parameters or {}) - set(process.parameters))
     if unknown:
         raise ValueError(f"parameters: business process '{process.id}' has no parameter {', '.join(unknown)}")
@@ -230,15 +309,17 @@ def manual_run(
         for name, spec in process.parameters.items()
     }
     compiled = CompiledAutomation(process, compile_condition(None))
-    request = _request(item.model_copy(update={"caused_by": None}), compiled, f"manual:{request_id}", started)
-    request.parameters = values
-    return request
+    change = diff(None, item.model_copy(update={"caused_by": None}))
+    started = _event_entry(item.model_dump(), "manual")
+    return RunRequest.model_validate(
+        {**_request(change, compiled, f"manual:{request_id}", started), "parameters": values}
+    )
 
 
 class DispatcherLog(Protocol):
     def loop_stopped(self, change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None: ...
 
-    def not_started(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
+    def not_started(self, change: DealChange, event_id: str, entries: Sequence[NotStarted]) -> None: ...
 
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
 
@@ -271,19 +352,23 @@ class Dispatcher:
             self._batch[tenant_id] = self._load(tenant_id)
         return self._batch[tenant_id]
 
-    def handle(self, old: Deal | None, new: Deal | None, event_id: str) -> list[str]:
-        """Start the runs one change calls for; returns the run ids that started."""
-        change = diff(old, new)
+    def handle(
+        self, old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None, event_id: str
+    ) -> list[str]:
+        """Start the runs one stream record calls for (its images in DynamoDB JSON, see
+        ``plan_record``); returns the run ids that started."""
+        found = plan_record(old_image, new_image, event_id, self.automation_for)
+        change, automation, plan = found.change, found.automation, found.plan
         if change.kind is ChangeKind.DELETED:
             if self._on_deleted is not None:
                 self._on_deleted(change.tenant_id, change.deal_id)
             return []
-        if change.stage_entry is None and not change.changed_fields:
+        if automation is None:
             return []
-        automation = self.automation_for(change.tenant_id)
-        if self._on_change is not None:
+        # Only a tenant with field–step workflows has steps to mark: the others skip reading the
+        # deal as a model.
+        if self._on_change is not None and automation.workflows:
             self._on_change(change, automation, event_id)
-        plan = plan_runs(change, automation, event_id)
         if plan.loop_stopped:
             self._log.loop_stopped(change, event_id, plan.loop_stopped)
         if plan.not_started:

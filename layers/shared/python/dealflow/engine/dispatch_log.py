@@ -11,8 +11,8 @@ from typing import Any
 from dealflow.clock import now_iso
 from dealflow.engine.changes import DealChange
 from dealflow.engine.compiled import CompiledAutomation
-from dealflow.engine.dispatch import run_id_for
-from dealflow.model import RunRecord, RunStep
+from dealflow.engine.dispatch import NotStarted, run_id_for
+from dealflow.model import Causation, RunRecord, RunStep
 from dealflow.ports import RunLog, RunStarter
 
 
@@ -23,12 +23,12 @@ def _sampled(event_id: str, automation_id: str, rate: float) -> bool:
 
 
 def _started_by(change: DealChange) -> dict[str, Any]:
-    cause = change.new.caused_by if change.new else None
+    cause = change.cause
     entry = change.stage_entry
     return {
         "stage_entry": entry.model_dump(mode="json", exclude_none=True) if entry else None,
         "changed_fields": sorted(change.changed_fields),
-        "caused_by": cause.model_dump(mode="json") if cause else None,
+        "caused_by": Causation.model_validate(cause).model_dump(mode="json") if cause else None,
     }
 
 
@@ -66,8 +66,8 @@ class DispatchLog:
         )
 
     def loop_stopped(self, change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None:
-        cause = change.new.caused_by if change.new else None
-        chain = list(cause.chain) if cause else []
+        cause = change.cause
+        chain = list(cause.get("chain", ())) if cause else []
         for compiled in stopped:
             self._write(
                 change,
@@ -78,18 +78,19 @@ class DispatchLog:
                 f"({' → '.join([*chain, compiled.automation.id])})",
             )
 
-    def not_started(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
+    def not_started(self, change: DealChange, event_id: str, entries: Sequence[NotStarted]) -> None:
+        """Sampled first: the trace of what each clause saw is worked out only for what is kept."""
         for entry in entries:
-            automation = entry["automation"]
+            automation = entry.automation
             if _sampled(event_id, automation.id, self._sample):
                 step = RunStep(
                     name="condition",
                     kind="condition",
                     outcome="not met",
                     at=now_iso(),
-                    detail={"conditions": entry["trace"]},
+                    detail={"conditions": entry.trace()},
                 )
-                self._write(change, event_id, automation, "not_started", entry["reason"], [step])
+                self._write(change, event_id, automation, "not_started", entry.reason, [step])
 
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
         """Flagged automation the change would have started: logged every time (not sampled), so

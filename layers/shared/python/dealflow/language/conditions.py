@@ -1,13 +1,16 @@
 """Structured conditions compiled once into fast predicates.
 
-A predicate reads two flat views of a deal (standard fields and custom fields side by side): the
+A condition reads two flat views of a deal (standard fields and custom fields side by side): the
 deal as it is now and, for ``changed*`` operators, as it was before the change (None when the deal
-was just created). Given a list as ``trace``, it appends what each clause saw, so a run log can
-answer "why didn't this rule fire?".
+was just created). Compiled, it is a ``Test``: plain closures over those views once their values
+are normalised (``facts``), which the dispatcher does once per record, not once per comparison.
+A trace (what each clause saw, so a run log can answer "why didn't this rule fire?") is built only
+when asked for: the dispatcher asks after sampling has chosen to write the answer down.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -16,12 +19,14 @@ from dealflow.model.automation import AllOf, AnyOf, Clause, Condition
 
 CHANGE_OPERATORS = frozenset({"changed", "changed_from", "changed_to"})
 Facts = Mapping[str, Any]
-Predicate = Callable[[Facts, Facts | None, list[dict[str, Any]] | None], bool]
+Trace = list[dict[str, Any]]
+Test = Callable[[Facts, Facts | None], bool]
+"""A compiled condition over normalised facts (see ``facts``): the deal now, and before."""
 
 
 def normalize(value: Any) -> Any:
     """One representation per value: numbers as Decimal (1 == 1.0 == "1.0" is not assumed for
-    strings), lists element-wise."""
+    strings), lists and sets element-wise as lists."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float | Decimal):
@@ -29,6 +34,17 @@ def normalize(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [normalize(v) for v in value]
     return value
+
+
+# Values that are already in their one representation: most of a deal, read from DynamoDB.
+AS_IS = frozenset({str, Decimal, bool, type(None), dict})
+
+
+def facts(values: Facts | None) -> dict[str, Any] | None:
+    """A flat view with every value normalised once, as a ``Test`` reads it."""
+    if values is None:
+        return None
+    return {k: v if type(v) in AS_IS else normalize(v) for k, v in values.items()}
 
 
 def is_empty(value: Any) -> bool:
@@ -86,60 +102,128 @@ _STATIC_TESTS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _compile_clause(clause: Clause) -> Predicate:
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def _ordered_test(field: str, op: Callable[[Any, Any], bool], expected: Any, test: Callable[[Any, Any], bool]) -> Test:
+    limit = _number(expected)
+
+    def ordered(new: Facts, old: Facts | None) -> bool:
+        actual = new.get(field)
+        if type(actual) is Decimal and limit is not None:  # an amount against a number: most comparisons
+            return actual.is_finite() and op(actual, limit)
+        return test(actual, expected)
+
+    return ordered
+
+
+def _clause_test(clause: Clause) -> Test:
     field, op = clause.field, clause.op
     expected = normalize(clause.value)
-
     if op in _STATIC_TESTS:
         test = _STATIC_TESTS[op]
+        if op == "equals":  # the most common clause, without a second call
+            return lambda new, old: new.get(field) == expected
+        if op == "contains" and isinstance(expected, str):
+            needle = expected.casefold()
 
-        def predicate(new: Facts, old: Facts | None, trace: list[dict[str, Any]] | None) -> bool:
-            actual = normalize(new.get(field))
-            result = test(actual, expected)
-            if trace is not None:
-                trace.append(
-                    {"field": field, "op": op, "value": clause.value, "actual": new.get(field), "result": result}
-                )
-            return result
-    else:
+            def contains(new: Facts, old: Facts | None) -> bool:
+                actual = new.get(field)
+                if isinstance(actual, str):
+                    return needle in actual.casefold()
+                return isinstance(actual, list) and expected in actual
 
-        def predicate(new: Facts, old: Facts | None, trace: list[dict[str, Any]] | None) -> bool:
-            now = normalize(new.get(field))
-            # A deal that was just created "changed" every field it was created with.
-            before = normalize(old.get(field)) if old is not None else None
-            changed = now != before and not (old is None and is_empty(now))
-            if op == "changed":
-                result = changed
-            elif op == "changed_from":
-                result = changed and before == expected
-            else:
-                result = changed and now == expected
-            if trace is not None:
-                trace.append(
-                    {
-                        "field": field,
-                        "op": op,
-                        "value": clause.value,
-                        "actual": new.get(field),
-                        "before": None if old is None else old.get(field),
-                        "result": result,
-                    }
-                )
-            return result
+            return contains
+        if op in _ORDER:
+            return _ordered_test(field, _ORDER[op], expected, test)
+        return lambda new, old: test(new.get(field), expected)
 
-    return predicate
+    def changed(new: Facts, old: Facts | None) -> bool:
+        now = new.get(field)
+        # A deal that was just created "changed" every field it was created with.
+        before = old.get(field) if old is not None else None
+        if now == before or (old is None and is_empty(now)):
+            return False
+        if op == "changed":
+            return True
+        return (before if op == "changed_from" else now) == expected
+
+    return changed
+
+
+def compile_test(condition: Condition | None) -> Test:
+    """A condition as plain closures over normalised facts; no condition always holds."""
+    if condition is None:
+        return lambda new, old: True
+    if isinstance(condition, Clause):
+        return _clause_test(condition)
+    parts = tuple(compile_test(c) for c in (condition.all if isinstance(condition, AllOf) else condition.any))
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(condition, AnyOf):
+
+        def some(new: Facts, old: Facts | None) -> bool:
+            for part in parts:  # noqa: SIM110 - a loop, not any(): no generator per record
+                if part(new, old):
+                    return True
+            return False
+
+        return some
+    if len(parts) == 2:
+        first, second = parts
+        return lambda new, old: first(new, old) and second(new, old)
+
+    def every(new: Facts, old: Facts | None) -> bool:
+        for part in parts:  # noqa: SIM110 - a loop, not all(): no generator per record
+            if not part(new, old):
+                return False
+        return True
+
+    return every
+
+
+def explain(condition: Condition | None, new: Facts, old: Facts | None, trace: Trace) -> bool:
+    """Evaluate a condition on raw flat views as ``compile_test`` does, appending what each clause
+    it looked at saw (groups stop at the first clause that decides them, as the test does)."""
+    if condition is None:
+        return True
+    if isinstance(condition, Clause):
+        field = condition.field
+        result = _clause_test(condition)(facts({field: new.get(field)}) or {}, facts(old))
+        seen = {"field": field, "op": condition.op, "value": condition.value, "actual": new.get(field)}
+        if condition.op in CHANGE_OPERATORS:
+            seen["before"] = None if old is None else old.get(field)
+        trace.append({**seen, "result": result})
+        return result
+    if isinstance(condition, AnyOf):
+        return any(explain(c, new, old, trace) for c in condition.any)
+    return all(explain(c, new, old, trace) for c in condition.all)
+
+
+class Predicate:
+    """A compiled condition for callers holding raw flat views (the runner, test mode): values
+    are normalised on each call; given a list as ``trace``, what each clause saw is appended."""
+
+    __slots__ = ("condition", "test")
+
+    def __init__(self, condition: Condition | None) -> None:
+        self.condition = condition
+        self.test = compile_test(condition)
+
+    def __call__(self, new: Facts, old: Facts | None = None, trace: Trace | None = None) -> bool:
+        if trace is not None:
+            return explain(self.condition, new, old, trace)
+        return self.test(facts(new) or {}, facts(old))
 
 
 def compile_condition(condition: Condition | None) -> Predicate:
     """Turn a structured condition into a predicate; no condition always holds."""
-    if condition is None:
-        return lambda new, old, trace=None: True
-    if isinstance(condition, Clause):
-        return _compile_clause(condition)
-    parts = [compile_condition(c) for c in (condition.all if isinstance(condition, AllOf) else condition.any)]
-    if isinstance(condition, AnyOf):
-        return lambda new, old, trace=None: any(p(new, old, trace) for p in parts)
-    return lambda new, old, trace=None: all(p(new, old, trace) for p in parts)
+    return Predicate(condition)
 
 
 def reads_before(condition: Condition | None) -> bool:
@@ -165,7 +249,11 @@ __all__ = [
     "AnyOf",
     "Facts",
     "Predicate",
+    "Test",
     "compile_condition",
+    "compile_test",
+    "explain",
+    "facts",
     "is_empty",
     "normalize",
     "reads_before",

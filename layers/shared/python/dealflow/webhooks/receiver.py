@@ -127,5 +127,5 @@ class WebhookReceiver:
         return WebhookAccepted(
             event_id=event.id,
             runs=runs,
-            not_started=[{"automation_id": n["automation_id"], "reason": n["reason"]} for n in plan.not_started],
+            not_started=[{"automation_id": n.automation.id, "reason": n.reason} for n in plan.not_started],
         )
