@@ -35,7 +35,7 @@ from bench.measure import alternate
 from bench.workload import build
 from dealflow.engine.changes import diff
 from dealflow.engine.compiled import CompiledAutomation
-from dealflow.engine.dispatch import Plan, plan_runs
+from dealflow.engine.dispatch import RunPlan, plan_runs
 from dealflow.language.conditions import compile_condition, reads_before
 
 
@@ -88,10 +88,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     scanned = replace(automation, index=ScanIndex(every_rule))  # type: ignore[arg-type]
 
-    def indexed() -> list[Plan]:
+    def indexed() -> list[RunPlan]:
         return [plan_runs(change, automation, event_id) for change, event_id in work]
 
-    def naive() -> list[Plan]:
+    def naive() -> list[RunPlan]:
         return [plan_runs(change, scanned, event_id) for change, event_id in work]
 
     timed = alternate({"indexed (plan_runs)": indexed, "naive (scan all rules)": naive}, args.repeat)

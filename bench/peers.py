@@ -49,7 +49,7 @@ from bench.measure import alternate
 from bench.workload import Workload, build
 from dealflow.engine.changes import diff
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.engine.dispatch import Plan, plan_runs
+from dealflow.engine.dispatch import RunPlan, plan_runs
 from dealflow.language.conditions import referenced_fields
 from dealflow.model import AllOf, AnyOf, Condition, Rule, parse_item
 
@@ -265,7 +265,7 @@ def rule_engine_test(condition: Condition) -> Test:
 # ---- Dealflow ------------------------------------------------------------------------------
 
 
-def dealflow_plan_for_record(record: dict[str, Any], automation: TenantAutomation) -> Plan | None:
+def dealflow_plan_for_record(record: dict[str, Any], automation: TenantAutomation) -> RunPlan | None:
     """The dispatcher's per-record path, stream record in, run requests out, as
     ``functions/dispatcher/app.py``'s ``record_handler`` and ``Dispatcher.handle`` run it today
     (minus starting runs and writing the run log). The package has no single documented

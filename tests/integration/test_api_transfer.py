@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from dealflow.authoring.moves import write_changes
-from dealflow.authoring.transfer import plan_import, validate_document
+from dealflow.authoring.transfer import import_changes, validate_document
 from dealflow.local import MotoStack
 from dealflow.local.demo import PROCESS_TENANT, TENANT, demo_deal, set_up_process_tenant
 from dealflow.model.plan import PlanName
@@ -225,7 +225,7 @@ def test_an_import_checked_against_an_outdated_version_writes_nothing(stack: Mot
     document = _export(stack)
     first = document["automation"].pop(0)["id"]
     known = stack.automation.load(TENANT)
-    changes, _, _ = plan_import(validate_document(document, known), known)
+    changes, _, _ = import_changes(validate_document(document, known), known)
     assert stack.api("POST", "/automation/lost-email/disable", claims=ADMIN)[0] == 200  # a write in between
     version = stack.automation.get_tenant(TENANT).automation_version
     with pytest.raises(StaleDefinition):

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.test_template import TEMPLATE, translate
 
 from dealflow.local.cfn_yaml import load_template
-from tests.unit.test_template import TEMPLATE, translate
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "run-reconciler-timed-out.json"
 

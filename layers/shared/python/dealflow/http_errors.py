@@ -4,8 +4,12 @@ machine-readable ``error`` and a reason for a person, always answered as JSON.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from pydantic import ValidationError
+
+from dealflow.model.catalog import AUTOMATION_KINDS, UNION_TAGS
 
 
 class HttpError(Exception):
@@ -34,7 +38,13 @@ class Forbidden(HttpError):
 
 
 class NotFound(HttpError):
+    """404 naming what is missing and its id: ``no deal 'd-1' in this tenant``, the id under ``id``
+    (or ``id_key``, where the caller sent it under another name)."""
+
     status, error = 404, "not_found"
+
+    def __init__(self, what: str, item_id: str, *, where: str = "in this tenant", id_key: str = "id") -> None:
+        super().__init__(f"no {what} '{item_id}' {where}", **{id_key: item_id})
 
 
 class Conflict(HttpError):
@@ -68,34 +78,8 @@ class Unavailable(HttpError):
     status, error = 503, "unavailable"
 
 
-# pydantic puts the tag of a discriminated union into an error's location ("rule", "send_email",
-# "clause"); a person wants the field path as they wrote it, so the tags are dropped.
-_TAGS = frozenset(
-    {
-        "rule",
-        "tunnel",
-        "trigger",
-        "business_process",
-        "send_email",
-        "notify",
-        "update_fields",
-        "move_to_stage",
-        "copy_to_pipeline",
-        "move_to_pipeline",
-        "create_task",
-        "create_workgroup",
-        "action",
-        "condition",
-        "loop",
-        "delay",
-        "set_variable",
-        "clause",
-        "all",
-        "any",
-        "deal",
-        "lead",
-    }
-)
+# pydantic puts the tag of a union value into an error's location ("rule", "send_email", "clause");
+# a person wants the field path as they wrote it, so the tags are dropped.
 _UNION_FIELDS = frozenset({"condition", "while", "action", "deal"})  # a field holding one union value
 _UNION_LISTS = frozenset({"actions", "nodes", "otherwise", "all", "any"})  # a list of union values
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
@@ -103,34 +87,66 @@ _PREFIXED = re.compile(r"^([a-z_][a-z0-9_.]*): (.+)$", re.DOTALL)
 
 
 def field_path(loc: Iterable[Any]) -> list[str]:
+    """An error's location as the caller wrote the field: its source and union tags left out."""
     parts = list(loc)
     if parts and parts[0] in _SOURCES:
         parts = parts[1:]
     kept: list[str] = []
+    after_tag = False
     for i, part in enumerate(parts):
         prev = parts[i - 1] if i > 0 else None
         before = parts[i - 2] if i > 1 else None
-        in_union = prev is None or prev in _UNION_FIELDS or (isinstance(prev, int) and before in _UNION_LISTS)
-        if isinstance(part, str) and part in _TAGS and in_union and i + 1 < len(parts):
-            continue
         if isinstance(part, str) and part.startswith("function-after["):
             continue
+        # A tag stands where a union value does: at the top (a body that is a union; alone there only
+        # when it names an automation kind, else it is a field such as ``condition``), in a field
+        # holding one, or at an index of a list of them. What follows a tag is always a field.
+        where = (
+            (prev is None and (i + 1 < len(parts) or part in AUTOMATION_KINDS))
+            or prev in _UNION_FIELDS
+            or (isinstance(prev, int) and before in _UNION_LISTS)
+        )
+        if isinstance(part, str) and part in UNION_TAGS and where and not after_tag:
+            after_tag = True
+            continue
+        after_tag = False
         kept.append(str(part))
     return kept
 
 
-def problems_from(errors: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
-    """pydantic / powertools validation errors as ``{"field", "problem"}`` pairs."""
+def _named(path: list[str], named: str) -> list[str]:
+    """``path`` ending in the field a message names (``to.contact: …`` on ``actions.0.to``)."""
+    parts = named.split(".")
+    overlap = next((n for n in range(len(parts), 0, -1) if path[-n:] == parts[:n]), 0)
+    return path + parts[overlap:]
+
+
+def problems_from(
+    errors: Invalid | ValidationError | Iterable[Mapping[str, Any]], prefix: str = ""
+) -> list[dict[str, str]]:
+    """The problems of a refusal as ``{"field", "problem"}`` pairs — pydantic's or powertools'
+    validation errors, or an Invalid's own problems — each field named under ``prefix`` when one is
+    given (``items.lost-email.actions.0.to``)."""
+    if isinstance(errors, Invalid):
+        found = errors.problems
+    else:
+        found = _translated(errors.errors() if isinstance(errors, ValidationError) else errors)
+    return [{**p, "field": f"{prefix}.{p['field']}"} for p in found] if prefix else found
+
+
+def _translated(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     problems = []
     for error in errors:
-        path = field_path(error.get("loc", ()))
+        loc = tuple(error.get("loc", ()))
+        # An unknown or missing key ends the location: never a tag, even where one could stand.
+        keyed = bool(loc) and error.get("type") in ("extra_forbidden", "missing")
+        path = [*field_path(loc[:-1]), str(loc[-1])] if keyed else field_path(loc)
         message = str(error.get("msg") or error.get("type") or "invalid")
         message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         prefixed = _PREFIXED.match(message)
         if prefixed:
             named, message = prefixed.groups()
-            if not path or path[-1] != named.split(".")[-1]:
-                path.append(named)
+            path = _named(path, named)
         if error.get("type") in ("union_tag_not_found", "union_tag_invalid"):
             tag = str((error.get("ctx") or {}).get("discriminator") or "kind").strip("'\"")
             path.append(tag)

@@ -14,14 +14,15 @@ from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, know
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.rights import check_automation_author
-from dealflow.api.schemas import AutomationKind, AutomationList, Deleted, DryRunRequest, RunList, Switched
+from dealflow.api.schemas import AutomationList, Deleted, DryRunRequest, RunList, Switched
 from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
-from dealflow.authoring.checks import check_automation, check_deal
+from dealflow.authoring.checks import AutomationBody, check_automation, check_deal
+from dealflow.authoring.moves import Selection, select
 from dealflow.engine.dispatch_log import cancel_waiting
 from dealflow.engine.testmode import run_test
 from dealflow.model import RunRecord, parse_item
-from dealflow.model.catalog import Automation
+from dealflow.model.catalog import Automation, AutomationKind
 
 MAX_SEARCH = 200
 
@@ -49,15 +50,8 @@ def router(deps: DepsProvider) -> Router:
         broken: Annotated[bool, Query(description="Only automation with broken references (see /warnings)")] = False,
     ) -> AutomationList:
         tenant = known(deps(), caller(r))
-        found = [a for a in tenant.by_id.values() if not broken or a.id in tenant.warnings]
-        needle = (q or "").casefold()
-        items = [
-            a
-            for a in found
-            if (kind is None or a.kind == kind)
-            and (not needle or needle in a.name.casefold() or needle in a.id.casefold())
-        ]
-        return AutomationList(items=sorted(items, key=lambda a: a.id))
+        found = select(tenant, Selection(kind=kind, q=q))
+        return AutomationList(items=[a for a in found if not broken or a.id in tenant.warnings])
 
     @r.get("/automation/<automation_id>", summary="Get one automation", tags=["automation"])
     def get_automation(automation_id: str) -> Automation:
@@ -73,7 +67,9 @@ def router(deps: DepsProvider) -> Router:
         "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
         responses=CREATED_OR_REPLACED,
     )
-    def put_automation(automation_id: str, automation: Annotated[Automation, Body()]) -> Response[AutomationWritten]:
+    def put_automation(
+        automation_id: str, automation: Annotated[AutomationBody, Body()]
+    ) -> Response[AutomationWritten]:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)
         tenant = known(d, who)

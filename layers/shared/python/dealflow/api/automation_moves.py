@@ -13,8 +13,9 @@ from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.schemas import AutomationCopy, AutomationMove, BulkRequest, BulkResult
 from dealflow.authoring.checks import check_automation
-from dealflow.authoring.moves import Changes, Target, copy_id, problems_of, retarget, select, write_changes
+from dealflow.authoring.moves import Changes, Target, copy_id, retarget, select, write_changes
 from dealflow.engine.compiled import TenantAutomation
+from dealflow.http_errors import problems_from
 from dealflow.model.catalog import Automation
 from dealflow.ports import MAX_WRITES
 
@@ -27,7 +28,7 @@ def _placed(
         placed = retarget(original, target, tenant, **changes)
         check_automation(placed, tenant)
     except (Invalid, ValidationError) as exc:
-        return None, problems_of(exc, prefix)
+        return None, problems_from(exc, prefix)
     return placed, []
 
 

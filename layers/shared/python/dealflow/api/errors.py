@@ -18,12 +18,12 @@ from dealflow.http_errors import (
     Forbidden,
     HttpError,
     Invalid,
+    NotFound,
     PayloadTooLarge,
     Unauthorized,
     field_path,
     problems_from,
 )
-from dealflow.http_errors import NotFound as HttpNotFound
 
 ApiError = HttpError
 
@@ -37,11 +37,6 @@ class PlanLimit(Forbidden):
     automation switched on: ``limit`` and ``active``; a kind it lacks: ``kind`` and ``plan``)."""
 
     error = "plan_limit"
-
-
-class NotFound(HttpNotFound):
-    def __init__(self, what: str, item_id: str) -> None:
-        super().__init__(f"no {what} '{item_id}' in this tenant", id=item_id)
 
 
 __all__ = [

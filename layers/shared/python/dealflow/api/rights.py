@@ -25,7 +25,7 @@ def access(tenant: TenantAutomation, who: Caller, entity: str) -> Access:
 def check_automation_author(automation: Automation, tenant: TenantAutomation, who: Caller) -> None:
     """Refuse (403, naming the field and where it is used) automation reading a field the author's
     role may not read."""
-    check_author(automation, access(tenant, who, automation_entity(automation, tenant.pipelines)))
+    check_author(automation, access(tenant, who, automation_entity(automation, tenant.pipelines) or "deal"))
 
 
 def router(deps: DepsProvider) -> Router:

@@ -32,7 +32,6 @@ from dealflow.model.catalog import Automation
 from dealflow.model.deal import DealValues
 
 Item = Annotated[Deal | Lead, Field(discriminator="entity")]
-AutomationKind = Literal["rule", "tunnel", "trigger", "business_process"]
 
 
 class PipelineList(Model):

@@ -12,7 +12,6 @@ from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.rights import access
 from dealflow.engine import field_steps
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.http_errors import NotFound as HttpNotFound
 from dealflow.model import Deal
 from dealflow.model.access import ItemView
 from dealflow.model.base import Model
@@ -62,7 +61,7 @@ def router(deps: DepsProvider) -> Router:
         may.require_write([])  # the role may change this entity at all
         pipeline = tenant.pipelines.get(current.pipeline_id)
         if pipeline is None or pipeline.step(step_id) is None:
-            raise HttpNotFound(f"no step '{step_id}' in pipeline '{current.pipeline_id}'", id=step_id)
+            raise NotFound("step", step_id, where=f"in pipeline '{current.pipeline_id}'")
         if request.version is not None and request.version != current.version:
             raise Conflict(
                 f"deal '{deal_id}' is at version {current.version}, not {request.version}: read it again",

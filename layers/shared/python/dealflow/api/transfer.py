@@ -17,13 +17,12 @@ from dealflow.api.automation import _cancel
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Invalid, MalformedJson
 from dealflow.authoring.moves import Changes, write_changes
-from dealflow.authoring.transfer import Document, ImportResult, export_document, plan_import, validate_document
+from dealflow.authoring.transfer import Document, ImportResult, export_document, import_changes, validate_document
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.http_errors import BadRequest
-from dealflow.model import BusinessProcess, Rule, Trigger, Tunnel
+from dealflow.model.catalog import AUTOMATION_MODELS
 from dealflow.ports import MAX_WRITES
 
-AUTOMATION_TYPES = (Rule, Tunnel, Trigger, BusinessProcess)
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 
 
@@ -49,9 +48,9 @@ def _document_body(body: str, content_type: str) -> Any:
 
 def _stopped(changes: Changes, tenant: TenantAutomation) -> list[tuple[str, str]]:
     """Automation that was on and is now deleted or switched off: (id, what happened)."""
-    stopped = [(m.id, "deleted") for m, _ in changes.deleted if isinstance(m, AUTOMATION_TYPES)]
+    stopped = [(m.id, "deleted") for m, _ in changes.deleted if isinstance(m, AUTOMATION_MODELS)]
     stopped += [
-        (m.id, "switched off") for m, _ in changes.replaced if isinstance(m, AUTOMATION_TYPES) and not m.enabled
+        (m.id, "switched off") for m, _ in changes.replaced if isinstance(m, AUTOMATION_MODELS) and not m.enabled
     ]
     return [(i, how) for i, how in stopped if i in tenant.by_id and tenant.by_id[i].enabled]
 
@@ -106,7 +105,7 @@ def router(deps: DepsProvider) -> Router:
         document = validate_document(
             _document_body(event.decoded_body or "", event.headers.get("content-type") or ""), tenant
         )
-        changes, listing, constants_change = plan_import(document, tenant)
+        changes, listing, constants_change = import_changes(document, tenant)
         if not dry_run:
             write_changes(
                 d.automation, who.tenant_id, tenant, changes, constants=document.constants if constants_change else None

@@ -1,19 +1,27 @@
-"""References checked before anything is written: a rule, tunnel or trigger names a pipeline and a
-stage that exist, a tunnel's target too; a stage move stays in the rule's pipeline; conditions
-test standard or existing custom fields; messages go to users of the tenant; templates read
-existing fields and constants. What an automation references is the domain's
-(``dealflow.engine.references``); here a broken reference becomes a 422 problem naming the field as the
-caller wrote it (``actions.0.to.users.1``)."""
+"""What is checked before automation is written: its templates parse and stay in the sandbox, and
+its references resolve — a rule, tunnel or trigger names a pipeline and a stage that exist, a
+tunnel's target too; a stage move stays in the rule's pipeline; conditions test standard or existing
+custom fields; messages go to users of the tenant; templates read existing fields and constants.
+What an automation references is the domain's (``dealflow.engine.references``), what a template may
+do the template language's (``dealflow.language``); here each problem becomes a 422 naming the
+field as the caller wrote it (``actions.0.to.users.1``, ``actions.0.subject``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import TypeAdapter, WrapValidator
 
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.references import Reference, broken, references_of
 from dealflow.http_errors import Invalid
-from dealflow.model import BusinessProcess, Rule, Tunnel
+from dealflow.language.checks import template_problems, with_template_problems
+from dealflow.model import BusinessProcess
 from dealflow.model.catalog import Automation
+
+# Automation as a caller sends it: when it is invalid, its templates' problems come with the rest.
+AutomationBody = Annotated[Automation, WrapValidator(with_template_problems(Automation))]
+AUTOMATION: TypeAdapter[Automation] = TypeAdapter(AutomationBody)
 
 
 class _Problems:
@@ -29,15 +37,26 @@ class _Problems:
             raise Invalid(self.found)
 
 
+def check_templates(automation: Automation) -> None:
+    """Raise Invalid naming every template of ``automation`` the engine would refuse to run."""
+    problems = template_problems(automation)
+    if problems:
+        raise Invalid(problems)
+
+
 def check_automation(automation: Automation, known: TenantAutomation) -> None:
-    """Raise Invalid naming every reference of ``automation`` that does not resolve."""
+    """Raise Invalid naming every template of ``automation`` the engine would refuse to run and
+    every reference that does not resolve: the one check before any automation is written."""
     problems = _Problems(known)
+    problems.found += template_problems(automation)
+    refused = {p["field"] for p in problems.found}
     if isinstance(automation, BusinessProcess) and automation.pipeline_id is not None:
         pipeline = known.pipelines.get(automation.pipeline_id)
         if pipeline is not None and pipeline.entity != automation.entity:
             problems.add("pipeline_id", f"pipeline '{pipeline.id}' holds {pipeline.entity}s, not {automation.entity}s")
     for found in broken(references_of(automation), known.pipelines, known.fields, known.tenant):
-        problems.add(found.reference.at, found.problem)
+        if found.reference.at not in refused:  # a refused template reads nothing worth naming
+            problems.add(found.reference.at, found.problem)
     problems.raise_any()
 
 
@@ -73,24 +92,3 @@ def check_deal(
         elif value is not None and definition.options and value not in definition.options:
             problems.add(f"fields.{code}", f"'{value}' is not one of {', '.join(definition.options)}")
     problems.raise_any()
-
-
-def automation_using_stages(known: TenantAutomation, pipeline_id: str, stage_ids: set[str]) -> dict[str, str]:
-    """Automation (id → stage) that would dangle if ``stage_ids`` left ``pipeline_id``."""
-    using: dict[str, str] = {}
-    for automation in known.by_id.values():
-        places = []
-        if not isinstance(automation, BusinessProcess):
-            places.append((automation.pipeline_id, automation.stage_id))
-        if isinstance(automation, Tunnel):
-            places.append((automation.target_pipeline_id, automation.target_stage_id))
-        if isinstance(automation, Rule):
-            for action in automation.actions:
-                if action.kind == "move_to_stage":
-                    places.append((automation.pipeline_id, action.stage_id))
-                elif action.kind in ("copy_to_pipeline", "move_to_pipeline"):
-                    places.append((action.pipeline_id, action.stage_id))
-        for place_pipeline, stage_id in places:
-            if place_pipeline == pipeline_id and stage_id in stage_ids:
-                using[automation.id] = stage_id
-    return using

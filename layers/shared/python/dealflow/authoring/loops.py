@@ -14,7 +14,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dealflow.model import BusinessProcess, Rule, Trigger, Tunnel
+from dealflow.engine.references import writes_of
+from dealflow.model import BusinessProcess, Rule, Trigger
 from dealflow.model.base import Model
 from dealflow.model.catalog import Automation
 
@@ -37,21 +38,14 @@ class _Edge:
 
 
 def _writes(automation: Automation) -> list[Signal]:
-    if isinstance(automation, Tunnel):
-        return [("stage", automation.target_pipeline_id, automation.target_stage_id)]
-    if isinstance(automation, Trigger):
-        return [("stage", automation.pipeline_id, automation.stage_id)]
-    if not isinstance(automation, Rule):
-        return []
-    found: list[Signal] = []
-    for action in automation.actions:
-        if action.kind == "move_to_stage" and action.stage_id != automation.stage_id:
-            found.append(("stage", automation.pipeline_id, action.stage_id))
-        elif action.kind in ("copy_to_pipeline", "move_to_pipeline"):
-            found.append(("stage", action.pipeline_id, action.stage_id))
-        elif action.kind == "update_fields":
-            found.extend(("field", automation.pipeline_id, code) for code in action.values)
-    return found
+    # A rule moving a deal to the stage it is in already starts nothing there.
+    own = ("stage", automation.pipeline_id, automation.stage_id) if isinstance(automation, Rule) else None
+    signals: list[Signal] = []
+    for write in writes_of(automation):
+        signal = (write.kind, write.pipeline_id or "", write.name)
+        if signal != own or write.pipeline_at is not None:
+            signals.append(signal)
+    return signals
 
 
 def _watches(automation: Automation) -> Signal | None:

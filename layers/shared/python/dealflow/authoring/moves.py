@@ -8,20 +8,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field
 
+from dealflow.authoring.checks import AUTOMATION
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.http_errors import Invalid, problems_from
-from dealflow.model import BusinessProcess, Pipeline, Rule
+from dealflow.engine.references import writes_of
+from dealflow.model import BusinessProcess, Pipeline
 from dealflow.model.base import Id, Model
-from dealflow.model.catalog import Automation, Definition
+from dealflow.model.catalog import Automation, AutomationKind, Definition
 from dealflow.model.tenant import TypedValue
+from dealflow.policy.access import automation_entity
 from dealflow.policy.plans import check_changes
 from dealflow.ports import MAX_WRITES, AutomationWriter
 
-AUTOMATION = TypeAdapter(Automation)
 _MAX_ID = 64
-_KIND_TAGS = (("rule",), ("tunnel",), ("trigger",), ("business_process",))
 
 
 class Target(Model):
@@ -34,16 +34,6 @@ class Target(Model):
     entity: Literal["deal", "lead"] | None = Field(
         default=None, description="For business processes without a pipeline"
     )
-
-
-def problems_of(error: Invalid | ValidationError, prefix: str) -> list[dict[str, str]]:
-    """The problems of one item, each field named under ``prefix`` (``items.lost-email``)."""
-    if isinstance(error, Invalid):
-        found = error.problems
-    else:
-        # A whole automation is a tagged union: pydantic puts its kind first in every location.
-        found = problems_from({**e, "loc": e["loc"][1:]} if e["loc"][:1] in _KIND_TAGS else e for e in error.errors())
-    return [{"field": f"{prefix}.{p['field']}" if prefix else p["field"], "problem": p["problem"]} for p in found]
 
 
 def retarget(automation: Automation, target: Target, known: TenantAutomation, **changes: Any) -> Automation:
@@ -64,12 +54,21 @@ def retarget(automation: Automation, target: Target, known: TenantAutomation, **
         changed_pipeline = pipeline_id is not None and pipeline_id != body["pipeline_id"]
         body["pipeline_id"] = pipeline_id or body["pipeline_id"]
         body["stage_id"] = target.stage_id or target.stage_map.get(old_stage, old_stage)
-        if changed_pipeline and isinstance(automation, Rule):
-            # Stage moves stay within the rule's pipeline: they follow the stage map there.
-            for action in body["actions"]:
-                if action["kind"] == "move_to_stage":
-                    action["stage_id"] = target.stage_map.get(action["stage_id"], action["stage_id"])
+        if changed_pipeline:
+            # Stage moves stay within the automation's pipeline: they follow the stage map there.
+            for write in writes_of(automation):
+                if write.kind == "stage" and write.by and write.pipeline_at is None:
+                    _set(body, write.at, target.stage_map.get(write.name, write.name))
     return AUTOMATION.validate_python({**body, **changes})
+
+
+def _set(body: dict[str, Any], at: str, value: Any) -> None:
+    """Set the value at a dotted path (``actions.0.stage_id``) of a dumped model."""
+    *parents, last = at.split(".")
+    here: Any = body
+    for part in parents:
+        here = here[int(part)] if isinstance(here, list) else here[part]
+    here[last] = value
 
 
 def copy_id(original: str, taken: Iterable[str]) -> str:
@@ -86,18 +85,11 @@ def copy_id(original: str, taken: Iterable[str]) -> str:
 class Selection(Model):
     """Automation chosen by what it is and where it sits; every given criterion must hold."""
 
-    kind: Literal["rule", "tunnel", "trigger", "business_process"] | None = None
+    kind: AutomationKind | None = None
     pipeline_id: Id | None = None
     stage_id: Id | None = None
     entity: Literal["deal", "lead"] | None = None
     q: str | None = Field(default=None, max_length=200, description="Part of the name or id")
-
-
-def entity_of(automation: Automation, known: TenantAutomation) -> str | None:
-    if isinstance(automation, BusinessProcess):
-        return automation.entity
-    pipeline = known.pipelines.get(automation.pipeline_id)
-    return pipeline.entity if pipeline is not None else None
 
 
 def select(known: TenantAutomation, selection: Selection) -> list[Automation]:
@@ -108,7 +100,7 @@ def select(known: TenantAutomation, selection: Selection) -> list[Automation]:
             (selection.kind is None or a.kind == selection.kind)
             and (selection.pipeline_id is None or a.pipeline_id == selection.pipeline_id)
             and (selection.stage_id is None or getattr(a, "stage_id", None) == selection.stage_id)
-            and (selection.entity is None or entity_of(a, known) == selection.entity)
+            and (selection.entity is None or automation_entity(a, known.pipelines) == selection.entity)
             and (not needle or needle in a.name.casefold() or needle in a.id.casefold())
         )
 
@@ -167,13 +159,10 @@ def write_changes(
 
 
 __all__ = [
-    "AUTOMATION",
     "Changes",
     "Selection",
     "Target",
     "copy_id",
-    "entity_of",
-    "problems_of",
     "retarget",
     "select",
     "write_changes",

@@ -9,14 +9,15 @@ has the same users. Numbers are plain JSON numbers (integers, or decimals as flo
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from dealflow.authoring.checks import check_automation
-from dealflow.authoring.moves import AUTOMATION, Changes, problems_of
+from dealflow.authoring.checks import AUTOMATION, check_automation
+from dealflow.authoring.moves import Changes
 from dealflow.engine import field_steps
 from dealflow.engine.compiled import AutomationIndex, TenantAutomation
 from dealflow.http_errors import Invalid, problems_from
@@ -26,10 +27,10 @@ from dealflow.model.catalog import Automation
 from dealflow.model.tenant import TypedValue, TypedValues
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.policy.plans import field_step_workflow_counts
-from dealflow.ports import ANY
 
-FORMAT = "dealflow/v1"
-ChangeKind = Literal["create", "update", "delete", "unchanged"]
+FORMAT: Literal["dealflow/v1"] = "dealflow/v1"
+# What an import does to one definition or constant.
+ImportAction = Literal["create", "update", "delete", "unchanged"]
 _CONSTANTS = TypeAdapter(TypedValues)
 
 
@@ -58,7 +59,7 @@ class _Shape(Model):
 class Change(Model):
     kind: str = Field(description="pipeline, field, constant, or the automation's kind")
     id: str
-    change: ChangeKind
+    change: ImportAction
 
 
 class ImportResult(Model):
@@ -110,7 +111,7 @@ def _items(section: str, raw: list[dict[str, Any]], parse: Any, key: str, proble
         try:
             parsed.append(parse(item))
         except ValidationError as exc:
-            problems += problems_of(exc, _name(section, i, item, key))
+            problems += problems_from(exc, _name(section, i, item, key))
     for named, count in Counter(item.get(key) for item in raw).items():
         if count > 1 and isinstance(named, str):
             problems.append({"field": f"{section}.{named}.{key}", "problem": f"'{named}' is listed {count} times"})
@@ -124,7 +125,7 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     try:
         shape = _Shape.model_validate(body)
     except ValidationError as exc:
-        raise Invalid(problems_from(exc.errors())) from None
+        raise Invalid(problems_from(exc)) from None
     problems: list[dict[str, str]] = []
     pipelines: list[Pipeline] = _items("pipelines", shape.pipelines, Pipeline.model_validate, "id", problems)
     fields: list[FieldDefinition] = _items("fields", shape.fields, FieldDefinition.model_validate, "code", problems)
@@ -135,7 +136,7 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     try:
         constants = _CONSTANTS.validate_python(shape.constants)
     except ValidationError as exc:
-        problems += problems_of(exc, "constants")
+        problems += problems_from(exc, "constants")
         constants = {}
     for name, typed in constants.items():
         if typed.type == "user" and typed.value is not None and known.tenant.user(str(typed.value)) is None:
@@ -161,7 +162,7 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
         try:
             check_automation(item, as_if)
         except Invalid as exc:
-            problems += problems_of(exc, f"automation.{item.id}")
+            problems += problems_from(exc, f"automation.{item.id}")
     problems += _workflow_problems(workflows, as_if, known)
     if problems:
         raise Invalid(problems)
@@ -199,78 +200,42 @@ def _workflow_problems(
     return problems
 
 
-def _compare(
-    kind_of: Any,
-    key_of: Any,
-    stored: list[Any],
-    wanted: list[Any],
-    changes: Changes,
-    listing: list[Change],
-    versioned: bool,
-) -> None:
-    """Adds to ``changes`` what turns ``stored`` into ``wanted`` (matched by kind and key)."""
-    before = {(kind_of(m), key_of(m)): m for m in stored}
-    after = {(kind_of(m), key_of(m)): m for m in wanted}
+def _action(before: Any, after: Any) -> ImportAction:
+    """What turns ``before`` into ``after`` (either None when absent)."""
+    if before is None:
+        return "create"
+    if after is None:
+        return "delete"
+    return "unchanged" if before == after else "update"
+
+
+def _compare(key_of: Any, stored: Iterable[Any], wanted: list[Any], changes: Changes, listing: list[Change]) -> None:
+    """Adds to ``changes`` what turns ``stored`` into ``wanted`` (matched by ``key_of``: kind, key),
+    each written one version above the stored one."""
+    before, after = {key_of(m): m for m in stored}, {key_of(m): m for m in wanted}
     for key in sorted(before.keys() | after.keys()):
-        old, new = before.get(key), after.get(key)
-        if old is None:
-            changes.created.append(new.model_copy(update={"version": 1}) if versioned else new)
-            change: ChangeKind = "create"
-        elif new is None:
-            changes.deleted.append((old, old.version if versioned else ANY))
-            change = "delete"
-        elif _dump(old) != _dump(new):
-            if versioned:
-                changes.replaced.append((new.model_copy(update={"version": old.version + 1}), old.version))
-            else:
-                changes.replaced.append((new, ANY))
-            change = "update"
-        else:
-            change = "unchanged"
-        listing.append(Change(kind=key[0], id=key[1], change=change))
+        old: Any = before.get(key)
+        new: Any = after.get(key)
+        action = _action(old and _dump(old), new and _dump(new))
+        if action == "create":
+            changes.created.append(new.model_copy(update={"version": 1}))
+        elif action == "delete":
+            changes.deleted.append((old, old.version))
+        elif action == "update":
+            changes.replaced.append((new.model_copy(update={"version": old.version + 1}), old.version))
+        listing.append(Change(kind=key[0], id=key[1], change=action))
 
 
-def plan_import(document: Document, known: TenantAutomation) -> tuple[Changes, list[Change], bool]:
+def import_changes(document: Document, known: TenantAutomation) -> tuple[Changes, list[Change], bool]:
     """What to write so the tenant has exactly the document's definitions: the changes (pipelines
     and fields written before the automation naming them, automation deleted before what it
     named), the listing of every definition and constant, and whether the constants change."""
-    definitions, automation, listing = Changes(), Changes(), []
-    _compare(
-        lambda _: "pipeline",
-        lambda p: p.id,
-        list(known.pipelines.values()),
-        document.pipelines,
-        definitions,
-        listing,
-        versioned=True,
-    )
-    _compare(
-        lambda _: "field",
-        lambda f: f.code,
-        list(known.fields.values()),
-        document.fields,
-        definitions,
-        listing,
-        versioned=True,
-    )
-    _compare(
-        lambda a: a.kind,
-        lambda a: a.id,
-        list(known.by_id.values()),
-        document.automation,
-        automation,
-        listing,
-        versioned=True,
-    )
-    _compare(
-        lambda _: "field_step_workflow",
-        lambda w: w.id,
-        list(known.workflows.values()),
-        document.field_step_workflows,
-        automation,
-        listing,
-        versioned=True,
-    )
+    definitions, automation, listing = Changes(), Changes(), list[Change]()
+    _compare(lambda p: ("pipeline", p.id), known.pipelines.values(), document.pipelines, definitions, listing)
+    _compare(lambda f: ("field", f.code), known.fields.values(), document.fields, definitions, listing)
+    _compare(lambda a: (a.kind, a.id), known.by_id.values(), document.automation, automation, listing)
+    workflows = known.workflows.values()
+    _compare(lambda w: ("field_step_workflow", w.id), workflows, document.field_step_workflows, automation, listing)
     changes = Changes(
         created=[*definitions.created, *automation.created],
         replaced=[*definitions.replaced, *automation.replaced],
@@ -278,14 +243,5 @@ def plan_import(document: Document, known: TenantAutomation) -> tuple[Changes, l
     )
     stored, wanted = _constants(known.tenant.constants), _constants(document.constants)
     for name in sorted(stored.keys() | wanted.keys()):
-        change: ChangeKind = (
-            "create"
-            if name not in stored
-            else "delete"
-            if name not in wanted
-            else "unchanged"
-            if stored[name] == wanted[name]
-            else "update"
-        )
-        listing.append(Change(kind="constant", id=name, change=change))
+        listing.append(Change(kind="constant", id=name, change=_action(stored.get(name), wanted.get(name))))
     return changes, listing, stored != wanted

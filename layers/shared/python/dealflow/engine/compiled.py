@@ -12,7 +12,7 @@ from dealflow.engine.references import ReferenceReport, report
 from dealflow.language.conditions import Predicate, compile_condition, reads_before
 from dealflow.model import FieldDefinition, Pipeline, Tenant
 from dealflow.model.automation import Trigger
-from dealflow.model.catalog import Automation
+from dealflow.model.catalog import STORED_KINDS, Automation
 from dealflow.model.process import BusinessProcess
 from dealflow.model.workflow import FieldStepWorkflow
 
@@ -80,12 +80,9 @@ class TenantAutomation:
     references: ReferenceReport | None = field(default=None, repr=False, compare=False)
 
 
-AUTOMATION_KINDS = ("RULE", "TUNNEL", "TRIGGER", "PROCESS")
-
-
 def compile_tenant(tenant: Tenant, definitions: Mapping[str, Sequence[Any]]) -> TenantAutomation:
     """Compile a tenant's stored definitions (by stored kind: PIPELINE, FIELD, RULE, …)."""
-    automations = [a for kind in AUTOMATION_KINDS for a in definitions.get(kind, ())]
+    automations = [a for kind in STORED_KINDS for a in definitions.get(kind, ())]
     pipelines = {p.id: p for p in definitions.get("PIPELINE", ())}
     fields = {f.code: f for f in definitions.get("FIELD", ())}
     references = report(automations, pipelines, fields)

@@ -24,7 +24,9 @@ from dealflow.ports import RunStarter
 
 
 @dataclass
-class Plan:
+class RunPlan:
+    """The runs one change (or one outside event) starts, and why the others do not."""
+
     runs: list[RunRequest] = field(default_factory=list)
     not_started: list[dict[str, Any]] = field(default_factory=list)
     loop_stopped: list[CompiledAutomation] = field(default_factory=list)
@@ -64,12 +66,12 @@ def plan_candidates(
     flagged: Mapping[str, list[str]] | None = None,
     *,
     tenant_values: dict[str, Any] | None = None,
-) -> Plan:
+) -> RunPlan:
     """Of the automation a change concerns, start what its condition lets through (loop guard
     first). With a ``target_id`` the condition is about another item and is checked by the run.
     ``flagged`` automation (broken references) is skipped before its condition, which may itself
     read what is gone."""
-    plan = Plan()
+    plan = RunPlan()
     started_by = started_by or change.stage_entry
     if not candidates or started_by is None or change.new is None:
         return plan
@@ -103,7 +105,7 @@ def plan_candidates(
     return plan
 
 
-def _merge(into: Plan, other: Plan) -> Plan:
+def _merge(into: RunPlan, other: RunPlan) -> RunPlan:
     into.runs += other.runs
     into.not_started += other.not_started
     into.loop_stopped += other.loop_stopped
@@ -115,11 +117,11 @@ def _event_entry(item: Deal, event: str) -> StageEntry:
     return StageEntry.model_construct(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event=event)
 
 
-def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -> Plan:
+def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -> RunPlan:
     """Everything a change starts: the rules and tunnels of the stage it entered, triggers on the
     fields it changed, business processes started on add or change, and a linked lead's triggers
     when a deal is won or lost. Each part is looked up first and built only when something waits."""
-    plan = Plan()
+    plan = RunPlan()
     new, entry = change.new, change.stage_entry
     if new is None:
         return plan
@@ -191,7 +193,7 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
 
 def plan_event(
     item: Deal, event: str, automation: TenantAutomation, event_id: str, custom_event: str | None = None
-) -> Plan:
+) -> RunPlan:
     """The trigger runs an outside event (a paid invoice, a clicked link) starts for an item."""
     candidates = [
         c
@@ -290,5 +292,5 @@ class Dispatcher:
             self._log.skipped(change, event_id, plan.skipped)
         return self.start(plan)
 
-    def start(self, plan: Plan) -> list[str]:
+    def start(self, plan: RunPlan) -> list[str]:
         return [run.run_id for run in plan.runs if self._starter.start(run)]

@@ -14,22 +14,28 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jinja2 import Environment, TemplateSyntaxError, nodes
 from pydantic import BaseModel
 
+from dealflow.language.checks import texts_in
+from dealflow.language.templates import ALL_CUSTOM_FIELDS, WHOLE_DEAL, names_read
 from dealflow.model import (
     STANDARD_FIELDS,
+    Action,
     AllOf,
     AnyOf,
     BusinessProcess,
     Clause,
+    CopyToPipeline,
     FieldDefinition,
     FieldKind,
+    MoveToPipeline,
+    MoveToStage,
     Pipeline,
     Rule,
     Tenant,
     Trigger,
     Tunnel,
+    UpdateFields,
 )
 from dealflow.model.catalog import Automation
 
@@ -37,19 +43,16 @@ RefKind = Literal["pipeline", "stage", "field", "user", "constant"]
 # Users and constants live on the tenant item and change without an automation-version bump, so
 # references to them are re-checked against each freshly read tenant.
 TENANT_KINDS = frozenset({"user", "constant"})
-# Names a template sees on ``deal`` besides its fields (see ActionContext.template_variables).
-_DEAL_EXTRAS = frozenset({"stage", "pipeline", "responsible", "fields"})
 _ORDERED_OPS = frozenset({"gt", "gte", "lt", "lte"})
 _ORDERED_KINDS = frozenset({FieldKind.NUMBER, FieldKind.DATE})
-_TEMPLATE_KEYS = ("subject", "body", "message", "title", "description", "name")
-# Parsing only (nothing is rendered), so a plain environment reads the same syntax as the sandbox.
-_PARSER = Environment()
+# Names that always resolve: the deal's own fields, and the deal (or its custom fields) as a whole.
+_ALWAYS_THERE = STANDARD_FIELDS | {WHOLE_DEAL, ALL_CUSTOM_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
 class Reference:
     kind: RefKind
-    name: str  # pipeline id, stage id, field code, user id or constant name
+    name: str  # pipeline id, stage id, field code (or standard field name), user id or constant name
     at: str  # where the author wrote it: actions.0.to.users.1
     pipeline_id: str | None = None  # a stage's pipeline
     op: str | None = None  # the operator of the condition reading a field (does its kind still fit?)
@@ -76,15 +79,72 @@ class Broken:
         return f"{what} ({ref.at})"
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Somewhere automation sends deals (a stage), or a field it sets, and who says so."""
+
+    kind: Literal["stage", "field"]
+    pipeline_id: str | None  # the stage's pipeline, or the pipeline of the deals written (None: any)
+    name: str  # stage id or field code
+    at: str  # where the author named it: actions.0.stage_id, target_stage_id, actions.0.values.amount
+    by: str = ""  # the action that writes (actions.0, nodes.2.action); "" for the automation itself
+    pipeline_at: str | None = None  # where the author named the pipeline, when a write leaves its own
+
+
+def action_writes(action: Action, pipeline_id: str | None, at: str) -> list[Write]:
+    """What one action at ``at`` of automation on ``pipeline_id`` writes."""
+    if isinstance(action, MoveToStage):
+        return [Write("stage", pipeline_id, action.stage_id, f"{at}.stage_id", at)]
+    if isinstance(action, CopyToPipeline | MoveToPipeline):
+        return [Write("stage", action.pipeline_id, action.stage_id, f"{at}.stage_id", at, f"{at}.pipeline_id")]
+    if isinstance(action, UpdateFields):
+        return [Write("field", pipeline_id, code, f"{at}.values.{code}", at) for code in action.values]
+    return []
+
+
+def _node_writes(tree: list[Any], pipeline_id: str | None, at: str) -> list[Write]:
+    found: list[Write] = []
+    for i, node in enumerate(tree):
+        here = f"{at}.{i}"
+        if node.kind == "action":
+            found += action_writes(node.action, pipeline_id, f"{here}.action")
+        elif node.kind == "condition":
+            for j, branch in enumerate(node.branches):
+                found += _node_writes(branch.nodes, pipeline_id, f"{here}.branches.{j}.nodes")
+            found += _node_writes(node.otherwise, pipeline_id, f"{here}.otherwise")
+        elif node.kind == "loop":
+            found += _node_writes(node.nodes, pipeline_id, f"{here}.nodes")
+    return found
+
+
+def writes_of(automation: Automation) -> list[Write]:
+    """Every stage ``automation`` sends deals to and every field it sets: a tunnel's target, a
+    trigger's stage, and what the actions of a rule or the action nodes of a process do."""
+    if isinstance(automation, Tunnel):
+        target = (automation.target_pipeline_id, automation.target_stage_id)
+        return [Write("stage", *target, "target_stage_id", pipeline_at="target_pipeline_id")]
+    if isinstance(automation, Trigger):
+        return [Write("stage", automation.pipeline_id, automation.stage_id, "stage_id")]
+    if isinstance(automation, BusinessProcess):
+        return _node_writes(automation.nodes, automation.pipeline_id, "nodes")
+    found: list[Write] = []
+    for i, action in enumerate(automation.actions):
+        found += action_writes(action, automation.pipeline_id, f"actions.{i}")
+    return found
+
+
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, writes: list[Write]) -> None:
         self.found: list[Reference] = []
+        self.writes = writes
 
     def add(self, kind: RefKind, name: str, at: str, **extra: Any) -> None:
-        self.found.append(Reference(kind, name, at, **extra))
+        ref = Reference(kind, name, at, **extra)
+        if ref not in self.found:
+            self.found.append(ref)
 
     def field(self, at: str, name: str, op: str | None = None) -> None:
-        if name.startswith("var.") or name in STANDARD_FIELDS:
+        if name.startswith("var."):
             return
         if name.startswith("const."):
             self.add("constant", name.removeprefix("const."), at)
@@ -99,12 +159,13 @@ class _Collector:
             for i, inner in enumerate(getattr(condition, key)):
                 self.condition(f"{at}.{key}.{i}", inner)
 
-    def template(self, at: str, source: str | None, expression: bool = False) -> None:
-        for kind, name in template_names(source, expression):
-            if kind == "constant":
-                self.add("constant", name, at)
-            else:
-                self.field(at, name)
+    def texts(self, at: str, value: BaseModel) -> None:
+        for text in texts_in(value, loc=tuple(at.split("."))):
+            for kind, name in names_read(text.source, text.expression):
+                if kind == "constant":
+                    self.add("constant", name, text.at)
+                else:
+                    self.field(text.at, name)
 
     def delay(self, at: str, delay: Any) -> None:
         if delay is not None and delay.relative_to_field:
@@ -115,7 +176,17 @@ class _Collector:
             self.add("pipeline", pipeline_id, f"{at}pipeline_id")
             self.add("stage", stage_id, f"{at}stage_id", pipeline_id=pipeline_id)
 
-    def action(self, at: str, action: BaseModel, pipeline_id: str | None) -> None:
+    def written(self, by: str) -> None:
+        """The stages and fields written by ``by`` (an action's path; "" the automation itself)."""
+        for write in (w for w in self.writes if w.by == by):
+            if write.kind == "field":
+                self.field(write.at, write.name)
+            elif write.pipeline_id is not None:
+                if write.pipeline_at is not None:
+                    self.add("pipeline", write.pipeline_id, write.pipeline_at)
+                self.add("stage", write.name, write.at, pipeline_id=write.pipeline_id)
+
+    def action(self, at: str, action: BaseModel) -> None:
         to = getattr(action, "to", None)
         for i, user_id in enumerate(to.users if to is not None else []):
             self.add("user", user_id, f"{at}.to.users.{i}")
@@ -124,91 +195,53 @@ class _Collector:
                 self.add("user", getattr(action, key), f"{at}.{key}")
         for i, user_id in enumerate(getattr(action, "members", None) or []):
             self.add("user", user_id, f"{at}.members.{i}")
-        for key in _TEMPLATE_KEYS:
-            value = getattr(action, key, None)
-            if isinstance(value, str):
-                self.template(f"{at}.{key}", value)
-        kind = getattr(action, "kind", "")
-        if kind == "move_to_stage" and pipeline_id is not None:
-            self.add("stage", action.stage_id, f"{at}.stage_id", pipeline_id=pipeline_id)  # type: ignore[attr-defined]
-        elif kind in ("copy_to_pipeline", "move_to_pipeline"):
-            self.place(f"{at}.", action.pipeline_id, action.stage_id)  # type: ignore[attr-defined]
-        elif kind == "update_fields":
-            for name, value in action.values.items():  # type: ignore[attr-defined]
-                self.field(f"{at}.values.{name}", name)
-                self.template(f"{at}.values.{name}.expression", value.expression, expression=True)
+        self.texts(at, action)
+        self.written(at)
 
-    def nodes(self, at: str, tree: list[Any], pipeline_id: str | None) -> None:
+    def nodes(self, at: str, tree: list[Any]) -> None:
         for i, node in enumerate(tree):
             here = f"{at}.{i}"
             if node.kind == "action":
-                self.action(f"{here}.action", node.action, pipeline_id)
+                self.action(f"{here}.action", node.action)
             elif node.kind == "condition":
                 for j, branch in enumerate(node.branches):
                     self.condition(f"{here}.branches.{j}.condition", branch.condition)
-                    self.nodes(f"{here}.branches.{j}.nodes", branch.nodes, pipeline_id)
-                self.nodes(f"{here}.otherwise", node.otherwise, pipeline_id)
+                    self.nodes(f"{here}.branches.{j}.nodes", branch.nodes)
+                self.nodes(f"{here}.otherwise", node.otherwise)
             elif node.kind == "loop":
                 self.condition(f"{here}.while", node.while_)
-                self.nodes(f"{here}.nodes", node.nodes, pipeline_id)
+                self.nodes(f"{here}.nodes", node.nodes)
             elif node.kind == "delay":
                 self.delay(f"{here}.delay", node.delay)
             elif node.kind == "set_variable":
-                self.template(f"{here}.expression", node.expression, expression=True)
-
-
-def template_names(source: str | None, expression: bool = False) -> list[tuple[str, str]]:
-    """``("field", code)`` for each ``deal.<code>`` / ``deal.fields.<code>`` and ``("constant",
-    name)`` for each ``const.<name>`` a template or expression reads, in order of appearance."""
-    if not source:
-        return []
-    try:
-        tree = _PARSER.parse("{{ " + source + " }}" if expression else source)
-    except TemplateSyntaxError:
-        return []  # refused when the automation was written; nothing to resolve
-    found: list[tuple[str, str]] = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
-        if not isinstance(name, str):
-            continue
-        owner = node.node
-        on_deal = isinstance(owner, nodes.Name) and owner.name == "deal" and name not in _DEAL_EXTRAS
-        on_deal_fields = (
-            isinstance(owner, nodes.Getattr)
-            and owner.attr == "fields"
-            and isinstance(owner.node, nodes.Name)
-            and owner.node.name == "deal"
-        )
-        if isinstance(owner, nodes.Name) and owner.name == "const":
-            found.append(("constant", name))
-        elif on_deal or on_deal_fields:
-            found.append(("field", name))
-    return list(dict.fromkeys(found))
+                self.texts(here, node)
 
 
 def references_of(automation: Automation) -> list[Reference]:
-    """Everything ``automation`` names, with where it names it."""
-    refs = _Collector()
+    """Everything ``automation`` names, with where it names it: standard deal fields and the deal as
+    a whole (``WHOLE_DEAL``) too, which always resolve."""
+    refs = _Collector(writes_of(automation))
     if isinstance(automation, BusinessProcess):
         if automation.pipeline_id is not None:
             refs.add("pipeline", automation.pipeline_id, "pipeline_id")
-        refs.nodes("nodes", automation.nodes, automation.pipeline_id)
+        refs.nodes("nodes", automation.nodes)
         return refs.found
     refs.place("", automation.pipeline_id, automation.stage_id)
     refs.condition("condition", automation.condition)
-    if isinstance(automation, Tunnel):
-        refs.place("target_", automation.target_pipeline_id, automation.target_stage_id)
-    elif isinstance(automation, Trigger) and automation.field:
+    refs.written("")
+    if isinstance(automation, Trigger) and automation.field:
         refs.field("field", automation.field)
     if isinstance(automation, Rule | Tunnel):
         refs.delay("delay", automation.delay)
     if isinstance(automation, Rule):
         for i, action in enumerate(automation.actions):
-            refs.action(f"actions.{i}", action, automation.pipeline_id)
+            refs.action(f"actions.{i}", action)
     return refs.found
 
 
 def _field_problem(ref: Reference, fields: Mapping[str, FieldDefinition]) -> str | None:
+    if ref.name in _ALWAYS_THERE:
+        return None
     definition = fields.get(ref.name)
     if definition is None:
         return f"no field '{ref.name}' (neither a standard deal field nor a custom field of this tenant)"

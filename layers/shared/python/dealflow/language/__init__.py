@@ -1,2 +1,3 @@
-"""What users write, compiled: structured conditions (``conditions``) and Jinja2 texts and
-expressions in the sandbox (``templates``). Depends on ``dealflow.model`` only."""
+"""What users write, compiled: structured conditions (``conditions``), Jinja2 texts and expressions
+in the sandbox (``templates``), and the save-time check of the templates a model holds (``checks``).
+Depends on ``dealflow.model`` only."""

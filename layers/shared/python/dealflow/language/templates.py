@@ -13,12 +13,17 @@ import re
 from collections.abc import Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 MAX_OUTPUT_CHARS = 100_000
+WHOLE_DEAL = "*"  # a template that reads the deal as a whole (``{{ deal }}``, ``deal.items()``)
+ALL_CUSTOM_FIELDS = "fields.*"  # … or all its custom fields (``deal.fields``)
+# What templates see on ``deal`` besides the stored fields (see ActionContext.template_variables).
+_DERIVED = {"stage": "stage_id", "pipeline": "pipeline_id", "responsible": "responsible_id"}
+_WHOLE_READS = frozenset({"get", "items", "values", "keys"})
 MAX_SEQUENCE_PRODUCT = 100_000
 MAX_POWER_EXPONENT = 100
 
@@ -191,11 +196,6 @@ def _compiled_expression(source: str) -> Any:
         raise TemplateError(f"expression syntax error: {exc.message}") from exc
 
 
-def syntax_tree(source: str, expression: bool = False) -> nodes.Template:
-    """The parsed template (or expression), for analyses such as which deal fields it reads."""
-    return _parse("{{ " + source + " }}" if expression else source)
-
-
 def validate_text(source: str) -> None:
     """Raise TemplateError if ``source`` is not a template the engine would run."""
     _compiled_text(source)
@@ -235,3 +235,51 @@ def evaluate(source: str, variables: Mapping[str, Any]) -> Any:
         raise TemplateError(f"expression refused: {exc}") from exc
     except Exception as exc:
         raise TemplateError(f"expression failed: {exc}") from exc
+
+
+ReadKind = Literal["field", "constant"]
+
+
+def names_read(source: str | None, expression: bool = False) -> list[tuple[ReadKind, str]]:
+    """What a template (or an expression) reads, in order of appearance: ``("field", name)`` for
+    each deal field — ``deal.amount``, ``deal['amount']``, ``deal.fields.code``, ``deal.stage``
+    (its ``stage_id``), ``WHOLE_DEAL`` for the deal used as a whole, ``ALL_CUSTOM_FIELDS`` for its
+    custom fields as a whole — and ``("constant", name)`` for each ``const.<name>``. A template that
+    does not parse reads nothing: it is refused when it is saved."""
+    if not source:
+        return []
+    try:
+        tree = _ENV.parse("{{ " + source + " }}" if expression else source)
+    except TemplateSyntaxError:
+        return []
+    holders: dict[int, nodes.Getattr | nodes.Getitem] = {
+        id(s.node): s
+        for s in tree.find_all((nodes.Getattr, nodes.Getitem))
+        if isinstance(s, nodes.Getattr | nodes.Getitem)
+    }
+    found: list[tuple[ReadKind, str]] = []
+    for name in tree.find_all(nodes.Name):
+        if name.ctx != "load" or name.name not in ("deal", "const"):
+            continue
+        outer = holders.get(id(name))
+        key = _key(outer)
+        if name.name == "const":
+            if key is not None:
+                found.append(("constant", key))
+        elif key is None or key in _WHOLE_READS:
+            found.append(("field", WHOLE_DEAL))
+        elif key == "fields":
+            code = _key(holders.get(id(outer)))
+            found.append(("field", ALL_CUSTOM_FIELDS if code is None or code in _WHOLE_READS else code))
+        else:
+            found.append(("field", _DERIVED.get(key, key)))
+    return list(dict.fromkeys(found))
+
+
+def _key(node: nodes.Node | None) -> str | None:
+    """The name an attribute or a constant subscript reads (``x.name``, ``x['name']``)."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.arg.value
+    return None

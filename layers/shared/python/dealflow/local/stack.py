@@ -28,6 +28,7 @@ from typing import Any, Self
 import boto3
 
 from dealflow import clock, runtime
+from dealflow.authoring.checks import check_templates
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
@@ -199,7 +200,9 @@ class MotoStack(AutomationTools, HttpTools):
         self.automation.put_definition(tenant_id, definition)
 
     def put_automation(self, tenant_id: str, automation: Automation) -> None:
-        """Store a rule, tunnel or trigger (switched on unless its ``enabled`` says otherwise)."""
+        """Store a rule, tunnel or trigger (switched on unless its ``enabled`` says otherwise); a
+        template the engine would refuse to run is refused here too (``Invalid``), as the API does."""
+        check_templates(automation)
         self.automation.put_definition(tenant_id, automation)
 
     put_rule = put_automation

@@ -1,19 +1,20 @@
 """Automation as data: structured conditions, delays, actions and stage rules.
 
-Every text an action renders is a Jinja2 template and every computed value a Jinja2 expression;
-both are checked here, at the edge, so a rule that could never render is refused when it is saved,
-not when a deal reaches its stage.
+Every text an action renders is a Jinja2 template (``TemplateText``) and every computed value a
+Jinja2 expression (``Expression``). The model marks them; they are checked when automation is saved
+(``dealflow.authoring.checks``), so a rule that could never render is refused then, not when a deal
+reaches its stage.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from dealflow.language import templates
 from dealflow.model.base import Id, Model
+from dealflow.model.texts import Expression, TemplateText
 
 Operator = Literal[
     "equals",
@@ -112,15 +113,6 @@ class Recipients(Model):
         return self
 
 
-def _checked_template(value: str) -> str:
-    templates.validate_text(value)
-    return value
-
-
-# A message text: a Jinja2 template checked for syntax and sandbox escapes when it is saved.
-TemplateText = Annotated[str, AfterValidator(_checked_template)]
-
-
 class SendEmail(Model):
     kind: Literal["send_email"] = "send_email"
     to: Recipients
@@ -145,14 +137,12 @@ class FieldValue(Model):
     """A literal value, or an expression computed from the deal, constants and variables."""
 
     value: str | Decimal | bool | int | None = None
-    expression: str | None = Field(default=None, max_length=2000)
+    expression: Expression | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _one_of(self) -> FieldValue:
-        if self.expression is not None:
-            if self.value is not None:
-                raise ValueError("give either value or expression, not both")
-            templates.validate_expression(self.expression)
+        if self.expression is not None and self.value is not None:
+            raise ValueError("give either value or expression, not both")
         return self
 
 
@@ -271,18 +261,12 @@ class Tunnel(StageAutomation):
         return [CopyToPipeline(**target) if self.mode == "copy" else MoveToPipeline(**target)]
 
 
-EXTERNAL_EVENTS = ("email_link_clicked", "incoming_call", "invoice_paid", "web_form_submitted", "custom")
-INTERNAL_EVENTS = ("field_changed", "linked_deal_won", "linked_deal_lost")
-EventKind = Literal[
-    "email_link_clicked",
-    "incoming_call",
-    "invoice_paid",
-    "web_form_submitted",
-    "custom",
-    "field_changed",
-    "linked_deal_won",
-    "linked_deal_lost",
-]
+# Outside events arrive through the webhook receiver; internal ones come from deal changes.
+ExternalEvent = Literal["email_link_clicked", "incoming_call", "invoice_paid", "web_form_submitted", "custom"]
+InternalEvent = Literal["field_changed", "linked_deal_won", "linked_deal_lost"]
+EventKind = Literal[ExternalEvent, InternalEvent]
+EXTERNAL_EVENTS: tuple[str, ...] = get_args(ExternalEvent)
+INTERNAL_EVENTS: tuple[str, ...] = get_args(InternalEvent)
 
 
 class Trigger(StageAutomation):

@@ -4,49 +4,39 @@ drafts switched off."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Literal
-
 from pydantic import Field
 
 from dealflow.model.base import Model
-
-AutomationKindName = Literal["rule", "tunnel", "trigger", "business_process"]
-
-
-class PlanName(StrEnum):
-    FREE = "free"
-    TEAM = "team"
-    BUSINESS = "business"
-    ENTERPRISE = "enterprise"
+from dealflow.model.catalog import AutomationKind
+from dealflow.model.tenant import PlanName
 
 
-class Plan(Model):
+class PricingPlan(Model):
     name: PlanName
     max_active_automations: int = Field(ge=0, description="Rules, tunnels, triggers and processes switched on")
-    kinds: list[AutomationKindName] = Field(description="Kinds of automation the plan includes")
+    kinds: list[AutomationKind] = Field(description="Kinds of automation the plan includes")
     max_active_field_step_workflows: int = Field(ge=0)
 
 
-PLANS: dict[PlanName, Plan] = {
+PLANS: dict[PlanName, PricingPlan] = {
     p.name: p
     for p in (
-        Plan(
+        PricingPlan(
             name=PlanName.FREE, max_active_automations=5, kinds=["rule", "trigger"], max_active_field_step_workflows=1
         ),
-        Plan(
+        PricingPlan(
             name=PlanName.TEAM,
             max_active_automations=25,
             kinds=["rule", "trigger", "tunnel"],
             max_active_field_step_workflows=5,
         ),
-        Plan(
+        PricingPlan(
             name=PlanName.BUSINESS,
             max_active_automations=100,
             kinds=["rule", "trigger", "tunnel", "business_process"],
             max_active_field_step_workflows=20,
         ),
-        Plan(
+        PricingPlan(
             name=PlanName.ENTERPRISE,
             max_active_automations=1000,
             kinds=["rule", "trigger", "tunnel", "business_process"],
@@ -56,5 +46,8 @@ PLANS: dict[PlanName, Plan] = {
 }
 
 
-def plan_of(name: PlanName | str) -> Plan:
+def plan_of(name: PlanName | str) -> PricingPlan:
     return PLANS[PlanName(name)]
+
+
+__all__ = ["PLANS", "PlanName", "PricingPlan", "plan_of"]

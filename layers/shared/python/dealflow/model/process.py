@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.language import templates
 from dealflow.model.automation import Action, Condition, Delay
 from dealflow.model.base import Id, Model
 from dealflow.model.tenant import TypedValue
+from dealflow.model.texts import Expression
 
 MAX_LOOP_ITERATIONS = 1000
 
@@ -65,15 +65,13 @@ class SetVariable(Model):
     name: str | None = Field(default=None, max_length=200)
     variable: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     value: Any = None
-    expression: str | None = Field(default=None, max_length=2000)
+    expression: Expression | None = Field(default=None, max_length=2000)
     scope: Literal["process", "tenant"] = "process"
 
     @model_validator(mode="after")
     def _one_of(self) -> SetVariable:
         if (self.value is None) == (self.expression is None):
             raise ValueError("give either value or expression")
-        if self.expression is not None:
-            templates.validate_expression(self.expression)
         return self
 
 

@@ -11,7 +11,15 @@ from pydantic import EmailStr, Field, StringConstraints, model_validator
 
 from dealflow.model.access import RoleRights
 from dealflow.model.base import Id, Model
-from dealflow.model.plan import PlanName
+
+
+class PlanName(StrEnum):
+    """What the tenant pays for (the plans themselves: ``dealflow.model.plan``)."""
+
+    FREE = "free"
+    TEAM = "team"
+    BUSINESS = "business"
+    ENTERPRISE = "enterprise"
 
 
 class Role(StrEnum):

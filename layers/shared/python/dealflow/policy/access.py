@@ -7,28 +7,18 @@ never look like a missing one."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
-from jinja2 import nodes
 from pydantic import BaseModel
 
+from dealflow.engine.references import references_of
 from dealflow.http_errors import Forbidden
-from dealflow.language.templates import syntax_tree
-from dealflow.model import STANDARD_FIELDS, BusinessProcess, Clause, Deal, Delay, Pipeline, Role, Tenant, Trigger
+from dealflow.language.templates import ALL_CUSTOM_FIELDS, WHOLE_DEAL
+from dealflow.model import STANDARD_FIELDS, BusinessProcess, Deal, Pipeline, Role, Tenant
 from dealflow.model.access import RESTRICTABLE_FIELDS, AccessLevel, DealView, EntityRights, LeadView, RoleRights
-from dealflow.model.automation import TemplateText, UpdateFields
 from dealflow.model.catalog import Automation
-
-WHOLE_DEAL = "*"  # a template that reads the deal as a whole (``{{ deal }}``, ``deal.items()``)
-ALL_CUSTOM_FIELDS = "fields.*"
-# What templates see besides the stored fields (see ActionContext.template_variables).
-_DERIVED = {"stage": "stage_id", "pipeline": "pipeline_id", "responsible": "responsible_id"}
-_WHOLE_READS = frozenset({"get", "items", "values", "keys"})
-_TEMPLATE_CHECK = get_args(TemplateText)[1]
-# (model, field) pairs whose value is the name of a deal field the automation reads.
-_NAMES_A_FIELD = frozenset({(Clause, "field"), (Trigger, "field"), (Delay, "relative_to_field")})
 
 
 class AccessDenied(Forbidden):
@@ -127,67 +117,21 @@ class FieldUse:
     at: str  # where in the automation, as its author wrote it: "actions.0.subject"
 
 
-def template_reads(source: str, expression: bool = False) -> set[str]:
-    """Deal fields a template (or an expression) reads: ``deal.amount``, ``deal['amount']``,
-    ``deal.fields.code``, ``deal.stage`` (the stage_id); the deal used as a whole is WHOLE_DEAL."""
-    tree = syntax_tree(source, expression)
-    holders = {id(s.node): s for s in tree.find_all((nodes.Getattr, nodes.Getitem))}
-    found: set[str] = set()
-    for name in tree.find_all(nodes.Name):
-        if name.name != "deal" or name.ctx != "load":
-            continue
-        outer = holders.get(id(name))
-        key = _key(outer)
-        if key is None or key in _WHOLE_READS:
-            found.add(WHOLE_DEAL)
-        elif key == "fields":
-            code = _key(holders.get(id(outer)))
-            found.add(ALL_CUSTOM_FIELDS if code is None or code in _WHOLE_READS else code)
-        else:
-            found.add(_DERIVED.get(key, key))
-    return found
+def fields_read(automation: Automation) -> Iterator[FieldUse]:
+    """Every deal field ``automation`` reads or writes: conditions, delays relative to a date field,
+    the fields update_fields sets, message texts and expressions."""
+    for ref in references_of(automation):
+        if ref.kind == "field":
+            yield FieldUse(ref.name, ref.at)
 
 
-def _key(node: nodes.Node | None) -> str | None:
-    if isinstance(node, nodes.Getattr):
-        return node.attr
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-        return node.arg.value
-    return None
-
-
-def fields_read(value: Any, at: str = "") -> Iterator[FieldUse]:
-    """Every deal field ``value`` (an automation, or any part of one) reads: conditions, delays
-    relative to a date field, the fields update_fields sets, message texts and expressions."""
-    if isinstance(value, BaseModel):
-        for name, info in type(value).model_fields.items():
-            child = getattr(value, name)
-            here = f"{at}.{info.alias or name}".lstrip(".")
-            if child is None:
-                continue
-            if (type(value), name) in _NAMES_A_FIELD:
-                if not child.startswith(("var.", "const.")):
-                    yield FieldUse(child, here)
-            elif name == "expression" or _TEMPLATE_CHECK in info.metadata:
-                yield from (FieldUse(f, here) for f in sorted(template_reads(child, name == "expression")))
-            else:
-                if isinstance(value, UpdateFields) and name == "values":
-                    yield from (FieldUse(code, f"{here}.{code}") for code in child)
-                yield from fields_read(child, here)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from fields_read(item, f"{at}.{i}")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from fields_read(item, f"{at}.{key}")
-
-
-def automation_entity(automation: Automation, pipelines: dict[str, Pipeline]) -> str:
-    """Which entity an automation works on: a process names it, the others follow their pipeline."""
+def automation_entity(automation: Automation, pipelines: Mapping[str, Pipeline]) -> str | None:
+    """Which entity an automation works on: a process names it, the others follow their pipeline
+    (None when that pipeline does not exist)."""
     if isinstance(automation, BusinessProcess):
         return automation.entity
     pipeline = pipelines.get(automation.pipeline_id)
-    return pipeline.entity if pipeline else "deal"
+    return pipeline.entity if pipeline else None
 
 
 def check_author(automation: Automation, access: Access) -> None:

@@ -8,16 +8,14 @@ to find out that a stored process will not run."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import Field
 
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.model.base import Model
-from dealflow.model.catalog import Automation
-from dealflow.model.plan import AutomationKindName, Plan, plan_of
-
-AUTOMATION_KINDS: tuple[str, ...] = get_args(AutomationKindName)
+from dealflow.model.catalog import AUTOMATION_KINDS, Automation, AutomationKind
+from dealflow.model.plan import PricingPlan, plan_of
 
 
 class PlanExceeded(Exception):
@@ -46,7 +44,7 @@ class Usage(Model):
 
     plan: str
     automation: Allowance = Field(description="Rules, tunnels, triggers and business processes switched on")
-    kinds: list[AutomationKindName] = Field(description="Kinds of automation the plan includes")
+    kinds: list[AutomationKind] = Field(description="Kinds of automation the plan includes")
     by_kind: dict[str, int] = Field(description="Switched-on automation per kind (every kind, 0 when none)")
     field_step_workflows: Allowance = Field(description="Field–step workflows switched on")
 
@@ -69,7 +67,7 @@ def usage_of(known: TenantAutomation) -> Usage:
     )
 
 
-def _check_kind(plan: Plan, candidate: Automation) -> None:
+def _check_kind(plan: PricingPlan, candidate: Automation) -> None:
     if candidate.kind not in plan.kinds:
         raise PlanExceeded(
             f"the {plan.name.value} plan does not include {candidate.kind} automation "

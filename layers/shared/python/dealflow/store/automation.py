@@ -12,8 +12,8 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from dealflow.model import BusinessProcess, FieldDefinition, Pipeline, Rule, Tenant, Trigger, Tunnel, TypedValue
-from dealflow.model.catalog import Definition
+from dealflow.model import FieldDefinition, Pipeline, Tenant, TypedValue
+from dealflow.model.catalog import STORED_KINDS, Definition
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, MAX_WRITES, Compiler
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
@@ -23,10 +23,7 @@ _DEFINITION_PREFIX = "DEF#"
 _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline,
     "FIELD": FieldDefinition,
-    "RULE": Rule,
-    "TUNNEL": Tunnel,
-    "TRIGGER": Trigger,
-    "PROCESS": BusinessProcess,
+    **STORED_KINDS,
     "WORKFLOW": FieldStepWorkflow,
 }
 ValueKind = Literal["constants", "variables"]

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError, ValidationInfo, field_validator
 
-from dealflow.http_errors import BadRequest, Invalid
-from dealflow.model.automation import EXTERNAL_EVENTS
+from dealflow.http_errors import BadRequest, Invalid, problems_from
+from dealflow.model.automation import ExternalEvent
 from dealflow.model.base import Id, Model
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-ExternalEvent = Literal["email_link_clicked", "incoming_call", "invoice_paid", "web_form_submitted", "custom"]
-assert get_args(ExternalEvent) == EXTERNAL_EVENTS, "webhook kinds drifted from the triggers' external events"
 
 
 class WebhookEvent(Model):
@@ -60,15 +56,6 @@ class WebhookAccepted(Model):
     )
 
 
-def _problems(exc: ValidationError) -> list[dict[str, str]]:
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        location = ".".join(str(part) for part in error["loc"]) or "body"
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append({"field": location, "problem": message})
-    return problems
-
-
 def parse_event(body: bytes) -> WebhookEvent:
     """The request body as a ``WebhookEvent``; ``BadRequest`` when it is not JSON, ``Invalid`` when
     it is JSON but not an event."""
@@ -83,9 +70,7 @@ def parse_event(body: bytes) -> WebhookEvent:
     try:
         return WebhookEvent.model_validate(payload)
     except ValidationError as exc:
-        problems = _problems(exc)
-        reason = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        raise Invalid(problems, reason) from None
+        raise Invalid(problems_from(exc)) from None
     except RecursionError:
         raise BadRequest("body is nested too deeply") from None
 

@@ -98,10 +98,10 @@ class WebhookReceiver:
         try:
             automation = self.load_automation(tenant_id)
         except UnknownTenant:
-            raise NotFound(f"tenant '{tenant_id}' has no automation set up") from None
+            raise NotFound("tenant", tenant_id, where="with automation set up") from None
         deal = self.get_deal(tenant_id, event.deal_id)
         if deal is None:
-            raise NotFound(f"deal '{event.deal_id}' not found", deal_id=event.deal_id)
+            raise NotFound("deal", event.deal_id, id_key="deal_id")
         claimed, seen = self.events.claim(tenant_id, event.id, kind=event.kind, deal_id=event.deal_id)
         if not claimed:
             raise Replayed(

@@ -8,9 +8,21 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from dealflow.authoring.checks import AUTOMATION, check_automation
+from dealflow.engine.compiled import AutomationIndex, TenantAutomation
+from dealflow.http_errors import Invalid, problems_from
 from dealflow.language import templates
-from dealflow.language.templates import MAX_OUTPUT_CHARS, TemplateError, evaluate, render_text, validate_expression
-from dealflow.model import Rule
+from dealflow.language.templates import (
+    ALL_CUSTOM_FIELDS,
+    MAX_OUTPUT_CHARS,
+    WHOLE_DEAL,
+    TemplateError,
+    evaluate,
+    names_read,
+    render_text,
+    validate_expression,
+)
+from dealflow.model import Pipeline, Stage, Tenant, TypedValue, User
 
 VARS: dict[str, Any] = {
     "deal": {
@@ -238,11 +250,37 @@ def test_format_to_a_huge_width_refused(source: str) -> None:
         evaluate(source, {})
 
 
-# --- a rule holding such a template is refused when saved ----------------------------------------------------
+# --- automation holding such a template is refused when saved ------------------------------------------------
+
+
+def _known() -> TenantAutomation:
+    """A tenant with one user, one constant and one pipeline, as the save-time check sees it."""
+    tenant = Tenant(
+        id="t1",
+        name="Example",
+        users=[User(id="u1", name="Uma", email="uma@example.com")],
+        constants={"crm_url": TypedValue(type="text", value="https://crm.example.com")},
+    )
+    sales = Pipeline(id="sales", name="Sales", stages=[Stage(id="new", name="New"), Stage(id="won", name="Won")])
+    return TenantAutomation(tenant=tenant, pipelines={"sales": sales}, fields={}, index=AutomationIndex([]), version=1)
+
+
+def _refused(automation: Any) -> dict[str, str]:
+    """The problems ``check_automation`` names, by field, when ``automation`` is saved."""
+    with pytest.raises(Invalid) as exc:
+        check_automation(AUTOMATION.validate_python(automation), _known())
+    return {p["field"]: p["problem"] for p in exc.value.problems}
 
 
 def _rule(action: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "r1", "name": "Mail on win", "pipeline_id": "sales", "stage_id": "won", "actions": [action]}
+    return {
+        "kind": "rule",
+        "id": "r1",
+        "name": "Mail on win",
+        "pipeline_id": "sales",
+        "stage_id": "won",
+        "actions": [action],
+    }
 
 
 def _email(subject: str = "Won: {{ deal.title }}", body: str = "Well done") -> dict[str, Any]:
@@ -251,46 +289,122 @@ def _email(subject: str = "Won: {{ deal.title }}", body: str = "Well done") -> d
 
 @pytest.mark.parametrize("source", INTERNALS)
 @pytest.mark.parametrize("part", ["subject", "body"])
-def test_rule_with_unsafe_email_template_refused(source: str, part: str) -> None:
-    with pytest.raises(ValidationError) as exc:
-        Rule.model_validate(_rule(_email(**{part: source})))
-    errors = exc.value.errors()
-    assert [e["loc"] for e in errors] == [("actions", 0, "send_email", part)]
-    assert "reaches Python internals" in errors[0]["msg"]
-    assert f"actions.0.send_email.{part}" in str(exc.value)
+def test_rule_with_unsafe_email_template_refused_when_saved(source: str, part: str) -> None:
+    problems = _refused(_rule(_email(**{part: source})))
+    assert list(problems) == [f"actions.0.{part}"]
+    assert "reaches Python internals" in problems[f"actions.0.{part}"]
 
 
 @pytest.mark.parametrize(
-    ("action", "loc"),
+    ("action", "field"),
     [
-        (
-            {"kind": "notify", "to": {"users": ["u1"]}, "message": "{{ ''.__class__ }}"},
-            ("actions", 0, "notify", "message"),
-        ),
-        ({"kind": "create_task", "title": "{{ self.__init__ }}"}, ("actions", 0, "create_task", "title")),
-        ({"kind": "create_workgroup", "name": "{{ lipsum.__globals__ }}"}, ("actions", 0, "create_workgroup", "name")),
+        ({"kind": "notify", "to": {"users": ["u1"]}, "message": "{{ ''.__class__ }}"}, "actions.0.message"),
+        ({"kind": "create_task", "title": "{{ self.__init__ }}"}, "actions.0.title"),
+        ({"kind": "create_task", "title": "Call", "description": "{{ deal._x }}"}, "actions.0.description"),
+        ({"kind": "create_workgroup", "name": "{{ lipsum.__globals__ }}"}, "actions.0.name"),
         (
             {"kind": "update_fields", "values": {"amount": {"expression": "deal.__class__"}}},
-            ("actions", 0, "update_fields", "values", "amount"),
+            "actions.0.values.amount.expression",
         ),
     ],
 )
-def test_rule_with_unsafe_template_in_other_actions_refused(action: dict[str, Any], loc: tuple[Any, ...]) -> None:
-    with pytest.raises(ValidationError) as exc:
-        Rule.model_validate(_rule(action))
-    assert [e["loc"] for e in exc.value.errors()] == [loc]
+def test_rule_with_unsafe_template_in_other_actions_refused(action: dict[str, Any], field: str) -> None:
+    problems = _refused(_rule(action))
+    # Only the template is named: what a refused template reads is not reported as a missing field.
+    assert list(problems) == [field]
+    assert "reaches Python internals" in problems[field]
 
 
 def test_rule_with_syntax_error_in_template_refused() -> None:
-    with pytest.raises(ValidationError) as exc:
-        Rule.model_validate(_rule(_email(body="Hi\n{{ deal.title ")))
-    assert "template syntax error on line 2" in str(exc.value)
-    assert exc.value.errors()[0]["loc"] == ("actions", 0, "send_email", "body")
+    problems = _refused(_rule(_email(body="Hi\n{{ deal.title ")))
+    assert list(problems) == ["actions.0.body"]
+    assert "template syntax error on line 2" in problems["actions.0.body"]
 
 
-def test_rule_with_safe_templates_accepted() -> None:
-    rule = Rule.model_validate(_rule(_email(body="{{ const.crm_url }}/deals/{{ deal.id }}")))
+def test_template_problems_come_with_the_other_problems_of_the_automation() -> None:
+    rule = _rule({"kind": "notify", "to": {"users": ["u-ghost"]}, "message": "{% if %}"})
+    problems = _refused({**rule, "stage_id": "nowhere"})
+    assert set(problems) == {"actions.0.message", "actions.0.to.users.0", "stage_id"}
+    assert "template syntax error" in problems["actions.0.message"]
+
+
+def test_business_process_templates_are_named_where_they_stand() -> None:
+    notify = {"kind": "notify", "to": {"users": ["u1"]}, "message": "ok"}
+    process = {
+        "kind": "business_process",
+        "id": "p1",
+        "name": "Outcome",
+        "start_on": ["manual"],
+        "nodes": [
+            {
+                "kind": "condition",
+                "branches": [
+                    {
+                        "name": "big",
+                        "condition": {"field": "amount", "op": "gt", "value": 1},
+                        "nodes": [
+                            {"kind": "action", "action": notify},
+                            {"kind": "action", "action": _email(body="{{ ''.__class__ }}")},
+                        ],
+                    }
+                ],
+                "otherwise": [{"kind": "action", "action": {**notify, "message": "{{ deal.title "}}],
+            },
+            {"kind": "set_variable", "variable": "v", "expression": "deal.__class__"},
+            {
+                "kind": "loop",
+                "while": {"field": "amount", "op": "gt", "value": 1},
+                "nodes": [{"kind": "set_variable", "variable": "w", "expression": "1 +"}],
+            },
+        ],
+    }
+    problems = _refused(process)
+    assert list(problems) == [
+        "nodes.0.branches.0.nodes.1.action.body",
+        "nodes.0.otherwise.0.action.message",
+        "nodes.1.expression",
+        "nodes.2.nodes.0.expression",
+    ]
+    assert "reaches Python internals" in problems["nodes.1.expression"]
+    assert "syntax error" in problems["nodes.2.nodes.0.expression"]
+
+
+def test_automation_with_safe_templates_is_saved() -> None:
+    rule = AUTOMATION.validate_python(_rule(_email(body="{{ const.crm_url }}/deals/{{ deal.id }}")))
+    check_automation(rule, _known())  # nothing to refuse
     assert rule.actions[0].body == "{{ const.crm_url }}/deals/{{ deal.id }}"
+
+
+def test_an_invalid_body_names_its_template_problems_too() -> None:
+    body = _rule({"kind": "send_email", "to": {}, "subject": "s", "body": "{{ ''.__class__ }}"})
+    with pytest.raises(ValidationError) as exc:
+        AUTOMATION.validate_python(body)
+    problems = {p["field"]: p["problem"] for p in problems_from(exc.value)}
+    assert set(problems) == {"actions.0.to", "actions.0.body"}
+    assert "reaches Python internals" in problems["actions.0.body"]
+
+
+# --- which fields and constants a template reads ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expression", "read"),
+    [
+        ("{{ deal.title }} for {{ deal['amount'] }}", False, [("field", "title"), ("field", "amount")]),
+        ("{{ deal.fields.sells }} {{ deal.fields['region'] }}", False, [("field", "sells"), ("field", "region")]),
+        ("{{ deal.stage }} / {{ deal.responsible.name }}", False, [("field", "stage_id"), ("field", "responsible_id")]),
+        ("{{ deal }}", False, [("field", WHOLE_DEAL)]),
+        ("{% for k, v in deal.items() %}{{ v }}{% endfor %}", False, [("field", WHOLE_DEAL)]),
+        ("{{ deal.fields }}", False, [("field", ALL_CUSTOM_FIELDS)]),
+        ("{{ const.crm_url }}/{{ deal.id }}", False, [("constant", "crm_url"), ("field", "id")]),
+        ("deal.amount * var.pct / 100 + const.bonus", True, [("field", "amount"), ("constant", "bonus")]),
+        ("{{ deal.title }}{{ deal.title }}", False, [("field", "title")]),
+        ("{{ deal.title ", False, []),
+        ("", False, []),
+    ],
+)
+def test_names_a_template_reads(source: str, expression: bool, read: list[tuple[str, str]]) -> None:
+    assert names_read(source, expression) == read
 
 
 # --- output cap and syntax errors ---------------------------------------------------------------------------

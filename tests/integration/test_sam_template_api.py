@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dealflow.local.cfn_yaml import load_template
-from tests.unit.test_template import TEMPLATE, translate
+from tests.unit.test_sam_template import TEMPLATE, translate
 
 
 @pytest.fixture(scope="module")
