@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.test_template import TEMPLATE, translate
+from tests.unit.test_sam_template import TEMPLATE, translate
 
 from dealflow.local.cfn_yaml import load_template
 
