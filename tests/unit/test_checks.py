@@ -228,3 +228,26 @@ def test_a_deal_write_is_checked_where_it_goes_who_owns_it_and_what_it_holds() -
         "fields.regoin": "no custom field 'regoin' in this tenant",
         "fields.what_we_sell": "'hardware' is not one of services, products",
     }
+
+
+def test_a_deal_cannot_be_sent_into_a_lead_pipeline_nor_a_lead_into_a_deal_pipeline() -> None:
+    # The engine refuses such a copy or move when it runs (a deal is never a lead): every run of the
+    # automation would fail, so it is refused when saved, naming the pipeline.
+    tunnel = automation_of(
+        kind="tunnel",
+        id="t",
+        name="T",
+        pipeline_id="sales",
+        stage_id="won",
+        target_pipeline_id="leads",
+        target_stage_id="need_satisfied",
+        mode="copy",
+    )
+    assert _refused(tunnel) == {"target_pipeline_id": "pipeline 'leads' holds leads, not deals"}
+    copy = {"kind": "copy_to_pipeline", "pipeline_id": "sales", "stage_id": "new"}
+    assert _refused(a_rule("r", copy, pipeline_id="leads", stage_id="qualified")) == {
+        "actions.0.pipeline_id": "pipeline 'sales' holds deals, not leads"
+    }
+    move = {"kind": "action", "action": {"kind": "move_to_pipeline", "pipeline_id": "leads", "stage_id": "new"}}
+    assert _refused(_process(move)) == {"nodes.0.action.pipeline_id": "pipeline 'leads' holds leads, not deals"}
+    check_automation(_process(move, entity="lead"), KNOWN)

@@ -87,6 +87,8 @@ def test_a_stage_missing_from_the_map_keeps_its_id_and_the_check_names_what_brea
         check_automation(moved, known)
     assert {p["field"]: p["problem"] for p in exc.value.problems} == {
         "actions.0.stage_id": "no stage 'negotiation' in pipeline 'leads'",
+        # Its copy into delivery would now copy leads into a deal pipeline.
+        "actions.1.pipeline_id": "pipeline 'delivery' holds deals, not leads",
     }
 
 
