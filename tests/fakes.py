@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from dealflow.authoring.checks import AUTOMATION
 from dealflow.engine.actions import Services
 from dealflow.engine.compiled import TenantAutomation, compile_tenant
 from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.testmode import InlineDurable, RecordingOutbox
-from dealflow.model import Causation, Deal, Pipeline, RunRecord, RunRequest, Tenant, TypedValue
-from dealflow.model.catalog import Automation
-from dealflow.model.fields import FieldDefinition
-from dealflow.ports import DealNotFound, ExecutionFacts, record_id
+from dealflow.model import Causation, Deal, Pipeline, Role, Rule, RunRecord, RunRequest, Tenant, TypedValue, User
+from dealflow.model.catalog import STORED_KINDS, Automation, Definition
+from dealflow.model.fields import FieldDefinition, FieldKind
+from dealflow.model.workflow import FieldStepWorkflow
+from dealflow.ports import ANY, MAX_WRITES, DealNotFound, ExecutionFacts, record_id
 
 T = TypeVar("T")
 
@@ -291,3 +293,261 @@ class FakeExecutions:
 
     def describe(self, execution_id: str) -> ExecutionFacts | None:
         return self.known.get(execution_id)
+
+
+# ─────────────────────────────────────────────────────────────────────────────────────────────────
+# Authoring and policy: a tenant's definitions compiled without a store (checks, loops, moves,
+# transfer, plans, access), and the automation writer copies, moves and imports go through
+# ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+TENANT_ID = "acme"
+
+
+def a_tenant(tenant_id: str = TENANT_ID, **changes: Any) -> Tenant:
+    """A tenant with one user of each role (u-admin, u-head the sales manager, u-anna and u-piotr
+    sales reps), the CRM's address and a tax rate as constants, on the business plan."""
+    users = [
+        User(id="u-admin", name="Ada Admin", email="ada@acme.example", role=Role.ADMIN),
+        User(id="u-head", name="Helena Head", email="helena@acme.example", role=Role.SALES_MANAGER),
+        User(id="u-anna", name="Anna Kowalska", email="anna@acme.example", role=Role.SALES_REP),
+        User(id="u-piotr", name="Piotr Nowak", email="piotr@acme.example", role=Role.SALES_REP),
+    ]
+    constants = {
+        "crm_url": TypedValue(type="text", value="https://crm.acme.example"),
+        "tax_rate": TypedValue(type="number", value="0.23"),
+    }
+    return Tenant.model_validate(
+        {"id": tenant_id, "name": "Acme Consulting", "users": users, "constants": constants, **changes}
+    )
+
+
+def some_pipelines() -> list[Pipeline]:
+    """Sales (two of its stages with a checklist step), delivery and renewals for deals; leads."""
+    return [
+        Pipeline.model_validate(
+            {
+                "id": "sales",
+                "name": "New business",
+                "stages": [
+                    {"id": "new", "name": "New", "steps": [{"id": "qualify", "name": "Qualify the need"}]},
+                    {"id": "proposal", "name": "Proposal", "steps": [{"id": "send_proposal", "name": "Send it"}]},
+                    {"id": "negotiation", "name": "Negotiation"},
+                    {"id": "won", "name": "Won", "semantic": "won"},
+                    {"id": "lost", "name": "Lost", "semantic": "lost"},
+                ],
+            }
+        ),
+        Pipeline.model_validate(
+            {
+                "id": "delivery",
+                "name": "Delivery",
+                "stages": [{"id": "kickoff", "name": "Kick-off"}, {"id": "in_delivery", "name": "In delivery"}],
+            }
+        ),
+        Pipeline.model_validate(
+            {
+                "id": "renewals",
+                "name": "Renewals",
+                "stages": [{"id": "due", "name": "Due"}, {"id": "renewed", "name": "Renewed", "semantic": "won"}],
+            }
+        ),
+        Pipeline.model_validate(
+            {
+                "id": "leads",
+                "name": "Leads",
+                "entity": "lead",
+                "stages": [
+                    {"id": "new", "name": "New lead"},
+                    {"id": "qualified", "name": "Qualified"},
+                    {"id": "need_satisfied", "name": "Need satisfied", "semantic": "won"},
+                    {"id": "rejected", "name": "Rejected", "semantic": "lost"},
+                ],
+            }
+        ),
+    ]
+
+
+def some_fields() -> list[FieldDefinition]:
+    """A list field (what we sell), a date, a number and a text field."""
+    return [
+        FieldDefinition(
+            code="what_we_sell", name="What we sell", kind=FieldKind.LIST, options=["services", "products"]
+        ),
+        FieldDefinition(code="proposal_sent_on", name="Proposal sent on", kind=FieldKind.DATE),
+        FieldDefinition(code="budget", name="Budget", kind=FieldKind.NUMBER),
+        FieldDefinition(code="region", name="Region", kind=FieldKind.TEXT),
+    ]
+
+
+def automation_of(**body: Any) -> Automation:
+    """Automation of any kind from its body, validated as the API validates it."""
+    return AUTOMATION.validate_python(body)
+
+
+def a_rule(rule_id: str, *actions: dict[str, Any], **body: Any) -> Rule:
+    """A rule on sales/won (unless ``body`` says where), notifying the head unless given actions."""
+    notify = {"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }}"}
+    place = {"name": f"Rule {rule_id}", "pipeline_id": "sales", "stage_id": "won"}
+    return Rule.model_validate({"kind": "rule", "id": rule_id, **place, "actions": list(actions) or [notify], **body})
+
+
+def some_automation() -> list[Automation]:
+    """Two rules on sales (one with a condition and a constant), a tunnel to delivery, a trigger on
+    sales and one on leads: all switched on."""
+    return [
+        a_rule("won-notify-head"),
+        a_rule(
+            "lost-email",
+            {
+                "kind": "send_email",
+                "to": {"users": ["u-head", "u-anna"]},
+                "subject": "Lost: {{ deal.title }} ({{ deal.amount }} {{ deal.currency }})",
+                "body": "{{ const.crm_url }}/crm/deal/show/{{ deal.id }}/",
+            },
+            stage_id="lost",
+            condition={"field": "amount", "op": "gte", "value": 1000},
+        ),
+        automation_of(
+            kind="tunnel",
+            id="won-to-delivery",
+            name="Won services deals go to delivery",
+            pipeline_id="sales",
+            stage_id="won",
+            target_pipeline_id="delivery",
+            target_stage_id="kickoff",
+            mode="copy",
+            condition={"field": "what_we_sell", "op": "equals", "value": "services"},
+        ),
+        automation_of(
+            kind="trigger",
+            id="invoice-paid",
+            name="Invoice paid",
+            pipeline_id="sales",
+            stage_id="won",
+            event="invoice_paid",
+        ),
+        automation_of(
+            kind="trigger",
+            id="lead-satisfied",
+            name="Linked deal won",
+            pipeline_id="leads",
+            stage_id="need_satisfied",
+            event="linked_deal_won",
+        ),
+    ]
+
+
+def a_workflow(workflow_id: str = "proposal-sent", **changes: Any) -> FieldStepWorkflow:
+    """The proposal's date field and the step "send the proposal", as one field–step workflow."""
+    body = {
+        "id": workflow_id,
+        "name": "Proposal sent: date and step",
+        "field_code": "proposal_sent_on",
+        "pipeline_id": "sales",
+        "step_id": "send_proposal",
+        **changes,
+    }
+    return FieldStepWorkflow.model_validate(body)
+
+
+class StaleWrite(RuntimeError):
+    """What ``FakeAutomationStore`` raises where the store raises ``StaleDefinition``."""
+
+
+def _stored_key(definition: Definition) -> tuple[str, str]:
+    """(stored kind, id) as the store keys a definition: ``("FIELD", code)``, ``("PROCESS", id)``…"""
+    if isinstance(definition, Pipeline):
+        return "PIPELINE", definition.id
+    if isinstance(definition, FieldDefinition):
+        return "FIELD", definition.code
+    if isinstance(definition, FieldStepWorkflow):
+        return "WORKFLOW", definition.id
+    return next(kind for kind, model in STORED_KINDS.items() if isinstance(definition, model)), definition.id
+
+
+class FakeAutomationStore(FakeAutomation):
+    """``AutomationWriter`` (and ``AutomationSource``): one tenant's definitions, written as the
+    DynamoDB store writes them — each transaction at most ``MAX_WRITES`` definitions, all or nothing,
+    with the tenant's automation-version bump; a put of a new definition needs it absent, a put or
+    delete at a version needs that version stored, ``at_version`` needs the tenant's automation
+    still there. ``transactions`` records every transaction that was written, in order."""
+
+    def __init__(
+        self,
+        tenant: Tenant | None = None,
+        pipelines: Iterable[Pipeline] | None = None,
+        fields: Iterable[FieldDefinition] | None = None,
+        automation: Iterable[Automation] | None = None,
+        workflows: Iterable[FieldStepWorkflow] = (),
+    ) -> None:
+        super().__init__(
+            tenant or a_tenant(),
+            some_pipelines() if pipelines is None else pipelines,
+            some_fields() if fields is None else fields,
+            some_automation() if automation is None else automation,
+        )
+        self.definitions["WORKFLOW"] = list(workflows)
+        self.transactions: list[dict[str, Any]] = []
+
+    def _stored(self) -> dict[tuple[str, str], Any]:
+        return {_stored_key(d): d for items in self.definitions.values() for d in items}
+
+    def write_definitions(
+        self,
+        tenant_id: str,
+        puts: Sequence[tuple[Definition, int | object | None]] = (),
+        deletes: Sequence[tuple[Definition, int | object]] = (),
+        *,
+        at_version: int | None = None,
+        constants: dict[str, TypedValue] | None = None,
+    ) -> None:
+        assert tenant_id == self.tenant.id, f"no tenant '{tenant_id}'"
+        if len(puts) + len(deletes) > MAX_WRITES:
+            raise ValueError(f"at most {MAX_WRITES} definitions per transaction, got {len(puts) + len(deletes)}")
+        if not puts and not deletes and constants is None:
+            return
+        stored = self._stored()
+        stale = [
+            _stored_key(model)
+            for model, expected in puts
+            if (expected is None and _stored_key(model) in stored)
+            or (expected not in (None, ANY) and getattr(stored.get(_stored_key(model)), "version", None) != expected)
+        ]
+        stale += [
+            _stored_key(model)
+            for model, expected in deletes
+            if _stored_key(model) not in stored
+            or (expected is not ANY and getattr(stored[_stored_key(model)], "version", None) != expected)
+        ]
+        if stale:
+            raise StaleWrite(f"{', '.join(f'{kind}#{key}' for kind, key in stale)} changed meanwhile")
+        if at_version is not None and at_version != self.tenant.automation_version:
+            raise StaleWrite(f"the automation of tenant '{tenant_id}' changed since version {at_version}")
+        for model, _ in deletes:
+            stored.pop(_stored_key(model))
+        for model, _ in puts:
+            stored[_stored_key(model)] = model
+        self.definitions = {}
+        for (kind, _), model in stored.items():
+            self.definitions.setdefault(kind, []).append(model)
+        update: dict[str, Any] = {"automation_version": self.tenant.automation_version + 1}
+        if constants is not None:
+            update["constants"] = dict(constants)
+        self.tenant = self.tenant.model_copy(update=update)
+        self.transactions.append(
+            {"puts": [m for m, _ in puts], "deletes": [m for m, _ in deletes], "at_version": at_version, **update}
+        )
+
+
+def compiled_tenant(
+    tenant: Tenant | None = None,
+    *,
+    pipelines: Iterable[Pipeline] | None = None,
+    fields: Iterable[FieldDefinition] | None = None,
+    automation: Iterable[Automation] | None = None,
+    workflows: Iterable[FieldStepWorkflow] = (),
+) -> TenantAutomation:
+    """A tenant's automation compiled by ``compile_tenant`` (no store): the tenant, pipelines,
+    fields and automation above unless given."""
+    store = FakeAutomationStore(tenant, pipelines, fields, automation, workflows)
+    return store.load(store.tenant.id)

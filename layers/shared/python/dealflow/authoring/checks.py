@@ -1,7 +1,8 @@
 """What is checked before automation is written: its templates parse and stay in the sandbox, and
 its references resolve — a rule, tunnel or trigger names a pipeline and a stage that exist, a
-tunnel's target too; a stage move stays in the rule's pipeline; conditions test standard or existing
-custom fields; messages go to users of the tenant; templates read existing fields and constants.
+tunnel's target too, holding the same entity (deals or leads); a stage move stays in the rule's
+pipeline; conditions test standard or existing custom fields; messages go to users of the tenant;
+templates read existing fields and constants.
 What an automation references is the domain's (``dealflow.engine.references``), what a template may
 do the template language's (``dealflow.language``); here each problem becomes a 422 naming the
 field as the caller wrote it (``actions.0.to.users.1``, ``actions.0.subject``)."""
@@ -13,11 +14,12 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, WrapValidator
 
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.engine.references import Reference, broken, references_of
+from dealflow.engine.references import Reference, broken, references_of, writes_of
 from dealflow.http_errors import Invalid
 from dealflow.language.checks import template_problems, with_template_problems
 from dealflow.model import BusinessProcess
 from dealflow.model.catalog import Automation
+from dealflow.policy.access import automation_entity
 
 # Automation as a caller sends it: when it is invalid, its templates' problems come with the rest.
 AutomationBody = Annotated[Automation, WrapValidator(with_template_problems(Automation))]
@@ -54,6 +56,12 @@ def check_automation(automation: Automation, known: TenantAutomation) -> None:
         pipeline = known.pipelines.get(automation.pipeline_id)
         if pipeline is not None and pipeline.entity != automation.entity:
             problems.add("pipeline_id", f"pipeline '{pipeline.id}' holds {pipeline.entity}s, not {automation.entity}s")
+    # A copy or move into a pipeline of the other entity fails on every run (a deal is never a lead).
+    entity = automation_entity(automation, known.pipelines)
+    for write in writes_of(automation):
+        target = known.pipelines.get(write.pipeline_id or "")
+        if write.pipeline_at is not None and target is not None and entity is not None and target.entity != entity:
+            problems.add(write.pipeline_at, f"pipeline '{target.id}' holds {target.entity}s, not {entity}s")
     for found in broken(references_of(automation), known.pipelines, known.fields, known.tenant):
         if found.reference.at not in refused:  # a refused template reads nothing worth naming
             problems.add(found.reference.at, found.problem)
