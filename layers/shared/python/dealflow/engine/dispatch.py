@@ -18,6 +18,7 @@ from dealflow.engine.changes import ChangeKind, DealChange, diff, flat, tenant_f
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
 from dealflow.language.conditions import compile_condition
 from dealflow.model import Deal, RunRequest, StageEntry, TypedValue
+from dealflow.model.automation import Trigger
 from dealflow.model.pipeline import StageSemantic
 from dealflow.model.process import BusinessProcess
 from dealflow.ports import RunStarter
@@ -141,7 +142,9 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
         watching = [
             c
             for c in index.on_event("field_changed")
-            if c.automation.pipeline_id == new.pipeline_id and c.automation.field in change.changed_fields
+            if isinstance(c.automation, Trigger)
+            and c.automation.pipeline_id == new.pipeline_id
+            and c.automation.field in change.changed_fields
         ]
         if watching:
             _merge(
@@ -198,7 +201,8 @@ def plan_event(
     candidates = [
         c
         for c in automation.index.on_event(event)
-        if c.automation.pipeline_id == item.pipeline_id
+        if isinstance(c.automation, Trigger)
+        and c.automation.pipeline_id == item.pipeline_id
         and (event != "custom" or c.automation.custom_event == custom_event)
     ]
     outside = item.model_copy(update={"caused_by": None})  # an outside event starts a new chain

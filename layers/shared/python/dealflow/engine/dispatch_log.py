@@ -13,6 +13,7 @@ from dealflow.engine.changes import DealChange
 from dealflow.engine.compiled import CompiledAutomation
 from dealflow.engine.dispatch import run_id_for
 from dealflow.model import RunRecord, RunStep
+from dealflow.model.run import RunStatus
 from dealflow.ports import RunLog, RunStarter
 
 
@@ -42,7 +43,7 @@ class DispatchLog:
         change: DealChange,
         event_id: str,
         automation: Any,
-        status: str,
+        status: RunStatus,
         reason: str,
         steps: list[RunStep] | None = None,
     ) -> None:
@@ -57,7 +58,7 @@ class DispatchLog:
                 deal_id=change.deal_id,
                 event_id=event_id,
                 started_by=_started_by(change),
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 reason=reason,
                 steps=steps or [],
                 started_at=stamp,

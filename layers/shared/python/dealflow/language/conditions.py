@@ -133,13 +133,20 @@ def _compile_clause(clause: Clause) -> Predicate:
 def compile_condition(condition: Condition | None) -> Predicate:
     """Turn a structured condition into a predicate; no condition always holds."""
     if condition is None:
-        return lambda new, old, trace=None: True
+        return _always
     if isinstance(condition, Clause):
         return _compile_clause(condition)
     parts = [compile_condition(c) for c in (condition.all if isinstance(condition, AllOf) else condition.any)]
-    if isinstance(condition, AnyOf):
-        return lambda new, old, trace=None: any(p(new, old, trace) for p in parts)
-    return lambda new, old, trace=None: all(p(new, old, trace) for p in parts)
+    combine = any if isinstance(condition, AnyOf) else all
+
+    def group(new: Facts, old: Facts | None, trace: list[dict[str, Any]] | None = None) -> bool:
+        return combine(p(new, old, trace) for p in parts)
+
+    return group
+
+
+def _always(new: Facts, old: Facts | None, trace: list[dict[str, Any]] | None = None) -> bool:
+    return True
 
 
 def reads_before(condition: Condition | None) -> bool:

@@ -85,6 +85,13 @@ def _load_handler(name: str) -> ModuleType:
     return module
 
 
+def _swap_in(module: ModuleType, **built: object) -> None:
+    """Replace what a handler module built at import (its cold start) with what the harness built,
+    such as a dispatcher with the in-process run starter."""
+    for name, value in built.items():
+        setattr(module, name, value)
+
+
 class MotoStack(AutomationTools, HttpTools):
     def __init__(
         self,
@@ -152,12 +159,12 @@ class MotoStack(AutomationTools, HttpTools):
         self._runner_app = _load_handler("runner")
         self.runs_port = LocalRunStarter(self._runner_app.handler, self.clock)
         self._dispatcher_app = _load_handler("dispatcher")
-        self._dispatcher_app.DISPATCHER = runtime.dispatcher(self.runs_port)
+        _swap_in(self._dispatcher_app, DISPATCHER=runtime.dispatcher(self.runs_port))
         self._ssm = session.client("ssm")
         self._reconciler_app = _load_handler("run_reconciler")
-        self._reconciler_app.RECONCILE = runtime.run_reconciler(self.runs_port)
+        _swap_in(self._reconciler_app, RECONCILE=runtime.run_reconciler(self.runs_port))
         self._webhooks_app = _load_handler("webhooks")
-        self._webhooks_app.RECEIVER = runtime.webhook_receiver(self.runs_port)
+        _swap_in(self._webhooks_app, RECEIVER=runtime.webhook_receiver(self.runs_port))
         self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
         self._pump = StreamPump(session.client("dynamodbstreams"), self.resources.streams["DealsTable"])
         self._sqs = session.client("sqs")
