@@ -211,6 +211,14 @@ def test_small_power_allowed() -> None:
     assert render_text("{{ 2 ** 10 }}", {}) == "1024"
 
 
+def test_a_power_of_money_is_computed_and_still_capped() -> None:
+    # Money is Decimal: the guard once multiplied it by a float and failed every such template.
+    assert evaluate("2 ** deal.amount", {"deal": {"amount": Decimal("3")}}) == Decimal("8")
+    assert evaluate("deal.amount ** 0.5", {"deal": {"amount": Decimal("16")}}) == Decimal("4")
+    with pytest.raises(TemplateError, match="the power would produce a number that is too large"):
+        evaluate("deal.amount ** 99", {"deal": {"amount": Decimal("1e40")}})
+
+
 @pytest.mark.parametrize(
     "source", ["((2 ** 100) ** 100) ** 100", "(((10 ** 100) ** 100) ** 100) ** 100", "(9 ** 99) ** 99"]
 )

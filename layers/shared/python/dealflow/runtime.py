@@ -1,9 +1,8 @@
-"""Wiring for the Lambda functions: AWS clients and services built once per container from the
-environment that template.yaml sets."""
+"""Wiring for the Lambda functions: AWS clients and services built once per container from their
+settings (``dealflow.aws.settings``: the environment that template.yaml sets)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from dealflow.aws.run_starter import LambdaRunStarter
+from dealflow.aws.settings import Settings
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.engine.dispatch import Dispatcher
 from dealflow.engine.dispatch_log import DispatchLog, cancel_waiting
@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     from dealflow.webhooks import WebhookReceiver
 
 
+@cache
+def settings() -> Settings:
+    """The function's configuration, read from the environment once per container."""
+    return Settings()
+
+
 @dataclass(frozen=True)
 class Tables:
     deals: object
@@ -40,10 +46,8 @@ class Tables:
 
 @cache
 def tables() -> Tables:
-    dynamodb = boto3.resource("dynamodb")
-    return Tables(
-        deals=dynamodb.Table(os.environ["DEALS_TABLE"]), automation=dynamodb.Table(os.environ["AUTOMATION_TABLE"])
-    )
+    dynamodb, s = boto3.resource("dynamodb"), settings()
+    return Tables(deals=dynamodb.Table(s.need("deals_table")), automation=dynamodb.Table(s.automation_table))
 
 
 @cache
@@ -57,7 +61,7 @@ def runner_services() -> Services:
     from dealflow.store.ledger import EffectLedger
     from dealflow.store.records import RecordStore
 
-    t = tables()
+    t, s = tables(), settings()
     return Services(
         automation=automation_store(),
         runs=RunLog(t.automation),
@@ -65,15 +69,14 @@ def runner_services() -> Services:
         ledger=EffectLedger(t.automation),
         records=RecordStore(t.automation),
         mailer=SesMailer(boto3.client("sesv2")),
-        notifier=SnsNotifier(boto3.client("sns"), os.environ["NOTIFICATIONS_TOPIC_ARN"]),
-        sender=os.environ.get("SENDER_EMAIL") or None,
+        notifier=SnsNotifier(boto3.client("sns"), s.need("notifications_topic_arn")),
+        sender=s.sender_email,
     )
 
 
 def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
-    starter = starter or LambdaRunStarter(boto3.client("lambda"), os.environ["RUNNER_FUNCTION"])
+    starter = starter or LambdaRunStarter(boto3.client("lambda"), settings().need("runner_function"))
     runs = RunLog(tables().automation)
-    sample = float(os.environ.get("NOT_STARTED_SAMPLE_RATE", "1.0"))
 
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
         cancel_waiting(runs, starter, tenant_id, "the deal was deleted", deal_id=deal_id)
@@ -81,7 +84,7 @@ def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
     return Dispatcher(
         automation_store().load,
         starter,
-        DispatchLog(runs, sample),
+        DispatchLog(runs, settings().not_started_sample_rate),
         on_deleted=deal_deleted,
         on_change=StepMarker(DealStore(tables().deals, tables().automation)),
     )
@@ -94,7 +97,7 @@ def run_reconciler(executions: Executions | None = None) -> Callable[[ExecutionS
 
     executions = executions or LambdaExecutions(boto3.client("lambda"))
     # The automation table only: the reconciler has no business with deals.
-    automation = boto3.resource("dynamodb").Table(os.environ["AUTOMATION_TABLE"])
+    automation = boto3.resource("dynamodb").Table(settings().automation_table)
     return partial(reconcile, executions=executions, runs=RunLog(automation))
 
 
@@ -103,11 +106,9 @@ def webhook_secrets() -> ParameterStoreSecrets:
     """Tenants' webhook secrets from SSM, cached per container (powertools parameters, 5 minutes)."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-    from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX, ParameterStoreSecrets
+    from dealflow.aws.secrets import ParameterStoreSecrets
 
-    return ParameterStoreSecrets(
-        SSMProvider(boto3_client=boto3.client("ssm")), os.environ.get("WEBHOOK_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX
-    )
+    return ParameterStoreSecrets(SSMProvider(boto3_client=boto3.client("ssm")), settings().webhook_secret_prefix)
 
 
 def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
@@ -115,7 +116,7 @@ def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     from dealflow.store.webhook_events import WebhookEventLog
     from dealflow.webhooks import WebhookReceiver
 
-    starter = starter or LambdaRunStarter(boto3.client("lambda"), os.environ["RUNNER_FUNCTION"])
+    starter = starter or LambdaRunStarter(boto3.client("lambda"), settings().need("runner_function"))
     t = tables()
     return WebhookReceiver(
         secrets=webhook_secrets(),
@@ -127,7 +128,9 @@ def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
 
 
 def reset() -> None:
-    """Forget the clients built so far (the local harness switches between moto instances)."""
+    """Forget the settings and clients built so far (the local harness switches between moto
+    instances, and sets the environment for each)."""
+    settings.cache_clear()
     tables.cache_clear()
     automation_store.cache_clear()
     webhook_secrets.cache_clear()
@@ -138,7 +141,7 @@ def api_deps() -> Deps:
     from dealflow.api.deps import Deps  # only the API function loads the API
 
     t = tables()
-    runner = os.environ.get("RUNNER_FUNCTION")
+    runner = settings().runner_function
     return Deps(
         automation=automation_store(),
         deals=DealStore(t.deals),

@@ -13,6 +13,7 @@ even read, so a sales rep's PUT of a broken rule is a 403, not a 422 that leaks 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +56,12 @@ class Caller:
         return self.role is Role.ADMIN
 
 
-def claims_of(event: dict[str, Any]) -> dict[str, Any]:
+def claims_of(event: Mapping[str, Any]) -> dict[str, Any]:
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     return ((authorizer.get("jwt") or {}).get("claims")) or {}
 
 
-def caller_of(event: dict[str, Any]) -> Caller:
+def caller_of(event: Mapping[str, Any]) -> Caller:
     claims = claims_of(event)
     missing = [c for c in (USER_CLAIM, TENANT_CLAIM, ROLE_CLAIM) if not claims.get(c)]
     if missing:

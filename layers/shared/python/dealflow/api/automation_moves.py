@@ -16,7 +16,7 @@ from dealflow.authoring.checks import check_automation
 from dealflow.authoring.moves import Changes, Target, copy_id, retarget, select, write_changes
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.http_errors import problems_from
-from dealflow.model.catalog import Automation
+from dealflow.model.catalog import AUTOMATION_MODELS, Automation
 from dealflow.ports import MAX_WRITES
 
 
@@ -108,7 +108,8 @@ def router(deps: DepsProvider) -> Router:
         taken = set(tenant.by_id)
         target = request.target or Target()
         for item in chosen:
-            placed, found = None, []
+            placed: Automation | None = None
+            found: list[dict[str, str]] = []
             if request.operation == "copy":
                 new_id = copy_id(item.id, taken)
                 taken.add(new_id)
@@ -126,15 +127,17 @@ def router(deps: DepsProvider) -> Router:
         if problems:
             raise Invalid(problems)
         write_changes(d.automation, who.tenant_id, tenant, changes)
+        # Changes holds definitions of every kind; a bulk request only ever puts automation in it.
+        deleted = [a for a, _ in changes.deleted if isinstance(a, AUTOMATION_MODELS)]
         cancelled: list[str] = []
         if request.operation in ("disable", "delete"):
             reason = f"the automation was {'deleted' if request.operation == 'delete' else 'switched off'}"
-            stopped = [a for a, _ in (*changes.replaced, *changes.deleted)]
+            stopped = [a for a, _ in changes.replaced if isinstance(a, AUTOMATION_MODELS)] + deleted
             cancelled = [run for a in stopped for run in _cancel(d, who.tenant_id, a.id, reason)]
         return BulkResult(
             operation=request.operation,
             changed=[*changes.created, *(a for a, _ in changes.replaced)],
-            deleted=[a.id for a, _ in changes.deleted],
+            deleted=[a.id for a in deleted],
             cancelled_runs=cancelled,
         )
 

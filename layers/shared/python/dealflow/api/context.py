@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from dealflow.api.auth import Caller
 from dealflow.api.deps import Deps
@@ -14,7 +15,7 @@ from dealflow.engine.compiled import TenantAutomation
 
 DepsProvider = Callable[[], Deps]
 # A PUT that creates answers 201, one that replaces 200, with the same body (see openapi_document).
-CREATED_OR_REPLACED: dict[int, dict[str, str]] = {200: {"description": "Replaced"}, 201: {"description": "Created"}}
+CREATED_OR_REPLACED: dict[int, OpenAPIResponse] = {200: {"description": "Replaced"}, 201: {"description": "Created"}}
 
 
 def caller(router: Router) -> Caller:

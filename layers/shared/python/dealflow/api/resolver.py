@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
 from pydantic import ValidationError
 
 from dealflow.api import (
@@ -59,13 +61,25 @@ DESCRIPTION = (
     "named in `field`) or plan_limit, 404 not_found (naming the id), 409 conflict (stale version), "
     "422 validation (`problems`: field and problem), 400 malformed_json, 413 payload_too_large."
 )
-OPENAPI = {
-    "title": TITLE,
-    "version": VERSION,
-    "description": DESCRIPTION,
-    "security_schemes": {"jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-    "security": [{"jwt": []}],
-}
+
+
+class OpenApiInfo(TypedDict):
+    """What the document and Swagger UI say about the API (keyword arguments of both powertools calls)."""
+
+    title: str
+    version: str
+    description: str
+    security_schemes: dict[str, SecurityScheme]
+    security: list[dict[str, list[str]]]
+
+
+OPENAPI = OpenApiInfo(
+    title=TITLE,
+    version=VERSION,
+    description=DESCRIPTION,
+    security_schemes={"jwt": HTTPBearer(bearerFormat="JWT")},
+    security=[{"jwt": []}],
+)
 
 
 # DynamoDB items stop at 400 KB; a body that could never be stored is refused before it is parsed.
@@ -139,7 +153,7 @@ def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-def _an_object_or_nothing(event: dict[str, Any]) -> None:
+def _an_object_or_nothing(event: Mapping[str, Any]) -> None:
     """Every body the API takes is a JSON object. (powertools would take the first item of a JSON
     array for an object parameter; not JSON at all is left to it: a 400.)"""
     if not event.get("body"):
@@ -164,7 +178,7 @@ class ApiResolver(APIGatewayHttpResolver):
     """Decides who calls, and whether they may, before a route reads the body: a missing claim is
     a 401 and a sales rep changing automation a 403 whatever the body says."""
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         http = (event.get("requestContext") or {}).get("http") or {}
         path, method = event.get("rawPath") or http.get("path") or "/", http.get("method") or "GET"
         if not is_public(path):

@@ -65,7 +65,7 @@ class Deleted(Model):
 class DealPage(Model):
     """One page of a deal or lead list, each item as the caller may see it."""
 
-    items: list[ItemView]  # type: ignore[valid-type]
+    items: list[ItemView]
     next_token: str | None = Field(description="Pass as `next_token` for the next page; null on the last")
 
 

@@ -73,7 +73,7 @@ def router(deps: DepsProvider) -> Router:
     )
     def export(
         format: Annotated[Literal["json", "yaml"], Query(description="json (default) or yaml")] = "json",
-    ):  # no return annotation: the YAML document is text, which powertools would validate as a model
+    ) -> Response[Any]:  # Any: the document as JSON or as YAML text (its schema is in `responses`)
         document = export_document(known(deps(), caller(r)))
         if format == "yaml":
             return Response(

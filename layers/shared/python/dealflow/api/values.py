@@ -32,7 +32,7 @@ def _checked_name(name: str) -> str:
 
 
 def _routes(r: Router, deps: DepsProvider, kind: ValueKind) -> None:
-    one, tags = _SINGULAR[kind], [kind]
+    one, tags = _SINGULAR[kind], [str(kind)]
 
     def values_of() -> dict[str, TypedValue]:
         return getattr(deps().automation.get_tenant(caller(r).tenant_id), kind)

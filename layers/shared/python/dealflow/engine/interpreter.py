@@ -36,6 +36,7 @@ from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
 from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, RunRequest, RunStep, Tenant, parse_item
 from dealflow.model.automation import Action, Condition
+from dealflow.model.run import RunStatus
 from dealflow.ports import Durable
 
 # What each step returns keeps the shape it had before rules and processes shared this walker:
@@ -327,11 +328,12 @@ class Walker:
             return compile_condition(node.condition)({**(flat(item) or {}), **tenant_facts(tenant)}, None, trace)
 
         entity = "lead" if request.target_id else request.deal.entity
-        outcome, reason = "skipped", None
+        ended: RunStatus = "skipped"  # how the run ends when the check gives a reason to stop it
+        reason: str | None = None
         if delayed and (stopped := self._switched_off()):
-            outcome, reason = "cancelled", stopped
+            ended, reason = "cancelled", stopped
         elif item is None:
-            outcome, reason = ("cancelled" if delayed else "skipped"), f"the {entity} was deleted"
+            ended, reason = ("cancelled" if delayed else "skipped"), f"the {entity} was deleted"
         elif node.trigger_pipeline_id and item.pipeline_id != node.trigger_pipeline_id:
             reason = f"the {entity} is in pipeline '{item.pipeline_id}', not the trigger's '{node.trigger_pipeline_id}'"
         elif node.trigger_pipeline_id and request.target_id and not holds():
@@ -340,12 +342,11 @@ class Walker:
             reason = f"the {entity} left stage '{node.stage[1]}' before the delay ended (now in '{item.stage_id}')"
         elif delayed and node.condition is not None and not holds():
             reason = "the condition no longer held when the delay ended"
-        else:
-            outcome = "passed"
         detail = {"reason": reason, "conditions": trace} if reason else {}
+        outcome = ended if reason else "passed"
         step = RunStep(name=node.name or "check", kind="check", outcome=outcome, at=stamp(), detail=detail)
         if reason:
-            self.book.write(outcome, reason=reason, finished=True, new_step=step)
+            self.book.write(ended, reason=reason, finished=True, new_step=step)
         return {
             "proceed": reason is None,
             "deal": item.model_dump(mode="json") if item else None,

@@ -8,6 +8,7 @@ from datetime import datetime
 from dealflow import clock
 from dealflow.engine.nodes import StepKind
 from dealflow.model import RunRecord, RunRequest, RunStep
+from dealflow.model.run import RunStatus
 from dealflow.ports import RunLog
 
 
@@ -31,7 +32,7 @@ class RunBook:
         self.execution_id = execution_id
 
     def write(
-        self, status: str, reason: str | None = None, finished: bool = False, new_step: RunStep | None = None
+        self, status: RunStatus, reason: str | None = None, finished: bool = False, new_step: RunStep | None = None
     ) -> None:
         """Rewrite the run's record; a step function passes its own step as ``new_step``."""
         automation, request = self.request.automation, self.request
@@ -45,7 +46,7 @@ class RunBook:
                 deal_id=request.target_id or request.deal.id,
                 event_id=request.event_id,
                 started_by=request.started_by.model_dump(mode="json", exclude_none=True),
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 reason=reason,
                 steps=[*self.steps, *([new_step] if new_step else [])],
                 started_at=self.started_at or stamp(),  # a start that failed never set it

@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 from dealflow import clock
 from dealflow.engine.actions import Services
 from dealflow.engine.changes import flat, tenant_facts
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.interpreter import RunFailed, execute_any
+from dealflow.engine.run_failures import OPEN
 from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry
 from dealflow.model.catalog import Automation
-from dealflow.ports import DealNotFound, DealStore, record_id
+from dealflow.ports import AutomationSource, DealNotFound, DealStore, record_id
 
 T = TypeVar("T")
 
@@ -99,16 +101,40 @@ class RecordingOutbox:
 
 
 class DryRunRecords:
-    def create_once(self, tenant_id: str, kind: str, effect_key: str, values: dict[str, Any]) -> tuple[dict, bool]:
+    def create_once(
+        self, tenant_id: str, kind: str, effect_key: str, values: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
         return {"id": record_id(effect_key), **values}, True
 
 
 class CollectingRunLog:
+    """The test run's log, in memory: the interpreter rewrites the run's record as it goes, and
+    ``run_test`` stores the last one as the test run."""
+
     def __init__(self) -> None:
         self.last: RunRecord | None = None
 
     def write(self, record: RunRecord) -> None:
         self.last = record
+
+    def _kept(self, tenant_id: str) -> list[RunRecord]:
+        return [self.last] if self.last is not None and self.last.tenant_id == tenant_id else []
+
+    def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
+        return next((r for r in self._kept(tenant_id) if r.run_id == run_id), None)
+
+    def end(self, record: RunRecord) -> bool:
+        current = self.get(record.tenant_id, record.run_id)
+        if current is not None and current.status not in OPEN:
+            return False
+        self.write(record)
+        return True
+
+    def for_deal(self, tenant_id: str, deal_id: str, limit: int = 100) -> list[RunRecord]:
+        return [r for r in self._kept(tenant_id) if r.deal_id == deal_id][:limit]
+
+    def for_automation(self, tenant_id: str, automation_id: str, limit: int = 100) -> list[RunRecord]:
+        return [r for r in self._kept(tenant_id) if r.automation_id == automation_id][:limit]
 
 
 class ReadOnlyAutomation:
@@ -117,11 +143,11 @@ class ReadOnlyAutomation:
     The tested automation reads as stored and switched on, whatever it is in the store (a draft, a
     switched-off rule): test mode waits out no delay, so nothing can switch it off meanwhile."""
 
-    def __init__(self, real: Any, tested: Automation) -> None:
+    def __init__(self, real: AutomationSource, tested: Automation) -> None:
         self._real = real
         self._tested = tested.model_copy(update={"enabled": True})
 
-    def load(self, tenant_id: str) -> Any:
+    def load(self, tenant_id: str) -> TenantAutomation:
         compiled = self._real.load(tenant_id)
         return replace(compiled, by_id={**compiled.by_id, self._tested.id: self._tested})
 
@@ -143,13 +169,13 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     dry = replace(
         services,
         automation=ReadOnlyAutomation(services.automation, automation),
-        runs=log,  # type: ignore[arg-type]
+        runs=log,
         deals=DryRunDeals(services.deals, deal),
-        ledger=PassThroughLedger(),  # type: ignore[arg-type]
+        ledger=PassThroughLedger(),
         records=DryRunRecords(),
         mailer=outbox,
         notifier=outbox,
-    )  # type: ignore[arg-type]
+    )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
     request = RunRequest(
         run_id=run_id,

@@ -68,13 +68,24 @@ def _check_widths(*values: Any) -> None:
             raise SecurityError(f"widths are limited to {MAX_SEQUENCE_PRODUCT} characters")
 
 
+def _magnitude(value: int | float | Decimal) -> float:
+    """``abs(value)`` as a float, so a Decimal (money) compares and multiplies with floats; an
+    integer past float's range is infinite."""
+    try:
+        return abs(float(value))
+    except OverflowError:
+        return math.inf
+
+
 def _check_power(base: Any, exponent: Any) -> None:
     if not isinstance(exponent, int | float | Decimal) or not isinstance(base, int | float | Decimal):
         return
-    if abs(exponent) > MAX_POWER_EXPONENT:
+    size = _magnitude(exponent)
+    if size > MAX_POWER_EXPONENT:
         raise SecurityError(f"exponent is limited to {MAX_POWER_EXPONENT}")
     # Chained powers stay small: the result may have at most ~1000 digits.
-    if base and abs(exponent) * math.log10(abs(float(base)) if abs(base) < 1e300 else 300) > 1000:
+    base_size = _magnitude(base)
+    if base and size * math.log10(base_size if base_size < 1e300 else 300) > 1000:
         raise SecurityError("the power would produce a number that is too large")
 
 
@@ -161,7 +172,7 @@ def _refuse_private_names(tree: nodes.Node) -> None:
             name = node.attr
         elif isinstance(node, nodes.Name):
             name = node.name
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
             name = node.arg.value
         else:
             continue

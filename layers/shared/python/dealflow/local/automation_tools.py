@@ -14,12 +14,21 @@ from dealflow.model import BusinessProcess, Deal, RunRecord
 from dealflow.model.catalog import Automation
 
 if TYPE_CHECKING:
-    from dealflow.local.stack import MotoStack
+    from dealflow.local.invoke import LocalRunStarter
+    from dealflow.store.automation import AutomationStore
+    from dealflow.store.deals import DealStore
+    from dealflow.store.runs import RunLog
 
 
 class AutomationTools:
+    # MotoStack sets these when it starts.
+    automation: AutomationStore
+    deals: DealStore
+    run_log: RunLog
+    runs_port: LocalRunStarter
+
     def test_run(
-        self: MotoStack,
+        self,
         tenant_id: str,
         automation: Automation | str,
         *,
@@ -32,16 +41,17 @@ class AutomationTools:
             found = self.automation.load(tenant_id).by_id.get(automation)
             if found is None:
                 raise LookupError(f"no automation '{automation}'")
-            automation = found
+        else:
+            found = automation
         item = deal if deal is not None else self.deals.require(tenant_id, deal_id or "")
-        return run_test(automation, item, runtime.runner_services())
+        return run_test(found, item, runtime.runner_services())
 
-    def test_runs(self: MotoStack, tenant_id: str) -> list[RunRecord]:
+    def test_runs(self, tenant_id: str) -> list[RunRecord]:
         """Stored test runs, newest first."""
         return self.run_log.all(tenant_id, test=True)
 
     def start_process(
-        self: MotoStack, tenant_id: str, process_id: str, deal_id: str, parameters: dict[str, object] | None = None
+        self, tenant_id: str, process_id: str, deal_id: str, parameters: dict[str, object] | None = None
     ) -> str:
         """Start a business process by hand on one deal or lead, with its parameters; returns the
         run id."""
@@ -52,7 +62,7 @@ class AutomationTools:
         self.runs_port.start(request)
         return request.run_id
 
-    def switch(self: MotoStack, tenant_id: str, automation_id: str, enabled: bool) -> list[str]:
+    def switch(self, tenant_id: str, automation_id: str, enabled: bool) -> list[str]:
         """Switch automation on or off; switching off cancels its waiting runs (returned)."""
         current = self.automation.load(tenant_id).by_id.get(automation_id)
         if current is None:
@@ -65,6 +75,6 @@ class AutomationTools:
             self.run_log, self.runs_port, tenant_id, "the automation was switched off", automation_id=automation_id
         )
 
-    def runs_of(self: MotoStack, tenant_id: str, automation_id: str) -> list[RunRecord]:
+    def runs_of(self, tenant_id: str, automation_id: str) -> list[RunRecord]:
         """The run log of one automation, newest first."""
         return self.run_log.for_automation(tenant_id, automation_id)

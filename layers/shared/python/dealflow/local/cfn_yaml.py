@@ -9,6 +9,7 @@ one of them). Used by the template tests and by the local (moto) harness.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def _node_value(loader: CfnLoader, node: yaml.Node) -> Any:
     return loader.construct_mapping(node, deep=True)
 
 
-def _function(key: str):
+def _function(key: str) -> Callable[[CfnLoader, yaml.Node], dict[str, Any]]:
     def construct(loader: CfnLoader, node: yaml.Node) -> dict[str, Any]:
         return {key: _node_value(loader, node)}
 
@@ -95,7 +96,7 @@ def _mapping_without_duplicates(loader: CfnLoader, node: yaml.MappingNode, deep:
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
-CfnLoader.construct_mapping = _mapping_without_duplicates  # type: ignore[method-assign]
+CfnLoader.construct_mapping = _mapping_without_duplicates
 for _tag, _key in _FUNCTIONS.items():
     CfnLoader.add_constructor(_tag, _function(_key))
 CfnLoader.add_constructor("!GetAtt", _get_att)

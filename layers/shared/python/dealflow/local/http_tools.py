@@ -14,7 +14,10 @@ from urllib.parse import urlencode
 from dealflow import runtime
 
 if TYPE_CHECKING:
-    from dealflow.local.stack import MotoStack
+    from types import ModuleType
+
+    from dealflow.local.clock import ManualClock
+    from dealflow.local.invoke import LocalRunStarter
 
 
 def http_api_event(
@@ -88,7 +91,15 @@ def _reply(response: dict[str, Any]) -> tuple[int, Any]:
 
 
 class HttpTools:
-    def set_webhook_secret(self: MotoStack, tenant_id: str, secret: str) -> None:
+    # MotoStack sets these when it starts; the API handler is loaded on the first call.
+    clock: ManualClock
+    runs_port: LocalRunStarter
+    webhook_secrets: dict[str, str]
+    _ssm: Any
+    _webhooks_app: ModuleType
+    _api_app: ModuleType | None = None
+
+    def set_webhook_secret(self, tenant_id: str, secret: str) -> None:
         """Store a tenant's webhook secret in SSM (SecureString), where the receiver reads it. One
         secret per line; two while rotating (post_webhook signs with the first). Takes effect at
         once here; on AWS, receivers see a new value within their 5-minute cache."""
@@ -99,7 +110,7 @@ class HttpTools:
         self._webhooks_app.RECEIVER.secrets.clear()
 
     def post_webhook(
-        self: MotoStack,
+        self,
         tenant_id: str,
         body: bytes | dict[str, Any],
         *,
@@ -134,7 +145,7 @@ class HttpTools:
         return _reply(self._webhooks_app.handler(event, LambdaContext("WebhooksFunction")))
 
     def api(
-        self: MotoStack,
+        self,
         method: str,
         path: str,
         body: Any = None,
@@ -150,7 +161,7 @@ class HttpTools:
         return _reply(self.api_response(method, path, body, claims=claims, query=query, headers=headers))
 
     def api_response(
-        self: MotoStack,
+        self,
         method: str,
         path: str,
         body: Any = None,
@@ -184,13 +195,13 @@ class HttpTools:
         )
         return self.call_api(event)
 
-    def call_api(self: MotoStack, event: dict[str, Any]) -> dict[str, Any]:
+    def call_api(self, event: dict[str, Any]) -> dict[str, Any]:
         """Hand an HTTP API event to the deployed management API handler (loaded once, with the
         stack's in-process run starter); returns its raw response. The local HTTP server's door."""
-        from dealflow.local.stack import LambdaContext, _load_handler
+        from dealflow.local.stack import LambdaContext, _load_handler, _swap_in
 
-        app = getattr(self, "_api_app", None)
+        app = self._api_app
         if app is None:
             app = self._api_app = _load_handler("api", self.iam)
-            app.DEPS = replace(app.DEPS, starter=self.function_runs, settle=self.runs_port.settle)
+            _swap_in(app, DEPS=replace(app.DEPS, starter=self.function_runs, settle=self.runs_port.settle))
         return app.handler(event, LambdaContext("ApiFunction"))

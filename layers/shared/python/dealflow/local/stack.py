@@ -95,6 +95,13 @@ def _load_handler(name: str, contract: IamContract) -> ModuleType:
     return module
 
 
+def _swap_in(module: ModuleType, **built: object) -> None:
+    """Replace what a handler module built at import (its cold start) with what the harness built,
+    such as a dispatcher with the in-process run starter."""
+    for name, value in built.items():
+        setattr(module, name, value)
+
+
 class MotoStack(AutomationTools, HttpTools):
     def __init__(
         self,
@@ -183,13 +190,13 @@ class MotoStack(AutomationTools, HttpTools):
         self.runs_port = LocalRunStarter(self._runner_app.handler, self.clock)
         self.function_runs = RunStarterCalls(self.runs_port)  # the run starter as functions use it
         self._dispatcher_app = _load_handler("dispatcher", self.iam)
-        self._dispatcher_app.DISPATCHER = runtime.dispatcher(self.function_runs)
+        _swap_in(self._dispatcher_app, DISPATCHER=runtime.dispatcher(self.function_runs))
         self._stream_reader = self.iam.function_for("functions/dispatcher")
         self._ssm = session.client("ssm")
         self._reconciler_app = _load_handler("run_reconciler", self.iam)
-        self._reconciler_app.RECONCILE = runtime.run_reconciler(self.runs_port)
+        _swap_in(self._reconciler_app, RECONCILE=runtime.run_reconciler(self.runs_port))
         self._webhooks_app = _load_handler("webhooks", self.iam)
-        self._webhooks_app.RECEIVER = runtime.webhook_receiver(self.function_runs)
+        _swap_in(self._webhooks_app, RECEIVER=runtime.webhook_receiver(self.function_runs))
         self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
         self._pump = StreamPump(session.client("dynamodbstreams"), self.resources.streams["DealsTable"])
         if self._attach:

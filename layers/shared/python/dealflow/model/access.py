@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, create_model, model_serializer, model_validator
+from pydantic import Field, create_model, model_serializer, model_validator
 
 from dealflow.model.base import Model
 from dealflow.model.deal import Deal, DealValues, Lead
@@ -58,9 +58,10 @@ class RoleRights(Model):
 class _ItemView(Model):
     """The fields a reader may not see are left out of the JSON, not sent as null."""
 
-    # No return annotation: with one, pydantic would document the view as a bare object.
+    # Left unannotated: pydantic documents a serializer's return annotation as the view's schema,
+    # which would make it a bare object. (``handler`` is pydantic's SerializerFunctionWrapHandler.)
     @model_serializer(mode="wrap")
-    def _drop_hidden(self, handler: SerializerFunctionWrapHandler):
+    def _drop_hidden(self, handler):
         data = handler(self)
         for name in getattr(self, "hidden_fields", ()):
             if name in RESTRICTABLE_FIELDS:
@@ -74,6 +75,7 @@ def _view_of(item: type[Deal], name: str) -> type[_ItemView]:
     fields: dict[str, Any] = {}
     for field_name, info in item.model_fields.items():
         if field_name in RESTRICTABLE_FIELDS:
+            assert info.annotation is not None  # a model's own fields are all annotated
             fields[field_name] = (info.annotation | None, Field(default=None, description=info.description))
         else:
             fields[field_name] = (info.annotation, info)
@@ -91,4 +93,5 @@ def _view_of(item: type[Deal], name: str) -> type[_ItemView]:
 
 DealView = _view_of(Deal, "DealView")
 LeadView = _view_of(Lead, "LeadView")
+# The views are built at import (create_model), so a type checker sees variables, not classes.
 ItemView = Annotated[DealView | LeadView, Field(discriminator="entity")]  # type: ignore[valid-type]

@@ -63,10 +63,13 @@ class AnyOf(Model):
     any: list[Condition] = Field(min_length=1)
 
 
+_CONDITION_TAGS: dict[type[Model], str] = {AllOf: "all", AnyOf: "any", Clause: "clause"}
+
+
 def _condition_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         return "all" if "all" in value else "any" if "any" in value else "clause"
-    return {AllOf: "all", AnyOf: "any", Clause: "clause"}.get(type(value))
+    return _CONDITION_TAGS.get(type(value))
 
 
 Condition = Annotated[

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from dealflow.engine.references import references_of
 from dealflow.http_errors import Forbidden
 from dealflow.language.templates import ALL_CUSTOM_FIELDS, WHOLE_DEAL
-from dealflow.model import STANDARD_FIELDS, BusinessProcess, Deal, Pipeline, Role, Tenant
+from dealflow.model import STANDARD_FIELDS, BusinessProcess, Deal, Lead, Pipeline, Role, Tenant
 from dealflow.model.access import RESTRICTABLE_FIELDS, AccessLevel, DealView, EntityRights, LeadView, RoleRights
 from dealflow.model.catalog import Automation
 
@@ -80,7 +80,7 @@ class Access:
         hidden = self.hidden_fields
         data = item.model_dump(exclude=set(hidden) & set(RESTRICTABLE_FIELDS))
         data["fields"] = {code: value for code, value in item.fields.items() if code not in hidden}
-        view = LeadView if item.entity == "lead" else DealView
+        view = LeadView if isinstance(item, Lead) else DealView
         return view.model_validate({**data, "hidden_fields": hidden})
 
     def effective(self) -> EntityRights:

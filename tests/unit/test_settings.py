@@ -1,0 +1,124 @@
+"""The functions' configuration is one settings model (``dealflow.aws.settings``). template.yaml
+gives every function what the model requires and names no variable the model does not read; each
+function starts — its cold start builds every client and service it uses — with exactly the
+environment the template gives it. (env.json is checked against the template in
+tests/integration/test_sample_events.py.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from pydantic import ValidationError
+
+from dealflow import runtime
+from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX
+from dealflow.aws.settings import MissingSetting, Settings
+from dealflow.local.cfn_yaml import load_template
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = load_template(REPO / "template.yaml")
+FUNCTIONS = sorted(k for k, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
+READ = {name.upper() for name in Settings.model_fields}
+REQUIRED = {name.upper() for name, info in Settings.model_fields.items() if info.is_required()}
+# Read by boto3 and powertools themselves, not by our code.
+LIBRARY_OWNED = ("AWS_", "POWERTOOLS_")
+Deploy = Callable[[dict[str, str]], None]
+
+
+def _environment(function: str) -> dict[str, str]:
+    """The function's variables as deployed: the template's globals, then its own; a reference to
+    another resource (``!Ref DealsTable``) stands in as a made-up name."""
+    variables = {
+        **TEMPLATE.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}),
+        **TEMPLATE["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}),
+    }
+    return {
+        name: value if isinstance(value, str) else f"made-up-{json.dumps(value)}" for name, value in variables.items()
+    }
+
+
+def _load_handler(function: str) -> ModuleType:
+    path = REPO / TEMPLATE["Resources"][function]["Properties"]["CodeUri"] / "app.py"
+    spec = importlib.util.spec_from_file_location(f"settings_test_{function}_{uuid.uuid4().hex}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deploy]:
+    """Give the process a function's environment (and nothing else of ours), as Lambda would."""
+
+    def use(variables: dict[str, str]) -> None:
+        for name in READ:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in {
+            "AWS_REGION": "eu-west-1",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            **variables,
+        }.items():
+            monkeypatch.setenv(name, value)
+        runtime.reset()
+
+    yield use
+    runtime.reset()
+
+
+def test_the_template_has_functions() -> None:
+    assert {"ApiFunction", "DispatcherFunction", "RunnerFunction", "WebhooksFunction"} <= set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_sets_what_the_settings_model_requires(function: str) -> None:
+    environment = _environment(function)
+    assert not {name for name in REQUIRED if not environment.get(name)}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_variable_a_function_sets_is_one_the_settings_model_reads(function: str) -> None:
+    ours = {name for name in _environment(function) if not name.startswith(LIBRARY_OWNED)}
+    assert ours <= READ, f"{function} sets {sorted(ours - READ)}, which dealflow.aws.settings does not read"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_starts_with_the_environment_the_template_gives_it(function: str, deployed: Deploy) -> None:
+    deployed(_environment(function))
+    handler = _load_handler(function)
+    if function == "ApiFunction":
+        # Test mode builds the runner's services when it is first used: they too come from settings.
+        handler.DEPS.services()
+
+
+def test_a_function_missing_a_variable_it_needs_fails_at_cold_start_naming_it(deployed: Deploy) -> None:
+    environment = _environment("DispatcherFunction")
+    del environment["RUNNER_FUNCTION"]
+    deployed(environment)
+    with pytest.raises(MissingSetting, match="RUNNER_FUNCTION"):
+        _load_handler("DispatcherFunction")
+
+
+def test_empty_variables_count_as_unset(deployed: Deploy) -> None:
+    deployed({"AUTOMATION_TABLE": "automation", "SENDER_EMAIL": "", "WEBHOOK_SECRET_PREFIX": "", "DEALS_TABLE": ""})
+    settings = runtime.settings()
+    assert settings.sender_email is None
+    assert settings.webhook_secret_prefix == DEFAULT_SECRET_PREFIX
+    assert settings.not_started_sample_rate == 1.0
+    with pytest.raises(MissingSetting, match="DEALS_TABLE"):
+        runtime.tables()
+
+
+@pytest.mark.parametrize("rate", ["1.5", "-0.1", "often"])
+def test_a_sample_rate_outside_zero_to_one_is_refused(rate: str, deployed: Deploy) -> None:
+    deployed({"AUTOMATION_TABLE": "automation", "NOT_STARTED_SAMPLE_RATE": rate})
+    with pytest.raises(ValidationError, match="not_started_sample_rate"):
+        runtime.settings()
