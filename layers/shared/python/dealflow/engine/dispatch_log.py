@@ -57,7 +57,7 @@ class DispatchLog:
                 deal_id=change.deal_id,
                 event_id=event_id,
                 started_by=_started_by(change),
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 reason=reason,
                 steps=steps or [],
                 started_at=stamp,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from dealflow.local.clock import ManualClock
+    from dealflow.local.iam import IamContract, RunStarterCalls
     from dealflow.local.invoke import LocalRunStarter
 
 
@@ -94,6 +95,8 @@ class HttpTools:
     # MotoStack sets these when it starts; the API handler is loaded on the first call.
     clock: ManualClock
     runs_port: LocalRunStarter
+    function_runs: RunStarterCalls
+    iam: IamContract
     webhook_secrets: dict[str, str]
     _ssm: Any
     _webhooks_app: ModuleType

@@ -91,7 +91,7 @@ def _load_handler(name: str, contract: IamContract) -> ModuleType:
     function = contract.function_for(f"functions/{name}")
     with contract.running(function):  # what a cold start calls is the function's too
         spec.loader.exec_module(module)
-    module.handler = contract.handler(function, module.handler)
+    _swap_in(module, handler=contract.handler(function, getattr(module, "handler")))  # noqa: B009
     return module
 
 
