@@ -73,8 +73,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     # By now botocore, moto, pydantic, schemathesis and the tests themselves are imported and live
     # as long as the session: leave them out of every later collection. Each integration test then
-    # makes and drops a whole moto stack, so collect less often too. Together this takes the
-    # collector from a quarter of the suite's CPU time to a few per cent; it changes no outcome.
+    # makes and drops a whole moto stack, so collect less often too. Together this took the
+    # collector from a quarter of the suite's CPU time to a tenth; it changes no outcome.
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
