@@ -5,16 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dealflow import runtime
+from dealflow.api.deps import Deps
 from dealflow.api.resolver import build_resolver
+from dealflow.aws.run_starter import LambdaRunStarter
+from dealflow.store.deals import DealStore
+from dealflow.store.runs import RunLog
 
 logger = Logger()
 # Built once per container; the local harness swaps in one with its in-process run starter.
-DEPS = runtime.api_deps()
+_TABLES, _RUNNER = runtime.tables(), runtime.settings().runner_function
+DEPS = Deps(
+    automation=runtime.automation_store(),
+    deals=DealStore(_TABLES.deals),
+    runs=RunLog(_TABLES.automation),
+    starter=LambdaRunStarter(boto3.client("lambda"), _RUNNER) if _RUNNER else None,
+    services=runtime.runner_services,
+)
 app = build_resolver(lambda: DEPS)
 
 

@@ -24,7 +24,6 @@ from dealflow.store.runs import RunLog
 # Each function loads what it alone uses inside the function that builds it: the dispatcher
 # neither the runner's durable SDK, nor the webhooks, nor the API.
 if TYPE_CHECKING:
-    from dealflow.api.deps import Deps
     from dealflow.aws.secrets import ParameterStoreSecrets
     from dealflow.engine.actions import Services
     from dealflow.model import RunRecord
@@ -134,18 +133,3 @@ def reset() -> None:
     tables.cache_clear()
     automation_store.cache_clear()
     webhook_secrets.cache_clear()
-
-
-def api_deps() -> Deps:
-    """What the management API's routes need: stores, the runner's services, a run starter."""
-    from dealflow.api.deps import Deps  # only the API function loads the API
-
-    t = tables()
-    runner = settings().runner_function
-    return Deps(
-        automation=automation_store(),
-        deals=DealStore(t.deals),
-        runs=RunLog(t.automation),
-        starter=LambdaRunStarter(boto3.client("lambda"), runner) if runner else None,
-        services=runner_services,
-    )
