@@ -153,6 +153,47 @@ def test_gt_across_number_types(actual: Any, value: Any) -> None:
     assert holds(clause("amount", "lt", value), {"amount": actual}) is False
 
 
+# One rule for every operator: a number against a number or text that reads as one compares as
+# decimals (the API writes amounts as text: "12500.00"); two texts compare as text.
+@pytest.mark.parametrize("value", ["12500.00", "12500", 12500, Decimal("12500.0")])
+@pytest.mark.parametrize("amount", [Decimal("12500.00"), Decimal("12500"), 12500])
+def test_a_number_written_as_text_matches_the_amount_with_every_operator(value: Any, amount: Any) -> None:
+    deal = {"amount": amount}
+    assert holds(clause("amount", "equals", value), deal) is True
+    assert holds(clause("amount", "not_equals", value), deal) is False
+    assert holds(clause("amount", "in", [value]), deal) is True
+    assert holds(clause("amount", "not_in", [value]), deal) is False
+    assert holds(clause("amount", "gte", value), deal) is True
+    assert holds(clause("amount", "lte", value), deal) is True
+    assert holds(clause("amount", "gt", value), deal) is False
+    assert holds(clause("amount", "changed_to", value), deal, {"amount": Decimal("9000")}) is True
+    assert holds(clause("amount", "changed_from", value), {"amount": Decimal("9000")}, deal) is True
+
+
+def test_a_number_text_is_still_a_different_number() -> None:
+    assert holds(clause("amount", "equals", "12500.01"), {"amount": Decimal("12500")}) is False
+    assert holds(clause("amount", "in", ["1", "2"]), {"amount": Decimal("12500")}) is False
+    assert holds(clause("amount", "not_equals", "12500.01"), {"amount": Decimal("12500")}) is True
+
+
+def test_two_texts_compare_as_text_even_when_they_read_as_numbers() -> None:
+    # a text field is not a number field: its "12500" is not the constant "12500.00"
+    assert holds(clause("reference", "equals", "12500.00"), {"reference": "12500"}) is False
+    assert holds(clause("reference", "equals", "12500"), {"reference": "12500"}) is True
+    assert holds(clause("reference", "in", ["007"]), {"reference": "7"}) is False
+
+
+def test_text_that_is_no_number_never_equals_a_number() -> None:
+    assert holds(clause("amount", "equals", "lots"), {"amount": Decimal("5")}) is False
+    assert holds(clause("amount", "not_equals", "lots"), {"amount": Decimal("5")}) is True
+    assert holds(clause("flag", "equals", "1"), {"flag": True}) is False  # a checkbox is not a number
+
+
+def test_a_multi_value_field_of_numbers_matches_numbers_written_as_text() -> None:
+    assert holds(clause("sizes", "in", ["2.00"]), {"sizes": [Decimal("1"), Decimal("2")]}) is True
+    assert holds(clause("sizes", "contains", "2"), {"sizes": [Decimal("1"), Decimal("2.00")]}) is True
+
+
 def test_gt_with_a_non_number_text_is_false() -> None:
     assert holds(clause("amount", "gt", 1000), {"amount": "lots"}) is False
     assert holds(clause("amount", "lt", 1000), {"amount": "lots"}) is False

@@ -25,8 +25,9 @@ Test = Callable[[Facts, Facts | None], bool]
 
 
 def normalize(value: Any) -> Any:
-    """One representation per value: numbers as Decimal (1 == 1.0 == "1.0" is not assumed for
-    strings), lists and sets element-wise as lists."""
+    """One representation per value: numbers as Decimal, lists and sets element-wise as lists.
+    Text stays text (``"1.0"`` is not turned into a number here: ``as_numbers`` decides that per
+    comparison, knowing both sides)."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float | Decimal):
@@ -61,11 +62,31 @@ def _number(value: Any) -> Decimal | None:
     return value if isinstance(value, Decimal) and value.is_finite() else None
 
 
+def as_numbers(actual: Any, expected: Any) -> tuple[Decimal, Decimal] | None:
+    """The one rule deciding how a deal's value and a condition's value compare, for every
+    operator: as decimals when one of them is a number (an amount, a number field) and the other a
+    number or text that reads as one (``"12500.00"``, as the API writes amounts); None otherwise,
+    and then they compare as they are: two texts as text (so ISO dates order as dates, and a text
+    field holding ``"12500"`` is not a number). Booleans are never numbers."""
+    if type(actual) is str and type(expected) is str:
+        return None
+    a, e = _number(actual), _number(expected)
+    return (a, e) if a is not None and e is not None else None
+
+
+def same(actual: Any, expected: Any) -> bool:
+    """Whether two values are equal under ``as_numbers``' rule (12500.00 == "12500" == 12500)."""
+    numbers = as_numbers(actual, expected)
+    if numbers is not None:
+        return numbers[0] == numbers[1]
+    return bool(actual == expected)
+
+
 def _ordered(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def compare(actual: Any, expected: Any) -> bool:
-        a, e = _number(actual), _number(expected)
-        if a is not None and e is not None and not (isinstance(actual, str) and isinstance(expected, str)):
-            return op(a, e)
+        numbers = as_numbers(actual, expected)
+        if numbers is not None:
+            return op(*numbers)
         if isinstance(actual, str) and isinstance(expected, str):  # ISO dates compare as text
             return op(actual, expected)
         return False
@@ -77,49 +98,29 @@ def _contains(actual: Any, expected: Any) -> bool:
     if isinstance(actual, str) and isinstance(expected, str):
         return expected.casefold() in actual.casefold()
     if isinstance(actual, list):
-        return expected in actual
+        return any(same(a, expected) for a in actual)
     return False
 
 
 def _in(actual: Any, expected: list[Any]) -> bool:
     if isinstance(actual, list):
-        return any(a in expected for a in actual)
-    return actual in expected
+        return any(same(a, e) for a in actual for e in expected)
+    return any(same(actual, e) for e in expected)
 
 
 _STATIC_TESTS: dict[str, Callable[[Any, Any], bool]] = {
-    "equals": lambda a, e: a == e,
-    "not_equals": lambda a, e: a != e,
+    "equals": same,
+    "not_equals": lambda a, e: not same(a, e),
     "in": _in,
     "not_in": lambda a, e: not _in(a, e),
     "contains": _contains,
-    "gt": _ordered(lambda a, e: a > e),
-    "gte": _ordered(lambda a, e: a >= e),
-    "lt": _ordered(lambda a, e: a < e),
-    "lte": _ordered(lambda a, e: a <= e),
+    "gt": _ordered(operator.gt),
+    "gte": _ordered(operator.ge),
+    "lt": _ordered(operator.lt),
+    "lte": _ordered(operator.le),
     "is_empty": lambda a, _: is_empty(a),
     "is_not_empty": lambda a, _: not is_empty(a),
 }
-
-
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
-
-
-def _ordered_test(field: str, op: Callable[[Any, Any], bool], expected: Any, test: Callable[[Any, Any], bool]) -> Test:
-    limit = _number(expected)
-
-    def ordered(new: Facts, old: Facts | None) -> bool:
-        actual = new.get(field)
-        if type(actual) is Decimal and limit is not None:  # an amount against a number: most comparisons
-            return actual.is_finite() and op(actual, limit)
-        return test(actual, expected)
-
-    return ordered
 
 
 def _clause_test(clause: Clause) -> Test:
@@ -127,31 +128,17 @@ def _clause_test(clause: Clause) -> Test:
     expected = normalize(clause.value)
     if op in _STATIC_TESTS:
         test = _STATIC_TESTS[op]
-        if op == "equals":  # the most common clause, without a second call
-            return lambda new, old: new.get(field) == expected
-        if op == "contains" and isinstance(expected, str):
-            needle = expected.casefold()
-
-            def contains(new: Facts, old: Facts | None) -> bool:
-                actual = new.get(field)
-                if isinstance(actual, str):
-                    return needle in actual.casefold()
-                return isinstance(actual, list) and expected in actual
-
-            return contains
-        if op in _ORDER:
-            return _ordered_test(field, _ORDER[op], expected, test)
         return lambda new, old: test(new.get(field), expected)
 
     def changed(new: Facts, old: Facts | None) -> bool:
         now = new.get(field)
         # A deal that was just created "changed" every field it was created with.
         before = old.get(field) if old is not None else None
-        if now == before or (old is None and is_empty(now)):
+        if same(now, before) or (old is None and is_empty(now)):
             return False
         if op == "changed":
             return True
-        return (before if op == "changed_from" else now) == expected
+        return same(before if op == "changed_from" else now, expected)
 
     return changed
 
@@ -250,6 +237,7 @@ __all__ = [
     "Facts",
     "Predicate",
     "Test",
+    "as_numbers",
     "compile_condition",
     "compile_test",
     "explain",
@@ -258,4 +246,5 @@ __all__ = [
     "normalize",
     "reads_before",
     "referenced_fields",
+    "same",
 ]
