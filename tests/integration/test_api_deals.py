@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from dealflow.local import MotoStack
@@ -108,3 +109,94 @@ def test_move_to_stage_runs_the_rules_of_the_stage(stack: MotoStack) -> None:
         "POST", "/deals/deal-2001/move", {"stage_id": "kickoff", "pipeline_id": "delivery"}, claims=ANNA
     )
     assert status == 200 and (body["pipeline_id"], body["stage_id"]) == ("delivery", "kickoff")
+
+
+ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
+KINDS = {
+    "budget": {"code": "budget", "name": "Budget", "kind": "number"},
+    "signed": {"code": "signed", "name": "Signed", "kind": "checkbox"},
+    "accountant": {"code": "accountant", "name": "Accountant", "kind": "user"},
+}
+
+
+def _with_fields_of_every_kind(stack: MotoStack) -> None:
+    for code, definition in KINDS.items():
+        assert stack.api("PUT", f"/fields/{code}", definition, claims=ADMIN)[0] == 201
+
+
+def test_custom_field_values_are_checked_by_their_kind_when_created(stack: MotoStack) -> None:
+    _with_fields_of_every_kind(stack)
+    bad = {"budget": "lots", "proposal_sent_on": "next Friday", "signed": "maybe", "accountant": "u-ghost"}
+    status, body = stack.api("POST", "/deals", {**NEW, "fields": bad}, claims=ANNA)
+    assert status == 422
+    assert _fields(body) == {
+        "fields.budget": 'expected a number, got "lots"',
+        "fields.proposal_sent_on": 'expected a date (YYYY-MM-DD), got "next Friday"',
+        "fields.signed": 'expected true or false, got "maybe"',
+        "fields.accountant": "no user 'u-ghost' in this tenant",
+    }
+    assert stack.get_deal(TENANT, "deal-2001") is None
+
+    good = {"budget": "12500.00", "proposal_sent_on": "2026-12-04", "signed": True, "accountant": "u-head"}
+    status, deal = stack.api("POST", "/deals", {**NEW, "fields": good}, claims=ANNA)
+    assert status == 201, deal
+    assert deal["fields"]["budget"] == "12500.00" and deal["fields"]["signed"] is True
+    assert stack.get_deal(TENANT, "deal-2001").fields["budget"] == Decimal("12500.00")  # stored as a number
+
+
+def test_custom_field_values_are_checked_by_their_kind_when_changed(stack: MotoStack) -> None:
+    _with_fields_of_every_kind(stack)
+    stack.api("POST", "/deals", NEW, claims=ANNA)
+    status, body = stack.api("PATCH", "/deals/deal-2001", {"version": 1, "fields": {"budget": "lots"}}, claims=ANNA)
+    assert status == 422 and _fields(body) == {"fields.budget": 'expected a number, got "lots"'}
+    assert stack.get_deal(TENANT, "deal-2001").version == 1
+
+    status, deal = stack.api("PATCH", "/deals/deal-2001", {"version": 1, "fields": {"budget": 900}}, claims=ANNA)
+    assert status == 200 and deal["fields"]["budget"] == "900"
+
+
+def test_a_rule_comparing_an_amount_written_as_text_fires(stack: MotoStack) -> None:
+    rule = {
+        "kind": "rule",
+        "id": "exact-amount",
+        "name": "Exactly 24,000",
+        "pipeline_id": "sales",
+        "stage_id": "new",
+        "condition": {
+            "any": [
+                {"field": "amount", "op": "equals", "value": "24000.00"},
+                {"field": "amount", "op": "in", "value": ["24000"]},
+            ]
+        },
+        "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "Exactly: {{ deal.title }}"}],
+    }
+    assert stack.api("PUT", "/automation/exact-amount", rule, claims=ADMIN)[0] == 201
+    stack.api("POST", "/deals", NEW, claims=ANNA)
+    stack.drain()
+    assert "Exactly: Cloud migration" in [n.message for n in stack.notifications()]
+
+
+def test_a_rule_writing_lots_into_a_number_field_is_refused_and_fails_its_run_when_stored_anyway(
+    stack: MotoStack,
+) -> None:
+    _with_fields_of_every_kind(stack)
+    rule = {
+        "kind": "rule",
+        "id": "lots",
+        "name": "Budget: lots",
+        "pipeline_id": "sales",
+        "stage_id": "new",
+        "actions": [{"kind": "update_fields", "values": {"budget": {"value": "lots"}}}],
+    }
+    status, body = stack.api("PUT", "/automation/lots", rule, claims=ADMIN)
+    assert status == 422 and _fields(body) == {"actions.0.values.budget.value": 'expected a number, got "lots"'}
+
+    # Computed, the value is known only when the rule runs: the run fails saying why.
+    computed = {**rule, "actions": [{"kind": "update_fields", "values": {"budget": {"expression": "'lots'"}}}]}
+    assert stack.api("PUT", "/automation/lots", computed, claims=ADMIN)[0] == 201
+    stack.api("POST", "/deals", NEW, claims=ANNA)
+    stack.drain()
+    [run] = [r for r in stack.runs(TENANT, "deal-2001") if r.automation_id == "lots"]
+    assert run.status == "failed" and run.reason is not None
+    assert "field 'budget': expected a number, got \"lots\"" in run.reason
+    assert "budget" not in stack.get_deal(TENANT, "deal-2001").fields

@@ -54,14 +54,14 @@ FIELDS = {f.code: f for f in (NUMBER, CHECKBOX, DATE, LIST, TEXT, USER)}
     ],
 )
 def test_number_field_becomes_decimal(raw: Any, expected: Decimal) -> None:
-    value = coerce("budget", raw, NUMBER)
+    value = coerce("budget", raw, NUMBER, TENANT)
     assert isinstance(value, Decimal) and value == expected
 
 
 @pytest.mark.parametrize("raw", ["lots", "", "12,50", True])
 def test_number_field_refuses_text_naming_the_field(raw: Any) -> None:
-    with pytest.raises(ActionError, match=r"field 'budget': .* is not a number"):
-        coerce("budget", raw, NUMBER)
+    with pytest.raises(ActionError, match=r"field 'budget': expected a number, got "):
+        coerce("budget", raw, NUMBER, TENANT)
 
 
 NOT_FINITE = (
@@ -74,13 +74,13 @@ NOT_FINITE = (
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-inf"])
 def test_number_field_refuses_nan_and_infinity(raw: str) -> None:
     with pytest.raises(ActionError, match="budget"):
-        coerce("budget", raw, NUMBER)
+        coerce("budget", raw, NUMBER, TENANT)
 
 
 @pytest.mark.parametrize("raw", ["NaN", "Infinity"])
 def test_amount_refuses_nan_and_infinity(raw: str) -> None:
     with pytest.raises(ActionError, match="amount"):
-        coerce("amount", raw, None)
+        coerce("amount", raw, None, TENANT)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,13 @@ def test_amount_refuses_nan_and_infinity(raw: str) -> None:
     ],
 )
 def test_checkbox_field(raw: Any, expected: bool) -> None:
-    assert coerce("signed", raw, CHECKBOX) is expected
+    assert coerce("signed", raw, CHECKBOX, TENANT) is expected
+
+
+@pytest.mark.parametrize("raw", ["lots", "maybe", 2, [True]])
+def test_checkbox_field_refuses_what_is_neither_true_nor_false(raw: Any) -> None:
+    with pytest.raises(ActionError, match=r"field 'signed': expected true or false, got "):
+        coerce("signed", raw, CHECKBOX, TENANT)
 
 
 @pytest.mark.parametrize(
@@ -114,43 +120,43 @@ def test_checkbox_field(raw: Any, expected: bool) -> None:
     ],
 )
 def test_date_field_normalised_to_iso_day(raw: str, expected: str) -> None:
-    assert coerce("deadline", raw, DATE) == expected
+    assert coerce("deadline", raw, DATE, TENANT) == expected
 
 
 def test_date_field_from_a_date_object() -> None:
     from datetime import date
 
-    assert coerce("deadline", date(2024, 2, 29), DATE) == "2024-02-29"
+    assert coerce("deadline", date(2024, 2, 29), DATE, TENANT) == "2024-02-29"
 
 
 @pytest.mark.parametrize("raw", ["tomorrow", "2024-02-30", "01/05/2024", "2024-13-01"])
 def test_date_field_refuses_non_dates_naming_the_field(raw: str) -> None:
-    with pytest.raises(ActionError, match=r"field 'deadline': .* is not a date \(YYYY-MM-DD\)"):
-        coerce("deadline", raw, DATE)
+    with pytest.raises(ActionError, match=r"field 'deadline': expected a date \(YYYY-MM-DD\), got "):
+        coerce("deadline", raw, DATE, TENANT)
 
 
 def test_list_field_takes_one_of_its_options() -> None:
-    assert coerce("sells", "services", LIST) == "services"
+    assert coerce("sells", "services", LIST, TENANT) == "services"
 
 
 @pytest.mark.parametrize("raw", ["Services", "consulting", ""])
 def test_list_field_refuses_other_values_naming_the_field(raw: str) -> None:
     with pytest.raises(ActionError) as exc:
-        coerce("sells", raw, LIST)
+        coerce("sells", raw, LIST, TENANT)
     message = str(exc.value)
     assert message.startswith("field 'sells':") and "services" in message and "products" in message
 
 
 def test_text_and_user_fields_become_text() -> None:
-    assert coerce("note", Decimal("12.50"), TEXT) == "12.50"
-    assert coerce("note", "hello", TEXT) == "hello"
-    assert coerce("accountant", "u2", USER) == "u2"
+    assert coerce("note", Decimal("12.50"), TEXT, TENANT) == "12.50"
+    assert coerce("note", "hello", TEXT, TENANT) == "hello"
+    assert coerce("accountant", "u2", USER, TENANT) == "u2"
 
 
 def test_none_clears_any_field() -> None:
     for definition in FIELDS.values():
-        assert coerce(definition.code, None, definition) is None
-    assert coerce("amount", None, None) is None
+        assert coerce(definition.code, None, definition, TENANT) is None
+    assert coerce("amount", None, None, TENANT) is None
 
 
 @pytest.mark.parametrize(
@@ -164,26 +170,26 @@ def test_none_clears_any_field() -> None:
     ],
 )
 def test_standard_amount_quantized_to_cents(raw: Any, expected: str) -> None:
-    value = coerce("amount", raw, None)
+    value = coerce("amount", raw, None, TENANT)
     assert isinstance(value, Decimal)
     assert str(value) == expected
 
 
 def test_standard_amount_refuses_text() -> None:
     with pytest.raises(ActionError, match="field 'amount'"):
-        coerce("amount", "a lot", None)
+        coerce("amount", "a lot", None, TENANT)
 
 
 def test_standard_text_fields() -> None:
-    assert coerce("title", "New title", None) == "New title"
-    assert coerce("company", 42, None) == "42"
-    assert coerce("currency", "EUR", None) == "EUR"
+    assert coerce("title", "New title", None, TENANT) == "New title"
+    assert coerce("company", 42, None, TENANT) == "42"
+    assert coerce("currency", "EUR", None, TENANT) == "EUR"
 
 
 @pytest.mark.parametrize("name", ["contact", "nonexistent", "stage_id"])
 def test_unknown_field_refused_naming_it(name: str) -> None:
     with pytest.raises(ActionError, match=f"field '{name}' is not a deal field this tenant defines"):
-        coerce(name, "x", None)
+        coerce(name, "x", None, TENANT)
 
 
 # --- the action context ---------------------------------------------------------------------------------------------
@@ -414,6 +420,36 @@ def test_update_with_a_bad_list_value_writes_nothing() -> None:
     assert ctx.services.deals.keys == []
 
 
+def test_a_rule_writing_lots_into_a_number_field_fails_with_a_readable_reason() -> None:
+    ctx = context()
+    action = UpdateFields.model_validate({"values": {"budget": {"value": "lots"}}})
+    with pytest.raises(ActionError) as exc:
+        update_fields(action, ctx)
+    assert str(exc.value) == "field 'budget': expected a number, got \"lots\""
+    assert ctx.services.deals.keys == [] and "budget" not in ctx.deal.fields
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "problem"),
+    [
+        ("signed", "maybe", 'expected true or false, got "maybe"'),
+        ("accountant", "u-ghost", "no user 'u-ghost' in this tenant"),
+        ("deadline", {"expression": "'next Friday'"}, 'expected a date (YYYY-MM-DD), got "next Friday"'),
+    ],
+)
+def test_update_refuses_a_value_its_field_kind_cannot_hold(code: str, value: Any, problem: str) -> None:
+    spec = value if isinstance(value, dict) else {"value": value}
+    with pytest.raises(ActionError) as exc:
+        update_fields(UpdateFields.model_validate({"values": {code: spec}}), context())
+    assert str(exc.value) == f"field '{code}': {problem}"
+
+
+def test_update_sets_a_user_field_to_a_user_of_the_tenant() -> None:
+    ctx = context()
+    update_fields(UpdateFields.model_validate({"values": {"accountant": {"value": "u2"}}}), ctx)
+    assert ctx.deal.fields["accountant"] == "u2"
+
+
 def test_update_responsible_to_an_unknown_user_refused() -> None:
     action = UpdateFields.model_validate({"values": {"responsible_id": {"value": "ghost"}}})
     with pytest.raises(ActionError, match="field 'responsible_id': unknown user 'ghost'"):
@@ -436,7 +472,7 @@ def test_update_can_clear_the_responsible_user() -> None:
 
 
 def test_number_field_survives_being_stored() -> None:
-    deal = make_deal(fields={"budget": coerce("budget", "1000", NUMBER)})
+    deal = make_deal(fields={"budget": coerce("budget", "1000", NUMBER, TENANT)})
     stored = Deal.model_validate(to_item(deal))
     assert stored.fields["budget"] == Decimal("1000") and isinstance(stored.fields["budget"], Decimal)
     predicate = compile_condition(Clause(field="budget", op="equals", value=1000))

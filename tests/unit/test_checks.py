@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -226,7 +227,28 @@ def test_a_deal_write_is_checked_where_it_goes_who_owns_it_and_what_it_holds() -
     assert _deal_refused(responsible_id="u-ghost") == {"responsible_id": "no user 'u-ghost' in this tenant"}
     assert _deal_refused(fields={"regoin": "north", "what_we_sell": "hardware"}) == {
         "fields.regoin": "no custom field 'regoin' in this tenant",
-        "fields.what_we_sell": "'hardware' is not one of services, products",
+        "fields.what_we_sell": 'expected one of services, products; got "hardware"',
+    }
+
+
+def test_a_deal_write_holds_values_its_fields_kinds_can_hold() -> None:
+    assert _deal_refused(fields={"budget": "lots", "proposal_sent_on": "next Friday", "region": {"a": 1}}) == {
+        "fields.budget": 'expected a number, got "lots"',
+        "fields.proposal_sent_on": 'expected a date (YYYY-MM-DD), got "next Friday"',
+        "fields.region": 'expected text, got {"a": 1}',
+    }
+    held = check_deal(KNOWN, fields={"budget": "12500.00", "proposal_sent_on": "2026-12-04", "region": None})
+    assert held == {"budget": Decimal("12500.00"), "proposal_sent_on": "2026-12-04", "region": None}
+
+
+def test_automation_setting_a_field_to_a_value_it_cannot_hold_is_refused_where_it_says_so() -> None:
+    rule = a_rule("r", {"kind": "update_fields", "values": {"budget": {"value": "lots"}, "region": {"value": "x"}}})
+    assert _refused(rule) == {"actions.0.values.budget.value": 'expected a number, got "lots"'}
+    process = _process(
+        {"kind": "action", "action": {"kind": "update_fields", "values": {"what_we_sell": {"value": "hardware"}}}}
+    )
+    assert _refused(process) == {
+        "nodes.0.action.values.what_we_sell.value": 'expected one of services, products; got "hardware"'
     }
 
 

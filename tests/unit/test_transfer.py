@@ -247,6 +247,18 @@ def test_every_problem_is_named_by_section_id_and_field() -> None:
     assert problems["field_step_workflows.proposal-sent.step_id"] == "no step 'sign_contract' in pipeline 'sales'"
 
 
+def test_an_imported_rule_setting_a_field_to_a_value_its_kind_cannot_hold_is_refused() -> None:
+    document = copy.deepcopy(_export(_store()))
+    rule = {"kind": "rule", "id": "lots", "name": "L", "pipeline_id": "sales", "stage_id": "new"}
+    rule["actions"] = [{"kind": "update_fields", "values": {"budget": {"value": "lots"}}}]
+    document["automation"].append(rule)
+    assert _problems(document) == {"automation.lots.actions.0.values.budget.value": 'expected a number, got "lots"'}
+
+    # The document's own field definitions decide: budget made a text field there takes "lots".
+    next(f for f in document["fields"] if f["code"] == "budget")["kind"] = "text"
+    assert ("rule", "lots") in _import(_store(), document, dry_run=True)
+
+
 def test_the_document_itself_must_be_a_dealflow_v1_document() -> None:
     document = _export(_store())
     assert "format" in _problems({**document, "format": "dealflow/v0"})

@@ -151,8 +151,8 @@ def router(deps: DepsProvider) -> Router:
                 raise NotFound("deal", request.deal_id)
         else:
             assert request.deal is not None
-            check_deal(known(d, who), responsible_id=request.deal.responsible_id, fields=request.deal.fields)
-            body = request.deal.model_dump(exclude_none=True)
+            held = check_deal(known(d, who), responsible_id=request.deal.responsible_id, fields=request.deal.fields)
+            body = {**request.deal.model_dump(exclude_none=True), "fields": held}
             deal = parse_item({**body, "id": body.get("id") or "test-deal", "tenant_id": who.tenant_id})
         return run_test(automation, deal, d.services())
 

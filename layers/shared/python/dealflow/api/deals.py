@@ -37,13 +37,13 @@ def router(deps: DepsProvider) -> Router:
         tenant = known(d, who)
         may = access(tenant, who, deal.entity)
         may.require_write(fields_set(deal))
-        check_deal(
+        held = check_deal(
             tenant,
             place=(deal.entity, deal.pipeline_id, deal.stage_id),
             responsible_id=deal.responsible_id,
             fields=deal.fields,
         )
-        body = deal.model_dump(exclude_none=True)
+        body = {**deal.model_dump(exclude_none=True), "fields": held}
         item = parse_item({**body, "id": deal.id or f"d-{uuid.uuid4().hex[:16]}", "tenant_id": who.tenant_id})
         item = settle_steps(None, item, tenant, {}, who.user_id)
         try:
@@ -65,9 +65,9 @@ def router(deps: DepsProvider) -> Router:
         tenant = known(d, who)
         may = access(tenant, who, current.entity)
         may.require_write(fields_set(update))
-        check_deal(tenant, responsible_id=update.responsible_id, fields=update.fields)
+        held = check_deal(tenant, responsible_id=update.responsible_id, fields=update.fields)
         changes: dict[str, Any] = update.model_dump(exclude_unset=True, exclude={"version", "fields", "steps"})
-        merged = {**current.fields, **update.fields}
+        merged = {**current.fields, **held}
         changes["fields"] = {k: v for k, v in merged.items() if v is not None}
         return may.view(
             _save(

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, WrapValidator
 
 from dealflow.engine.compiled import TenantAutomation
+from dealflow.engine.field_values import BadFieldValue, field_value, field_values
 from dealflow.engine.references import Reference, broken, references_of, writes_of
 from dealflow.http_errors import Invalid
 from dealflow.language.checks import template_problems, with_template_problems
@@ -65,6 +66,14 @@ def check_automation(automation: Automation, known: TenantAutomation) -> None:
     for found in broken(references_of(automation), known.pipelines, known.fields, known.tenant):
         if found.reference.at not in refused:  # a refused template reads nothing worth naming
             problems.add(found.reference.at, found.problem)
+    for write in writes_of(automation):
+        # A literal its field cannot hold would fail every run that writes it.
+        definition = known.fields.get(write.name) if write.kind == "field" else None
+        if definition is not None and write.literal is not None:
+            try:
+                field_value(definition, write.literal, known.tenant)
+            except BadFieldValue as exc:
+                problems.add(f"{write.at}.value", str(exc))
     problems.raise_any()
 
 
@@ -74,10 +83,11 @@ def check_deal(
     place: tuple[str, str, str] | None = None,
     responsible_id: str | None = None,
     fields: dict[str, Any] | None = None,
-) -> None:
+) -> dict[str, Any]:
     """Raise Invalid naming every problem of a deal write: ``place`` is (entity, pipeline, stage)
-    it goes to, ``responsible_id`` a user of the tenant, ``fields`` existing custom fields (a list
-    field's value one of its options)."""
+    it goes to, ``responsible_id`` a user of the tenant, ``fields`` existing custom fields, each
+    value one its field's kind holds (``field_values``). Returns ``fields`` as their fields hold
+    them (numbers as decimals, dates as ISO days; null kept: it removes a value)."""
     problems = _Problems(known)
     refs: list[Reference] = []
     if place is not None:
@@ -93,10 +103,7 @@ def check_deal(
         refs.append(Reference("user", responsible_id, "responsible_id"))
     for found in broken(refs, known.pipelines, tenant=known.tenant):
         problems.add(found.reference.at, found.problem)
-    for code, value in (fields or {}).items():
-        definition = known.fields.get(code)
-        if definition is None:
-            problems.add(f"fields.{code}", f"no custom field '{code}' in this tenant")
-        elif value is not None and definition.options and value not in definition.options:
-            problems.add(f"fields.{code}", f"'{value}' is not one of {', '.join(definition.options)}")
+    held, problems_of_values = field_values(fields or {}, known.fields, known.tenant)
+    problems.found += problems_of_values
     problems.raise_any()
+    return held

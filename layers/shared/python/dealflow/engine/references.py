@@ -89,6 +89,7 @@ class Write:
     at: str  # where the author named it: actions.0.stage_id, target_stage_id, actions.0.values.amount
     by: str = ""  # the action that writes (actions.0, nodes.2.action); "" for the automation itself
     pipeline_at: str | None = None  # where the author named the pipeline, when a write leaves its own
+    literal: Any = None  # the value a field is set to, when written as a value (not an expression)
 
 
 def action_writes(action: Action, pipeline_id: str | None, at: str) -> list[Write]:
@@ -98,7 +99,10 @@ def action_writes(action: Action, pipeline_id: str | None, at: str) -> list[Writ
     if isinstance(action, CopyToPipeline | MoveToPipeline):
         return [Write("stage", action.pipeline_id, action.stage_id, f"{at}.stage_id", at, f"{at}.pipeline_id")]
     if isinstance(action, UpdateFields):
-        return [Write("field", pipeline_id, code, f"{at}.values.{code}", at) for code in action.values]
+        return [
+            Write("field", pipeline_id, code, f"{at}.values.{code}", at, literal=spec.value)
+            for code, spec in action.values.items()
+        ]
     return []
 
 

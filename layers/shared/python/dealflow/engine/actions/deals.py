@@ -3,54 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from dealflow.engine.actions.context import ActionContext, ActionError
+from dealflow.engine.field_values import BadFieldValue, as_number, field_value
 from dealflow.language import templates
-from dealflow.model import CopyToPipeline, Deal, FieldDefinition, FieldKind, MoveToPipeline, MoveToStage, UpdateFields
+from dealflow.model import CopyToPipeline, Deal, FieldDefinition, MoveToPipeline, MoveToStage, Tenant, UpdateFields
 from dealflow.ports import record_id
 
 _STANDARD_WRITABLE = {"title": str, "amount": Decimal, "currency": str, "responsible_id": str, "company": str}
 _CENTS = Decimal("0.01")
 
 
-def _as_decimal(name: str, value: Any) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise ActionError(f"field '{name}': {value!r} is not a number") from exc
-    if not number.is_finite():
-        raise ActionError(f"field '{name}': {value!r} is not a number")
-    return number
-
-
-def coerce(name: str, value: Any, definition: FieldDefinition | None) -> Any:
-    """A value in the type its field holds; None clears the field."""
+def coerce(name: str, value: Any, definition: FieldDefinition | None, tenant: Tenant) -> Any:
+    """A value in the type its field holds (a custom field's checked by its kind, as every write
+    path checks it); None clears the field."""
     if value is None:
         return None
-    if definition is None:
-        kind = _STANDARD_WRITABLE.get(name)
-        if kind is None:
-            raise ActionError(f"field '{name}' is not a deal field this tenant defines")
-        return _as_decimal(name, value).quantize(_CENTS) if kind is Decimal else str(value)
-    match definition.kind:
-        case FieldKind.NUMBER:
-            return _as_decimal(name, value)
-        case FieldKind.CHECKBOX:
-            return value if isinstance(value, bool) else str(value).strip().lower() in {"true", "1", "yes", "y"}
-        case FieldKind.DATE:
-            try:
-                return date.fromisoformat(str(value)[:10]).isoformat()
-            except ValueError as exc:
-                raise ActionError(f"field '{name}': {value!r} is not a date (YYYY-MM-DD)") from exc
-        case FieldKind.LIST:
-            if str(value) not in definition.options:
-                raise ActionError(f"field '{name}': {value!r} is not one of {definition.options}")
-            return str(value)
-        case _:
-            return str(value)
+    kind = _STANDARD_WRITABLE.get(name)
+    if definition is None and kind is None:
+        raise ActionError(f"field '{name}' is not a deal field this tenant defines")
+    try:
+        if definition is not None:
+            return field_value(definition, value, tenant)
+        return as_number(value).quantize(_CENTS) if kind is Decimal else str(value)
+    except BadFieldValue as exc:
+        raise ActionError(f"field '{name}': {exc}") from None
 
 
 def update_fields(action: UpdateFields, ctx: ActionContext) -> dict[str, Any]:
@@ -58,7 +37,7 @@ def update_fields(action: UpdateFields, ctx: ActionContext) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, spec in action.values.items():
         raw = templates.evaluate(spec.expression, variables) if spec.expression is not None else spec.value
-        values[name] = coerce(name, raw, ctx.fields.get(name))
+        values[name] = coerce(name, raw, ctx.fields.get(name), ctx.tenant)
     if values.get("responsible_id") is not None and ctx.tenant.user(values["responsible_id"]) is None:
         raise ActionError(f"field 'responsible_id': unknown user '{values['responsible_id']}'")
 
