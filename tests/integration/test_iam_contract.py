@@ -17,6 +17,7 @@ from dealflow.local.cfn_yaml import load_template
 from dealflow.local.demo import TENANT, demo_deal, set_up
 from dealflow.local.iam import IamContractBroken
 from dealflow.local.provision import TEMPLATE
+from dealflow.model import BusinessProcess
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
 ACCOUNT_REGION = "eu-west-1:123456789012"
@@ -24,6 +25,14 @@ SENDER = f"arn:aws:ses:{ACCOUNT_REGION}:identity/automation@dealflow.example"
 AUTOMATION_TABLE = f"arn:aws:dynamodb:{ACCOUNT_REGION}:table/AutomationTable"
 DEALS_TABLE = f"arn:aws:dynamodb:{ACCOUNT_REGION}:table/DealsTable"
 RUNNER_ALIAS = f"arn:aws:lambda:{ACCOUNT_REGION}:function:RunnerFunction:live"
+_BY_HAND = BusinessProcess.model_validate(
+    {
+        "id": "by-hand",
+        "name": "By hand",
+        "start_on": ["manual"],
+        "nodes": [{"kind": "action", "action": {"kind": "notify", "to": {"users": ["u-head"]}, "message": "hi"}}],
+    }
+)
 
 
 def _without(function: str, keep: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -74,8 +83,18 @@ def test_a_lost_deal_whose_runner_may_not_send_as_the_sender_sends_nothing_and_f
             lambda stack: (stack.move_deal(TENANT, "d-1", "lost"), stack.drain()),
             ("DispatcherFunction", "lambda:InvokeFunction", RUNNER_ALIAS),
         ),
+        # A business process started by hand through the API.
+        (
+            "ApiFunction",
+            "StartRuns",
+            lambda stack: (
+                stack.put_automation(TENANT, _BY_HAND),
+                stack.api("POST", "/deals/d-1/runs", {"process_id": "by-hand"}, claims=ADMIN),
+            ),
+            ("ApiFunction", "lambda:InvokeFunction", RUNNER_ALIAS),
+        ),
     ],
-    ids=["api-reads-run-log-index", "dispatcher-invokes-runner-alias"],
+    ids=["api-reads-run-log-index", "dispatcher-invokes-runner-alias", "api-invokes-runner-alias"],
 )
 def test_a_grant_taken_out_of_the_template_refuses_the_call_that_needed_it(
     function: str, sid: str, act: Callable[[MotoStack], object], refused: tuple[str, str, str]

@@ -47,4 +47,7 @@ def test_the_api_function_is_least_privileged(translated: dict[str, Any]) -> Non
     assert {a for s in deals for a in _actions(s)} == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}
     assert not [a for a in actions if a.startswith(("ses:", "sns:"))]  # test mode sends nothing
     [stop] = [s for s in statements if "lambda:StopDurableExecution" in _actions(s)]
-    assert "lambda:InvokeFunction" not in actions and stop["Resource"] == {"Fn::Sub": "${RunnerFunction.Arn}:*"}
+    assert stop["Resource"] == {"Fn::Sub": "${RunnerFunction.Arn}:*"}
+    # A business process started by hand (POST /deals/{id}/runs): the runner's alias, nothing else.
+    invoke = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]
+    assert [s["Resource"] for s in invoke] == [{"Ref": "RunnerFunctionAliaslive"}]

@@ -17,10 +17,9 @@ from typing import Any, Protocol
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
-from dealflow.language.conditions import Facts, Trace, compile_condition, explain
-from dealflow.model import Deal, RunRequest, Trigger, TypedValue
+from dealflow.language.conditions import Facts, Trace, explain
+from dealflow.model import Deal, RunRequest, Trigger
 from dealflow.model.pipeline import StageSemantic
-from dealflow.model.process import BusinessProcess
 from dealflow.ports import RunStarter
 
 
@@ -289,30 +288,6 @@ def plan_event(
         _event_entry(change.new_item, event),
         flagged=automation.warnings,
         tenant_values=automation.condition_values,
-    )
-
-
-def manual_run(
-    item: Deal, process: BusinessProcess, request_id: str, parameters: dict[str, Any] | None = None
-) -> RunRequest:
-    """A process started by hand (or by the API) on one item; ``request_id`` names the start.
-    Parameters are checked against the process's declared types (unknown names are refused)."""
-    if "manual" not in process.start_on:
-        raise ValueError(f"business process '{process.id}' is not started by hand")
-    if item.entity != process.entity:
-        raise ValueError(f"business process '{process.id}' runs on {process.entity}s, not {item.entity}s")
-    unknown = sorted(set(parameters or {}) - set(process.parameters))
-    if unknown:
-        raise ValueError(f"parameters: business process '{process.id}' has no parameter {', '.join(unknown)}")
-    values = {
-        name: TypedValue(type=spec.type, value=(parameters or {}).get(name, spec.value)).value
-        for name, spec in process.parameters.items()
-    }
-    compiled = CompiledAutomation(process, compile_condition(None))
-    change = diff(None, item.model_copy(update={"caused_by": None}))
-    started = _event_entry(item.model_dump(), "manual")
-    return RunRequest.model_validate(
-        {**_request(change, compiled, f"manual:{request_id}", started), "parameters": values}
     )
 
 

@@ -3,14 +3,13 @@ business process by hand, switching automation on and off, the run log per autom
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 from dealflow import runtime
-from dealflow.engine.dispatch import manual_run
 from dealflow.engine.dispatch_log import cancel_waiting
+from dealflow.engine.manual_runs import start_by_hand
 from dealflow.engine.testmode import run_test
-from dealflow.model import BusinessProcess, Deal, RunRecord
+from dealflow.model import Deal, RunRecord
 from dealflow.model.catalog import Automation
 
 if TYPE_CHECKING:
@@ -51,16 +50,20 @@ class AutomationTools:
         return self.run_log.all(tenant_id, test=True)
 
     def start_process(
-        self, tenant_id: str, process_id: str, deal_id: str, parameters: dict[str, object] | None = None
+        self,
+        tenant_id: str,
+        process_id: str,
+        deal_id: str,
+        parameters: dict[str, object] | None = None,
+        request_id: str | None = None,
     ) -> str:
-        """Start a business process by hand on one deal or lead, with its parameters; returns the
-        run id."""
-        process = self.automation.load(tenant_id).by_id.get(process_id)
-        if not isinstance(process, BusinessProcess):
-            raise LookupError(f"no business process '{process_id}'")
-        request = manual_run(self.deals.require(tenant_id, deal_id), process, uuid.uuid4().hex, parameters)
-        self.runs_port.start(request)
-        return request.run_id
+        """Start a business process by hand on one deal or lead, with its parameters, as
+        ``POST /deals/{deal_id}/runs`` does (``engine.manual_runs.start_by_hand``); returns the run
+        id. The same start again (same ``request_id``; without one, the same parameters on the deal
+        as it stands) starts nothing new and returns the same run id."""
+        known = self.automation.load(tenant_id)
+        item = self.deals.require(tenant_id, deal_id)
+        return start_by_hand(self.runs_port, known, item, process_id, parameters, request_id).run_id
 
     def switch(self, tenant_id: str, automation_id: str, enabled: bool) -> list[str]:
         """Switch automation on or off; switching off cancels its waiting runs (returned)."""
