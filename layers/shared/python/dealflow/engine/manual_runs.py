@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -97,7 +98,9 @@ def parameter_values(
 
 
 def _derived_request_id(item: Deal, process: BusinessProcess, values: Mapping[str, Any]) -> str:
-    what = {"deal": item.id, "deal_version": item.version, "process_version": process.version, "values": values}
+    # Equal numbers name the same start however they were written (5, "5.0").
+    same = {k: v.normalize() if isinstance(v, Decimal) else v for k, v in values.items()}
+    what = {"deal": item.id, "deal_version": item.version, "process_version": process.version, "values": same}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
