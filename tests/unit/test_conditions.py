@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from dealflow.language.conditions import compile_condition, is_empty, normalize, referenced_fields
+from dealflow.language.conditions import as_numbers, compile_condition, is_empty, normalize, referenced_fields, same
 from dealflow.model import AllOf, AnyOf, Clause, Condition, Rule
 
 CONDITION = TypeAdapter(Condition)
@@ -192,6 +193,42 @@ def test_text_that_is_no_number_never_equals_a_number() -> None:
 def test_a_multi_value_field_of_numbers_matches_numbers_written_as_text() -> None:
     assert holds(clause("sizes", "in", ["2.00"]), {"sizes": [Decimal("1"), Decimal("2")]}) is True
     assert holds(clause("sizes", "contains", "2"), {"sizes": [Decimal("1"), Decimal("2.00")]}) is True
+
+
+_VALUES = [
+    Decimal("12500"),
+    Decimal("12500.00"),
+    Decimal("0"),
+    Decimal("NaN"),
+    "12500",
+    "12500.00",
+    "services",
+    "2024-05-01",
+    "",
+    True,
+    False,
+    None,
+]
+
+
+@pytest.mark.parametrize("expected", [v for v in _VALUES if v is not None and not isinstance(v, bool)])
+@pytest.mark.parametrize("actual", _VALUES)
+def test_every_operator_follows_the_one_number_rule(actual: Any, expected: Any) -> None:
+    # However a clause is compiled (fast paths for the common comparisons), it answers as
+    # as_numbers says: numbers as decimals, two texts as text, anything else as it is.
+    numbers = as_numbers(normalize(actual), normalize(expected))
+    both_text = isinstance(actual, str) and isinstance(expected, str)
+    for op, compare in (("gt", operator.gt), ("gte", operator.ge), ("lt", operator.lt), ("lte", operator.le)):
+        want = compare(*numbers) if numbers else (compare(actual, expected) if both_text else False)
+        assert holds(clause("f", op, expected), {"f": actual}) is want, (op, actual, expected)
+    equal = same(normalize(actual), normalize(expected))
+    assert holds(clause("f", "equals", expected), {"f": actual}) is equal
+    assert holds(clause("f", "not_equals", expected), {"f": actual}) is not equal
+    assert holds(clause("f", "in", [expected, "other"]), {"f": actual}) is equal
+    assert holds(clause("f", "not_in", [expected, "other"]), {"f": actual}) is not equal
+    assert holds(clause("f", "changed_to", expected), {"f": actual}, {"f": "before"}) is (
+        equal and not same(actual, "before")
+    )
 
 
 def test_gt_with_a_non_number_text_is_false() -> None:
