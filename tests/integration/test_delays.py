@@ -110,3 +110,52 @@ def test_a_rule_whose_delay_cannot_be_worked_out_fails_with_a_step_and_a_reason(
     assert run.reason == "delay: the deal's field 'deadline' is empty"
     assert [(s.name, s.kind, s.outcome) for s in run.steps] == [("delay", "wait", "failed")]
     assert stack.tasks(TENANT) == []
+
+
+def _deadline_rule(stack: MotoStack, delay: Delay) -> None:
+    stack.put_field(TENANT, FieldDefinition(code="deadline", name="Deadline", kind="date"))
+    stack.put_rule(
+        TENANT,
+        Rule(
+            id="after-deadline",
+            name="After the deadline",
+            pipeline_id="sales",
+            stage_id="negotiation",
+            delay=delay,
+            actions=[CreateTask(title="Deadline passed: {{ deal.title }}")],
+        ),
+    )
+
+
+def test_a_wait_worked_out_past_what_a_run_can_wait_fails_the_run_with_the_reason(stack: MotoStack) -> None:
+    # Saved fine (30 days after a date), but this deal's deadline is 400 days away: AWS would refuse
+    # the wait and end the execution; here, as there, the run ends failed and says why.
+    _deadline_rule(stack, Delay(days=30, relative_to_field="deadline"))
+    deadline = stack.clock.now() + timedelta(days=400)
+    stack.create_deal(
+        demo_deal("d-6", "Framework tender", "1.00", "services").model_copy(
+            update={"fields": {"what_we_sell": "services", "deadline": deadline.date().isoformat()}}
+        )
+    )
+    stack.move_deal(TENANT, "d-6", "negotiation")
+    stack.drain()
+
+    [run] = [r for r in stack.runs(TENANT, "d-6") if r.automation_id == "after-deadline"]
+    assert run.status == "failed"
+    assert run.reason is not None and run.reason.startswith("delay: it would end at ")
+    assert run.reason.endswith("a run can wait at most 366 days (31,622,400 s) at a time")
+    assert [(s.name, s.kind, s.outcome) for s in run.steps] == [("delay", "wait", "failed")]
+    stack.advance(days=431)
+    assert stack.tasks(TENANT) == []
+
+
+def test_a_stored_delay_from_before_the_cap_fails_its_runs_rather_than_waiting_past_it(stack: MotoStack) -> None:
+    # Written before saving refused it (the harness writes without the save-time budget).
+    _deadline_rule(stack, Delay(days=400))
+    stack.create_deal(demo_deal("d-7", "Long shot", "1.00", "services"))
+    stack.move_deal(TENANT, "d-7", "negotiation")
+    stack.drain()
+
+    [run] = [r for r in stack.runs(TENANT, "d-7") if r.automation_id == "after-deadline"]
+    assert run.status == "failed"
+    assert run.reason is not None and ", 400 days from now; a run can wait at most 366 days" in run.reason

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -12,8 +13,19 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
+M = TypeVar("M", bound=BaseModel)
+
 
 class Model(BaseModel):
-    """Strict model: unknown fields are an error, not silently dropped."""
+    """Strict model: unknown fields are an error, not silently dropped (what a caller sends; what
+    storage holds is read with ``stored``)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=False)
+
+
+def stored(model: type[M], item: Mapping[str, Any]) -> M:
+    """``item`` as read back from storage: attributes this version does not know, at any depth,
+    are ignored rather than refused. A newer version may have written them while runs of an older
+    one still wait (durable executions stay on the version they started on) or after a rollback;
+    strictness stays with what callers send."""
+    return model.model_validate(item, extra="ignore")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, EmailStr, Field, Tag, TypeAdapter
+from pydantic import BeforeValidator, Discriminator, EmailStr, Field, Tag, TypeAdapter, ValidationError
 
 from dealflow.model.base import Id, Model
 
@@ -92,5 +92,19 @@ _ITEM: TypeAdapter[Deal | Lead] = TypeAdapter(Item)
 
 
 def parse_item(data: Any) -> Deal | Lead:
-    """A stored or streamed item as the model its ``entity`` names (a deal when absent)."""
-    return _ITEM.validate_python(data)
+    """A stored or streamed item as the model its ``entity`` names (a deal when absent); like every
+    stored item (``dealflow.model.base.stored``), attributes this version does not know are ignored."""
+    return _ITEM.validate_python(data, extra="ignore")
+
+
+def _as_stored(value: Any) -> Any:
+    if isinstance(value, Deal):
+        return value
+    try:
+        return parse_item(value)
+    except ValidationError:
+        return value  # invalid however it is read: the field's own validation says where
+
+
+StoredItem = Annotated[Item, BeforeValidator(_as_stored)]
+"""An item as a stream image or a run's checkpoint carries it, read as ``parse_item`` reads it."""

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation
-from dealflow.model.deal import Item
+from dealflow.model.deal import StoredItem
 
 RunStatus = Literal["running", "waiting", "completed", "skipped", "failed", "cancelled", "not_started"]
 
@@ -31,7 +31,7 @@ class RunRequest(Model):
     run_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     tenant_id: Id
     event_id: str = Field(min_length=1, max_length=200, description="The stream record's eventID")
-    deal: Item = Field(description="The deal or lead as the stream record showed it")
+    deal: StoredItem = Field(description="The deal or lead as the stream record showed it")
     started_by: StageEntry
     automation: Automation
     target_id: Id | None = Field(
@@ -40,7 +40,7 @@ class RunRequest(Model):
     depth: int = Field(default=1, ge=1, description="How many automation writes led to this run")
     chain: list[str] = Field(default_factory=list, description="Automation ids that led to this run")
     parameters: dict[str, Any] = Field(default_factory=dict, description="A manual start's parameter values")
-    previous: Item | None = Field(
+    previous: StoredItem | None = Field(
         default=None,
         description="The item before the change that started a "
         "business process, for its changed / changed_from / changed_to conditions",

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from dealflow.model import FieldDefinition, Pipeline, Tenant, TypedValue
+from dealflow.model.base import stored
 from dealflow.model.catalog import STORED_KINDS, Definition
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, MAX_WRITES, Compiler
@@ -57,7 +58,7 @@ class AutomationStore:
         item = self._table.get_item(Key={"tenant_id": tenant_id, "sk": TENANT_SK}).get("Item")
         if item is None:
             raise UnknownTenant(f"unknown tenant '{tenant_id}'")
-        return Tenant.model_validate(plain(item, "tenant_id", "sk") | {"id": tenant_id})
+        return stored(Tenant, plain(item, "tenant_id", "sk") | {"id": tenant_id})
 
     def _with_bump(
         self, tenant_id: str, write: dict[str, Any], stale: str, automation_version: int | None = None
@@ -240,7 +241,7 @@ class AutomationStore:
             if is_conditional_failure(exc):
                 return None
             raise
-        return TypedValue.model_validate(old["Attributes"][kind][name])
+        return stored(TypedValue, old["Attributes"][kind][name])
 
     def set_rights(self, tenant_id: str, role: str, rights: BaseModel) -> None:
         """Replace one role's rights on the tenant item, leaving the other roles' and the rest alone."""
@@ -272,7 +273,7 @@ class AutomationStore:
         found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
         for item in query_all(self._table, tenant_id, _DEFINITION_PREFIX):
             kind = item["sk"].split("#", 2)[1]
-            found[kind].append(_KINDS[kind].model_validate(plain(item, "tenant_id", "sk")))
+            found[kind].append(stored(_KINDS[kind], plain(item, "tenant_id", "sk")))
         return found
 
     def load(self, tenant_id: str) -> Any:

@@ -27,8 +27,11 @@ class DealStore:
         self._table = table
         self._ledger_table = ledger_table
 
+    def _read(self, tenant_id: str, deal_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"tenant_id": tenant_id, "id": deal_id}, ConsistentRead=True).get("Item")
+
     def get(self, tenant_id: str, deal_id: str) -> Deal | None:
-        item = self._table.get_item(Key={"tenant_id": tenant_id, "id": deal_id}, ConsistentRead=True).get("Item")
+        item = self._read(tenant_id, deal_id)
         return None if item is None else parse_item(item)
 
     def require(self, tenant_id: str, deal_id: str) -> Deal:
@@ -140,7 +143,10 @@ class DealStore:
         """
         assert self._ledger_table is not None, "automation writes need the ledger table"
         for _ in range(_MAX_ATTEMPTS):
-            current = self.require(tenant_id, deal_id)
+            read = self._read(tenant_id, deal_id)
+            if read is None:
+                raise DealNotFound(f"deal '{deal_id}' not found")
+            current = parse_item(read)
             changed = change(current).model_copy(
                 update={"version": current.version + 1, "updated_at": now_iso(), "caused_by": causation}
             )
@@ -165,7 +171,7 @@ class DealStore:
                         {
                             "Put": {
                                 "TableName": self._table.name,
-                                "Item": (to_item(changed)),
+                                "Item": _keeping_unknown(read, to_item(changed)),
                                 "ConditionExpression": "version = :v",
                                 "ExpressionAttributeValues": ({":v": current.version}),
                             }
@@ -181,6 +187,12 @@ class DealStore:
                     continue
                 raise
         raise StaleDeal(f"deal '{deal_id}' kept changing; gave up after {_MAX_ATTEMPTS} attempts")
+
+
+def _keeping_unknown(read: dict[str, Any], written: dict[str, Any]) -> dict[str, Any]:
+    """``written``, plus the attributes of the item as ``read`` that this version's model does not
+    know: a newer version wrote them, and a run of this one, writing the deal back, keeps them."""
+    return {**{k: v for k, v in read.items() if k not in Deal.model_fields}, **written}
 
 
 __all__ = ["DealNotFound", "DealStore", "StaleDeal"]

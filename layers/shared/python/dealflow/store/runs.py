@@ -11,6 +11,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from dealflow.model import RunRecord
+from dealflow.model.base import stored
 from dealflow.store.items import is_conditional_failure, plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
@@ -41,7 +42,7 @@ class BadStartKey(ValueError):
 
 
 def _record(item: dict[str, Any]) -> RunRecord:
-    return RunRecord.model_validate(plain(item, *_STORAGE_KEYS))
+    return stored(RunRecord, plain(item, *_STORAGE_KEYS))
 
 
 class RunLog:

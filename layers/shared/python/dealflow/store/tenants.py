@@ -14,6 +14,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from dealflow.model import Tenant, User
+from dealflow.model.base import stored
 from dealflow.model.plan import PlanName
 from dealflow.store.automation import TENANT_SK, UnknownTenant
 from dealflow.store.items import dynamo_value, is_conditional_failure, plain, to_item
@@ -49,7 +50,7 @@ class TenantDirectory:
         while True:
             page = self._automation.scan(**params)
             for item in page.get("Items", []):
-                yield Tenant.model_validate(plain(item, "tenant_id", "sk") | {"id": item["tenant_id"]})
+                yield stored(Tenant, plain(item, "tenant_id", "sk") | {"id": item["tenant_id"]})
             if "LastEvaluatedKey" not in page:
                 return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
