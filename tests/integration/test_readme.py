@@ -61,8 +61,10 @@ README_SERVER = "127.0.0.1:8000"  # where README's examples find the local API s
 SHELLS = frozenset({"", "bash", "sh", "shell"})
 MAX_SKIPS = 10  # sam, an AWS account, installing packages, the suite itself, servers on fixed ports
 # What a block must never do here, whatever it says: install into this interpreter's environment,
-# run the suite inside the suite, or reach AWS. Such a block is marked skipped instead.
-UNSAFE = re.compile(r"\bpip\b|-m venv\b|-m pytest\b|\bsam\b|\baws\b|\bmoto_server\b")
+# run the suite inside the suite, reach AWS or start a server that never returns. Such a block is
+# marked skipped (or, for the local API server, served) instead.
+UNSAFE = re.compile(r"(?:^|[\s;&|(/])(?:pip3?|sam|aws|moto_server)\s|-m (?:venv|pytest|pip)\b|-m dealflow\.local api\b")
+BLOCK_TIMEOUT = 300  # seconds; the slowest block (the demo) takes a fraction of it
 # The environment before any stack of this session set its own (fake credentials, table names).
 BASE_ENV = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
 MARKER = re.compile(r"<!--\s*readme-test:\s*(.*?)\s*-->", re.S)
@@ -246,7 +248,12 @@ class Examples:
         return script
 
     def _execute(self, command: list[str]) -> None:
-        done = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=600)
+        try:
+            done = subprocess.run(
+                command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT
+            )
+        except subprocess.TimeoutExpired:
+            raise ExampleFailed(f"still running after {BLOCK_TIMEOUT} s") from None
         if done.returncode != 0:
             raise ExampleFailed(f"exit status {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
