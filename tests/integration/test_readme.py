@@ -11,7 +11,8 @@
 - shell (``bash`` or no language, indented blocks too): run by bash with ``-e``; ``curl`` is
   tests/integration/readme_curl.py, which logs each answer: every call answers 2xx unless the
   comment line right after it says the status (``# 422 …``).
-- ``text``: output or diagrams, not examples.
+- ``text``, or any block marked ``<!-- readme-test: output -->`` (an answer shown as JSON): output
+  or diagrams, not examples.
 
 README's ``127.0.0.1:8000`` is the module's server (port 0, a free one) and ``.venv/bin/`` this
 interpreter's directory. A block that cannot run here is marked ``<!-- readme-test: skip (why) -->``
@@ -95,7 +96,7 @@ class Block:
 
     @property
     def kind(self) -> str:
-        if self.marker is not None and self.marker.startswith(("skip", "served")):
+        if self.marker is not None and self.marker.startswith(("skip", "served", "output")):
             return self.marker.split()[0]
         if self.lang in ("text", "json", "python"):
             return self.lang
@@ -139,7 +140,9 @@ def _route(block: Block, body: Any) -> tuple[str, str, str]:
     if block.marker is not None:
         mark = ROUTE_MARK.fullmatch(block.marker)
         if mark is None:
-            raise ExampleFailed(f"marker {block.marker!r} is not 'METHOD /path [as tenant]', 'skip (why)' or 'served'")
+            raise ExampleFailed(
+                f"marker {block.marker!r}: say 'METHOD /path [as tenant]', 'skip (why)', 'output' or 'served'"
+            )
         return mark[1], mark[2], mark[3] or "acme"
     if not isinstance(body, dict):
         raise ExampleFailed("the API takes one object per request: one JSON block per body")
@@ -218,6 +221,8 @@ class Examples:
 
     def _text(self, block: Block) -> None:
         pass
+
+    _output = _text
 
     def _unknown(self, block: Block) -> None:
         raise ExampleFailed(f"a block in {block.lang!r}: give it json, python, bash or text, or mark it skipped")
