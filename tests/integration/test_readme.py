@@ -42,6 +42,7 @@ from markdown_it import MarkdownIt
 from dealflow.authoring.transfer import export_document
 from dealflow.engine.compiled import compile_tenant
 from dealflow.local import MotoStack
+from dealflow.local.cfn_yaml import load_template
 from dealflow.local.seed import SAMPLE_WEBHOOK_SECRET
 from dealflow.local.server import LocalApi, set_up_served
 from dealflow.local.tokens import caller_token
@@ -50,7 +51,7 @@ from dealflow.model.automation import Action, ExternalEvent, InternalEvent, Oper
 from dealflow.model.catalog import AUTOMATION_KINDS, union_tags
 from dealflow.model.process import Node, StartOn
 from dealflow.model.run import RunStatus
-from dealflow.model.tenant import Role, ValueType
+from dealflow.model.tenant import PlanName, Role, ValueType
 from dealflow.policy.plans import Allowance, Usage
 from dealflow.webhooks import signed_headers
 
@@ -351,6 +352,8 @@ def _export_keys() -> set[str]:
     return set(export_document(compile_tenant(Tenant(id="t", name="T"), {})))
 
 
+TEMPLATE = load_template(ROOT / "template.yaml")
+
 LISTS = [
     ("Test mode and the run log", "run statuses", set(get_args(RunStatus))),
     ("Automation as data", "condition operators", set(get_args(Operator))),
@@ -363,6 +366,9 @@ LISTS = [
     ("Business processes", "constant and variable types", set(get_args(ValueType))),
     ("Automation as code: export and import", "export keys", _export_keys()),
     ("Roles and rights (column-level)", "roles", {role.value for role in Role}),
+    ("Onboard a tenant", "plans", {plan.value for plan in PlanName}),
+    ("Build and deploy", "template.yaml's parameters", set(TEMPLATE["Parameters"])),
+    ("Build and deploy", "the stack's outputs", set(TEMPLATE["Outputs"])),
 ]
 
 
@@ -375,5 +381,6 @@ def test_readme_lists_are_complete(heading: str, what: str, values: set[str]) ->
         for child in token.children or ()
         if child.type == "code_inline"
     }
-    named |= {word for text in named for word in re.findall(r'"(\w+)"', text)}  # keys inside `{"plan", …}`
+    # Keys inside `{"plan", …}`, choices in `--plan free|team`.
+    named |= {word for text in named for word in re.findall(r'"(\w+)"', text) + re.split(r"[\s|,]+", text)}
     assert values <= named, f"README's section {heading!r} lacks {what}: {sorted(values - named)}"
