@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from dealflow.local import MotoStack
-from dealflow.local.demo import TENANT, set_up, set_up_process_tenant
+from dealflow.local.demo import TENANT, demo_deal, set_up, set_up_process_tenant
 from dealflow.local.server import LocalApi, banner
 from dealflow.local.tokens import caller_token, claims_from_authorization, local_token
+from dealflow.webhooks import signed_headers
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
 ADMIN = caller_token(TENANT, "u-admin", "admin")
@@ -141,6 +142,32 @@ def test_changes_over_http_run_the_automation(served: tuple[MotoStack, LocalApi]
     assert [e.subject for e in stack.emails()] == ["Lost: Cloud migration (24000.00 EUR)"]
 
 
+def test_signed_webhooks_go_through_the_receiver_and_move_the_deal(served: tuple[MotoStack, LocalApi]) -> None:
+    stack, api = served
+    stack.create_deal(demo_deal("deal-8", "Data migration", "7300.00", "services"))
+    stack.drain()
+    stack.set_webhook_secret(TENANT, "s3cret")
+    raw = json.dumps({"id": "evt-http-1", "kind": "invoice_paid", "deal_id": "deal-8"}).encode()
+
+    def post(headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(f"{api.url}/webhooks/{TENANT}", data=raw, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    # The HMAC signature is the authentication: a bearer token does not stand in for it.
+    status, body = post({"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN}"})
+    assert status == 401 and stack.get_deal(TENANT, "deal-8").stage_id == "new"
+    status, body = post(signed_headers("s3cret", raw))
+    assert status == 202 and body["accepted"] is True
+    # The trigger "invoice paid → won" ran before the answer, as the management API's changes do.
+    assert stack.get_deal(TENANT, "deal-8").stage_id == "won"
+    status, body = post(signed_headers("s3cret", raw))
+    assert status == 409 and body["error"] == "replayed"
+
+
 def test_tokens_are_plain_unsigned_jwts() -> None:
     claims = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
     assert claims_from_authorization(f"Bearer {local_token(claims)}") == claims
@@ -153,3 +180,4 @@ def test_banner_gives_tokens_swagger_and_curl() -> None:
     assert ADMIN in text and caller_token("globex", "u-admin", "admin") in text
     assert "http://127.0.0.1:8000/swagger" in text and text.count("curl ") == 2
     assert "NOT verified" in text
+    assert f"POST http://127.0.0.1:8000/webhooks/{TENANT}" in text

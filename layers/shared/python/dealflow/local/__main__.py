@@ -17,6 +17,7 @@ def _where(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from dealflow.local.seed import DEFAULT_ENDPOINT, REGION, SAMPLE_WEBHOOK_SECRET
+    from dealflow.model.tenant import Role
 
     parser = argparse.ArgumentParser(
         prog="python -m dealflow.local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -33,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("file", type=Path, help="an HTTP API event, e.g. events/webhook-invoice-paid.json")
     sign.add_argument("--secret", default=SAMPLE_WEBHOOK_SECRET, help="default: the secret seed stores for acme")
     sign.add_argument("--output", type=Path, help="write the signed event here (default: standard output)")
+    token = commands.add_parser("token", help="print an unsigned bearer token for the local API server")
+    token.add_argument("tenant", help="e.g. acme")
+    token.add_argument("user", help="e.g. u-admin")
+    token.add_argument("role", choices=[role.value for role in Role])
     return parser
 
 
@@ -46,6 +51,10 @@ def cli(argv: list[str] | None = None) -> None:
         from dealflow.local.server import main as serve
 
         serve(port=args.port, endpoint=args.endpoint, server=args.server)
+    elif args.command == "token":
+        from dealflow.local.tokens import caller_token
+
+        print(caller_token(args.tenant, args.user, args.role))
     elif args.command == "seed":
         from dealflow.local.seed import main as seed
 

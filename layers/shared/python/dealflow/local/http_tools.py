@@ -125,7 +125,6 @@ class HttpTools:
         """POST a webhook to the deployed handler; returns (status, JSON body). Signed with
         ``secret`` (default: the tenant's, from set_webhook_secret) at ``timestamp`` (default: the
         stack's clock) unless ``signed`` is False; ``headers`` are added last (None removes one)."""
-        from dealflow.local.stack import LambdaContext
         from dealflow.webhooks import signed_headers
 
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -145,7 +144,15 @@ class HttpTools:
             self.clock.now(),
             path_parameters={"tenant_id": tenant_id},
         )
-        return _reply(self._webhooks_app.handler(event, LambdaContext("WebhooksFunction")))
+        return _reply(self.call_webhooks(event))
+
+    def call_webhooks(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Hand an HTTP API event to the deployed webhooks handler (the real receiver, with the
+        stack's in-process run starter); returns its raw response. The local HTTP server's other door."""
+        from dealflow.local.stack import LambdaContext
+
+        response: dict[str, Any] = self._webhooks_app.handler(event, LambdaContext("WebhooksFunction"))
+        return response
 
     def api(
         self,

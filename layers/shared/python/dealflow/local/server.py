@@ -4,20 +4,24 @@
 
 The server stands in for API Gateway: each HTTP request becomes an HTTP API (payload 2.0) event
 for the very handler deployed to Lambda, and the bearer token's claims become the JWT
-authorizer's context. LOCAL ONLY: tokens are not verified (see ``dealflow.local.tokens``), so it
-binds to the loopback address and nothing else.
+authorizer's context. ``POST /webhooks/{tenant_id}`` goes to the webhooks handler instead, as the
+second API (``WebhooksUrl``) does on AWS: no token, the HMAC signature is the authentication.
+LOCAL ONLY: tokens are not verified (see ``dealflow.local.tokens``), so it binds to the loopback
+address and nothing else.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dealflow.local.http_tools import http_api_event
+from dealflow.local.seed import SAMPLE_WEBHOOK_SECRET, sample_deals
 from dealflow.local.stack import MotoStack
 from dealflow.local.tokens import caller_token, claims_from_authorization
 
@@ -27,6 +31,8 @@ HOST = "127.0.0.1"
 # API Gateway refuses bodies over 10 MB before any Lambda runs.
 MAX_REQUEST = 10 * 1024 * 1024
 _CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The webhooks API's one route (template.yaml's WebhooksFunction event).
+_WEBHOOK = re.compile(r"/webhooks/(?P<tenant_id>[^/]+)")
 
 
 def _query(raw: str) -> dict[str, str]:
@@ -122,8 +128,22 @@ class LocalApi:
         body: bytes,
         claims: dict[str, str] | None,
     ) -> dict[str, Any]:
-        """One HTTP request through the handler, as API Gateway with its JWT authorizer would."""
+        """One HTTP request through the handler, as API Gateway with its JWT authorizer would; a
+        webhook through the webhooks handler, as the webhooks API would."""
+        webhook = _WEBHOOK.fullmatch(path) if method == "POST" else None
         with self._lock:
+            if webhook is not None:
+                tenant_id = unquote(webhook["tenant_id"])
+                event = http_api_event(
+                    method,
+                    path,
+                    "POST /webhooks/{tenant_id}",
+                    headers,
+                    body,
+                    self.stack.clock.now(),
+                    path_parameters={"tenant_id": tenant_id},
+                )
+                return self._settled(method, path, self.stack.call_webhooks(event))
             event = http_api_event(
                 method,
                 path,
@@ -136,15 +156,18 @@ class LocalApi:
                 query=_query(raw_query),
             )
             event["rawQueryString"] = raw_query
-            response = self.stack.call_api(event)
-            if self.run_automation and method in _CHANGES and response.get("statusCode", 500) < 300:
-                try:
-                    self.stack.drain()
-                except Exception:
-                    # The change is stored and answered; its automation failing is the run log's
-                    # business on AWS too, not the caller's.
-                    logger.exception("automation after %s %s failed", method, path)
-            return response
+            return self._settled(method, path, self.stack.call_api(event))
+
+    def _settled(self, method: str, path: str, response: dict[str, Any]) -> dict[str, Any]:
+        """``response``, after the automation the change set off has run (with ``run_automation``)."""
+        if self.run_automation and method in _CHANGES and response.get("statusCode", 500) < 300:
+            try:
+                self.stack.drain()
+            except Exception:
+                # The change is stored and answered; its automation failing is the run log's
+                # business on AWS too, not the caller's.
+                logger.exception("automation after %s %s failed", method, path)
+        return response
 
     def start(self) -> Self:
         """Serve in a background thread (for tests); ``serve_forever`` serves in this one."""
@@ -177,8 +200,22 @@ DEMO_CALLERS = {
 }
 
 
+def set_up_served(stack: MotoStack) -> None:
+    """What ``python -m dealflow.local api`` serves: the demo tenants acme and globex, acme's deals
+    that events/ and README name (deal-1001 won, deal-1002 new, deal-1003 in negotiation) and acme's
+    webhook secret (``SAMPLE_WEBHOOK_SECRET``, the one ``seed`` stores too)."""
+    from dealflow.local.demo import set_up, set_up_process_tenant
+
+    set_up(stack)
+    set_up_process_tenant(stack)
+    for deal in sample_deals():
+        stack.create_deal(deal)
+    stack.drain()
+    stack.set_webhook_secret("acme", SAMPLE_WEBHOOK_SECRET)
+
+
 def banner(url: str) -> str:
-    """What a person needs to start: tokens, Swagger UI and two curl calls."""
+    """What a person needs to start: tokens, the webhook secret, Swagger UI and two curl calls."""
     tokens = {who: caller_token(*claims) for who, claims in DEMO_CALLERS.items()}
     admin = tokens["acme administrator (u-admin)"]
     lines = [
@@ -192,6 +229,7 @@ def banner(url: str) -> str:
         "",
         f"Swagger UI: {url}/swagger  (Authorize: paste a token above)",
         f"OpenAPI document: {url}/openapi.json",
+        f"Signed webhooks: POST {url}/webhooks/acme, acme's secret: {SAMPLE_WEBHOOK_SECRET}",
         "",
         "Try:",
         f'  curl -s {url}/pipelines -H "Authorization: Bearer {admin}"',
@@ -203,13 +241,10 @@ def banner(url: str) -> str:
 
 
 def main(port: int = 8000, endpoint: str | None = None, server: bool = False) -> None:
-    from dealflow.local.demo import set_up, set_up_process_tenant
-
     # A moto server logs every AWS call through werkzeug; the banner and the answers matter here.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with MotoStack(endpoint=endpoint, server=server) as stack:
-        set_up(stack)
-        set_up_process_tenant(stack)
+        set_up_served(stack)
         api = LocalApi(stack, port)
         print(banner(api.url), flush=True)
         try:
