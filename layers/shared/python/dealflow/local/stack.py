@@ -187,7 +187,8 @@ class MotoStack(AutomationTools, HttpTools):
         clock.use(self.clock.now)
         self.outbox = Outbox(session, self.resources.topics["NotificationsTopic"], self.endpoint)
         self._runner_app = _load_handler("runner", self.iam)
-        self.runs_port = LocalRunStarter(self._runner_app.handler, self.clock)
+        # Executions that end without the runner's say reach the run reconciler, as on AWS.
+        self.runs_port = LocalRunStarter(self._runner_app.handler, self.clock, on_ended=self.execution_status_changed)
         self.function_runs = RunStarterCalls(self.runs_port)  # the run starter as functions use it
         self._dispatcher_app = _load_handler("dispatcher", self.iam)
         _swap_in(self._dispatcher_app, DISPATCHER=runtime.dispatcher(self.function_runs))
