@@ -30,12 +30,14 @@ from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
+from aws_durable_execution_sdk_python.execution import DurableExecutionInvocationInput, InitialExecutionState
 from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 from botocore.exceptions import ClientError
 
 from dealflow.local.clock import ManualClock
 from dealflow.local.durable_sdk import SdkSeams
+from dealflow.local.replay import Replayer
 from dealflow.local.strict import FunctionLimits, Strictness
 from dealflow.model import RunRequest
 from dealflow.ports import ExecutionFacts
@@ -56,6 +58,7 @@ class LocalRunStarter:
         *,
         function: FunctionLimits | None = None,
         on_ended: Callable[[dict[str, Any]], Any] | None = None,
+        replay_with: str | None = None,
     ) -> None:
         self._names: dict[str, str] = {}  # run id → execution ARN
         self._busy = 0  # scheduler tasks due now, and starts under way
@@ -67,6 +70,10 @@ class LocalRunStarter:
         self._deadlines: dict[str, datetime] = {}  # execution ARN → when its ExecutionTimeout passes
         self._reported: set[str] = set()  # execution ARNs whose ending was handed to on_ended
         self.on_ended = on_ended
+        # Replay twice (dealflow.local.replay): the handler as the worker process loads it.
+        self.replay_with = replay_with
+        self._replayed: dict[str, int] = {}  # execution ARN → operations it had when last replayed
+        self.replays = 0  # replays made, all of which matched
         self._runner = DurableFunctionTestRunner(
             handler=handler, store=self._store, invocation_timeout=function.invocation_timeout
         )
@@ -206,6 +213,33 @@ class LocalRunStarter:
             with self._changed:
                 self._deadlines.pop(arn, None)
 
+    def _replay_twice(self, arns: list[str]) -> None:
+        """Replay each run that finished or parked on a timer since its last replay, in another
+        process with other seeds; raises ``ReplayDiverged`` naming the run and the operation."""
+        if self.replay_with is None:
+            return
+        for arn in arns:
+            execution = self._store.load(arn)
+            expected = "SUCCEEDED" if execution.is_complete else "PENDING"
+            if execution.is_complete and self.status_of(execution) != "SUCCEEDED":
+                continue  # a failed execution's refused operation would replay as "new"
+            if self._replayed.get(arn) == len(execution.operations):
+                continue
+            self._replayed[arn] = len(execution.operations)
+            recorded = DurableExecutionInvocationInput(
+                durable_execution_arn=arn,
+                checkpoint_token="replay",
+                initial_execution_state=InitialExecutionState(operations=list(execution.operations), next_marker=""),
+            )
+            Replayer.shared().replay(
+                self.replay_with, execution.start_input.execution_name, dict(recorded.to_json_dict()), expected
+            )
+            self.replays += 1
+
+    @staticmethod
+    def status_of(execution: Any) -> str:
+        return str(execution.close_status.value) if execution.is_complete and execution.close_status else "RUNNING"
+
     def _report_endings(self) -> bool:
         """Hand each execution that ended without the runner's say to ``on_ended``, once, as the
         EventBridge "Durable Execution Status Change" event AWS sends; True if any was reported."""
@@ -237,6 +271,7 @@ class LocalRunStarter:
                 arns, scheduled = [arn for arn in self._names.values() if arn], self._scheduled
             restless = [arn for arn in arns if not self._at_rest(arn)]
             if not restless:
+                self._replay_twice(arns)
                 if self._report_endings():
                     continue  # the reconciler's writes may have work for others
                 return
@@ -252,8 +287,7 @@ class LocalRunStarter:
         arn = self._names.get(run_id)
         if not arn:
             return None
-        execution = self._store.load(arn)
-        return str(execution.close_status.value) if execution.is_complete and execution.close_status else "RUNNING"
+        return self.status_of(self._store.load(arn))
 
     def close(self) -> None:
         self._runner.close()
