@@ -22,7 +22,7 @@ from dealflow.local import MotoStack
 from dealflow.local.clock import ManualClock
 from dealflow.local.demo import TENANT, demo_deal, set_up
 from dealflow.local.invoke import LocalRunStarter
-from dealflow.local.strict import FunctionLimits, Strictness
+from dealflow.local.strict import FunctionLimits, Strictness, WorkClock
 
 RUNNER = FunctionLimits.of("RunnerFunction")
 
@@ -117,6 +117,49 @@ def test_an_execution_past_its_execution_timeout_times_out_in_simulated_time(end
         port.close()
 
 
+def runs_a_step_that(work: Any) -> Any:
+    @durable_execution
+    def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+        context.step(lambda _: work(), name="work")
+        return {}
+
+    return handler
+
+
+def test_an_invocation_that_outlasts_the_runners_timeout_is_killed_and_invoked_again() -> None:
+    clock, attempts = ManualClock(), []
+
+    def work() -> str:
+        attempts.append(clock.now())
+        if len(attempts) == 1:  # the first attempt outlasts the Timeout: Lambda kills it
+            clock.advance(timedelta(seconds=RUNNER.invocation_timeout + 1))
+        return "done"
+
+    port = LocalRunStarter(runs_a_step_that(work), clock)
+    try:
+        assert run(port, "slow", {}) == ("SUCCEEDED", None)
+    finally:
+        port.close()
+    assert len(attempts) == 2  # its checkpoint was lost with it, so the step ran again
+
+
+def test_back_off_hops_taken_meanwhile_are_not_an_invocations_work() -> None:
+    attempts = []
+
+    def work() -> str:
+        attempts.append(port.strict.clock.now())
+        for _ in range(4):  # the SDK arms four 40 s back-offs of other runs while this step runs
+            port.strict.clock.arm(port.strict.clock.now() + timedelta(seconds=40))
+        return "done"
+
+    port = LocalRunStarter(runs_a_step_that(work), ManualClock())
+    try:
+        assert run(port, "quick", {}) == ("SUCCEEDED", None)
+    finally:
+        port.close()
+    assert len(attempts) == 1
+
+
 def test_an_input_over_256_kib_is_refused_as_lambda_refuses_it() -> None:
     with starter(waits, []) as port:
         with pytest.raises(ClientError) as refused:
@@ -128,7 +171,7 @@ def test_an_input_over_256_kib_is_refused_as_lambda_refuses_it() -> None:
 def test_the_3001st_operation_of_an_execution_is_refused() -> None:
     # The execution's own operation and 2,998 steps are there already.
     known = {f"op-{i}" for i in range(limits.MAX_OPERATIONS_PER_EXECUTION - 1)}
-    strict = Strictness(RUNNER, ManualClock().now, lambda arn: set(known))
+    strict = Strictness(RUNNER, WorkClock(ManualClock()), lambda arn: set(known))
     step = OperationUpdate(operation_id="op-2999", operation_type=OperationType.STEP, action=OperationAction.START)
 
     strict.check("arn", [step])  # the 3,000th: allowed

@@ -38,7 +38,7 @@ from botocore.exceptions import ClientError
 from dealflow.local.clock import ManualClock
 from dealflow.local.durable_sdk import SdkSeams
 from dealflow.local.replay import Replayer
-from dealflow.local.strict import FunctionLimits, Strictness
+from dealflow.local.strict import FunctionLimits, Strictness, WorkClock
 from dealflow.model import RunRequest
 from dealflow.ports import ExecutionFacts
 
@@ -78,9 +78,10 @@ class LocalRunStarter:
             handler=handler, store=self._store, invocation_timeout=function.invocation_timeout
         )
         self._sdk = SdkSeams(self._runner)
-        self._sdk.drive_with(clock)
+        work = WorkClock(clock)
+        self._sdk.drive_with(work)
         self._schedule: Callable[..., Future[Any]] = self._sdk.count_scheduled(self._counted)
-        self.strict = Strictness(function, clock.now, self._operation_ids)
+        self.strict = Strictness(function, work, self._operation_ids)
         self._sdk.guard_checkpoints(self.strict.check)
         self._sdk.wrap_invocations(self.strict.invocation)
 

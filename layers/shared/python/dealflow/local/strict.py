@@ -5,7 +5,7 @@ serialised it, the 3,001st operation, a wait past the maximum — and the execut
 invocation that runs past the function's Timeout is killed, and whatever it had not checkpointed
 is lost. ``Strictness`` holds those rules for one local runner: ``check`` sees every checkpoint
 (through ``SdkSeams.guard_checkpoints``), ``invocation`` every handler invocation (through
-``SdkSeams.wrap_invocations``), on the harness's simulated clock.
+``SdkSeams.wrap_invocations``), on the harness's simulated clock (``WorkClock``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,33 @@ class FunctionLimits:
         return cls(invocation_timeout=timeout, execution_timeout=int(execution))
 
 
+class WorkClock:
+    """The harness's clock as the SDK sees it, keeping count of the short hops it takes for
+    back-offs (``ManualClock.arm``): those pass while nothing runs, so they are nobody's work,
+    whereas time advanced while an invocation runs is that invocation's."""
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._hopped = timedelta(0)
+
+    def now(self) -> datetime:
+        now: datetime = self._clock.now()
+        return now
+
+    def arm(self, wake: datetime) -> float:
+        before = self._clock.now()
+        delay: float = self._clock.arm(wake)
+        if delay == 0:
+            with self._lock:
+                self._hopped += max(timedelta(0), self._clock.now() - before)
+        return delay
+
+    def hopped(self) -> timedelta:
+        with self._lock:
+            return self._hopped
+
+
 def refused(problem: str) -> CheckpointError:
     """The service's answer to a checkpoint that breaks a limit: a 400 the SDK does not retry, so
     the execution fails with ``problem`` as its error."""
@@ -80,14 +107,12 @@ def payload_bytes(update: OperationUpdate) -> int:
 class Strictness:
     """The limits of one local runner's executions, checked on every checkpoint and invocation."""
 
-    def __init__(
-        self, function: FunctionLimits, now: Callable[[], datetime], operation_ids: Callable[[str], set[str]]
-    ) -> None:
+    def __init__(self, function: FunctionLimits, clock: WorkClock, operation_ids: Callable[[str], set[str]]) -> None:
         self.function = function
-        self._now = now
+        self.clock = clock  # the clock the SDK arms its timers on
         self._operation_ids = operation_ids
         self._lock = threading.Lock()
-        self._invoked_at: dict[str, datetime] = {}  # execution ARN → when its running invocation began
+        self._invoked_at: dict[str, tuple[datetime, timedelta]] = {}  # execution ARN → its invocation's start
         self._stored: dict[str, int] = {}  # execution ARN → payload bytes persisted so far
         self._ids: dict[str, set[str]] = {}  # execution ARN → its operations' ids
 
@@ -95,8 +120,7 @@ class Strictness:
         """Refuse a checkpoint as the service would; raises ``CheckpointError``."""
         with self._lock:
             began = self._invoked_at.get(arn)
-        budget = timedelta(seconds=self.function.invocation_timeout)
-        if began is not None and self._now() - began > budget:
+        if began is not None and self._worked(began) > timedelta(seconds=self.function.invocation_timeout):
             raise _killed(f"the invocation ran past the function's Timeout of {self.function.invocation_timeout} s")
         for update in updates:
             size = payload_bytes(update)
@@ -132,22 +156,31 @@ class Strictness:
                 f"{limits.MAX_EXECUTION_STORAGE_BYTES:,}-byte limit per durable execution"
             )
 
+    def _start(self) -> tuple[datetime, timedelta]:
+        return self.clock.now(), self.clock.hopped()
+
+    def _worked(self, began: tuple[datetime, timedelta]) -> timedelta:
+        """Simulated time an invocation has run, back-off hops taken meanwhile left out."""
+        at, hopped = began
+        return (self.clock.now() - at) - (self.clock.hopped() - hopped)
+
     def invocation(self, arn: str, invoke: Callable[[], Any]) -> Any:
         """Run one invocation; one whose simulated work took longer than the function's Timeout
         ends as Lambda ends it, with ``TimeoutError`` (its late checkpoints were refused)."""
-        began = self._now()
+        began = self._start()
+        budget = timedelta(seconds=self.function.invocation_timeout)
         with self._lock:
             self._invoked_at[arn] = began
         try:
             response = invoke()
         except Exception as error:
-            if self._now() - began > timedelta(seconds=self.function.invocation_timeout):
+            if self._worked(began) > budget:
                 raise self._timed_out() from error
             raise
         finally:
             with self._lock:
                 self._invoked_at.pop(arn, None)
-        if self._now() - began > timedelta(seconds=self.function.invocation_timeout):
+        if self._worked(began) > budget:
             raise self._timed_out()
         return response
 
