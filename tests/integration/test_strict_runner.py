@@ -204,3 +204,33 @@ def test_a_run_that_outlives_its_execution_timeout_ends_failed_in_the_run_log(sh
     assert run.status == "failed"
     assert run.reason is not None and run.reason.startswith("time limit: the run reached the runner's time limit")
     assert stack.emails() == [] and stack.tasks(TENANT) == []
+
+
+class SlowerThanTheTimeout:
+    """The automation source, each read outlasting the runner's Timeout (a throttled table, a
+    tenant far too big): every invocation is killed before the run gets anywhere."""
+
+    def __init__(self, source: Any, stack: MotoStack) -> None:
+        self._source, self._stack = source, stack
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+    def load(self, tenant_id: str) -> Any:
+        loaded = self._source.load(tenant_id)
+        self._stack.clock.advance(timedelta(seconds=self._stack.runs_port.function.invocation_timeout + 1))
+        return loaded
+
+
+def test_a_run_whose_invocations_are_all_killed_ends_failed_in_the_run_log(stack: MotoStack) -> None:
+    runner = stack._runner_app
+    runner.SERVICES = replace(runner.SERVICES, automation=SlowerThanTheTimeout(runner.SERVICES.automation, stack))
+    stack.create_deal(demo_deal("d-1", "Website", "100.00", "services"))
+    stack.move_deal(TENANT, "d-1", "lost")
+
+    stack.drain()
+
+    [run] = [r for r in stack.runs(TENANT, "d-1") if r.automation_id == "lost-email"]
+    assert run.status == "failed"  # not "running" forever: the execution failed, the reconciler said so
+    assert run.reason == ("runner: the runner stopped before it could record why: Function timed out after 120 seconds")
+    assert stack.emails() == []
