@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from dealflow.local.iam_report import SESSION, USAGE_DIR_ENV, Usage
+from dealflow.local.replay import ENV as REPLAY_TWICE
 
 _OWNED = pytest.StashKey[Path]()
 
@@ -26,6 +27,10 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Replay twice (dealflow.local.replay): every local run replayed in another process with other
+    # hash and random seeds, so a run that would replay differently on AWS fails its test here.
+    # Set DEALFLOW_REPLAY_TWICE=0 to look at a failure without it.
+    os.environ.setdefault(REPLAY_TWICE, "1")
     if not _is_worker(config) and USAGE_DIR_ENV not in os.environ:
         directory = Path(tempfile.mkdtemp(prefix="dealflow-iam-"))
         os.environ[USAGE_DIR_ENV] = str(directory)

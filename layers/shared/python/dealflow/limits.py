@@ -1,21 +1,36 @@
-"""The platform's limits a run has to stay within, one named constant each, with where it comes from.
+"""What AWS allows a Lambda durable execution, each limit named once with the documented value.
 
-A flat module of numbers (no logic, no imports): the engine, the save-time checks and the tests
-read the same figures, and a change in AWS's documentation is a one-line change here.
+A flat module of numbers (no logic, no imports): the local runner enforces them
+(``dealflow.local.strict``), the save-time checks compare automation against them
+(``dealflow.authoring.budgets``), and a change in AWS's documentation is a one-line change here.
 """
 
-# Lambda quotas, "Durable functions": maximum number of durable operations per durable execution,
-# 3,000, cannot be increased (every step, wait and the execution itself counts; a step's retries
-# count again). https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#durable-functions-quotas
-MAX_OPERATIONS_PER_RUN = 3_000
+# Lambda quotas, "Durable functions": "Maximum number of durable operations per durable execution:
+# 3,000. Cannot be increased." Every step, wait and the execution itself counts; a step's retries
+# count again. https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#durable-functions-quotas
+MAX_OPERATIONS_PER_EXECUTION = 3_000
 
-# The longest single durable wait: 31,622,400 s (366 days). aws-durable-execution-sdk-python,
-# lambda_service.WaitOptions ("wait_seconds accepts values between 1, and 31622400").
-MAX_WAIT_SECONDS = 31_622_400
+# Lambda durable execution SDK, "persisted data per durable operation": a step's result (and any
+# operation's payload) as the SDK serialised it may be at most 256 KB; the Python SDK names the
+# same value CHECKPOINT_SIZE_LIMIT_BYTES (aws_durable_execution_sdk_python.constants).
+MAX_CHECKPOINT_PAYLOAD_BYTES = 256 * 1024
 
-# The runner's DurableConfig.ExecutionTimeout in template.yaml (a test holds the two equal): the
-# service's maximum, 31,622,400 s (Lambda API reference, DurableConfig: "Maximum value of 31622400").
-RUNNER_EXECUTION_TIMEOUT_SECONDS = 31_622_400
+# Durable execution input (the run request the dispatcher sends): 256 KB, the durable SDK limits
+# ("Maximum input payload: 256 KB") and Lambda's asynchronous invocation payload.
+MAX_EXECUTION_INPUT_BYTES = 256 * 1024
+
+# Lambda quotas, "Durable execution storage written in megabytes: 100 MB. Cannot be increased.
+# Cumulative payload size persisted by durable functions per execution."
+MAX_EXECUTION_STORAGE_BYTES = 100 * 1024 * 1024
+
+# DurableConfig.ExecutionTimeout, "Valid Range: Minimum value of 1. Maximum value of 31622400"
+# (docs.aws.amazon.com/lambda/latest/api/API_DurableConfig.html): one 366-day year. The SDK's
+# WaitOptions take the same maximum ("wait_seconds accepts values between 1, and 31622400").
+MAX_EXECUTION_TIMEOUT_SECONDS = 31_622_400
+MAX_WAIT_SECONDS = MAX_EXECUTION_TIMEOUT_SECONDS
+
+# The runner's DurableConfig.ExecutionTimeout in template.yaml (a test holds the two equal).
+RUNNER_EXECUTION_TIMEOUT_SECONDS = MAX_EXECUTION_TIMEOUT_SECONDS
 
 # Ours, not AWS's: the part of the execution timeout kept for the run's own work between waits
 # (steps, their retries and back-offs, invocations of up to the runner's 120 s Timeout).
@@ -23,3 +38,7 @@ RUN_WORK_ALLOWANCE_SECONDS = 86_400
 
 # The most a run may wait in all, as checked when automation is saved: 365 days.
 MAX_TOTAL_WAIT_SECONDS = RUNNER_EXECUTION_TIMEOUT_SECONDS - RUN_WORK_ALLOWANCE_SECONDS
+
+# Lambda quotas, "Function timeout: 900 seconds (15 minutes)": one invocation, i.e. one replay up
+# to the next wait. The runner's own Timeout in template.yaml is what a run actually gets.
+MAX_INVOCATION_TIMEOUT_SECONDS = 900

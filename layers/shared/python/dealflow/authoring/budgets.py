@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable
-from dealflow.limits import MAX_OPERATIONS_PER_RUN, MAX_TOTAL_WAIT_SECONDS, MAX_WAIT_SECONDS
+from dealflow.limits import MAX_OPERATIONS_PER_EXECUTION, MAX_TOTAL_WAIT_SECONDS, MAX_WAIT_SECONDS
 from dealflow.model import process as model
 from dealflow.model.automation import Delay as DelaySpec
 from dealflow.model.catalog import Automation
@@ -86,15 +86,19 @@ def budget_problems(automation: Automation) -> list[dict[str, str]]:
     what = f"this {automation.kind.replace('_', ' ')}"
     process = isinstance(automation, BusinessProcess)
     operations = budget.cost.operations
-    if operations > MAX_OPERATIONS_PER_RUN:
+    if operations > MAX_OPERATIONS_PER_EXECUTION:
         at, advice = _advice(
-            budget, "operations", MAX_OPERATIONS_PER_RUN, "nodes" if process else "actions", "take steps out of it"
+            budget,
+            "operations",
+            MAX_OPERATIONS_PER_EXECUTION,
+            "nodes" if process else "actions",
+            "take steps out of it",
         )
         problems.append(
             {
                 "field": at,
                 "problem": f"{what} may take {operations:,} durable operations; a run may take at most "
-                f"{MAX_OPERATIONS_PER_RUN:,} (AWS Lambda's limit per durable execution): {advice}",
+                f"{MAX_OPERATIONS_PER_EXECUTION:,} (AWS Lambda's limit per durable execution): {advice}",
             }
         )
     waited = budget.cost.wait_seconds

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
-from aws_durable_execution_sdk_python.exceptions import UnrecoverableError
+from aws_durable_execution_sdk_python.exceptions import StepInterruptedError, UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -88,7 +88,14 @@ _BACKOFF = create_retry_strategy(
 
 
 def _retry_transient(error: Exception, attempts: int) -> RetryDecision:
-    return _BACKOFF(error, attempts) if is_transient(error) else RetryDecision.no_retry()
+    """Retry what may succeed next time. That includes a step the Lambda invocation was killed in
+    (timeout, memory, crash): its effect may have happened, but every effect is keyed — e-mails
+    and notifications go through the effect ledger (done: not again; claimed but unconfirmed:
+    reported, never repeated), deal writes are conditional and keyed, records are created once —
+    so running the step again finishes it with exactly one effect."""
+    if is_transient(error) or isinstance(error, StepInterruptedError):
+        return _BACKOFF(error, attempts)
+    return RetryDecision.no_retry()
 
 
 class DurableSteps:
@@ -102,6 +109,8 @@ class DurableSteps:
         return self._context.state.durable_execution_arn
 
     def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False) -> T:
+        # A side effect is not started again within one attempt; a killed attempt comes back as
+        # StepInterruptedError, which the retry rule above sends through the effect's key.
         semantics = StepSemantics.AT_MOST_ONCE_PER_RETRY if side_effect else StepSemantics.AT_LEAST_ONCE_PER_RETRY
         config = StepConfig(retry_strategy=_retry_transient, step_semantics=semantics)
         return self._context.step(lambda _step_context: fn(), name=name, config=config)

@@ -32,6 +32,7 @@ import boto3
 from dealflow import clock, runtime
 from dealflow.authoring.checks import check_templates
 from dealflow.engine.compiled import TenantCompiler
+from dealflow.local import replay
 from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
 from dealflow.local.http_tools import HttpTools
@@ -187,7 +188,13 @@ class MotoStack(AutomationTools, HttpTools):
         clock.use(self.clock.now)
         self.outbox = Outbox(session, self.resources.topics["NotificationsTopic"], self.endpoint)
         self._runner_app = _load_handler("runner", self.iam)
-        self.runs_port = LocalRunStarter(self._runner_app.handler, self.clock)
+        # Executions that end without the runner's say reach the run reconciler, as on AWS.
+        self.runs_port = LocalRunStarter(
+            self._runner_app.handler,
+            self.clock,
+            on_ended=self.execution_status_changed,
+            replay_with=f"{REPO / 'functions' / 'runner' / 'app.py'}:handler" if replay.enabled() else None,
+        )
         self.function_runs = RunStarterCalls(self.runs_port)  # the run starter as functions use it
         self._dispatcher_app = _load_handler("dispatcher", self.iam)
         _swap_in(self._dispatcher_app, DISPATCHER=runtime.dispatcher(self.function_runs))
