@@ -225,6 +225,11 @@ class MotoStack(AutomationTools, HttpTools):
             self._mock.stop()
         if self._server is not None:
             self._server.stop()
+            # An in-process server keeps its data in moto's process-wide backends, which only the
+            # in-process mock resets on its own: the next server started here must begin empty.
+            from moto.moto_api._internal.models import moto_api_backend
+
+            moto_api_backend.reset()
         runtime.reset()
         clock.use(None)
         for key, value in self._saved_env.items():
