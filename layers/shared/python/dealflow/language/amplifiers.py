@@ -20,6 +20,8 @@ from dealflow.language import budget
 from dealflow.language.budget import MAX_DIGITS, MAX_VALUE_CHARS, BudgetExceeded, check_length, text_size
 
 _WIDTH = re.compile(r"(\d+)")
+# A width taken from the arguments: ``'%*s' % (n, x)``, ``'{0:{1}}'.format(x, n)``.
+_WIDTH_FROM_ARGUMENTS = re.compile(r"%[-+ #0]*\*|\{[^{}]*\{")
 
 
 def check_widths(*values: Any) -> None:
@@ -59,6 +61,8 @@ def formatted_size(template: str, placeholders: int, args: Any) -> int:
     values = (
         list(args.values()) if isinstance(args, Mapping) else list(args) if isinstance(args, tuple | list) else [args]
     )
+    if _WIDTH_FROM_ARGUMENTS.search(template):
+        check_widths(*values)
     largest = max((text_size(v) for v in values), default=0)
     return len(template) + placeholders * largest
 
@@ -100,6 +104,7 @@ _FILTER_SIZES: dict[str, Callable[[dict[str, Any]], int]] = {
     "wordwrap": lambda a: _wrapped_size(_text(a.get("s")), a.get("width"), a.get("wrapstring")),
     "truncate": lambda a: min(len(_text(a.get("s"))), _int(a.get("length"))) + len(_text(a.get("end"))),
     "replace": lambda a: replaced_size(_text(a.get("s")), a.get("old", ""), a.get("new", ""), _int(a.get("count"), -1)),
+    "tojson": lambda a: text_size(a.get("value")) * (1 + _int(a.get("indent"))),
     "format": lambda a: formatted_size(
         _text(a.get("value")), _text(a.get("value")).count("%"), a.get("kwargs") or a.get("args") or ()
     ),

@@ -152,9 +152,11 @@ class _Environment(ImmutableSandboxedEnvironment):
         if any(__obj is helper for helper in _OWN_HELPERS):
             return __obj(*args)  # Jinja adds _loop_vars and _block_vars, for macros
         budget.step()
-        owner = getattr(__obj, "__self__", None)
+        # The sandbox hands out str.format wrapped (its own formatter); the string is the wrapped one's.
+        method = getattr(__obj, "__wrapped__", __obj)
+        owner = getattr(method, "__self__", None)
         if owner.__class__ is str:
-            args = amplifiers.before_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
+            args = amplifiers.before_method(owner, getattr(method, "__name__", ""), args, kwargs)
         return budget.bounded(super().call(__context, __obj, *args, **kwargs))
 
 

@@ -115,7 +115,7 @@ def render_text(source: str, variables: Mapping[str, Any]) -> str:
             for chunk in template.generate(**variables):
                 size += len(chunk)
                 if size > MAX_OUTPUT_CHARS:
-                    raise TemplateError(f"rendered text exceeds {MAX_OUTPUT_CHARS} characters")
+                    raise TemplateError(f"template stopped: the rendered text exceeds {MAX_OUTPUT_CHARS} characters")
                 out.append(chunk)
     except TemplateError:
         raise

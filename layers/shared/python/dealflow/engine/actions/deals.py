@@ -9,11 +9,11 @@ from typing import Any
 
 from dealflow.engine.actions.context import ActionContext, ActionError
 from dealflow.language import templates
+from dealflow.language.money import round_money
 from dealflow.model import CopyToPipeline, Deal, FieldDefinition, FieldKind, MoveToPipeline, MoveToStage, UpdateFields
 from dealflow.ports import record_id
 
 _STANDARD_WRITABLE = {"title": str, "amount": Decimal, "currency": str, "responsible_id": str, "company": str}
-_CENTS = Decimal("0.01")
 
 
 def _as_decimal(name: str, value: Any) -> Decimal:
@@ -34,7 +34,7 @@ def coerce(name: str, value: Any, definition: FieldDefinition | None) -> Any:
         kind = _STANDARD_WRITABLE.get(name)
         if kind is None:
             raise ActionError(f"field '{name}' is not a deal field this tenant defines")
-        return _as_decimal(name, value).quantize(_CENTS) if kind is Decimal else str(value)
+        return round_money(_as_decimal(name, value)) if kind is Decimal else str(value)
     match definition.kind:
         case FieldKind.NUMBER:
             return _as_decimal(name, value)
