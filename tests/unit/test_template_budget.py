@@ -103,7 +103,8 @@ ITERATION = [
     "{% for i in var.numbers %}{% for j in var.numbers %}{% endfor %}{% endfor %}",
     "{% for i in range(const.n) %}{% endfor %}{% for i in range(const.n) %}{% endfor %}",
     "{% set s %}{% for i in range(const.n) %}{{ const.big }}{% endfor %}{% endset %}",
-    "{% macro m() %}{% for i in range(const.n) %}{% endfor %}{% endmacro %}{% for i in range(5) %}{{ m() }}{% endfor %}",
+    "{% macro m() %}{% for i in range(const.n) %}{% endfor %}{% endmacro %}"
+    "{% for i in range(5) %}{{ m() }}{% endfor %}",
     "{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}",
     "{{ [1]|slice(const.nine)|list|length }}",
     "{{ range(10**9)|list }}",
@@ -212,9 +213,9 @@ def test_each_render_has_a_budget_of_its_own() -> None:
 
 
 def test_an_expression_has_the_same_budget() -> None:
-    with pytest.raises(TemplateError, match="^expression stopped: a value of 199,998 characters"):
+    with pytest.raises(TemplateError, match=r"^expression stopped: a value of 199,998 characters"):
         evaluate("const.big ~ const.big", VARS)
-    with pytest.raises(TemplateError, match="^expression refused: exponent is limited"):
+    with pytest.raises(TemplateError, match=r"^expression refused: exponent is limited"):
         validate_expression("x ** (10 ** 7)")
 
 
