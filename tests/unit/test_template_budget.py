@@ -277,6 +277,13 @@ def test_custom_fields_read_as_deal_fields_are_refused_with_the_right_form(sourc
         validate_expression(source.strip("{} "))
 
 
+def test_custom_fields_walked_through_deal_fields_are_refused_with_the_right_form() -> None:
+    with pytest.raises(
+        TemplateError, match=r"custom fields sit beside the standard ones as deal\.<code> \(deal\.items"
+    ):
+        validate_text("{% for k, v in deal.fields.items() %}{{ k }}{% endfor %}")
+
+
 def test_custom_fields_read_as_deal_code_render() -> None:
     assert render_text("{{ deal.what_we_sell }}", {"deal": {"what_we_sell": "services"}}) == "services"
 

@@ -101,6 +101,11 @@ def _refuse_fields_form(tree: nodes.Node) -> None:
         owner = getattr(holder, "node", None)
         if isinstance(owner, nodes.Name) and owner.name == "deal":
             code = _name_of(node) or "<code>"
+            if code in ("items", "values", "keys", "get"):
+                raise Refused(
+                    "deal.fields holds nothing: custom fields sit beside the standard ones as deal.<code> "
+                    f"(deal.{code}() goes through all of them)"
+                )
             raise Refused(
                 f"custom fields are read as deal.<code>: write deal.{code}, not deal.fields.{code} "
                 "(which renders nothing)"
