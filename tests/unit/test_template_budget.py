@@ -82,6 +82,8 @@ AMPLIFICATION = [
     "{{ ([const.big] * 99)|tojson }}",
     "{{ ([const.big] * 99)|pprint }}",
     "{{ (var.numbers[:1000])|tojson(indent=const.w) }}",
+    "{{ ('a.co ' * 20000)|urlize(target=const.big) }}",
+    "{% set ns = namespace(l=[]) %}{% for i in range(const.n) %}{% set ns.l = ns.l + [const.big ~ i] %}{% endfor %}",
     "{{ ([const.big] * 99)|join }}",
     "{{ var.numbers|map('string')|join(',') }}",
     "{{ (const.big|list)|join(const.big) }}",
@@ -189,6 +191,11 @@ def test_what_the_text_already_shows_is_refused_at_save(source: str, reason: str
         ("{{ const.big ~ const.big }}", "a value of 199,998 characters exceeds"),
         ("{% set x = 10 ** 99 %}{{ x * x * x * x * x * x * x * x * x * x * x * x }}", "more than 1,000 digits"),
         ("{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}", "nests too deeply"),
+        (
+            "{% set ns = namespace(kept=[]) %}"
+            "{% for i in range(1000) %}{% set ns.kept = ns.kept + [const.big[:50000] ~ i] %}{% endfor %}",
+            "it built more than 10,000,000 characters and list items in all",
+        ),
     ],
 )
 def test_a_render_past_its_budget_stops_naming_what_was_exceeded(source: str, reason: str) -> None:

@@ -90,6 +90,12 @@ def _indented_size(text: str, width: Any) -> int:
     return len(text) + (text.count("\n") + 2) * indent
 
 
+def _linked_size(text: str, target: Any, rel: Any) -> int:
+    """``|urlize`` puts ``target`` and ``rel`` into every link it makes: at most one a word."""
+    extras = len(_text(target)) + len(_text(rel))
+    return len(text) + (sum(1 for word in text.split() if "." in word or "@" in word) * extras if extras else 0)
+
+
 def _summed(values: Any, start: Any) -> None:
     """``|sum(start=[])`` concatenates lists: their total length is known before."""
     if isinstance(start, int | float | Decimal) or not isinstance(values, list | tuple):
@@ -104,6 +110,7 @@ _FILTER_SIZES: dict[str, Callable[[dict[str, Any]], int]] = {
     "wordwrap": lambda a: _wrapped_size(_text(a.get("s")), a.get("width"), a.get("wrapstring")),
     "truncate": lambda a: min(len(_text(a.get("s"))), _int(a.get("length"))) + len(_text(a.get("end"))),
     "replace": lambda a: replaced_size(_text(a.get("s")), a.get("old", ""), a.get("new", ""), _int(a.get("count"), -1)),
+    "urlize": lambda a: _linked_size(_text(a.get("value")), a.get("target"), a.get("rel")),
     "tojson": lambda a: text_size(a.get("value")) * (1 + _int(a.get("indent"))),
     "format": lambda a: formatted_size(
         _text(a.get("value")), _text(a.get("value")).count("%"), a.get("kwargs") or a.get("args") or ()

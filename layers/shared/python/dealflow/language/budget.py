@@ -24,6 +24,7 @@ from typing import Any
 MAX_STEPS = 100_000  # loop turns, filter and method calls, items a filter walks through
 MAX_VALUE_CHARS = 100_000  # characters of one string, items of one list, built during a render
 MAX_WRITTEN_CHARS = 1_000_000  # all text written, into the output, set blocks and macros alike
+MAX_BUILT = 10_000_000  # characters and items of all the strings and lists built, kept or not
 MAX_DIGITS = 1_000  # digits of an integer
 MAX_SECONDS = 1.0  # the backstop: every step checks the clock
 MAX_VALUE_DEPTH = 50  # lists in lists (in lists...) a value may hold when it is written out
@@ -34,11 +35,12 @@ class BudgetExceeded(Exception):
 
 
 class Budget:
-    __slots__ = ("deadline", "steps", "written")
+    __slots__ = ("built", "deadline", "steps", "written")
 
     def __init__(self) -> None:
         self.steps = 0
         self.written = 0
+        self.built = 0
         self.deadline = time.monotonic() + MAX_SECONDS
 
     def step(self, count: int = 1) -> None:
@@ -55,6 +57,13 @@ class Budget:
                 f"it wrote more than {MAX_WRITTEN_CHARS:,} characters (output, set blocks and macros together)"
             )
         self.step()
+
+    def build(self, size: int) -> None:
+        # Values a render keeps (in a namespace, a list) are not written anywhere: counting what is
+        # built bounds the memory a render can hold however it stores it.
+        self.built += size
+        if self.built > MAX_BUILT:
+            raise BudgetExceeded(f"it built more than {MAX_BUILT:,} characters and list items in all")
 
 
 _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("template_budget", default=None)
@@ -143,11 +152,18 @@ def check_text(value: Any) -> int:
     return size
 
 
+def _built(size: int) -> None:
+    budget = _CURRENT.get()
+    if budget is not None:
+        budget.build(size)
+
+
 def bounded(value: Any) -> Any:
     """A value an operation produced, checked against the budget; a lazy sequence is counted as it
     is consumed."""
     if isinstance(value, str | list | tuple | dict | set | frozenset):
         check_length(len(value))
+        _built(len(value))
     elif isinstance(value, int) and not isinstance(value, bool):
         if digits(value) > MAX_DIGITS:
             raise BudgetExceeded(f"a number would have more than {MAX_DIGITS:,} digits")
@@ -175,6 +191,7 @@ def concat(*parts: Any) -> str:
     for part in parts:
         total += text_size(part)
         check_length(total)
+    _built(total)
     return "".join(map(str, parts))
 
 
