@@ -212,6 +212,13 @@ def test_loops_that_print_nothing_count_against_the_budget_across_the_whole_rend
         render_text(half + half + "done", {})
 
 
+def test_a_render_slower_than_its_time_budget_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter(range(1_000_000))
+    monkeypatch.setattr(budget.time, "monotonic", lambda: next(ticks) * 0.3)  # a slow machine, simulated
+    with pytest.raises(TemplateError, match=r"^template stopped: it ran longer than 1 second\(s\)"):
+        render_text("{% for i in range(10) %}{{ i }}{% endfor %}", {})
+
+
 def test_each_render_has_a_budget_of_its_own() -> None:
     source = "{% for i in range(90000) %}{% endfor %}ok"
     for _ in range(3):

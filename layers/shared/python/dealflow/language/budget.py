@@ -47,6 +47,9 @@ class Budget:
         self.steps += count
         if self.steps > MAX_STEPS:
             raise BudgetExceeded(f"it took more than {MAX_STEPS:,} steps (loop turns, filter and method calls)")
+        self.check_time()
+
+    def check_time(self) -> None:
         if time.monotonic() > self.deadline:
             raise BudgetExceeded(f"it ran longer than {MAX_SECONDS:g} second(s)")
 
@@ -56,7 +59,7 @@ class Budget:
             raise BudgetExceeded(
                 f"it wrote more than {MAX_WRITTEN_CHARS:,} characters (output, set blocks and macros together)"
             )
-        self.step()
+        self.check_time()
 
     def build(self, size: int) -> None:
         # Values a render keeps (in a namespace, a list) are not written anywhere: counting what is
