@@ -17,11 +17,10 @@ from typing import TypeGuard
 from jinja2 import nodes
 
 from dealflow.language.amplifiers import check_widths
-from dealflow.language.budget import MAX_DIGITS, MAX_STEPS, MAX_VALUE_CHARS
+from dealflow.language.budget import MAX_DIGITS, MAX_OUTPUT_CHARS, MAX_STEPS, MAX_VALUE_CHARS
 from dealflow.language.sandbox import MAX_POWER_EXPONENT, NONDETERMINISTIC_FILTERS, NONDETERMINISTIC_GLOBALS
 
 MAX_NESTING = 50  # levels of the parsed template: expressions in loops in conditions...
-MAX_OUTPUT_CHARS = MAX_VALUE_CHARS
 _WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "batch"})
 _WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 _REPLAY = "a run replayed after a wait must decide the same way, so templates offer nothing random"

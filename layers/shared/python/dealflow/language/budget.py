@@ -23,6 +23,7 @@ from typing import Any
 
 MAX_STEPS = 100_000  # loop turns, filter and method calls, items a filter walks through
 MAX_VALUE_CHARS = 100_000  # characters of one string, items of one list, built during a render
+MAX_OUTPUT_CHARS = 100_000  # the rendered text (a longer one fails its run rather than being cut)
 MAX_WRITTEN_CHARS = 1_000_000  # all text written, into the output, set blocks and macros alike
 MAX_BUILT = 10_000_000  # characters and items of all the strings and lists built, kept or not
 MAX_DIGITS = 1_000  # digits of an integer

@@ -1,9 +1,12 @@
-"""Message texts and computed values: Jinja2 in an immutable sandbox, compiled once, capped.
+"""Message texts and computed values: Jinja2 in an immutable sandbox, compiled once, budgeted.
 
 Authors of automation are tenant administrators, not the operators of the engine, so a template
-is untrusted code: it may read the deal, constants and variables it is given, and nothing else.
-Attempts to reach Python internals are refused when the template is saved (a static check) and
-again when it runs (the sandbox).
+is untrusted code: it may read the deal, constants and variables it is given, and nothing else, and
+spend no more than its budget (``dealflow.language.budget``). What its text already shows it may not
+do is refused when it is saved (``dealflow.language.analysis``); the sandbox and the budget refuse
+again when it runs (``dealflow.language.sandbox``). Every failure is a TemplateError whose message a
+person can read: ``template refused: …`` (it may not do that), ``template stopped: …`` (past its
+budget), ``template failed: …`` (an error of its own, such as a division by zero).
 """
 
 from __future__ import annotations
@@ -18,10 +21,9 @@ from jinja2.sandbox import SecurityError
 
 from dealflow.language import budget
 from dealflow.language.analysis import Refused, refuse_unsafe, too_deep
-from dealflow.language.budget import BudgetExceeded
+from dealflow.language.budget import MAX_OUTPUT_CHARS, BudgetExceeded
 from dealflow.language.sandbox import ENV as _ENV
 
-MAX_OUTPUT_CHARS = 100_000
 WHOLE_DEAL = "*"  # a template that reads the deal as a whole (``{{ deal }}``, ``deal.items()``)
 ALL_CUSTOM_FIELDS = "fields.*"  # … or all its custom fields (``deal.fields``)
 # What templates see on ``deal`` besides the stored fields (see ActionContext.template_variables).
@@ -51,25 +53,25 @@ def _parse(source: str, kind: str = "template") -> nodes.Template:
     return tree
 
 
-def _compiled(source: str, compile_it: Any) -> Any:
+def _compiled(compile_it: Any, kind: str = "template") -> Any:
     try:
         return compile_it()
     except TemplateSyntaxError as exc:  # an unknown filter or test is found when compiling
         raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
     except RecursionError:
-        raise TemplateError("template refused: it nests too deeply to be read") from None
+        raise TemplateError(f"{kind} refused: it nests too deeply to be read") from None
 
 
 @lru_cache(maxsize=4096)
 def _compiled_text(source: str) -> Any:
     _parse(source)
-    return _compiled(source, lambda: _ENV.from_string(source))
+    return _compiled(lambda: _ENV.from_string(source))
 
 
 @lru_cache(maxsize=4096)
 def _compiled_expression(source: str) -> Any:
     _parse("{{ " + source + " }}", "expression")
-    return _compiled(source, lambda: _ENV.compile_expression(source, undefined_to_none=True))
+    return _compiled(lambda: _ENV.compile_expression(source, undefined_to_none=True), "expression")
 
 
 def validate_text(source: str) -> None:
