@@ -9,9 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
 from dealflow.aws.adapters import SesMailer
 from dealflow.local import MotoStack
@@ -105,31 +102,27 @@ def _values_of(data: Any, key: str) -> list[Any]:
     return []
 
 
-def test_the_sender_display_name_cannot_add_a_header() -> None:
-    with mock_aws():
-        client = boto3.client("sesv2", region_name="eu-west-1")
-        client.create_email_identity(EmailIdentity="automation@dealflow.example")
-        SesMailer(client).send(
-            sender="Sales\r\nBcc: evil@attacker.example <automation@dealflow.example>",
-            to=["ann@example.com"],
-            subject="Hi\u2029there",
-            body="Line one\r\nLine two",
-        )
-        [sent] = ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages
-    assert sent.source == '"Sales Bcc: evil@attacker.example" <automation@dealflow.example>'
+def test_the_sender_display_name_cannot_add_a_header(stack: MotoStack) -> None:
+    # The sender comes from configuration (SenderEmail may carry a display name); the adapter is
+    # what every e-mail passes, so it is tried on its own against the same moto SES.
+    SesMailer(boto3.client("sesv2")).send(
+        sender="Sales\r\nBcc: evil@attacker.example <automation@dealflow.example>",
+        to=["ann@example.com"],
+        subject="Hi\u2029there",
+        body="Line one\r\nLine two",
+    )
+    [sent] = stack.emails()
+    assert sent.sender == '"Sales Bcc: evil@attacker.example" <automation@dealflow.example>'
     assert sent.subject == "Hi there"
     assert sent.body == "Line one\r\nLine two"  # a body keeps its lines
 
 
-def test_an_address_carrying_a_header_is_not_sent_to() -> None:
-    with mock_aws():
-        client = boto3.client("sesv2", region_name="eu-west-1")
-        client.create_email_identity(EmailIdentity="automation@dealflow.example")
-        with pytest.raises(ValueError, match="holds a control character"):
-            SesMailer(client).send(
-                sender="automation@dealflow.example",
-                to=["ann@example.com\r\nBcc: evil@attacker.example"],
-                subject="Hi",
-                body="Body",
-            )
-        assert ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages == []
+def test_an_address_carrying_a_header_is_not_sent_to(stack: MotoStack) -> None:
+    with pytest.raises(ValueError, match="holds a control character"):
+        SesMailer(boto3.client("sesv2")).send(
+            sender="automation@dealflow.example",
+            to=["ann@example.com\r\nBcc: evil@attacker.example"],
+            subject="Hi",
+            body="Body",
+        )
+    assert stack.emails() == []
