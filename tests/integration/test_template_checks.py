@@ -132,7 +132,11 @@ def _email_with(**texts: str) -> dict[str, Any]:
     ("action", "field", "problem"),
     [
         (_email_with(subject="{{ " + "(" * 300 + "deal.title" + ")" * 300 + " }}"), "actions.0.subject", "nests"),
-        (_email_with(body="{{ " + "deal.amount + " * 3000 + "1 }}"), "actions.0.body", "nests 51 levels deep"),
+        (
+            _email_with(body="{{ " + "deal.amount + " * 3000 + "1 }}"),
+            "actions.0.body",
+            "nests more than 50 levels deep",
+        ),
         (
             {"kind": "update_fields", "values": {"amount": {"expression": "(" * 300 + "1" + ")" * 300}}},
             "actions.0.values.amount.expression",

@@ -33,9 +33,8 @@ class Refused(ValueError):
 def refuse_unsafe(tree: nodes.Template) -> None:
     """Raise Refused naming the first thing ``tree`` may not do. The depth is checked first, without
     recursion: the other checks walk the tree recursively."""
-    depth = _depth(tree)
-    if depth > MAX_NESTING:
-        raise Refused(f"the template nests {depth} levels deep; at most {MAX_NESTING} are allowed")
+    if too_deep(tree):
+        raise Refused(f"the template nests more than {MAX_NESTING} levels deep (brackets, loops, conditions)")
     _refuse_private_names(tree)
     _refuse_random(tree)
     _refuse_fields_form(tree)
