@@ -78,6 +78,7 @@ AMPLIFICATION = [
     "{{ '%s%s'|format(const.big, const.big) }}",
     "{{ [1, 2]|batch(const.nine, 0)|list }}",
     "{{ [var.numbers, var.numbers]|sum(start=[]) }}",
+    "{{ ([var.numbers] * 1000)|select|sum(start=[]) }}",
     "{{ ([const.big] * 99)|string }}",
     "{{ ([const.big] * 99)|tojson }}",
     "{{ ([const.big] * 99)|pprint }}",

@@ -96,11 +96,13 @@ def _linked_size(text: str, target: Any, rel: Any) -> int:
     return len(text) + (sum(1 for word in text.split() if "." in word or "@" in word) * extras if extras else 0)
 
 
-def _summed(values: Any, start: Any) -> None:
-    """``|sum(start=[])`` concatenates lists: their total length is known before."""
-    if isinstance(start, int | float | Decimal) or not isinstance(values, list | tuple):
-        return
-    check_length(sum(len(v) for v in values if isinstance(v, str | list | tuple)))
+def _summed(values: Any, start: Any) -> list[Any]:
+    """``|sum(start=[])`` concatenates lists: their total length is known before (the items, counted
+    as steps as they are listed, are what the sum then runs over)."""
+    listed = list(values)
+    if not isinstance(start, int | float | Decimal):
+        check_length(sum(len(v) for v in listed if isinstance(v, str | list | tuple)))
+    return listed
 
 
 # For each amplifying filter: the size of what it would build, from its bound arguments.
@@ -158,8 +160,8 @@ def before_filter(name: str, arguments: dict[str, Any], value_key: str) -> None:
         arguments[value_key] = joined(value, arguments.get("d", ""))
     elif name == "batch":
         check_widths(arguments.get("linecount"))
-    elif name == "sum":
-        _summed(value, arguments.get("start"))
+    elif name == "sum" and value is not None:
+        arguments[value_key] = _summed(value, arguments.get("start"))
     elif name == "int" and isinstance(value, Decimal) and value.is_finite() and value.adjusted() > MAX_DIGITS:
         raise BudgetExceeded(f"a number would have more than {MAX_DIGITS:,} digits")
 

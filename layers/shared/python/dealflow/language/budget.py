@@ -76,9 +76,10 @@ _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("templa
 @contextmanager
 def rendering() -> Iterator[Budget]:
     """A fresh budget for the render inside; nothing of it outlives the render."""
-    token = _CURRENT.set(Budget())
+    fresh = Budget()
+    token = _CURRENT.set(fresh)
     try:
-        yield _CURRENT.get() or Budget()
+        yield fresh
     finally:
         _CURRENT.reset(token)
 
