@@ -195,7 +195,7 @@ def test_automation_reading_a_field_its_author_may_not_read_is_refused(stack: Mo
                         "kind": "send_email",
                         "to": {"responsible": True},
                         "subject": "Hi",
-                        "body": "We sell {{ deal.fields.what_we_sell }}",
+                        "body": "We sell {{ deal.what_we_sell }}",
                     },
                 ],
             },

@@ -9,7 +9,7 @@ import pytest
 
 from dealflow.http_errors import Invalid
 from dealflow.local import MotoStack
-from dealflow.local.demo import TENANT
+from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import Rule
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
@@ -126,3 +126,92 @@ def test_the_local_harness_refuses_what_the_api_refuses(stack: MotoStack) -> Non
 
 def _email_with(**texts: str) -> dict[str, Any]:
     return {"kind": "send_email", "to": {"users": ["u-head"]}, "subject": "Won", "body": "Well done", **texts}
+
+
+@pytest.mark.parametrize(
+    ("action", "field", "problem"),
+    [
+        (_email_with(subject="{{ " + "(" * 300 + "deal.title" + ")" * 300 + " }}"), "actions.0.subject", "nests"),
+        (
+            _email_with(body="{{ " + "deal.amount + " * 3000 + "1 }}"),
+            "actions.0.body",
+            "nests more than 50 levels deep",
+        ),
+        (
+            {"kind": "update_fields", "values": {"amount": {"expression": "(" * 300 + "1" + ")" * 300}}},
+            "actions.0.values.amount.expression",
+            "nests",
+        ),
+        (
+            {"kind": "notify", "to": {"users": ["u-head"]}, "message": "Pick {{ ['a', 'b']|random }}"},
+            "actions.0.message",
+            "the filter 'random' is not available: a run replayed after a wait must decide the same way",
+        ),
+        (
+            _email_with(body="{{ range(10)|random }}"),
+            "actions.0.body",
+            "the filter 'random' is not available",
+        ),
+        (
+            _email_with(body="We sell {{ deal.fields.what_we_sell }}"),
+            "actions.0.body",
+            "write deal.what_we_sell, not deal.fields.what_we_sell",
+        ),
+        (
+            _email_with(body="{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"),
+            "actions.0.body",
+            "loops here would turn 1,000,000 times",
+        ),
+        (_email_with(body="{{ 'x'|center(10**9) }}"), "actions.0.body", "widths are limited"),
+        (_email_with(body="{{ '" + "x" * 100_001 + "' }}"), "actions.0.body", "is longer than"),
+    ],
+)
+def test_put_refuses_what_a_template_shows_it_would_do_naming_the_field(
+    stack: MotoStack, action: dict[str, Any], field: str, problem: str
+) -> None:
+    status, body = stack.api("PUT", "/automation/won-mail", _rule(actions=[action]), claims=ADMIN)
+    assert status == 422, body
+    problems = _fields(body)
+    assert list(problems) == [field]
+    assert problem in problems[field] and problems[field].startswith(("template refused: ", "expression refused: "))
+    assert "won-mail" not in _stored(stack)
+
+
+def _failed_run(stack: MotoStack, deal_id: str, automation_id: str) -> str:
+    [run] = [r for r in stack.runs(TENANT, deal_id) if r.automation_id == automation_id]
+    assert run.status == "failed", run
+    assert run.reason is not None
+    return run.reason
+
+
+def test_a_render_past_its_budget_fails_its_run_with_a_reason_and_the_next_runs_go_on(stack: MotoStack) -> None:
+    # Nothing in the text says how often these loops turn: the deal's amount does, so it is saved.
+    loops = "{% for i in range(deal.amount|int) %}{% for j in range(deal.amount|int) %}{% endfor %}{% endfor %}"
+    stack.put_automation(TENANT, Rule.model_validate(_rule(actions=[_email_with(body=loops)])))
+    stack.create_deal(demo_deal("d-big", "Huge", "100000", "services"))
+    stack.create_deal(demo_deal("d-small", "Small", "10", "services"))
+    stack.drain()
+
+    stack.move_deal(TENANT, "d-big", "won")
+    stack.move_deal(TENANT, "d-small", "won")
+    stack.drain()
+
+    reason = _failed_run(stack, "d-big", "won-mail")
+    assert "template stopped: it took more than 100,000 steps (loop turns, filter and method calls)" in reason
+    [done] = [r for r in stack.runs(TENANT, "d-small") if r.automation_id == "won-mail"]
+    assert done.status == "completed"
+    assert [e.subject for e in stack.emails()] == ["Won"]
+    # The deal's other rules ran as ever.
+    assert {n.deal_id for n in stack.notifications()} == {"d-big", "d-small"}
+
+
+def test_a_text_past_the_output_cap_fails_its_run_saying_so(stack: MotoStack) -> None:
+    body = "{% for i in range(3000) %}{{ deal.title }}{% endfor %}"
+    stack.put_automation(TENANT, Rule.model_validate(_rule(actions=[_email_with(body=body)])))
+    stack.create_deal(demo_deal("d-1", "A title of exactly forty characters ....", "10", "services"))
+    stack.drain()
+    stack.move_deal(TENANT, "d-1", "won")
+    stack.drain()
+
+    assert "template stopped: the rendered text exceeds 100000 characters" in _failed_run(stack, "d-1", "won-mail")
+    assert stack.emails() == []  # nothing cut short is sent

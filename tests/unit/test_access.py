@@ -198,7 +198,7 @@ def _author(hidden: dict[str, str], entity: str = "deal") -> Access:
                         "kind": "send_email",
                         "to": {"responsible": True},
                         "subject": "Hi",
-                        "body": "{{ deal.fields.what_we_sell }}",
+                        "body": "{{ deal.what_we_sell }}",
                     },
                 ]
             },

@@ -41,7 +41,7 @@ def test_automation_whose_references_resolve_is_accepted() -> None:
         {"kind": "copy_to_pipeline", "pipeline_id": "delivery", "stage_id": "kickoff"},
         {"kind": "update_fields", "values": {"budget": {"expression": "deal.amount * const.tax_rate"}}},
         {"kind": "create_task", "title": "Call {{ deal.contact.name }}", "assignee_id": "u-anna"},
-        {"kind": "create_workgroup", "name": "{{ deal.fields.region }}", "owner_id": "u-head", "members": ["u-piotr"]},
+        {"kind": "create_workgroup", "name": "{{ deal.region }}", "owner_id": "u-head", "members": ["u-piotr"]},
         condition={"all": [{"field": "title", "op": "is_not_empty"}, {"field": "budget", "op": "gt", "value": 5}]},
         delay={"days": -1, "relative_to_field": "proposal_sent_on"},
     )
@@ -113,7 +113,7 @@ def test_a_stage_of_a_missing_pipeline_is_not_reported_twice() -> None:
             "actions.0.to.users.1",
             "no user 'u-ghost' in this tenant",
         ),
-        ({**NOTIFY, "message": "{{ deal.fields.regoin }}"}, "actions.0.message", "no field 'regoin' (neither a"),
+        ({**NOTIFY, "message": "{{ deal.regoin }}"}, "actions.0.message", "no field 'regoin' (neither a"),
         ({**NOTIFY, "message": "{{ const.nowhere }}/{{ deal.id }}"}, "actions.0.message", "no constant 'nowhere'"),
         (
             {"kind": "create_task", "title": "Call", "assignee_id": "u-gone"},

@@ -13,6 +13,7 @@ from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrateg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dealflow.aws.run_starter import LambdaRunStarter
+from dealflow.headers import address, header_text, mailbox
 from dealflow.ports import StaleDeal
 
 __all__ = ["DurableSteps", "LambdaRunStarter", "SesMailer", "SnsNotifier", "is_transient"]
@@ -50,12 +51,13 @@ class SesMailer:
         self._client = client
 
     def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
+        # Every e-mail passes here: headers are cleaned once more, whatever the caller did.
         reply = self._client.send_email(
-            FromEmailAddress=sender,
-            Destination={"ToAddresses": to},
+            FromEmailAddress=mailbox(sender),
+            Destination={"ToAddresses": [address(a) for a in to]},
             Content={
                 "Simple": {
-                    "Subject": {"Data": subject, "Charset": "UTF-8"},
+                    "Subject": {"Data": header_text(subject), "Charset": "UTF-8"},
                     "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
                 }
             },
@@ -74,9 +76,9 @@ class SnsNotifier:
             TopicArn=self._topic_arn,
             Message=message,
             MessageAttributes={
-                "tenant_id": {"DataType": "String", "StringValue": tenant_id},
-                "deal_id": {"DataType": "String", "StringValue": deal_id},
-                "user_ids": {"DataType": "String.Array", "StringValue": json.dumps(user_ids)},
+                "tenant_id": {"DataType": "String", "StringValue": header_text(tenant_id)},
+                "deal_id": {"DataType": "String", "StringValue": header_text(deal_id)},
+                "user_ids": {"DataType": "String.Array", "StringValue": json.dumps([header_text(u) for u in user_ids])},
             },
         )
         return reply["MessageId"]

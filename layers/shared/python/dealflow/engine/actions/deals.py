@@ -9,11 +9,11 @@ from typing import Any
 from dealflow.engine.actions.context import ActionContext, ActionError
 from dealflow.engine.field_values import BadFieldValue, as_number, field_value
 from dealflow.language import templates
+from dealflow.language.money import round_money
 from dealflow.model import CopyToPipeline, Deal, FieldDefinition, MoveToPipeline, MoveToStage, Tenant, UpdateFields
 from dealflow.ports import record_id
 
 _STANDARD_WRITABLE = {"title": str, "amount": Decimal, "currency": str, "responsible_id": str, "company": str}
-_CENTS = Decimal("0.01")
 
 
 def coerce(name: str, value: Any, definition: FieldDefinition | None, tenant: Tenant) -> Any:
@@ -27,7 +27,7 @@ def coerce(name: str, value: Any, definition: FieldDefinition | None, tenant: Te
     try:
         if definition is not None:
             return field_value(definition, value, tenant)
-        return as_number(value).quantize(_CENTS) if kind is Decimal else str(value)
+        return round_money(as_number(value)) if kind is Decimal else str(value)
     except BadFieldValue as exc:
         raise ActionError(f"field '{name}': {exc}") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dealflow.engine.actions.context import ActionContext, ActionError
+from dealflow.headers import header_text
 from dealflow.language import templates
 from dealflow.model import Notify, SendEmail
 
@@ -13,7 +14,8 @@ def render_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
     variables = ctx.template_variables()
     return {
         "to": ctx.email_addresses(action.to),
-        "subject": templates.render_text(action.subject, variables).strip(),
+        # One header line, whatever the deal's title or a constant brought in (test mode shows it so).
+        "subject": header_text(templates.render_text(action.subject, variables)),
         "body": templates.render_text(action.body, variables),
     }
 
