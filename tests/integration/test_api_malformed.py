@@ -147,3 +147,35 @@ def test_the_local_server_decodes_percent_encoded_paths_as_api_gateway_does(serv
 def test_a_query_parameter_the_route_declares_is_still_taken(served: MotoStack) -> None:
     status, reply = served.api("GET", "/automation", claims=ADMIN, query={"kind": "rule"})
     assert status == 200 and reply["items"] and {a["kind"] for a in reply["items"]} == {"rule"}
+
+
+# ---- the webhook receiver: the same bounds, behind a good signature ---------------------------------
+
+EVENT = '{"id": "evt-bad", "kind": "invoice_paid", "deal_id": "deal-1001"'
+WEBHOOK_CORPUS: list[tuple[bytes, int, str]] = [
+    ((EVENT + ', "data": ' + "[" * 40 + "]" * 40 + "}").encode(), 400, "data"),
+    ((EVENT[:-1] + "[" * 20_000 + "]" * 20_000 + "}").encode(), 400, "body"),
+    ((EVENT + ', "data": {"total": 1e400}}').encode(), 422, "data.total"),
+    ((EVENT + ', "data": {"total": 1e-400}}').encode(), 422, "data.total"),
+    ((EVENT + ', "data": {"total": ' + "7" * 60 + "}}").encode(), 422, "data.total"),
+    ((EVENT + ', "data": {"total": NaN}}').encode(), 400, "data.total"),
+    ((EVENT + ', "data": {"' + "k" * 300 + '": 1}}').encode(), 422, "data." + "k" * 40 + "…"),
+    ((EVENT + ', "data": {"note": "' + "x" * 70_000 + '"}}').encode(), 413, ""),
+    ((EVENT + ', "data": "text"}').encode(), 422, "data"),
+    (b'{"id": 7, "kind": "invoice_paid", "deal_id": "deal-1001"}', 422, "id"),
+]
+
+
+@pytest.mark.parametrize(("raw", "status", "field"), WEBHOOK_CORPUS, ids=[f"{c[1]} {c[2]}" for c in WEBHOOK_CORPUS])
+def test_a_malformed_webhook_is_a_4xx_naming_the_field_and_moves_nothing(
+    served: MotoStack, raw: bytes, status: int, field: str
+) -> None:
+    served.set_webhook_secret("acme", "whsec_malformed")
+    before = _scan(served)
+    answered, reply = served.post_webhook("acme", raw)
+    assert answered == status, reply
+    if field:
+        named = [p["field"] for p in reply["problems"]]
+        assert any(n == field or n.startswith(f"{field}.") for n in named), reply
+    served.drain()
+    assert _scan(served) == before

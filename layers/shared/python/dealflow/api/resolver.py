@@ -147,13 +147,15 @@ _VALIDATION = (
     f"DynamoDB ({NUMBER_RULE}); text is at most {MAX_TEXT} characters"
 )
 _DOCUMENT = {"$ref": "#/components/schemas/Document"}
+# What an import takes: the export document, which names its format.
+_IMPORTED = {"allOf": [_DOCUMENT], "required": ["format"]}
 # Media types beyond JSON that routes serve or take (the export as YAML, an import written in YAML).
 _MEDIA: dict[tuple[str, str], dict[str, Any]] = {
     ("/export", "get"): {"responses": {"200": {"application/yaml": {"schema": _DOCUMENT}}}},
     ("/import", "post"): {
         "requestBody": {
             "required": True,
-            "content": {media: {"schema": _DOCUMENT} for media in ("application/json", *YAML_TYPES)},
+            "content": {media: {"schema": _IMPORTED} for media in ("application/json", *YAML_TYPES)},
         }
     },
 }
@@ -190,7 +192,21 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
             if "requestBody" in extra:
                 operation["requestBody"] = extra["requestBody"]
     document_links(document)
+    _close_keyed_objects(document["components"]["schemas"])
     return document
+
+
+def _close_keyed_objects(schema: Any) -> None:
+    """An object whose keys must match a pattern (``dict[Id, bool]``) takes no other keys: pydantic
+    refuses them, so the document must not call them valid (JSON schema would, by default)."""
+    if isinstance(schema, dict):
+        if "patternProperties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        for value in schema.values():
+            _close_keyed_objects(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _close_keyed_objects(value)
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:

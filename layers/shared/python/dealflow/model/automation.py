@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from dealflow.model.base import Id, Model
-from dealflow.model.bounds import Text, storable_value
+from dealflow.model.bounds import StoredValue, Text, storable_value
 from dealflow.model.texts import Expression, TemplateText
 
 Operator = Literal[
@@ -42,7 +42,7 @@ class Clause(Model):
 
     field: str = Field(min_length=1, max_length=64)
     op: Operator
-    value: Annotated[Any, AfterValidator(storable_value)] = None
+    value: StoredValue = None
 
     @model_validator(mode="after")
     def _value_fits_operator(self) -> Clause:

@@ -72,15 +72,30 @@ def _unstorable(value: Any, where: tuple[str, ...]) -> tuple[tuple[str, ...], st
     return where, None
 
 
+_NUMBERS: list[dict[str, Any]] = [
+    {"type": "number", "minimum": 1e-130, "maximum": 9.9e125},
+    {"type": "number", "minimum": -9.9e125, "maximum": -1e-130},
+    {"const": 0},
+]
 _NUMBER_SCHEMA = {
     "anyOf": [
-        {"type": "number", "minimum": -9.9e125, "maximum": 9.9e125},
+        *_NUMBERS,
         {
             "type": "string",
             "pattern": r"^-?\d{1,19}(\.\d{1,19})?$",
             "description": f"A decimal as text; {NUMBER_RULE}",
         },
     ]
+}
+_SCALARS: list[dict[str, Any]] = [
+    {"type": "string", "maxLength": MAX_TEXT},
+    {"type": "boolean"},
+    {"type": "null"},
+    *_NUMBERS,
+]
+_VALUE_SCHEMA = {
+    "anyOf": [*_SCALARS, {"type": "array", "items": {"anyOf": _SCALARS}}],
+    "description": f"Text, true or false, a number ({NUMBER_RULE}) or a list of them",
 }
 
 StoredDecimal = Annotated[
@@ -90,6 +105,9 @@ StoredDecimal = Annotated[
     WithJsonSchema(_NUMBER_SCHEMA, mode="validation"),
 ]
 """A Decimal DynamoDB can store (amounts, numeric constants and variables, literal values)."""
+
+StoredValue = Annotated[Any, AfterValidator(storable_value), WithJsonSchema(_VALUE_SCHEMA, mode="validation")]
+"""A value a person sets (a custom field, a condition's value): any JSON, every number in it storable."""
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 """Free text without a tighter bound of its own."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Discriminator, EmailStr, Field, Tag, TypeAdapter
+from pydantic import Discriminator, EmailStr, Field, Tag, TypeAdapter
 
 from dealflow.model.base import Id, Model
-from dealflow.model.bounds import Key, StoredDecimal, storable_value
+from dealflow.model.bounds import Key, StoredDecimal, StoredValue
 
 # Custom fields by code: any JSON value, every number in it one DynamoDB can store.
-CustomFields = Annotated[dict[Key, Any], AfterValidator(storable_value)]
+CustomFields = dict[Key, StoredValue]
 
 
 class Contact(Model):

@@ -8,13 +8,13 @@ definition it started with, so editing the template never breaks runs in flight.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from dealflow.model.automation import Action, Condition, Delay
 from dealflow.model.base import Id, Model
-from dealflow.model.bounds import Key, storable_value
+from dealflow.model.bounds import Key, StoredValue
 from dealflow.model.tenant import TypedValue
 from dealflow.model.texts import Expression
 
@@ -65,7 +65,7 @@ class SetVariable(Model):
     kind: Literal["set_variable"] = "set_variable"
     name: str | None = Field(default=None, max_length=200)
     variable: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
-    value: Annotated[Any, AfterValidator(storable_value)] = None
+    value: StoredValue = None
     expression: Expression | None = Field(default=None, max_length=2000)
     scope: Literal["process", "tenant"] = "process"
 

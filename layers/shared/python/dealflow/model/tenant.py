@@ -11,7 +11,7 @@ from pydantic import EmailStr, Field, StringConstraints, model_validator
 
 from dealflow.model.access import RoleRights
 from dealflow.model.base import Id, Model
-from dealflow.model.bounds import Text, number_problem
+from dealflow.model.bounds import StoredDecimal, Text, number_problem
 
 
 class PlanName(StrEnum):
@@ -45,7 +45,7 @@ class TypedValue(Model):
     days, users a user id of the tenant."""
 
     type: ValueType
-    value: Text | Decimal | bool | None = None
+    value: Text | StoredDecimal | bool | None = None
 
     @model_validator(mode="before")
     @classmethod
