@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from dealflow.model.base import Id, Model
-from dealflow.model.bounds import StoredValue, Text, storable_value
+from dealflow.model.bounds import Key, StoredValue, Text, storable_value
 from dealflow.model.texts import Expression, TemplateText
 
 Operator = Literal[
@@ -152,7 +152,7 @@ class FieldValue(Model):
 
 class UpdateFields(Model):
     kind: Literal["update_fields"] = "update_fields"
-    values: dict[str, FieldValue] = Field(min_length=1)
+    values: dict[Key, FieldValue] = Field(min_length=1)
 
     @field_validator("values")
     @classmethod
