@@ -4,7 +4,7 @@ is written (boto3's serializer raises ``decimal.Overflow`` past DynamoDB's range
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, DecimalException, Inexact, Overflow, Rounded, Underflow
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
@@ -26,16 +26,22 @@ NUMBER_RULE = (
 )
 
 
+# The context boto3's serializer writes numbers with: whatever it would round or clamp, it refuses.
+_DYNAMODB = Context(Emin=-128, Emax=126, prec=MAX_DIGITS, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
+
+
 def number_problem(number: Decimal) -> str | None:
     """Why ``number`` cannot be stored, or None when it can."""
     if not number.is_finite():
         return f"{number} is not a finite number"
-    if number.is_zero():
-        return None
     digits = len(number.as_tuple().digits)
     if digits > MAX_DIGITS:
         return f"{number} has {digits} digits; {NUMBER_RULE}"
-    if not MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+    if not number.is_zero() and not MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        return f"{number} is out of range; {NUMBER_RULE}"
+    try:
+        _DYNAMODB.create_decimal(number)
+    except DecimalException:
         return f"{number} is out of range; {NUMBER_RULE}"
     return None
 
