@@ -54,6 +54,8 @@ BODIES: dict[str, Any] = {
     "POST /automation/bulk": {"operation": "disable", "ids": ["lost-email"]},
     "POST /deals/{deal_id}/steps/{step_id}": {"done": True},
     "PUT /rights/{role}": {"deals": {"read": True, "write": True, "fields": {"amount": "hidden"}}},
+    # The document now states the import's body: an empty document, only listed (a dry run).
+    "POST /import": {"format": "dealflow/v1", "automation": [], "constants": {}},
 }
 # Paths whose single item is the tenant's own, whatever the id: a role's rights in the caller's tenant.
 OWN_ITEMS = frozenset({"/rights/{role}"})

@@ -95,3 +95,34 @@ def test_real_answers_match_the_document(stack: MotoStack) -> None:
         stack.drain()
         errors = list(Draft202012Validator(_schema_of(doc, method, template, status)).iter_errors(reply))
         assert not errors, (method, path, status, [e.message for e in errors])
+
+
+def test_the_document_states_what_the_api_checks() -> None:
+    """Path patterns, either/or bodies, the YAML the transfer routes serve and take, every 4xx
+    shape on every operation, and links from what is created to what can be done with it."""
+    doc = document()
+    paths = doc["paths"]
+    name = paths["/constants/{name}"]["put"]["parameters"][0]["schema"]
+    assert name["pattern"] == "^[a-z][a-z0-9_]{0,63}$" and name["maxLength"] == 64
+    deal_id = paths["/deals/{deal_id}"]["get"]["parameters"][0]["schema"]
+    assert deal_id["pattern"] == "^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+    schemas = doc["components"]["schemas"]
+    assert [b["required"] for b in schemas["DryRunRequest"]["oneOf"]] == [["deal_id"], ["deal"]]
+    assert [b["required"] for b in schemas["BulkRequest"]["oneOf"]] == [["ids"], ["select"]]
+    assert schemas["BulkRequest"]["then"]["required"] == ["target"]
+    assert "application/yaml" in paths["/export"]["get"]["responses"]["200"]["content"]
+    assert {"application/json", "application/yaml", "text/yaml"} <= set(
+        paths["/import"]["post"]["requestBody"]["content"]
+    )
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            assert {"400", "401", "403", "404", "409", "413", "422"} <= set(answers), (method, path)
+            assert answers["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/HTTPValidationError")
+    links = paths["/deals"]["post"]["responses"]["201"]["links"]
+    assert links["GetDeal"] == {
+        "operationId": paths["/deals/{deal_id}"]["get"]["operationId"],
+        "parameters": {"deal_id": "$response.body#/id"},
+    }
+    amount = schemas["NewDeal"]["properties"]["amount"]["anyOf"]
+    assert {"type": "number", "minimum": 1e-130, "maximum": 9.9e125} in amount

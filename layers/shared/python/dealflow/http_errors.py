@@ -3,12 +3,15 @@ machine-readable ``error`` and a reason for a person, always answered as JSON.""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
+from dealflow.model.bounds import MAX_KEY, MAX_TEXT, number_problem
 from dealflow.model.catalog import AUTOMATION_KINDS, UNION_TAGS
 
 
@@ -156,3 +159,90 @@ def _translated(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
             message = "required"
         problems.append({"field": ".".join(path) or "body", "problem": message})
     return problems
+
+
+# ---- reading a JSON body --------------------------------------------------------------------------
+
+# No body the API or the webhook receiver takes nests deeper than a business process does in
+# practice; a limit keeps the parser and pydantic far from Python's recursion limit.
+MAX_DEPTH = 32
+# Deeper than this the text is not parsed at all (the parser itself would recurse too far).
+_PARSEABLE_DEPTH = 200
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_MAX_PROBLEMS = 20
+
+
+class _NonFinite:
+    """Where JSON text said NaN or Infinity (Python's parser takes them; JSON has no such numbers)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _depth_of(text: str) -> int:
+    deepest = depth = 0
+    for bracket in _NOT_BRACKETS.sub("", _STRINGS.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def read_json(text: str | bytes) -> Any:
+    """A request body parsed as JSON within the bounds of what can be stored: ``BadRequest`` when
+    it is not JSON or nests deeper than ``MAX_DEPTH`` (its ``problems`` naming where), ``Invalid``
+    naming each string or number that no field could hold. Numbers come back as ``Decimal``."""
+    try:
+        decoded = text.decode("utf-8") if isinstance(text, bytes) else text
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not valid JSON: not UTF-8") from None
+    depth = _depth_of(decoded)
+    if depth > _PARSEABLE_DEPTH:
+        raise BadRequest(
+            f"the body is nested too deeply: {depth} levels, at most {MAX_DEPTH}",
+            problems=[{"field": "body", "problem": f"nested {depth} levels deep; at most {MAX_DEPTH}"}],
+        )
+    try:
+        parsed = json.loads(decoded, parse_float=Decimal, parse_int=Decimal, parse_constant=_NonFinite)
+    except RecursionError:
+        raise BadRequest(f"the body is nested too deeply: at most {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    check_body(parsed)
+    return parsed
+
+
+def check_body(parsed: Any) -> None:
+    """Refuse a parsed body (JSON, or YAML without aliases) that nests deeper than ``MAX_DEPTH``
+    (``BadRequest``) or holds a string or number no field could hold (``Invalid``, naming each)."""
+    problems = []
+    for refusal, field, problem in _problems(parsed, (), 0):
+        if refusal:  # not a problem of one field's value but of the body as a whole: a 400
+            raise BadRequest(f"{refusal}: {field}: {problem}", problems=[{"field": field, "problem": problem}])
+        problems.append({"field": field, "problem": problem})
+        if len(problems) == _MAX_PROBLEMS:
+            break
+    if problems:
+        raise Invalid(problems)
+
+
+def _problems(value: Any, path: tuple[str, ...], depth: int) -> Iterator[tuple[str, str, str]]:
+    field = ".".join(path) or "body"
+    if isinstance(value, dict | list):
+        if depth >= MAX_DEPTH:
+            yield "the body is nested too deeply", field, f"nested deeper than {MAX_DEPTH} levels"
+            return
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and len(key) > MAX_KEY:
+                yield "", ".".join((*path, key[:40] + "…")), f"a key of {len(key)} characters; at most {MAX_KEY}"
+                continue
+            yield from _problems(item, (*path, str(key)), depth + 1)
+    elif isinstance(value, _NonFinite):
+        yield "the body is not valid JSON", field, f"{value.name} is not a JSON number"
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        problem = number_problem(value if isinstance(value, Decimal) else Decimal(str(value)))
+        if problem:
+            yield "", field, problem
+    elif isinstance(value, str) and len(value) > MAX_TEXT:
+        yield "", field, f"{len(value)} characters; at most {MAX_TEXT}"

@@ -8,8 +8,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, TypedDict
 
+import yaml
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -45,6 +47,12 @@ from dealflow.api.errors import (
     PlanLimit,
     problems_from,
 )
+from dealflow.api.links import document_links
+from dealflow.api.paths import check_path, document_path_parameters
+from dealflow.api.query import refuse_unknown_query
+from dealflow.api.transfer import YAML_TYPES, MalformedYaml
+from dealflow.http_errors import MAX_DEPTH, BadRequest, check_body, read_json
+from dealflow.model.bounds import MAX_TEXT, NUMBER_RULE
 from dealflow.policy.plans import PlanExceeded
 from dealflow.ports import StaleDeal
 from dealflow.store.automation import StaleDefinition, UnknownTenant
@@ -60,7 +68,8 @@ DESCRIPTION = (
     "`sub`, `custom:role`); only administrators change automation, fields, pipelines, workflows, constants, "
     "variables and rights. Errors are JSON: 401 unauthorized, 403 forbidden (a field one may not write is "
     "named in `field`) or plan_limit, 404 not_found (naming the id), 409 conflict (stale version), "
-    "422 validation (`problems`: field and problem), 400 malformed_json, 413 payload_too_large."
+    "422 validation (`problems`: field and problem), 400 malformed_json or unknown_parameter (naming it), "
+    "413 payload_too_large."
 )
 
 
@@ -92,9 +101,26 @@ _ERROR = {
     "required": ["error"],
     "additionalProperties": True,
     "properties": {
-        "error": {"type": "string", "description": "unauthorized, forbidden, not_found, conflict, malformed_json, ..."},
+        "error": {
+            "type": "string",
+            "description": "unauthorized, forbidden, plan_limit, not_found, conflict, malformed_json, "
+            "malformed_yaml, unknown_parameter, payload_too_large, internal",
+        },
         "reason": {"type": "string"},
         "id": {"type": "string", "description": "The id that was not found"},
+        "problems": {
+            "type": "array",
+            "description": "400: each unknown query parameter, or where the body is not JSON or nests too deeply",
+            "items": {"$ref": "#/components/schemas/Problem"},
+        },
+    },
+}
+_PROBLEM = {
+    "type": "object",
+    "required": ["field", "problem"],
+    "properties": {
+        "field": {"type": "string", "description": "Dotted path as sent: actions.0.to.users.1"},
+        "problem": {"type": "string"},
     },
 }
 _PROBLEMS = {
@@ -103,21 +129,13 @@ _PROBLEMS = {
     "required": ["error", "problems"],
     "properties": {
         "error": {"const": "validation"},
-        "problems": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "problem"],
-                "properties": {
-                    "field": {"type": "string", "description": "Dotted path as sent: actions.0.to.users.1"},
-                    "problem": {"type": "string"},
-                },
-            },
-        },
+        "reason": {"type": "string"},
+        "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
     },
 }
 _ERROR_RESPONSES = {
-    "400": "The body is not JSON (malformed_json)",
+    "400": "An unknown query parameter (unknown_parameter), or the body is not JSON (or YAML where taken) or "
+    f"nests deeper than {MAX_DEPTH} levels (malformed_json, malformed_yaml); `problems` names each",
     "401": "No usable claims in the token (unauthorized)",
     "403": "The caller's role may not do this, or the token's tenant is not set up (forbidden)",
     "404": "No such item in the caller's tenant (not_found, naming the id)",
@@ -125,29 +143,71 @@ _ERROR_RESPONSES = {
     "413": "The body is too big (payload_too_large)",
     "500": "A failure on our side, logged (internal)",
 }
+_VALIDATION = (
+    "A parameter or the body does not fit (validation): every problem names its field. Numbers must fit "
+    f"DynamoDB ({NUMBER_RULE}); text is at most {MAX_TEXT} characters"
+)
+_DOCUMENT = {"$ref": "#/components/schemas/Document"}
+# What an import takes: the export document, which names its format.
+_IMPORTED = {"allOf": [_DOCUMENT], "required": ["format"]}
+# Media types beyond JSON that routes serve or take (the export as YAML, an import written in YAML).
+_MEDIA: dict[tuple[str, str], dict[str, Any]] = {
+    ("/export", "get"): {"responses": {"200": {"application/yaml": {"schema": _DOCUMENT}}}},
+    ("/import", "post"): {
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": _IMPORTED} for media in ("application/json", *YAML_TYPES)},
+        }
+    },
+}
 
 
 def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
-    """The document powertools generates, with the error bodies this API really sends: its 422 is
-    ``{"error": "validation", "problems": [...]}``, not powertools' ``{"detail": [...]}``, and
-    every operation lists the other 4xx it can answer."""
+    """The document powertools generates, told the whole truth: the error bodies this API really
+    sends (its 422 is ``{"error": "validation", "problems": [...]}``, not powertools' ``{"detail":
+    [...]}``), every 4xx each operation can answer, path parameters' patterns, and the YAML the
+    transfer routes serve and take."""
     document = json.loads(app.get_openapi_json_schema(**OPENAPI))
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["HTTPValidationError"] = _PROBLEMS
     schemas["Error"] = _ERROR
-    for operations in document.get("paths", {}).values():
+    schemas["Problem"] = _PROBLEM
+    document_path_parameters(document)
+    for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             answers = operation.setdefault("responses", {})
             if "201" in answers and "content" not in answers["201"] and "content" in answers.get("200", {}):
                 answers["201"]["content"] = answers["200"]["content"]  # created: the same body as replaced
             for status, description in _ERROR_RESPONSES.items():
-                if status == "400" and method not in ("put", "post", "patch"):
-                    continue
-                operation.setdefault("responses", {})[status] = {
+                answers[status] = {
                     "description": description,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 }
+            answers["422"] = {
+                "description": _VALIDATION,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+            }
+            extra = _MEDIA.get((path, method), {})
+            for status, media in extra.get("responses", {}).items():
+                answers[status].setdefault("content", {}).update(media)
+            if "requestBody" in extra:
+                operation["requestBody"] = extra["requestBody"]
+    document_links(document)
+    _close_keyed_objects(document["components"]["schemas"])
     return document
+
+
+def _close_keyed_objects(schema: Any) -> None:
+    """An object whose keys must match a pattern (``dict[Id, bool]``) takes no other keys: pydantic
+    refuses them, so the document must not call them valid (JSON schema would, by default)."""
+    if isinstance(schema, dict):
+        if "patternProperties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        for value in schema.values():
+            _close_keyed_objects(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _close_keyed_objects(value)
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
@@ -155,8 +215,10 @@ def _json(status: int, body: dict[str, Any]) -> Response:
 
 
 def _an_object_or_nothing(event: Mapping[str, Any]) -> None:
-    """Every body the API takes is a JSON object. (powertools would take the first item of a JSON
-    array for an object parameter; not JSON at all is left to it: a 400.)"""
+    """Every body the API takes is a JSON object within the bounds of what can be stored (nesting,
+    numbers, text: ``read_json``). (powertools would take the first item of a JSON array for an
+    object parameter, recurse until Python gives up on a deep one, and let a number too big for
+    DynamoDB through to the write.)"""
     if not event.get("body"):
         return
     text = event["body"]
@@ -168,11 +230,40 @@ def _an_object_or_nothing(event: Mapping[str, Any]) -> None:
         except (binascii.Error, UnicodeDecodeError):
             raise MalformedJson("the body is not UTF-8 text, so not JSON") from None
     try:
-        parsed = json.loads(text)
-    except ValueError:
-        return
+        parsed = _read_yaml(text) if _yaml_body(event) else read_json(text)
+    except BadRequest as exc:
+        raise (exc if _yaml_body(event) else MalformedJson(exc.reason, **exc.details)) from None
     if not isinstance(parsed, dict):
-        raise Invalid.field("body", f"expected a JSON object, got {type(parsed).__name__}")
+        raise Invalid.field("body", f"expected a JSON object, got {_JSON_TYPES.get(type(parsed), 'a value')}")
+
+
+_JSON_TYPES = {list: "an array", str: "a string", Decimal: "a number", bool: "true or false", type(None): "null"}
+
+
+def _yaml_body(event: Mapping[str, Any]) -> bool:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    return str(headers.get("content-type", "")).split(";")[0].strip().lower() in YAML_TYPES
+
+
+def _read_yaml(text: str) -> Any:
+    """A YAML body (``POST /import``) checked as a JSON one is. Its events are read first: an alias
+    can make a few bytes a billion nodes, and depth is counted before anything recurses."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise MalformedYaml("the body uses a YAML alias (*name); write the value out instead")
+            depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+            if depth > MAX_DEPTH:
+                raise MalformedYaml(
+                    f"the body is nested too deeply: at most {MAX_DEPTH} levels",
+                    problems=[{"field": "body", "problem": f"nested deeper than {MAX_DEPTH} levels"}],
+                )
+        parsed = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise MalformedYaml(f"the body is not valid YAML: {exc}") from None
+    check_body(parsed)
+    return parsed
 
 
 class ApiResolver(APIGatewayHttpResolver):
@@ -221,6 +312,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         transfer,
     ):
         app.include_router(module.router(deps))
+    app.use(middlewares=[check_path, refuse_unknown_query])
 
     # No return annotation: powertools would try to build a schema for Response (left out anyway).
     @app.get("/openapi.json", include_in_schema=False)

@@ -5,10 +5,9 @@ envelopes, test-mode requests. Domain models (``Pipeline``, ``FieldDefinition``,
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from dealflow.authoring.loops import Loop
 from dealflow.authoring.moves import Selection, Target
@@ -28,10 +27,16 @@ from dealflow.model import (
 )
 from dealflow.model.access import ItemView, RoleRights
 from dealflow.model.base import Id, Model
+from dealflow.model.bounds import StoredDecimal
 from dealflow.model.catalog import Automation
-from dealflow.model.deal import DealValues
+from dealflow.model.deal import CustomFields, DealValues
 
 Item = Annotated[Deal | Lead, Field(discriminator="entity")]
+
+
+def _given(field: str, json_type: str) -> dict[str, Any]:
+    """JSON schema: ``field`` is present and not null (for either/or bodies)."""
+    return {"required": [field], "properties": {field: {"type": json_type}}}
 
 
 class PipelineList(Model):
@@ -91,12 +96,12 @@ class DealUpdate(Model):
 
     version: int = Field(ge=1)
     title: str | None = Field(default=None, min_length=1, max_length=500)
-    amount: Decimal | None = None
+    amount: StoredDecimal | None = None
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     responsible_id: Id | None = None
     contact: Contact | None = None
     company: str | None = Field(default=None, max_length=200)
-    fields: dict[str, Any] = Field(default_factory=dict)
+    fields: CustomFields = Field(default_factory=dict)
     steps: dict[Id, bool] = Field(
         default_factory=dict, description="Steps of the deal's pipeline to mark done (true) or undo (false)"
     )
@@ -110,6 +115,9 @@ class StageMove(Model):
 
 class DryRunRequest(Model):
     """Test mode on a stored deal (``deal_id``) or on a deal described here (``deal``), never both."""
+
+    # The document says "one or the other" as the check below does.
+    model_config = ConfigDict(json_schema_extra={"oneOf": [_given("deal_id", "string"), _given("deal", "object")]})
 
     deal_id: Id | None = None
     deal: NewDeal | None = None
@@ -235,8 +243,16 @@ class AutomationMove(Model):
 class BulkRequest(Model):
     """One operation on automation named by ``ids`` or chosen by ``select``; copy and move need a ``target``."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [_given("ids", "array"), _given("select", "object")],
+            "if": {"required": ["operation"], "properties": {"operation": {"enum": ["copy", "move"]}}},
+            "then": _given("target", "object"),
+        }
+    )
+
     operation: Literal["copy", "move", "enable", "disable", "delete"]
-    ids: list[Id] | None = None
+    ids: list[Id] | None = Field(default=None, max_length=1000)
     select: Selection | None = None
     target: Target | None = None
 

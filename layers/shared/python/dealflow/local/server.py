@@ -64,7 +64,10 @@ class _Handler(BaseHTTPRequestHandler):
         if claims is not None:
             # The authorizer lets the header through to the function too; keep it for the handler.
             headers["authorization"] = self.headers["Authorization"]
-        response = self.server.api.call(self.command, url.path or "/", url.query, headers, body, claims)
+        # API Gateway decodes a percent-encoded path before the handler sees it (rawPath and the path
+        # parameters alike): /constants/tax%5Frate is the constant tax_rate.
+        path = unquote(url.path) or "/"
+        response = self.server.api.call(self.command, path, url.query, headers, body, claims)
         raw = (response.get("body") or "").encode()
         if response.get("isBase64Encoded"):
             raw = base64.b64decode(raw)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, create_model, model_serializer, model_validator
 
 from dealflow.model.base import Model
+from dealflow.model.bounds import Key
 from dealflow.model.deal import Deal, DealValues, Lead
 
 AccessLevel = Literal["hidden", "read", "write"]
@@ -25,7 +26,7 @@ class EntityRights(Model):
 
     read: bool = True
     write: bool = True
-    fields: dict[str, AccessLevel] = Field(
+    fields: dict[Key, AccessLevel] = Field(
         default_factory=dict,
         description="Field code (standard or custom) → hidden | read | write; absent fields are write",
     )

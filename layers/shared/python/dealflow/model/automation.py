@@ -11,9 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from dealflow.model.base import Id, Model
+from dealflow.model.bounds import Key, StoredValue, Text, storable_value
 from dealflow.model.texts import Expression, TemplateText
 
 Operator = Literal[
@@ -41,7 +42,7 @@ class Clause(Model):
 
     field: str = Field(min_length=1, max_length=64)
     op: Operator
-    value: Any = None
+    value: StoredValue = None
 
     @model_validator(mode="after")
     def _value_fits_operator(self) -> Clause:
@@ -139,7 +140,7 @@ class Notify(Model):
 class FieldValue(Model):
     """A literal value, or an expression computed from the deal, constants and variables."""
 
-    value: str | Decimal | bool | int | None = None
+    value: Annotated[Text | Decimal | bool | int | None, AfterValidator(storable_value)] = None
     expression: Expression | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
@@ -151,7 +152,7 @@ class FieldValue(Model):
 
 class UpdateFields(Model):
     kind: Literal["update_fields"] = "update_fields"
-    values: dict[str, FieldValue] = Field(min_length=1)
+    values: dict[Key, FieldValue] = Field(min_length=1)
 
     @field_validator("values")
     @classmethod

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, EmailStr, Field, Tag, TypeAdapter, ValidationError
 
 from dealflow.model.base import Id, Model
+from dealflow.model.bounds import Key, StoredDecimal, StoredValue
+
+# Custom fields by code: any JSON value, every number in it one DynamoDB can store.
+CustomFields = dict[Key, StoredValue]
 
 
 class Contact(Model):
@@ -19,10 +22,10 @@ class Contact(Model):
 class Causation(Model):
     """Which run made a write, and how deep the automation chain is (loop protection)."""
 
-    run_id: str
-    automation_id: str
+    run_id: Key
+    automation_id: Key
     depth: int = Field(ge=0)
-    chain: list[str] = Field(default_factory=list, description="Automation ids that led here, oldest first")
+    chain: list[Key] = Field(default_factory=list, description="Automation ids that led here, oldest first")
 
 
 class StepDone(Model):
@@ -31,7 +34,7 @@ class StepDone(Model):
     by: str = Field(
         min_length=1, max_length=200, description="A user id, or workflow:<id> when a field–step workflow marked it"
     )
-    at: str
+    at: Key
 
 
 class DealValues(Model):
@@ -40,12 +43,12 @@ class DealValues(Model):
     pipeline_id: Id
     stage_id: Id
     title: str = Field(min_length=1, max_length=500)
-    amount: Decimal | None = None
+    amount: StoredDecimal | None = None
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     responsible_id: Id | None = None
     contact: Contact | None = None
     company: str | None = Field(default=None, max_length=200)
-    fields: dict[str, Any] = Field(default_factory=dict, description="Custom fields by code")
+    fields: CustomFields = Field(default_factory=dict, description="Custom fields by code")
 
 
 class Deal(DealValues):
@@ -56,8 +59,8 @@ class Deal(DealValues):
     tenant_id: Id
     id: Id
     version: int = Field(default=1, ge=1, description="Optimistic-locking counter, bumped on every write")
-    created_at: str | None = None
-    updated_at: str | None = None
+    created_at: Key | None = None
+    updated_at: Key | None = None
     caused_by: Causation | None = Field(default=None, description="Set when automation made the write")
     lead_id: Id | None = Field(default=None, description="The lead this deal was created from")
     copied_from_id: Id | None = Field(default=None, description="The deal a tunnel copied this one from")

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field, field_validator, model_validator
 
 from dealflow.model.base import Model
+from dealflow.model.bounds import Key
 
 # Standard deal fields; custom field codes may not shadow them, so a condition's ``field`` is never
 # ambiguous.
@@ -46,7 +47,7 @@ class FieldDefinition(Model):
     code: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
     name: str = Field(min_length=1, max_length=200)
     kind: FieldKind
-    options: list[str] = Field(default_factory=list, description="Allowed values of a list field")
+    options: list[Key] = Field(default_factory=list, description="Allowed values of a list field")
     version: int = Field(default=1, ge=1, description="The version read (1 for a new one); a write since then is a 409")
 
     @field_validator("code")

@@ -8,12 +8,13 @@ definition it started with, so editing the template never breaks runs in flight.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from dealflow.model.automation import Action, Condition, Delay
 from dealflow.model.base import Id, Model
+from dealflow.model.bounds import Key, StoredValue
 from dealflow.model.tenant import TypedValue
 from dealflow.model.texts import Expression
 
@@ -64,7 +65,7 @@ class SetVariable(Model):
     kind: Literal["set_variable"] = "set_variable"
     name: str | None = Field(default=None, max_length=200)
     variable: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
-    value: Any = None
+    value: StoredValue = None
     expression: Expression | None = Field(default=None, max_length=2000)
     scope: Literal["process", "tenant"] = "process"
 
@@ -90,11 +91,11 @@ class BusinessProcess(Model):
     entity: Literal["deal", "lead"] = "deal"
     start_on: list[StartOn] = Field(min_length=1, description="add, change (or both), manual")
     pipeline_id: Id | None = Field(default=None, description="Only items of this pipeline (all when absent)")
-    parameters: dict[str, TypedValue] = Field(
+    parameters: dict[Key, TypedValue] = Field(
         default_factory=dict,
         description="Values given when started by hand, with their types and defaults; seen as var.<name>",
     )
-    variables: dict[str, TypedValue] = Field(default_factory=dict, description="Process variables and defaults")
+    variables: dict[Key, TypedValue] = Field(default_factory=dict, description="Process variables and defaults")
     nodes: list[Node] = Field(min_length=1)
     enabled: bool = True
     version: int = Field(default=1, ge=1)

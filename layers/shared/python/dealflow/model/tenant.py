@@ -11,6 +11,7 @@ from pydantic import EmailStr, Field, StringConstraints, model_validator
 
 from dealflow.model.access import RoleRights
 from dealflow.model.base import Id, Model
+from dealflow.model.bounds import StoredDecimal, Text, number_problem
 
 
 class PlanName(StrEnum):
@@ -44,7 +45,7 @@ class TypedValue(Model):
     days, users a user id of the tenant."""
 
     type: ValueType
-    value: str | Decimal | bool | None = None
+    value: Text | StoredDecimal | bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -62,9 +63,13 @@ class TypedValue(Model):
             return self
         if self.type == "number":
             try:
-                self.value = Decimal(str(value))
+                number = Decimal(str(value))
             except InvalidOperation as exc:
                 raise ValueError(f"value: {value!r} is not a number") from exc
+            problem = number_problem(number)
+            if problem:
+                raise ValueError(f"value: {problem}")
+            self.value = number
         elif self.type == "boolean" and not isinstance(value, bool):
             raise ValueError(f"value: {value!r} is not true or false")
         elif self.type == "date":

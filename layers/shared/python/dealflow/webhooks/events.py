@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError, ValidationInfo, field_validator
 
-from dealflow.http_errors import BadRequest, Invalid, problems_from
+from dealflow.http_errors import Invalid, problems_from, read_json
 from dealflow.model.automation import ExternalEvent
 from dealflow.model.base import Id, Model
 
@@ -57,23 +56,10 @@ class WebhookAccepted(Model):
 
 
 def parse_event(body: bytes) -> WebhookEvent:
-    """The request body as a ``WebhookEvent``; ``BadRequest`` when it is not JSON, ``Invalid`` when
-    it is JSON but not an event."""
-    try:
-        payload = json.loads(body, parse_constant=_no_constants)
-    except RecursionError:
-        raise BadRequest("body is not valid JSON: nested too deeply") from None
-    except UnicodeDecodeError:
-        raise BadRequest("body is not valid JSON: not UTF-8") from None
-    except ValueError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    """The request body as a ``WebhookEvent``; ``BadRequest`` when it is not JSON or nests too deeply,
+    ``Invalid`` when it is JSON but not an event (a number or text no field could hold included)."""
+    payload = read_json(body)
     try:
         return WebhookEvent.model_validate(payload)
     except ValidationError as exc:
         raise Invalid(problems_from(exc)) from None
-    except RecursionError:
-        raise BadRequest("body is nested too deeply") from None
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
