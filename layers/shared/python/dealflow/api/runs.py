@@ -4,16 +4,14 @@ reads one. Any role may read it. A page ends with an opaque ``next_token`` for t
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from dealflow.api.context import DepsProvider, caller
-from dealflow.api.errors import Invalid, NotFound
+from dealflow.api.errors import NotFound
+from dealflow.api.paging import MAX_TOKEN, PAGED, PARAMETER, BadPageToken, seal, unseal
 from dealflow.api.schemas import RunPage
 from dealflow.model import RunRecord
 from dealflow.model.base import Id
@@ -21,24 +19,6 @@ from dealflow.model.run import RunStatus
 from dealflow.store.runs import BadStartKey
 
 MAX_PAGE = 100
-MAX_TOKEN = 2000
-
-
-def encode_token(key: dict[str, Any] | None) -> str | None:
-    # Opaque to callers, so the index and its keys can change without breaking a client.
-    if key is None:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True, default=str).encode()).decode()
-
-
-def decode_token(token: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, UnicodeError, ValueError):
-        raise Invalid.field("next_token", "not a token this list handed out") from None
-    if not isinstance(key, dict):
-        raise Invalid.field("next_token", "not a token this list handed out")
-    return key
 
 
 def router(deps: DepsProvider) -> Router:
@@ -49,7 +29,9 @@ def router(deps: DepsProvider) -> Router:
         summary="The run log, newest first",
         tags=["runs"],
         description="Real runs, or with `test=true` the runs test mode kept. Narrowed by automation, "
-        "deal and status; give `next_token` back for the next page.",
+        "deal and status; give `next_token` back for the next page, with the same filters (a token this "
+        "list did not give out is a 400).",
+        responses=PAGED,
     )
     def list_runs(
         test: Annotated[bool, Query(description="Test runs instead of real ones")] = False,
@@ -59,10 +41,12 @@ def router(deps: DepsProvider) -> Router:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page at most")] = 50,
         next_token: Annotated[str | None, Query(max_length=MAX_TOKEN, description="From the previous page")] = None,
     ) -> RunPage:
-        start = decode_token(next_token) if next_token is not None else None
+        d, tenant_id = deps(), caller(r).tenant_id
+        filters = {"test": test, "automation_id": automation_id, "deal_id": deal_id, "status": status}
+        start = unseal(d.page_keys, "runs", tenant_id, filters, next_token) if next_token is not None else None
         try:
-            items, last = deps().runs.page(
-                caller(r).tenant_id,
+            items, last = d.runs.page(
+                tenant_id,
                 test=test,
                 deal_id=deal_id,
                 automation_id=automation_id,
@@ -71,8 +55,9 @@ def router(deps: DepsProvider) -> Router:
                 start=start,
             )
         except BadStartKey as exc:
-            raise Invalid.field("next_token", f"{exc}: start again without it") from None
-        return RunPage(items=items, next_token=encode_token(last))
+            raise BadPageToken.field(PARAMETER, f"{exc}: start again without it") from None
+        token = seal(d.page_keys, "runs", tenant_id, filters, last) if last is not None else None
+        return RunPage(items=items, next_token=token)
 
     @r.get("/runs/<run_id>", summary="One run, real or test", tags=["runs"])
     def get_run(run_id: str) -> RunRecord:
