@@ -268,3 +268,37 @@ def test_test_mode_on_a_described_deal_and_its_mistakes(stack: MotoStack) -> Non
         claims=ADMIN,
     )
     assert status == 422 and "cheese" in _fields(body)["fields.what_we_sell"]
+
+
+def _ids(stack: MotoStack, **query: str) -> list[str]:
+    status, body = stack.api("GET", "/automation", claims=ANNA, query=query)
+    assert status == 200, body
+    return [a["id"] for a in body["items"]]
+
+
+def test_search_narrows_by_pipeline_stage_entity_kind_state_and_broken(stack: MotoStack) -> None:
+    won = ["invoice-paid", "won-notify-head", "won-services-workgroup", "won-to-delivery"]
+    assert _ids(stack, pipeline_id="leads") == ["lead-rejected", "lead-satisfied"]
+    assert _ids(stack, pipeline_id="sales", stage_id="won") == won
+    assert _ids(stack, stage_id="won", kind="rule") == ["won-notify-head", "won-services-workgroup"]
+    assert _ids(stack, entity="lead") == ["lead-rejected", "lead-satisfied"]
+    assert _ids(stack, entity="lead", kind="rule") == []
+    assert _ids(stack, pipeline_id="gone") == []  # a deleted pipeline's id still finds what points at it
+
+    assert stack.api("POST", "/automation/lost-email/disable", claims=ADMIN)[0] == 200
+    assert _ids(stack, enabled="false") == ["lost-email"]
+    assert "lost-email" not in _ids(stack, enabled="true") and "won-to-delivery" in _ids(stack, enabled="true")
+
+    rule = _rule(
+        stage_id="won",
+        condition=None,
+        actions=[{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ const.crm_url }}"}],
+    )
+    assert stack.api("PUT", "/automation/negotiation-alert", rule, claims=ADMIN)[0] == 201
+    assert stack.api("DELETE", "/constants/crm_url", claims=ADMIN)[0] == 200
+    assert _ids(stack, broken="true") == ["lost-email", "negotiation-alert"]  # both name the constant
+    assert _ids(stack, broken="false", stage_id="won") == won
+    assert _ids(stack, broken="true", pipeline_id="leads") == []
+
+    status, body = stack.api("GET", "/automation", claims=ANNA, query={"entity": "customer"})
+    assert status == 422 and "entity" in _fields(body)

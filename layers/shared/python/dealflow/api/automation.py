@@ -4,7 +4,7 @@ replace, delete, switch on and off, test mode, run log. Changes are for administ
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -22,6 +22,7 @@ from dealflow.authoring.moves import Selection, select
 from dealflow.engine.dispatch_log import cancel_waiting
 from dealflow.engine.testmode import run_test
 from dealflow.model import RunRecord, parse_item
+from dealflow.model.base import Id
 from dealflow.model.catalog import Automation, AutomationKind
 
 MAX_SEARCH = 200
@@ -43,15 +44,39 @@ def router(deps: DepsProvider) -> Router:
             raise NotFound("automation", automation_id)
         return found
 
-    @r.get("/automation", summary="List or search automation", tags=["automation"])
+    @r.get(
+        "/automation",
+        summary="List or search automation",
+        tags=["automation"],
+        description="Every given filter must hold; without filters, all of the tenant's automation in id "
+        "order. `pipeline_id` and `stage_id` are where a rule, tunnel or trigger sits (a tunnel's source) "
+        "or a business process's pipeline; `entity` follows the pipeline (a process names its own). "
+        "Filters may name pipelines and stages that no longer exist, to find the automation still "
+        "pointing at them.",
+    )
     def list_automation(
-        q: Annotated[str | None, Query(max_length=MAX_SEARCH, description="Part of the name or id")] = None,
+        q: Annotated[str | None, Query(max_length=MAX_SEARCH, description="Part of the name or id, any case")] = None,
         kind: Annotated[AutomationKind | None, Query(description="Only this kind")] = None,
-        broken: Annotated[bool, Query(description="Only automation with broken references (see /warnings)")] = False,
+        pipeline_id: Annotated[Id | None, Query(description="Only automation on this pipeline")] = None,
+        stage_id: Annotated[Id | None, Query(description="Only automation on this stage")] = None,
+        entity: Annotated[
+            Literal["deal", "lead"] | None, Query(description="Only automation on deals, or on leads")
+        ] = None,
+        enabled: Annotated[bool | None, Query(description="true: only switched on; false: only switched off")] = None,
+        broken: Annotated[
+            bool | None,
+            Query(description="true: only automation with broken references (see /warnings); false: only intact"),
+        ] = None,
     ) -> AutomationList:
         tenant = known(deps(), caller(r))
-        found = select(tenant, Selection(kind=kind, q=q))
-        return AutomationList(items=[a for a in found if not broken or a.id in tenant.warnings])
+        found = select(tenant, Selection(kind=kind, q=q, pipeline_id=pipeline_id, stage_id=stage_id, entity=entity))
+        return AutomationList(
+            items=[
+                a
+                for a in found
+                if (enabled is None or a.enabled == enabled) and (broken is None or (a.id in tenant.warnings) == broken)
+            ]
+        )
 
     @r.get("/automation/<automation_id>", summary="Get one automation", tags=["automation"])
     def get_automation(automation_id: str) -> Automation:
