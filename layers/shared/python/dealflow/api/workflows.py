@@ -12,6 +12,7 @@ from dealflow.api.context import DepsProvider, caller, known, same_id
 from dealflow.api.errors import Conflict, Invalid, NotFound, PlanLimit
 from dealflow.engine import field_steps
 from dealflow.engine.compiled import TenantAutomation
+from dealflow.engine.references import workflow_warnings
 from dealflow.model.base import Model
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.policy.plans import field_step_workflow_counts
@@ -39,7 +40,7 @@ class WorkflowDeleted(Model):
 
 
 def _view(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> WorkflowView:
-    return WorkflowView(**workflow.model_dump(), warnings=field_steps.warnings(workflow, tenant))
+    return WorkflowView(**workflow.model_dump(), warnings=workflow_warnings(workflow, tenant.pipelines, tenant.fields))
 
 
 def _check_references(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> None:
