@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
+from dealflow.api.definitions import VERSION_RULE, check_version, unchanged
 from dealflow.api.deps import Deps
-from dealflow.api.errors import Conflict, Invalid, NotFound
+from dealflow.api.errors import Invalid, NotFound
 from dealflow.api.rights import check_automation_author
 from dealflow.api.schemas import AutomationList, Deleted, DryRunRequest, RunList, Switched
 from dealflow.api.usage import within_plan
@@ -86,7 +87,7 @@ def router(deps: DepsProvider) -> Router:
         "/automation/<automation_id>",
         tags=["automation"],
         summary="Create or replace automation (administrators)",
-        description="`version` is the version read (1 for a new one); a write since then is a 409. "
+        description=VERSION_RULE + " "
         "Pipelines, stages, fields and users it names must exist in the tenant. When it is "
         "enabled, `loop_warning` names enabled automation it can start in a circle. "
         "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
@@ -107,12 +108,9 @@ def router(deps: DepsProvider) -> Router:
                 f"automation '{automation_id}' is a {current.kind}; "
                 f"delete it before storing a {automation.kind} under its id",
             )
-        if current is not None and current.version != automation.version:
-            raise Conflict(
-                f"automation '{automation_id}' is at version {current.version}, "
-                f"not {automation.version}: read it again",
-                current_version=current.version,
-            )
+        if current is not None and unchanged(current, automation):
+            return Response(200, content_types.APPLICATION_JSON, reported(tenant, current))
+        check_version(f"automation '{automation_id}'", current, automation.version)
         held = within_plan(tenant, automation)
         stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
         d.automation.put_definition(
