@@ -15,6 +15,7 @@ from dealflow.api.definitions import VERSION_RULE, check_version, unchanged
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Invalid, NotFound
 from dealflow.api.rights import check_automation_author
+from dealflow.api.runs import readable_runs
 from dealflow.api.schemas import AutomationList, Deleted, DryRunRequest, RunList, Switched
 from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
@@ -182,7 +183,8 @@ def router(deps: DepsProvider) -> Router:
     @r.get("/automation/<automation_id>/runs", summary="Runs of one automation, newest first", tags=["automation"])
     def automation_runs(automation_id: str) -> RunList:
         require(automation_id)
-        who = caller(r)
-        return RunList(items=deps().runs.for_automation(who.tenant_id, automation_id))
+        d, who = deps(), caller(r)
+        runs = d.runs.for_automation(who.tenant_id, automation_id)
+        return RunList(items=readable_runs(known(d, who), who, runs))
 
     return r

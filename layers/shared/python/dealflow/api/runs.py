@@ -1,6 +1,8 @@
 """The run log over HTTP: ``GET /runs`` pages through real runs (or, with ``test=true``, the test
 runs test mode kept), newest first, narrowed by automation, deal and status; ``GET /runs/{run_id}``
-reads one. Any role may read it. A page ends with an opaque ``next_token`` for the next one."""
+reads one. Any role may read it, each run as the role may see it (``policy.run_view``: values of
+fields hidden from the role read "(hidden)"). A page ends with an opaque ``next_token`` for the
+next one."""
 
 from __future__ import annotations
 
@@ -9,16 +11,36 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from dealflow.api.context import DepsProvider, caller
+from dealflow.api.auth import Caller
+from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import NotFound
 from dealflow.api.paging import MAX_TOKEN, PAGED, PARAMETER, BadPageToken, seal, unseal
+from dealflow.api.rights import access
 from dealflow.api.schemas import RunPage
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import RunRecord
 from dealflow.model.base import Id
 from dealflow.model.run import RunStatus
+from dealflow.policy.access import automation_entity
+from dealflow.policy.run_view import run_view
 from dealflow.store.runs import BadStartKey
 
 MAX_PAGE = 100
+
+
+def readable_runs(
+    tenant: TenantAutomation, who: Caller, runs: list[RunRecord], entity: str | None = None
+) -> list[RunRecord]:
+    """``runs`` as the caller's role may see them. ``entity``: the one the runs are on, when known
+    (a deal's runs); otherwise each run's automation says it, and when it no longer exists the
+    stricter of the deal and lead rights applies."""
+    both = [access(tenant, who, "deal"), access(tenant, who, "lead")]
+    shown = []
+    for run in runs:
+        automation = tenant.by_id.get(run.automation_id)
+        on = entity or (automation_entity(automation, tenant.pipelines) if automation is not None else None)
+        shown.append(run_view(run, [access(tenant, who, on)] if on else both, automation))
+    return shown
 
 
 def router(deps: DepsProvider) -> Router:
@@ -57,7 +79,7 @@ def router(deps: DepsProvider) -> Router:
         except BadStartKey as exc:
             raise BadPageToken.field(PARAMETER, f"{exc}: start again without it") from None
         token = seal(d.page_keys, "runs", tenant_id, filters, last) if last is not None else None
-        return RunPage(items=items, next_token=token)
+        return RunPage(items=readable_runs(known(d, caller(r)), caller(r), items), next_token=token)
 
     @r.get("/runs/<run_id>", summary="One run, real or test", tags=["runs"])
     def get_run(run_id: str) -> RunRecord:
@@ -65,6 +87,6 @@ def router(deps: DepsProvider) -> Router:
         found = d.runs.get(tenant_id, run_id) or d.runs.get(tenant_id, run_id, test=True)
         if found is None:
             raise NotFound("run", run_id)
-        return found
+        return readable_runs(known(d, caller(r)), caller(r), [found])[0]
 
     return r
