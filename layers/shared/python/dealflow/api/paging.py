@@ -29,7 +29,10 @@ MAX_TOKEN = 2000
 # A paged route's answers as the OpenAPI document lists them (powertools adds the page's schema to 200).
 PAGED: dict[int, OpenAPIResponse] = {
     200: {"description": "A page"},
-    400: {"description": "`next_token` is not a token this list gave out (bad_page_token)"},
+    400: {
+        "description": "`next_token` is not a token this list gave out (bad_page_token, naming it in `problems`)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    },
 }
 
 
