@@ -16,12 +16,10 @@ only deal changes made from now on are pumped (as the deployed stream mapping st
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import logging
 import os
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -43,7 +41,7 @@ from dealflow.local.iam_report import SESSION as IAM_USAGE
 from dealflow.local.invoke import LocalRunStarter
 from dealflow.local.moto_lock import serialise_moto_requests
 from dealflow.local.outbox import Email, Notification, Outbox
-from dealflow.local.provision import TEMPLATE, Resources, attach, provision
+from dealflow.local.provision import TEMPLATE, Resources, attach, ensure_page_key, provision
 from dealflow.local.pump import StreamPump
 from dealflow.local.sessions import new_session
 from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
@@ -195,7 +193,7 @@ class MotoStack(AutomationTools, HttpTools):
         _swap_in(self._dispatcher_app, DISPATCHER=runtime.dispatcher(self.function_runs))
         self._stream_reader = self.iam.function_for("functions/dispatcher")
         self._ssm = session.client("ssm")
-        self._ensure_page_key()
+        ensure_page_key(self._ssm, runtime.settings().page_token_key_parameter)
         self._reconciler_app = _load_handler("run_reconciler", self.iam)
         _swap_in(self._reconciler_app, RECONCILE=runtime.run_reconciler(self.runs_port))
         self._webhooks_app = _load_handler("webhooks", self.iam)
@@ -210,13 +208,6 @@ class MotoStack(AutomationTools, HttpTools):
         self.run_log = RunLog(runtime.tables().automation)
         self.records = RecordStore(runtime.tables().automation)
         return self
-
-    def _ensure_page_key(self) -> None:
-        """The local default of the deployment's page-token key: a fresh random one per stack (so a
-        token from another stack is foreign, as another deployment's is), kept when attaching."""
-        name = runtime.settings().page_token_key_parameter
-        with contextlib.suppress(self._ssm.exceptions.ParameterAlreadyExists):
-            self._ssm.put_parameter(Name=name, Value=secrets.token_urlsafe(32), Type="SecureString")
 
     def close(self) -> None:
         """Stop everything; raises IamContractBroken if a function made a call its role forbids."""
