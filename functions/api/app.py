@@ -25,6 +25,7 @@ DEPS = Deps(
     deals=DealStore(_TABLES.deals),
     runs=RunLog(_TABLES.automation),
     starter=LambdaRunStarter(boto3.client("lambda"), _RUNNER) if _RUNNER else None,
+    page_keys=runtime.page_keys(),
     services=runtime.runner_services,
 )
 app = build_resolver(lambda: DEPS)

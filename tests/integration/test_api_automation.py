@@ -268,3 +268,65 @@ def test_test_mode_on_a_described_deal_and_its_mistakes(stack: MotoStack) -> Non
         claims=ADMIN,
     )
     assert status == 422 and "cheese" in _fields(body)["fields.what_we_sell"]
+
+
+def _ids(stack: MotoStack, **query: str) -> list[str]:
+    status, body = stack.api("GET", "/automation", claims=ANNA, query=query)
+    assert status == 200, body
+    return [a["id"] for a in body["items"]]
+
+
+def test_search_narrows_by_pipeline_stage_entity_kind_state_and_broken(stack: MotoStack) -> None:
+    won = ["invoice-paid", "won-notify-head", "won-services-workgroup", "won-to-delivery"]
+    assert _ids(stack, pipeline_id="leads") == ["lead-rejected", "lead-satisfied"]
+    assert _ids(stack, pipeline_id="sales", stage_id="won") == won
+    assert _ids(stack, stage_id="won", kind="rule") == ["won-notify-head", "won-services-workgroup"]
+    assert _ids(stack, entity="lead") == ["lead-rejected", "lead-satisfied"]
+    assert _ids(stack, entity="lead", kind="rule") == []
+    assert _ids(stack, pipeline_id="gone") == []  # a deleted pipeline's id still finds what points at it
+
+    assert stack.api("POST", "/automation/lost-email/disable", claims=ADMIN)[0] == 200
+    assert _ids(stack, enabled="false") == ["lost-email"]
+    assert "lost-email" not in _ids(stack, enabled="true") and "won-to-delivery" in _ids(stack, enabled="true")
+
+    rule = _rule(
+        stage_id="won",
+        condition=None,
+        actions=[{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ const.crm_url }}"}],
+    )
+    assert stack.api("PUT", "/automation/negotiation-alert", rule, claims=ADMIN)[0] == 201
+    assert stack.api("DELETE", "/constants/crm_url", claims=ADMIN)[0] == 200
+    assert _ids(stack, broken="true") == ["lost-email", "negotiation-alert"]  # both name the constant
+    assert _ids(stack, broken="false", stage_id="won") == won
+    assert _ids(stack, broken="true", pipeline_id="leads") == []
+
+    status, body = stack.api("GET", "/automation", claims=ANNA, query={"entity": "customer"})
+    assert status == 422 and "entity" in _fields(body)
+
+
+def test_a_repeated_put_changes_nothing_and_a_stale_one_says_what_to_send(stack: MotoStack) -> None:
+    assert stack.api("PUT", "/automation/negotiation-alert", _rule(), claims=ADMIN)[0] == 201
+    assert stack.api("PUT", "/automation/negotiation-alert", _rule(name="Renamed"), claims=ADMIN)[0] == 200
+    version = stack.automation.load(TENANT).version
+
+    # The same body again (version left out, so 1): what is stored already, nothing to write.
+    status, body = stack.api("PUT", "/automation/negotiation-alert", _rule(name="Renamed"), claims=ADMIN)
+    assert status == 200 and body["version"] == 2 and body["name"] == "Renamed"
+    assert stack.automation.load(TENANT).version == version
+
+    status, body = stack.api("PUT", "/automation/negotiation-alert", _rule(name="Other"), claims=ADMIN)
+    assert status == 409 and body["current_version"] == 2
+    assert 'send "version": 2 to overwrite it, or GET it first' in body["reason"]
+    status, body = stack.api("PUT", "/automation/negotiation-alert", _rule(name="Other", version=2), claims=ADMIN)
+    assert status == 200 and body["version"] == 3 and body["name"] == "Other"
+
+    for path, item in (("/fields/budget", {"code": "budget", "name": "Budget", "kind": "number"}),):
+        assert stack.api("PUT", path, item, claims=ADMIN)[0] == 201
+        assert stack.api("PUT", path, {**item, "name": "Budget (EUR)"}, claims=ADMIN)[1]["version"] == 2
+        assert stack.api("PUT", path, {**item, "name": "Budget (EUR)"}, claims=ADMIN)[1]["version"] == 2
+        status, body = stack.api("PUT", path, {**item, "name": "Stale"}, claims=ADMIN)
+        assert status == 409 and 'send "version": 2' in body["reason"]
+    workflow = {"id": "w", "name": "W", "field_code": "budget", "pipeline_id": "sales", "step_id": "agree_terms"}
+    assert stack.api("PUT", "/field-step-workflows/w", workflow, claims=ADMIN)[0] == 201
+    assert stack.api("PUT", "/field-step-workflows/w", {**workflow, "name": "W2"}, claims=ADMIN)[0] == 200
+    assert stack.api("PUT", "/field-step-workflows/w", {**workflow, "name": "W2"}, claims=ADMIN)[1]["version"] == 2

@@ -75,7 +75,7 @@ def test_filters_combine_and_sparse_matches_still_fill_each_page(thirty: MotoSta
     assert [d["id"] for d in pages[0]] == ["d-002", "d-020", "d-022", "d-023", "d-025", "d-026", "d-028", "d-029"]
 
 
-def test_a_bad_or_tampered_next_token_is_422(thirty: MotoStack) -> None:
+def test_a_bad_or_tampered_next_token_is_400(thirty: MotoStack) -> None:
     status, first = thirty.api("GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new"})
     token = first["next_token"]
     payload, _, digest = token.partition(".")
@@ -89,10 +89,10 @@ def test_a_bad_or_tampered_next_token_is_422(thirty: MotoStack) -> None:
         status, body = thirty.api(
             "GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new", "next_token": bad}
         )
-        assert status == 422 and body["problems"][0]["field"] == "next_token", (bad, body)
+        assert status == 400 and body["problems"][0]["field"] == "next_token", (bad, body)
 
     status, body = thirty.api("GET", "/deals", claims=ANNA, query={"stage_id": "proposal", "next_token": token})
-    assert status == 422 and "other filters" in body["problems"][0]["problem"]
+    assert status == 400 and "other filters" in body["problems"][0]["problem"]
     status, second = thirty.api(
         "GET", "/deals", claims=ANNA, query={"limit": "5", "stage_id": "new", "next_token": token}
     )
@@ -133,3 +133,27 @@ def test_lists_show_what_the_role_may_read_and_refuse_filters_on_hidden_fields(t
     thirty.api("PUT", "/rights/sales_rep", {"leads": {"read": False, "write": False}}, claims=ADMIN)
     status, body = thirty.api("GET", "/deals", claims=ANNA, query={"entity": "lead"})
     assert status == 403 and body["error"] == "forbidden"
+
+
+def test_a_token_sealed_by_another_deployment_is_400(thirty: MotoStack) -> None:
+    from dealflow import runtime
+    from dealflow.api.paging import seal
+
+    class OtherDeployment:
+        def keys(self) -> list[bytes]:
+            return [b"another deployment's key"]
+
+    query = {"limit": "5", "stage_id": "new"}
+    filters = {"entity": "deal", "stage_id": "new", "q": ""}
+    foreign = seal(OtherDeployment(), "deals", TENANT, filters, "d-001")
+    status, body = thirty.api("GET", "/deals", claims=ANNA, query={**query, "next_token": foreign})
+    assert status == 400 and body["problems"][0]["field"] == "next_token", body
+
+    # The key is the deployment's SSM parameter: replace it and earlier tokens stop opening.
+    token = thirty.api("GET", "/deals", claims=ANNA, query=query)[1]["next_token"]
+    assert thirty.api("GET", "/deals", claims=ANNA, query={**query, "next_token": token})[0] == 200
+    name = runtime.settings().page_token_key_parameter
+    thirty._ssm.put_parameter(Name=name, Value="a new key", Type="SecureString", Overwrite=True)
+    runtime.page_keys().clear()
+    status, body = thirty.api("GET", "/deals", claims=ANNA, query={**query, "next_token": token})
+    assert status == 400 and body["error"] == "bad_page_token", body

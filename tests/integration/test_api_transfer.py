@@ -232,3 +232,21 @@ def test_an_import_checked_against_an_outdated_version_writes_nothing(stack: Mot
         write_changes(stack.automation, TENANT, known, changes)
     assert stack.automation.get_tenant(TENANT).automation_version == version
     assert first in stack.automation.load(TENANT).by_id
+
+
+def test_decimals_come_out_and_go_back_in_exactly(stack: MotoStack) -> None:
+    precise = {"type": "number", "value": "0.12345678901234567890"}
+    assert stack.api("PUT", "/constants/precise", precise, claims=ADMIN)[0] == 201
+    as_json = stack.api_response("GET", "/export", claims=ADMIN)["body"]
+    as_yaml = stack.api_response("GET", "/export", claims=ADMIN, query={"format": "yaml"})["body"]
+    assert '"precise": {"type": "number", "value": 0.12345678901234567890}' in as_json
+    assert "value: 0.12345678901234567890" in as_yaml
+
+    for text, content_type in ((as_json, "application/json"), (as_yaml, "application/yaml")):
+        assert stack.api("PUT", "/constants/precise", {"type": "number", "value": "1"}, claims=ADMIN)[0] == 200
+        status, body = stack.api(
+            "POST", "/import", text, claims=ADMIN, query={"dry_run": "false"}, headers={"Content-Type": content_type}
+        )
+        assert status == 200 and _changed(body) == {("constant", "precise"): "update"}, body
+        status, body = stack.api("GET", "/constants/precise", claims=ADMIN)
+        assert body["value"] == "0.12345678901234567890", content_type

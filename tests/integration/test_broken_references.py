@@ -181,3 +181,64 @@ def test_pipeline_writes_are_versioned(stack: MotoStack) -> None:
     status, body = stack.api("PUT", "/pipelines/sales", {**renamed, "name": "Stale"}, claims=ADMIN)
     assert status == 409 and body["current_version"] == 2
     assert stack.api("GET", "/pipelines/sales", claims=ADMIN)[1]["name"] == "New business (EU)"
+
+
+def _broken(body: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    return {b["id"]: (b["kind"], b["warnings"]) for b in body["broken_automation"]}
+
+
+def test_deleting_a_field_or_a_step_names_the_field_step_workflow_it_broke(stack: MotoStack) -> None:
+    sales = stack.api("GET", "/pipelines/sales", claims=ADMIN)[1]
+    without_step = {
+        **sales,
+        "stages": [{**s, "steps": [p for p in s["steps"] if p["id"] != "send_proposal"]} for s in sales["stages"]],
+    }
+    status, body = stack.api("PUT", "/pipelines/sales", without_step, claims=ADMIN)
+    assert status == 200, body
+    assert _broken(body)["proposal-sent"] == (
+        "field_step_workflow",
+        ["step 'send_proposal' no longer exists in pipeline 'sales'"],
+    )
+
+    status, body = stack.api("DELETE", "/fields/proposal_sent_on", claims=ADMIN)
+    assert status == 200, body
+    assert _broken(body)["proposal-sent"] == (
+        "field_step_workflow",
+        ["field 'proposal_sent_on' no longer exists", "step 'send_proposal' no longer exists in pipeline 'sales'"],
+    )
+    status, body = stack.api("GET", "/field-step-workflows/proposal-sent", claims=ADMIN)
+    assert "field 'proposal_sent_on' no longer exists" in body["warnings"]
+
+
+def test_deleting_a_pipeline_names_the_field_step_workflows_on_it(stack: MotoStack) -> None:
+    pipeline = {
+        "id": "upsell",
+        "name": "Upsell",
+        "stages": [{"id": "due", "name": "Due", "steps": [{"id": "sign", "name": "Sign"}]}],
+    }
+    assert stack.api("PUT", "/pipelines/upsell", pipeline, claims=ADMIN)[0] == 201
+    assert (
+        stack.api("PUT", "/fields/signed_on", {"code": "signed_on", "name": "Signed", "kind": "date"}, claims=ADMIN)[0]
+        == 201
+    )
+    workflow = {
+        "id": "signed",
+        "name": "Signed",
+        "field_code": "signed_on",
+        "pipeline_id": "upsell",
+        "step_id": "sign",
+    }
+    assert stack.api("PUT", "/field-step-workflows/signed", workflow, claims=ADMIN)[0] == 201
+
+    status, body = stack.api("DELETE", "/pipelines/upsell", claims=ADMIN)
+    assert status == 200 and _broken(body) == {
+        "signed": ("field_step_workflow", ["pipeline 'upsell' no longer exists"])
+    }
+
+
+def test_deleting_a_constant_names_the_automation_it_broke(stack: MotoStack) -> None:
+    status, body = stack.api("DELETE", "/constants/crm_url", claims=ADMIN)
+    assert status == 200 and body["value"] == "https://crm.acme.example"
+    assert _broken(body)["lost-email"] == ("rule", ["constant 'crm_url' no longer exists (actions.0.body)"])
+    status, body = stack.api("DELETE", "/variables/nothing_here", claims=ADMIN)
+    assert status == 404

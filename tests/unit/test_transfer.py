@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from dealflow.authoring.document_text import from_json, from_yaml, to_json, to_yaml
 from dealflow.authoring.moves import write_changes
 from dealflow.authoring.transfer import export_document, import_changes, validate_document
 from dealflow.http_errors import Invalid
@@ -33,7 +34,7 @@ def _store(**tenant: Any) -> FakeAutomationStore:
 
 def _export(store: FakeAutomationStore) -> dict[str, Any]:
     """The document as it travels: through JSON."""
-    return json.loads(json.dumps(export_document(store.load(store.tenant.id))))
+    return json.loads(to_json(export_document(store.load(store.tenant.id))))
 
 
 def _import(
@@ -288,3 +289,19 @@ def test_field_step_workflows_each_use_a_field_and_a_step_once_within_the_plan()
     assert _problems(with_second, _store(plan=PlanName.FREE)) == {
         "field_step_workflows": "2 are switched on; the free plan allows 1 (plan_limit)"
     }
+
+
+def test_decimals_beyond_a_float_travel_exactly_through_json_and_yaml() -> None:
+    precise = {"type": "number", "value": "0.12345678901234567890"}
+    tiny = {"type": "number", "value": "0.0000001"}
+    store = FakeAutomationStore(a_tenant(constants={**CONSTANTS, "precise": precise, "tiny": tiny}))
+    document = export_document(store.load(TENANT_ID))
+
+    as_json, as_yaml = to_json(document), to_yaml(document)
+    assert '"value": 0.12345678901234567890' in as_json and '"value": 0.0000001' in as_json
+    assert "value: 0.12345678901234567890" in as_yaml and "value: 0.0000001" in as_yaml
+    for text, parse in ((as_json, from_json), (as_yaml, from_yaml)):
+        read = validate_document(parse(text), store.load(TENANT_ID)).constants
+        assert read["precise"].value == Decimal("0.12345678901234567890"), text
+        assert read["tiny"].value == Decimal("0.0000001")
+        assert read["seats"].value == Decimal("40")

@@ -74,6 +74,12 @@ class SecretSource(Protocol):
         ...
 
 
+class PageKeys(Protocol):
+    def keys(self) -> list[bytes]:
+        """The deployment's page-token keys, the sealing one first (more during a rotation)."""
+        ...
+
+
 class RunStarter(Protocol):
     """Starts a runner execution by name; starting a name that already ran does nothing."""
 

@@ -24,7 +24,7 @@ from dealflow.store.runs import RunLog
 # Each function loads what it alone uses inside the function that builds it: the dispatcher
 # neither the runner's durable SDK, nor the webhooks, nor the API.
 if TYPE_CHECKING:
-    from dealflow.aws.secrets import ParameterStoreSecrets
+    from dealflow.aws.secrets import ParameterStorePageKeys, ParameterStoreSecrets
     from dealflow.engine.actions import Services
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
@@ -110,6 +110,16 @@ def webhook_secrets() -> ParameterStoreSecrets:
     return ParameterStoreSecrets(SSMProvider(boto3_client=boto3.client("ssm")), settings().webhook_secret_prefix)
 
 
+@cache
+def page_keys() -> ParameterStorePageKeys:
+    """The key the API seals page tokens with, from SSM, cached per container (5 minutes)."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from dealflow.aws.secrets import ParameterStorePageKeys
+
+    return ParameterStorePageKeys(SSMProvider(boto3_client=boto3.client("ssm")), settings().page_token_key_parameter)
+
+
 def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     """What the webhooks handler needs: secrets, automation, deals, the replay guard, a run starter."""
     from dealflow.store.webhook_events import WebhookEventLog
@@ -133,3 +143,4 @@ def reset() -> None:
     tables.cache_clear()
     automation_store.cache_clear()
     webhook_secrets.cache_clear()
+    page_keys.cache_clear()

@@ -4,16 +4,18 @@ replace, delete, switch on and off, test mode, run log. Changes are for administ
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
+from dealflow.api.definitions import VERSION_RULE, check_version, unchanged
 from dealflow.api.deps import Deps
-from dealflow.api.errors import Conflict, Invalid, NotFound
+from dealflow.api.errors import Invalid, NotFound
 from dealflow.api.rights import check_automation_author
+from dealflow.api.runs import readable_runs
 from dealflow.api.schemas import AutomationList, Deleted, DryRunRequest, RunList, Switched
 from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
@@ -22,6 +24,7 @@ from dealflow.authoring.moves import Selection, select
 from dealflow.engine.dispatch_log import cancel_waiting
 from dealflow.engine.testmode import run_test
 from dealflow.model import RunRecord, parse_item
+from dealflow.model.base import Id
 from dealflow.model.catalog import Automation, AutomationKind
 
 MAX_SEARCH = 200
@@ -43,15 +46,39 @@ def router(deps: DepsProvider) -> Router:
             raise NotFound("automation", automation_id)
         return found
 
-    @r.get("/automation", summary="List or search automation", tags=["automation"])
+    @r.get(
+        "/automation",
+        summary="List or search automation",
+        tags=["automation"],
+        description="Every given filter must hold; without filters, all of the tenant's automation in id "
+        "order. `pipeline_id` and `stage_id` are where a rule, tunnel or trigger sits (a tunnel's source) "
+        "or a business process's pipeline; `entity` follows the pipeline (a process names its own). "
+        "Filters may name pipelines and stages that no longer exist, to find the automation still "
+        "pointing at them.",
+    )
     def list_automation(
-        q: Annotated[str | None, Query(max_length=MAX_SEARCH, description="Part of the name or id")] = None,
+        q: Annotated[str | None, Query(max_length=MAX_SEARCH, description="Part of the name or id, any case")] = None,
         kind: Annotated[AutomationKind | None, Query(description="Only this kind")] = None,
-        broken: Annotated[bool, Query(description="Only automation with broken references (see /warnings)")] = False,
+        pipeline_id: Annotated[Id | None, Query(description="Only automation on this pipeline")] = None,
+        stage_id: Annotated[Id | None, Query(description="Only automation on this stage")] = None,
+        entity: Annotated[
+            Literal["deal", "lead"] | None, Query(description="Only automation on deals, or on leads")
+        ] = None,
+        enabled: Annotated[bool | None, Query(description="true: only switched on; false: only switched off")] = None,
+        broken: Annotated[
+            bool | None,
+            Query(description="true: only automation with broken references (see /warnings); false: only intact"),
+        ] = None,
     ) -> AutomationList:
         tenant = known(deps(), caller(r))
-        found = select(tenant, Selection(kind=kind, q=q))
-        return AutomationList(items=[a for a in found if not broken or a.id in tenant.warnings])
+        found = select(tenant, Selection(kind=kind, q=q, pipeline_id=pipeline_id, stage_id=stage_id, entity=entity))
+        return AutomationList(
+            items=[
+                a
+                for a in found
+                if (enabled is None or a.enabled == enabled) and (broken is None or (a.id in tenant.warnings) == broken)
+            ]
+        )
 
     @r.get("/automation/<automation_id>", summary="Get one automation", tags=["automation"])
     def get_automation(automation_id: str) -> Automation:
@@ -61,7 +88,7 @@ def router(deps: DepsProvider) -> Router:
         "/automation/<automation_id>",
         tags=["automation"],
         summary="Create or replace automation (administrators)",
-        description="`version` is the version read (1 for a new one); a write since then is a 409. "
+        description=VERSION_RULE + " "
         "Pipelines, stages, fields and users it names must exist in the tenant. When it is "
         "enabled, `loop_warning` names enabled automation it can start in a circle. "
         "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
@@ -82,12 +109,9 @@ def router(deps: DepsProvider) -> Router:
                 f"automation '{automation_id}' is a {current.kind}; "
                 f"delete it before storing a {automation.kind} under its id",
             )
-        if current is not None and current.version != automation.version:
-            raise Conflict(
-                f"automation '{automation_id}' is at version {current.version}, "
-                f"not {automation.version}: read it again",
-                current_version=current.version,
-            )
+        if current is not None and unchanged(current, automation):
+            return Response(200, content_types.APPLICATION_JSON, reported(tenant, current))
+        check_version(f"automation '{automation_id}'", current, automation.version)
         held = within_plan(tenant, automation)
         stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
         d.automation.put_definition(
@@ -159,7 +183,8 @@ def router(deps: DepsProvider) -> Router:
     @r.get("/automation/<automation_id>/runs", summary="Runs of one automation, newest first", tags=["automation"])
     def automation_runs(automation_id: str) -> RunList:
         require(automation_id)
-        who = caller(r)
-        return RunList(items=deps().runs.for_automation(who.tenant_id, automation_id))
+        d, who = deps(), caller(r)
+        runs = d.runs.for_automation(who.tenant_id, automation_id)
+        return RunList(items=readable_runs(known(d, who), who, runs))
 
     return r

@@ -1,24 +1,20 @@
 """Deal and lead lists: filtered by pipeline, stage, responsible user and a search text, a page at
 a time, each item as the caller's role may see it.
 
-``next_token`` is opaque to callers: the id to continue after, bound to the tenant and the filters
-it was made for and sealed with a digest, so a token that was cut, edited or carried over to other
-filters is a 422, never a wrong page. (It needs no secret: it only names a position in the
-caller's own tenant, which the query is always scoped to.)"""
+``next_token`` is opaque to callers: sealed by ``dealflow.api.paging`` for the tenant and the
+filters it was made for, so a token cut, edited, forged or carried over to other filters is a 400,
+never a wrong page."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Invalid
+from dealflow.api.paging import MAX_TOKEN, PAGED, seal, unseal
 from dealflow.api.rights import access
 from dealflow.api.schemas import DealPage
 from dealflow.engine.compiled import TenantAutomation
@@ -26,44 +22,6 @@ from dealflow.model import Deal
 from dealflow.policy.access import AccessDenied
 
 SEARCHED_FIELDS = ("title", "company")
-
-
-def _digest(payload: str, tenant_id: str) -> str:
-    return hashlib.sha256(f"{tenant_id}\x1f{payload}".encode()).hexdigest()[:24]
-
-
-def _filters_digest(filters: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def make_token(after: str, tenant_id: str, filters: dict[str, Any]) -> str:
-    payload = json.dumps({"after": after, "filters": _filters_digest(filters)}, separators=(",", ":"))
-    encoded = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-    return f"{encoded}.{_digest(payload, tenant_id)}"
-
-
-def read_token(token: str, tenant_id: str, filters: dict[str, Any]) -> str:
-    """The id a token continues after; Invalid naming ``next_token`` when it is not one we made for
-    this tenant and these filters."""
-    encoded, _, digest = token.partition(".")
-    try:
-        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-        parsed = json.loads(payload)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise Invalid.field("next_token", "not a token this API gave out; start again without one") from None
-    if (
-        digest != _digest(payload, tenant_id)
-        or not isinstance(parsed, dict)
-        or not isinstance(parsed.get("after"), str)
-    ):
-        raise Invalid.field("next_token", "not a token this API gave out; start again without one")
-    if parsed.get("filters") != _filters_digest(filters):
-        raise Invalid.field(
-            "next_token",
-            "it belongs to a list with other filters; keep the filters of the "
-            "first page, or start again without a token",
-        )
-    return parsed["after"]
 
 
 def _check_places(tenant: TenantAutomation, entity: str, pipeline_id: str | None, stage_id: str | None) -> None:
@@ -93,7 +51,10 @@ def router(deps: DepsProvider) -> Router:
         summary="List deals or leads: filtered, a page at a time",
         tags=["deals"],
         description="Items in id order, each without the fields the caller's role may not read (named in "
-        "`hidden_fields`). Filtering or searching by a field the role may not read is a 403.",
+        "`hidden_fields`). Filtering or searching by a field the role may not read is a 403. "
+        "A `next_token` this list did not give out (edited, another tenant's or deployment's, or made "
+        "with other filters) is a 400.",
+        responses=PAGED,
     )
     def list_deals(
         entity: Annotated[Literal["deal", "lead"], Query(description="Deals or leads")] = "deal",
@@ -102,7 +63,7 @@ def router(deps: DepsProvider) -> Router:
         responsible_id: Annotated[str | None, Query(max_length=64)] = None,
         q: Annotated[str | None, Query(max_length=200, description="Part of the title or company, any case")] = None,
         limit: Annotated[int, Query(ge=1, le=100, description="Items per page")] = 25,
-        next_token: Annotated[str | None, Query(max_length=1000, description="From the previous page")] = None,
+        next_token: Annotated[str | None, Query(max_length=MAX_TOKEN, description="From the previous page")] = None,
     ) -> DealPage:
         d, who = deps(), caller(r)
         tenant = known(d, who)
@@ -122,7 +83,7 @@ def router(deps: DepsProvider) -> Router:
             raise AccessDenied("your role may read neither the title nor the company it would search", field="title")
         _check_places(tenant, entity, pipeline_id, stage_id)
         filters = {"entity": entity, **equals, "q": q or ""}
-        after = read_token(next_token, who.tenant_id, filters) if next_token else None
+        after = unseal(d.page_keys, "deals", who.tenant_id, filters, next_token) if next_token else None
         needle = (q or "").casefold()
 
         def matches(item: Deal) -> bool:
@@ -133,7 +94,7 @@ def router(deps: DepsProvider) -> Router:
         )
         return DealPage(
             items=[may.view(item) for item in items],
-            next_token=make_token(last, who.tenant_id, filters) if last else None,
+            next_token=seal(d.page_keys, "deals", who.tenant_id, filters, last) if last else None,
         )
 
     return r

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Conflict, NotFound
 from dealflow.api.rights import access
+from dealflow.api.runs import readable_runs
 from dealflow.api.schemas import DealUpdate, NewDeal, RunList, StageMove
 from dealflow.api.steps import settle_steps
 from dealflow.authoring.checks import check_deal
@@ -93,8 +94,10 @@ def router(deps: DepsProvider) -> Router:
 
     @r.get("/deals/<deal_id>/runs", summary="Runs on one deal, newest first", tags=["deals"])
     def deal_runs(deal_id: str) -> RunList:
-        access(known(deps(), caller(r)), caller(r), require(deal_id).entity).require_read()
-        return RunList(items=deps().runs.for_deal(caller(r).tenant_id, deal_id))
+        d, who = deps(), caller(r)
+        tenant, entity = known(d, who), require(deal_id).entity
+        access(tenant, who, entity).require_read()
+        return RunList(items=readable_runs(tenant, who, d.runs.for_deal(who.tenant_id, deal_id), entity))
 
     return r
 

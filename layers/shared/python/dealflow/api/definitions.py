@@ -1,12 +1,17 @@
-"""What pipeline and field writes share: the version check and the list of automation a change
-broke. A stale ``version`` is a 409; a new definition starts at its given version, a replaced one
-is stored one higher — the same rules as automation."""
+"""What versioned PUTs share (automation, pipelines, fields, field–step workflows): the version
+check and the list of automation a change broke.
+
+``version`` is the version the caller read; left out, it is 1 — right for a new item, a 409 for
+one written since (the 409 says which version to send). A new item is stored at its given
+version, a replaced one one higher. A PUT of exactly what is stored (``version`` aside) changes
+nothing and answers 200 with the stored item, so repeating a request is harmless."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from pydantic import BaseModel
 
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict
@@ -15,15 +20,34 @@ from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import FieldDefinition, Pipeline
 from dealflow.model.catalog import Definition
 
+VERSION_RULE = (
+    "`version` is the version read; left out, it is 1 (right for a new one). A write since then is a 409 "
+    "naming the version to send. Sending exactly what is stored changes nothing (200)."
+)
+
+
+def unchanged(current: BaseModel | None, new: BaseModel) -> bool:
+    """Whether a PUT sends what is already stored, its version aside."""
+    return current is not None and current.model_dump(exclude={"version"}) == new.model_dump(exclude={"version"})
+
+
+def check_version(what: str, current: BaseModel | None, sent: int) -> None:
+    """409 when ``current`` is at another version than the one the caller sent, saying what to send."""
+    at = getattr(current, "version", None)
+    if at is not None and at != sent:
+        raise Conflict(
+            f'{what} is at version {at}, not {sent}; send "version": {at} to overwrite it, or GET it first',
+            current_version=at,
+        )
+
 
 def write_versioned(
     d: Deps, tenant_id: str, what: str, current: Pipeline | FieldDefinition | None, new: Pipeline | FieldDefinition
 ) -> Pipeline | FieldDefinition:
     """Store ``new`` over ``current`` (None: create); the stored model comes back."""
-    if current is not None and current.version != new.version:
-        raise Conflict(
-            f"{what} is at version {current.version}, not {new.version}: read it again", current_version=current.version
-        )
+    if current is not None and unchanged(current, new):
+        return current
+    check_version(what, current, new.version)
     stored = new.model_copy(update={"version": new.version + 1}) if current else new
     d.automation.put_definition(tenant_id, stored, current.version if current else None)
     return stored

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dealflow.engine.actions import Services
-from dealflow.ports import RunStarter
+from dealflow.ports import PageKeys, RunStarter
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.runs import RunLog
@@ -20,6 +20,7 @@ class Deps:
     deals: DealStore
     runs: RunLog
     starter: RunStarter | None
+    page_keys: PageKeys  # seal and open the lists' next_token
     services: Callable[[], Services] = field(repr=False)
     # Called before the run log is read for cancelling (the local harness lets in-process runs settle).
     settle: Callable[[], Any] = field(default=lambda: None, repr=False)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
-from dealflow.api.definitions import write_versioned, written
+from dealflow.api.definitions import VERSION_RULE, write_versioned, written
 from dealflow.api.errors import NotFound
 from dealflow.api.schemas import DefinitionDeleted, FieldList, FieldWritten
 from dealflow.api.warnings import broken_since
@@ -27,7 +27,7 @@ def router(deps: DepsProvider) -> Router:
         "/fields/<code>",
         summary="Create (201) or replace (200) a custom field (administrators)",
         tags=["fields"],
-        description="`version` is the version read (1 for a new one); a write since then is a 409.",
+        description=VERSION_RULE,
         responses=CREATED_OR_REPLACED,
     )
     def put_field(code: str, definition: FieldDefinition) -> Response[FieldWritten]:

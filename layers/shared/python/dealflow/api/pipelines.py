@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
-from dealflow.api.definitions import write_versioned, written
+from dealflow.api.definitions import VERSION_RULE, write_versioned, written
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.schemas import DefinitionDeleted, PipelineList, PipelineWritten
@@ -54,7 +54,7 @@ def router(deps: DepsProvider) -> Router:
         "/pipelines/<pipeline_id>",
         tags=["pipelines"],
         summary="Create (201) or replace (200) a pipeline (administrators)",
-        description="`version` is the version read (1 for a new one); a write since then is a 409. "
+        description=VERSION_RULE + " "
         "Removed stages must hold no deals (409); automation using them is flagged and "
         "listed in `broken_automation`.",
         responses=CREATED_OR_REPLACED,

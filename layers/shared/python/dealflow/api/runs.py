@@ -1,44 +1,46 @@
 """The run log over HTTP: ``GET /runs`` pages through real runs (or, with ``test=true``, the test
 runs test mode kept), newest first, narrowed by automation, deal and status; ``GET /runs/{run_id}``
-reads one. Any role may read it. A page ends with an opaque ``next_token`` for the next one."""
+reads one. Any role may read it, each run as the role may see it (``policy.run_view``: values of
+fields hidden from the role read "(hidden)"). A page ends with an opaque ``next_token`` for the
+next one."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from dealflow.api.context import DepsProvider, caller
-from dealflow.api.errors import Invalid, NotFound
+from dealflow.api.auth import Caller
+from dealflow.api.context import DepsProvider, caller, known
+from dealflow.api.errors import NotFound
+from dealflow.api.paging import MAX_TOKEN, PAGED, PARAMETER, BadPageToken, seal, unseal
+from dealflow.api.rights import access
 from dealflow.api.schemas import RunPage
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import RunRecord
 from dealflow.model.base import Id
 from dealflow.model.run import RunStatus
+from dealflow.policy.access import automation_entity
+from dealflow.policy.run_view import run_view
 from dealflow.store.runs import BadStartKey
 
 MAX_PAGE = 100
-MAX_TOKEN = 2000
 
 
-def encode_token(key: dict[str, Any] | None) -> str | None:
-    # Opaque to callers, so the index and its keys can change without breaking a client.
-    if key is None:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True, default=str).encode()).decode()
-
-
-def decode_token(token: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, UnicodeError, ValueError):
-        raise Invalid.field("next_token", "not a token this list handed out") from None
-    if not isinstance(key, dict):
-        raise Invalid.field("next_token", "not a token this list handed out")
-    return key
+def readable_runs(
+    tenant: TenantAutomation, who: Caller, runs: list[RunRecord], entity: str | None = None
+) -> list[RunRecord]:
+    """``runs`` as the caller's role may see them. ``entity``: the one the runs are on, when known
+    (a deal's runs); otherwise each run's automation says it, and when it no longer exists the
+    stricter of the deal and lead rights applies."""
+    both = [access(tenant, who, "deal"), access(tenant, who, "lead")]
+    shown = []
+    for run in runs:
+        automation = tenant.by_id.get(run.automation_id)
+        on = entity or (automation_entity(automation, tenant.pipelines) if automation is not None else None)
+        shown.append(run_view(run, [access(tenant, who, on)] if on else both, automation))
+    return shown
 
 
 def router(deps: DepsProvider) -> Router:
@@ -49,7 +51,9 @@ def router(deps: DepsProvider) -> Router:
         summary="The run log, newest first",
         tags=["runs"],
         description="Real runs, or with `test=true` the runs test mode kept. Narrowed by automation, "
-        "deal and status; give `next_token` back for the next page.",
+        "deal and status; give `next_token` back for the next page, with the same filters (a token this "
+        "list did not give out is a 400).",
+        responses=PAGED,
     )
     def list_runs(
         test: Annotated[bool, Query(description="Test runs instead of real ones")] = False,
@@ -59,10 +63,12 @@ def router(deps: DepsProvider) -> Router:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page at most")] = 50,
         next_token: Annotated[str | None, Query(max_length=MAX_TOKEN, description="From the previous page")] = None,
     ) -> RunPage:
-        start = decode_token(next_token) if next_token is not None else None
+        d, tenant_id = deps(), caller(r).tenant_id
+        filters = {"test": test, "automation_id": automation_id, "deal_id": deal_id, "status": status}
+        start = unseal(d.page_keys, "runs", tenant_id, filters, next_token) if next_token is not None else None
         try:
-            items, last = deps().runs.page(
-                caller(r).tenant_id,
+            items, last = d.runs.page(
+                tenant_id,
                 test=test,
                 deal_id=deal_id,
                 automation_id=automation_id,
@@ -71,8 +77,9 @@ def router(deps: DepsProvider) -> Router:
                 start=start,
             )
         except BadStartKey as exc:
-            raise Invalid.field("next_token", f"{exc}: start again without it") from None
-        return RunPage(items=items, next_token=encode_token(last))
+            raise BadPageToken.field(PARAMETER, f"{exc}: start again without it") from None
+        token = seal(d.page_keys, "runs", tenant_id, filters, last) if last is not None else None
+        return RunPage(items=readable_runs(known(d, caller(r)), caller(r), items), next_token=token)
 
     @r.get("/runs/<run_id>", summary="One run, real or test", tags=["runs"])
     def get_run(run_id: str) -> RunRecord:
@@ -80,6 +87,6 @@ def router(deps: DepsProvider) -> Router:
         found = d.runs.get(tenant_id, run_id) or d.runs.get(tenant_id, run_id, test=True)
         if found is None:
             raise NotFound("run", run_id)
-        return found
+        return readable_runs(known(d, caller(r)), caller(r), [found])[0]
 
     return r

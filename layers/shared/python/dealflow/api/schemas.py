@@ -130,11 +130,12 @@ class DryRunRequest(Model):
 
 
 class BrokenAutomation(Model):
-    """Automation flagged (not deleted) because something it references is gone; it is skipped."""
+    """Automation or a field–step workflow flagged (not deleted) because something it references is
+    gone; it is skipped (a workflow does nothing) until fixed."""
 
     id: str
     name: str
-    kind: str
+    kind: str = Field(description="The automation's kind, or `field_step_workflow` (see /field-step-workflows)")
     warnings: list[str]
 
 
@@ -152,7 +153,9 @@ class FieldWritten(FieldDefinition):
 
 class DefinitionDeleted(Model):
     deleted: str = Field(description="The pipeline id or field code")
-    broken_automation: list[BrokenAutomation]
+    broken_automation: list[BrokenAutomation] = Field(
+        description="Automation and field–step workflows the deletion broke"
+    )
 
 
 class _Reported(Model):
@@ -206,6 +209,14 @@ class NamedValue(TypedValue):
     @classmethod
     def of(cls, name: str, typed: TypedValue) -> NamedValue:
         return cls(name=name, type=typed.type, value=typed.value)
+
+
+class ValueDeleted(NamedValue):
+    """The value a deleted constant or variable had, and the automation its deletion broke."""
+
+    broken_automation: list[BrokenAutomation] = Field(
+        default_factory=list, description="Automation that names the deleted constant (`const.x`)"
+    )
 
 
 class NamedValueList(Model):

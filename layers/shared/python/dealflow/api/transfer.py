@@ -5,7 +5,6 @@ Administrators only, reading included."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -16,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from dealflow.api.automation import _cancel
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Invalid, MalformedJson
+from dealflow.authoring.document_text import from_json, from_yaml, to_json, to_yaml
 from dealflow.authoring.moves import Changes, write_changes
 from dealflow.authoring.transfer import Document, ImportResult, export_document, import_changes, validate_document
 from dealflow.engine.compiled import TenantAutomation
@@ -33,12 +33,12 @@ class MalformedYaml(BadRequest):
 def _document_body(body: str, content_type: str) -> Any:
     if content_type.split(";")[0].strip().lower() in YAML_TYPES:
         try:
-            parsed = yaml.safe_load(body)
+            parsed = from_yaml(body)
         except yaml.YAMLError as exc:
             raise MalformedYaml(f"the body is not valid YAML: {exc}") from None
     else:
         try:
-            parsed = json.loads(body)
+            parsed = from_json(body)
         except ValueError as exc:
             raise MalformedJson(f"the body is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
@@ -63,7 +63,8 @@ def router(deps: DepsProvider) -> Router:
         tags=["transfer"],
         summary="The tenant's automation as one document (administrators)",
         description="Pipelines, custom fields, automation of every kind and constants, without versions "
-        "or tenant ids, in a fixed order: importing it changes nothing.",
+        "or tenant ids, in a fixed order: importing it changes nothing. Decimals are written digit for "
+        "digit (`0.12345678901234567890`, never rounded to a float), and an import reads them back exactly.",
         responses={
             200: {
                 "description": "The document (`?format=yaml`: as application/yaml)",
@@ -79,9 +80,9 @@ def router(deps: DepsProvider) -> Router:
             return Response(
                 status_code=200,
                 content_type="application/yaml",
-                body=yaml.safe_dump(document, sort_keys=False, allow_unicode=True),
+                body=to_yaml(document),
             )
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=to_json(document))
 
     @r.post(
         "/import",

@@ -12,9 +12,10 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller
+from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known
 from dealflow.api.errors import Invalid, NotFound
-from dealflow.api.schemas import NamedValue, NamedValueList
+from dealflow.api.schemas import NamedValue, NamedValueList, ValueDeleted
+from dealflow.api.warnings import broken_since
 from dealflow.model import TypedValue
 from dealflow.store.automation import ValueKind
 
@@ -73,13 +74,17 @@ def _routes(r: Router, deps: DepsProvider, kind: ValueKind) -> None:
         summary=f"Delete a {one} (administrators)",
         tags=tags,
         operation_id=f"delete_{one}",
-        description="Answers the value it had.",
+        description="Answers the value it had and, in `broken_automation`, the automation that names it.",
     )
-    def delete_value(name: str) -> NamedValue:
-        removed = deps().automation.delete_value(caller(r).tenant_id, kind, _checked_name(name))
+    def delete_value(name: str) -> ValueDeleted:
+        d, who = deps(), caller(r)
+        before = known(d, who)
+        removed = d.automation.delete_value(who.tenant_id, kind, _checked_name(name))
         if removed is None:
             raise NotFound(one, name)
-        return NamedValue.of(name, removed)
+        return ValueDeleted(
+            name=name, type=removed.type, value=removed.value, broken_automation=broken_since(before, known(d, who))
+        )
 
 
 def router(deps: DepsProvider) -> Router:

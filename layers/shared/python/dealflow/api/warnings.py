@@ -5,6 +5,8 @@ tell a write's response which automation it broke."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import TypeAdapter
 
@@ -12,21 +14,15 @@ from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.schemas import AutomationWarnings, AutomationWritten, BrokenAutomation, WarningList
 from dealflow.authoring.loops import Loop, find_loops, loop_through
 from dealflow.engine.compiled import TenantAutomation
+from dealflow.engine.references import broken_since as newly_broken
 from dealflow.model.catalog import Automation
 
 _WRITTEN: TypeAdapter[AutomationWritten] = TypeAdapter(AutomationWritten)
 
 
 def broken_since(before: TenantAutomation, after: TenantAutomation) -> list[BrokenAutomation]:
-    """Automation with a warning ``after`` a change that it did not have before it."""
-    found = []
-    for automation_id, warnings in sorted(after.warnings.items()):
-        if set(warnings) - set(before.warnings.get(automation_id, [])):
-            automation = after.by_id[automation_id]
-            found.append(
-                BrokenAutomation(id=automation_id, name=automation.name, kind=automation.kind, warnings=warnings)
-            )
-    return found
+    """What a change broke, as its answer's ``broken_automation`` lists it (``references.broken_since``)."""
+    return [BrokenAutomation(**asdict(b)) for b in newly_broken(before, after)]
 
 
 def loop_of(known: TenantAutomation, automation_id: str) -> Loop | None:

@@ -9,9 +9,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field
 
 from dealflow.api.context import DepsProvider, caller, known, same_id
+from dealflow.api.definitions import VERSION_RULE, check_version, unchanged
 from dealflow.api.errors import Conflict, Invalid, NotFound, PlanLimit
 from dealflow.engine import field_steps
 from dealflow.engine.compiled import TenantAutomation
+from dealflow.engine.references import workflow_warnings
 from dealflow.model.base import Model
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.policy.plans import field_step_workflow_counts
@@ -39,7 +41,7 @@ class WorkflowDeleted(Model):
 
 
 def _view(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> WorkflowView:
-    return WorkflowView(**workflow.model_dump(), warnings=field_steps.warnings(workflow, tenant))
+    return WorkflowView(**workflow.model_dump(), warnings=workflow_warnings(workflow, tenant.pipelines, tenant.fields))
 
 
 def _check_references(workflow: FieldStepWorkflow, tenant: TenantAutomation) -> None:
@@ -91,7 +93,7 @@ def router(deps: DepsProvider) -> Router:
         "/field-step-workflows/<workflow_id>",
         tags=TAGS,
         summary="Create (201) or replace (200) a field–step workflow (administrators)",
-        description="`version` is the version read (1 for a new one); a write since then is a 409. The field "
+        description=VERSION_RULE + " The field "
         "must be a custom field and the step a step of the pipeline (422); each field and each step "
         "serves one workflow only (409 naming it); switching on beyond the plan's cap is a 403 "
         "plan_limit.",
@@ -106,12 +108,9 @@ def router(deps: DepsProvider) -> Router:
         tenant = known(d, who)
         _check_references(workflow, tenant)
         current = tenant.workflows.get(workflow_id)
-        if current is not None and current.version != workflow.version:
-            raise Conflict(
-                f"field–step workflow '{workflow_id}' is at version {current.version}, "
-                f"not {workflow.version}: read it again",
-                current_version=current.version,
-            )
+        if current is not None and unchanged(current, workflow):
+            return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_view(current, tenant))
+        check_version(f"field–step workflow '{workflow_id}'", current, workflow.version)
         _check_one_use(workflow, tenant)
         _check_plan(workflow.enabled and not (current is not None and current.enabled), tenant)
         stored = workflow.model_copy(update={"version": workflow.version + 1}) if current else workflow

@@ -4,7 +4,8 @@ stored, and applied so that afterwards the tenant has exactly the document's def
 
 The document leaves out storage bookkeeping (versions, tenant ids) and lists everything in a fixed
 order, so export → import → export gives the same document, in the same tenant or another one that
-has the same users. Numbers are plain JSON numbers (integers, or decimals as floats)."""
+has the same users. Numbers are plain numbers: integers, or decimals written digit for digit
+(``document_text`` turns the document into JSON or YAML text and back without rounding them)."""
 
 from __future__ import annotations
 
@@ -68,13 +69,14 @@ class ImportResult(Model):
 
 
 def _plain(value: Any) -> Any:
-    """A dumped model as JSON and YAML write it: numbers as numbers, never as text."""
+    """A dumped model as the document holds it: numbers as numbers (never as text), whole ones as
+    integers, the others as exact decimals."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return int(value) if value == value.to_integral_value() else value
     if isinstance(value, Enum):
         return value.value
     return value

@@ -1,4 +1,5 @@
-"""Tenants' webhook secrets from SSM Parameter Store (the ``SecretSource`` port)."""
+"""Secrets from SSM Parameter Store: tenants' webhook secrets (the ``SecretSource`` port) and the
+key page tokens are sealed with (the ``PageKeys`` port), each cached per container."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 DEFAULT_SECRET_PREFIX = "/dealflow/tenants"
+DEFAULT_PAGE_KEY_PARAMETER = "/dealflow/page-token-key"
 SECRET_MAX_AGE_SECONDS = 300
 
 
 def secret_name(prefix: str, tenant_id: str) -> str:
     """The SSM parameter holding a tenant's webhook secret(s), one per line."""
     return f"{prefix.rstrip('/')}/{tenant_id}/webhook-secret"
+
+
+class MissingPageKey(RuntimeError):
+    """The deployment's page-token key parameter does not exist (or is blank)."""
+
+
+def _not_found(exc: GetParameterError) -> bool:
+    cause = exc.__cause__ or exc.__context__
+    return getattr(cause, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound"
 
 
 class ParameterStoreSecrets:
@@ -48,9 +59,7 @@ class ParameterStoreSecrets:
         try:
             value = self._provider.get(self.name(tenant_id), decrypt=True, max_age=self._max_age)
         except GetParameterError as exc:
-            cause = exc.__cause__ or exc.__context__
-            code = getattr(cause, "response", {}).get("Error", {}).get("Code")
-            if code == "ParameterNotFound":
+            if _not_found(exc):
                 if len(self._missing) > 4096:
                     self._missing.clear()
                 self._missing[tenant_id] = time.monotonic() + self._missing_for
@@ -61,4 +70,31 @@ class ParameterStoreSecrets:
     def clear(self) -> None:
         """Forget cached secrets (the local harness calls this after changing one)."""
         self._missing.clear()
+        self._provider.clear_cache()
+
+
+class ParameterStorePageKeys:
+    """The deployment's page-token keys: one SSM parameter (a SecureString), a key per line, read
+    through powertools' ``SSMProvider`` and cached per container for ``max_age`` seconds. The first
+    line seals new tokens and every line opens them, so a key is rotated by putting the new one
+    first and dropping the old one once the pages in flight have expired."""
+
+    def __init__(self, provider: Any, name: str = DEFAULT_PAGE_KEY_PARAMETER, *, max_age: int = SECRET_MAX_AGE_SECONDS):
+        self._provider = provider
+        self.name = name
+        self._max_age = max_age
+
+    def keys(self) -> list[bytes]:
+        try:
+            value = self._provider.get(self.name, decrypt=True, max_age=self._max_age)
+        except GetParameterError as exc:
+            if _not_found(exc):
+                raise MissingPageKey(f"SSM parameter {self.name} (the page-token key) does not exist") from None
+            raise
+        keys = [line.strip().encode() for line in str(value).splitlines() if line.strip()]
+        if not keys:
+            raise MissingPageKey(f"SSM parameter {self.name} (the page-token key) is blank")
+        return keys
+
+    def clear(self) -> None:
         self._provider.clear_cache()

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX
+from dealflow.aws.secrets import DEFAULT_PAGE_KEY_PARAMETER, DEFAULT_SECRET_PREFIX
 
 # The settings only some functions need: each is optional in the model, and the part of the
 # runtime that uses one asks for it by name (``Settings.need``).
@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     webhook_secret_prefix: str = Field(
         default=DEFAULT_SECRET_PREFIX,
         description="Parameter Store path of tenants' webhook secrets: <prefix>/<tenant id>/webhook-secret",
+    )
+    page_token_key_parameter: str = Field(
+        default=DEFAULT_PAGE_KEY_PARAMETER,
+        description="SSM parameter (SecureString) holding the key the API seals page tokens with, one per "
+        "line, the sealing one first (the API)",
     )
     not_started_sample_rate: float = Field(
         default=1.0,

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from dealflow.cli.errors import CliError, problems
 from dealflow.cli.target import Target
+from dealflow.engine.references import broken_since
 from dealflow.model import Role, Tenant, User
 
 ROLES = [r.value for r in Role]
@@ -83,16 +84,8 @@ def remove(args: argparse.Namespace, target: Target) -> int:
         )
     remaining = [u for u in tenant.users if u.id != user.id]
     after = target.compiler.refresh(known, tenant.model_copy(update={"users": remaining}))
-    broken = {
-        automation_id: new
-        for automation_id, warnings in sorted(after.warnings.items())
-        if (new := [w for w in warnings if w not in known.warnings.get(automation_id, [])])
-    }
     deals = target.tenants.deals_of(tenant.id, user.id)
-    consequences = [
-        f"  {automation_id} ({known.by_id[automation_id].name}): {'; '.join(warnings)}"
-        for automation_id, warnings in broken.items()
-    ]
+    consequences = [f"  {b.id} ({b.name}): {'; '.join(b.warnings)}" for b in broken_since(known, after)]
     if deals:
         shown = ", ".join(deals[:10]) + (f" and {len(deals) - 10} more" if len(deals) > 10 else "")
         consequences.append(

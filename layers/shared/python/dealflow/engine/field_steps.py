@@ -15,6 +15,7 @@ from typing import Any
 from dealflow.clock import now_iso
 from dealflow.engine.changes import DealChange
 from dealflow.engine.compiled import MAX_DEPTH, TenantAutomation
+from dealflow.engine.references import workflow_warnings
 from dealflow.model import Causation, Deal, FieldDefinition, FieldKind
 from dealflow.model.deal import StepDone
 from dealflow.model.workflow import FieldStepWorkflow
@@ -36,23 +37,12 @@ def is_filled(definition: FieldDefinition, value: Any) -> bool:
             return bool(str(value).strip())
 
 
-def warnings(workflow: FieldStepWorkflow, known: TenantAutomation) -> list[str]:
-    """What keeps a workflow from working: its field, pipeline or step was deleted since."""
-    found = []
-    if workflow.field_code not in known.fields:
-        found.append(f"field '{workflow.field_code}' no longer exists")
-    pipeline = known.pipelines.get(workflow.pipeline_id)
-    if pipeline is None:
-        found.append(f"pipeline '{workflow.pipeline_id}' no longer exists")
-    elif pipeline.step(workflow.step_id) is None:
-        found.append(f"step '{workflow.step_id}' no longer exists in pipeline '{workflow.pipeline_id}'")
-    return found
-
-
 def working(known: TenantAutomation, pipeline_id: str) -> list[FieldStepWorkflow]:
     """The workflows that act on deals of a pipeline: switched on, nothing they use deleted."""
     return [
-        w for w in known.workflows.values() if w.enabled and w.pipeline_id == pipeline_id and not warnings(w, known)
+        w
+        for w in known.workflows.values()
+        if w.enabled and w.pipeline_id == pipeline_id and not workflow_warnings(w, known.pipelines, known.fields)
     ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -38,6 +38,10 @@ from dealflow.model import (
     UpdateFields,
 )
 from dealflow.model.catalog import Automation
+from dealflow.model.workflow import FieldStepWorkflow
+
+if TYPE_CHECKING:  # compiled.py builds on this module
+    from dealflow.engine.compiled import TenantAutomation
 
 RefKind = Literal["pipeline", "stage", "field", "user", "constant"]
 # Users and constants live on the tenant item and change without an automation-version bump, so
@@ -321,3 +325,50 @@ def report(
         if on_tenant:
             tenant_refs[automation.id] = on_tenant
     return ReferenceReport(by_definitions, tenant_refs)
+
+
+def workflow_warnings(
+    workflow: FieldStepWorkflow, pipelines: Mapping[str, Pipeline], fields: Mapping[str, FieldDefinition]
+) -> list[str]:
+    """What keeps a field–step workflow from working: its field, pipeline or step is gone."""
+    found = []
+    if workflow.field_code not in fields:
+        found.append(f"field '{workflow.field_code}' no longer exists")
+    pipeline = pipelines.get(workflow.pipeline_id)
+    if pipeline is None:
+        found.append(f"pipeline '{workflow.pipeline_id}' no longer exists")
+    elif pipeline.step(workflow.step_id) is None:
+        found.append(f"step '{workflow.step_id}' no longer exists in pipeline '{workflow.pipeline_id}'")
+    return found
+
+
+WORKFLOW_KIND = "field_step_workflow"
+
+
+@dataclass(frozen=True)
+class NewlyBroken:
+    """Automation (``kind`` its kind) or a field–step workflow (``kind`` WORKFLOW_KIND) a change broke,
+    with all its warnings."""
+
+    id: str
+    name: str
+    kind: str
+    warnings: list[str]
+
+
+def broken_since(before: TenantAutomation, after: TenantAutomation) -> list[NewlyBroken]:
+    """Everything with a warning ``after`` a change (a pipeline, stage, step, field, user or
+    constant deleted or changed) that it did not have ``before``: automation first, then field–step
+    workflows, each in id order."""
+    found = []
+    for automation_id, warnings in sorted(after.warnings.items()):
+        if set(warnings) - set(before.warnings.get(automation_id, [])):
+            automation = after.by_id[automation_id]
+            found.append(NewlyBroken(automation_id, automation.name, automation.kind, warnings))
+    for workflow_id, workflow in sorted(after.workflows.items()):
+        warnings = workflow_warnings(workflow, after.pipelines, after.fields)
+        earlier = before.workflows.get(workflow_id)
+        had = workflow_warnings(earlier, before.pipelines, before.fields) if earlier is not None else []
+        if set(warnings) - set(had):
+            found.append(NewlyBroken(workflow_id, workflow.name, WORKFLOW_KIND, warnings))
+    return found

@@ -8,11 +8,14 @@ template rather than repeating it keeps local runs honest: rename a key there an
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from dealflow.aws.secrets import DEFAULT_PAGE_KEY_PARAMETER
 from dealflow.local.cfn_yaml import load_template
 
 TEMPLATE = Path(__file__).resolve().parents[5] / "template.yaml"
@@ -112,3 +115,11 @@ def attach(session: Any, sender: str | None = None, template_path: Path = TEMPLA
 
 def _topic_arns(sns: Any) -> list[str]:
     return [t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]]
+
+
+def ensure_page_key(ssm: Any, name: str = DEFAULT_PAGE_KEY_PARAMETER) -> None:
+    """The local default of the deployment's page-token key (the stack does not create it on AWS
+    either): a fresh random one, so a token from another local stack is foreign as another
+    deployment's is; one already there (a harness attaching, a second seed) is kept."""
+    with contextlib.suppress(ssm.exceptions.ParameterAlreadyExists):
+        ssm.put_parameter(Name=name, Value=secrets.token_urlsafe(32), Type="SecureString")

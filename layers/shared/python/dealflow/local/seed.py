@@ -3,9 +3,9 @@ name, on a running moto server, so each sample runs as given under ``sam local i
 
 What it loads: the resources template.yaml declares (only if the server has none yet), the demo
 tenant acme (its pipelines, fields, rules, tunnel, triggers and field–step workflow), the deals
-the samples name, and acme's webhook secret in SSM. Seeding again resets acme to that state —
-its deals, run log, records and webhook replay guard are cleared first — and leaves everything
-else on the server alone.
+the samples name, acme's webhook secret and the page-token key in SSM. Seeding again resets acme
+to that state — its deals, run log, records and webhook replay guard are cleared first — and
+leaves everything else on the server alone.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import boto3
 
 from dealflow.aws.secrets import ParameterStoreSecrets
 from dealflow.engine.compiled import TenantCompiler
-from dealflow.local.provision import provision
+from dealflow.local.provision import ensure_page_key, provision
 from dealflow.local.tenants import TENANT, demo_deal, store_acme
 from dealflow.model import Deal
 from dealflow.store.automation import TENANT_SK, AutomationStore
@@ -147,6 +147,7 @@ def seed(endpoint: str = DEFAULT_ENDPOINT, *, region: str = REGION) -> Seeded:
         Type="SecureString",
         Overwrite=True,
     )
+    ensure_page_key(aws.client("ssm"))
     return report
 
 
@@ -155,5 +156,6 @@ def main(endpoint: str = DEFAULT_ENDPOINT, region: str = REGION) -> None:
     made = "provisioned the template's resources, " if report.provisioned else ""
     print(
         f"{endpoint}: {made}tenant {TENANT} reset ({report.cleared} items cleared) and loaded; "
-        f"deals {', '.join(report.deals)}; webhook secret in SSM. The samples in events/ run as given now."
+        f"deals {', '.join(report.deals)}; webhook secret and page-token key in SSM. "
+        "The samples in events/ run as given now."
     )

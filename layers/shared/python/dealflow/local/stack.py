@@ -42,7 +42,7 @@ from dealflow.local.iam_report import SESSION as IAM_USAGE
 from dealflow.local.invoke import LocalRunStarter
 from dealflow.local.moto_lock import serialise_moto_requests
 from dealflow.local.outbox import Email, Notification, Outbox
-from dealflow.local.provision import TEMPLATE, Resources, attach, provision
+from dealflow.local.provision import TEMPLATE, Resources, attach, ensure_page_key, provision
 from dealflow.local.pump import StreamPump
 from dealflow.local.sessions import new_session
 from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
@@ -200,6 +200,7 @@ class MotoStack(AutomationTools, HttpTools):
         _swap_in(self._dispatcher_app, DISPATCHER=runtime.dispatcher(self.function_runs))
         self._stream_reader = self.iam.function_for("functions/dispatcher")
         self._ssm = session.client("ssm")
+        ensure_page_key(self._ssm, runtime.settings().page_token_key_parameter)
         self._reconciler_app = _load_handler("run_reconciler", self.iam)
         _swap_in(self._reconciler_app, RECONCILE=runtime.run_reconciler(self.runs_port))
         self._webhooks_app = _load_handler("webhooks", self.iam)

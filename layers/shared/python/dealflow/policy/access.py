@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dealflow.engine.references import references_of
+from dealflow.engine.references import references_of, writes_of
 from dealflow.http_errors import Forbidden
 from dealflow.language.templates import ALL_CUSTOM_FIELDS, WHOLE_DEAL
 from dealflow.model import STANDARD_FIELDS, BusinessProcess, Deal, Lead, Pipeline, Role, Tenant
@@ -134,12 +134,16 @@ def automation_entity(automation: Automation, pipelines: Mapping[str, Pipeline])
     return pipeline.entity if pipeline else None
 
 
-def check_author(automation: Automation, access: Access) -> None:
-    """Refuse automation that reads a field its author's role may not read: run by the engine, it
-    would show or use a value the author could not see."""
+def hidden_use(automation: Automation, access: Access, *, reads_only: bool = False) -> tuple[str, FieldUse] | None:
+    """The first field ``automation`` reads (or writes, unless ``reads_only``) that ``access`` hides:
+    the field, and the use naming it (the deal as a whole, or all its custom fields, stand for every
+    field they include)."""
     hidden = access.hidden_fields
     hidden_custom = [f for f in hidden if f not in RESTRICTABLE_FIELDS]
+    written = {w.at for w in writes_of(automation)} if reads_only else set()
     for use in fields_read(automation):
+        if use.at in written:
+            continue
         if use.field == WHOLE_DEAL:
             blocked = hidden[0] if hidden else None
         elif use.field == ALL_CUSTOM_FIELDS:
@@ -147,9 +151,18 @@ def check_author(automation: Automation, access: Access) -> None:
         else:
             blocked = use.field if not access.readable(use.field) else None
         if blocked is not None:
-            raise AccessDenied(
-                f"{use.at} uses the {access.entity} field '{blocked}', which your role "
-                f"({access.role.value}) may not read",
-                field=blocked,
-                at=use.at,
-            )
+            return blocked, use
+    return None
+
+
+def check_author(automation: Automation, access: Access) -> None:
+    """Refuse automation that reads a field its author's role may not read: run by the engine, it
+    would show or use a value the author could not see."""
+    found = hidden_use(automation, access)
+    if found is not None:
+        blocked, use = found
+        raise AccessDenied(
+            f"{use.at} uses the {access.entity} field '{blocked}', which your role ({access.role.value}) may not read",
+            field=blocked,
+            at=use.at,
+        )
