@@ -195,6 +195,10 @@ def test_a_multi_value_field_of_numbers_matches_numbers_written_as_text() -> Non
     assert holds(clause("sizes", "contains", "2"), {"sizes": [Decimal("1"), Decimal("2.00")]}) is True
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, Decimal) and value.is_nan()
+
+
 _VALUES = [
     Decimal("12500"),
     Decimal("12500.00"),
@@ -211,7 +215,11 @@ _VALUES = [
 ]
 
 
-@pytest.mark.parametrize("expected", [v for v in _VALUES if v is not None and not isinstance(v, bool)])
+# A condition cannot be saved with NaN (the model refuses numbers DynamoDB cannot store), but a
+# field's value reaching a clause may be anything.
+@pytest.mark.parametrize(
+    "expected", [v for v in _VALUES if v is not None and not isinstance(v, bool) and not _is_nan(v)]
+)
 @pytest.mark.parametrize("actual", _VALUES)
 def test_every_operator_follows_the_one_number_rule(actual: Any, expected: Any) -> None:
     # However a clause is compiled (fast paths for the common comparisons), it answers as
