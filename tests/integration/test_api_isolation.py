@@ -53,6 +53,7 @@ BODIES: dict[str, Any] = {
     "POST /automation/{automation_id}/move": {"pipeline_id": "sales", "stage_id": "new"},
     "POST /automation/bulk": {"operation": "disable", "ids": ["lost-email"]},
     "POST /deals/{deal_id}/steps/{step_id}": {"done": True},
+    "POST /deals/{deal_id}/runs": {"process_id": "follow-up", "parameters": {}},
     "PUT /rights/{role}": {"deals": {"read": True, "write": True, "fields": {"amount": "hidden"}}},
     # The document now states the import's body: an empty document, only listed (a dry run).
     "POST /import": {"format": "dealflow/v1", "automation": [], "constants": {}},

@@ -80,7 +80,7 @@ CORPUS: list[tuple[str, str, Any, dict[str, str] | None, int, str]] = [
     ("POST", "/automation/bulk", {"operation": "enable", "ids": ["lost-email"], "select": {}}, None, 422, "ids"),
     ("POST", "/automation/lost-email/test", {}, None, 422, "deal_id"),
     # unknown query parameters: refused, naming each, never ignored
-    ("GET", "/automation", None, {"pipeline_id": "sales"}, 400, "pipeline_id"),
+    ("GET", "/automation", None, {"owner_id": "u-admin"}, 400, "owner_id"),
     ("GET", "/deals", None, {"pipeline": "sales", "limit": "5"}, 400, "pipeline"),
     ("GET", "/pipelines", None, {"x": "1"}, 400, "x"),
     ("POST", "/deals", DEAL, {"dry_run": "true"}, 400, "dry_run"),

@@ -163,7 +163,6 @@ def _email_with(**texts: str) -> dict[str, Any]:
             "loops here would turn 1,000,000 times",
         ),
         (_email_with(body="{{ 'x'|center(10**9) }}"), "actions.0.body", "widths are limited"),
-        (_email_with(body="{{ '" + "x" * 100_001 + "' }}"), "actions.0.body", "is longer than"),
     ],
 )
 def test_put_refuses_what_a_template_shows_it_would_do_naming_the_field(

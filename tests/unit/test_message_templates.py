@@ -462,6 +462,6 @@ def test_runtime_error_is_reported_as_the_authors() -> None:
     [("9.045", "9.05"), ("9.044", "9.04"), ("2.675", "2.68"), ("0.005", "0.01"), ("-9.045", "-9.05"), ("7", "7.00")],
 )
 def test_money_is_rounded_half_up_alike_when_stored_and_when_shown(amount: str, cents: str) -> None:
-    assert str(coerce("amount", Decimal(amount), None)) == cents  # what update_fields stores
+    assert str(coerce("amount", Decimal(amount), None, _known().tenant)) == cents  # what update_fields stores
     assert render_text("{{ x | money }}", {"x": Decimal(amount)}) == cents  # what a message shows
     assert render_text("{{ x | round(2) }}", {"x": Decimal(amount)}) == cents
