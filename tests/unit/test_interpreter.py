@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dealflow import clock
+from dealflow.language import templates
 from dealflow.model import (
     BusinessProcess,
     Deal,
@@ -493,11 +494,46 @@ def test_set_variable_computes_a_value_later_nodes_see_and_may_set_the_tenants_v
 
     assert [t["title"] for t in found.records.of("task")] == ["Commission 75.00 at 9 %"]
     assert found.automation.tenant.variables["commission_pct"].value == Decimal("9")
-    assert durable.step_names == ["start", "check", "n1-set", "n2-create_task", "finish"]
+    assert durable.step_names == ["start", "check", "n0-set", "n1-set", "n2-create_task", "finish"]
     assert [(s.name, s.outcome, s.detail["scope"]) for s in record.steps if s.outcome == "set"] == [
         ("n0", "set", "process"),
         ("Raise", "set", "tenant"),
     ]
+
+
+def test_a_replay_after_a_wait_takes_the_value_set_variable_recorded(
+    time: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An expression whose value differs each time it is evaluated (randomness, a clock) is
+    evaluated once, in a step: the replay after the wait takes the same branch and step names."""
+    automation = process(
+        [
+            {"kind": "set_variable", "variable": "pick", "expression": "deal.amount"},
+            {"kind": "delay", "delay": {"days": 1}},
+            {
+                "kind": "condition",
+                "branches": [
+                    {
+                        "name": "one",
+                        "condition": {"field": "var.pick", "op": "equals", "value": 1},
+                        "nodes": [action(TASK)],
+                    }
+                ],
+                "otherwise": [action(EMAIL)],
+            },
+        ]
+    )
+    picks = iter([1, 2, 3, 4])
+    monkeypatch.setattr(templates, "evaluate", lambda source, scope: next(picks))
+    found, first = waiting(automation)
+    time.advance(days=1)
+
+    record, replay = found.run(request(automation), first.replay())
+
+    assert record.status == "completed"
+    assert replay.operations[: len(first.operations)] == first.operations
+    assert "n2.b0.n0-create_task" in replay.step_names and found.outbox.sent == []
+    assert [s.detail["value"] for s in record.steps if s.outcome == "set"] == ["1"]
 
 
 def test_a_process_delay_rechecks_after_the_wait_and_stops_when_the_deal_is_gone(time: Clock) -> None:

@@ -77,7 +77,10 @@ def _tree(nodes: Sequence[model.Node]) -> tuple[Node, ...]:
             loop = Loop(at, node.while_, node.max_iterations, _tree(node.nodes), failed=failed, name=node.name)
             compiled.append(loop)
         else:
-            store = f"{at}-set" if node.scope == "tenant" else None
-            variable = SetVariable(at, node.variable, node.value, node.expression, failed, store=store, name=node.name)
+            store = node.scope == "tenant"
+            step = f"{at}-set" if store or node.expression is not None else None
+            variable = SetVariable(
+                at, node.variable, node.value, node.expression, failed, step=step, store=store, name=node.name
+            )
             compiled.append(variable)
     return tuple(compiled)

@@ -26,12 +26,13 @@ from pydantic import ValidationError
 from dealflow import clock
 from dealflow.engine.actions import ActionContext, ActionError, Services, perform
 from dealflow.engine.changes import flat, tenant_facts
+from dealflow.engine.checkpoints import from_json, to_json
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.engine.delays import DelayError, seconds_until, wake_moment
 from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable, StepKind
 from dealflow.engine.run_failures import readable, record_unreadable
-from dealflow.engine.run_record import RunBook, stamp
+from dealflow.engine.run_record import RunBook, bounded, stamp
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
 from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, RunRequest, RunStep, Tenant, parse_item
@@ -261,13 +262,12 @@ class Walker:
 
     def _set_variable(self, node: SetVariable, prefix: str) -> None:
         value = node.value
-        if node.expression is not None:
-            scope = {"deal": flat(self.item), "var": self.variables, "const": self.constants}
-            value = templates.evaluate(node.expression, scope)
+        if node.step is not None:  # computed (or stored) inside a step: a replay takes the recorded value
+            done = self.durable.step(prefix + node.step, partial(self._set_step, node))
+            if "error" in done:
+                raise templates.TemplateError(done["error"])
+            value = from_json(done["value"])
         self.variables[node.variable] = value
-        if node.store is not None:
-            store = partial(self.services.automation.set_variable, self.request.tenant_id, node.variable, value)
-            self.durable.step(prefix + node.store, store)
         shown = str(value) if value is not None else None
         self._note(
             node, prefix, "set", variable=node.variable, scope="tenant" if node.store else "process", value=shown
@@ -293,6 +293,18 @@ class Walker:
             "pipelines": {pid: p.model_dump(mode="json") for pid, p in automation.pipelines.items()},
             "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()},
         }
+
+    def _set_step(self, node: SetVariable) -> dict[str, Any]:
+        value = node.value
+        if node.expression is not None:
+            scope = {"deal": flat(self.item), "var": self.variables, "const": self.constants}
+            try:
+                value = templates.evaluate(node.expression, scope)
+            except templates.TemplateError as exc:  # the author's to fix: retrying cannot help
+                return {"error": str(exc)}
+        if node.store:
+            self.services.automation.set_variable(self.request.tenant_id, node.variable, value)
+        return {"value": to_json(value)}
 
     def _plan(self, node: Delay, label: str) -> dict[str, Any]:
         now = clock.now()
@@ -378,8 +390,8 @@ class Walker:
         except (ActionError, templates.TemplateError) as exc:
             return {"failed": str(exc), "step": self.book.fail(name, "action", str(exc)).model_dump(mode="json")}
         outcome = "duplicate" if result.get("duplicate") else "done"
-        step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=result)
-        self.book.write("completed" if closes_run else "running", finished=closes_run, new_step=step)
+        step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=bounded(result))
+        self.book.write_after_effect("completed" if closes_run else "running", closes_run, step)
         return {"step": step.model_dump(mode="json"), "deal": ctx.deal.model_dump(mode="json")}
 
 

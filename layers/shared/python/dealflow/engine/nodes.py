@@ -5,7 +5,7 @@ business process is a check and then its tree. ``dealflow.engine.compile_run`` b
 ``dealflow.engine.interpreter`` walks them as durable steps.
 
 A node's ``at`` is its name in the run log (unless its author gave it a ``name``); ``at``, ``step``,
-``wait``, ``plan``, ``store``, ``failed`` and ``key`` are durable operation names and effect-key
+``wait``, ``plan``, ``step``, ``failed`` and ``key`` are durable operation names and effect-key
 parts relative to the node's place: the walker prefixes the path of the branch or loop turn it is
 in (``n1.b0.``, ``n2.i3.``). They are data rather than derived by the walker because rules and
 processes named their steps differently before they shared it, and runs in flight replay by those
@@ -106,8 +106,9 @@ class Loop:
 
 @dataclass(frozen=True, slots=True)
 class SetVariable:
-    """A run variable (with ``tenant``: also the tenant's, in the step ``store``) set to a literal
-    or to an expression's value."""
+    """A run variable (with ``store``: also the tenant's) set to a literal or to an expression's
+    value. An expression is evaluated, and a tenant variable stored, in the durable step ``step``:
+    a replay takes the recorded value, so every branch, loop and step name after it is the same."""
 
     kind: ClassVar[StepKind] = "action"
     at: str
@@ -115,7 +116,8 @@ class SetVariable:
     value: Any
     expression: str | None
     failed: str
-    store: str | None = None
+    step: str | None = None  # None: a literal process variable, nothing to record
+    store: bool = False
     name: str | None = None
 
 
