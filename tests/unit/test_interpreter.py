@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from dealflow import clock
+from dealflow.engine.changes import diff
+from dealflow.engine.dispatch import plan_runs, run_request
 from dealflow.language import templates
 from dealflow.model import (
     BusinessProcess,
@@ -131,9 +133,8 @@ def engine(automation: Automation, *items: Deal) -> FakeEngine:
 def request(automation: Automation, item: Deal | None = None, **extra: Any) -> RunRequest:
     item = item or deal()
     entry = StageEntry(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event=extra.pop("event", None))
-    return RunRequest(
-        run_id="run-1", tenant_id="t1", event_id="evt-1", deal=item, started_by=entry, automation=automation, **extra
-    )
+    started_by = entry.model_dump(exclude_none=True)
+    return run_request(item, automation, "evt-1", started_by, run_id="run-1", **extra)
 
 
 def steps(record: RunRecord) -> list[tuple[str, str, str]]:
@@ -258,6 +259,34 @@ def test_after_its_delay_a_rule_rechecks_and_stops_when_it_no_longer_applies(
     assert steps(record) == [("delay", "wait", "waited"), ("check", "check", status)]
     assert replay.step_names == ["start", "check"]
     assert found.outbox.sent == []
+
+
+@pytest.mark.parametrize(
+    ("amount_meanwhile", "status"), [(Decimal("1000.00"), "completed"), (Decimal("500.00"), "skipped")]
+)
+def test_a_delayed_rule_on_where_the_deal_came_from_rechecks_with_the_change_that_started_it(
+    amount_meanwhile: Decimal, status: str, time: Clock
+) -> None:
+    """#18.3: re-checked after the wait, ``changed_from`` still sees the change that started the run
+    (the request carries the previous stage), while the other values are the deal's as it is now."""
+    came_from = {
+        "all": [
+            {"field": "stage_id", "op": "changed_from", "value": "negotiation"},
+            {"field": "amount", "op": "gte", "value": 1000},
+        ]
+    }
+    automation = rule([TASK], delay={"days": 1}, condition=came_from)
+    found = engine(automation)
+    [run] = plan_runs(diff(deal(stage_id="negotiation"), deal(version=2)), found.automation.load("t1"), "evt-1").runs
+    record, first = found.run(run, FakeDurable(suspend_at_waits=True))
+    assert record.status == "waiting"
+    found.deals.put(deal(amount=amount_meanwhile, version=3))
+    time.advance(days=1)
+
+    record, _ = found.run(run, first.replay())
+
+    assert record.status == status
+    assert len(found.records.of("task")) == (1 if status == "completed" else 0)
 
 
 def test_without_a_delay_the_check_does_not_recheck_the_stage() -> None:
@@ -418,14 +447,16 @@ def test_a_process_falls_through_to_the_next_branch_or_otherwise(
     assert sent == [effect[1]]
 
 
-def test_a_process_sees_the_item_as_the_change_showed_it() -> None:
+def test_a_process_sees_the_item_as_it_is_when_its_run_starts() -> None:
+    """A run request names the item; the run reads it (it no longer carries the item as the change
+    showed it: a large deal made the request too large for the runner's input)."""
     automation = process(OUTCOME)
     as_changed = deal()
     stored_since = deal(stage_id="lost")
 
     record, _ = engine(automation, stored_since).run(request(automation, as_changed))
 
-    assert ("Won or lost?", "condition", "branch 'won'") in steps(record)
+    assert ("Won or lost?", "condition", "branch 'lost'") in steps(record)
 
 
 def test_a_loop_repeats_while_its_condition_holds_each_turn_with_its_own_step_names() -> None:

@@ -16,9 +16,13 @@ from typing import Any, Protocol
 
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
+from dealflow.engine.checkpoints import to_json
+from dealflow.engine.compile_run import compared_fields
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
+from dealflow.engine.run_start import digest
 from dealflow.language.conditions import Facts, Trace, compile_condition, explain
 from dealflow.model import Deal, RunRequest, Trigger, TypedValue
+from dealflow.model.catalog import Automation
 from dealflow.model.pipeline import StageSemantic
 from dealflow.model.process import BusinessProcess
 from dealflow.ports import RunStarter
@@ -70,6 +74,33 @@ def run_id_for(event_id: str, automation_id: str) -> str:
     return f"run-{digest[:48]}"
 
 
+def automation_ref(automation: Automation) -> dict[str, Any]:
+    """How a run request names its automation: the runner loads exactly this saved version."""
+    return {
+        "id": automation.id,
+        "version": automation.version,
+        "digest": digest(automation),
+        "kind": automation.kind,
+        "name": automation.name,
+    }
+
+
+def compared_values(change: DealChange, automation: Automation) -> dict[str, Any]:
+    """The change that started a run, as far as the automation's ``changed*`` conditions compare
+    with it: the compared fields as the change left them (``changed``) and, of those, the ones it
+    changed as they were before (``previous``; None: the item is new). Whenever those conditions are
+    checked — at once or after a wait — they judge that change, not what happened since; every other
+    value is the item's as it is then."""
+    compared = compared_fields(automation)
+    if not compared:
+        return {"previous": None if change.kind is ChangeKind.CREATED else {}, "changed": {}}
+    changed = to_json(change.facts(compared))
+    if change.kind is ChangeKind.CREATED:
+        return {"previous": None, "changed": changed}
+    moved = compared & change.changed_fields
+    return {"previous": to_json(change.facts(moved, before=True)) if moved else {}, "changed": changed}
+
+
 def _request(
     change: DealChange,
     compiled: CompiledAutomation,
@@ -77,19 +108,44 @@ def _request(
     started_by: Mapping[str, Any],
     target_id: str | None = None,
 ) -> dict[str, Any]:
-    """A run request as plain data, in ``RunRequest``'s shape."""
-    cause = change.cause
+    """A run request as plain data, in ``RunRequest``'s shape: references, not items (the deal, the
+    automation and the old deal once made it 271–463 KiB, past the runner's 256 KiB input)."""
+    cause, item, automation = change.cause, change.new_item, compiled.automation
+    assert item is not None
     return {
-        "run_id": run_id_for(event_id, compiled.automation.id),
+        "run_id": run_id_for(event_id, automation.id),
         "tenant_id": change.tenant_id,
         "event_id": event_id,
-        "deal": change.new_item,
+        "deal_id": change.deal_id,
+        "entity": item.get("entity", "deal"),
+        "deal_version": int(item.get("version") or 1),
         "started_by": started_by,
-        "automation": compiled.automation,
+        "automation": automation_ref(automation),
         "target_id": target_id,
         "depth": (int(cause["depth"]) if cause else 0) + 1,
         "chain": list(cause.get("chain", ())) if cause else [],
+        **compared_values(change, automation),
     }
+
+
+def run_request(
+    item: Deal,
+    automation: Automation,
+    event_id: str,
+    started_by: Mapping[str, Any],
+    *,
+    before: Deal | None = None,
+    target_id: str | None = None,
+    run_id: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> RunRequest:
+    """A run request for ``automation`` on ``item`` (changed from ``before``, when given), built as
+    the dispatcher builds them: test mode, manual starts and tests use it too."""
+    change = diff(before, item)
+    planned = _request(change, CompiledAutomation(automation, compile_condition(None)), event_id, started_by, target_id)
+    if run_id is not None:
+        planned["run_id"] = run_id
+    return RunRequest.model_validate({**planned, "parameters": dict(parameters or {})})
 
 
 def plan_candidates(
@@ -213,8 +269,6 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
             process_plan = plan_candidates(
                 change, processes, event_id, started, flagged=flagged, reads=automation.condition_fields
             )
-            for request in process_plan.planned:
-                request["previous"] = change.old_item
             _merge(plan, process_plan)
     lead_id = new.get("lead_id")
     if entered is not None and lead_id and new.get("entity", "deal") == "deal":
@@ -308,12 +362,9 @@ def manual_run(
         name: TypedValue(type=spec.type, value=(parameters or {}).get(name, spec.value)).value
         for name, spec in process.parameters.items()
     }
-    compiled = CompiledAutomation(process, compile_condition(None))
-    change = diff(None, item.model_copy(update={"caused_by": None}))
+    item = item.model_copy(update={"caused_by": None})  # a start by hand begins a new chain
     started = _event_entry(item.model_dump(), "manual")
-    return RunRequest.model_validate(
-        {**_request(change, compiled, f"manual:{request_id}", started), "parameters": values}
-    )
+    return run_request(item, process, f"manual:{request_id}", started, parameters=values)
 
 
 class DispatcherLog(Protocol):

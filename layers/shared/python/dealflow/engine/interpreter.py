@@ -17,7 +17,6 @@ ends without the runner (timed out, stopped).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, NoReturn
 
@@ -33,17 +32,20 @@ from dealflow.engine.delays import DelayError, seconds_until, wake_moment
 from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable, StepKind
 from dealflow.engine.run_failures import readable, record_unreadable
 from dealflow.engine.run_record import RunBook, bounded, stamp
+from dealflow.engine.run_start import Snapshot, planned, snapshot
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
-from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, RunRequest, RunStep, Tenant, parse_item
+from dealflow.model import Causation, Deal, RunRequest, RunStep, Tenant
 from dealflow.model.automation import Action, Condition
+from dealflow.model.catalog import Automation
 from dealflow.model.run import RunStatus
 from dealflow.ports import Durable
 
-# What each step returns keeps the shape it had before rules and processes shared this walker:
-# runs in flight replay those results. start: {started_at, wait_seconds, wake_at, tenant, pipelines,
-# fields} or {started_at, failed, step?}; check: {proceed, deal, step}; an action: {step, deal} or
-# {failed, step}; a delay's plan: {seconds, wake_at} or {failed, step}.
+# What each step returns (a checkpoint: small, whatever the tenant, the deal or the texts):
+# start: {started_at, wait_seconds, wake_at, snapshot} or {started_at, failed, step?} or
+# {started_at, gone, step}; check: {proceed, step, seen?}; an action: {step, seen?} or
+# {failed, step}; a delay's plan: {seconds, wake_at} or {failed, step}; a set_variable: {value} or
+# {error}. ``seen`` holds only the item's fields that conditions read and that changed.
 
 
 class RunEnded(Exception):
@@ -62,30 +64,12 @@ class RunStopped(RunEnded):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """What the start step read for the whole run: later edits to the tenant cannot change it."""
-
-    tenant: Tenant
-    pipelines: dict[str, Pipeline]
-    fields: dict[str, FieldDefinition]
-
-    @classmethod
-    def of(cls, loaded: dict[str, Any]) -> Snapshot:
-        # Typed again from the step's JSON: numbers must be Decimals, not the text JSON carried them as.
-        return cls(
-            tenant=Tenant.model_validate(loaded["tenant"]),
-            pipelines={pid: Pipeline.model_validate(p) for pid, p in loaded["pipelines"].items()},
-            fields={code: FieldDefinition.model_validate(f) for code, f in loaded["fields"].items()},
-        )
-
-
-def facts(item: Deal | None, variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
+def facts(seen: dict[str, Any], variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
     """What a branch's or loop's condition sees: the item's fields, ``var.<name>``, ``const.<name>``."""
-    seen = flat(item) or {}
-    seen.update({f"var.{k}": v for k, v in variables.items()})
-    seen.update({f"const.{k}": v for k, v in constants.items()})
-    return seen
+    found = dict(seen)
+    found.update({f"var.{k}": v for k, v in variables.items()})
+    found.update({f"const.{k}": v for k, v in constants.items()})
+    return found
 
 
 def _label(node: Node, prefix: str) -> str:
@@ -97,11 +81,18 @@ class Walker:
 
     def __init__(self, request: RunRequest, durable: Durable, services: Services) -> None:
         self.request, self.durable, self.services = request, durable, services
-        self.plan = RunPlan(())  # compiled by ``run``, where a failure to compile is recorded
+        self.item_id = request.target_id or request.deal_id
+        self.automation: Automation | None = None  # loaded by the start step (or, on replay, after it)
+        self.plan = RunPlan(())
         self.book = RunBook(request, services.runs, durable.execution_id)
         # Where the walk stands between nodes: the step a failure outside any node is filed under.
         self.at: tuple[str, StepKind] = ("start", "check")
-        self.item: Deal = request.deal  # as the change showed it, until a check reads it anew
+        # The item's fields that conditions read, as steps recorded them: all the walk keeps of it.
+        self.seen: dict[str, Any] = {}
+        # The change that started the run, for changed / changed_from / changed_to: the compared
+        # fields as it left them, and as they were before it (None: the item was new).
+        self.changed = from_json(request.changed)
+        self.previous = from_json(request.previous) if request.previous is not None else None
         self.waited = False  # since the last check: the next check must re-check
         self.checked = False
         self.variables: dict[str, Any] = {}
@@ -111,7 +102,6 @@ class Walker:
 
     def run(self) -> dict[str, Any]:
         try:
-            self.plan = compile_run(self.request.automation)
             self._start()
             self._walk(self.plan.nodes, "")
             if self.plan.finish is not None:
@@ -137,14 +127,26 @@ class Walker:
                 raise
             self._fail("start", "check", "failed", readable(exc))
         self.book.started_at = loaded["started_at"]
+        if "gone" in loaded:
+            self.book.steps.append(RunStep.model_validate(loaded["step"]))
+            raise RunStopped("skipped")
         self._ended_in_step(loaded)
+        if self.automation is None:  # a replay: the saved version is immutable, read it again
+            self.automation = planned(self.services.automation, self.request)
+            if self.automation is None:
+                self._fail("start", "check", "failed", self._gone())
+            self.plan = compile_run(self.automation)
         if loaded["wait_seconds"]:
             self.book.wake_at = loaded["wake_at"]
         self.leading = {"seconds": loaded["wait_seconds"], "wake_at": loaded["wake_at"]}
-        self.snapshot = Snapshot.of(loaded)
+        self.snapshot = Snapshot(loaded["snapshot"])
         self.constants = self.snapshot.tenant.values("constants")
         tenant_variables = self.snapshot.tenant.values("variables")
         self.variables = {**tenant_variables, **self.plan.variables, **self.request.parameters}
+
+    def _gone(self) -> str:
+        ref = self.request.automation
+        return f"automation '{ref.id}' version {ref.version} is no longer stored"
 
     def _walk(self, nodes: tuple[Node, ...], prefix: str) -> None:
         for node in nodes:
@@ -196,9 +198,14 @@ class Walker:
 
     def _holds(self, condition: Condition) -> tuple[bool, list[dict[str, Any]]]:
         trace: list[dict[str, Any]] = []
-        previous = self.request.previous
-        before = facts(previous, self.variables, self.constants) if previous is not None else None
-        return compile_condition(condition)(facts(self.item, self.variables, self.constants), before, trace), trace
+        now, before = self._as_changed(facts(self.seen, self.variables, self.constants))
+        return compile_condition(condition)(now, before, trace), trace
+
+    def _as_changed(self, now: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The facts a condition reads: the item as it is, but the fields its ``changed*`` clauses
+        compare as the change that started the run left them, and as they were before it."""
+        now = {**now, **self.changed}
+        return now, ({**now, **self.previous} if self.previous is not None else None)
 
     def _check(self, node: Check, prefix: str) -> None:
         if node.only_after_wait and not self.waited:
@@ -209,8 +216,7 @@ class Walker:
         self.checked, self.waited = True, False
         if not checked["proceed"]:
             raise RunStopped("skipped" if first else "stopped")
-        if not node.keep_item_as_changed:
-            self.item = parse_item(checked["deal"])
+        self.seen.update(from_json(checked.get("seen", {})))
 
     def _delay(self, node: Delay, prefix: str) -> None:
         label = _label(node, prefix)
@@ -232,7 +238,7 @@ class Walker:
         outcome = self.durable.step(prefix + node.at, work, side_effect=True)
         self._ended_in_step(outcome)
         self.book.steps.append(RunStep.model_validate(outcome["step"]))
-        self.item = parse_item(outcome["deal"])
+        self.seen.update(from_json(outcome.get("seen", {})))
 
     def _choose(self, node: Choose, prefix: str) -> None:
         here, seen = prefix + node.at, []
@@ -275,29 +281,41 @@ class Walker:
 
     # Inside steps: reading, writing, the clock. Each returns JSON-ready data only.
 
+    def _item_now(self) -> Deal | None:
+        return self.services.deals.get(self.request.tenant_id, self.item_id)
+
+    def _seen_changes(self, item: Deal | None) -> dict[str, Any]:
+        """Of the fields conditions read, those whose value differs from what the walk has seen."""
+        now = flat(item) or {}
+        return to_json({k: now.get(k) for k in self.plan.reads if k not in self.seen or now.get(k) != self.seen[k]})
+
     def _start_step(self) -> dict[str, Any]:
         now = clock.now()
         self.book.started_at = stamp(now)
-        automation = self.services.automation.load(self.request.tenant_id)
+        self.automation = planned(self.services.automation, self.request)
         started: dict[str, Any] = {"started_at": self.book.started_at, "wait_seconds": 0, "wake_at": None}
+        if self.automation is None:
+            reason = self._gone()
+            step = RunStep(name="start", kind="check", outcome="skipped", at=stamp(), detail={"reason": reason})
+            self.book.write("skipped", reason=reason, finished=True, new_step=step)
+            return started | {"gone": reason, "step": step.model_dump(mode="json")}
+        self.plan = compile_run(self.automation)
+        item = self._item_now()
         lead = self.plan.nodes[0] if self.plan.nodes else None
         if isinstance(lead, Delay) and lead.plan is None:  # planned here: one checkpoint fewer
-            planned = self._plan(lead, _label(lead, ""))
-            if "failed" in planned:
-                return {"started_at": self.book.started_at, **planned}
-            started |= {"wait_seconds": planned["seconds"], "wake_at": planned["wake_at"]}
-            self.book.wake_at = planned["wake_at"] if planned["seconds"] else None
+            planned_wait = self._plan(lead, _label(lead, ""), item)
+            if "failed" in planned_wait:
+                return {"started_at": self.book.started_at, **planned_wait}
+            started |= {"wait_seconds": planned_wait["seconds"], "wake_at": planned_wait["wake_at"]}
+            self.book.wake_at = planned_wait["wake_at"] if planned_wait["seconds"] else None
         self.book.write("waiting" if started["wait_seconds"] else "running")
-        return started | {
-            "tenant": automation.tenant.model_dump(mode="json"),
-            "pipelines": {pid: p.model_dump(mode="json") for pid, p in automation.pipelines.items()},
-            "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()},
-        }
+        compiled = self.services.automation.load(self.request.tenant_id)
+        return started | {"snapshot": snapshot(self.automation, compiled, item)}
 
     def _set_step(self, node: SetVariable) -> dict[str, Any]:
         value = node.value
         if node.expression is not None:
-            scope = {"deal": flat(self.item), "var": self.variables, "const": self.constants}
+            scope = {"deal": flat(self._item_now()), "var": self.variables, "const": self.constants}
             try:
                 value = templates.evaluate(node.expression, scope)
             except templates.TemplateError as exc:  # the author's to fix: retrying cannot help
@@ -306,20 +324,22 @@ class Walker:
             self.services.automation.set_variable(self.request.tenant_id, node.variable, value)
         return {"value": to_json(value)}
 
-    def _plan(self, node: Delay, label: str) -> dict[str, Any]:
+    def _plan(self, node: Delay, label: str, item: Deal | None) -> dict[str, Any]:
         now = clock.now()
+        if item is None:  # nothing to wait for: the check after it ends the run, saying why
+            return {"seconds": 0, "wake_at": stamp(now)}
         try:
-            wake = wake_moment(node.delay, self.item, now)
+            wake = wake_moment(node.delay, item, now)
         except DelayError as exc:
             return {"failed": str(exc), "step": self.book.fail(label, "wait", str(exc)).model_dump(mode="json")}
         return {"seconds": seconds_until(wake, now), "wake_at": stamp(wake)}
 
     def _plan_step(self, node: Delay, label: str) -> dict[str, Any]:
-        planned = self._plan(node, label)
-        if planned.get("seconds"):
-            self.book.wake_at = planned["wake_at"]
+        planned_wait = self._plan(node, label, self._item_now())
+        if planned_wait.get("seconds"):
+            self.book.wake_at = planned_wait["wake_at"]
             self.book.write("waiting")
-        return planned
+        return planned_wait
 
     def _switched_off(self) -> str | None:
         current = self.services.automation.load(self.request.tenant_id).by_id.get(self.request.automation.id)
@@ -332,14 +352,17 @@ class Walker:
         trigger's item must be in the trigger's pipeline (and, when it is not the changed item,
         meet the trigger's condition)."""
         request = self.request
-        item = self.services.deals.get(request.tenant_id, request.target_id or request.deal.id)
+        item = self._item_now()
         trace: list[dict[str, Any]] = []
 
         def holds() -> bool:
-            tenant = self.services.automation.load(request.tenant_id).tenant
-            return compile_condition(node.condition)({**(flat(item) or {}), **tenant_facts(tenant)}, None, trace)
+            # The item as it is now; before the change that started the run, as the request recorded it.
+            now = {**(flat(item) or {}), **tenant_facts(self.services.automation.load(request.tenant_id).tenant)}
+            if request.target_id:  # the condition is about another item than the one that changed
+                return compile_condition(node.condition)(now, None, trace)
+            return compile_condition(node.condition)(*self._as_changed(now), trace)
 
-        entity = "lead" if request.target_id else request.deal.entity
+        entity = "lead" if request.target_id else request.entity
         ended: RunStatus = "skipped"  # how the run ends when the check gives a reason to stop it
         reason: str | None = None
         if delayed and (stopped := self._switched_off()):
@@ -359,28 +382,31 @@ class Walker:
         step = RunStep(name=node.name or "check", kind="check", outcome=outcome, at=stamp(), detail=detail)
         if reason:
             self.book.write(ended, reason=reason, finished=True, new_step=step)
-        return {
-            "proceed": reason is None,
-            "deal": item.model_dump(mode="json") if item else None,
-            "step": step.model_dump(mode="json"),
-        }
+        checked: dict[str, Any] = {"proceed": reason is None, "step": step.model_dump(mode="json")}
+        if reason is None and self.plan.reads:
+            checked["seen"] = self._seen_changes(item)
+        return checked
 
     def _perform(self, action: Action, name: str, key: str, closes_run: bool) -> dict[str, Any]:
         """Carry out one action; a failure the automation's author must fix ends the run here,
         with the reason, rather than being retried."""
-        request, snapshot = self.request, self.snapshot
-        assert snapshot is not None
+        request, kept = self.request, self.snapshot
+        assert kept is not None and self.automation is not None
+        item = self._item_now()
+        if item is None:
+            error = f"the {'lead' if request.target_id else request.entity} no longer exists"
+            return {"failed": error, "step": self.book.fail(name, "action", error).model_dump(mode="json")}
         ctx = ActionContext(
-            tenant=snapshot.tenant,
-            pipelines=snapshot.pipelines,
-            fields=snapshot.fields,
-            deal=self.item,
+            tenant=self._tenant_for(item),
+            pipelines=kept.pipelines,
+            fields=kept.fields,
+            deal=item,
             effect_key=f"{request.run_id}:{key}",
             services=self.services,
             variables=dict(self.variables),
             causation=Causation(
                 run_id=request.run_id,
-                automation_id=request.automation.id,
+                automation_id=self.automation.id,
                 depth=request.depth,
                 chain=[*request.chain, request.automation.id][-MAX_DEPTH:],
             ),
@@ -392,7 +418,20 @@ class Walker:
         outcome = "duplicate" if result.get("duplicate") else "done"
         step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=bounded(result))
         self.book.write_after_effect("completed" if closes_run else "running", closes_run, step)
-        return {"step": step.model_dump(mode="json"), "deal": ctx.deal.model_dump(mode="json")}
+        done: dict[str, Any] = {"step": step.model_dump(mode="json")}
+        if self.plan.reads and (seen := self._seen_changes(ctx.deal)):
+            done["seen"] = seen
+        return done
+
+    def _tenant_for(self, item: Deal) -> Tenant:
+        """The snapshot's tenant, with the item's responsible user when it changed since the start."""
+        assert self.snapshot is not None
+        tenant, responsible = self.snapshot.tenant, item.responsible_id
+        if responsible and tenant.user(responsible) is None:
+            user = self.services.automation.load(tenant.id).tenant.user(responsible)
+            if user is not None:
+                return tenant.model_copy(update={"users": [*tenant.users, user]})
+        return tenant
 
 
 def execute_any(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:

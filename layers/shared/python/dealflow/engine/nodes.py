@@ -38,7 +38,6 @@ class Check:
     at: str = "check"
     name: str | None = "check"  # whatever its place: the run log calls every check "check"
     only_after_wait: bool = False  # a process's re-check: nothing to re-check when nothing was waited
-    keep_item_as_changed: bool = False  # a process sees the item as the change showed it ("on add": as added)
     stage: tuple[str, str] | None = None  # (pipeline, stage) the deal must still be in after a wait
     condition: Condition | None = (
         None  # must still hold after a wait (a trigger's: on an item other than the changed one)
@@ -132,3 +131,6 @@ class RunPlan:
     nodes: tuple[Node, ...]
     finish: str | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    # The item's fields that branch and loop conditions read between steps: all a run keeps of the
+    # item, and all a check or an action step returns of it.
+    reads: frozenset[str] = frozenset()

@@ -77,7 +77,7 @@ class RunBook:
                 automation_id=automation.id,
                 automation_name=automation.name,
                 automation_kind=automation.kind,
-                deal_id=request.target_id or request.deal.id,
+                deal_id=request.target_id or request.deal_id,
                 event_id=request.event_id,
                 started_by=request.started_by.model_dump(mode="json", exclude_none=True),
                 status=status,
