@@ -3,7 +3,7 @@ the runner loads exactly that version, and the deal as it is then."""
 
 from __future__ import annotations
 
-from dealflow.engine.dispatch import run_request
+from dealflow.engine.run_requests import run_request
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import Rule

@@ -11,7 +11,8 @@ from boto3.dynamodb.types import TypeSerializer
 
 from dealflow.engine.changes import ChangeKind, DealChange, diff
 from dealflow.engine.compiled import MAX_DEPTH, AutomationIndex, CompiledAutomation, TenantAutomation
-from dealflow.engine.dispatch import Dispatcher, plan_runs, run_id_for
+from dealflow.engine.dispatch import Dispatcher, plan_runs
+from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, Trigger, User
 from dealflow.store.items import to_item
 

@@ -12,10 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from dealflow import clock
-from dealflow.engine import interpreter
-from dealflow.engine.dispatch import run_request
+from dealflow.engine import run_steps
 from dealflow.engine.interpreter import RunFailed, execute_event
 from dealflow.engine.run_failures import UnreadableRequest, readable, reconcile
+from dealflow.engine.run_requests import run_request
 from dealflow.model import BusinessProcess, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, User
 from dealflow.model.run import ExecutionStatusChange
 from dealflow.ports import ExecutionFacts
@@ -118,7 +118,7 @@ def test_an_error_in_the_walker_outside_any_step_fails_the_run_at_its_start(monk
     def broken(automation: Any) -> Any:
         raise ValueError("a node of an unknown kind")
 
-    monkeypatch.setattr(interpreter, "compile_run", broken)
+    monkeypatch.setattr(run_steps, "compile_run", broken)
     found = engine()
 
     record, durable = found.run(RunRequest.model_validate(raw_request()))

@@ -12,7 +12,8 @@ import pytest
 
 from dealflow import clock
 from dealflow.engine.changes import diff
-from dealflow.engine.dispatch import plan_runs, run_request
+from dealflow.engine.dispatch import plan_runs
+from dealflow.engine.run_requests import run_request
 from dealflow.language import templates
 from dealflow.model import (
     BusinessProcess,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dealflow import clock
-from dealflow.engine.dispatch import run_request
+from dealflow.engine.run_requests import run_request
 from dealflow.model import Deal, Lead, Pipeline, Rule, RunRequest, Stage, Tenant, User, parse_item
 from tests.fakes import FakeAutomation, FakeDeals, FakeDurable, FakeEngine
 

@@ -15,7 +15,8 @@ from bench.workload import NEVER, build
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, diff
 from dealflow.engine.compiled import AutomationIndex, TenantAutomation
-from dealflow.engine.dispatch import plan_record, plan_runs, run_request
+from dealflow.engine.dispatch import plan_record, plan_runs
+from dealflow.engine.run_requests import run_request
 from dealflow.model import Pipeline, Rule, Stage, Tenant, Trigger, parse_item
 
 POWERTOOLS = TypeDeserializer().deserialize

@@ -9,20 +9,16 @@ redelivered record) is a no-op on AWS and in the local invoke port alike.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
-from dealflow.engine.checkpoints import to_json
-from dealflow.engine.compile_run import compared_fields
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
-from dealflow.engine.run_start import digest
-from dealflow.language.conditions import Facts, Trace, compile_condition, explain
+from dealflow.engine.run_requests import request_data, run_request
+from dealflow.language.conditions import Facts, Trace, explain
 from dealflow.model import Deal, RunRequest, Trigger, TypedValue
-from dealflow.model.catalog import Automation
 from dealflow.model.pipeline import StageSemantic
 from dealflow.model.process import BusinessProcess
 from dealflow.ports import RunStarter
@@ -66,86 +62,6 @@ class RunPlan:
         if self._runs is None or len(self._runs) != len(self.planned):
             self._runs = [RunRequest.model_validate(planned) for planned in self.planned]
         return self._runs
-
-
-def run_id_for(event_id: str, automation_id: str) -> str:
-    """The durable execution name: same record + same automation = same run."""
-    digest = hashlib.sha256(f"{event_id}\x1f{automation_id}".encode()).hexdigest()
-    return f"run-{digest[:48]}"
-
-
-def automation_ref(automation: Automation) -> dict[str, Any]:
-    """How a run request names its automation: the runner loads exactly this saved version."""
-    return {
-        "id": automation.id,
-        "version": automation.version,
-        "digest": digest(automation),
-        "kind": automation.kind,
-        "name": automation.name,
-    }
-
-
-def compared_values(change: DealChange, automation: Automation) -> dict[str, Any]:
-    """The change that started a run, as far as the automation's ``changed*`` conditions compare
-    with it: the compared fields as the change left them (``changed``) and, of those, the ones it
-    changed as they were before (``previous``; None: the item is new). Whenever those conditions are
-    checked — at once or after a wait — they judge that change, not what happened since; every other
-    value is the item's as it is then."""
-    compared = compared_fields(automation)
-    if not compared:
-        return {"previous": None if change.kind is ChangeKind.CREATED else {}, "changed": {}}
-    changed = to_json(change.facts(compared))
-    if change.kind is ChangeKind.CREATED:
-        return {"previous": None, "changed": changed}
-    moved = compared & change.changed_fields
-    return {"previous": to_json(change.facts(moved, before=True)) if moved else {}, "changed": changed}
-
-
-def _request(
-    change: DealChange,
-    compiled: CompiledAutomation,
-    event_id: str,
-    started_by: Mapping[str, Any],
-    target_id: str | None = None,
-) -> dict[str, Any]:
-    """A run request as plain data, in ``RunRequest``'s shape: references, not items (the deal, the
-    automation and the old deal once made it 271–463 KiB, past the runner's 256 KiB input)."""
-    cause, item, automation = change.cause, change.new_item, compiled.automation
-    assert item is not None
-    return {
-        "run_id": run_id_for(event_id, automation.id),
-        "tenant_id": change.tenant_id,
-        "event_id": event_id,
-        "deal_id": change.deal_id,
-        "entity": item.get("entity", "deal"),
-        "deal_version": int(item.get("version") or 1),
-        "started_by": started_by,
-        "automation": automation_ref(automation),
-        "target_id": target_id,
-        "depth": (int(cause["depth"]) if cause else 0) + 1,
-        "chain": list(cause.get("chain", ())) if cause else [],
-        **compared_values(change, automation),
-    }
-
-
-def run_request(
-    item: Deal,
-    automation: Automation,
-    event_id: str,
-    started_by: Mapping[str, Any],
-    *,
-    before: Deal | None = None,
-    target_id: str | None = None,
-    run_id: str | None = None,
-    parameters: Mapping[str, Any] | None = None,
-) -> RunRequest:
-    """A run request for ``automation`` on ``item`` (changed from ``before``, when given), built as
-    the dispatcher builds them: test mode, manual starts and tests use it too."""
-    change = diff(before, item)
-    planned = _request(change, CompiledAutomation(automation, compile_condition(None)), event_id, started_by, target_id)
-    if run_id is not None:
-        planned["run_id"] = run_id
-    return RunRequest.model_validate({**planned, "parameters": dict(parameters or {})})
 
 
 def plan_candidates(
@@ -194,7 +110,7 @@ def plan_candidates(
             if not test(new, old):
                 plan.not_started.append(NotStarted(compiled, new, old))
                 continue
-        plan.planned.append(_request(change, compiled, event_id, started_by, target_id))
+        plan.planned.append(request_data(change, compiled, event_id, started_by, target_id))
     return plan
 
 

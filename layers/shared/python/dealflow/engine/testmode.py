@@ -17,9 +17,9 @@ from dealflow import clock
 from dealflow.engine.actions import Services
 from dealflow.engine.changes import flat, tenant_facts
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.engine.dispatch import run_request
 from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.run_failures import OPEN
+from dealflow.engine.run_requests import run_request
 from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry
 from dealflow.model.catalog import Automation
