@@ -21,13 +21,14 @@ from dealflow.model import (
     FieldKind,
     Pipeline,
     Rule,
+    RunRecord,
     RunRequest,
     Stage,
     Tenant,
     User,
 )
 from dealflow.model.catalog import Automation
-from tests.fakes import FakeAutomation, FakeDeals, FakeDurable, FakeEngine
+from tests.fakes import FakeAutomation, FakeDeals, FakeDurable, FakeEngine, FakeRunLog
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 # Far below AWS's 256 KB: what one step may carry, whatever the tenant and the texts.
@@ -172,3 +173,29 @@ def test_every_step_stays_under_a_bound_a_large_tenant_and_a_long_polish_text_do
         assert len(sent) == 1 and len(sent[0]["body"]) >= chars  # the whole text went out; only the log is short
     assert STEP_BOUND < MAX_CHECKPOINT_BYTES
     assert sizes["small"].keys() == sizes["large"].keys()
+
+
+class RefusingRunLog(FakeRunLog):
+    """Refuses the run log's write right after the first action's effect (as DynamoDB refuses an
+    item over 400 KB, or throttles)."""
+
+    def write(self, record: RunRecord) -> None:
+        if record.steps and record.steps[-1].name == "action-1-send_email":
+            raise RuntimeError("ValidationException: Item size has exceeded the maximum allowed size")
+        super().write(record)
+
+
+def test_a_run_log_write_that_fails_after_an_e_mail_went_out_does_not_fail_the_run() -> None:
+    automation = Rule.model_validate({**rule(500).model_dump(), "delay": None, "condition": None})
+    found = FakeEngine(
+        FakeAutomation(tenant(5), pipelines(1), fields(2), [automation]),
+        FakeDeals(big_deal("won", 2)),
+        runs=RefusingRunLog(),
+    )
+    [request] = plan_runs(diff(big_deal("negotiation", 1), big_deal("won", 2)), found.automation.load("t1"), "e").runs
+
+    record, _ = found.run(request)
+
+    assert record.status == "completed"
+    assert [m["kind"] for m in found.outbox.sent] == ["email", "notification"]  # each once
+    assert [s.name for s in record.steps][-3:] == ["action-1-send_email", "action-2-notify", "action-3-update_fields"]

@@ -110,18 +110,18 @@ class RunSteps:
             self.services.automation.set_variable(self.request.tenant_id, node.variable, value)
         return {"value": to_json(value)}
 
-    def _plan(self, node: Delay, label: str, item: Deal | None) -> dict[str, Any]:
+    def _plan(self, node: Delay, name: str, item: Deal | None) -> dict[str, Any]:
         now = clock.now()
         if item is None:  # nothing to wait for: the check after it ends the run, saying why
             return {"seconds": 0, "wake_at": stamp(now)}
         try:
             wake = wake_moment(node.delay, item, now)
         except DelayError as exc:
-            return {"failed": str(exc), "step": self.book.fail(label, "wait", str(exc)).model_dump(mode="json")}
+            return {"failed": str(exc), "step": self.book.fail(name, "wait", str(exc)).model_dump(mode="json")}
         return {"seconds": seconds_until(wake, now), "wake_at": stamp(wake)}
 
-    def _plan_step(self, node: Delay, label: str) -> dict[str, Any]:
-        planned_wait = self._plan(node, label, self._item_now())
+    def _plan_step(self, node: Delay, name: str) -> dict[str, Any]:
+        planned_wait = self._plan(node, name, self._item_now())
         if planned_wait.get("seconds"):
             self.book.wake_at = planned_wait["wake_at"]
             self.book.write("waiting")

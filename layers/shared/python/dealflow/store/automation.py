@@ -16,7 +16,6 @@ edits without bumping it) from overwriting each other.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -32,7 +31,6 @@ from dealflow.store.items import cancellation_reasons, is_conditional_failure, p
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
 _VERSION_PREFIX = "AVER#"
-_CACHED_VERSIONS = 256  # saved versions kept per container: they never change
 _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline,
     "FIELD": FieldDefinition,
@@ -66,7 +64,6 @@ class AutomationStore:
         self._table = table
         self._compiler = compiler
         self._cache: dict[str, Any] = {}
-        self._versions: OrderedDict[tuple[str, str, int], list[Any]] = OrderedDict()
 
     def _keep_versions(self, tenant_id: str, models: Sequence[Definition]) -> None:
         """Store each automation's saved version as its own immutable item (see the module's doc)."""
@@ -79,20 +76,12 @@ class AutomationStore:
             self._table.put_item(Item={**item, "tenant_id": tenant_id, "sk": sk})
 
     def versions(self, tenant_id: str, automation_id: str, version: int) -> list[Any]:
-        """Every content saved as ``version`` of the automation (usually one), oldest key first;
-        cached, as saved versions never change."""
-        key = (tenant_id, automation_id, version)
-        if key in self._versions:
-            self._versions.move_to_end(key)
-            return self._versions[key]
+        """Every content saved as ``version`` of the automation (usually one). Not cached: a run
+        reads it once per invocation, and the harness may save a second content under one number."""
         found = []
         for item in query_all(self._table, tenant_id, _version_prefix(automation_id, version)):
             kind = "PROCESS" if item["kind"] == "business_process" else str(item["kind"]).upper()
             found.append(STORED_KINDS[kind].model_validate(plain(item, "tenant_id", "sk")))
-        if found:  # a version not written yet is asked for again, not remembered as missing
-            self._versions[key] = found
-            while len(self._versions) > _CACHED_VERSIONS:
-                self._versions.popitem(last=False)
         return found
 
     def put_tenant(self, tenant: Tenant) -> None:
