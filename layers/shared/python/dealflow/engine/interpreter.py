@@ -27,6 +27,7 @@ from dealflow.engine.checkpoints import from_json
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind
 from dealflow.engine.run_failures import readable, record_unreadable
+from dealflow.engine.run_record import bounded
 from dealflow.engine.run_start import Snapshot, planned
 from dealflow.engine.run_steps import RunSteps, label
 from dealflow.language import templates
@@ -159,7 +160,9 @@ class Walker(RunSteps):
         raise RunFailed(f"{step.name}: {outcome['failed']}")
 
     def _note(self, node: Node, prefix: str, outcome: str, **detail: Any) -> None:
-        self.book.steps.append(RunStep(name=label(node, prefix), kind=node.kind, outcome=outcome, detail=detail))
+        self.book.steps.append(
+            RunStep(name=label(node, prefix), kind=node.kind, outcome=outcome, detail=bounded(detail))
+        )
 
     def _holds(self, condition: Condition) -> tuple[bool, list[dict[str, Any]]]:
         trace: list[dict[str, Any]] = []

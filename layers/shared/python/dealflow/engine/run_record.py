@@ -38,7 +38,8 @@ def excerpt(text: str) -> tuple[str, dict[str, Any] | None]:
 
 
 def bounded(detail: dict[str, Any]) -> dict[str, Any]:
-    """A step's detail with every long text cut to an excerpt; ``<key>_full`` describes the text."""
+    """A step's detail with every long text cut to an excerpt (in nested conditions' traces too);
+    ``<key>_full`` describes the whole text."""
     kept: dict[str, Any] = {}
     for key, value in detail.items():
         if isinstance(value, str):
@@ -46,8 +47,18 @@ def bounded(detail: dict[str, Any]) -> dict[str, Any]:
             if whole is not None:
                 kept[f"{key}_full"] = whole
         else:
-            kept[key] = value
+            kept[key] = _bounded_value(value)
     return kept
+
+
+def _bounded_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return bounded(value)
+    if isinstance(value, list):
+        return [_bounded_value(v) for v in value]
+    if isinstance(value, str):
+        return excerpt(value)[0]
+    return value
 
 
 class RunBook:

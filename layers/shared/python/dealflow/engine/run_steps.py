@@ -163,7 +163,7 @@ class RunSteps:
             reason = f"the {entity} left stage '{node.stage[1]}' before the delay ended (now in '{item.stage_id}')"
         elif delayed and node.condition is not None and not holds():
             reason = "the condition no longer held when the delay ended"
-        detail = {"reason": reason, "conditions": trace} if reason else {}
+        detail = bounded({"reason": reason, "conditions": trace}) if reason else {}
         outcome = ended if reason else "passed"
         step = RunStep(name=node.name or "check", kind="check", outcome=outcome, at=stamp(), detail=detail)
         if reason:
