@@ -23,11 +23,13 @@ from dealflow.model import (
     Rule,
     RunRecord,
     RunRequest,
+    RunStep,
     Stage,
     Tenant,
     User,
 )
 from dealflow.model.catalog import Automation
+from dealflow.store.runs import MAX_ITEM_BYTES, fitted, item_bytes
 from tests.fakes import FakeAutomation, FakeDeals, FakeDurable, FakeEngine, FakeRunLog
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -199,3 +201,29 @@ def test_a_run_log_write_that_fails_after_an_e_mail_went_out_does_not_fail_the_r
     assert record.status == "completed"
     assert [m["kind"] for m in found.outbox.sent] == ["email", "notification"]  # each once
     assert [s.name for s in record.steps][-3:] == ["action-1-send_email", "action-2-notify", "action-3-update_fields"]
+
+
+def test_a_run_of_thousands_of_steps_still_fits_one_run_log_item_keeping_its_ends() -> None:
+    steps = [
+        RunStep(name=f"n0.i{n}.n0", kind="action", outcome="done", detail={"message": "ż" * 300, "n": n})
+        for n in range(3000)
+    ]
+    record = RunRecord(
+        tenant_id="t1",
+        run_id="run-1",
+        automation_id="p1",
+        automation_name="Loop",
+        automation_kind="business_process",
+        deal_id="d-1",
+        event_id="e",
+        started_by={},
+        status="completed",
+        steps=steps,
+        started_at=NOW.isoformat(),
+    )
+
+    kept = fitted(record)
+
+    assert item_bytes(kept.model_dump(mode="json")) < MAX_ITEM_BYTES
+    assert kept.steps[0].name == "n0.i0.n0" and kept.steps[-1] == steps[-1]  # how it ended, whole
+    assert any(s.outcome.endswith("steps not kept in the run log") for s in kept.steps)

@@ -36,27 +36,31 @@ def _trimmed(step: RunStep) -> RunStep:
     return step.model_copy(update={"detail": {"trimmed": "detail dropped: the run log keeps one item per run"}})
 
 
-def _measure(record: RunRecord) -> int:
-    return item_bytes(record.model_dump(mode="json"))
+def _measure(value: Any) -> int:
+    return item_bytes(value.model_dump(mode="json"))
 
 
 def fitted(record: RunRecord) -> RunRecord:
     """The record as it fits one item: the oldest steps' details dropped first, then, for a run of
-    thousands of steps, the steps between its first and last few replaced by a note saying so."""
-    measure = _measure
-    if measure(record) <= _FIT_BYTES:
+    thousands of steps, the steps between its first and last few replaced by a note saying so.
+    Each step is measured once; the record's size is their sum plus the rest of it."""
+    sizes = [_measure(step) for step in record.steps]
+    total = _measure(record.model_copy(update={"steps": []})) + sum(sizes) + len(sizes)  # commas
+    if total <= _FIT_BYTES:
         return record
     steps = list(record.steps)
     for i in range(len(steps) - 1):  # the last step says how the run ended: it stays whole
         steps[i] = _trimmed(steps[i])
-        if measure(record.model_copy(update={"steps": steps})) <= _FIT_BYTES:
+        trimmed = _measure(steps[i])
+        total, sizes[i] = total - sizes[i] + trimmed, trimmed
+        if total <= _FIT_BYTES:
             return record.model_copy(update={"steps": steps})
     if len(steps) > 2 * _KEPT_AT_ENDS:
         dropped = len(steps) - 2 * _KEPT_AT_ENDS
         note = RunStep(name="…", kind="check", outcome=f"{dropped} steps not kept in the run log")
         steps = [*steps[:_KEPT_AT_ENDS], note, *steps[-_KEPT_AT_ENDS:]]
     shorter = record.model_copy(update={"steps": steps})
-    if measure(shorter) <= _FIT_BYTES:
+    if _measure(shorter) <= _FIT_BYTES:
         return shorter
     return shorter.model_copy(update={"steps": [_trimmed(s) for s in steps]})
 
