@@ -227,3 +227,24 @@ def test_a_run_of_thousands_of_steps_still_fits_one_run_log_item_keeping_its_end
     assert item_bytes(kept.model_dump(mode="json")) < MAX_ITEM_BYTES
     assert kept.steps[0].name == "n0.i0.n0" and kept.steps[-1] == steps[-1]  # how it ended, whole
     assert any(s.outcome.endswith("steps not kept in the run log") for s in kept.steps)
+
+
+def test_a_changed_condition_on_a_long_text_still_fires_after_its_wait_from_a_small_request() -> None:
+    automation = Rule.model_validate(
+        {
+            **rule(200).model_dump(),
+            "condition": {"field": "notes", "op": "changed"},
+        }
+    )
+    found = FakeEngine(FakeAutomation(tenant(5), pipelines(1), fields(2), [automation]), FakeDeals(big_deal("won", 2)))
+    before = big_deal("negotiation", 1)
+    before = before.model_copy(update={"fields": {**before.fields, "notes": "short notes"}})
+
+    [request] = plan_runs(diff(before, big_deal("won", 2)), found.automation.load("t1"), "e").runs
+    record, durable = found.run(request, FakeDurable(suspend_at_waits=True))
+    clock.use(lambda: NOW + timedelta(days=2))
+    record, _ = found.run(request, durable.replay())
+
+    assert input_bytes(request.model_dump_json()) < REQUEST_BOUND
+    assert request.previous == {"notes": "short notes"} and set(request.changed["notes"]) == {"sha256"}
+    assert record.status == "completed", record.reason

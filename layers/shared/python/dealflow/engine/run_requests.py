@@ -24,8 +24,8 @@ from dealflow.model.catalog import Automation
 
 def run_id_for(event_id: str, automation_id: str) -> str:
     """The durable execution name: same record + same automation = same run."""
-    digest = hashlib.sha256(f"{event_id}\x1f{automation_id}".encode()).hexdigest()
-    return f"run-{digest[:48]}"
+    hashed = hashlib.sha256(f"{event_id}\x1f{automation_id}".encode()).hexdigest()
+    return f"run-{hashed[:48]}"
 
 
 def automation_ref(automation: Automation) -> dict[str, Any]:
@@ -39,6 +39,20 @@ def automation_ref(automation: Automation) -> dict[str, Any]:
     }
 
 
+# A compared value longer than this travels as its digest: ``changed`` on a 120 KB notes field still
+# tells a change apart, and the request stays small (``changed_from`` a text that long never holds).
+_LONGEST_COMPARED = 1_000
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {"sha256": hashlib.sha256(v.encode()).hexdigest()}
+        if isinstance(v, str) and len(v) > _LONGEST_COMPARED
+        else v
+        for name, v in to_json(values).items()
+    }
+
+
 def compared_values(change: DealChange, automation: Automation) -> dict[str, Any]:
     """The change that started a run, as far as the automation's ``changed*`` conditions compare
     with it: the compared fields as the change left them (``changed``) and, of those, the ones it
@@ -48,11 +62,11 @@ def compared_values(change: DealChange, automation: Automation) -> dict[str, Any
     compared = compared_fields(automation)
     if not compared:
         return {"previous": None if change.kind is ChangeKind.CREATED else {}, "changed": {}}
-    changed = to_json(change.facts(compared))
+    changed = _compact(change.facts(compared) or {})
     if change.kind is ChangeKind.CREATED:
         return {"previous": None, "changed": changed}
     moved = compared & change.changed_fields
-    return {"previous": to_json(change.facts(moved, before=True)) if moved else {}, "changed": changed}
+    return {"previous": _compact(change.facts(moved, before=True) or {}) if moved else {}, "changed": changed}
 
 
 def request_data(
