@@ -279,7 +279,7 @@ class DealflowPeer:
         for record in records:
             images = record["dynamodb"]
             found = plan_record(images.get("OldImage"), images.get("NewImage"), record["eventID"], automation_for)
-            fired.extend((run["event_id"], run["automation"].id) for run in found.plan.planned)
+            fired.extend((run["event_id"], run["automation"]["id"]) for run in found.plan.planned)
         return fired
 
 

@@ -156,6 +156,7 @@ class FakeAutomation:
     ) -> None:
         self.tenant = tenant
         self.definitions: dict[str, list[Any]] = {"PIPELINE": list(pipelines), "FIELD": list(fields)}
+        self.saved: dict[tuple[str, int], list[Automation]] = {}  # every version put, as the store keeps them
         for item in automation:
             self.put(item)
 
@@ -163,6 +164,11 @@ class FakeAutomation:
         kind = automation.kind.upper() if automation.kind != "business_process" else "PROCESS"
         rest = [a for a in self.definitions.get(kind, []) if a.id != automation.id]
         self.definitions[kind] = [*rest, automation]
+        self.saved.setdefault((automation.id, automation.version), []).append(automation)
+
+    def versions(self, tenant_id: str, automation_id: str, version: int) -> list[Automation]:
+        assert tenant_id == self.tenant.id, f"no tenant '{tenant_id}'"
+        return list(self.saved.get((automation_id, version), []))
 
     def switch(self, automation_id: str, enabled: bool) -> None:
         for kind, items in self.definitions.items():

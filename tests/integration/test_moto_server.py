@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, set_up
+from dealflow.local.seed import sample_deals
 from dealflow.model import RunRequest
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -35,7 +36,8 @@ def test_the_sample_runner_event_runs_its_rule() -> None:
     request = RunRequest.model_validate(json.loads((EVENTS / "runner-start.json").read_text()))
     with MotoStack() as stack:
         set_up(stack)
-        stack.create_deal(request.deal)
+        [deal] = [d for d in sample_deals() if d.id == request.deal_id]  # the request names it, as seeded
+        stack.create_deal(deal)
         stack._pump.poll()  # only the sample's run, not the rules the INSERT would start
 
         assert stack.runs_port.start(request) is True

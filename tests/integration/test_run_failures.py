@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from dealflow.engine import interpreter
+from dealflow.engine import run_steps
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import Automation
@@ -60,14 +60,14 @@ def test_a_request_the_runner_cannot_read_fails_its_run_under_its_deal_and_autom
 def test_an_error_in_the_walker_outside_any_step_fails_only_that_run_with_a_reason(
     stack: MotoStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compile_run = interpreter.compile_run
+    compile_run = run_steps.compile_run
 
     def compile_breaking_one(automation: Automation) -> Any:
         if automation.id == "won-notify-head":
             raise ValueError("the rule's actions could not be compiled")
         return compile_run(automation)
 
-    monkeypatch.setattr(interpreter, "compile_run", compile_breaking_one)
+    monkeypatch.setattr(run_steps, "compile_run", compile_breaking_one)  # the start step compiles
     stack.create_deal(demo_deal("d-1", "Website", "100.00", "services"))
     stack.drain()
 

@@ -20,7 +20,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
 from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX
-from dealflow.engine.dispatch import run_id_for
+from dealflow.engine.run_requests import run_id_for
 from dealflow.local import MotoStack
 from dealflow.local.__main__ import cli
 from dealflow.local.cfn_yaml import load_template

@@ -11,7 +11,8 @@ from boto3.dynamodb.types import TypeSerializer
 
 from dealflow.engine.changes import ChangeKind, DealChange, diff
 from dealflow.engine.compiled import MAX_DEPTH, AutomationIndex, CompiledAutomation, TenantAutomation
-from dealflow.engine.dispatch import Dispatcher, plan_runs, run_id_for
+from dealflow.engine.dispatch import Dispatcher, plan_runs
+from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, Trigger, User
 from dealflow.store.items import to_item
 
@@ -119,7 +120,9 @@ def test_rule_fires_when_deal_enters_its_stage_and_condition_holds() -> None:
     assert [r.automation.id for r in plan.runs] == ["r-won"]
     run = plan.runs[0]
     assert isinstance(run, RunRequest)
-    assert run.deal == new and run.tenant_id == "t1" and run.event_id == "evt-1"
+    assert (run.deal_id, run.deal_version, run.entity) == (new.id, 2, "deal")
+    assert run.tenant_id == "t1" and run.event_id == "evt-1"
+    assert (run.automation.id, run.automation.version, run.automation.kind) == ("r-won", won.version, "rule")
     assert run.started_by.model_dump() == {
         "pipeline_id": "sales",
         "stage_id": "won",
@@ -138,8 +141,7 @@ def test_planned_request_survives_the_trip_to_the_runner() -> None:
     sent = plan.runs[0].model_dump(mode="json")
     received = RunRequest.model_validate(sent)
     assert received.run_id == plan.runs[0].run_id and received.depth == 4
-    assert received.deal == plan.runs[0].deal
-    assert received.automation == plan.runs[0].automation
+    assert received == plan.runs[0]
 
 
 def test_rule_without_condition_fires() -> None:

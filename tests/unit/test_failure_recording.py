@@ -12,9 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from dealflow import clock
-from dealflow.engine import interpreter
+from dealflow.engine import run_steps
 from dealflow.engine.interpreter import RunFailed, execute_event
 from dealflow.engine.run_failures import UnreadableRequest, readable, reconcile
+from dealflow.engine.run_requests import run_request
 from dealflow.model import BusinessProcess, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, User
 from dealflow.model.run import ExecutionStatusChange
 from dealflow.ports import ExecutionFacts
@@ -47,15 +48,11 @@ def engine(*automation: Any) -> FakeEngine:
     return FakeEngine(FakeAutomation(TENANT, [SALES], [], list(automation) or [RULE]), FakeDeals(DEAL))
 
 
-def raw_request(**changes: Any) -> dict[str, Any]:
-    request = RunRequest(
-        run_id="run-1",
-        tenant_id="t1",
-        event_id="evt-1",
-        deal=DEAL,
-        started_by={"pipeline_id": "sales", "stage_id": "won"},
-        automation=RULE,
-    )
+def raw_request(automation: Any = RULE, **changes: Any) -> dict[str, Any]:
+    """A run request as the runner receives it; ``automation`` a model (referenced) or raw data."""
+    if isinstance(automation, dict):
+        return {**raw_request(), "automation": automation, **changes}
+    request = run_request(DEAL, automation, "evt-1", {"pipeline_id": "sales", "stage_id": "won"}, run_id="run-1")
     return {**request.model_dump(mode="json"), **changes}
 
 
@@ -72,7 +69,7 @@ class Durable(FakeDurable):
 
 def test_an_unreadable_request_fails_its_run_under_its_deal_and_automation_with_a_readable_reason() -> None:
     found = engine()
-    raw = raw_request(deal={**DEAL.model_dump(mode="json"), "title": ""}, priority="high")
+    raw = raw_request(deal_version=0, priority="high")
 
     with pytest.raises(RunFailed):
         execute_event(raw, Durable(), found.services)
@@ -81,7 +78,7 @@ def test_an_unreadable_request_fails_its_run_under_its_deal_and_automation_with_
     assert found.runs.for_automation("t1", "won-mail") == [record]
     assert (record.run_id, record.status, record.automation_name) == ("run-1", "failed", "Won deal: e-mail the head")
     assert record.reason is not None and record.reason.startswith("start: the run's request could not be read: ")
-    assert "deal.deal.title: String should have at least 1 character" in record.reason
+    assert "deal_version: Input should be greater than or equal to 1" in record.reason
     assert "priority: Extra inputs are not permitted" in record.reason
     assert "Traceback" not in record.reason and "\n" not in record.reason
     [step] = record.steps
@@ -121,14 +118,14 @@ def test_an_error_in_the_walker_outside_any_step_fails_the_run_at_its_start(monk
     def broken(automation: Any) -> Any:
         raise ValueError("a node of an unknown kind")
 
-    monkeypatch.setattr(interpreter, "compile_run", broken)
+    monkeypatch.setattr(run_steps, "compile_run", broken)
     found = engine()
 
     record, durable = found.run(RunRequest.model_validate(raw_request()))
 
     assert (record.status, record.reason) == ("failed", "start: a node of an unknown kind")
     assert [(s.name, s.outcome) for s in record.steps] == [("start", "failed")]
-    assert durable.step_names == ["failed"]
+    assert durable.step_names == ["start", "failed"]  # the start step compiles what it loaded
 
 
 def test_a_finish_step_out_of_retries_fails_the_run_at_finish() -> None:
@@ -141,7 +138,7 @@ def test_a_finish_step_out_of_retries_fails_the_run_at_finish() -> None:
         }
     )
     found = engine(process)
-    request = RunRequest.model_validate(raw_request(automation=process.model_dump(mode="json")))
+    request = RunRequest.model_validate(raw_request(process))
 
     record, durable = found.run(request, FakeDurable(give_up={"finish"}))
 
@@ -190,7 +187,7 @@ def known(error: str | None = None, request: Any = None) -> FakeExecutions:
 def waiting_run() -> FakeEngine:
     delayed = Rule.model_validate({**RULE.model_dump(), "delay": {"days": 2}})
     found = engine(delayed)
-    request = RunRequest.model_validate(raw_request(automation=delayed.model_dump(mode="json")))
+    request = RunRequest.model_validate(raw_request(delayed))
     record, _ = found.run(request, FakeDurable(suspend_at_waits=True))
     assert record.status == "waiting"
     return found

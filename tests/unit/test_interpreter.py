@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 
 from dealflow import clock
+from dealflow.engine.changes import diff
+from dealflow.engine.dispatch import plan_runs
+from dealflow.engine.run_requests import run_request
+from dealflow.language import templates
 from dealflow.model import (
     BusinessProcess,
     Deal,
@@ -130,9 +134,8 @@ def engine(automation: Automation, *items: Deal) -> FakeEngine:
 def request(automation: Automation, item: Deal | None = None, **extra: Any) -> RunRequest:
     item = item or deal()
     entry = StageEntry(pipeline_id=item.pipeline_id, stage_id=item.stage_id, event=extra.pop("event", None))
-    return RunRequest(
-        run_id="run-1", tenant_id="t1", event_id="evt-1", deal=item, started_by=entry, automation=automation, **extra
-    )
+    started_by = entry.model_dump(exclude_none=True)
+    return run_request(item, automation, "evt-1", started_by, run_id="run-1", **extra)
 
 
 def steps(record: RunRecord) -> list[tuple[str, str, str]]:
@@ -257,6 +260,34 @@ def test_after_its_delay_a_rule_rechecks_and_stops_when_it_no_longer_applies(
     assert steps(record) == [("delay", "wait", "waited"), ("check", "check", status)]
     assert replay.step_names == ["start", "check"]
     assert found.outbox.sent == []
+
+
+@pytest.mark.parametrize(
+    ("amount_meanwhile", "status"), [(Decimal("1000.00"), "completed"), (Decimal("500.00"), "skipped")]
+)
+def test_a_delayed_rule_on_where_the_deal_came_from_rechecks_with_the_change_that_started_it(
+    amount_meanwhile: Decimal, status: str, time: Clock
+) -> None:
+    """#18.3: re-checked after the wait, ``changed_from`` still sees the change that started the run
+    (the request carries the previous stage), while the other values are the deal's as it is now."""
+    came_from = {
+        "all": [
+            {"field": "stage_id", "op": "changed_from", "value": "negotiation"},
+            {"field": "amount", "op": "gte", "value": 1000},
+        ]
+    }
+    automation = rule([TASK], delay={"days": 1}, condition=came_from)
+    found = engine(automation)
+    [run] = plan_runs(diff(deal(stage_id="negotiation"), deal(version=2)), found.automation.load("t1"), "evt-1").runs
+    record, first = found.run(run, FakeDurable(suspend_at_waits=True))
+    assert record.status == "waiting"
+    found.deals.put(deal(amount=amount_meanwhile, version=3))
+    time.advance(days=1)
+
+    record, _ = found.run(run, first.replay())
+
+    assert record.status == status
+    assert len(found.records.of("task")) == (1 if status == "completed" else 0)
 
 
 def test_without_a_delay_the_check_does_not_recheck_the_stage() -> None:
@@ -417,14 +448,16 @@ def test_a_process_falls_through_to_the_next_branch_or_otherwise(
     assert sent == [effect[1]]
 
 
-def test_a_process_sees_the_item_as_the_change_showed_it() -> None:
+def test_a_process_sees_the_item_as_it_is_when_its_run_starts() -> None:
+    """A run request names the item; the run reads it (it no longer carries the item as the change
+    showed it: a large deal made the request too large for the runner's input)."""
     automation = process(OUTCOME)
     as_changed = deal()
     stored_since = deal(stage_id="lost")
 
     record, _ = engine(automation, stored_since).run(request(automation, as_changed))
 
-    assert ("Won or lost?", "condition", "branch 'won'") in steps(record)
+    assert ("Won or lost?", "condition", "branch 'lost'") in steps(record)
 
 
 def test_a_loop_repeats_while_its_condition_holds_each_turn_with_its_own_step_names() -> None:
@@ -493,11 +526,46 @@ def test_set_variable_computes_a_value_later_nodes_see_and_may_set_the_tenants_v
 
     assert [t["title"] for t in found.records.of("task")] == ["Commission 75.00 at 9 %"]
     assert found.automation.tenant.variables["commission_pct"].value == Decimal("9")
-    assert durable.step_names == ["start", "check", "n1-set", "n2-create_task", "finish"]
+    assert durable.step_names == ["start", "check", "n0-set", "n1-set", "n2-create_task", "finish"]
     assert [(s.name, s.outcome, s.detail["scope"]) for s in record.steps if s.outcome == "set"] == [
         ("n0", "set", "process"),
         ("Raise", "set", "tenant"),
     ]
+
+
+def test_a_replay_after_a_wait_takes_the_value_set_variable_recorded(
+    time: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An expression whose value differs each time it is evaluated (randomness, a clock) is
+    evaluated once, in a step: the replay after the wait takes the same branch and step names."""
+    automation = process(
+        [
+            {"kind": "set_variable", "variable": "pick", "expression": "deal.amount"},
+            {"kind": "delay", "delay": {"days": 1}},
+            {
+                "kind": "condition",
+                "branches": [
+                    {
+                        "name": "one",
+                        "condition": {"field": "var.pick", "op": "equals", "value": 1},
+                        "nodes": [action(TASK)],
+                    }
+                ],
+                "otherwise": [action(EMAIL)],
+            },
+        ]
+    )
+    picks = iter([1, 2, 3, 4])
+    monkeypatch.setattr(templates, "evaluate", lambda source, scope: next(picks))
+    found, first = waiting(automation)
+    time.advance(days=1)
+
+    record, replay = found.run(request(automation), first.replay())
+
+    assert record.status == "completed"
+    assert replay.operations[: len(first.operations)] == first.operations
+    assert "n2.b0.n0-create_task" in replay.step_names and found.outbox.sent == []
+    assert [s.detail["value"] for s in record.steps if s.outcome == "set"] == ["1"]
 
 
 def test_a_process_delay_rechecks_after_the_wait_and_stops_when_the_deal_is_gone(time: Clock) -> None:

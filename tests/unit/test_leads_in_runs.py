@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dealflow import clock
-from dealflow.model import Deal, Lead, Pipeline, Rule, RunRequest, Stage, StageEntry, Tenant, User, parse_item
+from dealflow.engine.run_requests import run_request
+from dealflow.model import Deal, Lead, Pipeline, Rule, RunRequest, Stage, Tenant, User, parse_item
 from tests.fakes import FakeAutomation, FakeDeals, FakeDurable, FakeEngine
 
 TENANT = Tenant(id="t1", name="Example Ltd", users=[User(id="u-head", name="Helena", email="helena@example.com")])
@@ -49,25 +50,16 @@ def time() -> Iterator[Clock]:
 
 
 def request(item: Deal, previous: Deal | None = None) -> RunRequest:
-    entry = StageEntry(pipeline_id=item.pipeline_id, stage_id=item.stage_id)
-    return RunRequest(
-        run_id="run-1",
-        tenant_id="t1",
-        event_id="evt-1",
-        deal=item,
-        started_by=entry,
-        automation=RULE,
-        previous=previous,
-    )
+    entry = {"pipeline_id": item.pipeline_id, "stage_id": item.stage_id}
+    return run_request(item, RULE, "evt-1", entry, before=previous, run_id="run-1")
 
 
-def test_a_run_request_carries_a_lead_to_the_runner_as_a_lead() -> None:
+def test_a_run_request_names_a_lead_as_a_lead() -> None:
     before = LEAD.model_copy(update={"stage_id": "new"})
 
     received = RunRequest.model_validate_json(request(LEAD, before).model_dump_json())
 
-    assert isinstance(received.deal, Lead) and received.deal == LEAD
-    assert isinstance(received.previous, Lead) and received.previous.stage_id == "new"
+    assert (received.deal_id, received.entity) == ("lead-1", "lead")
 
 
 def test_an_item_stored_before_leads_existed_reads_as_a_deal() -> None:
@@ -75,7 +67,6 @@ def test_an_item_stored_before_leads_existed_reads_as_a_deal() -> None:
     del stored["entity"]
 
     assert type(parse_item(stored)) is Deal
-    assert type(RunRequest.model_validate({**request(LEAD).model_dump(mode="json"), "deal": stored}).deal) is Deal
 
 
 def test_after_its_delay_a_rule_on_a_lead_that_moved_on_says_the_lead_left_its_stage(time: Clock) -> None:

@@ -6,7 +6,6 @@ fired, and the same JSON request for the runner."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from bench.workload import NEVER, build
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, diff
 from dealflow.engine.compiled import AutomationIndex, TenantAutomation
-from dealflow.engine.dispatch import plan_record, plan_runs, run_id_for
-from dealflow.model import Pipeline, Rule, RunRequest, Stage, StageEntry, Tenant, Trigger, parse_item
+from dealflow.engine.dispatch import plan_record, plan_runs
+from dealflow.engine.run_requests import run_request
+from dealflow.model import Pipeline, Rule, Stage, Tenant, Trigger, parse_item
 
 POWERTOOLS = TypeDeserializer().deserialize
 TENANT = Tenant(id="t1", name="Example Ltd")
@@ -226,8 +226,8 @@ def test_the_same_rules_fire_as_on_the_pydantic_path(amount: dict[str, Any] | No
     new_image = deal_image("won", amount=amount, fields={"M": custom}, company={"S": "Acme"})
     mine = plan_record(old_image, new_image, "evt-1", lambda _: rules).plan
     theirs = plan_runs(diff(pydantic_path(old_image), pydantic_path(new_image)), rules, "evt-1")
-    fired = [r["automation"].id for r in mine.planned]
-    assert fired == [r["automation"].id for r in theirs.planned]
+    fired = [r["automation"]["id"] for r in mine.planned]
+    assert fired == [r["automation"]["id"] for r in theirs.planned]
     assert [n.automation.id for n in mine.not_started] == [n.automation.id for n in theirs.not_started]
     assert [n.trace() for n in mine.not_started] == [n.trace() for n in theirs.not_started]
     assert 0 < len(fired) < len(CONDITIONS)  # the edge cases cut both ways
@@ -268,19 +268,9 @@ def test_the_runner_gets_the_request_it_got_from_the_models() -> None:
         version={"N": "3"},
     )
     [request] = plan_record(old_image, new_image, "evt-1", lambda _: automation(won)).plan.runs
-    new = pydantic_path(new_image)
-    before = RunRequest.model_construct(  # how the dispatcher built it with pydantic
-        run_id=run_id_for("evt-1", "r-won"),
-        tenant_id="t1",
-        event_id="evt-1",
-        deal=new,
-        started_by=StageEntry.model_construct(
-            pipeline_id="sales", stage_id="won", from_pipeline_id="sales", from_stage_id="offer"
-        ),
-        automation=won,
-        target_id=None,
-        depth=3,
-        chain=["r-x"],
-    )
+    old, new = pydantic_path(old_image), pydantic_path(new_image)
+    # as it is built from the models (test mode, manual starts)
+    entry = {"pipeline_id": "sales", "stage_id": "won", "from_pipeline_id": "sales", "from_stage_id": "offer"}
+    before = run_request(new, won, "evt-1", entry, before=old)
     assert json.loads(request.model_dump_json()) == json.loads(before.model_dump_json())
-    assert request.deal.amount == Decimal("5000.00")
+    assert (request.deal_id, request.deal_version, request.depth, request.chain) == ("d1", 3, 3, ["r-x"])

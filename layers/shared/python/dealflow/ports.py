@@ -173,6 +173,11 @@ class AutomationSource(Protocol):
         """Change one tenant variable (a business process's ``set_variable`` with tenant scope)."""
         ...
 
+    def versions(self, tenant_id: str, automation_id: str, version: int) -> Sequence[Any]:
+        """What was saved as ``version`` of one automation (immutable; usually one content, empty
+        when it was saved before versions were kept): a run loads the version it was planned with."""
+        ...
+
 
 ANY = object()  # a definition write without a version check
 MAX_WRITES = 99  # definitions per transaction: DynamoDB takes 100 items, one is the version bump

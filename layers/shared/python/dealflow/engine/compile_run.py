@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dealflow.engine.nodes import Act, Branch, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable
+from dealflow.language.conditions import CHANGE_OPERATORS
 from dealflow.model import process as model
-from dealflow.model.automation import Trigger
+from dealflow.model.automation import AllOf, AnyOf, Clause, Condition, Trigger
 from dealflow.model.catalog import Automation
 from dealflow.model.process import BusinessProcess
 
@@ -56,8 +57,44 @@ def _rule(automation: Automation) -> RunPlan:
 
 def _process(process: BusinessProcess) -> RunPlan:
     defaults = {name: typed.value for name, typed in (process.parameters | process.variables).items()}
-    entry = Check(step="check", failed="failed", keep_item_as_changed=True)
-    return RunPlan((entry, *_tree(process.nodes)), finish="finish", variables=defaults)
+    entry = Check(step="check", failed="failed")
+    reads = frozenset(
+        clause.field for clause in _clauses_of(process) if not clause.field.startswith(("var.", "const."))
+    )
+    return RunPlan((entry, *_tree(process.nodes)), finish="finish", variables=defaults, reads=reads)
+
+
+def _clauses(condition: Condition | None) -> list[Clause]:
+    if condition is None:
+        return []
+    if isinstance(condition, Clause):
+        return [condition]
+    inner = condition.all if isinstance(condition, AllOf) else condition.any if isinstance(condition, AnyOf) else []
+    return [clause for c in inner for clause in _clauses(c)]
+
+
+def _node_clauses(nodes: Sequence[model.Node]) -> list[Clause]:
+    found: list[Clause] = []
+    for node in nodes:
+        if isinstance(node, model.ConditionNode):
+            for branch in node.branches:
+                found += _clauses(branch.condition) + _node_clauses(branch.nodes)
+            found += _node_clauses(node.otherwise)
+        elif isinstance(node, model.LoopNode):
+            found += _clauses(node.while_) + _node_clauses(node.nodes)
+    return found
+
+
+def _clauses_of(automation: Automation) -> list[Clause]:
+    if isinstance(automation, BusinessProcess):
+        return _clauses(automation.condition) + _node_clauses(automation.nodes)
+    return _clauses(automation.condition)
+
+
+def compared_fields(automation: Automation) -> frozenset[str]:
+    """The fields whose value before the change some condition of ``automation`` compares with
+    (``changed``, ``changed_from``, ``changed_to``): all of the old item a run request carries."""
+    return frozenset(c.field for c in _clauses_of(automation) if c.op in CHANGE_OPERATORS)
 
 
 def _tree(nodes: Sequence[model.Node]) -> tuple[Node, ...]:
@@ -77,7 +114,10 @@ def _tree(nodes: Sequence[model.Node]) -> tuple[Node, ...]:
             loop = Loop(at, node.while_, node.max_iterations, _tree(node.nodes), failed=failed, name=node.name)
             compiled.append(loop)
         else:
-            store = f"{at}-set" if node.scope == "tenant" else None
-            variable = SetVariable(at, node.variable, node.value, node.expression, failed, store=store, name=node.name)
+            store = node.scope == "tenant"
+            step = f"{at}-set" if store or node.expression is not None else None
+            variable = SetVariable(
+                at, node.variable, node.value, node.expression, failed, step=step, store=store, name=node.name
+            )
             compiled.append(variable)
     return tuple(compiled)

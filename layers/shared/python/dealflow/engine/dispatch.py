@@ -9,7 +9,6 @@ redelivered record) is a no-op on AWS and in the local invoke port alike.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
+from dealflow.engine.run_requests import request_data, run_request
 from dealflow.language.conditions import Facts, Trace, explain
 from dealflow.model import Deal, RunRequest, Trigger
 from dealflow.model.pipeline import StageSemantic
@@ -61,34 +61,6 @@ class RunPlan:
         if self._runs is None or len(self._runs) != len(self.planned):
             self._runs = [RunRequest.model_validate(planned) for planned in self.planned]
         return self._runs
-
-
-def run_id_for(event_id: str, automation_id: str) -> str:
-    """The durable execution name: same record + same automation = same run."""
-    digest = hashlib.sha256(f"{event_id}\x1f{automation_id}".encode()).hexdigest()
-    return f"run-{digest[:48]}"
-
-
-def _request(
-    change: DealChange,
-    compiled: CompiledAutomation,
-    event_id: str,
-    started_by: Mapping[str, Any],
-    target_id: str | None = None,
-) -> dict[str, Any]:
-    """A run request as plain data, in ``RunRequest``'s shape."""
-    cause = change.cause
-    return {
-        "run_id": run_id_for(event_id, compiled.automation.id),
-        "tenant_id": change.tenant_id,
-        "event_id": event_id,
-        "deal": change.new_item,
-        "started_by": started_by,
-        "automation": compiled.automation,
-        "target_id": target_id,
-        "depth": (int(cause["depth"]) if cause else 0) + 1,
-        "chain": list(cause.get("chain", ())) if cause else [],
-    }
 
 
 def plan_candidates(
@@ -137,7 +109,7 @@ def plan_candidates(
             if not test(new, old):
                 plan.not_started.append(NotStarted(compiled, new, old))
                 continue
-        plan.planned.append(_request(change, compiled, event_id, started_by, target_id))
+        plan.planned.append(request_data(change, compiled, event_id, started_by, target_id))
     return plan
 
 
@@ -212,8 +184,6 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
             process_plan = plan_candidates(
                 change, processes, event_id, started, flagged=flagged, reads=automation.condition_fields
             )
-            for request in process_plan.planned:
-                request["previous"] = change.old_item
             _merge(plan, process_plan)
     lead_id = new.get("lead_id")
     if entered is not None and lead_id and new.get("entity", "deal") == "deal":

@@ -11,7 +11,8 @@ from typing import Any
 from dealflow.clock import now_iso
 from dealflow.engine.changes import DealChange
 from dealflow.engine.compiled import CompiledAutomation
-from dealflow.engine.dispatch import NotStarted, run_id_for
+from dealflow.engine.dispatch import NotStarted
+from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, RunRecord, RunStep
 from dealflow.ports import RunLog, RunStarter
 

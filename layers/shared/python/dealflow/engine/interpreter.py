@@ -17,32 +17,30 @@ ends without the runner (timed out, stopped).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from dealflow import clock
-from dealflow.engine.actions import ActionContext, ActionError, Services, perform
-from dealflow.engine.changes import flat, tenant_facts
+from dealflow.engine.actions import Services
+from dealflow.engine.checkpoints import from_json
 from dealflow.engine.compile_run import compile_run
-from dealflow.engine.compiled import MAX_DEPTH
-from dealflow.engine.delays import DelayError, seconds_until, wake_moment
-from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable, StepKind
+from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind
 from dealflow.engine.run_failures import readable, record_unreadable
-from dealflow.engine.run_record import RunBook, stamp
+from dealflow.engine.run_record import bounded
+from dealflow.engine.run_start import Snapshot, planned
+from dealflow.engine.run_steps import RunSteps, label
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
-from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, RunRequest, RunStep, Tenant, parse_item
-from dealflow.model.automation import Action, Condition
-from dealflow.model.run import RunStatus
+from dealflow.model import RunRequest, RunStep
+from dealflow.model.automation import Condition
 from dealflow.ports import Durable
 
-# What each step returns keeps the shape it had before rules and processes shared this walker:
-# runs in flight replay those results. start: {started_at, wait_seconds, wake_at, tenant, pipelines,
-# fields} or {started_at, failed, step?}; check: {proceed, deal, step}; an action: {step, deal} or
-# {failed, step}; a delay's plan: {seconds, wake_at} or {failed, step}.
+# What each step returns (a checkpoint: small, whatever the tenant, the deal or the texts):
+# start: {started_at, wait_seconds, wake_at, snapshot} or {started_at, failed, step?} or
+# {started_at, gone, step}; check: {proceed, step, seen?}; an action: {step, seen?} or
+# {failed, step}; a delay's plan: {seconds, wake_at} or {failed, step}; a set_variable: {value} or
+# {error}. ``seen`` holds only the item's fields that conditions read and that changed.
 
 
 class RunEnded(Exception):
@@ -61,56 +59,19 @@ class RunStopped(RunEnded):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """What the start step read for the whole run: later edits to the tenant cannot change it."""
-
-    tenant: Tenant
-    pipelines: dict[str, Pipeline]
-    fields: dict[str, FieldDefinition]
-
-    @classmethod
-    def of(cls, loaded: dict[str, Any]) -> Snapshot:
-        # Typed again from the step's JSON: numbers must be Decimals, not the text JSON carried them as.
-        return cls(
-            tenant=Tenant.model_validate(loaded["tenant"]),
-            pipelines={pid: Pipeline.model_validate(p) for pid, p in loaded["pipelines"].items()},
-            fields={code: FieldDefinition.model_validate(f) for code, f in loaded["fields"].items()},
-        )
-
-
-def facts(item: Deal | None, variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
+def facts(seen: dict[str, Any], variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
     """What a branch's or loop's condition sees: the item's fields, ``var.<name>``, ``const.<name>``."""
-    seen = flat(item) or {}
-    seen.update({f"var.{k}": v for k, v in variables.items()})
-    seen.update({f"const.{k}": v for k, v in constants.items()})
-    return seen
+    found = dict(seen)
+    found.update({f"var.{k}": v for k, v in variables.items()})
+    found.update({f"const.{k}": v for k, v in constants.items()})
+    return found
 
 
-def _label(node: Node, prefix: str) -> str:
-    return node.name or f"{prefix}{node.at}"
-
-
-class Walker:
-    """One run: walks the compiled tree, keeping the item, the variables and the run's record."""
-
-    def __init__(self, request: RunRequest, durable: Durable, services: Services) -> None:
-        self.request, self.durable, self.services = request, durable, services
-        self.plan = RunPlan(())  # compiled by ``run``, where a failure to compile is recorded
-        self.book = RunBook(request, services.runs, durable.execution_id)
-        # Where the walk stands between nodes: the step a failure outside any node is filed under.
-        self.at: tuple[str, StepKind] = ("start", "check")
-        self.item: Deal = request.deal  # as the change showed it, until a check reads it anew
-        self.waited = False  # since the last check: the next check must re-check
-        self.checked = False
-        self.variables: dict[str, Any] = {}
-        self.constants: dict[str, Any] = {}
-        self.snapshot: Snapshot | None = None
-        self.leading: dict[str, Any] = {}  # a leading delay, as the start step planned it
+class Walker(RunSteps):
+    """One run: walks the compiled tree, deciding between steps from what the steps recorded."""
 
     def run(self) -> dict[str, Any]:
         try:
-            self.plan = compile_run(self.request.automation)
             self._start()
             self._walk(self.plan.nodes, "")
             if self.plan.finish is not None:
@@ -136,11 +97,19 @@ class Walker:
                 raise
             self._fail("start", "check", "failed", readable(exc))
         self.book.started_at = loaded["started_at"]
+        if "gone" in loaded:
+            self.book.steps.append(RunStep.model_validate(loaded["step"]))
+            raise RunStopped("skipped")
         self._ended_in_step(loaded)
+        if self.automation is None:  # a replay: the saved version is immutable, read it again
+            self.automation = planned(self.services.automation, self.request)
+            if self.automation is None:
+                self._fail("start", "check", "failed", self._gone())
+            self.plan = compile_run(self.automation)
         if loaded["wait_seconds"]:
             self.book.wake_at = loaded["wake_at"]
         self.leading = {"seconds": loaded["wait_seconds"], "wake_at": loaded["wake_at"]}
-        self.snapshot = Snapshot.of(loaded)
+        self.snapshot = Snapshot(loaded["snapshot"])
         self.constants = self.snapshot.tenant.values("constants")
         tenant_variables = self.snapshot.tenant.values("variables")
         self.variables = {**tenant_variables, **self.plan.variables, **self.request.parameters}
@@ -154,7 +123,7 @@ class Walker:
             except Exception as exc:  # a template that fails, or the engine giving up on a step
                 if self.durable.owns(exc):
                     raise
-                self._fail(_label(node, prefix), node.kind, prefix + node.failed, readable(exc))
+                self._fail(label(node, prefix), node.kind, prefix + node.failed, readable(exc))
 
     def _visit(self, node: Node, prefix: str) -> None:
         match node:
@@ -191,13 +160,14 @@ class Walker:
         raise RunFailed(f"{step.name}: {outcome['failed']}")
 
     def _note(self, node: Node, prefix: str, outcome: str, **detail: Any) -> None:
-        self.book.steps.append(RunStep(name=_label(node, prefix), kind=node.kind, outcome=outcome, detail=detail))
+        self.book.steps.append(
+            RunStep(name=label(node, prefix), kind=node.kind, outcome=outcome, detail=bounded(detail))
+        )
 
     def _holds(self, condition: Condition) -> tuple[bool, list[dict[str, Any]]]:
         trace: list[dict[str, Any]] = []
-        previous = self.request.previous
-        before = facts(previous, self.variables, self.constants) if previous is not None else None
-        return compile_condition(condition)(facts(self.item, self.variables, self.constants), before, trace), trace
+        now, before = self._as_changed(facts(self.seen, self.variables, self.constants))
+        return compile_condition(condition)(now, before, trace), trace
 
     def _check(self, node: Check, prefix: str) -> None:
         if node.only_after_wait and not self.waited:
@@ -208,30 +178,29 @@ class Walker:
         self.checked, self.waited = True, False
         if not checked["proceed"]:
             raise RunStopped("skipped" if first else "stopped")
-        if not node.keep_item_as_changed:
-            self.item = parse_item(checked["deal"])
+        self.seen.update(from_json(checked.get("seen", {})))
 
     def _delay(self, node: Delay, prefix: str) -> None:
-        label = _label(node, prefix)
-        planned = self.leading
+        name = label(node, prefix)
+        wait = self.leading
         if node.plan is not None:
-            planned = self.durable.step(prefix + node.plan, partial(self._plan_step, node, label))
-        self._ended_in_step(planned)
-        seconds, wake_at = planned["seconds"], planned["wake_at"]
+            wait = self.durable.step(prefix + node.plan, partial(self._plan_step, node, name))
+        self._ended_in_step(wait)
+        seconds, wake_at = wait["seconds"], wait["wake_at"]
         if seconds > 0:
             self.book.wake_at = wake_at
             self.durable.wait(prefix + node.wait, seconds)
             self.waited = True
         self.book.steps.append(
-            RunStep(name=label, kind="wait", outcome="waited", at=wake_at, detail={"seconds": seconds})
+            RunStep(name=name, kind="wait", outcome="waited", at=wake_at, detail={"seconds": seconds})
         )
 
     def _act(self, node: Act, prefix: str) -> None:
-        work = partial(self._perform, node.action, _label(node, prefix), prefix + node.key, node.closes_run)
+        work = partial(self._perform, node.action, label(node, prefix), prefix + node.key, node.closes_run)
         outcome = self.durable.step(prefix + node.at, work, side_effect=True)
         self._ended_in_step(outcome)
         self.book.steps.append(RunStep.model_validate(outcome["step"]))
-        self.item = parse_item(outcome["deal"])
+        self.seen.update(from_json(outcome.get("seen", {})))
 
     def _choose(self, node: Choose, prefix: str) -> None:
         here, seen = prefix + node.at, []
@@ -261,126 +230,16 @@ class Walker:
 
     def _set_variable(self, node: SetVariable, prefix: str) -> None:
         value = node.value
-        if node.expression is not None:
-            scope = {"deal": flat(self.item), "var": self.variables, "const": self.constants}
-            value = templates.evaluate(node.expression, scope)
+        if node.step is not None:  # computed (or stored) inside a step: a replay takes the recorded value
+            done = self.durable.step(prefix + node.step, partial(self._set_step, node))
+            if "error" in done:
+                raise templates.TemplateError(done["error"])
+            value = from_json(done["value"])
         self.variables[node.variable] = value
-        if node.store is not None:
-            store = partial(self.services.automation.set_variable, self.request.tenant_id, node.variable, value)
-            self.durable.step(prefix + node.store, store)
         shown = str(value) if value is not None else None
         self._note(
             node, prefix, "set", variable=node.variable, scope="tenant" if node.store else "process", value=shown
         )
-
-    # Inside steps: reading, writing, the clock. Each returns JSON-ready data only.
-
-    def _start_step(self) -> dict[str, Any]:
-        now = clock.now()
-        self.book.started_at = stamp(now)
-        automation = self.services.automation.load(self.request.tenant_id)
-        started: dict[str, Any] = {"started_at": self.book.started_at, "wait_seconds": 0, "wake_at": None}
-        lead = self.plan.nodes[0] if self.plan.nodes else None
-        if isinstance(lead, Delay) and lead.plan is None:  # planned here: one checkpoint fewer
-            planned = self._plan(lead, _label(lead, ""))
-            if "failed" in planned:
-                return {"started_at": self.book.started_at, **planned}
-            started |= {"wait_seconds": planned["seconds"], "wake_at": planned["wake_at"]}
-            self.book.wake_at = planned["wake_at"] if planned["seconds"] else None
-        self.book.write("waiting" if started["wait_seconds"] else "running")
-        return started | {
-            "tenant": automation.tenant.model_dump(mode="json"),
-            "pipelines": {pid: p.model_dump(mode="json") for pid, p in automation.pipelines.items()},
-            "fields": {code: f.model_dump(mode="json") for code, f in automation.fields.items()},
-        }
-
-    def _plan(self, node: Delay, label: str) -> dict[str, Any]:
-        now = clock.now()
-        try:
-            wake = wake_moment(node.delay, self.item, now)
-        except DelayError as exc:
-            return {"failed": str(exc), "step": self.book.fail(label, "wait", str(exc)).model_dump(mode="json")}
-        return {"seconds": seconds_until(wake, now), "wake_at": stamp(wake)}
-
-    def _plan_step(self, node: Delay, label: str) -> dict[str, Any]:
-        planned = self._plan(node, label)
-        if planned.get("seconds"):
-            self.book.wake_at = planned["wake_at"]
-            self.book.write("waiting")
-        return planned
-
-    def _switched_off(self) -> str | None:
-        current = self.services.automation.load(self.request.tenant_id).by_id.get(self.request.automation.id)
-        if current is None or not current.enabled:
-            return "the automation was switched off while the run waited"
-        return None
-
-    def _check_step(self, node: Check, delayed: bool) -> dict[str, Any]:
-        """Read the item as it is now; after a wait the automation must still apply to it, and a
-        trigger's item must be in the trigger's pipeline (and, when it is not the changed item,
-        meet the trigger's condition)."""
-        request = self.request
-        item = self.services.deals.get(request.tenant_id, request.target_id or request.deal.id)
-        trace: list[dict[str, Any]] = []
-
-        def holds() -> bool:
-            tenant = self.services.automation.load(request.tenant_id).tenant
-            return compile_condition(node.condition)({**(flat(item) or {}), **tenant_facts(tenant)}, None, trace)
-
-        entity = "lead" if request.target_id else request.deal.entity
-        ended: RunStatus = "skipped"  # how the run ends when the check gives a reason to stop it
-        reason: str | None = None
-        if delayed and (stopped := self._switched_off()):
-            ended, reason = "cancelled", stopped
-        elif item is None:
-            ended, reason = ("cancelled" if delayed else "skipped"), f"the {entity} was deleted"
-        elif node.trigger_pipeline_id and item.pipeline_id != node.trigger_pipeline_id:
-            reason = f"the {entity} is in pipeline '{item.pipeline_id}', not the trigger's '{node.trigger_pipeline_id}'"
-        elif node.trigger_pipeline_id and request.target_id and not holds():
-            reason = "the trigger's condition does not hold"
-        elif delayed and node.stage and (item.pipeline_id, item.stage_id) != node.stage:
-            reason = f"the {entity} left stage '{node.stage[1]}' before the delay ended (now in '{item.stage_id}')"
-        elif delayed and node.condition is not None and not holds():
-            reason = "the condition no longer held when the delay ended"
-        detail = {"reason": reason, "conditions": trace} if reason else {}
-        outcome = ended if reason else "passed"
-        step = RunStep(name=node.name or "check", kind="check", outcome=outcome, at=stamp(), detail=detail)
-        if reason:
-            self.book.write(ended, reason=reason, finished=True, new_step=step)
-        return {
-            "proceed": reason is None,
-            "deal": item.model_dump(mode="json") if item else None,
-            "step": step.model_dump(mode="json"),
-        }
-
-    def _perform(self, action: Action, name: str, key: str, closes_run: bool) -> dict[str, Any]:
-        """Carry out one action; a failure the automation's author must fix ends the run here,
-        with the reason, rather than being retried."""
-        request, snapshot = self.request, self.snapshot
-        assert snapshot is not None
-        ctx = ActionContext(
-            tenant=snapshot.tenant,
-            pipelines=snapshot.pipelines,
-            fields=snapshot.fields,
-            deal=self.item,
-            effect_key=f"{request.run_id}:{key}",
-            services=self.services,
-            variables=dict(self.variables),
-            causation=Causation(
-                run_id=request.run_id,
-                automation_id=request.automation.id,
-                depth=request.depth,
-                chain=[*request.chain, request.automation.id][-MAX_DEPTH:],
-            ),
-        )
-        try:
-            result = perform(action, ctx)
-        except (ActionError, templates.TemplateError) as exc:
-            return {"failed": str(exc), "step": self.book.fail(name, "action", str(exc)).model_dump(mode="json")}
-        outcome = "duplicate" if result.get("duplicate") else "done"
-        step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=result)
-        self.book.write("completed" if closes_run else "running", finished=closes_run, new_step=step)
-        return {"step": step.model_dump(mode="json"), "deal": ctx.deal.model_dump(mode="json")}
 
 
 def execute_any(request: RunRequest, durable: Durable, services: Services) -> dict[str, Any]:

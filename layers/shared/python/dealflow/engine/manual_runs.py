@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.dispatch import run_id_for
+from dealflow.engine.run_requests import run_request
 from dealflow.model import Deal, RunRequest, TypedValue
 from dealflow.model.process import BusinessProcess
 from dealflow.ports import RunStarter
@@ -112,17 +113,9 @@ def manual_request(
     key = request_id or _derived_request_id(item, process, values)
     # Tenant and item in the name: request ids are the callers', execution names are global.
     event_id = f"manual:{item.tenant_id}:{item.id}:{key}"
-    return RunRequest.model_validate(
-        {
-            "run_id": run_id_for(event_id, process.id),
-            "tenant_id": item.tenant_id,
-            "event_id": event_id,
-            "deal": item.model_copy(update={"caused_by": None}),
-            "started_by": {"pipeline_id": item.pipeline_id, "stage_id": item.stage_id, "event": "manual"},
-            "automation": process,
-            "parameters": dict(values),
-        }
-    )
+    started = {"pipeline_id": item.pipeline_id, "stage_id": item.stage_id, "event": "manual"}
+    item = item.model_copy(update={"caused_by": None})
+    return run_request(item, process, event_id, started, run_id=run_id_for(event_id, process.id), parameters=values)
 
 
 def start_by_hand(

@@ -5,7 +5,7 @@ business process is a check and then its tree. ``dealflow.engine.compile_run`` b
 ``dealflow.engine.interpreter`` walks them as durable steps.
 
 A node's ``at`` is its name in the run log (unless its author gave it a ``name``); ``at``, ``step``,
-``wait``, ``plan``, ``store``, ``failed`` and ``key`` are durable operation names and effect-key
+``wait``, ``plan``, ``step``, ``failed`` and ``key`` are durable operation names and effect-key
 parts relative to the node's place: the walker prefixes the path of the branch or loop turn it is
 in (``n1.b0.``, ``n2.i3.``). They are data rather than derived by the walker because rules and
 processes named their steps differently before they shared it, and runs in flight replay by those
@@ -38,7 +38,6 @@ class Check:
     at: str = "check"
     name: str | None = "check"  # whatever its place: the run log calls every check "check"
     only_after_wait: bool = False  # a process's re-check: nothing to re-check when nothing was waited
-    keep_item_as_changed: bool = False  # a process sees the item as the change showed it ("on add": as added)
     stage: tuple[str, str] | None = None  # (pipeline, stage) the deal must still be in after a wait
     condition: Condition | None = (
         None  # must still hold after a wait (a trigger's: on an item other than the changed one)
@@ -106,8 +105,9 @@ class Loop:
 
 @dataclass(frozen=True, slots=True)
 class SetVariable:
-    """A run variable (with ``tenant``: also the tenant's, in the step ``store``) set to a literal
-    or to an expression's value."""
+    """A run variable (with ``store``: also the tenant's) set to a literal or to an expression's
+    value. An expression is evaluated, and a tenant variable stored, in the durable step ``step``:
+    a replay takes the recorded value, so every branch, loop and step name after it is the same."""
 
     kind: ClassVar[StepKind] = "action"
     at: str
@@ -115,7 +115,8 @@ class SetVariable:
     value: Any
     expression: str | None
     failed: str
-    store: str | None = None
+    step: str | None = None  # None: a literal process variable, nothing to record
+    store: bool = False
     name: str | None = None
 
 
@@ -130,3 +131,6 @@ class RunPlan:
     nodes: tuple[Node, ...]
     finish: str | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    # The item's fields that branch and loop conditions read between steps: all a run keeps of the
+    # item, and all a check or an action step returns of it.
+    reads: frozenset[str] = frozenset()

@@ -97,7 +97,7 @@ class Recovered:
             automation_id=_id(automation.get("id")) or _UNKNOWN,
             automation_name=_text(automation.get("name"), "unknown automation"),
             automation_kind=_text(automation.get("kind"), _UNKNOWN),
-            deal_id=_id(data.get("target_id")) or _id(item.get("id")) or _UNKNOWN,
+            deal_id=_id(data.get("target_id")) or _id(data.get("deal_id")) or _id(item.get("id")) or _UNKNOWN,
             event_id=_text(data.get("event_id"), _UNKNOWN)[:200],
             started_by=started_by if isinstance(started_by, dict) else {},
         )

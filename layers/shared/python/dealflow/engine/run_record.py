@@ -3,7 +3,11 @@ including while it waits."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from dealflow import clock
 from dealflow.engine.nodes import StepKind
@@ -11,9 +15,50 @@ from dealflow.model import RunRecord, RunRequest, RunStep
 from dealflow.model.run import RunStatus
 from dealflow.ports import RunLog
 
+logger = Logger()
+
+# A rendered text (e-mail body, notification, task description) longer than this is kept in the run
+# log and in step results as an excerpt with its size and digest: five 90 kB e-mails must not pass
+# DynamoDB's 400 KB item limit, nor a step result the durable engine's 256 KB checkpoint cap.
+EXCERPT_CHARS = 300
+
 
 def stamp(moment: datetime | None = None) -> str:
     return (moment or clock.now()).isoformat(timespec="milliseconds")
+
+
+def excerpt(text: str) -> tuple[str, dict[str, Any] | None]:
+    """A text as the run log keeps it: whole when short, else its start and what identifies the
+    whole (characters, UTF-8 bytes, sha256), so a sent e-mail can still be matched to its entry."""
+    if len(text) <= EXCERPT_CHARS:
+        return text, None
+    data = text.encode()
+    whole = {"chars": len(text), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return text[:EXCERPT_CHARS] + "…", whole
+
+
+def bounded(detail: dict[str, Any]) -> dict[str, Any]:
+    """A step's detail with every long text cut to an excerpt (in nested conditions' traces too);
+    ``<key>_full`` describes the whole text."""
+    kept: dict[str, Any] = {}
+    for key, value in detail.items():
+        if isinstance(value, str):
+            kept[key], whole = excerpt(value)
+            if whole is not None:
+                kept[f"{key}_full"] = whole
+        else:
+            kept[key] = _bounded_value(value)
+    return kept
+
+
+def _bounded_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return bounded(value)
+    if isinstance(value, list):
+        return [_bounded_value(v) for v in value]
+    if isinstance(value, str):
+        return excerpt(value)[0]
+    return value
 
 
 class RunBook:
@@ -43,7 +88,7 @@ class RunBook:
                 automation_id=automation.id,
                 automation_name=automation.name,
                 automation_kind=automation.kind,
-                deal_id=request.target_id or request.deal.id,
+                deal_id=request.target_id or request.deal_id,
                 event_id=request.event_id,
                 started_by=request.started_by.model_dump(mode="json", exclude_none=True),
                 status=status,
@@ -55,6 +100,15 @@ class RunBook:
                 execution_id=self.execution_id,
             )
         )
+
+    def write_after_effect(self, status: RunStatus, finished: bool, new_step: RunStep) -> None:
+        """Rewrite the record once an action's effect happened: a run-log write that fails now
+        must not fail (and so invite a retry of) a run whose e-mail went out or whose deal was
+        written. The next step's write, or the finish, rewrites the whole record again."""
+        try:
+            self.write(status, finished=finished, new_step=new_step)
+        except Exception:  # logged, never raised: see above
+            logger.exception("run log not written after an effect", extra={"run_id": self.request.run_id})
 
     def fail(self, name: str, kind: StepKind, error: str) -> RunStep:
         """End the run ``failed`` at the step ``name``, saying why."""

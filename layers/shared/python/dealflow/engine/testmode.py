@@ -19,8 +19,9 @@ from dealflow.engine.changes import flat, tenant_facts
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.run_failures import OPEN
+from dealflow.engine.run_requests import run_request
 from dealflow.language.conditions import compile_condition
-from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry
+from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry
 from dealflow.model.catalog import Automation
 from dealflow.ports import AutomationSource, DealNotFound, DealStore, record_id
 
@@ -145,7 +146,13 @@ class ReadOnlyAutomation:
 
     def __init__(self, real: AutomationSource, tested: Automation) -> None:
         self._real = real
+        self._given = tested  # what the test run loads: given, or stored, it need not be saved
         self._tested = tested.model_copy(update={"enabled": True})
+
+    def versions(self, tenant_id: str, automation_id: str, version: int) -> list[Automation]:
+        if automation_id == self._given.id:
+            return [self._given]
+        return list(self._real.versions(tenant_id, automation_id, version))
 
     def load(self, tenant_id: str) -> TenantAutomation:
         compiled = self._real.load(tenant_id)
@@ -177,14 +184,8 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         notifier=outbox,
     )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
-    request = RunRequest(
-        run_id=run_id,
-        tenant_id=deal.tenant_id,
-        event_id=f"test:{run_id}",
-        deal=deal,
-        started_by=StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test"),
-        automation=automation,
-    )
+    entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
+    request = run_request(deal, automation, f"test:{run_id}", entered.model_dump(exclude_none=True), run_id=run_id)
     durable = InlineDurable()  # its waits are the "delay" steps the run records
     entry = _entry_condition(automation, deal, tenant_facts(services.automation.load(deal.tenant_id).tenant))
     error: str | None = None

@@ -7,8 +7,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dealflow.model.base import Id, Model
-from dealflow.model.catalog import Automation
-from dealflow.model.deal import StoredItem
 
 RunStatus = Literal["running", "waiting", "completed", "skipped", "failed", "cancelled", "not_started"]
 
@@ -24,26 +22,44 @@ class StageEntry(Model):
     from_stage_id: Id | None = None
 
 
+class AutomationRef(Model):
+    """The automation a run runs, by reference: the runner loads exactly this saved version."""
+
+    id: Id
+    version: int = Field(ge=1, description="The definition's version the dispatcher planned with")
+    digest: str = Field(pattern=r"^[0-9a-f]{16}$", description="Tells two contents saved as one version apart")
+    kind: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=200, description="For the run log, before the version is loaded")
+
+
 class RunRequest(Model):
-    """Everything a run needs to start. The automation is a snapshot taken when the change was
-    seen, so editing a rule never changes a run already in flight."""
+    """What starts a run, by reference: which item, which automation at which version, what
+    started it. The runner's first step loads the automation's saved version and reads the item as
+    it is then, so the request stays a few KB however large the deal or the automation (the
+    durable execution's input is capped at 256 KB; the whole deal and automation once passed it)."""
 
     run_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     tenant_id: Id
     event_id: str = Field(min_length=1, max_length=200, description="The stream record's eventID")
-    deal: StoredItem = Field(description="The deal or lead as the stream record showed it")
+    deal_id: Id = Field(description="The deal or lead whose change started the run")
+    entity: Literal["deal", "lead"] = "deal"
+    deal_version: int = Field(default=1, ge=1, description="The item's version as the change showed it")
     started_by: StageEntry
-    automation: Automation
+    automation: AutomationRef
     target_id: Id | None = Field(
         default=None, description="The item acted on, when not the changed deal (a lead whose linked deal was won)"
     )
     depth: int = Field(default=1, ge=1, description="How many automation writes led to this run")
     chain: list[str] = Field(default_factory=list, description="Automation ids that led to this run")
     parameters: dict[str, Any] = Field(default_factory=dict, description="A manual start's parameter values")
-    previous: StoredItem | None = Field(
+    previous: dict[str, Any] | None = Field(
         default=None,
-        description="The item before the change that started a "
-        "business process, for its changed / changed_from / changed_to conditions",
+        description="Before the change that started the run: the values of the changed fields its "
+        "changed / changed_from / changed_to conditions read (None: the item was new). Re-checked "
+        "after a wait, those conditions still see the change; every other value is read afresh.",
+    )
+    changed: dict[str, Any] = Field(
+        default_factory=dict, description="The fields those conditions read, as the change left them"
     )
 
 

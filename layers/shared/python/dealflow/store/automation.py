@@ -2,10 +2,20 @@
 
 Every definition write bumps the tenant's ``automation_version`` in the same transaction, so a
 dispatcher can trust its compiled copy after reading one small item.
+
+Every saved version of a rule, tunnel, trigger or process is also kept as an immutable item
+(``AVER#<id>#<version>#<content hash>``): a run request names the automation by id and version
+and the runner loads exactly that, however the automation changed since. The version item is
+written just before the transaction that saves the definition, not inside it: a transaction
+holds 100 items and bulk moves and imports already use 99 of them. Written first, a version is
+readable before any dispatcher can see it; a save that then fails leaves an item nothing names.
+The content hash in the key keeps two saves of the same version number (the local harness writes
+edits without bumping it) from overwriting each other.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -21,6 +31,7 @@ from dealflow.store.items import cancellation_reasons, is_conditional_failure, p
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
+_VERSION_PREFIX = "AVER#"
 _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline,
     "FIELD": FieldDefinition,
@@ -45,11 +56,34 @@ def _definition_sk(model: Definition) -> str:
     return f"{_DEFINITION_PREFIX}{kind}#{model.id}"
 
 
+def _version_prefix(automation_id: str, version: int) -> str:
+    return f"{_VERSION_PREFIX}{automation_id}#{version:09d}#"
+
+
 class AutomationStore:
     def __init__(self, table: Any, compiler: Compiler) -> None:
         self._table = table
         self._compiler = compiler
         self._cache: dict[str, Any] = {}
+
+    def _keep_versions(self, tenant_id: str, models: Sequence[Definition]) -> None:
+        """Store each automation's saved version as its own immutable item (see the module's doc)."""
+        for model in models:
+            if isinstance(model, Pipeline | FieldDefinition | FieldStepWorkflow):
+                continue
+            item = to_item(model)
+            content = hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
+            sk = _version_prefix(model.id, model.version) + content
+            self._table.put_item(Item={**item, "tenant_id": tenant_id, "sk": sk})
+
+    def versions(self, tenant_id: str, automation_id: str, version: int) -> list[Any]:
+        """Every content saved as ``version`` of the automation (usually one). Not cached: a run
+        reads it once per invocation, and the harness may save a second content under one number."""
+        found = []
+        for item in query_all(self._table, tenant_id, _version_prefix(automation_id, version)):
+            kind = "PROCESS" if item["kind"] == "business_process" else str(item["kind"]).upper()
+            found.append(STORED_KINDS[kind].model_validate(plain(item, "tenant_id", "sk")))
+        return found
 
     def put_tenant(self, tenant: Tenant) -> None:
         self._table.put_item(Item=to_item(tenant, tenant_id=tenant.id, sk=TENANT_SK))
@@ -150,6 +184,7 @@ class AutomationStore:
         if not writes and constants is None:
             return
         names = [_definition_sk(m).removeprefix(_DEFINITION_PREFIX) for m, _ in (*puts, *deletes)]
+        self._keep_versions(tenant_id, [model for model, _ in puts])
         try:
             self._table.meta.client.transact_write_items(
                 TransactItems=[*writes, self._bump(tenant_id, at_version, constants)]
@@ -180,6 +215,7 @@ class AutomationStore:
         stale = "it was created meanwhile"
         if expected_version is not None and expected_version is not ANY:
             stale = f"it changed since version {expected_version}"
+        self._keep_versions(tenant_id, [model])
         self._with_bump(tenant_id, self._put(tenant_id, model, expected_version), stale, automation_version)
 
     def delete_definition(self, tenant_id: str, model: Definition) -> None:

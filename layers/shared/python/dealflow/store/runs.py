@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import and_
@@ -10,7 +11,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from dealflow.model import RunRecord
+from dealflow.model import RunRecord, RunStep
 from dealflow.model.base import stored
 from dealflow.store.items import is_conditional_failure, plain, query_all, to_item
 
@@ -20,6 +21,49 @@ _STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
 # few runs match; the caller goes on with the token.
 _MAX_READS = 10
 _OPEN = ("running", "waiting")  # every other status is how a run ended
+# DynamoDB refuses an item over 400 KB; a run's record is kept well under it (names, keys and
+# number encodings are not counted exactly here), trimming the oldest steps' details first.
+MAX_ITEM_BYTES = 400 * 1024
+_FIT_BYTES = 300 * 1024
+_KEPT_AT_ENDS = 20
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """About what DynamoDB counts for an item: its names and values as UTF-8."""
+    return len(json.dumps(item, default=str, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _trimmed(step: RunStep) -> RunStep:
+    return step.model_copy(update={"detail": {"trimmed": "detail dropped: the run log keeps one item per run"}})
+
+
+def _measure(value: Any) -> int:
+    return item_bytes(value.model_dump(mode="json"))
+
+
+def fitted(record: RunRecord) -> RunRecord:
+    """The record as it fits one item: the oldest steps' details dropped first, then, for a run of
+    thousands of steps, the steps between its first and last few replaced by a note saying so.
+    Each step is measured once; the record's size is their sum plus the rest of it."""
+    sizes = [_measure(step) for step in record.steps]
+    total = _measure(record.model_copy(update={"steps": []})) + sum(sizes) + len(sizes)  # commas
+    if total <= _FIT_BYTES:
+        return record
+    steps = list(record.steps)
+    for i in range(len(steps) - 1):  # the last step says how the run ended: it stays whole
+        steps[i] = _trimmed(steps[i])
+        trimmed = _measure(steps[i])
+        total, sizes[i] = total - sizes[i] + trimmed, trimmed
+        if total <= _FIT_BYTES:
+            return record.model_copy(update={"steps": steps})
+    if len(steps) > 2 * _KEPT_AT_ENDS:
+        dropped = len(steps) - 2 * _KEPT_AT_ENDS
+        note = RunStep(name="…", kind="check", outcome=f"{dropped} steps not kept in the run log")
+        steps = [*steps[:_KEPT_AT_ENDS], note, *steps[-_KEPT_AT_ENDS:]]
+    shorter = record.model_copy(update={"steps": steps})
+    if _measure(shorter) <= _FIT_BYTES:
+        return shorter
+    return shorter.model_copy(update={"steps": [_trimmed(s) for s in steps]})
 
 
 def _sk(run: RunRecord | str, test: bool = False) -> str:
@@ -53,6 +97,9 @@ class RunLog:
         self._table = table
 
     def _item(self, record: RunRecord) -> dict[str, Any]:
+        return self._keyed(fitted(record))
+
+    def _keyed(self, record: RunRecord) -> dict[str, Any]:
         started = datetime.fromisoformat(record.started_at)
         keys: dict[str, Any] = {
             "sk": _sk(record, record.test),
