@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
-from dealflow.engine.run_requests import request_data, run_request
+from dealflow.engine.run_requests import request_data
 from dealflow.language.conditions import Facts, Trace, explain
 from dealflow.model import Deal, RunRequest, Trigger
 from dealflow.model.pipeline import StageSemantic

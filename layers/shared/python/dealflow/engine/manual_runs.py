@@ -22,8 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.engine.dispatch import run_id_for
-from dealflow.engine.run_requests import run_request
+from dealflow.engine.run_requests import run_id_for, run_request
 from dealflow.model import Deal, RunRequest, TypedValue
 from dealflow.model.process import BusinessProcess
 from dealflow.ports import RunStarter
