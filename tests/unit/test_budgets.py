@@ -13,8 +13,9 @@ import pytest
 from dealflow.authoring.budgets import budget_of
 from dealflow.authoring.checks import check_automation
 from dealflow.engine.delays import DelayError, wake_moment
+from dealflow.engine.run_requests import run_request
 from dealflow.http_errors import Invalid
-from dealflow.model import Deal, Delay, RunRequest, StageEntry
+from dealflow.model import Deal, Delay, StageEntry
 from dealflow.model.catalog import Automation
 from tests.fakes import (
     FakeAutomation,
@@ -181,9 +182,7 @@ WORST_PATHS = [
 def test_the_budget_counts_the_operations_and_waits_a_run_really_makes(automation: Automation) -> None:
     engine = FakeEngine(FakeAutomation(a_tenant(), some_pipelines(), some_fields(), [automation]), FakeDeals(_deal()))
     entry = StageEntry(pipeline_id="sales", stage_id="won")
-    request = RunRequest(
-        run_id="run-1", tenant_id="acme", event_id="e-1", deal=_deal(), started_by=entry, automation=automation
-    )
+    request = run_request(_deal(), automation, "e-1", entry.model_dump(), run_id="run-1")
 
     record, durable = engine.run(request)
 

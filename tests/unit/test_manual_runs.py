@@ -72,7 +72,7 @@ def test_the_run_starts_with_the_process_the_deal_and_typed_parameters() -> None
     assert request.parameters == {"days": Decimal("5"), "reason": "Call back"}
     assert request.started_by.event == "manual" and request.started_by.stage_id == "new"
     # A start by hand begins a new chain: the deal's last writer does not count towards the loop guard.
-    assert request.deal.caused_by is None and request.depth == 1 and request.chain == []
+    assert request.deal_id == "d-1" and request.depth == 1 and request.chain == []
 
 
 def test_the_same_start_is_one_run_until_the_deal_or_the_process_changes() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dealflow.model import Pipeline, RunRequest, Tenant, parse_item
+from dealflow.model import Pipeline, Tenant, parse_item
 from dealflow.model.base import stored
-from tests.fakes import a_rule, a_tenant, some_pipelines
+from tests.fakes import a_tenant, some_pipelines
 
 NEWER_DEAL: dict[str, Any] = {
     "tenant_id": "acme",
@@ -36,34 +36,6 @@ def test_a_newer_tenant_and_pipeline_read_back_as_this_version_knows_them() -> N
         Tenant.model_validate(newer)  # what a caller sends stays strict
 
 
-def test_a_newer_deal_reads_back_and_a_run_request_carrying_it_is_read_too() -> None:
+def test_a_newer_deal_reads_back() -> None:
     deal = parse_item(NEWER_DEAL)
     assert (deal.title, deal.contact and deal.contact.name, list(deal.steps)) == ("Website", "Nora North", ["qualify"])
-
-    request = RunRequest.model_validate(
-        {
-            "run_id": "run-1",
-            "tenant_id": "acme",
-            "event_id": "e-1",
-            "deal": NEWER_DEAL,
-            "previous": {**NEWER_DEAL, "stage_id": "new"},
-            "started_by": {"pipeline_id": "sales", "stage_id": "won"},
-            "automation": a_rule("won").model_dump(mode="json"),
-        }
-    )
-    assert request.deal == deal and request.previous is not None and request.previous.stage_id == "new"
-
-
-def test_a_run_request_with_an_invalid_deal_still_names_what_is_wrong() -> None:
-    with pytest.raises(ValidationError) as exc:
-        RunRequest.model_validate(
-            {
-                "run_id": "run-1",
-                "tenant_id": "acme",
-                "event_id": "e-1",
-                "deal": {**NEWER_DEAL, "title": ""},
-                "started_by": {"pipeline_id": "sales", "stage_id": "won"},
-                "automation": a_rule("won").model_dump(mode="json"),
-            }
-        )
-    assert ("deal", "deal", "title") in [e["loc"] for e in exc.value.errors()]

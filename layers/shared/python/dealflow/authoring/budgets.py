@@ -126,7 +126,7 @@ def _walk(nodes: tuple[Node, ...], at: str, scale: int, loops: list[LoopCost]) -
             case Check() | Act():
                 cost += Cost(1)
             case SetVariable():
-                cost += Cost(1 if node.store is not None else 0)
+                cost += Cost(1 if node.step is not None else 0)
             case Delay():
                 cost += Cost(2 if node.plan is not None else 1, _fixed_wait(node.delay))
             case Choose():
