@@ -19,6 +19,7 @@ from dealflow.engine.actions import Services
 from dealflow.engine.compiled import TenantAutomation, compile_tenant
 from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.testmode import InlineDurable, RecordingOutbox
+from dealflow.http_errors import PayloadTooLarge
 from dealflow.model import Causation, Deal, Pipeline, Role, Rule, RunRecord, RunRequest, Tenant, TypedValue, User
 from dealflow.model.catalog import STORED_KINDS, Automation, Definition
 from dealflow.model.fields import FieldDefinition, FieldKind
@@ -503,7 +504,7 @@ class FakeAutomationStore(FakeAutomation):
     ) -> None:
         assert tenant_id == self.tenant.id, f"no tenant '{tenant_id}'"
         if len(puts) + len(deletes) > MAX_WRITES:
-            raise ValueError(f"at most {MAX_WRITES} definitions per transaction, got {len(puts) + len(deletes)}")
+            raise PayloadTooLarge(f"at most {MAX_WRITES} definitions per transaction, got {len(puts) + len(deletes)}")
         if not puts and not deletes and constants is None:
             return
         stored = self._stored()
