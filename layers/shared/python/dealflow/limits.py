@@ -1,8 +1,10 @@
-"""What AWS allows a Lambda durable execution, each limit named once with the documented value.
+"""What AWS allows a Lambda durable execution and a DynamoDB write or read, each limit named once
+with the documented value.
 
 A flat module of numbers (no logic, no imports): the local runner enforces them
 (``dealflow.local.strict``), the save-time checks compare automation against them
-(``dealflow.authoring.budgets``), and a change in AWS's documentation is a one-line change here.
+(``dealflow.authoring.budgets``), every transaction is measured against them
+(``dealflow.store.transactions``), and a change in AWS's documentation is a one-line change here.
 """
 
 # Lambda quotas, "Durable functions": "Maximum number of durable operations per durable execution:
