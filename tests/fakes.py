@@ -19,6 +19,7 @@ from dealflow.engine.actions import Services
 from dealflow.engine.compiled import TenantAutomation, compile_tenant
 from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.testmode import InlineDurable, RecordingOutbox
+from dealflow.http_errors import PayloadTooLarge
 from dealflow.model import Causation, Deal, Pipeline, Role, Rule, RunRecord, RunRequest, Tenant, TypedValue, User
 from dealflow.model.catalog import STORED_KINDS, Automation, Definition
 from dealflow.model.fields import FieldDefinition, FieldKind
@@ -134,6 +135,17 @@ class FakeRunLog:
     def for_automation(self, tenant_id: str, automation_id: str, limit: int = 100) -> list[RunRecord]:
         found = [r for r in self.records.values() if (r.tenant_id, r.automation_id) == (tenant_id, automation_id)]
         return found[:limit]
+
+    def waiting(
+        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
+    ) -> list[RunRecord]:
+        return [
+            r
+            for r in self.records.values()
+            if r.tenant_id == tenant_id
+            and r.status == "waiting"
+            and (r.deal_id == deal_id if deal_id is not None else r.automation_id == automation_id)
+        ]
 
     def statuses(self, run_id: str) -> list[str]:
         """The statuses one run's record went through, without repeats in a row."""
@@ -509,7 +521,7 @@ class FakeAutomationStore(FakeAutomation):
     ) -> None:
         assert tenant_id == self.tenant.id, f"no tenant '{tenant_id}'"
         if len(puts) + len(deletes) > MAX_WRITES:
-            raise ValueError(f"at most {MAX_WRITES} definitions per transaction, got {len(puts) + len(deletes)}")
+            raise PayloadTooLarge(f"at most {MAX_WRITES} definitions per transaction, got {len(puts) + len(deletes)}")
         if not puts and not deletes and constants is None:
             return
         stored = self._stored()

@@ -7,6 +7,8 @@ from typing import Any
 
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
+from dealflow.model import Rule
+from dealflow.model.plan import PlanName
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
 ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
@@ -228,3 +230,38 @@ def test_a_tunnel_cannot_be_moved_into_its_own_target_pipeline(stack: MotoStack)
     assert status == 422
     assert "another pipeline" in _fields(body)["items.won-to-delivery.target_pipeline_id"]
     assert not any(i.endswith("-copy") for i in _stored(stack))
+
+
+def _big_rules(stack: MotoStack, count: int, body_bytes: int) -> None:
+    """``count`` rules on sales/new, each e-mailing a ``body_bytes`` text, stored a few at a time."""
+    tenant = stack.automation.get_tenant(TENANT)
+    stack.automation.put_tenant(tenant.model_copy(update={"plan": PlanName.ENTERPRISE}))
+    mail = {"kind": "send_email", "to": {"users": ["u-head"]}, "subject": "Hello", "body": "x" * body_bytes}
+    rules = [
+        Rule.model_validate(
+            {"id": f"big-{n:03d}", "name": f"Big {n}", "pipeline_id": "sales", "stage_id": "new", "actions": [mail]}
+        )
+        for n in range(count)
+    ]
+    for start in range(0, count, 20):
+        stack.automation.write_definitions(TENANT, [(rule, None) for rule in rules[start : start + 20]])
+
+
+def test_a_bulk_copy_over_four_megabytes_is_refused_naming_the_limit(stack: MotoStack) -> None:
+    _big_rules(stack, 70, 60_000)  # 70 copies of 60 KB: 4.2 MB, more than one transaction takes
+
+    status, body = stack.api(
+        "POST", "/automation/bulk", {"operation": "copy", "select": {"q": "big-"}, "target": {}}, claims=ADMIN
+    )
+
+    assert status == 413 and (body["limit"], body["max"]) == ("transaction_bytes", 4_000_000), body
+    assert "one DynamoDB transaction takes at most 4,000,000" in body["reason"]
+    assert not any(i.endswith("-copy") for i in _stored(stack))
+    # 60 of them (3.6 MB) are one transaction: copied whole.
+    status, body = stack.api(
+        "POST",
+        "/automation/bulk",
+        {"operation": "copy", "ids": [f"big-{n:03d}" for n in range(60)], "target": {}},
+        claims=ADMIN,
+    )
+    assert status == 200 and len(body["changed"]) == 60

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
+from dealflow import runtime
 from dealflow.authoring.moves import write_changes
 from dealflow.authoring.transfer import import_changes, validate_document
 from dealflow.local import MotoStack
@@ -206,19 +208,64 @@ def test_an_import_switching_on_more_than_the_plan_allows_writes_nothing(stack: 
     assert stack.automation.definitions(TENANT) == before
 
 
-def test_import_over_one_transaction_is_written_in_chunks(stack: MotoStack) -> None:
+def _failing_transactions(after: int) -> list[int]:
+    """Every TransactWriteItems call past the first ``after`` fails as DynamoDB would fail it (a
+    botocore hook on the client the handlers use); the list counts the calls made."""
+    calls: list[int] = []
+
+    def fail(**_: Any) -> None:
+        calls.append(1)
+        if len(calls) > after:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "TransactWriteItems")
+
+    runtime.tables().automation.meta.client.meta.events.register("before-call.dynamodb.TransactWriteItems", fail)
+    return calls
+
+
+def _on_enterprise_plan(stack: MotoStack) -> None:
     tenant = stack.automation.get_tenant(TENANT)
-    stack.automation.put_tenant(tenant.model_copy(update={"plan": PlanName.ENTERPRISE}))  # 150 more switched on
+    stack.automation.put_tenant(tenant.model_copy(update={"plan": PlanName.ENTERPRISE}))
+
+
+def test_an_import_over_one_transaction_is_refused_whole_naming_the_limit(stack: MotoStack) -> None:
+    _on_enterprise_plan(stack)
+    before = stack.automation.definitions(TENANT)
+    version = stack.automation.get_tenant(TENANT).automation_version
+    calls = _failing_transactions(after=1)  # a second transaction, were there one, would fail
     document = _export(stack)
     document["automation"] += _many_rules(150)
+
     status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})
-    assert status == 200 and len(_changed(body)) == 150
-    assert len(stack.automation.load(TENANT).by_id) == 158
-    # Over 99 automations cannot be changed by one bulk request (one transaction).
-    status, body = stack.api(
-        "POST", "/automation/bulk", {"operation": "disable", "select": {"q": "bulk-"}}, claims=ADMIN
-    )
-    assert status == 422 and "at most 99" in _fields(body)["ids"]
+
+    assert status == 413 and body["error"] == "payload_too_large", body
+    assert body["limit"] == "transaction_items" and body["max"] == 99 and "150 definitions" in body["reason"]
+    assert calls == [] and stack.automation.definitions(TENANT) == before
+    assert stack.automation.get_tenant(TENANT).automation_version == version
+
+
+def test_an_import_whose_transaction_fails_leaves_nothing_written(stack: MotoStack) -> None:
+    _on_enterprise_plan(stack)
+    before = stack.automation.definitions(TENANT)
+    calls = _failing_transactions(after=0)
+    document = _export(stack)
+    document["automation"] += _many_rules(90)
+
+    status, _ = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})
+
+    assert status >= 500 and calls == [1]
+    assert stack.automation.definitions(TENANT) == before
+
+
+def test_a_large_import_within_the_limits_is_written_whole(stack: MotoStack) -> None:
+    _on_enterprise_plan(stack)
+    document = _export(stack)
+    mail = {"kind": "send_email", "to": {"users": ["u-head"]}, "subject": "Hello", "body": "x" * 3000}
+    document["automation"] += [{**rule, "actions": [mail]} for rule in _many_rules(99 - 8)]  # 99 in all
+
+    status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})
+
+    assert status == 200 and len(_changed(body)) == 91, body
+    assert len(stack.automation.load(TENANT).by_id) == 99
 
 
 def test_an_import_checked_against_an_outdated_version_writes_nothing(stack: MotoStack) -> None:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from dealflow.authoring.checks import check_automation
 from dealflow.authoring.moves import Changes, Selection, Target, copy_id, retarget, select, write_changes
-from dealflow.http_errors import Invalid
+from dealflow.http_errors import Invalid, PayloadTooLarge
 from dealflow.model.tenant import PlanName, TypedValue
 from dealflow.policy.plans import PlanExceeded
 from dealflow.ports import MAX_WRITES
@@ -211,34 +211,28 @@ def test_a_definition_changed_since_it_was_read_is_stale() -> None:
     assert store.transactions == [] and store.load(TENANT_ID).by_id["lost-email"].name == lost.name
 
 
-def test_over_one_transaction_is_written_in_chunks_each_on_the_version_the_last_left() -> None:
+def test_more_than_one_transaction_holds_is_refused_naming_the_limit_and_nothing_is_written() -> None:
     store = FakeAutomationStore(a_tenant(plan=PlanName.ENTERPRISE))
     known = store.load(TENANT_ID)
-    rules = _many(2 * MAX_WRITES + 2)
     constants = {"crm_url": TypedValue(type="text", value="https://crm.acme.test")}
 
-    write_changes(store, TENANT_ID, known, Changes(created=rules), constants=constants)
+    with pytest.raises(PayloadTooLarge, match=f"at most {MAX_WRITES} change at once") as refused:
+        write_changes(store, TENANT_ID, known, Changes(created=_many(MAX_WRITES + 1)), constants=constants)
 
-    assert [len(t["puts"]) for t in store.transactions] == [MAX_WRITES, MAX_WRITES, 2]
-    assert [t["at_version"] for t in store.transactions] == [0, 1, 2]
-    assert ["constants" in t for t in store.transactions] == [True, False, False]
-    after = store.load(TENANT_ID)
-    assert after.version == 3 and len(after.by_id) == len(known.by_id) + len(rules)
+    assert refused.value.status == 413 and refused.value.details["limit"] == "transaction_items"
+    assert store.transactions == [] and store.load(TENANT_ID).tenant.constants != constants
 
 
-def test_a_failing_later_chunk_leaves_the_earlier_chunks_written() -> None:
+def test_as_many_as_one_transaction_holds_are_written_whole_in_one() -> None:
     store = FakeAutomationStore(a_tenant(plan=PlanName.ENTERPRISE))
     known = store.load(TENANT_ID)
     rules = _many(MAX_WRITES)
-    gone = known.by_id["lost-email"]  # deletes go last: into the second chunk, at a version never stored
 
-    with pytest.raises(StaleWrite, match="RULE#lost-email"):
-        write_changes(store, TENANT_ID, known, Changes(created=rules, deleted=[(gone, gone.version + 1)]))
+    write_changes(store, TENANT_ID, known, Changes(created=rules))
 
     [written] = store.transactions
-    assert len(written["puts"]) == MAX_WRITES
-    after = store.load(TENANT_ID)
-    assert after.by_id.keys() >= {r.id for r in rules} and "lost-email" in after.by_id
+    assert len(written["puts"]) == MAX_WRITES and written["at_version"] == known.version
+    assert store.load(TENANT_ID).by_id.keys() >= {r.id for r in rules}
 
 
 def test_the_plan_is_checked_before_anything_is_written() -> None:
@@ -250,8 +244,8 @@ def test_the_plan_is_checked_before_anything_is_written() -> None:
     assert exc.value.details == {"limit": 100, "active": 5}
     assert store.transactions == []
 
-    write_changes(store, TENANT_ID, known, Changes(created=_many(100, enabled=False)))  # switched off: stored
-    assert len(store.transactions) == 2
+    write_changes(store, TENANT_ID, known, Changes(created=_many(MAX_WRITES, enabled=False)))  # off: stored
+    assert len(store.transactions) == 1
 
 
 def test_a_kind_the_plan_lacks_is_refused_before_any_write() -> None:

@@ -1,8 +1,10 @@
-"""What AWS allows a Lambda durable execution, each limit named once with the documented value.
+"""What AWS allows a Lambda durable execution and a DynamoDB write or read, each limit named once
+with the documented value.
 
 A flat module of numbers (no logic, no imports): the local runner enforces them
 (``dealflow.local.strict``), the save-time checks compare automation against them
-(``dealflow.authoring.budgets``), and a change in AWS's documentation is a one-line change here.
+(``dealflow.authoring.budgets``), every transaction is measured against them
+(``dealflow.store.transactions``), and a change in AWS's documentation is a one-line change here.
 """
 
 # Lambda quotas, "Durable functions": "Maximum number of durable operations per durable execution:
@@ -42,3 +44,17 @@ MAX_TOTAL_WAIT_SECONDS = RUNNER_EXECUTION_TIMEOUT_SECONDS - RUN_WORK_ALLOWANCE_S
 # Lambda quotas, "Function timeout: 900 seconds (15 minutes)": one invocation, i.e. one replay up
 # to the next wait. The runner's own Timeout in template.yaml is what a run actually gets.
 MAX_INVOCATION_TIMEOUT_SECONDS = 900
+
+# DynamoDB quotas, "Item size": "The maximum item size in DynamoDB is 400 KB, which includes both
+# attribute name binary length (UTF-8 length) and attribute value lengths." Read as decimal
+# kilobytes, the stricter reading. https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+MAX_ITEM_BYTES = 400_000
+
+# DynamoDB, "TransactWriteItems": "up to 100 action requests" and "The aggregate size of the items
+# in the transaction cannot exceed 4 MB" (moto accepts more: 4.38 MiB went through).
+MAX_TRANSACTION_ITEMS = 100
+MAX_TRANSACTION_BYTES = 4_000_000
+
+# DynamoDB, "Query": "A single Query operation will read up to a maximum of 1 MB of data" before
+# any filter; what lies beyond is behind LastEvaluatedKey, so a query that decides something reads on.
+MAX_QUERY_PAGE_BYTES = 1_000_000

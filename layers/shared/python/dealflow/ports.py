@@ -163,6 +163,12 @@ class RunLog(Protocol):
 
     def for_automation(self, tenant_id: str, automation_id: str, limit: int = 100) -> list[RunRecord]: ...
 
+    def waiting(
+        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
+    ) -> list[RunRecord]:
+        """Every run of the deal (or of the automation) still waiting, however many runs it has had."""
+        ...
+
 
 class AutomationSource(Protocol):
     def load(self, tenant_id: str) -> TenantAutomation:

@@ -92,9 +92,9 @@ def router(deps: DepsProvider) -> Router:
         "text/yaml. It is checked as a whole first (references resolve within the document and "
         "the tenant's users; problems name `<section>.<id or index>.<field>`); then the tenant "
         "gets exactly its definitions: missing ones are deleted (their waiting runs cancelled). "
-        f"Up to {MAX_WRITES} changed definitions are written in one transaction; more go in "
-        "transactions of that size, each conditioned on the automation version the previous one "
-        "left, so a concurrent change stops the import (409) but earlier chunks stay written. "
+        "All changes are written in one transaction, so an import is applied whole or not at all "
+        f"(a concurrent change is a 409): more than {MAX_WRITES} changed definitions, or more than "
+        "DynamoDB's 4 MB in all, is a 413 `payload_too_large` naming the `limit`, nothing written. "
         "`dry_run` (default true) only lists the changes.",
     )
     def import_document(

@@ -13,6 +13,7 @@ from pydantic import Field
 from dealflow.authoring.checks import AUTOMATION
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.references import writes_of
+from dealflow.http_errors import PayloadTooLarge
 from dealflow.model import BusinessProcess, Pipeline
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation, AutomationKind, Definition
@@ -137,25 +138,30 @@ def write_changes(
 ) -> None:
     """The one way copies, moves, bulk changes and imports are written, against the automation
     ``known`` was compiled from: a write since then is ``StaleDefinition`` and nothing is written.
-    Up to MAX_WRITES definitions go in one transaction with the version bump; more are chunked, each
-    chunk conditioned on the version the previous one left, so nothing else lands in between, but a
-    failure after the first chunk leaves the earlier ones written. What the tenant's plan allows is
-    checked first (``PlanExceeded``: kinds, and active automation past the cap)."""
+    Everything goes in one transaction with the version bump, so readers see the tenant's
+    automation before or after, never a mix, and a failure leaves nothing written. What does not
+    fit one transaction (more than MAX_WRITES definitions, or DynamoDB's 4 MB, checked by the store)
+    is ``PayloadTooLarge`` naming the limit, before anything is written. What the tenant's plan
+    allows is checked first (``PlanExceeded``: kinds, and active automation past the cap)."""
     writes = changes.writes()
     check_changes(
         known, [m for m, _, gone in writes if not gone], [m.id for m, _, gone in writes if gone and hasattr(m, "id")]
     )
-    chunks = [writes[i : i + MAX_WRITES] for i in range(0, len(writes), MAX_WRITES)] or [[]]
-    for n, chunk in enumerate(chunks):
-        if not chunk and constants is None:
-            return
-        store.write_definitions(
-            tenant_id,
-            [(m, v) for m, v, gone in chunk if not gone],
-            [(m, v) for m, v, gone in chunk if gone],
-            at_version=known.version + n,
-            constants=constants if n == 0 else None,
+    if len(writes) > MAX_WRITES:
+        raise PayloadTooLarge(
+            f"{len(writes)} definitions change; at most {MAX_WRITES} change at once (one DynamoDB "
+            "transaction, so that nothing is ever half-applied): split the change",
+            limit="transaction_items",
+            max=MAX_WRITES,
+            size=len(writes),
         )
+    store.write_definitions(
+        tenant_id,
+        [(m, v) for m, v, gone in writes if not gone],
+        [(m, v) for m, v, gone in writes if gone],
+        at_version=known.version,
+        constants=constants,
+    )
 
 
 __all__ = [

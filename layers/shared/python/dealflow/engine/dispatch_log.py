@@ -110,11 +110,8 @@ def cancel_waiting(
     automation_id: str | None = None,
 ) -> list[str]:
     """Stop the runs still waiting on a deal (or of an automation) and mark them cancelled."""
-    found = runs.for_deal(tenant_id, deal_id) if deal_id else runs.for_automation(tenant_id, automation_id or "")
     cancelled = []
-    for run in found:
-        if run.status != "waiting":
-            continue
+    for run in runs.waiting(tenant_id, deal_id=deal_id, automation_id=automation_id):
         if run.execution_id:
             starter.stop(run.execution_id)
         runs.write(run.model_copy(update={"status": "cancelled", "reason": reason, "finished_at": now_iso()}))

@@ -26,8 +26,9 @@ from dealflow.model import FieldDefinition, Pipeline, Tenant, TypedValue
 from dealflow.model.base import stored
 from dealflow.model.catalog import STORED_KINDS, Definition
 from dealflow.model.workflow import FieldStepWorkflow
-from dealflow.ports import ANY, MAX_WRITES, Compiler
+from dealflow.ports import ANY, Compiler
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
+from dealflow.store.transactions import transact
 
 TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
@@ -103,7 +104,7 @@ class AutomationStore:
         over all of it, like a plan's cap, stays true)."""
         bump = self._bump(tenant_id, automation_version)["Update"]
         try:
-            self._table.meta.client.transact_write_items(TransactItems=[write, {"Update": bump}])
+            transact(self._table.meta.client, [write, {"Update": bump}])
         except ClientError as exc:
             reasons = cancellation_reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
@@ -163,10 +164,9 @@ class AutomationStore:
         all written or none. Each put is (model, expected version: None = must not exist yet, ANY =
         unchecked), each delete (stored model, expected version). With ``at_version`` the tenant's
         automation_version must still be that; ``constants`` replaces the tenant's constants in the
-        same transaction. At most MAX_WRITES definitions (DynamoDB's 100 items, one is the bump);
+        same transaction. More than MAX_WRITES definitions (DynamoDB's 100 items, one is the bump),
+        an item over 400 KB or 4 MB in all is ``PayloadTooLarge`` naming the limit, nothing written;
         a failed condition is ``StaleDefinition`` naming the definition."""
-        if len(puts) + len(deletes) > MAX_WRITES:
-            raise ValueError(f"at most {MAX_WRITES} definitions per transaction, got {len(puts) + len(deletes)}")
         writes = [self._put(tenant_id, model, expected) for model, expected in puts]
         for model, expected in deletes:
             delete: dict[str, Any] = {
@@ -186,9 +186,7 @@ class AutomationStore:
         names = [_definition_sk(m).removeprefix(_DEFINITION_PREFIX) for m, _ in (*puts, *deletes)]
         self._keep_versions(tenant_id, [model for model, _ in puts])
         try:
-            self._table.meta.client.transact_write_items(
-                TransactItems=[*writes, self._bump(tenant_id, at_version, constants)]
-            )
+            transact(self._table.meta.client, [*writes, self._bump(tenant_id, at_version, constants)])
         except ClientError as exc:
             reasons = cancellation_reasons(exc)
             failed = [names[i] for i, code in enumerate(reasons[: len(names)]) if code == "ConditionalCheckFailed"]

@@ -17,6 +17,7 @@ from dealflow.model import Causation, Deal, parse_item
 from dealflow.ports import DealNotFound, StaleDeal
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, to_item
 from dealflow.store.ledger import effect_sk
+from dealflow.store.transactions import transact
 
 _MAX_ATTEMPTS = 5
 _MAX_READ_BATCH = 1000
@@ -151,8 +152,9 @@ class DealStore:
                 update={"version": current.version + 1, "updated_at": now_iso(), "caused_by": causation}
             )
             try:
-                self._table.meta.client.transact_write_items(
-                    TransactItems=[
+                transact(
+                    self._table.meta.client,
+                    [
                         {
                             "Put": {
                                 "TableName": self._ledger_table.name,
@@ -176,7 +178,7 @@ class DealStore:
                                 "ExpressionAttributeValues": ({":v": current.version}),
                             }
                         },
-                    ]
+                    ],
                 )
                 return changed, True
             except ClientError as exc:

@@ -145,6 +145,29 @@ class RunLog:
         """Newest first."""
         return self._by("by_automation", "automation_key", f"{tenant_id}#{automation_id}", limit)
 
+    def waiting(
+        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
+    ) -> list[RunRecord]:
+        """Every real run of a deal (or of an automation) still waiting, however old: a Query page
+        stops at 1 MB, so the index is read to its end (the filter leaves only waiting runs)."""
+        index, key, value = (
+            ("by_deal", "deal_key", f"{tenant_id}#{deal_id}")
+            if deal_id is not None
+            else ("by_automation", "automation_key", f"{tenant_id}#{automation_id}")
+        )
+        params: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": Key(key).eq(value),
+            "FilterExpression": Attr("status").eq("waiting"),
+        }
+        found: list[RunRecord] = []
+        while True:
+            answer = self._table.query(**params)
+            found += [_record(i) for i in answer.get("Items", [])]
+            if "LastEvaluatedKey" not in answer:
+                return found
+            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def all(self, tenant_id: str, test: bool = False) -> list[RunRecord]:
         """Newest first."""
         runs = [_record(i) for i in query_all(self._table, tenant_id, "TEST#" if test else "RUN#")]
