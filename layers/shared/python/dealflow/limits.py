@@ -42,3 +42,12 @@ MAX_TOTAL_WAIT_SECONDS = RUNNER_EXECUTION_TIMEOUT_SECONDS - RUN_WORK_ALLOWANCE_S
 # Lambda quotas, "Function timeout: 900 seconds (15 minutes)": one invocation, i.e. one replay up
 # to the next wait. The runner's own Timeout in template.yaml is what a run actually gets.
 MAX_INVOCATION_TIMEOUT_SECONDS = 900
+
+# Amazon SES quotas, "Sending limits": "The maximum number of recipients per message is 50" — To,
+# CC and BCC together (SendEmail, v1 and v2). https://docs.aws.amazon.com/ses/latest/dg/quotas.html
+MAX_SES_RECIPIENTS_PER_MESSAGE = 50
+
+# Amazon SNS Publish, Message: "The maximum size is 256 KB (262,144 bytes, not 262,144 characters)
+# ... message attributes ... count toward the total size": UTF-8 bytes of the body plus each
+# attribute's name, data type and value. https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+MAX_SNS_MESSAGE_BYTES = 262_144

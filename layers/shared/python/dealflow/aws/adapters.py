@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from email.utils import formataddr
 from typing import Any, TypeVar
 
 from aws_durable_execution_sdk_python import DurableContext
@@ -12,7 +13,9 @@ from aws_durable_execution_sdk_python.exceptions import StepInterruptedError, Un
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dealflow.aws.message_limits import fit_sns_message, too_many_recipients
 from dealflow.aws.run_starter import LambdaRunStarter
+from dealflow.limits import MAX_SES_RECIPIENTS_PER_MESSAGE
 from dealflow.ports import StaleDeal
 
 __all__ = ["DurableSteps", "LambdaRunStarter", "SesMailer", "SnsNotifier", "is_transient"]
@@ -49,17 +52,35 @@ class SesMailer:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
-        reply = self._client.send_email(
-            FromEmailAddress=sender,
-            Destination={"ToAddresses": to},
-            Content={
+    def send(
+        self,
+        *,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        sender_name: str | None = None,
+        reply_to: str | None = None,
+    ) -> str:
+        destination = {"ToAddresses": to}
+        if too_many_recipients(destination):
+            raise ValueError(f"{len(to)} recipients in one message; SES takes at most {MAX_SES_RECIPIENTS_PER_MESSAGE}")
+        # The display name is the tenant's; formataddr quotes it and MIME-encodes anything past
+        # ASCII, as SES requires of FromEmailAddress. Line breaks would end the header: folded away.
+        name = " ".join(sender_name.split()) if sender_name else ""
+        request: dict[str, Any] = {
+            "FromEmailAddress": formataddr((name, sender), charset="utf-8") if name else sender,
+            "Destination": destination,
+            "Content": {
                 "Simple": {
                     "Subject": {"Data": subject, "Charset": "UTF-8"},
                     "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
                 }
             },
-        )
+        }
+        if reply_to:
+            request["ReplyToAddresses"] = [reply_to]
+        reply = self._client.send_email(**request)
         return reply["MessageId"]
 
 
@@ -70,14 +91,13 @@ class SnsNotifier:
 
     def notify(self, *, tenant_id: str, deal_id: str, user_ids: list[str], message: str) -> str:
         # Subscribers filter on these attributes (one user's inbox, one tenant's feed).
+        attributes = {
+            "tenant_id": {"DataType": "String", "StringValue": tenant_id},
+            "deal_id": {"DataType": "String", "StringValue": deal_id},
+            "user_ids": {"DataType": "String.Array", "StringValue": json.dumps(user_ids)},
+        }
         reply = self._client.publish(
-            TopicArn=self._topic_arn,
-            Message=message,
-            MessageAttributes={
-                "tenant_id": {"DataType": "String", "StringValue": tenant_id},
-                "deal_id": {"DataType": "String", "StringValue": deal_id},
-                "user_ids": {"DataType": "String.Array", "StringValue": json.dumps(user_ids)},
-            },
+            TopicArn=self._topic_arn, Message=fit_sns_message(message, attributes), MessageAttributes=attributes
         )
         return reply["MessageId"]
 
