@@ -48,6 +48,12 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, BotoCoreError | StaleDeal | ConnectionError | TimeoutError)
 
 
+def _ascii_domain(address: str) -> str:
+    """SES wants an internationalised domain in Punycode (its local part must be ASCII anyway)."""
+    local, _, domain = address.rpartition("@")
+    return address if domain.isascii() else f"{local}@{domain.encode('idna').decode()}"
+
+
 class SesMailer:
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -62,7 +68,7 @@ class SesMailer:
         sender_name: str | None = None,
         reply_to: str | None = None,
     ) -> str:
-        destination = {"ToAddresses": to}
+        destination = {"ToAddresses": [_ascii_domain(a) for a in to]}
         if too_many_recipients(destination):
             raise ValueError(f"{len(to)} recipients in one message; SES takes at most {MAX_SES_RECIPIENTS_PER_MESSAGE}")
         # The display name is the tenant's; formataddr quotes it and MIME-encodes anything past
@@ -79,7 +85,7 @@ class SesMailer:
             },
         }
         if reply_to:
-            request["ReplyToAddresses"] = [reply_to]
+            request["ReplyToAddresses"] = [_ascii_domain(reply_to)]
         reply = self._client.send_email(**request)
         return reply["MessageId"]
 
