@@ -84,6 +84,22 @@ def onboard(stack: MotoStack, tenant_id: str, *users: tuple[str, str]) -> None:
         assert added == 0
 
 
+def test_a_tenant_s_mail_comes_from_the_stack_sender_and_replies_go_to_its_own_address(
+    stack: MotoStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        dealflow(stack, "tenant", "create", "replyco", "--name", "ReplyCo", "--reply-to", "jürgen@replyco.example") == 1
+    )
+    assert "sender_email" in (refused := capsys.readouterr().err) and "part before the @ is ASCII" in refused
+    assert (
+        dealflow(stack, "tenant", "create", "replyco", "--name", "ReplyCo", "--reply-to", "sales@replyco.example") == 0
+    )
+    capsys.readouterr()
+    assert dealflow(stack, "tenant", "show", "replyco") == 0
+    shown = capsys.readouterr().out  # locally the stack's SenderEmail output is not known to the command
+    assert "e-mail from: ReplyCo <the stack's SenderEmail>; replies to: sales@replyco.example" in shown
+
+
 def test_a_new_tenant_answers_the_api_with_its_new_admins_token(
     served: tuple[MotoStack, LocalApi], capsys: pytest.CaptureFixture[str]
 ) -> None:

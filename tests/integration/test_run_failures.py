@@ -86,7 +86,16 @@ class ThrottledMailer:
     def __init__(self) -> None:
         self.attempts = 0
 
-    def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
+    def send(
+        self,
+        *,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        sender_name: str | None = None,
+        reply_to: str | None = None,
+    ) -> str:
         self.attempts += 1
         raise ClientError({"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}}, "SendEmail")
 

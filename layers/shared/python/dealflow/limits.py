@@ -58,3 +58,12 @@ MAX_TRANSACTION_BYTES = 4_000_000
 # DynamoDB, "Query": "A single Query operation will read up to a maximum of 1 MB of data" before
 # any filter; what lies beyond is behind LastEvaluatedKey, so a query that decides something reads on.
 MAX_QUERY_PAGE_BYTES = 1_000_000
+
+# Amazon SES quotas, "Sending limits": "The maximum number of recipients per message is 50" — To,
+# CC and BCC together (SendEmail, v1 and v2). https://docs.aws.amazon.com/ses/latest/dg/quotas.html
+MAX_SES_RECIPIENTS_PER_MESSAGE = 50
+
+# Amazon SNS Publish, Message: "The maximum size is 256 KB (262,144 bytes, not 262,144 characters)
+# ... message attributes ... count toward the total size": UTF-8 bytes of the body plus each
+# attribute's name, data type and value. https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+MAX_SNS_MESSAGE_BYTES = 262_144

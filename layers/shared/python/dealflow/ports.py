@@ -19,8 +19,18 @@ T = TypeVar("T")
 
 
 class Mailer(Protocol):
-    def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
-        """Send one e-mail; return the provider's message id."""
+    def send(
+        self,
+        *,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        sender_name: str | None = None,
+        reply_to: str | None = None,
+    ) -> str:
+        """Send one e-mail from ``sender`` (a verified identity), shown as ``sender_name``, answered
+        to ``reply_to``; return the provider's message id."""
         ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from email.utils import formataddr
 from typing import Any, TypeVar
 
 from aws_durable_execution_sdk_python import DurableContext
@@ -12,8 +13,10 @@ from aws_durable_execution_sdk_python.exceptions import StepInterruptedError, Un
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dealflow.aws.message_limits import fit_sns_message, too_many_recipients
 from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.headers import address, header_text, mailbox
+from dealflow.limits import MAX_SES_RECIPIENTS_PER_MESSAGE
 from dealflow.ports import StaleDeal
 
 __all__ = ["DurableSteps", "LambdaRunStarter", "SesMailer", "SnsNotifier", "is_transient"]
@@ -46,22 +49,46 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, BotoCoreError | StaleDeal | ConnectionError | TimeoutError)
 
 
+def _ascii_domain(address: str) -> str:
+    """SES wants an internationalised domain in Punycode (its local part must be ASCII anyway)."""
+    local, _, domain = address.rpartition("@")
+    return address if domain.isascii() else f"{local}@{domain.encode('idna').decode()}"
+
+
 class SesMailer:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
+    def send(
+        self,
+        *,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        sender_name: str | None = None,
+        reply_to: str | None = None,
+    ) -> str:
         # Every e-mail passes here: headers are cleaned once more, whatever the caller did.
-        reply = self._client.send_email(
-            FromEmailAddress=mailbox(sender),
-            Destination={"ToAddresses": [address(a) for a in to]},
-            Content={
+        destination = {"ToAddresses": [_ascii_domain(address(a)) for a in to]}
+        if too_many_recipients(destination):
+            raise ValueError(f"{len(to)} recipients in one message; SES takes at most {MAX_SES_RECIPIENTS_PER_MESSAGE}")
+        # The display name is the tenant's; formataddr quotes it and MIME-encodes anything past
+        # ASCII, as SES requires of FromEmailAddress. Line breaks would end the header: folded away.
+        name = header_text(sender_name) if sender_name else ""
+        request: dict[str, Any] = {
+            "FromEmailAddress": formataddr((name, address(sender)), charset="utf-8") if name else mailbox(sender),
+            "Destination": destination,
+            "Content": {
                 "Simple": {
                     "Subject": {"Data": header_text(subject), "Charset": "UTF-8"},
                     "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
                 }
             },
-        )
+        }
+        if reply_to:
+            request["ReplyToAddresses"] = [_ascii_domain(address(reply_to))]
+        reply = self._client.send_email(**request)
         return reply["MessageId"]
 
 
@@ -72,14 +99,13 @@ class SnsNotifier:
 
     def notify(self, *, tenant_id: str, deal_id: str, user_ids: list[str], message: str) -> str:
         # Subscribers filter on these attributes (one user's inbox, one tenant's feed).
+        attributes = {
+            "tenant_id": {"DataType": "String", "StringValue": header_text(tenant_id)},
+            "deal_id": {"DataType": "String", "StringValue": header_text(deal_id)},
+            "user_ids": {"DataType": "String.Array", "StringValue": json.dumps([header_text(u) for u in user_ids])},
+        }
         reply = self._client.publish(
-            TopicArn=self._topic_arn,
-            Message=message,
-            MessageAttributes={
-                "tenant_id": {"DataType": "String", "StringValue": header_text(tenant_id)},
-                "deal_id": {"DataType": "String", "StringValue": header_text(deal_id)},
-                "user_ids": {"DataType": "String.Array", "StringValue": json.dumps([header_text(u) for u in user_ids])},
-            },
+            TopicArn=self._topic_arn, Message=fit_sns_message(message, attributes), MessageAttributes=attributes
         )
         return reply["MessageId"]
 

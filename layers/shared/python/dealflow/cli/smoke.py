@@ -76,10 +76,12 @@ def _action(run: RunRecord, kind: str) -> tuple[bool, str]:
     step = next((s for s in run.steps if s.kind == "action" and s.name.endswith(kind)), None)
     if step is None:
         return False, "no such step in the run log"
-    if step.outcome != "done" or not step.detail.get("message_id"):
+    # An e-mail goes out as one message per recipient (message_ids by address); a notification is one.
+    ids = list(step.detail.get("message_ids", {}).values()) or [step.detail.get("message_id")]
+    if step.outcome != "done" or not all(ids):
         return False, f"{step.outcome}: {step.detail}"
     to = step.detail.get("to") or step.detail.get("users")
-    return True, f"to {to}, message id {step.detail['message_id']}"
+    return True, f"to {to}, message id {', '.join(ids)}"
 
 
 def _run_failure(run: RunRecord | None, target: Target, waited: float) -> str:

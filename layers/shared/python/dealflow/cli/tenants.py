@@ -33,6 +33,8 @@ def create(args: argparse.Namespace, target: Target) -> int:
     values: dict[str, Any] = {"id": args.tenant_id, "name": args.name}
     if args.plan:
         values["plan"] = args.plan
+    if args.reply_to:
+        values["sender_email"] = args.reply_to
     try:
         tenant = Tenant.model_validate(values)
     except ValidationError as exc:
@@ -82,7 +84,8 @@ def show(args: argparse.Namespace, target: Target) -> int:
     print(f"tenant {tenant.id}: {tenant.name}")
     for line in _usage_lines(usage):
         print(line)
-    print(f"e-mail sender: {tenant.sender_email or target.sender or 'the stack default'}")
+    sender = target.sender or "the stack's SenderEmail"
+    print(f"e-mail from: {tenant.name} <{sender}>; replies to: {tenant.sender_email or sender}")
     print(f"automation version: {tenant.automation_version}; with broken references: {len(known.warnings)}")
     print(f"webhook secret: {secret}")
     print(f"users ({len(tenant.users)}):")
@@ -139,6 +142,12 @@ def add_commands(commands: Any, where: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="the company's name, as e-mails and templates show it")
     p.add_argument(
         "--plan", choices=PLAN_NAMES, help=f"what the tenant pays for (default: {DEFAULT_PLAN}). {_plans_help()}"
+    )
+    p.add_argument(
+        "--reply-to",
+        metavar="EMAIL",
+        help="where replies to the tenant's automation e-mails go; they come from the stack's verified "
+        "SenderEmail under the tenant's name (SES sends only as identities the stack verified)",
     )
     p.set_defaults(run=create)
 

@@ -92,8 +92,27 @@ class RecordingOutbox:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
-    def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
-        self.sent.append({"kind": "email", "sender": sender, "to": to, "subject": subject, "body": body})
+    def send(
+        self,
+        *,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        sender_name: str | None = None,
+        reply_to: str | None = None,
+    ) -> str:
+        self.sent.append(
+            {
+                "kind": "email",
+                "sender": sender,
+                "sender_name": sender_name,
+                "reply_to": reply_to,
+                "to": to,
+                "subject": subject,
+                "body": body,
+            }
+        )
         return f"test-message-{len(self.sent)}"
 
     def notify(self, *, tenant_id: str, deal_id: str, user_ids: list[str], message: str) -> str:

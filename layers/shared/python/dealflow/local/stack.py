@@ -32,7 +32,7 @@ import boto3
 from dealflow import clock, runtime
 from dealflow.authoring.checks import check_templates
 from dealflow.engine.compiled import TenantCompiler
-from dealflow.local import replay
+from dealflow.local import aws_limits, replay
 from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
 from dealflow.local.http_tools import HttpTools
@@ -157,6 +157,7 @@ class MotoStack(AutomationTools, HttpTools):
             self._mock = mock_aws()
             self._mock.start()
         session = new_session()
+        aws_limits.install(session)  # what AWS refuses and moto would take is refused here too
         # The handlers build their clients from boto3's default session: make it this one, so
         # they share its parsed service models too.
         self._saved_default_session.append(boto3.DEFAULT_SESSION)

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, model_validator
+from pydantic import EmailStr, Field, StringConstraints, field_validator, model_validator
 
 from dealflow.model.access import RoleRights
 from dealflow.model.base import Id, Model
@@ -94,12 +94,24 @@ class Tenant(Model):
     users: list[User] = Field(default_factory=list)
     constants: TypedValues = Field(description="Rarely changed values: tax rate, the chief accountant")
     variables: TypedValues = Field(description="Values people or automation change: commission %")
-    sender_email: EmailStr | None = None
+    sender_email: EmailStr | None = Field(
+        default=None,
+        description="Where replies to the tenant's automation e-mails go (their Reply-To). They come from the "
+        "stack's verified sender under the tenant's name: SES sends only as identities the stack verified",
+    )
     plan: PlanName = Field(default=PlanName.BUSINESS, description="Caps active automation (see model/plan.py)")
     automation_version: int = 0
     rights: dict[Role, RoleRights] = Field(
         default_factory=dict, description="Column-level rights by role; a role not named may read and write everything"
     )
+
+    @field_validator("sender_email")
+    @classmethod
+    def _sendable(cls, address: str | None) -> str | None:
+        # SES takes no SMTPUTF8: a non-ASCII local part is refused on every send, so it is here.
+        if address is not None and not address.rpartition("@")[0].isascii():
+            raise ValueError(f"{address!r}: SES takes only addresses whose part before the @ is ASCII")
+        return address
 
     @model_validator(mode="after")
     def _unique_users(self) -> Tenant:

@@ -1,7 +1,15 @@
-"""E-mail (SES) and notifications (SNS): rendered once, sent at most once per effect key."""
+"""E-mail (SES) and notifications (SNS): rendered once, sent at most once per effect key.
+
+An e-mail goes out as one message per recipient, each under its own effect key. Recipients of a
+CRM notification (the team, the client's contact) should not see each other's addresses, and a
+step retried after a failure part-way through a long list resends only to those it had not
+reached: the ledger knows each recipient's message, so nobody gets two and nobody is skipped. One
+message each also keeps every SES call far below its 50-recipient cap (``limits``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from dealflow.engine.actions.context import ActionContext, ActionError
@@ -20,17 +28,49 @@ def render_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
     }
 
 
+def recipient_key(effect_key: str, address: str) -> str:
+    """The effect key of one recipient's message: the same on every retry of the step, whatever
+    the recipients' order; hashed so the ledger's keys carry no addresses."""
+    return f"{effect_key}:to:{hashlib.sha256(address.encode()).hexdigest()[:24]}"
+
+
 def send_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
-    sender = ctx.tenant.sender_email or ctx.services.sender
+    # From is always the stack's verified identity (the only one SES and the runner's role let
+    # it send as), shown under the tenant's name; the tenant's own address takes the replies.
+    sender = ctx.services.sender
     if not sender:
-        raise ActionError("no sender e-mail address is configured for this tenant")
+        raise ActionError("no sender e-mail address is configured (the stack's SENDER_EMAIL)")
+    reply_to = str(ctx.tenant.sender_email) if ctx.tenant.sender_email else None
     email = render_email(action, ctx)
+    message_ids: dict[str, str] = {}
+    unconfirmed: list[str] = []
+    repeated = 0
+    for address in email["to"]:
 
-    def send() -> dict[str, Any]:
-        message_id = ctx.services.mailer.send(sender=str(sender), **email)
-        return {"message_id": message_id}
+        def send(address: str = address) -> dict[str, Any]:
+            message_id = ctx.services.mailer.send(
+                sender=sender,
+                sender_name=ctx.tenant.name,
+                reply_to=reply_to,
+                to=[address],
+                subject=email["subject"],
+                body=email["body"],
+            )
+            return {"message_id": message_id}
 
-    return {**email, **ctx.services.ledger.once(ctx.tenant.id, ctx.effect_key, send)}
+        outcome = ctx.services.ledger.once(ctx.tenant.id, recipient_key(ctx.effect_key, address), send)
+        repeated += bool(outcome.get("duplicate"))
+        if outcome.get("status") == "unconfirmed":
+            unconfirmed.append(address)
+        elif outcome.get("message_id"):
+            message_ids[address] = outcome["message_id"]
+    result: dict[str, Any] = {**email, "reply_to": reply_to, "message_ids": message_ids}
+    if unconfirmed:
+        result["unconfirmed"] = unconfirmed
+        result["reason"] = "an earlier attempt started these messages and did not confirm them; not repeated"
+    # A duplicate only when nothing went out this time: the step had done it all before.
+    result["duplicate"] = bool(email["to"]) and repeated == len(email["to"])
+    return result
 
 
 def render_notification(action: Notify, ctx: ActionContext) -> dict[str, Any]:
