@@ -105,9 +105,10 @@ def webhook_secrets() -> ParameterStoreSecrets:
     """Tenants' webhook secrets from SSM, cached per container (powertools parameters, 5 minutes)."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-    from dealflow.aws.secrets import ParameterStoreSecrets
+    from dealflow.aws.secrets import SSM_CLIENT_CONFIG, ParameterStoreSecrets
 
-    return ParameterStoreSecrets(SSMProvider(boto3_client=boto3.client("ssm")), settings().webhook_secret_prefix)
+    client = boto3.client("ssm", config=SSM_CLIENT_CONFIG)
+    return ParameterStoreSecrets(SSMProvider(boto3_client=client), settings().webhook_secret_prefix)
 
 
 def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
