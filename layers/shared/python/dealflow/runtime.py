@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from dealflow.aws.run_starter import LambdaRunStarter
+from dealflow.aws.run_starter import STARTS_CLIENT_CONFIG, LambdaRunStarter
 from dealflow.aws.settings import Settings
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.engine.dispatch import Dispatcher
@@ -74,7 +74,9 @@ def runner_services() -> Services:
 
 
 def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
-    starter = starter or LambdaRunStarter(boto3.client("lambda"), settings().need("runner_function"))
+    starter = starter or LambdaRunStarter(
+        boto3.client("lambda", config=STARTS_CLIENT_CONFIG), settings().need("runner_function")
+    )
     runs = RunLog(tables().automation)
 
     def deal_deleted(tenant_id: str, deal_id: str) -> None:

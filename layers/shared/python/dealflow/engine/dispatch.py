@@ -20,6 +20,7 @@ from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutoma
 from dealflow.language.conditions import Facts, Trace, explain
 from dealflow.model import Deal, RunRequest, Trigger
 from dealflow.model.pipeline import StageSemantic
+from dealflow.engine.run_starts import start_runs
 from dealflow.ports import RunStarter
 
 
@@ -353,4 +354,4 @@ class Dispatcher:
         return self.start(plan)
 
     def start(self, plan: RunPlan) -> list[str]:
-        return [run.run_id for run in plan.runs if self._starter.start(run)]
+        return start_runs(self._starter, plan.runs)
