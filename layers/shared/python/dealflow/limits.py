@@ -42,3 +42,15 @@ MAX_TOTAL_WAIT_SECONDS = RUNNER_EXECUTION_TIMEOUT_SECONDS - RUN_WORK_ALLOWANCE_S
 # Lambda quotas, "Function timeout: 900 seconds (15 minutes)": one invocation, i.e. one replay up
 # to the next wait. The runner's own Timeout in template.yaml is what a run actually gets.
 MAX_INVOCATION_TIMEOUT_SECONDS = 900
+
+# API Gateway quotas, HTTP API "Integration timeout: 30 seconds" (REST APIs: 29 s by default): a
+# management API request must answer within it, or the caller gets a 503 while the function runs on.
+API_INTEGRATION_TIMEOUT_SECONDS = 30
+
+# Lambda quotas, "Invocation payload (request and response): 6 MB each for synchronous invocations"
+# (6,291,456 bytes): the API function's whole response, API Gateway's JSON envelope included.
+MAX_SYNC_RESPONSE_BYTES = 6 * 1024 * 1024
+
+# DynamoDB, Query: "A single Query operation can retrieve a maximum of 1 MB of data", read before
+# any FilterExpression: a filtered list may read many such pages to find few matches.
+MAX_QUERY_PAGE_BYTES = 1024 * 1024
