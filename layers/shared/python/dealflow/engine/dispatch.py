@@ -17,10 +17,10 @@ from typing import Any, Protocol
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
+from dealflow.engine.run_starts import start_runs
 from dealflow.language.conditions import Facts, Trace, explain
 from dealflow.model import Deal, RunRequest, Trigger
 from dealflow.model.pipeline import StageSemantic
-from dealflow.engine.run_starts import start_runs
 from dealflow.ports import RunStarter
 
 
