@@ -157,3 +157,34 @@ def test_a_token_sealed_by_another_deployment_is_400(thirty: MotoStack) -> None:
     runtime.page_keys().clear()
     status, body = thirty.api("GET", "/deals", claims=ANNA, query={**query, "next_token": token})
     assert status == 400 and body["error"] == "bad_page_token", body
+
+
+def test_a_sparse_filter_on_a_large_tenant_answers_in_capped_reads_and_continues(stack: MotoStack) -> None:
+    """2,100 deals and one match at the very end: no request reads the whole tenant. A page cut
+    short by the read cap says how much it read and hands a token on, even with nothing found."""
+    from dealflow import runtime
+    from dealflow.model import Deal
+    from dealflow.store.items import to_item
+
+    total = 2_100
+    with runtime.tables().deals.batch_writer() as batch:
+        for n in range(total):
+            deal = Deal.model_validate(
+                {**_deal(n), "id": f"big-{n:05d}", "tenant_id": TENANT, "stage_id": "new", "version": 1}
+            )
+            if n == total - 1:
+                deal = deal.model_copy(update={"stage_id": "won"})
+            batch.put_item(Item=to_item(deal))
+    pages, scanned, token = [], [], None
+    while True:
+        query = {"stage_id": "won", "limit": "1", **({"next_token": token} if token else {})}
+        status, body = stack.api("GET", "/deals", claims=ADMIN, query=query)
+        assert status == 200, body
+        pages.append([i["id"] for i in body["items"]])
+        scanned.append(body["scanned"])
+        token = body["next_token"]
+        if token is None:
+            break
+    assert pages[0] == [] and scanned[0] < total  # the first request stopped at the cap
+    assert [i for p in pages for i in p] == [f"big-{total - 1:05d}"]
+    assert sum(scanned) == total  # every deal read once across the pages, none twice

@@ -27,8 +27,11 @@ def _a_newer_deal(item: dict[str, Any]) -> None:
 
 def _a_newer_tenant(item: dict[str, Any]) -> None:
     item["billing_region"] = "eu"
-    item["users"][0]["locale"] = "pl"
     item["automation_version"] += 1  # a newer version's definition write bumps it: caches read again
+
+
+def _a_newer_user(item: dict[str, Any]) -> None:
+    item["locale"] = "pl"
 
 
 def _a_newer_pipeline(item: dict[str, Any]) -> None:
@@ -75,6 +78,8 @@ def test_runs_waiting_across_a_deploy_finish_on_items_a_newer_version_wrote(stac
     for deal_id in ("d-1", "d-2"):
         _newer(deals, {"tenant_id": TENANT, "id": deal_id}, _a_newer_deal)
     _newer(automation, {"tenant_id": TENANT, "sk": "TENANT"}, _a_newer_tenant)
+    first_user = stack.automation.get_tenant(TENANT).users[0].id  # users are items of their own
+    _newer(automation, {"tenant_id": TENANT, "sk": f"TENANT#USER#{first_user}"}, _a_newer_user)
     _newer(automation, {"tenant_id": TENANT, "sk": "DEF#PIPELINE#sales"}, _a_newer_pipeline)
     _newer(automation, {"tenant_id": TENANT, "sk": "DEF#FIELD#what_we_sell"}, _a_newer_field)
     _newer(automation, {"tenant_id": TENANT, "sk": "DEF#RULE#proposal-follow-up"}, _a_newer_rule)

@@ -435,3 +435,24 @@ def test_field_trigger_ignores_other_fields_and_other_pipelines() -> None:
 
 def test_field_trigger_does_not_fire_on_creation() -> None:
     assert plan_runs(diff(None, deal("new")), automation(field_trigger()), "evt-1").runs == []
+
+
+def test_dispatcher_starts_a_change_s_runs_through_the_starter_s_concurrent_path() -> None:
+    """A starter that can start several runs at once is given them all, and the ids that started
+    come back in the plan's order (a name already taken is left out)."""
+
+    class Together(FakeStarter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[list[str]] = []
+
+        def start_all(self, requests: list[RunRequest]) -> list[bool]:
+            self.batches.append([r.automation.id for r in requests])
+            return [self.start(r) for r in requests]
+
+    starter = Together()
+    d = Dispatcher(FakeLoader(rule("a"), rule("b"), rule("c")), starter, FakeLog([]))
+    starter.names.add(run_id_for("evt-1", "b"))
+    started = handle(d, deal("offer"), deal("won"), "evt-1")
+    assert starter.batches == [["a", "b", "c"]]
+    assert started == [run_id_for("evt-1", "a"), run_id_for("evt-1", "c")]

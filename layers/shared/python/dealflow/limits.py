@@ -67,3 +67,11 @@ MAX_SES_RECIPIENTS_PER_MESSAGE = 50
 # ... message attributes ... count toward the total size": UTF-8 bytes of the body plus each
 # attribute's name, data type and value. https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
 MAX_SNS_MESSAGE_BYTES = 262_144
+
+# API Gateway quotas, HTTP API "Integration timeout: 30 seconds" (REST APIs: 29 s by default): a
+# management API request must answer within it, or the caller gets a 503 while the function runs on.
+API_INTEGRATION_TIMEOUT_SECONDS = 30
+
+# Lambda quotas, "Invocation payload (request and response): 6 MB each for synchronous invocations"
+# (6,291,456 bytes): the API function's whole response, API Gateway's JSON envelope included.
+MAX_SYNC_RESPONSE_BYTES = 6 * 1024 * 1024

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from dealflow.aws.run_starter import LambdaRunStarter
+from dealflow.aws.run_starter import STARTS_CLIENT_CONFIG, LambdaRunStarter
 from dealflow.aws.settings import Settings
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.engine.dispatch import Dispatcher
@@ -74,7 +74,9 @@ def runner_services() -> Services:
 
 
 def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
-    starter = starter or LambdaRunStarter(boto3.client("lambda"), settings().need("runner_function"))
+    starter = starter or LambdaRunStarter(
+        boto3.client("lambda", config=STARTS_CLIENT_CONFIG), settings().need("runner_function")
+    )
     runs = RunLog(tables().automation)
 
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
@@ -105,9 +107,10 @@ def webhook_secrets() -> ParameterStoreSecrets:
     """Tenants' webhook secrets from SSM, cached per container (powertools parameters, 5 minutes)."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-    from dealflow.aws.secrets import ParameterStoreSecrets
+    from dealflow.aws.secrets import SSM_CLIENT_CONFIG, ParameterStoreSecrets
 
-    return ParameterStoreSecrets(SSMProvider(boto3_client=boto3.client("ssm")), settings().webhook_secret_prefix)
+    client = boto3.client("ssm", config=SSM_CLIENT_CONFIG)
+    return ParameterStoreSecrets(SSMProvider(boto3_client=client), settings().webhook_secret_prefix)
 
 
 @cache

@@ -20,6 +20,7 @@ from dealflow.api.schemas import DealPage
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import Deal
 from dealflow.policy.access import AccessDenied
+from dealflow.store.deals import MAX_LIST_READS
 
 SEARCHED_FIELDS = ("title", "company")
 
@@ -51,7 +52,10 @@ def router(deps: DepsProvider) -> Router:
         summary="List deals or leads: filtered, a page at a time",
         tags=["deals"],
         description="Items in id order, each without the fields the caller's role may not read (named in "
-        "`hidden_fields`). Filtering or searching by a field the role may not read is a 403. "
+        "`hidden_fields`). Filtering or searching by a field the role may not read is a 403. One request "
+        f"reads at most {MAX_LIST_READS} stored pages (up to 1 MB each), so it answers within API "
+        "Gateway's timeout however few items match: a page may then hold fewer items than `limit`, even "
+        "none, and still carry a `next_token` (`scanned` says how many stored items it read). "
         "A `next_token` this list did not give out (edited, another tenant's or deployment's, or made "
         "with other filters) is a 400.",
         responses=PAGED,
@@ -89,12 +93,13 @@ def router(deps: DepsProvider) -> Router:
         def matches(item: Deal) -> bool:
             return any(needle in str(getattr(item, f) or "").casefold() for f in searched)
 
-        items, last = d.deals.page(
+        page = d.deals.page(
             who.tenant_id, entity=entity, equals=equals, limit=limit, after=after, matches=matches if needle else None
         )
         return DealPage(
-            items=[may.view(item) for item in items],
-            next_token=seal(d.page_keys, "deals", who.tenant_id, filters, last) if last else None,
+            items=[may.view(item) for item in page.items],
+            scanned=page.scanned,
+            next_token=seal(d.page_keys, "deals", who.tenant_id, filters, page.after) if page.after else None,
         )
 
     return r

@@ -71,6 +71,10 @@ class DealPage(Model):
     """One page of a deal or lead list, each item as the caller may see it."""
 
     items: list[ItemView]
+    scanned: int = Field(
+        description="Stored items read for this page: with a filter, more than `items`; a page cut short "
+        "by the read cap has fewer items than `limit` (maybe none) and a `next_token`"
+    )
     next_token: str | None = Field(description="Pass as `next_token` for the next page; null on the last")
 
 

@@ -11,10 +11,12 @@ import yaml
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import Field
 
 from dealflow.api.automation import _cancel
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Invalid, MalformedJson
+from dealflow.api.export_pages import export_page
 from dealflow.authoring.document_text import from_json, from_yaml, to_json, to_yaml
 from dealflow.authoring.moves import Changes, write_changes
 from dealflow.authoring.transfer import Document, ImportResult, export_document, import_changes, validate_document
@@ -46,6 +48,12 @@ def _document_body(body: str, content_type: str) -> Any:
     return parsed
 
 
+class ExportPage(Document):
+    """The export document, or one page of it (``next_token`` on every page but the last)."""
+
+    next_token: str | None = Field(default=None, description="Pass as `next_token` for the next page")
+
+
 def _stopped(changes: Changes, tenant: TenantAutomation) -> list[tuple[str, str]]:
     """Automation that was on and is now deleted or switched off: (id, what happened)."""
     stopped = [(m.id, "deleted") for m, _ in changes.deleted if isinstance(m, AUTOMATION_MODELS)]
@@ -63,26 +71,38 @@ def router(deps: DepsProvider) -> Router:
         tags=["transfer"],
         summary="The tenant's automation as one document (administrators)",
         description="Pipelines, custom fields, automation of every kind and constants, without versions "
-        "or tenant ids, in a fixed order: importing it changes nothing. Decimals are written digit for "
+        "or tenant ids, in a fixed order: importing it changes nothing. A document larger than one "
+        "response (Lambda answers with at most 6 MB) comes in pages of whole automation items, each "
+        "but the last with `next_token`: the first page holds every other section, later pages only "
+        "`automation`; concatenate the pages' lists to get the document. A change to the automation "
+        "between pages is a 409: export again from the first page. Decimals are written digit for "
         "digit (`0.12345678901234567890`, never rounded to a float), and an import reads them back exactly.",
         responses={
             200: {
-                "description": "The document (`?format=yaml`: as application/yaml)",
-                "content": {"application/json": {"model": Document}},
-            }
+                "description": "The document, or its page (`?format=yaml`: as application/yaml)",
+                "content": {"application/json": {"model": ExportPage}},
+            },
+            409: {"description": "The automation changed since the first page"},
         },
     )
     def export(
         format: Annotated[Literal["json", "yaml"], Query(description="json (default) or yaml")] = "json",
+        next_token: Annotated[str | None, Query(max_length=1000, description="From the previous page")] = None,
     ) -> Response[Any]:  # Any: the document as JSON or as YAML text (its schema is in `responses`)
-        document = export_document(known(deps(), caller(r)))
+        who = caller(r)
+        tenant = known(deps(), who)
+        render = to_yaml if format == "yaml" else to_json
+        page = export_page(
+            export_document(tenant),
+            tenant_id=who.tenant_id,
+            version=tenant.version,
+            format=format,
+            render=render,
+            token=next_token,
+        )
         if format == "yaml":
-            return Response(
-                status_code=200,
-                content_type="application/yaml",
-                body=to_yaml(document),
-            )
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=to_json(document))
+            return Response(status_code=200, content_type="application/yaml", body=render(page))
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=to_json(page))
 
     @r.post(
         "/import",

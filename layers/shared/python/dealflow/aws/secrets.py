@@ -3,14 +3,26 @@ key page tokens are sealed with (the ``PageKeys`` port), each cached per contain
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.config import Config
 
 DEFAULT_SECRET_PREFIX = "/dealflow/tenants"
 DEFAULT_PAGE_KEY_PARAMETER = "/dealflow/page-token-key"
 SECRET_MAX_AGE_SECONDS = 300
+
+# A burst of webhooks on cold containers reads SSM all at once, past Parameter Store's standard
+# throughput: botocore's adaptive mode backs off and rate-limits the client itself, and
+# ``ParameterStoreSecrets`` retries a few more times on top when that still ends in a throttle.
+SSM_MAX_ATTEMPTS = 6  # botocore's count: the first try and five retries
+SSM_CLIENT_CONFIG = Config(retries={"mode": "adaptive", "total_max_attempts": SSM_MAX_ATTEMPTS})
+THROTTLED = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+THROTTLE_RETRIES = 3
+THROTTLE_BACKOFF_SECONDS = 0.2
 
 
 def secret_name(prefix: str, tenant_id: str) -> str:
@@ -22,19 +34,27 @@ class MissingPageKey(RuntimeError):
     """The deployment's page-token key parameter does not exist (or is blank)."""
 
 
-def _not_found(exc: GetParameterError) -> bool:
+def _error_code(exc: GetParameterError) -> str | None:
     cause = exc.__cause__ or exc.__context__
-    return getattr(cause, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound"
+    code = getattr(cause, "response", {}).get("Error", {}).get("Code")
+    return str(code) if code else None
+
+
+def _not_found(exc: GetParameterError) -> bool:
+    return _error_code(exc) == "ParameterNotFound"
 
 
 class ParameterStoreSecrets:
     """Webhook secrets from SSM Parameter Store through powertools' parameters utility, cached per
     container for ``max_age`` seconds. ``provider`` is a powertools ``SSMProvider``: the harness
     gives each local stack its own (the utility's module-level default provider would keep one
-    boto3 client, and one cache, for the whole process).
+    boto3 client, and one cache, for the whole process); on AWS its client is built with
+    ``SSM_CLIENT_CONFIG``.
 
     A missing parameter is remembered for ``missing_for`` seconds, so requests naming made-up
-    tenants cannot each cost an SSM call (Parameter Store's standard throughput is small)."""
+    tenants cannot each cost an SSM call (Parameter Store's standard throughput is small).
+    A throttled read is tried again up to ``THROTTLE_RETRIES`` times, with jittered exponential
+    back-off, so a burst is spread out instead of failing webhooks."""
 
     def __init__(
         self,
@@ -43,12 +63,14 @@ class ParameterStoreSecrets:
         *,
         max_age: int = SECRET_MAX_AGE_SECONDS,
         missing_for: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._provider = provider
         self._prefix = prefix.rstrip("/")
         self._max_age = max_age
         self._missing_for = missing_for
         self._missing: dict[str, float] = {}
+        self._sleep = sleep
 
     def name(self, tenant_id: str) -> str:
         return secret_name(self._prefix, tenant_id)
@@ -56,15 +78,21 @@ class ParameterStoreSecrets:
     def secrets(self, tenant_id: str) -> str | None:
         if self._missing.get(tenant_id, 0.0) > time.monotonic():
             return None
-        try:
-            value = self._provider.get(self.name(tenant_id), decrypt=True, max_age=self._max_age)
-        except GetParameterError as exc:
-            if _not_found(exc):
-                if len(self._missing) > 4096:
-                    self._missing.clear()
-                self._missing[tenant_id] = time.monotonic() + self._missing_for
-                return None
-            raise
+        for attempt in range(THROTTLE_RETRIES + 1):
+            try:
+                value = self._provider.get(self.name(tenant_id), decrypt=True, max_age=self._max_age)
+                break
+            except GetParameterError as exc:
+                code = _error_code(exc)
+                if code == "ParameterNotFound":
+                    if len(self._missing) > 4096:
+                        self._missing.clear()
+                    self._missing[tenant_id] = time.monotonic() + self._missing_for
+                    return None
+                if code not in THROTTLED or attempt == THROTTLE_RETRIES:
+                    raise
+                # Full jitter: containers throttled together must not come back together.
+                self._sleep(random.uniform(0, THROTTLE_BACKOFF_SECONDS * 2**attempt))
         return str(value) if str(value).strip() else None
 
     def clear(self) -> None:

@@ -114,7 +114,9 @@ def add_commands(commands: Any, where: argparse.ArgumentParser) -> None:
         description="The people of a tenant as Dealflow knows them: whom automation e-mails and notifies, "
         "whom a deal names as responsible. Signing in is the identity provider's business: the management "
         "API takes user, tenant and role from the token's claims (sub, custom:tenant_id, custom:role), so a "
-        "user needs a record here and an account there, with the same id and role.",
+        "user needs a record here and an account there, with the same id and role. Each user is an item of "
+        "its own; a tenant stored by an older version with every user in its settings item has them moved "
+        "out by its first user change here.",
     )
     sub = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     role_help = "admin (changes automation, pipelines, fields, rights), sales_manager, sales_rep"

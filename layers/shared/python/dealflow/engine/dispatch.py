@@ -17,6 +17,7 @@ from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
 from dealflow.engine.run_requests import request_data
+from dealflow.engine.run_starts import start_runs
 from dealflow.language.conditions import Facts, Trace, explain
 from dealflow.model import Deal, RunRequest, Trigger
 from dealflow.model.pipeline import StageSemantic
@@ -323,4 +324,4 @@ class Dispatcher:
         return self.start(plan)
 
     def start(self, plan: RunPlan) -> list[str]:
-        return [run.run_id for run in plan.runs if self._starter.start(run)]
+        return start_runs(self._starter, plan.runs)

@@ -29,8 +29,8 @@ from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, Compiler
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
 from dealflow.store.transactions import transact
+from dealflow.store.users import TENANT_SK, UserItems
 
-TENANT_SK = "TENANT"
 _DEFINITION_PREFIX = "DEF#"
 _VERSION_PREFIX = "AVER#"
 _KINDS: dict[str, type[Definition]] = {
@@ -87,13 +87,15 @@ class AutomationStore:
         return found
 
     def put_tenant(self, tenant: Tenant) -> None:
-        self._table.put_item(Item=to_item(tenant, tenant_id=tenant.id, sk=TENANT_SK))
+        users = UserItems(self._table)
+        self._table.put_item(Item=users.settings_item(tenant))
+        users.write_all(tenant.id, tenant.users)
 
     def get_tenant(self, tenant_id: str) -> Tenant:
-        item = self._table.get_item(Key={"tenant_id": tenant_id, "sk": TENANT_SK}).get("Item")
-        if item is None:
+        tenant = UserItems(self._table).read(tenant_id)
+        if tenant is None:
             raise UnknownTenant(f"unknown tenant '{tenant_id}'")
-        return stored(Tenant, plain(item, "tenant_id", "sk") | {"id": tenant_id})
+        return tenant
 
     def _with_bump(
         self, tenant_id: str, write: dict[str, Any], stale: str, automation_version: int | None = None

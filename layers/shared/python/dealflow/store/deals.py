@@ -7,7 +7,7 @@ neither, so a retried step can never apply the same change twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
@@ -21,6 +21,18 @@ from dealflow.store.transactions import transact
 
 _MAX_ATTEMPTS = 5
 _MAX_READ_BATCH = 1000
+# Query pages one list request reads at most (each up to 1 MB, MAX_QUERY_PAGE_BYTES): ten stay far
+# within API Gateway's 30 s (API_INTEGRATION_TIMEOUT_SECONDS) however sparse the filter's matches.
+MAX_LIST_READS = 10
+
+
+class ListPage(NamedTuple):
+    """One page of a list: the items, the id to continue after (None: the end) and how many
+    stored items were read for it (more than the items when a filter skipped some)."""
+
+    items: list[Deal]
+    after: str | None
+    scanned: int
 
 
 class DealStore:
@@ -99,12 +111,15 @@ class DealStore:
         limit: int,
         after: str | None = None,
         matches: Callable[[Deal], bool] | None = None,
-    ) -> tuple[list[Deal], str | None]:
+    ) -> ListPage:
         """Up to ``limit`` items of ``entity`` in id order after the id ``after``, whose attributes
-        equal ``equals`` and that ``matches`` accepts; and the id to continue after (None: no more).
+        equal ``equals`` and that ``matches`` accepts; the id to continue after (None: no more); and
+        how many items were read to find them.
 
         A filtered query page may hold few or no matches, so reading goes on until the page is
-        full and one more match proves there is a next page."""
+        full and one more match proves there is a next page — but for at most ``MAX_LIST_READS``
+        query pages: then the page answers with what it found and the last id read, so a sparse
+        filter on a large tenant answers within API Gateway's timeout and the caller continues."""
         condition = Attr("entity").eq(entity)
         if entity == "deal":  # items stored before leads existed carry no entity
             condition = condition | Attr("entity").not_exists()
@@ -118,18 +133,21 @@ class DealStore:
         if after is not None:
             params["ExclusiveStartKey"] = {"tenant_id": tenant_id, "id": after}
         found: list[Deal] = []
-        while True:
+        scanned = 0
+        for _ in range(MAX_LIST_READS):
             reply = self._table.query(**params)
+            scanned += int(reply.get("ScannedCount", 0))
             for item in reply.get("Items", []):
                 deal = parse_item(item)
                 if matches is None or matches(deal):
                     found.append(deal)
                 if len(found) > limit:
-                    return found[:limit], found[limit - 1].id
+                    return ListPage(found[:limit], found[limit - 1].id, scanned)
             if "LastEvaluatedKey" not in reply:
-                return found, None
+                return ListPage(found, None, scanned)
             params["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
             params["Limit"] = min(params["Limit"] * 2, _MAX_READ_BATCH)  # sparse matches: read more at once
+        return ListPage(found, str(params["ExclusiveStartKey"]["id"]), scanned)
 
     def delete(self, tenant_id: str, deal_id: str) -> None:
         self._table.delete_item(Key={"tenant_id": tenant_id, "id": deal_id})

@@ -14,10 +14,10 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from dealflow.model import Tenant, User
-from dealflow.model.base import stored
 from dealflow.model.plan import PlanName
-from dealflow.store.automation import TENANT_SK, UnknownTenant
-from dealflow.store.items import dynamo_value, is_conditional_failure, plain, to_item
+from dealflow.store.automation import UnknownTenant
+from dealflow.store.items import is_conditional_failure
+from dealflow.store.users import TENANT_SK, UserItems, UsersChanged, tenant_from_items
 
 
 class TenantExists(ValueError):
@@ -32,28 +32,36 @@ class TenantDirectory:
     def __init__(self, automation_table: Any, deals_table: Any) -> None:
         self._automation = automation_table
         self._deals = deals_table
+        self._users = UserItems(automation_table)
 
     def create(self, tenant: Tenant) -> None:
         try:
             self._automation.put_item(
-                Item=to_item(tenant, tenant_id=tenant.id, sk=TENANT_SK), ConditionExpression="attribute_not_exists(sk)"
+                Item=self._users.settings_item(tenant), ConditionExpression="attribute_not_exists(sk)"
             )
         except ClientError as exc:
             if is_conditional_failure(exc):
                 raise TenantExists(f"tenant '{tenant.id}' already exists") from exc
             raise
+        self._users.write_all(tenant.id, tenant.users)
 
     def all(self) -> Iterator[Tenant]:
-        """Every tenant, in no particular order. A scan of AutomationTable (tenant items share it with
-        definitions and the run log): for an operator's occasional look, not for a request path."""
-        params: dict[str, Any] = {"FilterExpression": Attr("sk").eq(TENANT_SK)}
+        """Every tenant with its users, in no particular order. A scan of AutomationTable (tenant
+        items share it with definitions and the run log): for an operator's occasional look, not for
+        a request path."""
+        params: dict[str, Any] = {"FilterExpression": Attr("sk").begins_with(TENANT_SK)}
+        found: dict[str, list[dict[str, Any]]] = {}
         while True:
             page = self._automation.scan(**params)
             for item in page.get("Items", []):
-                yield stored(Tenant, plain(item, "tenant_id", "sk") | {"id": item["tenant_id"]})
+                found.setdefault(item["tenant_id"], []).append(item)
             if "LastEvaluatedKey" not in page:
-                return
+                break
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for tenant_id, items in found.items():
+            tenant = tenant_from_items(tenant_id, items)
+            if tenant is not None:
+                yield tenant
 
     def _update(self, tenant_id: str, **params: Any) -> None:
         condition = params.pop("ConditionExpression", None)
@@ -81,19 +89,15 @@ class TenantDirectory:
     def replace_users(self, tenant_id: str, before: list[User], after: list[User]) -> None:
         """Write the tenant's users as ``after``, provided they are still ``before`` (a concurrent
         change is ``TenantChanged``, never silently overwritten). Users change without an automation
-        version bump: compiled automation re-reads the tenant on every load."""
-        old = [dynamo_value(u.model_dump(mode="python", exclude_none=True)) for u in before]
-        guard = "#u = :old" + (" OR attribute_not_exists(#u)" if not old else "")
-        self._update(
-            tenant_id,
-            UpdateExpression="SET #u = :new",
-            ConditionExpression=guard,
-            ExpressionAttributeNames={"#u": "users"},
-            ExpressionAttributeValues={
-                ":new": [dynamo_value(u.model_dump(mode="python", exclude_none=True)) for u in after],
-                ":old": old,
-            },
-        )
+        version bump: compiled automation re-reads the tenant on every load. Each user is its own
+        item (``store/users.py``); a tenant stored with its users in the settings item has them
+        moved out on this first change."""
+        if self._automation.get_item(Key={"tenant_id": tenant_id, "sk": TENANT_SK}).get("Item") is None:
+            raise UnknownTenant(f"unknown tenant '{tenant_id}'")
+        try:
+            self._users.replace(tenant_id, before, after)
+        except UsersChanged as exc:
+            raise TenantChanged(str(exc)) from exc
 
     def deals_of(self, tenant_id: str, user_id: str) -> list[str]:
         """Ids of the tenant's deals and leads this user is responsible for."""
