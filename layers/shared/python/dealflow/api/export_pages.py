@@ -18,9 +18,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from dealflow.api.deal_lists import make_token, read_token
+from dealflow.api.paging import seal, unseal
 from dealflow.http_errors import Conflict, Invalid
 from dealflow.limits import MAX_SYNC_RESPONSE_BYTES
+from dealflow.ports import PageKeys
 
 # Room for the response's envelope (status, headers, the body's quotes) around the body.
 ENVELOPE_ALLOWANCE_BYTES = 64 * 1024
@@ -38,8 +39,8 @@ def _filters(format: str) -> dict[str, Any]:
     return {"list": "export", "format": format}
 
 
-def _start(token: str, tenant_id: str, format: str, version: int) -> int:
-    after = read_token(token, tenant_id, _filters(format))
+def _start(keys: PageKeys, token: str, tenant_id: str, format: str, version: int) -> int:
+    after = str(unseal(keys, "export", tenant_id, _filters(format), token))
     made_at, _, index = after.partition("/")
     if not made_at.isdigit() or not index.isdigit():
         raise Invalid.field("next_token", "not a token this API gave out; start again without one")
@@ -58,12 +59,13 @@ def export_page(
     version: int,
     format: str,
     render: Render,
+    keys: PageKeys,
     token: str | None = None,
     budget: int = PAGE_BUDGET_BYTES,
 ) -> dict[str, Any]:
     """The page of ``document`` a request asks for (the whole document when it fits one response):
     as many automation items from the token's position as ``render`` keeps within ``budget``."""
-    start = _start(token, tenant_id, format, version) if token else 0
+    start = _start(keys, token, tenant_id, format, version) if token else 0
     automation: list[dict[str, Any]] = document["automation"]
     if start > len(automation):
         raise Invalid.field("next_token", "not a token this API gave out; start again without one")
@@ -83,5 +85,5 @@ def export_page(
         end += 1
     page["automation"] = automation[start:end]
     if end < len(automation):
-        page["next_token"] = make_token(f"{version}/{end}", tenant_id, _filters(format))
+        page["next_token"] = seal(keys, "export", tenant_id, _filters(format), f"{version}/{end}")
     return page

@@ -89,8 +89,8 @@ def router(deps: DepsProvider) -> Router:
         format: Annotated[Literal["json", "yaml"], Query(description="json (default) or yaml")] = "json",
         next_token: Annotated[str | None, Query(max_length=1000, description="From the previous page")] = None,
     ) -> Response[Any]:  # Any: the document as JSON or as YAML text (its schema is in `responses`)
-        who = caller(r)
-        tenant = known(deps(), who)
+        who, d = caller(r), deps()
+        tenant = known(d, who)
         render = to_yaml if format == "yaml" else to_json
         page = export_page(
             export_document(tenant),
@@ -98,6 +98,7 @@ def router(deps: DepsProvider) -> Router:
             version=tenant.version,
             format=format,
             render=render,
+            keys=d.page_keys,
             token=next_token,
         )
         if format == "yaml":
