@@ -28,7 +28,7 @@ from dealflow.engine.compile_run import compile_run
 from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind
 from dealflow.engine.run_failures import readable, record_unreadable
 from dealflow.engine.run_record import bounded
-from dealflow.engine.run_start import Snapshot, planned
+from dealflow.engine.run_start import Snapshot, replayed
 from dealflow.engine.run_steps import RunSteps, label
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
@@ -101,8 +101,8 @@ class Walker(RunSteps):
             self.book.steps.append(RunStep.model_validate(loaded["step"]))
             raise RunStopped("skipped")
         self._ended_in_step(loaded)
-        if self.automation is None:  # a replay: the saved version is immutable, read it again
-            self.automation = planned(self.services.automation, self.request)
+        if self.automation is None:  # a replay: the recorded automation, or its immutable saved version
+            self.automation = replayed(loaded, self.services.automation, self.request)
             if self.automation is None:
                 self._fail("start", "check", "failed", self._gone())
             self.plan = compile_run(self.automation)

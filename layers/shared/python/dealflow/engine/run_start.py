@@ -14,7 +14,10 @@ with (durable executions are pinned to it), so nothing here needs to replay old-
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.references import references_of
@@ -40,6 +43,27 @@ def planned(source: AutomationSource, request: RunRequest) -> Automation | None:
     if current is not None and current.version == ref.version and digest(current) == ref.digest:
         return current
     return None
+
+
+# The start step records the automation itself when it is this small (as JSON with every non-ASCII
+# character escaped, doubled for the SDK's envelope and second escaping): a replay then reads
+# nothing outside a step. A larger one is read again on replay — its saved version is immutable, so
+# the read is deterministic — rather than pushing the start step towards the 256 KB checkpoint cap.
+RECORDED_AUTOMATION_BYTES = 64 * 1024
+_AUTOMATION: TypeAdapter[Automation] = TypeAdapter(Automation)
+
+
+def recorded(automation: Automation) -> dict[str, Any] | None:
+    """``automation`` as the start step records it, or None when it is too large to record."""
+    data = automation.model_dump(mode="json")
+    return data if 2 * len(json.dumps(data, ensure_ascii=True)) <= RECORDED_AUTOMATION_BYTES else None
+
+
+def replayed(loaded: dict[str, Any], source: AutomationSource, request: RunRequest) -> Automation | None:
+    """The automation a replay walks: the one the start step recorded, else its saved version."""
+    if loaded.get("automation") is not None:
+        return _AUTOMATION.validate_python(loaded["automation"])
+    return planned(source, request)
 
 
 def snapshot(automation: Automation, compiled: TenantAutomation, item: Deal | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.engine.delays import DelayError, seconds_until, wake_moment
 from dealflow.engine.nodes import Check, Delay, Node, RunPlan, SetVariable, StepKind
 from dealflow.engine.run_record import RunBook, bounded, stamp
-from dealflow.engine.run_start import Snapshot, planned, snapshot
+from dealflow.engine.run_start import Snapshot, planned, recorded, snapshot
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
 from dealflow.model import Causation, Deal, RunRequest, RunStep, Tenant
@@ -96,7 +96,10 @@ class RunSteps:
             self.book.wake_at = planned_wait["wake_at"] if planned_wait["seconds"] else None
         self.book.write("waiting" if started["wait_seconds"] else "running")
         compiled = self.services.automation.load(self.request.tenant_id)
-        return started | {"snapshot": snapshot(self.automation, compiled, item)}
+        return started | {
+            "snapshot": snapshot(self.automation, compiled, item),
+            "automation": recorded(self.automation),
+        }
 
     def _set_step(self, node: SetVariable) -> dict[str, Any]:
         value = node.value
