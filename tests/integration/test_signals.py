@@ -1,0 +1,124 @@
+"""What an operator sees of a deal's runs without opening the run log: the EMF metrics the
+functions print (CloudWatch turns them into metrics) and the ids on their log lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from dealflow.local import MotoStack
+from dealflow.local.demo import TENANT, demo_deal, set_up
+
+
+@pytest.fixture
+def loud_stack() -> Iterator[MotoStack]:
+    """The demo tenant, its functions printing their logs and metrics as on AWS."""
+    with MotoStack(quiet=False) as local:
+        set_up(local)
+        yield local
+
+
+@pytest.fixture
+def listen(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], None]]:
+    """``listen()``: from here on, capture what the functions print (their logger holds the stdout
+    of whoever made it first; it gets it back afterwards)."""
+    handlers = [
+        h
+        for h in logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "dealflow-local")).handlers
+        if isinstance(h, logging.StreamHandler)
+    ]
+    streams = [h.stream for h in handlers]
+
+    def start() -> None:
+        capsys.readouterr()
+        for handler in handlers:
+            handler.setStream(sys.stdout)
+
+    yield start
+    for handler, stream in zip(handlers, streams, strict=True):
+        handler.stream = stream  # not setStream: it would flush capsys's stream, closed by now
+
+
+def _printed(out: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in out.splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            lines.append(parsed)
+    return lines
+
+
+def _metric(printed: list[dict[str, Any]], name: str, **dimensions: str) -> float:
+    """The total CloudWatch would show for ``name`` with these dimensions (EMF documents only)."""
+    total = 0.0
+    for document in printed:
+        if "_aws" not in document or name not in document:
+            continue
+        [directive] = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "Dealflow"
+        assert [] in directive["Dimensions"]  # every metric has its total too, for the alarms
+        assert not {"tenant_id", "deal_id", "run_id"} & set(directive["Dimensions"][0])
+        if all(document.get(k) == v for k, v in dimensions.items()):
+            total += sum(document[name])
+    return total
+
+
+def test_a_deal_won_and_one_lost_show_as_runs_and_effects(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    stack.create_deal(demo_deal("d-2", "Deal d-2", "12500.00", "products"))
+    stack.drain()
+    listen()
+    stack.move_deal(TENANT, "d-2", "won")  # notifies the head of sales; the workgroup rule does not start
+    stack.create_deal(demo_deal("d-3", "Data migration", "7300.00", "services", company="Fabrikam"))
+    stack.move_deal(TENANT, "d-3", "lost")  # e-mails the team
+    stack.drain()
+    printed = _printed(capsys.readouterr().out)
+
+    ran = [r for r in stack.runs(TENANT) if r.status not in ("not_started", "skipped")]
+    assert ran and all(r.status == "completed" for r in ran)
+    assert _metric(printed, "RunsStarted", function="dispatcher", kind="rule") == len(ran)
+    assert _metric(printed, "RunsCompleted", function="runner", kind="rule") == len(ran)
+    assert _metric(printed, "RunsFailed") == 0
+    assert _metric(printed, "RunsNotStarted", function="dispatcher", kind="rule") >= 1
+    assert _metric(printed, "Effects", function="runner", effect="email") == len(stack.emails()) == 1
+    assert _metric(printed, "Effects", function="runner", effect="notification") == len(stack.notifications())
+    lags = [v for d in printed if "DispatcherLag" in d for v in d["DispatcherLag"]]
+    assert lags and all(lag >= 0 for lag in lags)
+
+    # The log lines name what they are about, so one deal's story can be filtered out of them.
+    started = [line for line in printed if line.get("message") == "runs started" and line.get("deal_id") == "d-3"]
+    assert started and started[0]["tenant_id"] == TENANT and started[0]["event_id"]
+    [lost_run] = [r for r in ran if r.deal_id == "d-3"]
+    [ended] = [line for line in printed if line.get("message") == "run ended" and line.get("deal_id") == "d-3"]
+    assert ended["run_id"] == lost_run.run_id
+    assert ended["automation_id"] == lost_run.automation_id
+    assert ended["tenant_id"] == TENANT and ended["event_id"] == lost_run.event_id
+    assert ended["status"] == "completed"
+
+
+def test_a_redelivered_batch_counts_no_second_start_and_no_second_email(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    stack.create_deal(demo_deal("d-3", "Data migration", "7300.00", "services", company="Fabrikam"))
+    stack.move_deal(TENANT, "d-3", "lost")
+    stack.drain()
+    listen()
+    stack.deliver(stack.delivered[-1:])  # the stream hands the same record over again
+    stack.drain()
+    printed = _printed(capsys.readouterr().out)
+
+    assert len(stack.emails()) == 1
+    assert _metric(printed, "RunsStarted") == 0
+    assert _metric(printed, "Effects") == 0
