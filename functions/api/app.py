@@ -22,6 +22,7 @@ from dealflow.store.deals import DealStore
 from dealflow.store.runs import RunLog
 
 logger = Logger()
+runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("api")
 # Built once per container; the local harness swaps in one with its in-process run starter.
 _TABLES, _RUNNER = runtime.tables(), runtime.settings().runner_function

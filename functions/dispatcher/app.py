@@ -22,6 +22,7 @@ from dealflow.engine.signals import DISPATCHER_LAG
 logger = Logger()
 # Report every failed record, even when all fail: the mapping retries exactly those, then bisects.
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("dispatcher")
 DISPATCHER = runtime.dispatcher()
 

@@ -19,6 +19,7 @@ from dealflow.engine.signals import count_run_end
 from dealflow.model.run import ExecutionStatusChange
 
 logger = Logger()
+runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("run-reconciler")
 RECONCILE = runtime.run_reconciler()
 

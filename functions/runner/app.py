@@ -23,6 +23,7 @@ from dealflow.engine.interpreter import RunFailed, execute_event
 from dealflow.engine.signals import count_run_end
 
 logger = Logger()
+runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("runner")
 SERVICES = runtime.runner_services(counted=METRICS)
 

@@ -23,6 +23,7 @@ from dealflow.webhooks import BadRequest, PayloadTooLarge, Rejected
 
 logger = Logger()
 app = APIGatewayHttpResolver()
+runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("webhooks")
 # Built once per container; the local harness swaps in a receiver with its in-process run starter.
 RECEIVER = runtime.webhook_receiver()
