@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from dealflow.local import MotoStack
+from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.local.demo import TENANT, demo_deal, set_up
+from dealflow.model import Notify, Recipients, Rule, Tunnel
 
 
 @pytest.fixture
@@ -122,3 +124,56 @@ def test_a_redelivered_batch_counts_no_second_start_and_no_second_email(
     assert len(stack.emails()) == 1
     assert _metric(printed, "RunsStarted") == 0
     assert _metric(printed, "Effects") == 0
+
+
+def test_a_failed_run_and_a_stopped_loop_show_as_metrics_and_say_why_in_the_log(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    stack.put_rule(  # the deal's responsible user left: only the run finds out
+        TENANT,
+        Rule(
+            id="broken",
+            name="Notify a user who left",
+            pipeline_id="sales",
+            stage_id="lost",
+            actions=[Notify(to=Recipients(responsible=True), message="lost {{ deal.title }}")],
+        ),
+    )
+    for tunnel_id, (source, target) in {
+        "there": (("sales", "negotiation"), ("renewals", "due")),
+        "back": (("renewals", "due"), ("sales", "negotiation")),
+    }.items():
+        stack.put_automation(
+            TENANT,
+            Tunnel(
+                id=tunnel_id,
+                name=tunnel_id,
+                pipeline_id=source[0],
+                stage_id=source[1],
+                target_pipeline_id=target[0],
+                target_stage_id=target[1],
+                mode="move",
+            ),
+        )
+    stack.create_deal(demo_deal("d-1", "Gone", "1.00", "services", responsible="u-gone"))
+    stack.create_deal(demo_deal("d-9", "Ping-pong", "1.00", "products"))
+    stack.drain()
+    listen()
+    stack.move_deal(TENANT, "d-1", "lost")
+    stack.move_deal(TENANT, "d-9", "negotiation")
+    stack.drain()
+    printed = _printed(capsys.readouterr().out)
+
+    [failed] = [r for r in stack.runs(TENANT, "d-1") if r.automation_id == "broken"]
+    assert failed.status == "failed"
+    assert _metric(printed, "RunsFailed", function="runner", kind="rule") == 1
+    assert _metric(printed, "RunsFailed") == 1  # what RunsFailedAlarm watches
+    [line] = [line for line in printed if line.get("message") == "run failed"]
+    assert (line["tenant_id"], line["deal_id"], line["run_id"]) == (TENANT, "d-1", failed.run_id)
+    assert "unknown user(s): u-gone" in line["reason"]
+    assert line["level"] == "WARNING"
+
+    assert _metric(printed, "RunsStarted", kind="tunnel") == MAX_DEPTH
+    assert _metric(printed, "RunsLoopStopped", function="dispatcher", kind="tunnel") == 1
+    assert _metric(printed, "Effects", effect="deal_write") >= MAX_DEPTH
