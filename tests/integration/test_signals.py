@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from dealflow.local import MotoStack
 from dealflow.engine.compiled import MAX_DEPTH
+from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, set_up
 from dealflow.model import Notify, Recipients, Rule, Tunnel
 
