@@ -15,7 +15,7 @@ import pytest
 from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, set_up
-from dealflow.model import Notify, Recipients, Rule, Tunnel
+from dealflow.model import Notify, Recipients, Rule, Trigger, Tunnel
 
 
 @pytest.fixture
@@ -177,3 +177,25 @@ def test_a_failed_run_and_a_stopped_loop_show_as_metrics_and_say_why_in_the_log(
     assert _metric(printed, "RunsStarted", kind="tunnel") == MAX_DEPTH
     assert _metric(printed, "RunsLoopStopped", function="dispatcher", kind="tunnel") == 1
     assert _metric(printed, "Effects", effect="deal_write") >= MAX_DEPTH
+
+
+def test_a_webhook_event_logs_its_tenant_and_event_id_and_counts_the_runs_it_started(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    stack.put_automation(
+        TENANT,
+        Trigger(id="paid", name="Invoice paid", pipeline_id="sales", stage_id="won", event="invoice_paid"),
+    )  # the demo's own triggers of the event start theirs too
+    stack.set_webhook_secret(TENANT, "whsec_acme_0123456789abcdef0123456789abcdef")
+    stack.create_deal(demo_deal("d-1", "Website redesign", "12500.00", "services"))
+    stack.drain()
+    listen()
+    status, body = stack.post_webhook(TENANT, {"id": "evt-7", "kind": "invoice_paid", "deal_id": "d-1"})
+    stack.drain()
+    printed = _printed(capsys.readouterr().out)
+
+    assert status == 202 and len(body["runs"]) >= 1
+    [accepted] = [line for line in printed if line.get("message") == "webhook accepted"]
+    assert (accepted["tenant_id"], accepted["event_id"], accepted["runs"]) == (TENANT, "evt-7", body["runs"])
+    assert _metric(printed, "RunsStarted", function="webhooks", kind="trigger") == len(body["runs"])
