@@ -16,6 +16,7 @@ from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, set_up
 from dealflow.model import Notify, Recipients, Rule, Trigger, Tunnel
+from tests.integration.test_run_failures import follow_up_waiting, reconciler_event
 
 
 @pytest.fixture
@@ -199,3 +200,19 @@ def test_a_webhook_event_logs_its_tenant_and_event_id_and_counts_the_runs_it_sta
     [accepted] = [line for line in printed if line.get("message") == "webhook accepted"]
     assert (accepted["tenant_id"], accepted["event_id"], accepted["runs"]) == (TENANT, "evt-7", body["runs"])
     assert _metric(printed, "RunsStarted", function="webhooks", kind="trigger") == len(body["runs"])
+
+
+def test_a_run_whose_execution_timed_out_counts_as_failed_once(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    run_id = follow_up_waiting(stack)
+    stack.runs_port.time_out(run_id)  # on AWS the runner never gets control again
+    listen()
+    stack.execution_status_changed(reconciler_event(stack, run_id, "TIMED_OUT"))
+    stack.execution_status_changed(reconciler_event(stack, run_id, "TIMED_OUT"))  # EventBridge redelivers
+    printed = _printed(capsys.readouterr().out)
+
+    assert _metric(printed, "RunsFailed", function="run-reconciler", kind="rule") == 1
+    [filed] = [line for line in printed if line.get("message") == "run filed as failed"]
+    assert (filed["run_id"], filed["deal_id"], filed["automation_id"]) == (run_id, "d-1", "proposal-follow-up")
