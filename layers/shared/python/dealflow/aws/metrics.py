@@ -11,6 +11,7 @@ whatever the function or kind) without a metric-math expression per combination.
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from typing import Any
 
@@ -28,27 +29,36 @@ class EmfMetrics:
         self.function, self.namespace = function, namespace
         self._counts: dict[Dimensions, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self._measures: dict[Dimensions, dict[tuple[str, str], list[float]]] = defaultdict(lambda: defaultdict(list))
+        # Lambda runs one invocation per container at a time, but a process running several
+        # functions' handlers (the local harness, its runs in threads) must not lose or tear counts.
+        self._lock = threading.Lock()
 
     def _key(self, dimensions: dict[str, str]) -> Dimensions:
         return tuple(sorted({"function": self.function, **dimensions}.items()))
 
     def count(self, name: str, value: int = 1, **dimensions: str) -> None:
-        self._counts[self._key(dimensions)][name] += value
+        with self._lock:
+            self._counts[self._key(dimensions)][name] += value
 
     def measure(self, name: str, value: float, unit: str, **dimensions: str) -> None:
-        self._measures[self._key(dimensions)][name, unit].append(value)
+        with self._lock:
+            self._measures[self._key(dimensions)][name, unit].append(value)
 
     def documents(self) -> list[dict[str, object]]:
         """The EMF documents ``flush`` prints, one per dimension set (more when it holds over 99
         values, powertools' limit before it prints on its own); forgets what they hold."""
+        with self._lock:
+            counts, measures = self._counts, self._measures
+            self._counts, self._measures = (
+                defaultdict(lambda: defaultdict(float)),
+                defaultdict(lambda: defaultdict(list)),
+            )
         documents = []
-        for key in sorted({*self._counts, *self._measures}):
-            entries = [(name, "Count", total) for name, total in self._counts.get(key, {}).items()]
-            entries += [(n, unit, v) for (n, unit), values in self._measures.get(key, {}).items() for v in values]
+        for key in sorted({*counts, *measures}):
+            entries = [(name, "Count", total) for name, total in counts.get(key, {}).items()]
+            entries += [(n, unit, v) for (n, unit), values in measures.get(key, {}).items() for v in values]
             for start in range(0, len(entries), _PER_DOCUMENT):
                 documents.append(self._document(key, entries[start : start + _PER_DOCUMENT]))
-        self._counts.clear()
-        self._measures.clear()
         return documents
 
     def _document(self, key: Dimensions, entries: list[tuple[str, str, float]]) -> dict[str, object]:
