@@ -9,7 +9,12 @@ the import statement alone (interpreter start-up excluded) and its peak RSS afte
 baseline child imports ``boto3`` the same way. Bytecode is cached (one untimed import of each
 first); the children run round-robin, ``--runs`` rounds; medians count.
 
-Run from the repository root:  python bench/cold_start.py [--runs N] [--functions dispatcher ...]
+``--tracer`` measures each function twice, both as on Lambda (``LAMBDA_TASK_ROOT`` set): with
+tracing (``runtime.trace_aws_calls``: powertools' Tracer, boto3 patched) and with
+``POWERTOOLS_TRACE_DISABLED=true``, which the handlers honour by not importing the tracing SDK at
+all. Without ``--tracer`` the functions import as off Lambda: untraced.
+
+Run from the repository root:  python bench/cold_start.py [--runs N] [--functions dispatcher ...] [--tracer]
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ _CHILD = """
 import json, resource, sys, time
 sys.path[:0] = {paths!r}
 wall, cpu = time.perf_counter(), time.process_time()
-import {module}
+{statement}
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 print(json.dumps({{"wall": wall, "cpu": cpu, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """
@@ -54,7 +59,7 @@ class Child:
     """One kind of fresh interpreter: what it imports, from where, with which environment."""
 
     name: str
-    module: str
+    statement: str
     paths: list[str]
     env: dict[str, str]
     wall: list[float] = field(default_factory=list)
@@ -62,7 +67,7 @@ class Child:
     rss_mb: list[float] = field(default_factory=list)
 
     def run(self) -> None:
-        code = _CHILD.format(paths=self.paths, module=self.module)
+        code = _CHILD.format(paths=self.paths, statement=self.statement)
         out = subprocess.run(
             [sys.executable, "-I", "-c", code], env=self.env, capture_output=True, text=True, check=False
         )
@@ -74,24 +79,31 @@ class Child:
         self.rss_mb.append(reading["rss_kb"] / 1024)
 
 
-def children(names: Sequence[str] | None = None) -> list[Child]:
-    """The boto3 baseline, then each function (all, or those named by folder: api, dispatcher…)."""
+def children(names: Sequence[str] | None = None, tracer: bool = False) -> list[Child]:
+    """The boto3 baseline, then each function (all, or those named by folder: api, dispatcher…),
+    with ``tracer`` each untraced and traced, as on Lambda."""
     base = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TZ")}
-    found = [Child("import boto3", "boto3", [], {**base, **_AWS})]
+    found = [Child("import boto3", "import boto3", [], {**base, **_AWS})]
     for logical_id, code_uri in sorted(functions().items(), key=lambda item: item[1]):
         folder = Path(code_uri).name
         if names and folder not in names:
             continue
         env = {**base, **_AWS, **function_environment(logical_id)}
-        found.append(Child(folder, "app", [str(REPO / code_uri), LAYER], env))
-    if names and len(found) != len(set(names)) + 1:
+        paths = [str(REPO / code_uri), LAYER]
+        if not tracer:
+            found.append(Child(folder, "import app", paths, env))
+            continue
+        on_lambda = {**env, "LAMBDA_TASK_ROOT": str(REPO / code_uri)}
+        found.append(Child(folder, "import app", paths, {**on_lambda, "POWERTOOLS_TRACE_DISABLED": "true"}))
+        found.append(Child(f"{folder} +tracer", "import app", paths, on_lambda))
+    if names and len({Path(c).name for c in functions().values()} & set(names)) != len(set(names)):
         known = sorted(Path(c).name for c in functions().values())
         raise SystemExit(f"unknown function in {list(names)}; the template has {known}")
     return found
 
 
-def measure(runs: int, names: Sequence[str] | None = None) -> list[Child]:
-    found = children(names)
+def measure(runs: int, names: Sequence[str] | None = None, tracer: bool = False) -> list[Child]:
+    found = children(names, tracer)
     for child in found:  # untimed: writes the bytecode cache, as a deployed package ships it
         child.run()
         child.wall, child.cpu, child.rss_mb = [], [], []
@@ -105,19 +117,20 @@ def main(argv: Sequence[str] | None = None) -> list[Child]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="fresh imports of each, median counts (default 7)")
     parser.add_argument("--functions", nargs="*", help="function folders to measure (default: all in template.yaml)")
+    parser.add_argument("--tracer", action="store_true", help="each function untraced and traced, as on Lambda")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    found = measure(args.runs, args.functions)
+    found = measure(args.runs, args.functions, args.tracer)
 
     baseline = found[0]
     base = [statistics.median(readings) for readings in (baseline.wall, baseline.cpu, baseline.rss_mb)]
     print(f"cold import, fresh interpreter each, median of {args.runs} (bytecode cached); ratio to `{BASELINE}`:")
-    print(f"  {'':<14} {'wall ms':>8} {'ratio':>6} {'CPU ms':>8} {'ratio':>6} {'peak RSS MB':>12} {'ratio':>6}")
+    print(f"  {'':<22} {'wall ms':>8} {'ratio':>6} {'CPU ms':>8} {'ratio':>6} {'peak RSS MB':>12} {'ratio':>6}")
     for child in found:
         wall, cpu, rss = (statistics.median(readings) for readings in (child.wall, child.cpu, child.rss_mb))
         print(
-            f"  {child.name:<14} {wall * 1e3:>8.0f} {wall / base[0]:>5.2f}x {cpu * 1e3:>8.0f} {cpu / base[1]:>5.2f}x"
+            f"  {child.name:<22} {wall * 1e3:>8.0f} {wall / base[0]:>5.2f}x {cpu * 1e3:>8.0f} {cpu / base[1]:>5.2f}x"
             f" {rss:>12.1f} {rss / base[2]:>5.2f}x"
         )
     return found

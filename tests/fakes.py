@@ -569,3 +569,25 @@ def compiled_tenant(
     fields and automation above unless given."""
     store = FakeAutomationStore(tenant, pipelines, fields, automation, workflows)
     return store.load(store.tenant.id)
+
+
+class FakeMetrics:
+    """The metrics port, recording: every count and measure with its dimensions, and the flushes."""
+
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, int, dict[str, str]]] = []
+        self.measured: list[tuple[str, float, str, dict[str, str]]] = []
+        self.flushes = 0
+
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        self.counted.append((name, value, dimensions))
+
+    def measure(self, name: str, value: float, unit: str, **dimensions: str) -> None:
+        self.measured.append((name, value, unit, dimensions))
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def total(self, name: str, **dimensions: str) -> int:
+        """How much ``name`` was counted with (at least) these dimensions."""
+        return sum(v for n, v, d in self.counted if n == name and dimensions.items() <= d.items())

@@ -1,10 +1,13 @@
 """Lambda durable function: one run of one piece of automation (condition, delay, actions) on a
 deal or a lead.
 
-powertools' Logger decorators misbehave on durable handlers (powertools issue 7763), so this
-handler has none; the interpreter logs through the run log instead. A request it cannot read still
-leaves a failed run in the run log (``execute_event``); an execution that times out or is stopped
-never comes back here: ``functions/run_reconciler`` files those.
+powertools' Logger and Metrics decorators misbehave on durable handlers (powertools issue 7763), so
+this handler has none: it logs and flushes its metrics itself, from inside. Its log lines carry
+the run's tenant, deal, automation, run and stream event ids; a run is counted when it ends
+(``RunsCompleted``, ``RunsFailed``, ``RunsStopped``) and each effect when it is performed
+(``Effects``), not when a replay walks past it. A request it cannot read still leaves a failed run
+in the run log (``execute_event``); an execution that times out or is stopped never comes back
+here: ``functions/run_reconciler`` files (and counts) those.
 """
 
 from __future__ import annotations
@@ -12,14 +15,48 @@ from __future__ import annotations
 from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_lambda_powertools import Logger
 
 from dealflow import runtime
 from dealflow.aws.adapters import DurableSteps
-from dealflow.engine.interpreter import execute_event
+from dealflow.engine.interpreter import RunFailed, execute_event
+from dealflow.engine.signals import count_run_end
 
-SERVICES = runtime.runner_services()
+logger = Logger()
+runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
+METRICS = runtime.metrics("runner")
+SERVICES = runtime.runner_services(counted=METRICS)
+
+
+def _ids(event: Any) -> dict[str, Any]:
+    """The ids a log line of this run carries, as far as the request shows them."""
+    request = event if isinstance(event, dict) else {}
+    deal, automation = request.get("deal") or {}, request.get("automation") or {}
+    return {
+        "tenant_id": request.get("tenant_id"),
+        "deal_id": request.get("target_id") or (deal.get("id") if isinstance(deal, dict) else None),
+        "automation_id": automation.get("id") if isinstance(automation, dict) else None,
+        "run_id": request.get("run_id"),
+        "event_id": request.get("event_id"),
+    }
 
 
 @durable_execution
 def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
-    return execute_event(event, DurableSteps(context), SERVICES)
+    # Per line rather than appended keys: several runs may share one process (the durable SDK's
+    # own tests, the local harness), and appended keys belong to the logger, not the run.
+    ids = _ids(event)
+    automation = event.get("automation") if isinstance(event, dict) else None
+    kind = str(automation.get("kind", "unknown")) if isinstance(automation, dict) else "unknown"
+    try:
+        result = execute_event(event, DurableSteps(context), SERVICES)
+    except RunFailed as failed:
+        count_run_end(METRICS, kind, "failed")
+        logger.warning("run failed", extra={**ids, "reason": str(failed)})
+        raise
+    else:
+        count_run_end(METRICS, kind, result["status"])
+        logger.info("run ended", extra={**ids, "status": result["status"]})
+        return result
+    finally:
+        METRICS.flush()

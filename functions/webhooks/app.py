@@ -3,7 +3,8 @@ invoice, a clicked link, a call, a web form) moves a deal through its tenant's t
 
 The HMAC signature is the authentication (the API has no authorizer); the scheme, the checks and
 their order are in ``dealflow.webhooks``. Every refusal is a JSON ``{"error", "reason", ...}``
-with a 4xx status; AWS trouble is a 503 the sender should retry.
+with a 4xx status; AWS trouble is a 503 the sender should retry. Log lines carry the tenant and the event id; the runs
+an event starts are counted in ``RunsStarted`` (function ``webhooks``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dealflow.webhooks import BadRequest, PayloadTooLarge, Rejected
 
 logger = Logger()
 app = APIGatewayHttpResolver()
+runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
+METRICS = runtime.metrics("webhooks")
 # Built once per container; the local harness swaps in a receiver with its in-process run starter.
 RECEIVER = runtime.webhook_receiver()
 
@@ -46,10 +49,10 @@ def _raw_body() -> bytes:
 
 @app.post("/webhooks/<tenant_id>")
 def receive(tenant_id: str) -> Response:
+    logger.append_keys(tenant_id=tenant_id)
     accepted = RECEIVER.receive(tenant_id, app.current_event.headers, _raw_body())
-    logger.info(
-        "webhook accepted", extra={"tenant_id": tenant_id, "event_id": accepted.event_id, "runs": accepted.runs}
-    )
+    logger.append_keys(event_id=accepted.event_id)
+    logger.info("webhook accepted", extra={"runs": accepted.runs})
     return _json(202, accepted.model_dump(mode="json"))
 
 
@@ -71,4 +74,8 @@ def not_found(_exc: Exception) -> Response:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    finally:
+        logger.remove_keys(["tenant_id", "event_id"])
+        METRICS.flush()

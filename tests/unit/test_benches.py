@@ -147,3 +147,13 @@ def test_cold_start_bench_imports_a_function_against_boto3(capsys: pytest.Captur
     assert all(len(c.wall) == len(c.cpu) == len(c.rss_mb) == 1 for c in found)
     printed = capsys.readouterr().out
     assert "dispatcher" in printed and "import boto3" in printed
+
+
+def test_cold_start_bench_measures_a_function_with_and_without_the_tracer(capsys: pytest.CaptureFixture[str]) -> None:
+    found = cold_start.main(["--runs", "1", "--functions", "dispatcher", "--tracer"])
+
+    assert [c.name for c in found] == ["import boto3", "dispatcher", "dispatcher +tracer"]
+    untraced, traced = found[1].env, found[2].env
+    assert untraced["LAMBDA_TASK_ROOT"] == traced["LAMBDA_TASK_ROOT"]  # both as on Lambda
+    assert untraced["POWERTOOLS_TRACE_DISABLED"] == "true" and "POWERTOOLS_TRACE_DISABLED" not in traced
+    assert "dispatcher +tracer" in capsys.readouterr().out

@@ -40,6 +40,22 @@ class Notifier(Protocol):
         ...
 
 
+class Metrics(Protocol):
+    """Operational signals (CloudWatch metrics through EMF on AWS). Dimensions stay few and
+    low-cardinality — function, automation kind, outcome, effect — never a tenant, deal or run id:
+    each distinct value is a metric CloudWatch bills and an alarm must name."""
+
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None: ...
+
+    def measure(self, name: str, value: float, unit: str, **dimensions: str) -> None:
+        """One observation (a lag in milliseconds, ...); ``unit`` is a CloudWatch unit name."""
+        ...
+
+    def flush(self) -> None:
+        """Publish what was counted since the last flush (once per invocation, from the handler)."""
+        ...
+
+
 class Durable(Protocol):
     """What a run needs from the durable-execution engine: checkpointed steps and timers."""
 

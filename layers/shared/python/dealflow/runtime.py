@@ -3,6 +3,7 @@ settings (``dealflow.aws.settings``: the environment that template.yaml sets).""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
@@ -10,13 +11,15 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from dealflow.aws.metrics import EmfMetrics
 from dealflow.aws.run_starter import STARTS_CLIENT_CONFIG, LambdaRunStarter
 from dealflow.aws.settings import Settings
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.engine.dispatch import Dispatcher
 from dealflow.engine.dispatch_log import DispatchLog, cancel_waiting
 from dealflow.engine.field_steps import StepMarker
-from dealflow.ports import Executions, RunStarter
+from dealflow.engine.signals import CountedDispatchLog, CountedStarter, counted_services
+from dealflow.ports import Executions, Metrics, RunStarter
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.runs import RunLog
@@ -37,6 +40,26 @@ def settings() -> Settings:
     return Settings()
 
 
+def trace_aws_calls() -> None:
+    """X-Ray subsegments for every AWS call of this container: powertools' Tracer with boto3
+    patched (its cost to a cold start, measured with and without: README, "Tracing"). Only on
+    Lambda and unless POWERTOOLS_TRACE_DISABLED; elsewhere (tests, the local harness) the tracing
+    SDK is not even imported."""
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
+    if "LAMBDA_TASK_ROOT" not in os.environ or disabled:
+        return
+    from aws_lambda_powertools import Tracer
+
+    Tracer(patch_modules=("boto3",))
+
+
+@cache
+def metrics(function: str) -> Metrics:
+    """The function's metrics (EMF), one per container; its handler flushes them once per
+    invocation. Not forgotten by ``reset``: a handler module keeps the one it was built with."""
+    return EmfMetrics(function)
+
+
 @dataclass(frozen=True)
 class Tables:
     deals: object
@@ -54,14 +77,15 @@ def automation_store() -> AutomationStore:
     return AutomationStore(tables().automation, TenantCompiler())
 
 
-def runner_services() -> Services:
+def runner_services(counted: Metrics | None = None) -> Services:
+    """The runner's ports; with ``counted``, every effect they perform is counted there."""
     from dealflow.aws.adapters import SesMailer, SnsNotifier
     from dealflow.engine.actions import Services
     from dealflow.store.ledger import EffectLedger
     from dealflow.store.records import RecordStore
 
     t, s = tables(), settings()
-    return Services(
+    services = Services(
         automation=automation_store(),
         runs=RunLog(t.automation),
         deals=DealStore(t.deals, t.automation),
@@ -71,11 +95,16 @@ def runner_services() -> Services:
         notifier=SnsNotifier(boto3.client("sns"), s.need("notifications_topic_arn")),
         sender=s.sender_email,
     )
+    return counted_services(services, counted) if counted is not None else services
 
 
 def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
-    starter = starter or LambdaRunStarter(
-        boto3.client("lambda", config=STARTS_CLIENT_CONFIG), settings().need("runner_function")
+    """The dispatcher, counting the runs it starts and those it does not (``metrics("dispatcher")``)."""
+    counted = metrics("dispatcher")
+    starter = CountedStarter(
+        starter
+        or LambdaRunStarter(boto3.client("lambda", config=STARTS_CLIENT_CONFIG), settings().need("runner_function")),
+        counted,
     )
     runs = RunLog(tables().automation)
 
@@ -85,7 +114,7 @@ def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
     return Dispatcher(
         automation_store().load,
         starter,
-        DispatchLog(runs, settings().not_started_sample_rate),
+        CountedDispatchLog(DispatchLog(runs, settings().not_started_sample_rate), counted),
         on_deleted=deal_deleted,
         on_change=StepMarker(DealStore(tables().deals, tables().automation)),
     )
@@ -128,7 +157,9 @@ def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     from dealflow.store.webhook_events import WebhookEventLog
     from dealflow.webhooks import WebhookReceiver
 
-    starter = starter or LambdaRunStarter(boto3.client("lambda"), settings().need("runner_function"))
+    starter = CountedStarter(
+        starter or LambdaRunStarter(boto3.client("lambda"), settings().need("runner_function")), metrics("webhooks")
+    )
     t = tables()
     return WebhookReceiver(
         secrets=webhook_secrets(),

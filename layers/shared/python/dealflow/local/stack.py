@@ -183,6 +183,8 @@ class MotoStack(AutomationTools, HttpTools):
                 "RUNNER_FUNCTION": "RunnerFunction",
                 "POWERTOOLS_SERVICE_NAME": "dealflow-local",
                 "POWERTOOLS_LOG_LEVEL": "ERROR" if self.quiet else "INFO",
+                # The functions' EMF metrics are printed JSON: kept out of the demo's story.
+                "POWERTOOLS_METRICS_DISABLED": "true" if self.quiet else "false",
             }
         )
         runtime.reset()
