@@ -94,8 +94,19 @@ class CountedMailer:
     def __init__(self, mailer: Mailer, metrics: Metrics) -> None:
         self._mailer, self._metrics = mailer, metrics
 
-    def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
-        message_id = self._mailer.send(sender=sender, to=to, subject=subject, body=body)
+    def send(
+        self,
+        *,
+        sender: str,
+        to: list[str],
+        subject: str,
+        body: str,
+        sender_name: str | None = None,
+        reply_to: str | None = None,
+    ) -> str:
+        message_id = self._mailer.send(
+            sender=sender, to=to, subject=subject, body=body, sender_name=sender_name, reply_to=reply_to
+        )
         self._metrics.count(EFFECTS, effect="email")
         return message_id
 
