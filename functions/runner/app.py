@@ -31,10 +31,10 @@ SERVICES = runtime.runner_services(counted=METRICS)
 def _ids(event: Any) -> dict[str, Any]:
     """The ids a log line of this run carries, as far as the request shows them."""
     request = event if isinstance(event, dict) else {}
-    deal, automation = request.get("deal") or {}, request.get("automation") or {}
+    automation = request.get("automation") or {}
     return {
         "tenant_id": request.get("tenant_id"),
-        "deal_id": request.get("target_id") or (deal.get("id") if isinstance(deal, dict) else None),
+        "deal_id": request.get("target_id") or request.get("deal_id"),
         "automation_id": automation.get("id") if isinstance(automation, dict) else None,
         "run_id": request.get("run_id"),
         "event_id": request.get("event_id"),

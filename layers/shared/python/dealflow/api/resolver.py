@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
 from pydantic import ValidationError
+from pydantic.json_schema import models_json_schema
 
 from dealflow.api import (
     automation,
@@ -51,6 +52,7 @@ from dealflow.api.links import document_links
 from dealflow.api.paths import check_path, document_path_parameters
 from dealflow.api.query import refuse_unknown_query
 from dealflow.api.transfer import YAML_TYPES, MalformedYaml
+from dealflow.authoring.transfer import Document
 from dealflow.http_errors import MAX_DEPTH, BadRequest, check_body, read_json
 from dealflow.model.bounds import MAX_TEXT, NUMBER_RULE
 from dealflow.policy.plans import PlanExceeded
@@ -148,11 +150,14 @@ _VALIDATION = (
     f"DynamoDB ({NUMBER_RULE}); text is at most {MAX_TEXT} characters"
 )
 _DOCUMENT = {"$ref": "#/components/schemas/Document"}
+_EXPORT_PAGE = {"$ref": "#/components/schemas/ExportPage"}
 # What an import takes: the export document, which names its format.
 _IMPORTED = {"allOf": [_DOCUMENT], "required": ["format"]}
 # Media types beyond JSON that routes serve or take (the export as YAML, an import written in YAML).
 _MEDIA: dict[tuple[str, str], dict[str, Any]] = {
-    ("/export", "get"): {"responses": {"200": {"application/yaml": {"schema": _DOCUMENT}}}},
+    ("/export", "get"): {
+        "responses": {"200": {"application/yaml": {"schema": {"$ref": "#/components/schemas/ExportPage"}}}}
+    },
     ("/import", "post"): {
         "requestBody": {
             "required": True,
@@ -172,6 +177,10 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
     schemas["HTTPValidationError"] = _PROBLEMS
     schemas["Error"] = _ERROR
     schemas["Problem"] = _PROBLEM
+    # The import takes the export's document, which no route returns whole any more (pages do).
+    _, found = models_json_schema([(Document, "validation")], ref_template="#/components/schemas/{model}")
+    for name, schema in found.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
     document_path_parameters(document)
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
