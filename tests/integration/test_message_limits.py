@@ -46,7 +46,8 @@ def _announcements(stack: MotoStack) -> list[Any]:
 
 def _runner_ses_events(stack: MotoStack) -> Any:
     """The event hooks of the SES client the runner built at its cold start."""
-    return stack._runner_app.SERVICES.mailer._client.meta.events
+    mailer = stack._runner_app.SERVICES.mailer
+    return getattr(mailer, "_mailer", mailer)._client.meta.events  # inside the counting wrapper
 
 
 def _fail_once_at(call: int, seen: Counter[str], code: str = "Throttling") -> Any:

@@ -30,21 +30,23 @@ def loud_stack() -> Iterator[MotoStack]:
 @pytest.fixture
 def listen(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], None]]:
     """``listen()``: from here on, capture what the functions print (their logger holds the stdout
-    of whoever made it first; it gets it back afterwards)."""
-    handlers = [
-        h
-        for h in logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "dealflow-local")).handlers
-        if isinstance(h, logging.StreamHandler)
-    ]
-    streams = [h.stream for h in handlers]
+    of whoever made it first, and the level of the first stack that made it, perhaps a quiet one;
+    both are given back afterwards)."""
+    logger = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "dealflow-local"))
+    saved: list[tuple[logging.StreamHandler[Any], Any]] = []
+    level = logger.level
 
     def start() -> None:
         capsys.readouterr()
-        for handler in handlers:
-            handler.setStream(sys.stdout)
+        logger.setLevel(logging.INFO)
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                saved.append((handler, handler.stream))
+                handler.setStream(sys.stdout)
 
     yield start
-    for handler, stream in zip(handlers, streams, strict=True):
+    logger.setLevel(level)
+    for handler, stream in saved:
         handler.stream = stream  # not setStream: it would flush capsys's stream, closed by now
 
 
