@@ -78,7 +78,7 @@ def test_a_run_started_twice_is_counted_once() -> None:
 
 def test_an_email_the_provider_refused_is_not_counted() -> None:
     class Refusing:
-        def send(self, *, sender: str, to: list[str], subject: str, body: str) -> str:
+        def send(self, *, sender: str, to: list[str], subject: str, body: str, **headers: str | None) -> str:
             raise RuntimeError("throttled")
 
     metrics = FakeMetrics()

@@ -11,9 +11,10 @@ from decimal import Decimal
 import pytest
 
 from dealflow import clock
-from dealflow.aws.checkpoints import MAX_CHECKPOINT_BYTES, checkpoint_bytes, input_bytes
+from dealflow.aws.checkpoints import checkpoint_bytes, input_bytes
 from dealflow.engine.changes import diff
 from dealflow.engine.dispatch import plan_runs
+from dealflow.limits import MAX_CHECKPOINT_PAYLOAD_BYTES as MAX_CHECKPOINT_BYTES
 from dealflow.model import (
     BusinessProcess,
     Deal,

@@ -12,8 +12,6 @@ from typing import Any
 
 from aws_durable_execution_sdk_python.serdes import serialize
 
-MAX_CHECKPOINT_BYTES = 256 * 1024
-
 
 def checkpoint_bytes(result: Any) -> int:
     """A step's result as the durable SDK checkpoints it, in bytes."""
