@@ -32,7 +32,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -65,6 +65,8 @@ MAX_SKIPS = 10  # sam, an AWS account, installing packages, the suite itself, se
 # What a block must never do here, whatever it says: install into this interpreter's environment,
 # run the suite inside the suite, reach AWS or start a server that never returns. Such a block is
 # marked skipped (or, for the local API server, served) instead.
+# README's set-up, the same as CI's: already done for the interpreter running this test.
+SET_UP = "python3 -m venv .venv && .venv/bin/pip install -q -r requirements-dev.txt && "
 UNSAFE = re.compile(r"(?:^|[\s;&|(/])(?:pip3?|sam|aws|moto_server)\s|-m (?:venv|pytest|pip)\b|-m dealflow\.local api\b")
 BLOCK_TIMEOUT = 300  # seconds; the slowest block (the demo) takes a fraction of it
 # The environment before any stack of this session set its own (fake credentials, table names).
@@ -267,6 +269,7 @@ class Examples:
         self._execute([str(PYTHON), "-c", RUN_PYTHON, str(self._script(block, ".py"))])
 
     def _shell(self, block: Block) -> None:
+        block = replace(block, text=block.text.replace(SET_UP, ""))
         unsafe = UNSAFE.search(block.text)
         if unsafe:
             raise ExampleFailed(f"runs {unsafe[0]!r}: mark it <!-- readme-test: skip (why) --> if it is meant")
@@ -289,6 +292,12 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Examples]:
         set_up_served(stack)
         with LocalApi(stack, port=0) as api:
             yield Examples(api.url, tmp_path_factory.mktemp("readme"))
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    [command] = [b.text.strip() for b in BLOCKS if b.text.strip().endswith(".venv/bin/python -m pytest")]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert command.startswith(SET_UP) and command in ci.splitlines(), (command, ci)
 
 
 def test_every_example_runs_as_written_in_order(examples: Examples) -> None:
