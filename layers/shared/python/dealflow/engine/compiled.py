@@ -10,11 +10,12 @@ from functools import cached_property
 from typing import Any
 
 from dealflow.engine.changes import tenant_facts
+from dealflow.engine.compile_run import compared_fields
 from dealflow.engine.references import ReferenceReport, report
 from dealflow.language.conditions import Predicate, Test, compile_condition, facts, reads_before, referenced_fields
 from dealflow.model import FieldDefinition, Pipeline, Tenant
 from dealflow.model.automation import Trigger
-from dealflow.model.catalog import STORED_KINDS, Automation
+from dealflow.model.catalog import STORED_KINDS, Automation, content_digest
 from dealflow.model.process import BusinessProcess
 from dealflow.model.workflow import FieldStepWorkflow
 
@@ -29,9 +30,16 @@ class CompiledAutomation:
     reads_before: bool = False  # its condition compares with the deal as it was
     # The condition over normalised facts; None when there is none (the automation always starts).
     test: Test | None = field(init=False, default=None)
+    # What every run request of it carries, worked out once here rather than per planned run.
+    ref: dict[str, Any] = field(init=False, default_factory=dict)
+    compared: frozenset[str] = field(init=False, default=frozenset())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "test", None if self.automation.condition is None else self.predicate.test)
+        automation = self.automation
+        object.__setattr__(self, "test", None if automation.condition is None else self.predicate.test)
+        ref = {"id": automation.id, "version": automation.version, "digest": content_digest(automation)}
+        object.__setattr__(self, "ref", ref | {"kind": automation.kind, "name": automation.name})
+        object.__setattr__(self, "compared", compared_fields(automation))
 
 
 class AutomationIndex:

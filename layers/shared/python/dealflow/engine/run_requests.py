@@ -14,9 +14,7 @@ from typing import Any
 
 from dealflow.engine.changes import ChangeKind, DealChange, diff
 from dealflow.engine.checkpoints import to_json
-from dealflow.engine.compile_run import compared_fields
 from dealflow.engine.compiled import CompiledAutomation
-from dealflow.engine.run_start import digest
 from dealflow.language.conditions import compile_condition
 from dealflow.model import Deal, RunRequest
 from dealflow.model.catalog import Automation
@@ -26,17 +24,6 @@ def run_id_for(event_id: str, automation_id: str) -> str:
     """The durable execution name: same record + same automation = same run."""
     hashed = hashlib.sha256(f"{event_id}\x1f{automation_id}".encode()).hexdigest()
     return f"run-{hashed[:48]}"
-
-
-def automation_ref(automation: Automation) -> dict[str, Any]:
-    """How a run request names its automation: the runner loads exactly this saved version."""
-    return {
-        "id": automation.id,
-        "version": automation.version,
-        "digest": digest(automation),
-        "kind": automation.kind,
-        "name": automation.name,
-    }
 
 
 # A compared value longer than this travels as its digest: ``changed`` on a 120 KB notes field still
@@ -53,13 +40,12 @@ def _compact(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compared_values(change: DealChange, automation: Automation) -> dict[str, Any]:
+def compared_values(change: DealChange, compared: frozenset[str]) -> dict[str, Any]:
     """The change that started a run, as far as the automation's ``changed*`` conditions compare
     with it: the compared fields as the change left them (``changed``) and, of those, the ones it
     changed as they were before (``previous``; None: the item is new). Whenever those conditions are
     checked — at once or after a wait — they judge that change, not what happened since; every other
     value is the item's as it is then."""
-    compared = compared_fields(automation)
     if not compared:
         return {"previous": None if change.kind is ChangeKind.CREATED else {}, "changed": {}}
     changed = _compact(change.facts(compared) or {})
@@ -88,11 +74,11 @@ def request_data(
         "entity": item.get("entity", "deal"),
         "deal_version": int(item.get("version") or 1),
         "started_by": started_by,
-        "automation": automation_ref(automation),
+        "automation": compiled.ref,
         "target_id": target_id,
         "depth": (int(cause["depth"]) if cause else 0) + 1,
         "chain": list(cause.get("chain", ())) if cause else [],
-        **compared_values(change, automation),
+        **compared_values(change, compiled.compared),
     }
 
 

@@ -13,7 +13,6 @@ with (durable executions are pinned to it), so nothing here needs to replay old-
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -22,14 +21,8 @@ from pydantic import TypeAdapter
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.references import references_of
 from dealflow.model import Deal, FieldDefinition, Pipeline, RunRequest, Tenant
-from dealflow.model.catalog import Automation
+from dealflow.model.catalog import Automation, content_digest
 from dealflow.ports import AutomationSource
-
-
-def digest(automation: Automation) -> str:
-    """What tells two contents of one automation version apart (the harness saves edits without
-    bumping the version; a failed save may leave a version item nothing names)."""
-    return hashlib.sha256(automation.model_dump_json().encode()).hexdigest()[:16]
 
 
 def planned(source: AutomationSource, request: RunRequest) -> Automation | None:
@@ -37,10 +30,10 @@ def planned(source: AutomationSource, request: RunRequest) -> Automation | None:
     is no longer stored (nor is it the current one)."""
     ref = request.automation
     for saved in source.versions(request.tenant_id, ref.id, ref.version):
-        if digest(saved) == ref.digest:
+        if content_digest(saved) == ref.digest:
             return saved
     current = source.load(request.tenant_id).by_id.get(ref.id)  # saved before versions were kept
-    if current is not None and current.version == ref.version and digest(current) == ref.digest:
+    if current is not None and current.version == ref.version and content_digest(current) == ref.digest:
         return current
     return None
 

@@ -6,6 +6,7 @@ storage files them under, the tags pydantic writes into an error's location — 
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Discriminator, Field, Tag
@@ -63,3 +64,10 @@ STORED_KINDS: dict[str, type[AutomationModel]] = {
 UNION_TAGS: frozenset[str] = frozenset(
     tag for union in (Automation, Action, Node, Condition, Item) for tag in union_tags(union)
 )
+
+
+def content_digest(definition: BaseModel) -> str:
+    """What tells two contents of one saved version apart: the store keys each saved version by it,
+    and a run request names its automation by it (the harness saves edits without bumping the
+    version; a failed save may leave a version item nothing names)."""
+    return hashlib.sha256(definition.model_dump_json().encode()).hexdigest()[:16]

@@ -15,7 +15,6 @@ edits without bumping it) from overwriting each other.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -24,7 +23,7 @@ from pydantic import BaseModel
 
 from dealflow.model import FieldDefinition, Pipeline, Tenant, TypedValue
 from dealflow.model.base import stored
-from dealflow.model.catalog import STORED_KINDS, Definition
+from dealflow.model.catalog import STORED_KINDS, Definition, content_digest
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, Compiler
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
@@ -73,8 +72,7 @@ class AutomationStore:
             if isinstance(model, Pipeline | FieldDefinition | FieldStepWorkflow):
                 continue
             item = to_item(model)
-            content = hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
-            sk = _version_prefix(model.id, model.version) + content
+            sk = _version_prefix(model.id, model.version) + content_digest(model)
             self._table.put_item(Item={**item, "tenant_id": tenant_id, "sk": sk})
 
     def versions(self, tenant_id: str, automation_id: str, version: int) -> list[Any]:
