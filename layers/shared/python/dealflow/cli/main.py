@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.cli import smoke, tenants, users, webhook_secret
+from dealflow.cli import migrate, smoke, tenants, users, webhook_secret
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
 from dealflow.store.automation import UnknownTenant
@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     users.add_commands(commands, where)
     webhook_secret.add_commands(commands, where)
     smoke.add_commands(commands, where)
+    migrate.add_commands(commands, where)
     return root
 
 

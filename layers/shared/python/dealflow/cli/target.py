@@ -87,6 +87,11 @@ class Target:
         return DealStore(self._dynamodb.Table(self.deals_table), self._dynamodb.Table(self.automation_table))
 
     @cached_property
+    def automation_items(self) -> Any:
+        """AutomationTable itself, for commands that rewrite its items (``dealflow migrate``)."""
+        return self._dynamodb.Table(self.automation_table)
+
+    @cached_property
     def run_log(self) -> RunLog:
         return RunLog(self._dynamodb.Table(self.automation_table))
 

@@ -8,11 +8,12 @@ from functools import reduce
 from operator import and_
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
 from dealflow.model import RunRecord, RunStep
 from dealflow.model.base import stored
+from dealflow.store import shards
 from dealflow.store.items import is_conditional_failure, plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
@@ -77,8 +78,23 @@ def _scope(tenant_id: str, test: bool) -> str:
     return f"{tenant_id}#TEST#" if test else f"{tenant_id}#"
 
 
-def _log_key(tenant_id: str, test: bool) -> str:
+def log_key(tenant_id: str, test: bool) -> str:
     return f"{tenant_id}#{'TEST' if test else 'RUN'}"
+
+
+def _spread(key: str, record: RunRecord) -> str:
+    # Real runs only: a tenant's runs can come by thousands a second, test runs come by hand.
+    return key if record.test else shards.sharded(key, record.run_id)
+
+
+def _listing(tenant_id: str, test: bool, automation_id: str | None) -> tuple[str, str, list[str]]:
+    """The index, key name and partition keys of the by-automation or by-tenant listing."""
+    index, name, key = (
+        ("by_automation", "automation_key", f"{_scope(tenant_id, test)}{automation_id}")
+        if automation_id is not None
+        else ("by_tenant", "log_key", log_key(tenant_id, test))
+    )
+    return index, name, [key] if test else shards.keys(key)
 
 
 class BadStartKey(ValueError):
@@ -108,8 +124,8 @@ class RunLog:
         scope = _scope(record.tenant_id, record.test)
         keys |= {
             "deal_key": f"{scope}{record.deal_id}",
-            "automation_key": f"{scope}{record.automation_id}",
-            "log_key": _log_key(record.tenant_id, record.test),
+            "automation_key": _spread(f"{scope}{record.automation_id}", record),
+            "log_key": _spread(log_key(record.tenant_id, record.test), record),
         }
         return to_item(record, **keys)
 
@@ -131,42 +147,27 @@ class RunLog:
         item = self._table.get_item(Key={"tenant_id": tenant_id, "sk": _sk(run_id, test)}).get("Item")
         return None if item is None else _record(item)
 
-    def _by(self, index: str, key: str, value: str, limit: int) -> list[RunRecord]:
-        page = self._table.query(
-            IndexName=index, ScanIndexForward=False, Limit=limit, KeyConditionExpression=Key(key).eq(value)
-        )
-        return [_record(i) for i in page.get("Items", [])]
-
     def for_deal(self, tenant_id: str, deal_id: str, limit: int = 100) -> list[RunRecord]:
         """Newest first."""
-        return self._by("by_deal", "deal_key", f"{tenant_id}#{deal_id}", limit)
+        return self.page(tenant_id, deal_id=deal_id, limit=limit)[0]
 
     def for_automation(self, tenant_id: str, automation_id: str, limit: int = 100) -> list[RunRecord]:
         """Newest first."""
-        return self._by("by_automation", "automation_key", f"{tenant_id}#{automation_id}", limit)
+        return self.page(tenant_id, automation_id=automation_id, limit=limit)[0]
 
     def waiting(
         self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
     ) -> list[RunRecord]:
         """Every real run of a deal (or of an automation) still waiting, however old: a Query page
-        stops at 1 MB, so the index is read to its end (the filter leaves only waiting runs)."""
-        index, key, value = (
-            ("by_deal", "deal_key", f"{tenant_id}#{deal_id}")
+        stops at 1 MB, so the index (each of its shards) is read to its end (the filter leaves only
+        waiting runs)."""
+        scatter = (
+            shards.Scatter(self._table, "by_deal", "deal_key", [f"{tenant_id}#{deal_id}"], tenant_id)
             if deal_id is not None
-            else ("by_automation", "automation_key", f"{tenant_id}#{automation_id}")
+            else shards.Scatter(self._table, *_listing(tenant_id, False, automation_id), tenant_id)
         )
-        params: dict[str, Any] = {
-            "IndexName": index,
-            "KeyConditionExpression": Key(key).eq(value),
-            "FilterExpression": Attr("status").eq("waiting"),
-        }
-        found: list[RunRecord] = []
-        while True:
-            answer = self._table.query(**params)
-            found += [_record(i) for i in answer.get("Items", [])]
-            if "LastEvaluatedKey" not in answer:
-                return found
-            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        found = [_record(i) for i in scatter.everything(Attr("status").eq("waiting"))]
+        return sorted(found, key=lambda r: r.started_at)  # oldest first, as one index read them
 
     def all(self, tenant_id: str, test: bool = False) -> list[RunRecord]:
         """Newest first."""
@@ -184,51 +185,24 @@ class RunLog:
         limit: int = 50,
         start: dict[str, Any] | None = None,
     ) -> tuple[list[RunRecord], dict[str, Any] | None]:
-        """One page of runs, newest first, and the key to start the next page from (None at the
-        end). Narrowed by deal or automation through their index; what no index covers is
-        filtered, so a page may hold fewer than ``limit`` runs and still have a next one."""
+        """One page of runs, newest first, and the position to start the next page from (None at
+        the end). Narrowed by deal or automation through their index; what no index covers is
+        filtered, so a page may hold fewer than ``limit`` runs and still have a next one. The
+        by-tenant and by-automation lists are read over all their shards (``store.shards``)."""
         if deal_id is not None:
-            index, key, value = "by_deal", "deal_key", f"{_scope(tenant_id, test)}{deal_id}"
-        elif automation_id is not None:
-            index, key, value = "by_automation", "automation_key", f"{_scope(tenant_id, test)}{automation_id}"
+            listing = ("by_deal", "deal_key", [f"{_scope(tenant_id, test)}{deal_id}"])
         else:
-            index, key, value = "by_tenant", "log_key", _log_key(tenant_id, test)
+            listing = _listing(tenant_id, test, automation_id)
         filters = [
             Attr(name).eq(wanted)
             for name, wanted in (("automation_id", automation_id if deal_id is not None else None), ("status", status))
             if wanted is not None
         ]
-        params: dict[str, Any] = {
-            "IndexName": index,
-            "ScanIndexForward": False,
-            "KeyConditionExpression": Key(key).eq(value),
-        }
-        if filters:
-            params["FilterExpression"] = reduce(and_, filters)
-        if start is not None:
-            params["ExclusiveStartKey"] = _checked(start, key, value, tenant_id)
-        found: list[RunRecord] = []
-        for _ in range(_MAX_READS):
-            # Never more than the page still needs, so the last key read is where the next page starts.
-            answer = self._table.query(**params, Limit=limit - len(found))
-            found += [_record(i) for i in answer.get("Items", [])]
-            last = answer.get("LastEvaluatedKey")
-            if last is None or len(found) >= limit:
-                return found, last
-            params["ExclusiveStartKey"] = last
-        return found, last
-
-
-def _checked(start: dict[str, Any], key: str, value: str, tenant_id: str) -> dict[str, Any]:
-    """A start key must be one of this list's own: another tenant's or another list's is refused
-    rather than handed to DynamoDB."""
-    expected = {key, "started_at", "tenant_id", "sk"}
-    if (
-        not isinstance(start, dict)
-        or set(start) != expected
-        or not all(isinstance(v, str) for v in start.values())
-        or start[key] != value
-        or start["tenant_id"] != tenant_id
-    ):
-        raise BadStartKey("not a position in this list of runs")
-    return start
+        scatter = shards.Scatter(self._table, *listing, tenant_id)
+        try:
+            items, position = scatter.page(
+                limit, start, reduce(and_, filters) if filters else None, extra_reads=_MAX_READS
+            )
+        except shards.BadPosition as exc:
+            raise BadStartKey(str(exc)) from None
+        return [_record(i) for i in items], position
