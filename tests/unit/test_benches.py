@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 
-from bench import cold_start, dispatch, handler, peers
+from bench import cold_start, dispatch, handler, partitions, peers
 from bench.workload import NEVER, build
 from dealflow.language.conditions import compile_condition
 from dealflow.model import AllOf, Clause, Condition, parse_item
@@ -157,3 +157,26 @@ def test_cold_start_bench_measures_a_function_with_and_without_the_tracer(capsys
     assert untraced["LAMBDA_TASK_ROOT"] == traced["LAMBDA_TASK_ROOT"]  # both as on Lambda
     assert untraced["POWERTOOLS_TRACE_DISABLED"] == "true" and "POWERTOOLS_TRACE_DISABLED" not in traced
     assert "dispatcher +tracer" in capsys.readouterr().out
+
+
+def test_partitions_bench_bills_the_writes_the_code_made_and_shards_the_tenants_run_listing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    found = partitions.simulate(changes=12, rules=200, seed=7)
+
+    assert found.runs > 2
+    tables = {w.table for w in found.writes}
+    assert tables == {"DealsTable", "AutomationTable"}
+    by_tenant = next(i for i in found.indexes if i.name == "by_tenant")
+    assert not by_tenant.splittable and next(i for i in found.indexes if i.name is None).splittable
+    today = partitions.billed(found.writes, by_tenant, partitions.today)
+    spread = partitions.billed(found.writes, by_tenant, partitions.sharded)
+    assert list(today) == ["bench#RUN"]  # every run of the tenant on one key, before sharding
+    assert sum(today.values()) == sum(spread.values()) and len(spread) > 1
+    assert all(key.startswith("bench#RUN~") for key in spread)
+    deals = partitions.billed(found.writes, next(i for i in found.indexes if i.table == "DealsTable"), partitions.today)
+    assert deals["bench"] >= 12  # each change is at least one write unit on the tenant's deals
+
+    print(partitions.report(found, rate=2000))
+    printed = capsys.readouterr().out
+    assert "AutomationTable by_tenant" in printed and "today" in printed and "sharded" in printed
