@@ -228,3 +228,24 @@ def test_the_migrate_command_says_what_it_does_and_where(capsys: pytest.CaptureF
     assert shown.value.code == 0
     text = capsys.readouterr().out
     assert "--stack" in text and "--endpoint" in text and "--dry-run" in text and "shards" in text
+
+
+def test_runs_started_the_same_millisecond_across_shards_page_without_loss_or_repeats(stack: MotoStack) -> None:
+    rng = random.Random(5)
+    records = [
+        _record(n, rng).model_copy(update={"started_at": f"2026-11-30T10:00:0{n % 3}.000+00:00"}) for n in range(60)
+    ]
+    for n, record in enumerate(records):
+        (_as_before_sharding if n % 4 == 0 else RunLog.write)(stack.run_log, record)
+    for limit, status in ((1, None), (4, None), (3, "waiting"), (2, "failed")):
+        seen, start = [], None
+        for _ in range(300):
+            page, start = stack.run_log.page(TENANT, status=status, limit=limit, start=start)
+            assert len(page) <= limit
+            seen += page
+            if start is None:
+                break
+        ids = [r.run_id for r in seen]
+        wanted = [r.run_id for r in records if status is None or r.status == status]
+        assert len(ids) == len(set(ids)) and sorted(ids) == sorted(wanted), (limit, status)
+        assert [r.started_at for r in seen] == sorted((r.started_at for r in seen), reverse=True)
