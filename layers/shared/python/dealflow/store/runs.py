@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from dealflow.model import RunRecord, RunStep
 from dealflow.model.base import stored
-from dealflow.store.items import is_conditional_failure, plain, query_all, to_item
+from dealflow.store.items import dynamo_value, is_conditional_failure, plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
 _STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
@@ -21,6 +21,8 @@ _STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
 # few runs match; the caller goes on with the token.
 _MAX_READS = 10
 _OPEN = ("running", "waiting")  # every other status is how a run ended
+# What started a run is kept while it can still be retried or resumed (stored, never shown).
+_CONTINUABLE = ("failed", "waiting")
 # DynamoDB refuses an item over 400 KB; a run's record is kept well under it (names, keys and
 # number encodings are not counted exactly here), trimming the oldest steps' details first.
 MAX_ITEM_BYTES = 400 * 1024
@@ -111,6 +113,8 @@ class RunLog:
             "automation_key": f"{scope}{record.automation_id}",
             "log_key": _log_key(record.tenant_id, record.test),
         }
+        if record.request is not None and record.status in _CONTINUABLE:
+            keys["request"] = dynamo_value(record.request.model_dump(mode="python", exclude_none=True))
         return to_item(record, **keys)
 
     def write(self, record: RunRecord) -> None:
@@ -181,12 +185,17 @@ class RunLog:
         deal_id: str | None = None,
         automation_id: str | None = None,
         status: str | None = None,
+        since: str | None = None,
+        reason: str | None = None,
+        retried: bool | None = None,
         limit: int = 50,
         start: dict[str, Any] | None = None,
     ) -> tuple[list[RunRecord], dict[str, Any] | None]:
         """One page of runs, newest first, and the key to start the next page from (None at the
-        end). Narrowed by deal or automation through their index; what no index covers is
-        filtered, so a page may hold fewer than ``limit`` runs and still have a next one."""
+        end). Narrowed by deal or automation through their index, and by ``since`` (started at or
+        after it) on the index's sort key; what no index covers (status, a ``reason`` that contains
+        the text given, whether another run retried it) is filtered, so a page may hold fewer than
+        ``limit`` runs and still have a next one."""
         if deal_id is not None:
             index, key, value = "by_deal", "deal_key", f"{_scope(tenant_id, test)}{deal_id}"
         elif automation_id is not None:
@@ -198,10 +207,15 @@ class RunLog:
             for name, wanted in (("automation_id", automation_id if deal_id is not None else None), ("status", status))
             if wanted is not None
         ]
+        if reason is not None:
+            filters.append(Attr("reason").contains(reason))
+        if retried is not None:
+            filters.append(Attr("retried_by").exists() if retried else Attr("retried_by").not_exists())
+        keyed = Key(key).eq(value)
         params: dict[str, Any] = {
             "IndexName": index,
             "ScanIndexForward": False,
-            "KeyConditionExpression": Key(key).eq(value),
+            "KeyConditionExpression": keyed if since is None else keyed & Key("started_at").gte(since),
         }
         if filters:
             params["FilterExpression"] = reduce(and_, filters)
