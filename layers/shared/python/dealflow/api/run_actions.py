@@ -7,6 +7,7 @@ run's items (deals, or leads), as for a start by hand; a run that is not failed 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -21,18 +22,23 @@ from dealflow.api.rights import access
 from dealflow.api.runs import REASON, started_since
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.manual_runs import REQUEST_ID_PATTERN
-from dealflow.engine.run_retries import Continued, RetryFrom, RetryVersion, RunConflict, cancel, resume, retry
-from dealflow.http_errors import Conflict, HttpError, Unavailable
+from dealflow.engine.run_retries import (
+    Continued,
+    RetryFrom,
+    RetryVersion,
+    RunConflict,
+    cancel,
+    resume,
+    retry,
+    retry_many,
+)
+from dealflow.http_errors import Conflict, Unavailable
 from dealflow.model import RunRecord
 from dealflow.model.base import Id, Model
 from dealflow.policy.access import automation_entity
 from dealflow.ports import RunStarter
 
 MAX_BULK = 100
-# Runs skipped because another request retried them are listed up to this many.
-_MAX_SKIPPED = 100
-# A bulk retry reads at most this many pages of the log (each a bounded read) to find its runs.
-_MAX_PAGES = 5
 
 RequestId = Field(
     default=None,
@@ -168,37 +174,31 @@ def router(deps: DepsProvider) -> Router:
     )
     def retry_runs(how: BulkRetryRequest) -> BulkRetryAnswer:
         d, who = deps(), caller(r)
-        tenant, runner = known(d, who), starter(d)
-        retried: list[ContinuedRun] = []
-        skipped: list[Skipped] = []
-        start = None
-        for _ in range(_MAX_PAGES):
-            page, start = d.runs.page(
+        tenant = known(d, who)
+        done = retry_many(
+            d.runs,
+            starter(d),
+            tenant,
+            partial(
+                d.runs.page,
                 who.tenant_id,
                 status="failed",
                 automation_id=how.automation_id,
                 deal_id=how.deal_id,
                 since=started_since(how.since),
                 reason=how.reason,
-                # Without a request id only runs not yet retried; with one, also those it retried itself.
-                retried=None if how.request_id else False,
-                limit=how.limit - len(retried),
-                start=start,
-            )
-            for run in page:
-                try:
-                    _may_change(tenant, who, run)
-                    continued = retry(
-                        d.runs, runner, run, tenant, start=how.start, version=how.version, request_id=how.request_id
-                    )
-                except (RunConflict, HttpError) as exc:
-                    if len(skipped) < _MAX_SKIPPED:
-                        skipped.append(Skipped(run_id=run.run_id, reason=str(exc)))
-                    continue
-                retried.append(_shown(continued))
-            if start is None or len(retried) >= how.limit:
-                break
-        return BulkRetryAnswer(retried=retried, skipped=skipped, more=start is not None)
+            ),
+            how.limit,
+            start=how.start,
+            version=how.version,
+            request_id=how.request_id,
+            allowed=partial(_may_change, tenant, who),
+        )
+        return BulkRetryAnswer(
+            retried=[_shown(c) for c in done.retried],
+            skipped=[Skipped(run_id=run_id, reason=why) for run_id, why in done.skipped],
+            more=done.more,
+        )
 
     @r.post(
         "/runs/<run_id>/cancel",

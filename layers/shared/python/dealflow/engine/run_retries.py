@@ -24,9 +24,9 @@ one run: the starter refuses a name it started before.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from dealflow.clock import now_iso
 from dealflow.engine.compile_run import compile_run
@@ -204,3 +204,52 @@ def cancel(runs: RunLog, starter: RunStarter, run: RunRecord, reason: str) -> No
     if run.status != "waiting":
         raise RunConflict(f"run '{run.run_id}' is {run.status}, not waiting: only a waiting run is cancelled")
     cancel_run(runs, starter, run, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRetry:
+    retried: list[Continued]
+    skipped: list[tuple[str, str]]  # (run id, why it was not retried)
+    more: bool  # more failed runs may match: ask again (those retried now are left out)
+
+
+# Runs a bulk retry skipped are listed up to this many; it reads at most this many pages of the log.
+_MAX_SKIPPED = 100
+_MAX_PAGES = 5
+
+# A page of failed runs matching the bulk retry's filter, from a position (None: the newest): the
+# runs and where the next page starts (None at the end). ``retried=False`` leaves out retried runs.
+FailedPages = Callable[..., tuple[list[RunRecord], Any]]
+
+
+def retry_many(
+    runs: RunLog,
+    starter: RunStarter,
+    known: TenantAutomation,
+    failed: FailedPages,
+    limit: int,
+    *,
+    start: RetryFrom = "failed_step",
+    version: RetryVersion = "original",
+    request_id: str | None = None,
+    allowed: Callable[[RunRecord], None] = lambda run: None,
+) -> BulkRetry:
+    """Retry up to ``limit`` of the failed runs ``failed`` pages through, newest first; each that
+    cannot be (``allowed`` refuses it, or ``retry`` does) is skipped with the reason. Without a
+    request id only runs not yet retried are read, so asking again goes on with the rest; with one,
+    the runs it retried are read too and answered again (nothing new starts)."""
+    retried: list[Continued] = []
+    skipped: list[tuple[str, str]] = []
+    position = None
+    for _ in range(_MAX_PAGES):
+        page, position = failed(start=position, limit=limit - len(retried), retried=None if request_id else False)
+        for run in page:
+            try:
+                allowed(run)
+                retried.append(retry(runs, starter, run, known, start=start, version=version, request_id=request_id))
+            except Exception as exc:  # RunConflict, or the caller's refusal: the others still go
+                if len(skipped) < _MAX_SKIPPED:
+                    skipped.append((run.run_id, str(exc)))
+        if position is None or len(retried) >= limit:
+            break
+    return BulkRetry(retried, skipped, more=position is not None)
