@@ -244,3 +244,75 @@ def test_waiting_runs_are_listed_cancelled_and_resumed_early(stack: MotoStack) -
     status, body = stack.api("POST", f"/runs/{waiting['p-1']}/resume", {}, claims=ANNA)
     assert status == 409 and "cancelled, not waiting" in body["reason"]
     assert stack.api("POST", f"/runs/{waiting['p-3']}/cancel", {}, claims=ANNA)[0] == 409
+
+
+GREET = {
+    "kind": "business_process",
+    "id": "greet",
+    "name": "E-mail the head, wait a day, greet the owner",
+    "entity": "deal",
+    "start_on": ["manual"],
+    "nodes": [
+        {"kind": "set_variable", "variable": "greeting", "value": "Hi"},
+        {"kind": "action", "action": {"kind": "send_email", "to": {"users": ["u-head"]}, "subject": "Greet: "
+                                      "{{ deal.title }}", "body": "Soon."}},
+        {
+            "kind": "condition",
+            "branches": [
+                {
+                    "name": "any amount",
+                    "condition": {"field": "amount", "op": "gte", "value": 1},
+                    "nodes": [
+                        {"kind": "delay", "delay": {"days": 1}},
+                        {"kind": "action", "action": {"kind": "notify", "to": {"responsible": True},
+                                                      "message": "{{ var.greeting }} {{ deal.title }}"}},
+                    ],
+                }
+            ],
+        },
+    ],
+}  # fmt: skip
+
+
+def _greet(stack: MotoStack, deal_id: str, responsible: str) -> str:
+    assert stack.api("PUT", "/automation/greet", GREET, claims=ADMIN)[0] in (200, 201)
+    stack.create_deal(demo_deal(deal_id, f"Deal {deal_id}", "100.00", "services", responsible=responsible))
+    stack.drain()
+    status, started = stack.api("POST", f"/deals/{deal_id}/runs", {"process_id": "greet"}, claims=ANNA)
+    assert status == 202, started
+    stack.drain()
+    return str(started["run_id"])
+
+
+def test_a_process_is_retried_inside_the_branch_it_failed_in(stack: MotoStack) -> None:
+    run_id = _greet(stack, "g-1", responsible="u-gone")
+    stack.advance(days=1)
+    failed = _run(stack, run_id)
+    assert failed["status"] == "failed" and failed["position"] == "n2.b0.n1-notify", failed
+    _fix(stack, "g-1")
+
+    answer = _retry(stack, run_id)
+
+    retried = _run(stack, answer["run_id"])
+    assert retried["status"] == "completed", retried
+    # The variable set before the failure is set again (no effect); nothing else before it is redone.
+    assert [s["name"] for s in retried["steps"]] == ["retry", "n0", "n2", "n2.b0.n1-notify"]
+    assert _notes(stack, "g-1") == ["Hi Deal g-1"]
+    assert sum(m.subject == "Greet: Deal g-1" for m in stack.emails()) == 1
+
+
+def test_a_process_waiting_in_a_branch_is_resumed_early(stack: MotoStack) -> None:
+    run_id = _greet(stack, "g-2", responsible="u-anna")
+    waiting = _run(stack, run_id)
+    assert waiting["status"] == "waiting" and waiting["position"] == "n2.b0.n0"
+
+    status, resumed = stack.api("POST", f"/runs/{run_id}/resume", {"request_id": "now"}, claims=ANNA)
+    stack.drain()
+    again = stack.api("POST", f"/runs/{run_id}/resume", {"request_id": "now"}, claims=ANNA)
+
+    assert status == 202 and again[0] == 202 and again[1]["run_id"] == resumed["run_id"] and not again[1]["started"]
+    assert _run(stack, resumed["run_id"])["status"] == "completed"
+    assert _notes(stack, "g-2") == ["Hi Deal g-2"]
+    stack.advance(days=2)
+    assert _notes(stack, "g-2") == ["Hi Deal g-2"]
+    assert sum(m.subject == "Greet: Deal g-2" for m in stack.emails()) == 1
