@@ -21,8 +21,11 @@ _STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
 # few runs match; the caller goes on with the token.
 _MAX_READS = 10
 _OPEN = ("running", "waiting")  # every other status is how a run ended
-# What started a run is kept while it can still be retried or resumed (stored, never shown).
+# What started a run is kept while it can still be retried or resumed (stored, never shown), when
+# it is this small: a request is a few KB, and the record itself is fitted under _FIT_BYTES, so the
+# item stays under DynamoDB's 400 KB. A larger one is not kept: that run cannot be continued.
 _CONTINUABLE = ("failed", "waiting")
+_MAX_REQUEST_BYTES = 64 * 1024
 # DynamoDB refuses an item over 400 KB; a run's record is kept well under it (names, keys and
 # number encodings are not counted exactly here), trimming the oldest steps' details first.
 MAX_ITEM_BYTES = 400 * 1024
@@ -114,7 +117,9 @@ class RunLog:
             "log_key": _log_key(record.tenant_id, record.test),
         }
         if record.request is not None and record.status in _CONTINUABLE:
-            keys["request"] = dynamo_value(record.request.model_dump(mode="python", exclude_none=True))
+            request = dynamo_value(record.request.model_dump(mode="python", exclude_none=True))
+            if item_bytes(request) <= _MAX_REQUEST_BYTES:
+                keys["request"] = request
         return to_item(record, **keys)
 
     def write(self, record: RunRecord) -> None:
