@@ -13,7 +13,19 @@ from dealflow.engine.compile_run import compile_run
 from dealflow.engine.run_retries import RunConflict, places, resume, retry, retry_request
 from dealflow.model import RunRecord, RunRequest
 from tests.fakes import FakeDurable, FakeEngine, compiled_tenant
-from tests.unit.test_interpreter import EMAIL, FIELDS, NOW, PIPELINES, TENANT, action, deal, engine, process, request
+from tests.unit.test_interpreter import (
+    EMAIL,
+    FIELDS,
+    NOW,
+    PIPELINES,
+    TENANT,
+    action,
+    deal,
+    engine,
+    process,
+    request,
+    rule,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -145,3 +157,17 @@ def test_a_run_resumed_early_stops_the_wait_and_continues_after_it() -> None:
     record, durable = found.run(starter.started[continued.new_run_id])
     assert record.status == "completed" and len(_sent(found, "email")) == 1
     assert durable.waits == [] and [s.outcome for s in record.steps][:2] == ["resumed early", "resumed early"]
+
+
+def test_a_rule_that_failed_at_its_delay_waits_again_when_retried() -> None:
+    automation = rule(delay={"days": -1, "relative_to_field": "deadline"})
+    found = engine(automation)
+    failed, _ = found.run(request(automation))  # no deadline: no moment to wait for
+    assert failed.status == "failed" and failed.position == "delay", failed
+    found.deals.items["d-1"] = deal(fields={"what_we_sell": "services", "deadline": "2026-03-10"})
+    known = compiled_tenant(TENANT, pipelines=PIPELINES, fields=FIELDS, automation=[automation])
+
+    retried, durable = found.run(retry_request(failed, known))
+
+    assert [name for name, _ in durable.waits] == ["delay"] and retried.status == "completed"
+    assert len(_sent(found, "email")) == 1

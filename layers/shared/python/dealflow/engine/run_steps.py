@@ -96,8 +96,8 @@ class RunSteps:
         self.plan = compile_run(self.automation)
         item = self._item_now()
         lead = self.plan.nodes[0] if self.plan.nodes else None
-        # Planned here (one checkpoint fewer), unless a retry or an early resume starts past it.
-        if isinstance(lead, Delay) and lead.plan is None and self.request.resume_at is None:
+        # Planned here (one checkpoint fewer), unless a retry starts past it or an early resume ends it.
+        if isinstance(lead, Delay) and lead.plan is None and self._plans(position(lead, "")):
             self.book.position = position(lead, "")
             planned_wait = self._plan(lead, label(lead, ""), item)
             if "failed" in planned_wait:
@@ -110,6 +110,12 @@ class RunSteps:
             "snapshot": snapshot(self.automation, compiled, item),
             "automation": recorded(self.automation),
         }
+
+    def _plans(self, lead: str) -> bool:
+        """Whether the run works out the leading delay at ``lead``: a new run does, and a retry from
+        that delay (it failed there); a retry from a later node or an early resume does not."""
+        request = self.request
+        return request.resume_at is None or (request.resume_at == lead and not request.resume_after_wait)
 
     def _set_step(self, node: SetVariable) -> dict[str, Any]:
         value = node.value
