@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal
-from dealflow.model import FieldDefinition, FieldKind, Rule
+from dealflow.model import FieldDefinition, FieldKind, Rule, RunRequest
 from dealflow.store.runs import item_bytes
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024
@@ -51,3 +51,22 @@ def test_five_large_e_mails_are_each_sent_once_and_the_run_log_item_stays_under_
     table = stack.run_log._table
     stored = table.get_item(Key={"tenant_id": TENANT, "sk": f"RUN#{run.run_id}"})["Item"]
     assert item_bytes(stored) < DYNAMODB_ITEM_LIMIT
+
+
+def test_a_failed_run_keeps_what_started_it_only_while_the_item_stays_under_the_limit(stack: MotoStack) -> None:
+    stack.create_deal(demo_deal("d-req", "Request", "100.00", "services"))
+    stack.move_deal(TENANT, "d-req", "lost")
+    stack.drain()
+    [run] = [r for r in stack.runs(TENANT, "d-req") if r.automation_id == "lost-email"]
+    request = stack.runs_port.describe(stack.runs_port.execution_of(run.run_id) or "")
+    assert request is not None and request.request is not None
+    kept = RunRequest.model_validate(request.request)
+    huge = kept.model_copy(update={"run_id": "run-huge", "parameters": {"notes": "x" * 100_000}})
+
+    for started in (kept, huge):
+        failed = run.model_copy(update={"run_id": started.run_id, "status": "failed", "request": started})
+        stack.run_log.write(failed)
+
+    assert stack.run_log.get(TENANT, run.run_id).request == kept  # type: ignore[union-attr]
+    stored = stack.run_log.get(TENANT, "run-huge")
+    assert stored is not None and stored.status == "failed" and stored.request is None  # not kept: not retried

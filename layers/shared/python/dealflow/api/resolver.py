@@ -28,6 +28,7 @@ from dealflow.api import (
     manual_runs,
     pipelines,
     rights,
+    run_actions,
     runs,
     steps,
     transfer,
@@ -318,6 +319,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         usage,
         values,
         runs,
+        run_actions,
         transfer,
     ):
         app.include_router(module.router(deps))

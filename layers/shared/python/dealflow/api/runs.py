@@ -1,12 +1,15 @@
 """The run log over HTTP: ``GET /runs`` pages through real runs (or, with ``test=true``, the test
-runs test mode kept), newest first, narrowed by automation, deal and status; ``GET /runs/{run_id}``
-reads one. Any role may read it, each run as the role may see it (``policy.run_view``: values of
+runs test mode kept), newest first, narrowed by automation, deal, status, start time, reason and
+whether another run retried it — ``status=failed`` is the failed-run inbox, ``status=waiting`` the
+runs that wait; ``GET /runs/{run_id}`` reads one (retrying, cancelling, resuming: ``run_actions``).
+Any role may read it, each run as the role may see it (``policy.run_view``: values of
 fields hidden from the role read "(hidden)"). A page ends with an opaque ``next_token`` for the
 next one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -26,6 +29,18 @@ from dealflow.policy.run_view import run_view
 from dealflow.store.runs import BadStartKey
 
 MAX_PAGE = 100
+REASON = (
+    "Only runs whose reason contains this text, as written (case counts): a reason code such as "
+    "`time limit`, `unknown user`, a step's name such as `action-2-notify`"
+)
+
+
+def started_since(moment: datetime | None) -> str | None:
+    """``moment`` as the run log writes ``started_at`` (UTC, milliseconds), so the two compare as text."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def readable_runs(
@@ -51,7 +66,9 @@ def router(deps: DepsProvider) -> Router:
         summary="The run log, newest first",
         tags=["runs"],
         description="Real runs, or with `test=true` the runs test mode kept. Narrowed by automation, "
-        "deal and status; give `next_token` back for the next page, with the same filters (a token this "
+        "deal, status (`failed`: the failed-run inbox; `waiting`: runs that wait), start time, reason and "
+        "whether the run was retried; each page reads a bounded part of the log. Give `next_token` back "
+        " for the next page, with the same filters (a token this "
         "list did not give out is a 400).",
         responses=PAGED,
     )
@@ -60,22 +77,24 @@ def router(deps: DepsProvider) -> Router:
         automation_id: Annotated[Id | None, Query(description="Only runs of this automation")] = None,
         deal_id: Annotated[Id | None, Query(description="Only runs on this deal or lead")] = None,
         status: Annotated[RunStatus | None, Query(description="Only runs that ended (or stand) so")] = None,
+        since: Annotated[datetime | None, Query(description="Only runs started at or after this moment")] = None,
+        reason: Annotated[str | None, Query(min_length=1, max_length=200, description=REASON)] = None,
+        retried: Annotated[
+            bool | None, Query(description="Only runs another run retried (true) or not (false)")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Runs per page at most")] = 50,
         next_token: Annotated[str | None, Query(max_length=MAX_TOKEN, description="From the previous page")] = None,
     ) -> RunPage:
         d, tenant_id = deps(), caller(r).tenant_id
-        filters = {"test": test, "automation_id": automation_id, "deal_id": deal_id, "status": status}
+        filters: dict[str, Any] = {"test": test, "automation_id": automation_id, "deal_id": deal_id, "status": status}
+        filters |= {
+            k: v
+            for k, v in (("since", started_since(since)), ("reason", reason), ("retried", retried))
+            if v is not None
+        }
         start = unseal(d.page_keys, "runs", tenant_id, filters, next_token) if next_token is not None else None
         try:
-            items, last = d.runs.page(
-                tenant_id,
-                test=test,
-                deal_id=deal_id,
-                automation_id=automation_id,
-                status=status,
-                limit=limit,
-                start=start,
-            )
+            items, last = d.runs.page(tenant_id, limit=limit, start=start, **filters)
         except BadStartKey as exc:
             raise BadPageToken.field(PARAMETER, f"{exc}: start again without it") from None
         token = seal(d.page_keys, "runs", tenant_id, filters, last) if last is not None else None

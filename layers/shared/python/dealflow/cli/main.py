@@ -10,16 +10,17 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.cli import migrate, smoke, tenants, users, webhook_secret
+from dealflow.cli import migrate, runs, smoke, tenants, users, webhook_secret
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
 from dealflow.store.automation import UnknownTenant
 from dealflow.store.tenants import TenantChanged
 
 DESCRIPTION = """\
-Operate a Dealflow stack: tenants, their users and plans, webhook secrets, and a smoke test of the
-whole flow. For the people who run the stack, with AWS credentials (the standard chain: environment,
---profile, SSO, instance role); nothing here is reachable with a tenant's API token.
+Operate a Dealflow stack: tenants, their users and plans, webhook secrets, a smoke test of the
+whole flow, and runs (the failed-run inbox, retries, waiting runs). For the people who run the
+stack, with AWS credentials (the standard chain: environment, --profile, SSO, instance role);
+nothing here is reachable with a tenant's API token.
 
 Every command acts on one of:
   --stack NAME [--region R] [--profile P]   a deployed stack; tables, topic and secret prefix come
@@ -40,7 +41,9 @@ onboarding a tenant after `sam deploy`:
 
 AWS_PERMISSIONS = (
     "cloudformation:DescribeStacks on the stack; dynamodb:GetItem, PutItem, UpdateItem, Query, Scan, "
-    "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix"
+    "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix; "
+    "for `runs retry | cancel | resume`, lambda:InvokeFunction on the runner's alias and "
+    "lambda:StopDurableExecution on its executions"
 )
 
 
@@ -71,6 +74,7 @@ def parser() -> argparse.ArgumentParser:
     webhook_secret.add_commands(commands, where)
     smoke.add_commands(commands, where)
     migrate.add_commands(commands, where)
+    runs.add_commands(commands, where)
     return root
 
 

@@ -112,8 +112,13 @@ def cancel_waiting(
     """Stop the runs still waiting on a deal (or of an automation) and mark them cancelled."""
     cancelled = []
     for run in runs.waiting(tenant_id, deal_id=deal_id, automation_id=automation_id):
-        if run.execution_id:
-            starter.stop(run.execution_id)
-        runs.write(run.model_copy(update={"status": "cancelled", "reason": reason, "finished_at": now_iso()}))
+        cancel_run(runs, starter, run, reason)
         cancelled.append(run.run_id)
     return cancelled
+
+
+def cancel_run(runs: RunLog, starter: RunStarter, run: RunRecord, reason: str) -> None:
+    """Stop one waiting run's execution and mark it cancelled, saying why."""
+    if run.execution_id:
+        starter.stop(run.execution_id)
+    runs.write(run.model_copy(update={"status": "cancelled", "reason": reason, "finished_at": now_iso()}))

@@ -29,7 +29,7 @@ from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVari
 from dealflow.engine.run_failures import readable, record_unreadable
 from dealflow.engine.run_record import bounded
 from dealflow.engine.run_start import Snapshot, replayed
-from dealflow.engine.run_steps import RunSteps, label
+from dealflow.engine.run_steps import RunSteps, label, position
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
 from dealflow.model import RunRequest, RunStep
@@ -73,7 +73,12 @@ class Walker(RunSteps):
     def run(self) -> dict[str, Any]:
         try:
             self._start()
+            self._note_retry()
             self._walk(self.plan.nodes, "")
+            if self.resume_at is not None:
+                self._fail(
+                    "start", "check", "failed", f"the retry's starting point '{self.resume_at}' is not in the tree"
+                )
             if self.plan.finish is not None:
                 self.at = ("finish", "check")
                 self.durable.step(self.plan.finish, self.book.finish)
@@ -116,6 +121,11 @@ class Walker(RunSteps):
 
     def _walk(self, nodes: tuple[Node, ...], prefix: str) -> None:
         for node in nodes:
+            here = position(node, prefix)
+            if not self._resumes(here):
+                self._pass_over(node, prefix)
+                continue
+            self.book.position = here
             try:
                 self._visit(node, prefix)
             except RunEnded:
@@ -123,7 +133,48 @@ class Walker(RunSteps):
             except Exception as exc:  # a template that fails, or the engine giving up on a step
                 if self.durable.owns(exc):
                     raise
+                self.book.position = here
                 self._fail(label(node, prefix), node.kind, prefix + node.failed, readable(exc))
+
+    # A retry from the failed step, or an early resume, walks to ``resume_at`` without doing what
+    # the run it retries did: the nodes before it are passed over, and the branch or loop turn that
+    # holds it is entered as that run entered it (its place names them: ``n1.b0.``, ``n2.i3.``).
+
+    def _note_retry(self) -> None:
+        retried = self.request.retry_of
+        if retried is None:
+            return
+        if self.resume_at is None:
+            detail = {"retry_of": retried, "from": "start", "effects": "those already done are not repeated"}
+            outcome = "retried from the start"
+        else:
+            detail = {"retry_of": retried, "from": self.resume_at, "before": f"done by run {retried}: passed over"}
+            outcome = "resumed early" if self.request.resume_after_wait else f"retried from {self.resume_at}"
+        self.book.steps.append(RunStep(name="retry", kind="check", outcome=outcome, detail=detail))
+
+    def _resumes(self, here: str) -> bool:
+        """Whether the walk does the node at ``here``: always, unless it lies before ``resume_at``."""
+        target = self.resume_at
+        if target is None:
+            return True
+        if target == here:
+            self.resume_at, self.wait_over = None, self.request.resume_after_wait
+            return True
+        return target.startswith(here + ".")  # the branch or the loop that holds it
+
+    def _resumed_part(self, here: str) -> str | None:
+        """Inside the branch or loop at ``here``, the part that holds ``resume_at`` (``b0``, ``o``, ``i3``)."""
+        if self.resume_at is None or not self.resume_at.startswith(here + "."):
+            return None
+        return self.resume_at[len(here) + 1 :].split(".", 1)[0]
+
+    def _pass_over(self, node: Node, prefix: str) -> None:
+        """A node the run retried did: nothing is done again. A process variable is still set (its
+        value is the run's own, no effect); a tenant variable that run stored is already the tenant's."""
+        if isinstance(node, Check):
+            self.checked = True
+        elif isinstance(node, SetVariable) and not node.store:
+            self._set_variable(node, prefix)
 
     def _visit(self, node: Node, prefix: str) -> None:
         match node:
@@ -182,6 +233,10 @@ class Walker(RunSteps):
 
     def _delay(self, node: Delay, prefix: str) -> None:
         name = label(node, prefix)
+        if self.wait_over:  # resumed early: the wait counts as over, what follows it re-checks
+            self.wait_over, self.waited = False, True
+            self.book.steps.append(RunStep(name=name, kind="wait", outcome="resumed early", detail={"seconds": 0}))
+            return
         wait = self.leading
         if node.plan is not None:
             wait = self.durable.step(prefix + node.plan, partial(self._plan_step, node, name))
@@ -204,6 +259,13 @@ class Walker(RunSteps):
 
     def _choose(self, node: Choose, prefix: str) -> None:
         here, seen = prefix + node.at, []
+        part = self._resumed_part(here)
+        if part is not None:  # the branch the retried run took, where the retry starts
+            index = int(part[1:]) if part.startswith("b") else None
+            branch_name = node.branches[index].name if index is not None else "otherwise"
+            self._note(node, prefix, f"branch '{branch_name}' (as run {self.request.retry_of} took it)")
+            self._walk(node.branches[index].nodes if index is not None else node.otherwise, f"{here}.{part}.")
+            return
         for index, branch in enumerate(node.branches):
             holds, trace = self._holds(branch.condition)
             seen.append({"branch": branch.name, "result": holds, "conditions": trace})
@@ -216,6 +278,11 @@ class Walker(RunSteps):
 
     def _loop(self, node: Loop, prefix: str) -> None:
         turns = 0
+        part = self._resumed_part(prefix + node.at)
+        if part is not None:  # the turn the retried run was in, where the retry starts
+            turns = int(part[1:])
+            self._walk(node.nodes, f"{prefix}{node.at}.i{turns}.")
+            turns += 1
         while True:
             holds, trace = self._holds(node.condition)
             if not holds:

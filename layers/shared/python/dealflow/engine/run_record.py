@@ -75,12 +75,18 @@ class RunBook:
         self.started_at = ""
         self.wake_at: str | None = None
         self.execution_id = execution_id
+        # The node the walk stands at (its place in the tree), set between steps: a failed or
+        # waiting run's record keeps it, so a retry or an early resume knows where to start.
+        self.position: str | None = None
 
     def write(
         self, status: RunStatus, reason: str | None = None, finished: bool = False, new_step: RunStep | None = None
     ) -> None:
         """Rewrite the run's record; a step function passes its own step as ``new_step``."""
         automation, request = self.request.automation, self.request
+        # Only a run that may be retried or resumed keeps where it stands (and, in the store, what
+        # started it).
+        resumable = status in ("failed", "waiting")
         self._runs.write(
             RunRecord(
                 tenant_id=request.tenant_id,
@@ -98,6 +104,10 @@ class RunBook:
                 wake_at=self.wake_at,
                 finished_at=stamp() if finished else None,
                 execution_id=self.execution_id,
+                automation_version=automation.version,
+                position=self.position if resumable else None,
+                retry_of=request.retry_of,
+                request=request,
             )
         )
 

@@ -33,6 +33,12 @@ def label(node: Node, prefix: str) -> str:
     return node.name or f"{prefix}{node.at}"
 
 
+def position(node: Node, prefix: str) -> str:
+    """A node's place in the tree, unique in its run (a retry or an early resume starts there);
+    a check is named by its step, as a delay's re-check shares the delay's ``at``."""
+    return prefix + (node.step if isinstance(node, Check) else node.at)
+
+
 class RunSteps:
     """A run's state, and the work done inside its steps."""
 
@@ -56,6 +62,8 @@ class RunSteps:
         self.constants: dict[str, Any] = {}
         self.snapshot: Snapshot | None = None
         self.leading: dict[str, Any] = {}  # a leading delay, as the start step planned it
+        self.resume_at = request.resume_at  # None once the walk reached it (see the interpreter)
+        self.wait_over = False  # the wait the walk reached is one resumed early
 
     def _gone(self) -> str:
         ref = self.request.automation
@@ -88,7 +96,9 @@ class RunSteps:
         self.plan = compile_run(self.automation)
         item = self._item_now()
         lead = self.plan.nodes[0] if self.plan.nodes else None
-        if isinstance(lead, Delay) and lead.plan is None:  # planned here: one checkpoint fewer
+        # Planned here (one checkpoint fewer), unless a retry starts past it or an early resume ends it.
+        if isinstance(lead, Delay) and lead.plan is None and self._plans(position(lead, "")):
+            self.book.position = position(lead, "")
             planned_wait = self._plan(lead, label(lead, ""), item)
             if "failed" in planned_wait:
                 return {"started_at": self.book.started_at, **planned_wait}
@@ -100,6 +110,12 @@ class RunSteps:
             "snapshot": snapshot(self.automation, compiled, item),
             "automation": recorded(self.automation),
         }
+
+    def _plans(self, lead: str) -> bool:
+        """Whether the run works out the leading delay at ``lead``: a new run does, and a retry from
+        that delay (it failed there); a retry from a later node or an early resume does not."""
+        request = self.request
+        return request.resume_at is None or (request.resume_at == lead and not request.resume_after_wait)
 
     def _set_step(self, node: SetVariable) -> dict[str, Any]:
         value = node.value
@@ -190,7 +206,8 @@ class RunSteps:
             pipelines=kept.pipelines,
             fields=kept.fields,
             deal=item,
-            effect_key=f"{request.run_id}:{key}",
+            # A retry uses the keys of the run it retries: what that run did is not done again.
+            effect_key=f"{request.effects_of or request.run_id}:{key}",
             services=self.services,
             variables=dict(self.variables),
             causation=Causation(

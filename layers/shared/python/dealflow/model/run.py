@@ -61,6 +61,22 @@ class RunRequest(Model):
     changed: dict[str, Any] = Field(
         default_factory=dict, description="The fields those conditions read, as the change left them"
     )
+    retry_of: str | None = Field(
+        default=None, description="The failed (or waiting) run this run retries (or resumes early)"
+    )
+    effects_of: str | None = Field(
+        default=None,
+        description="The run whose effect keys this run uses (the first run of a retry chain): an effect "
+        "that run did is in the ledger under its key and is not repeated",
+    )
+    resume_at: str | None = Field(
+        default=None,
+        description="The node (its place in the tree) the walk starts at; nodes before it were done by "
+        "the run retried and are passed over. None: from the start",
+    )
+    resume_after_wait: bool = Field(
+        default=False, description="``resume_at`` is a wait: it counts as over (a waiting run resumed early)"
+    )
 
 
 class RunStep(Model):
@@ -90,6 +106,21 @@ class RunRecord(Model):
     wake_at: str | None = Field(default=None, description="When a waiting run resumes")
     test: bool = Field(default=False, description="A test-mode run: nothing was sent or written")
     execution_id: str | None = Field(default=None, description="The durable execution running it")
+    automation_version: int | None = Field(default=None, description="The automation's version the run walks")
+    position: str | None = Field(
+        default=None,
+        description="Where in the automation's tree a failed run failed, or a waiting run waits (a node's "
+        "place, e.g. `n1.b0.n2` or `action-2-send_email`): a retry from the failed step, or an early "
+        "resume, starts there",
+    )
+    retry_of: str | None = Field(default=None, description="The run this run retries or resumes early")
+    retried_by: str | None = Field(default=None, description="The run that retries (or resumed) this one")
+    request: RunRequest | None = Field(
+        default=None,
+        exclude=True,
+        description="What started the run, kept while it waits or once it failed, so it can be retried "
+        "or resumed; stored, never shown (it holds field values)",
+    )
 
 
 class ExecutionStatusChange(BaseModel):

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from dealflow.model import RunRecord, RunStep
 from dealflow.model.base import stored
 from dealflow.store import shards
-from dealflow.store.items import is_conditional_failure, plain, query_all, to_item
+from dealflow.store.items import dynamo_value, is_conditional_failure, plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
 _STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
@@ -22,6 +22,11 @@ _STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
 # few runs match; the caller goes on with the token.
 _MAX_READS = 10
 _OPEN = ("running", "waiting")  # every other status is how a run ended
+# What started a run is kept while it can still be retried or resumed (stored, never shown), when
+# it is this small: a request is a few KB, and the record itself is fitted under _FIT_BYTES, so the
+# item stays under DynamoDB's 400 KB. A larger one is not kept: that run cannot be continued.
+_CONTINUABLE = ("failed", "waiting")
+_MAX_REQUEST_BYTES = 64 * 1024
 # DynamoDB refuses an item over 400 KB; a run's record is kept well under it (names, keys and
 # number encodings are not counted exactly here), trimming the oldest steps' details first.
 MAX_ITEM_BYTES = 400 * 1024
@@ -127,6 +132,10 @@ class RunLog:
             "automation_key": _spread(f"{scope}{record.automation_id}", record),
             "log_key": _spread(log_key(record.tenant_id, record.test), record),
         }
+        if record.request is not None and record.status in _CONTINUABLE:
+            request = dynamo_value(record.request.model_dump(mode="python", exclude_none=True))
+            if item_bytes(request) <= _MAX_REQUEST_BYTES:
+                keys["request"] = request
         return to_item(record, **keys)
 
     def write(self, record: RunRecord) -> None:
@@ -182,13 +191,18 @@ class RunLog:
         deal_id: str | None = None,
         automation_id: str | None = None,
         status: str | None = None,
+        since: str | None = None,
+        reason: str | None = None,
+        retried: bool | None = None,
         limit: int = 50,
         start: dict[str, Any] | None = None,
     ) -> tuple[list[RunRecord], dict[str, Any] | None]:
         """One page of runs, newest first, and the position to start the next page from (None at
-        the end). Narrowed by deal or automation through their index; what no index covers is
-        filtered, so a page may hold fewer than ``limit`` runs and still have a next one. The
-        by-tenant and by-automation lists are read over all their shards (``store.shards``)."""
+        the end). Narrowed by deal or automation through their index, and by ``since`` (started at or
+        after it) on the index's sort key; what no index covers (status, a ``reason`` that contains
+        the text given, whether another run retried it) is filtered, so a page may hold fewer than
+        ``limit`` runs and still have a next one. The by-tenant and by-automation lists are read
+        over all their shards (``store.shards``)."""
         if deal_id is not None:
             listing = ("by_deal", "deal_key", [f"{_scope(tenant_id, test)}{deal_id}"])
         else:
@@ -198,7 +212,11 @@ class RunLog:
             for name, wanted in (("automation_id", automation_id if deal_id is not None else None), ("status", status))
             if wanted is not None
         ]
-        scatter = shards.Scatter(self._table, *listing, tenant_id)
+        if reason is not None:
+            filters.append(Attr("reason").contains(reason))
+        if retried is not None:
+            filters.append(Attr("retried_by").exists() if retried else Attr("retried_by").not_exists())
+        scatter = shards.Scatter(self._table, *listing, tenant_id, since=since)
         try:
             items, position = scatter.page(
                 limit, start, reduce(and_, filters) if filters else None, extra_reads=_MAX_READS

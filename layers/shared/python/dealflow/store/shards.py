@@ -68,6 +68,9 @@ class _Shard:
     value: str
     params: dict[str, Any]
     buffer: deque[dict[str, Any]] = field(default_factory=deque)
+    # A shard read from before a page's position, with a ``since``: its range has to include the
+    # position's start time, so the entries at exactly that time (already answered) are dropped.
+    skip_at: str | None = None
     frontier: tuple[str, str] | None = None  # (started_at, sk) of the last entry read, matching or not
     done: bool = False
 
@@ -80,21 +83,30 @@ def _before(a: tuple[str, int], b: tuple[str, int]) -> bool:
 class Scatter:
     """One listing over one index: ``key_name`` holds the key, ``started_at`` sorts it."""
 
-    def __init__(self, table: Any, index: str, key_name: str, values: list[str], tenant_id: str) -> None:
+    def __init__(
+        self, table: Any, index: str, key_name: str, values: list[str], tenant_id: str, since: str | None = None
+    ) -> None:
         self._table, self._index, self._key, self._values = table, index, key_name, values
-        self._tenant_id = tenant_id
+        self._tenant_id, self._since = tenant_id, since
+
+    def _keyed(self, value: str) -> Any:
+        """A shard's whole range: its key, and no entry started before ``since``."""
+        condition = Key(self._key).eq(value)
+        return condition if self._since is None else condition & Key("started_at").gte(self._since)
 
     def _start(self, n: int, value: str, at: dict[str, Any] | None) -> dict[str, Any]:
         params: dict[str, Any] = {"IndexName": self._index, "ScanIndexForward": False}
         condition = Key(self._key).eq(value)
-        if at is None:
-            params["KeyConditionExpression"] = condition
+        if at is None or n == at["shard"]:
+            params["KeyConditionExpression"] = self._keyed(value)
+        elif self._since is not None:
+            # DynamoDB takes one condition on the sort key: a range, inclusive at both ends.
+            params["KeyConditionExpression"] = condition & Key("started_at").between(self._since, at["started_at"])
         elif n < at["shard"]:
             params["KeyConditionExpression"] = condition & Key("started_at").lt(at["started_at"])
-        elif n > at["shard"]:
-            params["KeyConditionExpression"] = condition & Key("started_at").lte(at["started_at"])
         else:
-            params["KeyConditionExpression"] = condition
+            params["KeyConditionExpression"] = condition & Key("started_at").lte(at["started_at"])
+        if at is not None and n == at["shard"]:
             params["ExclusiveStartKey"] = {
                 self._key: value,
                 "started_at": at["started_at"],
@@ -121,14 +133,14 @@ class Scatter:
             params["FilterExpression"] = filters
         answer = self._table.query(**params)
         items = answer.get("Items", [])
-        shard.buffer.extend(items)
+        shard.buffer.extend(i for i in items if i["started_at"] != shard.skip_at)
         last = answer.get("LastEvaluatedKey")
         if last is None:
             shard.done = True
             return
         shard.frontier = (last["started_at"], last["sk"])
         shard.params = {k: v for k, v in shard.params.items() if k != "KeyConditionExpression"} | {
-            "KeyConditionExpression": Key(self._key).eq(shard.value),
+            "KeyConditionExpression": self._keyed(shard.value),
             "ExclusiveStartKey": last,
         }
 
@@ -141,6 +153,9 @@ class Scatter:
         fewer than ``limit`` items and still have a next page."""
         at = None if start is None else self._checked(start)
         shards = [_Shard(n, v, self._start(n, v, at)) for n, v in enumerate(self._values)]
+        if at is not None and self._since is not None:
+            for shard in shards[: at["shard"]]:
+                shard.skip_at = at["started_at"]
         first = min(limit, math.ceil(limit / len(shards)) + 2)
         for shard in shards:
             self._read(shard, first, filters)
