@@ -10,16 +10,17 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.cli import smoke, tenants, users, webhook_secret
+from dealflow.cli import run_log, smoke, tenants, users, webhook_secret
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
 from dealflow.store.automation import UnknownTenant
 from dealflow.store.tenants import TenantChanged
 
 DESCRIPTION = """\
-Operate a Dealflow stack: tenants, their users and plans, webhook secrets, and a smoke test of the
-whole flow. For the people who run the stack, with AWS credentials (the standard chain: environment,
---profile, SSO, instance role); nothing here is reachable with a tenant's API token.
+Operate a Dealflow stack: tenants, their users and plans, webhook secrets, a smoke test of the
+whole flow, and run records kept aside when the run log would not take them. For the people who
+run the stack, with AWS credentials (the standard chain: environment, --profile, SSO, instance
+role); nothing here is reachable with a tenant's API token.
 
 Every command acts on one of:
   --stack NAME [--region R] [--profile P]   a deployed stack; tables, topic and secret prefix come
@@ -40,7 +41,8 @@ onboarding a tenant after `sam deploy`:
 
 AWS_PERMISSIONS = (
     "cloudformation:DescribeStacks on the stack; dynamodb:GetItem, PutItem, UpdateItem, Query, Scan, "
-    "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix"
+    "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix; "
+    "sqs:ReceiveMessage, DeleteMessage on its RunLogDeadLetterQueue"
 )
 
 
@@ -70,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
     users.add_commands(commands, where)
     webhook_secret.add_commands(commands, where)
     smoke.add_commands(commands, where)
+    run_log.add_commands(commands, where)
     return root
 
 

@@ -121,6 +121,14 @@ class Recipients(Model):
 # taken): ``retry`` performs it again (at least once: it may be done twice), ``hold`` records it
 # "unconfirmed" and fails the run for a person to decide (at most once).
 AmbiguousPolicy = Literal["retry", "hold"]
+# Unset, the field is left out of the saved definition: its content digest, which run requests name
+# it by, stays what a version without the field computes (a run planned by one and run by the other).
+
+
+def _unset(value: object) -> bool:
+    return value is None
+
+
 _AMBIGUOUS = (
     "On a timeout or 5xx after the request may have been taken: 'retry' sends again (may duplicate), "
     "'hold' records the message unconfirmed and fails the run for a person to decide (never twice). "
@@ -132,14 +140,16 @@ class SendEmail(Model):
     to: Recipients
     subject: TemplateText = Field(min_length=1, max_length=1000)
     body: TemplateText = Field(min_length=1, max_length=100_000)
-    ambiguous: AmbiguousPolicy | None = Field(default=None, description=_AMBIGUOUS + "Default: hold")
+    ambiguous: AmbiguousPolicy | None = Field(default=None, exclude_if=_unset, description=_AMBIGUOUS + "Default: hold")
 
 
 class Notify(Model):
     kind: Literal["notify"] = "notify"
     to: Recipients
     message: TemplateText = Field(min_length=1, max_length=10_000)
-    ambiguous: AmbiguousPolicy | None = Field(default=None, description=_AMBIGUOUS + "Default: retry")
+    ambiguous: AmbiguousPolicy | None = Field(
+        default=None, exclude_if=_unset, description=_AMBIGUOUS + "Default: retry"
+    )
 
     @field_validator("to")
     @classmethod
