@@ -10,16 +10,21 @@ notification (``retry``) is sent again: one more message when SNS had taken it.
 from __future__ import annotations
 
 import argparse
+import io
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from urllib3.response import HTTPResponse
 
+from dealflow import runtime
+from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.cli import run_log
 from dealflow.cli.target import Target
 from dealflow.local import MotoStack, faults
 from dealflow.local.demo import TENANT, demo_deal
-from dealflow.model import Notify, Rule, RunRecord, SendEmail
+from dealflow.model import Notify, Rule, RunRecord, RunRequest, SendEmail
 from dealflow.model.automation import Action, Recipients
 from dealflow.store.run_dead_letter import SqsRunDeadLetter
 
@@ -232,3 +237,50 @@ def test_with_the_run_log_and_its_dead_letter_both_down_the_record_is_in_the_fun
     last_resort = [r for r in caplog.records if "neither to the run log nor to its dead-letter" in r.getMessage()]
     kept = [getattr(r, "record", {}) for r in last_resort]
     assert [(k["automation_id"], k["status"]) for k in kept][-1] == ("negotiation-tell", "completed")
+
+
+# ---- invoke throttling ---------------------------------------------------------------------------
+
+
+def invoking_the_runner(stack: MotoStack) -> None:
+    """The dispatcher starting runs as on AWS, through ``LambdaRunStarter`` and a botocore Lambda
+    client (faults and the IAM contract see its Invoke); an Invoke that gets through is handed to
+    the harness's in-process runner, which refuses a run name it has started before, as Lambda does."""
+    client = boto3.client("lambda")
+
+    def lambda_service(model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if model.name != "Invoke":
+            return None
+        started = stack.runs_port.start(RunRequest.model_validate_json(params["body"]))
+        status = 202 if started else 409
+        parsed = {"ResponseMetadata": {"HTTPStatusCode": status}, "StatusCode": status}
+        if not started:
+            parsed["Error"] = {"Code": "DurableExecutionAlreadyStartedException", "Message": "started before"}
+        return AWSResponse("", status, {}, HTTPResponse(body=io.BytesIO(b""), status=status)), parsed
+
+    client.meta.events.register("before-call", lambda_service)  # after the session's: faults come first
+    runner = stack.iam.environment(stack.iam.function_for("functions/dispatcher"), "RUNNER_FUNCTION")
+    stack._dispatcher_app.DISPATCHER = runtime.dispatcher(LambdaRunStarter(client, runner))
+
+
+def test_invoke_throttling_is_redelivered_and_starts_the_run_once(stack: MotoStack) -> None:
+    invoking_the_runner(stack)
+    with faults.inject("lambda", "Invoke", "TooManyRequestsException", times=2) as throttled:
+        negotiate(stack, email())
+
+    assert throttled.hits == 2  # the stream record was delivered again twice, then started its run
+    assert sent(stack) == [ANNA]
+    assert the_run(stack).status == "completed"
+    assert stack.failed_batches() == []
+
+
+def test_invoke_throttling_past_the_mappings_retries_leaves_the_record_in_the_failure_queue(
+    stack: MotoStack,
+) -> None:
+    invoking_the_runner(stack)
+    with faults.inject("lambda", "Invoke", "TooManyRequestsException", times=None):
+        negotiate(stack, email())
+
+    assert sent(stack) == [] and stack.runs(TENANT, "d-1") == []
+    [failure] = stack.failed_batches()  # where `dealflow redrive` finds it
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
