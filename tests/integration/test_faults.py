@@ -26,6 +26,8 @@ from dealflow.local import MotoStack, faults
 from dealflow.local.demo import TENANT, demo_deal
 from dealflow.model import Notify, Rule, RunRecord, RunRequest, SendEmail
 from dealflow.model.automation import Action, Recipients
+from dealflow.ports import AmbiguousOutcome
+from dealflow.store.ledger import EffectLedger
 from dealflow.store.run_dead_letter import SqsRunDeadLetter
 
 ANNA = "anna@acme.example"
@@ -284,3 +286,43 @@ def test_invoke_throttling_past_the_mappings_retries_leaves_the_record_in_the_fa
     assert sent(stack) == [] and stack.runs(TENANT, "d-1") == []
     [failure] = stack.failed_batches()  # where `dealflow redrive` finds it
     assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+
+
+# ---- what a person decides ------------------------------------------------------------------------
+
+
+def test_a_held_effect_stays_held_until_a_person_settles_it(stack: MotoStack) -> None:
+    ledger = EffectLedger(runtime.tables().automation)
+    sends: list[str] = []
+
+    def send(key: str) -> Any:
+        return lambda: sends.append(key) or {"message_id": f"m-{len(sends)}"}
+
+    def ambiguous() -> dict[str, Any]:
+        raise AmbiguousOutcome("SES answered 500 (InternalFailure) after the request may have been taken")
+
+    assert ledger.once(TENANT, "k-1", ambiguous)["status"] == "unconfirmed"
+    assert ledger.once(TENANT, "k-1", send("k-1"), "retry")["status"] == "unconfirmed"  # held, whatever asks
+    assert sends == []
+
+    assert ledger.settle(TENANT, "k-1", sent=False)  # it did not arrive: the next attempt sends it
+    assert ledger.once(TENANT, "k-1", send("k-1")) == {"message_id": "m-1"}
+    assert not ledger.settle(TENANT, "k-1", sent=True)  # nothing held any more
+
+    ledger.once(TENANT, "k-2", ambiguous)
+    assert ledger.settle(TENANT, "k-2", sent=True)  # it arrived: never sent again
+    assert ledger.once(TENANT, "k-2", send("k-2"))["duplicate"] is True
+    assert sends == ["k-1"]
+
+
+def test_a_claim_a_crash_left_mid_send_is_held_or_sent_again_by_policy(stack: MotoStack) -> None:
+    ledger = EffectLedger(runtime.tables().automation)
+    for key in ("held", "retried"):  # what an invocation killed between claim and confirmation leaves
+        runtime.tables().automation.put_item(Item={"tenant_id": TENANT, "sk": f"EFFECT#{key}", "status": "claimed"})
+    sends: list[str] = []
+
+    held = ledger.once(TENANT, "held", lambda: sends.append("held") or {}, "hold")
+    retried = ledger.once(TENANT, "retried", lambda: sends.append("retried") or {"message_id": "m"}, "retry")
+
+    assert held["status"] == "unconfirmed" and "did not confirm it" in held["reason"]
+    assert retried == {"message_id": "m"} and sends == ["retried"]
