@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError, ReadTimeoutError
 
 from dealflow import clock
 from dealflow.aws.adapters import SesMailer, SnsNotifier, is_transient
@@ -68,9 +68,15 @@ def test_a_5xx_or_a_read_timeout_may_hide_a_sent_message(call: Any, error: Excep
 @pytest.mark.parametrize("call", [_send, _publish])
 @pytest.mark.parametrize(
     "error",
-    [_client_error("Throttling", 400, "SendEmail"), EndpointConnectionError(endpoint_url="https://email.local")],
+    [
+        _client_error("Throttling", 400, "SendEmail"),
+        EndpointConnectionError(endpoint_url="https://email.local"),
+        ParamValidationError(report="Missing required parameter"),
+    ],
 )
-def test_a_throttle_or_a_connection_never_made_left_nothing_behind(call: Any, error: Exception) -> None:
+def test_a_throttle_a_refused_request_or_a_connection_never_made_left_nothing_behind(
+    call: Any, error: Exception
+) -> None:
     with pytest.raises(type(error)):
         call(error)
 

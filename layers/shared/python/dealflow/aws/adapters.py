@@ -12,7 +12,14 @@ from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSe
 from aws_durable_execution_sdk_python.exceptions import StepInterruptedError, UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+)
 
 from dealflow.aws.message_limits import fit_sns_message, too_many_recipients
 from dealflow.aws.run_starter import LambdaRunStarter
@@ -55,8 +62,9 @@ def is_transient(error: BaseException) -> bool:
 # Throttling is retried by the step (back-offs in seconds, which a sending rate needs anyway); an
 # ambiguous failure is the effect's policy's to decide (``AmbiguousOutcome``).
 EFFECT_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
-# Failures that surely left nothing behind: no connection was made.
-_NEVER_SENT = (ConnectTimeoutError, EndpointConnectionError)
+# Failures that surely left nothing behind: the request was refused before it left, or no
+# connection was made.
+_NEVER_SENT = (ParamValidationError, NoCredentialsError, ConnectTimeoutError, EndpointConnectionError)
 
 
 def _call(service: str, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
