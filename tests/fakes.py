@@ -24,7 +24,7 @@ from dealflow.model import Causation, Deal, Pipeline, Role, Rule, RunRecord, Run
 from dealflow.model.catalog import STORED_KINDS, Automation, Definition
 from dealflow.model.fields import FieldDefinition, FieldKind
 from dealflow.model.workflow import FieldStepWorkflow
-from dealflow.ports import ANY, MAX_WRITES, DealNotFound, ExecutionFacts, record_id
+from dealflow.ports import ANY, MAX_WRITES, AmbiguousOutcome, DealNotFound, ExecutionFacts, record_id
 
 T = TypeVar("T")
 
@@ -81,10 +81,17 @@ class FakeLedger:
     def __init__(self) -> None:
         self.done: dict[str, dict[str, Any]] = {}
 
-    def once(self, tenant_id: str, key: str, effect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def once(
+        self, tenant_id: str, key: str, effect: Callable[[], dict[str, Any]], ambiguous: str = "hold"
+    ) -> dict[str, Any]:
         if key in self.done:
             return {**self.done[key], "duplicate": True}
-        self.done[key] = effect()
+        try:
+            self.done[key] = effect()
+        except AmbiguousOutcome as exc:
+            if ambiguous == "retry":
+                raise
+            self.done[key] = {"status": "unconfirmed", "reason": str(exc)}
         return self.done[key]
 
 

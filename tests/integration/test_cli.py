@@ -23,13 +23,14 @@ from boto3.dynamodb.conditions import Attr
 
 from dealflow import runtime
 from dealflow.cli.main import main
-from dealflow.cli.target import REQUIRED_OUTPUTS, SENDER_OUTPUT
+from dealflow.cli.target import DEAD_LETTER_OUTPUT, REQUIRED_OUTPUTS, SENDER_OUTPUT
 from dealflow.local import MotoStack
 from dealflow.local.cfn_yaml import load_template
 from dealflow.local.provision import TEMPLATE
 from dealflow.local.server import LocalApi
 from dealflow.local.tokens import caller_token
-from dealflow.model import Deal, Pipeline, Rule, Stage, Trigger
+from dealflow.model import Deal, Pipeline, Rule, RunRecord, RunStep, Stage, Trigger
+from dealflow.store.run_dead_letter import SqsRunDeadLetter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -300,7 +301,7 @@ def test_smoke_runs_the_whole_flow_on_a_moto_server_and_leaves_nothing_behind(st
 
 def test_a_deployed_stack_is_found_from_its_outputs(stack: MotoStack, capsys: pytest.CaptureFixture[str]) -> None:
     declared = load_template(TEMPLATE)["Outputs"]
-    assert {*REQUIRED_OUTPUTS, SENDER_OUTPUT} <= set(declared)
+    assert {*REQUIRED_OUTPUTS, SENDER_OUTPUT, DEAD_LETTER_OUTPUT} <= set(declared)
 
     # A stand-in stack on the same moto server whose outputs name what the harness provisioned.
     values = {
@@ -333,7 +334,7 @@ def test_a_deployed_stack_is_found_from_its_outputs(stack: MotoStack, capsys: py
     [
         ["tenant", "create"], ["tenant", "show"], ["tenant", "list"], ["tenant", "set-plan"], ["user", "add"],
         ["user", "set-role"], ["user", "remove"], ["webhook-secret", "rotate"], ["smoke"], ["runs", "list"],
-        ["runs", "retry"], ["runs", "cancel"], ["runs", "resume"],
+        ["runs", "retry"], ["runs", "cancel"], ["runs", "resume"], ["run-log", "drain"],
     ],
 )  # fmt: skip
 def test_every_command_documents_itself_and_where_it_acts(
@@ -345,6 +346,44 @@ def test_every_command_documents_itself_and_where_it_acts(
     text = capsys.readouterr().out
     assert "--stack" in text and "--endpoint" in text and "--region" in text
     assert len(text.split("\n\n")[1]) > 40  # a description, not just the usage line
+
+
+def dead_lettered(run_id: str, status: str, steps: int) -> RunRecord:
+    """A run's record as the runner sent it to the dead-letter when the run log refused it."""
+    return RunRecord(
+        tenant_id="drained",
+        run_id=run_id,
+        automation_id="won-email",
+        automation_name="Won: e-mail",
+        automation_kind="rule",
+        deal_id="d-1",
+        event_id="e-1",
+        started_by={},
+        status=status,  # type: ignore[arg-type]
+        steps=[RunStep(name=f"step-{n}", kind="action", outcome="done") for n in range(steps)],
+        started_at="2026-01-05T10:00:00.000+00:00",
+        finished_at="2026-01-05T10:00:01.000+00:00" if status == "completed" else None,
+    )
+
+
+def test_run_records_the_run_log_refused_are_drained_back_into_it_never_over_newer_ones(
+    stack: MotoStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    letters = SqsRunDeadLetter(boto3.client("sqs"), stack.resources.queues["RunLogDeadLetterQueue"])
+    stack.run_log.write(dead_lettered("run-newer", "running", steps=3))  # written after its dead letter
+    for record in (dead_lettered("run-late", "completed", 2), dead_lettered("run-newer", "running", 1)):
+        letters.put(record, "the run log could not be written: throttled")
+    capsys.readouterr()
+
+    assert dealflow(stack, "run-log", "drain") == 0
+    out = capsys.readouterr().out
+    assert "written: run run-late of tenant drained (completed): the run log could not be written: throttled" in out
+    assert "1 run record(s) written to the run log; 1 already there in a newer state." in out
+    late, newer = stack.run_log.get("drained", "run-late"), stack.run_log.get("drained", "run-newer")
+    assert late is not None and late.status == "completed"
+    assert newer is not None and len(newer.steps) == 3
+    assert dealflow(stack, "run-log", "drain") == 0  # nothing left: every message was deleted
+    assert "0 run record(s) written" in capsys.readouterr().out
 
 
 def test_samconfig_holds_defaults_for_template_parameters_and_no_account_or_secret() -> None:

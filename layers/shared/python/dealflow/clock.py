@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from time import sleep as _system_sleep
 
 
 def _system() -> datetime:
@@ -12,6 +13,7 @@ def _system() -> datetime:
 
 
 _source: Callable[[], datetime] = _system
+_pause: Callable[[float], None] = _system_sleep
 
 
 def now() -> datetime:
@@ -22,7 +24,13 @@ def now_iso() -> str:
     return now().isoformat(timespec="milliseconds")
 
 
-def use(source: Callable[[], datetime] | None) -> None:
-    """Take time from ``source`` (None: back to the system clock)."""
-    global _source
+def sleep(seconds: float) -> None:
+    """Wait inside a step (a back-off between tries); the local harness moves its clock instead."""
+    _pause(seconds)
+
+
+def use(source: Callable[[], datetime] | None, pause: Callable[[float], None] | None = None) -> None:
+    """Take time from ``source`` and wait with ``pause`` (None: back to the system's)."""
+    global _source, _pause
     _source = source or _system
+    _pause = pause or _system_sleep

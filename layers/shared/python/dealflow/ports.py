@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dealflow.model import Causation, Deal, RunRecord, RunRequest, Tenant, TypedValue
+from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Definition
 
 if TYPE_CHECKING:
@@ -154,9 +155,24 @@ class DealStore(Protocol):
         ...
 
 
+class AmbiguousOutcome(RuntimeError):
+    """A call that may have been carried out although it failed: a 5xx or a timeout after the
+    request went out (SES may have taken the e-mail). Adapters raise it; the effect's policy
+    (``AmbiguousPolicy``) decides between sending again and holding the effect for a person."""
+
+
 class EffectLedger(Protocol):
-    def once(self, tenant_id: str, key: str, effect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``effect`` unless ``key`` ran (or started running) before; return its outcome."""
+    def once(
+        self,
+        tenant_id: str,
+        key: str,
+        effect: Callable[[], dict[str, Any]],
+        ambiguous: AmbiguousPolicy = "hold",
+    ) -> dict[str, Any]:
+        """Run ``effect`` unless ``key`` ran before; return its outcome. When the effect may or may
+        not have happened (``AmbiguousOutcome``, or an earlier attempt that never confirmed),
+        ``retry`` runs it (again) and ``hold`` does not: the outcome is ``{"status": "unconfirmed",
+        "reason": ...}`` and stays so until a person decides."""
         ...
 
 
@@ -194,6 +210,13 @@ class RunLog(Protocol):
     ) -> list[RunRecord]:
         """Every run of the deal (or of the automation) still waiting, however many runs it has had."""
         ...
+
+
+class RunDeadLetter(Protocol):
+    """Where a run's record goes when the run log cannot take it: kept until drained back into the
+    run log (``dealflow run-log drain``)."""
+
+    def put(self, record: RunRecord, error: str) -> None: ...
 
 
 class AutomationSource(Protocol):

@@ -79,10 +79,11 @@ def automation_store() -> AutomationStore:
 
 def runner_services(counted: Metrics | None = None) -> Services:
     """The runner's ports; with ``counted``, every effect they perform is counted there."""
-    from dealflow.aws.adapters import SesMailer, SnsNotifier
+    from dealflow.aws.adapters import EFFECT_CLIENT_CONFIG, SesMailer, SnsNotifier
     from dealflow.engine.actions import Services
     from dealflow.store.ledger import EffectLedger
     from dealflow.store.records import RecordStore
+    from dealflow.store.run_dead_letter import SqsRunDeadLetter
 
     t, s = tables(), settings()
     services = Services(
@@ -91,9 +92,12 @@ def runner_services(counted: Metrics | None = None) -> Services:
         deals=DealStore(t.deals, t.automation),
         ledger=EffectLedger(t.automation),
         records=RecordStore(t.automation),
-        mailer=SesMailer(boto3.client("sesv2")),
-        notifier=SnsNotifier(boto3.client("sns"), s.need("notifications_topic_arn")),
+        mailer=SesMailer(boto3.client("sesv2", config=EFFECT_CLIENT_CONFIG)),
+        notifier=SnsNotifier(boto3.client("sns", config=EFFECT_CLIENT_CONFIG), s.need("notifications_topic_arn")),
         sender=s.sender_email,
+        run_dead_letter=(
+            SqsRunDeadLetter(boto3.client("sqs"), s.run_log_dead_letter_queue) if s.run_log_dead_letter_queue else None
+        ),
     )
     return counted_services(services, counted) if counted is not None else services
 

@@ -11,15 +11,23 @@ from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
 from aws_durable_execution_sdk_python.exceptions import StepInterruptedError, UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+)
 
 from dealflow.aws.message_limits import fit_sns_message, too_many_recipients
 from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.headers import address, header_text, mailbox
 from dealflow.limits import MAX_SES_RECIPIENTS_PER_MESSAGE
-from dealflow.ports import StaleDeal
+from dealflow.ports import AmbiguousOutcome, StaleDeal
 
-__all__ = ["DurableSteps", "LambdaRunStarter", "SesMailer", "SnsNotifier", "is_transient"]
+__all__ = ["EFFECT_CLIENT_CONFIG", "DurableSteps", "LambdaRunStarter", "SesMailer", "SnsNotifier", "is_transient"]
 
 T = TypeVar("T")
 
@@ -46,7 +54,33 @@ def is_transient(error: BaseException) -> bool:
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in _THROTTLING or status >= 500
-    return isinstance(error, BotoCoreError | StaleDeal | ConnectionError | TimeoutError)
+    return isinstance(error, BotoCoreError | StaleDeal | AmbiguousOutcome | ConnectionError | TimeoutError)
+
+
+# The SES and SNS clients send each request once: botocore's own retries would send a message
+# again after a 5xx or a timeout that came after SES had taken it, behind the effect ledger's back.
+# Throttling is retried by the step (back-offs in seconds, which a sending rate needs anyway); an
+# ambiguous failure is the effect's policy's to decide (``AmbiguousOutcome``).
+EFFECT_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
+# Failures that surely left nothing behind: the request was refused before it left, or no
+# connection was made.
+_NEVER_SENT = (ParamValidationError, NoCredentialsError, ConnectTimeoutError, EndpointConnectionError)
+
+
+def _call(service: str, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Make one call; a failure after the request may have been taken is ``AmbiguousOutcome``."""
+    try:
+        return call()
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if status < 500:  # refused or throttled: nothing happened
+            raise
+        code = exc.response.get("Error", {}).get("Code", "an error")
+        raise AmbiguousOutcome(f"{service} answered {status} ({code}) after the request may have been taken") from exc
+    except _NEVER_SENT:
+        raise
+    except BotoCoreError as exc:  # a read timeout, a dropped connection: the request had gone out
+        raise AmbiguousOutcome(f"{service} did not answer after the request went out ({exc})") from exc
 
 
 def _ascii_domain(address: str) -> str:
@@ -88,8 +122,8 @@ class SesMailer:
         }
         if reply_to:
             request["ReplyToAddresses"] = [_ascii_domain(address(reply_to))]
-        reply = self._client.send_email(**request)
-        return reply["MessageId"]
+        reply = _call("SES", lambda: self._client.send_email(**request))
+        return str(reply["MessageId"])
 
 
 class SnsNotifier:
@@ -104,10 +138,12 @@ class SnsNotifier:
             "deal_id": {"DataType": "String", "StringValue": header_text(deal_id)},
             "user_ids": {"DataType": "String.Array", "StringValue": json.dumps([header_text(u) for u in user_ids])},
         }
-        reply = self._client.publish(
-            TopicArn=self._topic_arn, Message=fit_sns_message(message, attributes), MessageAttributes=attributes
+        fitted = fit_sns_message(message, attributes)
+        reply = _call(
+            "SNS",
+            lambda: self._client.publish(TopicArn=self._topic_arn, Message=fitted, MessageAttributes=attributes),
         )
-        return reply["MessageId"]
+        return str(reply["MessageId"])
 
 
 _BACKOFF = create_retry_strategy(

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         description="SSM parameter (SecureString) holding the key the API seals page tokens with, one per "
         "line, the sealing one first (the API)",
     )
+    run_log_dead_letter_queue: str | None = Field(
+        default=None,
+        description="URL of the SQS queue taking run records the run log would not take (the runner); "
+        "`dealflow run-log drain` writes them back",
+    )
     not_started_sample_rate: float = Field(
         default=1.0,
         ge=0.0,

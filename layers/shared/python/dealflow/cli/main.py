@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.cli import migrate, runs, smoke, tenants, users, webhook_secret
+from dealflow.cli import migrate, run_log, runs, smoke, tenants, users, webhook_secret
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
 from dealflow.store.automation import UnknownTenant
@@ -18,9 +18,10 @@ from dealflow.store.tenants import TenantChanged
 
 DESCRIPTION = """\
 Operate a Dealflow stack: tenants, their users and plans, webhook secrets, a smoke test of the
-whole flow, and runs (the failed-run inbox, retries, waiting runs). For the people who run the
-stack, with AWS credentials (the standard chain: environment, --profile, SSO, instance role);
-nothing here is reachable with a tenant's API token.
+whole flow, runs (the failed-run inbox, retries, waiting runs), and run records kept aside when
+the run log would not take them. For the people who run the stack, with AWS credentials (the
+standard chain: environment, --profile, SSO, instance role); nothing here is reachable with a
+tenant's API token.
 
 Every command acts on one of:
   --stack NAME [--region R] [--profile P]   a deployed stack; tables, topic and secret prefix come
@@ -43,7 +44,8 @@ AWS_PERMISSIONS = (
     "cloudformation:DescribeStacks on the stack; dynamodb:GetItem, PutItem, UpdateItem, Query, Scan, "
     "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix; "
     "for `runs retry | cancel | resume`, lambda:InvokeFunction on the runner's alias and "
-    "lambda:StopDurableExecution on its executions"
+    "lambda:StopDurableExecution on its executions; "
+    "sqs:ReceiveMessage, DeleteMessage on its RunLogDeadLetterQueue"
 )
 
 
@@ -75,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_commands(commands, where)
     migrate.add_commands(commands, where)
     runs.add_commands(commands, where)
+    run_log.add_commands(commands, where)
     return root
 
 

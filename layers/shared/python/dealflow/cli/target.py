@@ -16,6 +16,7 @@ from dealflow.cli.errors import CliError
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
+from dealflow.store.run_dead_letter import SqsRunDeadLetter
 from dealflow.store.runs import RunLog
 from dealflow.store.tenants import TenantDirectory
 
@@ -25,6 +26,7 @@ TABLE_OUTPUTS = {"deals": "DealsTableName", "automation": "AutomationTableName"}
 TOPIC_OUTPUT = "NotificationsTopicArn"
 SECRET_PREFIX_OUTPUT = "WebhookSecretPrefix"
 SENDER_OUTPUT = "SenderEmail"
+DEAD_LETTER_OUTPUT = "RunLogDeadLetterQueueUrl"
 REQUIRED_OUTPUTS = (*TABLE_OUTPUTS.values(), TOPIC_OUTPUT, SECRET_PREFIX_OUTPUT)
 LOCAL_REGION = "eu-west-1"  # the harness's default region (MotoStack)
 
@@ -53,6 +55,7 @@ class Target:
     secret_prefix: str = DEFAULT_SECRET_PREFIX
     sender: str | None = None
     endpoint: str | None = None
+    run_dead_letter_queue: str | None = None
     stack: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -95,6 +98,15 @@ class Target:
     def run_log(self) -> RunLog:
         return RunLog(self._dynamodb.Table(self.automation_table))
 
+    @cached_property
+    def run_dead_letter(self) -> SqsRunDeadLetter:
+        if self.run_dead_letter_queue is None:
+            raise CliError(
+                f"{self.where} has no run-log dead-letter queue (output {DEAD_LETTER_OUTPUT}): "
+                "deploy the current template.yaml (sam build && sam deploy)"
+            )
+        return SqsRunDeadLetter(self.client("sqs"), self.run_dead_letter_queue)
+
     def secret_name(self, tenant_id: str) -> str:
         return secret_name(self.secret_prefix, tenant_id)
 
@@ -125,6 +137,7 @@ def from_stack(name: str, region: str | None = None, profile: str | None = None)
         topic_arn=outputs[TOPIC_OUTPUT],
         secret_prefix=outputs[SECRET_PREFIX_OUTPUT],
         sender=outputs.get(SENDER_OUTPUT),
+        run_dead_letter_queue=outputs.get(DEAD_LETTER_OUTPUT),
         stack=name,
         outputs=outputs,
     )
@@ -156,5 +169,6 @@ def from_endpoint(url: str, region: str | None = None) -> Target:
         deals_table=resources.tables["DealsTable"],
         automation_table=resources.tables["AutomationTable"],
         topic_arn=resources.topics["NotificationsTopic"],
+        run_dead_letter_queue=resources.queues.get("RunLogDeadLetterQueue"),
         endpoint=url.rstrip("/"),
     )

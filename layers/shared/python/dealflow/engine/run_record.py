@@ -7,15 +7,12 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from dealflow import clock
 from dealflow.engine.nodes import StepKind
+from dealflow.engine.run_log_keeper import keep
 from dealflow.model import RunRecord, RunRequest, RunStep
 from dealflow.model.run import RunStatus
-from dealflow.ports import RunLog
-
-logger = Logger()
+from dealflow.ports import RunDeadLetter, RunLog
 
 # A rendered text (e-mail body, notification, task description) longer than this is kept in the run
 # log and in step results as an excerpt with its size and digest: five 90 kB e-mails must not pass
@@ -66,11 +63,19 @@ class RunBook:
 
     Only code running inside a durable step writes (``write``, ``fail``); the walker appends each
     step's outcome to ``steps`` from the step's (possibly replayed) result, so a replay rebuilds
-    the same list without writing anything."""
+    the same list without writing anything. A write never fails the step it is made in
+    (``dealflow.engine.run_log_keeper``): the run's effects decide its fate, not its book-keeping."""
 
-    def __init__(self, request: RunRequest, runs: RunLog, execution_id: str | None = None) -> None:
+    def __init__(
+        self,
+        request: RunRequest,
+        runs: RunLog,
+        execution_id: str | None = None,
+        dead_letter: RunDeadLetter | None = None,
+    ) -> None:
         self.request = request
         self._runs = runs
+        self._dead_letter = dead_letter
         self.steps: list[RunStep] = []
         self.started_at = ""
         self.wake_at: str | None = None
@@ -87,7 +92,8 @@ class RunBook:
         # Only a run that may be retried or resumed keeps where it stands (and, in the store, what
         # started it).
         resumable = status in ("failed", "waiting")
-        self._runs.write(
+        keep(
+            self._runs,
             RunRecord(
                 tenant_id=request.tenant_id,
                 run_id=request.run_id,
@@ -108,21 +114,16 @@ class RunBook:
                 position=self.position if resumable else None,
                 retry_of=request.retry_of,
                 request=request,
-            )
+            ),
+            self._dead_letter,
         )
 
-    def write_after_effect(self, status: RunStatus, finished: bool, new_step: RunStep) -> None:
-        """Rewrite the record once an action's effect happened: a run-log write that fails now
-        must not fail (and so invite a retry of) a run whose e-mail went out or whose deal was
-        written. The next step's write, or the finish, rewrites the whole record again."""
-        try:
-            self.write(status, finished=finished, new_step=new_step)
-        except Exception:  # logged, never raised: see above
-            logger.exception("run log not written after an effect", extra={"run_id": self.request.run_id})
-
-    def fail(self, name: str, kind: StepKind, error: str) -> RunStep:
-        """End the run ``failed`` at the step ``name``, saying why."""
-        step = RunStep(name=name, kind=kind, outcome="failed", at=stamp(), detail={"error": error})
+    def fail(
+        self, name: str, kind: StepKind, error: str, *, outcome: str = "failed", detail: dict[str, Any] | None = None
+    ) -> RunStep:
+        """End the run ``failed`` at the step ``name``, saying why (an effect held for a person:
+        ``outcome`` "unconfirmed", with the step's ``detail``)."""
+        step = RunStep(name=name, kind=kind, outcome=outcome, at=stamp(), detail={**(detail or {}), "error": error})
         self.write("failed", reason=f"{name}: {error}", finished=True, new_step=step)
         return step
 

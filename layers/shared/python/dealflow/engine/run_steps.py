@@ -47,7 +47,7 @@ class RunSteps:
         self.item_id = request.target_id or request.deal_id
         self.automation: Automation | None = None  # loaded by the start step (or, on replay, after it)
         self.plan = RunPlan(())
-        self.book = RunBook(request, services.runs, durable.execution_id)
+        self.book = RunBook(request, services.runs, durable.execution_id, services.run_dead_letter)
         # Where the walk stands between nodes: the step a failure outside any node is filed under.
         self.at: tuple[str, StepKind] = ("start", "check")
         # The item's fields that conditions read, as steps recorded them: all the walk keeps of it.
@@ -221,9 +221,15 @@ class RunSteps:
             result = perform(action, ctx)
         except (ActionError, templates.TemplateError) as exc:
             return {"failed": str(exc), "step": self.book.fail(name, "action", str(exc)).model_dump(mode="json")}
+        if result.get("status") == "unconfirmed" or result.get("unconfirmed"):
+            # Held (``ambiguous: hold``): it may or may not have happened; a person decides, and
+            # the run stops here rather than act on an effect nobody can vouch for.
+            reason = str(result.get("reason") or "unconfirmed")
+            held = self.book.fail(name, "action", reason, outcome="unconfirmed", detail=bounded(result))
+            return {"failed": reason, "step": held.model_dump(mode="json")}
         outcome = "duplicate" if result.get("duplicate") else "done"
         step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=bounded(result))
-        self.book.write_after_effect("completed" if closes_run else "running", closes_run, step)
+        self.book.write("completed" if closes_run else "running", finished=closes_run, new_step=step)
         done: dict[str, Any] = {"step": step.model_dump(mode="json")}
         if self.plan.reads and (seen := self._seen_changes(ctx.deal)):
             done["seen"] = seen

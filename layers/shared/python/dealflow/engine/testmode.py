@@ -22,6 +22,7 @@ from dealflow.engine.run_failures import OPEN
 from dealflow.engine.run_requests import run_request
 from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry
+from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Automation
 from dealflow.ports import AutomationSource, DealNotFound, DealStore, record_id
 
@@ -82,7 +83,9 @@ class DryRunDeals:
 
 
 class PassThroughLedger:
-    def once(self, tenant_id: str, key: str, effect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def once(
+        self, tenant_id: str, key: str, effect: Callable[[], dict[str, Any]], ambiguous: AmbiguousPolicy = "hold"
+    ) -> dict[str, Any]:
         return effect()
 
 

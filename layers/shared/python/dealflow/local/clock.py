@@ -40,6 +40,10 @@ class ManualClock:
         with self._lock:
             self._offset += delta
 
+    def sleep(self, seconds: float) -> None:
+        """A back-off inside a step: time moves on, nobody waits."""
+        self.advance(timedelta(seconds=seconds))
+
     def arm(self, wake: datetime) -> float:
         """Real seconds until ``wake``: none when it is due or a short hop away (the hop is taken
         at once), else the real time left, so a parked timer costs nothing until then."""

@@ -32,7 +32,7 @@ import boto3
 from dealflow import clock, runtime
 from dealflow.authoring.checks import check_templates
 from dealflow.engine.compiled import TenantCompiler
-from dealflow.local import aws_limits, replay
+from dealflow.local import aws_limits, faults, replay
 from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
 from dealflow.local.http_tools import HttpTools
@@ -165,6 +165,7 @@ class MotoStack(AutomationTools, HttpTools):
         self.resources = attach(session, self.sender) if self._attach else provision(session, self.sender)
         # Every call a handler makes from here on is judged against its role in template.yaml.
         IamContract.install(session)
+        faults.install(session)  # after the contract: a call a fault answers is still judged
         local_aws = LocalAws(
             region=self.region,
             parameters={"SenderEmail": self.sender},
@@ -179,6 +180,7 @@ class MotoStack(AutomationTools, HttpTools):
                 "DEALS_TABLE": self.resources.tables["DealsTable"],
                 "AUTOMATION_TABLE": self.resources.tables["AutomationTable"],
                 "NOTIFICATIONS_TOPIC_ARN": self.resources.topics["NotificationsTopic"],
+                "RUN_LOG_DEAD_LETTER_QUEUE": self.resources.queues["RunLogDeadLetterQueue"],
                 "SENDER_EMAIL": self.sender,
                 "RUNNER_FUNCTION": "RunnerFunction",
                 "POWERTOOLS_SERVICE_NAME": "dealflow-local",
@@ -188,7 +190,7 @@ class MotoStack(AutomationTools, HttpTools):
             }
         )
         runtime.reset()
-        clock.use(self.clock.now)
+        clock.use(self.clock.now, self.clock.sleep)
         self.outbox = Outbox(session, self.resources.topics["NotificationsTopic"], self.endpoint)
         self._runner_app = _load_handler("runner", self.iam)
         # Executions that end without the runner's say reach the run reconciler, as on AWS.

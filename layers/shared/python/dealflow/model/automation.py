@@ -117,17 +117,39 @@ class Recipients(Model):
         return self
 
 
+# What an ambiguous failure of an effect means (a timeout or a 5xx after the request may have been
+# taken): ``retry`` performs it again (at least once: it may be done twice), ``hold`` records it
+# "unconfirmed" and fails the run for a person to decide (at most once).
+AmbiguousPolicy = Literal["retry", "hold"]
+# Unset, the field is left out of the saved definition: its content digest, which run requests name
+# it by, stays what a version without the field computes (a run planned by one and run by the other).
+
+
+def _unset(value: object) -> bool:
+    return value is None
+
+
+_AMBIGUOUS = (
+    "On a timeout or 5xx after the request may have been taken: 'retry' sends again (may duplicate), "
+    "'hold' records the message unconfirmed and fails the run for a person to decide (never twice). "
+)
+
+
 class SendEmail(Model):
     kind: Literal["send_email"] = "send_email"
     to: Recipients
     subject: TemplateText = Field(min_length=1, max_length=1000)
     body: TemplateText = Field(min_length=1, max_length=100_000)
+    ambiguous: AmbiguousPolicy | None = Field(default=None, exclude_if=_unset, description=_AMBIGUOUS + "Default: hold")
 
 
 class Notify(Model):
     kind: Literal["notify"] = "notify"
     to: Recipients
     message: TemplateText = Field(min_length=1, max_length=10_000)
+    ambiguous: AmbiguousPolicy | None = Field(
+        default=None, exclude_if=_unset, description=_AMBIGUOUS + "Default: retry"
+    )
 
     @field_validator("to")
     @classmethod
@@ -211,6 +233,23 @@ class CreateWorkgroup(Model):
     name: TemplateText = Field(min_length=1, max_length=500)
     owner_id: Id | None = Field(default=None, description="Defaults to the deal's responsible user")
     members: list[Id] = Field(default_factory=list)
+
+
+# Each effect kind's answer to an ambiguous failure (README, "Ambiguous outcomes"). An e-mail goes to
+# people outside the company and cannot be taken back: held. A notification reaches the tenant's own
+# users, for whom a second one costs little and a missing one defeats it: retried. Deal writes,
+# tasks and workgroups are keyed by their effect and conditional, so retrying them is exact: they
+# take no override.
+AMBIGUOUS_DEFAULTS: dict[str, AmbiguousPolicy] = {
+    "send_email": "hold",
+    "notify": "retry",
+    "update_fields": "retry",
+    "move_to_stage": "retry",
+    "move_to_pipeline": "retry",
+    "copy_to_pipeline": "retry",
+    "create_task": "retry",
+    "create_workgroup": "retry",
+}
 
 
 Action = Annotated[

@@ -47,27 +47,27 @@ def _measure(value: Any) -> int:
     return item_bytes(value.model_dump(mode="json"))
 
 
-def fitted(record: RunRecord) -> RunRecord:
-    """The record as it fits one item: the oldest steps' details dropped first, then, for a run of
-    thousands of steps, the steps between its first and last few replaced by a note saying so.
-    Each step is measured once; the record's size is their sum plus the rest of it."""
+def fitted(record: RunRecord, limit: int = _FIT_BYTES) -> RunRecord:
+    """The record as it fits one item (``limit`` bytes): the oldest steps' details dropped first,
+    then, for a run of thousands of steps, the steps between its first and last few replaced by a
+    note saying so. Each step is measured once; the record's size is their sum plus the rest of it."""
     sizes = [_measure(step) for step in record.steps]
     total = _measure(record.model_copy(update={"steps": []})) + sum(sizes) + len(sizes)  # commas
-    if total <= _FIT_BYTES:
+    if total <= limit:
         return record
     steps = list(record.steps)
     for i in range(len(steps) - 1):  # the last step says how the run ended: it stays whole
         steps[i] = _trimmed(steps[i])
         trimmed = _measure(steps[i])
         total, sizes[i] = total - sizes[i] + trimmed, trimmed
-        if total <= _FIT_BYTES:
+        if total <= limit:
             return record.model_copy(update={"steps": steps})
     if len(steps) > 2 * _KEPT_AT_ENDS:
         dropped = len(steps) - 2 * _KEPT_AT_ENDS
         note = RunStep(name="…", kind="check", outcome=f"{dropped} steps not kept in the run log")
         steps = [*steps[:_KEPT_AT_ENDS], note, *steps[-_KEPT_AT_ENDS:]]
     shorter = record.model_copy(update={"steps": steps})
-    if _measure(shorter) <= _FIT_BYTES:
+    if _measure(shorter) <= limit:
         return shorter
     return shorter.model_copy(update={"steps": [_trimmed(s) for s in steps]})
 
@@ -151,6 +151,20 @@ class RunLog:
                 return False
             raise
         return True
+
+    def restore(self, record: RunRecord) -> bool:
+        """Write a record kept aside (the dead-letter) unless the run log holds a newer one: one
+        that ended, or, while both are open, one with as many steps. False when it did."""
+        stored = self.get(record.tenant_id, record.run_id, record.test)
+        if stored is not None:
+            if stored.status not in _OPEN:
+                return False
+            if record.status in _OPEN and len(stored.steps) >= len(record.steps):
+                return False
+        if record.status in _OPEN:
+            self.write(record)
+            return True
+        return self.end(record)
 
     def get(self, tenant_id: str, run_id: str, test: bool = False) -> RunRecord | None:
         item = self._table.get_item(Key={"tenant_id": tenant_id, "sk": _sk(run_id, test)}).get("Item")

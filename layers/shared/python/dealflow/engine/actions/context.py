@@ -7,7 +7,16 @@ from typing import Any
 
 from dealflow.engine.changes import flat
 from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, Recipients, Tenant
-from dealflow.ports import AutomationSource, DealStore, EffectLedger, Mailer, Notifier, RecordStore, RunLog
+from dealflow.ports import (
+    AutomationSource,
+    DealStore,
+    EffectLedger,
+    Mailer,
+    Notifier,
+    RecordStore,
+    RunDeadLetter,
+    RunLog,
+)
 
 
 class ActionError(Exception):
@@ -26,6 +35,7 @@ class Services:
     mailer: Mailer
     notifier: Notifier
     sender: str | None = None
+    run_dead_letter: RunDeadLetter | None = None  # where run records the run log refused go
 
 
 @dataclass

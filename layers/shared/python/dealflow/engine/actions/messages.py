@@ -16,6 +16,12 @@ from dealflow.engine.actions.context import ActionContext, ActionError
 from dealflow.headers import header_text
 from dealflow.language import templates
 from dealflow.model import Notify, SendEmail
+from dealflow.model.automation import AMBIGUOUS_DEFAULTS, AmbiguousPolicy
+
+
+def ambiguous_policy(action: SendEmail | Notify) -> AmbiguousPolicy:
+    """What an ambiguous failure of this action's message means: its own choice, else its kind's."""
+    return action.ambiguous or AMBIGUOUS_DEFAULTS[action.kind]
 
 
 def render_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
@@ -43,8 +49,9 @@ def send_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
     reply_to = str(ctx.tenant.sender_email) if ctx.tenant.sender_email else None
     email = render_email(action, ctx)
     message_ids: dict[str, str] = {}
-    unconfirmed: list[str] = []
+    unconfirmed: dict[str, str] = {}
     repeated = 0
+    policy = ambiguous_policy(action)
     for address in email["to"]:
 
         def send(address: str = address) -> dict[str, Any]:
@@ -58,16 +65,18 @@ def send_email(action: SendEmail, ctx: ActionContext) -> dict[str, Any]:
             )
             return {"message_id": message_id}
 
-        outcome = ctx.services.ledger.once(ctx.tenant.id, recipient_key(ctx.effect_key, address), send)
+        outcome = ctx.services.ledger.once(ctx.tenant.id, recipient_key(ctx.effect_key, address), send, policy)
         repeated += bool(outcome.get("duplicate"))
         if outcome.get("status") == "unconfirmed":
-            unconfirmed.append(address)
+            unconfirmed[address] = outcome.get("reason", "")
         elif outcome.get("message_id"):
             message_ids[address] = outcome["message_id"]
     result: dict[str, Any] = {**email, "reply_to": reply_to, "message_ids": message_ids}
     if unconfirmed:
-        result["unconfirmed"] = unconfirmed
-        result["reason"] = "an earlier attempt started these messages and did not confirm them; not repeated"
+        # Held for a person (``ambiguous: hold``): the run fails at this step, saying to whom.
+        result["unconfirmed"] = list(unconfirmed)
+        first = next(iter(unconfirmed.values()))
+        result["reason"] = f"{len(unconfirmed)} message(s) unconfirmed ({', '.join(unconfirmed)}): {first}"
     # A duplicate only when nothing went out this time: the step had done it all before.
     result["duplicate"] = bool(email["to"]) and repeated == len(email["to"])
     return result
@@ -89,4 +98,4 @@ def notify(action: Notify, ctx: ActionContext) -> dict[str, Any]:
         )
         return {"message_id": message_id}
 
-    return {**note, **ctx.services.ledger.once(ctx.tenant.id, ctx.effect_key, publish)}
+    return {**note, **ctx.services.ledger.once(ctx.tenant.id, ctx.effect_key, publish, ambiguous_policy(action))}
