@@ -94,6 +94,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
         mailer=SesMailer(boto3.client("sesv2")),
         notifier=SnsNotifier(boto3.client("sns"), s.need("notifications_topic_arn")),
         sender=s.sender_email,
+        run_link_base=s.run_link_base,
     )
     return counted_services(services, counted) if counted is not None else services
 

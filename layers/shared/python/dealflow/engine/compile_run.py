@@ -82,6 +82,8 @@ def _node_clauses(nodes: Sequence[model.Node]) -> list[Clause]:
             found += _node_clauses(node.otherwise)
         elif isinstance(node, model.LoopNode):
             found += _clauses(node.while_) + _node_clauses(node.nodes)
+        elif isinstance(node, model.ActionNode):
+            found += _node_clauses(node.fault)
     return found
 
 
@@ -103,7 +105,9 @@ def _tree(nodes: Sequence[model.Node]) -> tuple[Node, ...]:
         at = f"n{position}"
         failed = f"{at}-failed"
         if isinstance(node, model.ActionNode):
-            compiled.append(Act(f"{at}-{node.action.kind}", node.action, key=at, failed=failed, name=node.name))
+            fault = _tree(node.fault)
+            act = Act(f"{at}-{node.action.kind}", node.action, key=at, failed=failed, name=node.name, fault=fault)
+            compiled.append(act)
         elif isinstance(node, model.DelayNode):
             compiled.append(Delay(at, node.delay, wait=f"{at}-delay", failed=failed, plan=f"{at}-plan", name=node.name))
             compiled.append(Check(step=f"{at}-check", failed=failed, only_after_wait=True))

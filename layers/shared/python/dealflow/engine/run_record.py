@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 
 from dealflow import clock
 from dealflow.engine.nodes import StepKind
-from dealflow.model import RunRecord, RunRequest, RunStep
+from dealflow.model import RunError, RunRecord, RunRequest, RunStep
 from dealflow.model.run import RunStatus
 from dealflow.ports import RunLog
 
@@ -72,14 +72,25 @@ class RunBook:
         self.request = request
         self._runs = runs
         self.steps: list[RunStep] = []
+        self.errors: list[RunError] = []  # failed actions the run handled and went past
         self.started_at = ""
         self.wake_at: str | None = None
         self.execution_id = execution_id
 
+    @property
+    def runs(self) -> RunLog:
+        return self._runs
+
     def write(
-        self, status: RunStatus, reason: str | None = None, finished: bool = False, new_step: RunStep | None = None
+        self,
+        status: RunStatus,
+        reason: str | None = None,
+        finished: bool = False,
+        new_step: RunStep | None = None,
+        new_error: RunError | None = None,
     ) -> None:
-        """Rewrite the run's record; a step function passes its own step as ``new_step``."""
+        """Rewrite the run's record; a step function passes its own step as ``new_step`` (and the
+        failure it handled as ``new_error``)."""
         automation, request = self.request.automation, self.request
         self._runs.write(
             RunRecord(
@@ -98,21 +109,24 @@ class RunBook:
                 wake_at=self.wake_at,
                 finished_at=stamp() if finished else None,
                 execution_id=self.execution_id,
+                errors=[*self.errors, *([new_error] if new_error else [])],
             )
         )
 
-    def write_after_effect(self, status: RunStatus, finished: bool, new_step: RunStep) -> None:
+    def write_after_effect(
+        self, status: RunStatus, finished: bool, new_step: RunStep, new_error: RunError | None = None
+    ) -> None:
         """Rewrite the record once an action's effect happened: a run-log write that fails now
         must not fail (and so invite a retry of) a run whose e-mail went out or whose deal was
         written. The next step's write, or the finish, rewrites the whole record again."""
         try:
-            self.write(status, finished=finished, new_step=new_step)
+            self.write(status, finished=finished, new_step=new_step, new_error=new_error)
         except Exception:  # logged, never raised: see above
             logger.exception("run log not written after an effect", extra={"run_id": self.request.run_id})
 
-    def fail(self, name: str, kind: StepKind, error: str) -> RunStep:
-        """End the run ``failed`` at the step ``name``, saying why."""
-        step = RunStep(name=name, kind=kind, outcome="failed", at=stamp(), detail={"error": error})
+    def fail(self, name: str, kind: StepKind, error: str, **detail: Any) -> RunStep:
+        """End the run ``failed`` at the step ``name``, saying why (``detail``: the tries it took)."""
+        step = RunStep(name=name, kind=kind, outcome="failed", at=stamp(), detail={"error": error, **detail})
         self.write("failed", reason=f"{name}: {error}", finished=True, new_step=step)
         return step
 

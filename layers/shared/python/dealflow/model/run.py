@@ -71,6 +71,16 @@ class RunStep(Model):
     at: str | None = None
 
 
+class RunError(Model):
+    """An action that failed after its retries without failing the run: its ``on_error`` was
+    ``continue`` (``handled: continued``), or its fault branch ran (``handled: fault_branch``)."""
+
+    step: str
+    reason: str
+    attempts: int | None = None
+    handled: Literal["continued", "fault_branch"]
+
+
 class RunRecord(Model):
     """One run in the run log: what started it, each step, and how it ended."""
 
@@ -90,6 +100,13 @@ class RunRecord(Model):
     wake_at: str | None = Field(default=None, description="When a waiting run resumes")
     test: bool = Field(default=False, description="A test-mode run: nothing was sent or written")
     execution_id: str | None = Field(default=None, description="The durable execution running it")
+    errors: list[RunError] = Field(
+        default_factory=list,
+        exclude_if=lambda errors: not errors,
+        description="Failed actions the run handled and went past: a completed run with errors "
+        "'completed with errors'; a failed one whose last error was handled by a fault branch "
+        "failed after handling it",
+    )
 
 
 class ExecutionStatusChange(BaseModel):
