@@ -239,7 +239,7 @@ class NotifyOnFailure(ActionBase):
     failure to report it sends nothing."""
 
     kind: Literal["notify_on_failure"] = "notify_on_failure"
-    to: list[FailureAudience] = Field(
+    audience: list[FailureAudience] = Field(
         default_factory=lambda: list[FailureAudience](["owner"]), min_length=1, max_length=2
     )
     channels: list[FailureChannel] = Field(

@@ -22,12 +22,14 @@ def _people(action: NotifyOnFailure, ctx: ActionContext) -> list[User]:
     """The owner (who last saved the automation) and/or the administrators; an owner who is no
     longer a user of the tenant (or unknown: saved before owners were recorded) hands over to the
     administrators, so a failure never goes unreported."""
+    # The tenant as it is now: a run's snapshot keeps only the users its actions name.
+    tenant = ctx.services.automation.load(ctx.tenant.id).tenant
     found: list[User] = []
-    owner = ctx.tenant.user(ctx.owner_id) if ctx.owner_id else None
-    if "owner" in action.to and owner is not None:
+    owner = tenant.user(ctx.owner_id) if ctx.owner_id else None
+    if "owner" in action.audience and owner is not None:
         found.append(owner)
-    if "administrators" in action.to or owner is None:
-        found += [u for u in ctx.tenant.users if u.role is Role.ADMIN]
+    if "administrators" in action.audience or owner is None:
+        found += [u for u in tenant.users if u.role is Role.ADMIN]
     people = list({u.id: u for u in found}.values())
     if not people:
         raise ActionError("no one to tell: the automation has no owner and the tenant no administrator")
