@@ -4,6 +4,7 @@ interpreter with in-memory fakes (the durable engine's retries simulated as the 
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -12,9 +13,12 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from pydantic import ValidationError
 
 from dealflow.authoring.budgets import budget_of
+from dealflow.authoring.checks import check_automation
+from dealflow.authoring.transfer import export_document, validate_document
 from dealflow.aws.adapters import failure_class, retry_strategy
 from dealflow.engine.run_requests import run_request
-from dealflow.engine.testmode import RecordingOutbox
+from dealflow.engine.testmode import RecordingOutbox, run_test
+from dealflow.http_errors import Invalid
 from dealflow.language.templates import TemplateError, validate_text
 from dealflow.model import BusinessProcess, Deal, RetryPolicy, RunRecord, StageEntry
 from dealflow.model.catalog import Automation, content_digest
@@ -26,6 +30,7 @@ from tests.fakes import (
     FakeEngine,
     a_rule,
     a_tenant,
+    compiled_tenant,
     some_fields,
     some_pipelines,
 )
@@ -78,8 +83,8 @@ def _run(automation: Automation, outbox: RecordingOutbox | None = None) -> tuple
     return record, durable, engine
 
 
-def _process(*nodes: dict[str, Any], owner: str | None = "u-anna") -> BusinessProcess:
-    body = {"id": "p1", "name": "Onboarding", "start_on": ["change"], "nodes": list(nodes), "owner_id": owner}
+def _process(*nodes: dict[str, Any], owner: str | None = "u-anna", **extra: Any) -> BusinessProcess:
+    body = {"id": "p1", "name": "Onboarding", "start_on": ["change"], "nodes": list(nodes), "owner_id": owner, **extra}
     return BusinessProcess.model_validate(body)
 
 
@@ -330,3 +335,64 @@ def test_a_definition_saved_before_these_fields_keeps_its_content_digest() -> No
     old = a_rule("r1", EMAIL)
     assert "retry" not in old.model_dump_json() and "on_error" not in old.model_dump_json()
     assert content_digest(old) == content_digest(a_rule("r1", {**EMAIL, "on_error": "stop"}))
+
+
+# --- Test mode, references, export and import know the new fields -----------------------------------------------
+
+
+def test_test_mode_walks_the_fault_branch_and_shows_the_notice_sending_nothing() -> None:
+    automation = _process(
+        {
+            "kind": "action",
+            "action": {**EMAIL, "to": {"users": ["u-gone"]}},
+            "fault": [{"kind": "action", "action": FAULT_NOTICE}],
+        }
+    )
+    engine = FakeEngine(FakeAutomation(a_tenant(), some_pipelines(), some_fields(), [automation]), FakeDeals(_deal()))
+
+    run = run_test(automation, _deal(), engine.services)
+
+    assert run.test and run.status == "failed"
+    notice = run.steps[-1]
+    assert (notice.name, notice.detail["users"]) == ("n0.f.n0-notify_on_failure", ["u-anna"])
+    assert "unknown user(s): u-gone" in notice.detail["message"]
+    assert engine.outbox.sent == []
+
+
+def test_a_fault_branch_is_checked_like_any_other_step_when_saved() -> None:
+    automation = _process(
+        {
+            "kind": "action",
+            "action": EMAIL,
+            "fault": [
+                {"kind": "action", "action": {"kind": "notify", "to": {"users": ["u-gone"]}, "message": "x"}},
+                {"kind": "action", "action": {"kind": "move_to_stage", "stage_id": "nowhere"}},
+            ],
+        },
+        pipeline_id="sales",
+    )
+
+    with pytest.raises(Invalid) as refused:
+        check_automation(automation, compiled_tenant(automation=[]))
+
+    fields = {p["field"] for p in refused.value.problems}
+    assert {"nodes.0.fault.0.action.to.users.0", "nodes.0.fault.1.action.stage_id"} <= fields
+
+
+def test_export_and_import_keep_retry_policies_on_error_and_fault_branches() -> None:
+    automation = _process(
+        {
+            "kind": "action",
+            "action": {**EMAIL, "retry": {"attempts": 2, "retry_on": ["timeout"]}, "on_error": "continue"},
+            "fault": [{"kind": "action", "action": FAULT_NOTICE}],
+        }
+    )
+    known = compiled_tenant(automation=[automation])
+
+    document = json.loads(json.dumps(export_document(known), default=str))
+    again = validate_document(document, known)
+
+    [node] = document["automation"][0]["nodes"]
+    assert node["action"]["retry"]["retry_on"] == ["timeout"] and node["action"]["on_error"] == "continue"
+    assert node["fault"][0]["action"]["kind"] == "notify_on_failure"
+    assert [a for a in again.automation if a.id == "p1"] == [automation]
