@@ -4,7 +4,9 @@ A rule, tunnel or trigger: its delay (worked out by the run's start step), the c
 it re-checks stage and condition), then its effective actions, the last of which closes the run;
 durable steps ``start``, ``delay``, ``check``, ``action-1-send_email``, …, ``failed``. A business
 process: the check, then its tree, then ``finish``; its steps are named after each node's place
-(``n0-send_email``, ``n1.b0.n0-plan``, ``n1.b0.n0-delay``, ``n1.b0.n0-check``, ``n0-failed``).
+(``n0-send_email``, ``n1.b0.n0-plan``, ``n1.b0.n0-delay``, ``n1.b0.n0-check``, ``n0-failed``); an
+action's fault branch is walked under ``n0.f.`` (``n0.f.n0-notify_on_failure``), and a failure the
+run handles after the engine gave up on the step is recorded by ``n0-send_email-error``.
 """
 
 from __future__ import annotations

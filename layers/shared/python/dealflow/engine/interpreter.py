@@ -10,7 +10,11 @@ path and names the same operations. Each step also rewrites the run's log record
 Failure handling lives here once: a delay that cannot be worked out, a template that does not
 render, an action the automation's author must fix, the engine giving up on a step, an error in
 the walker itself between steps — each ends the run ``failed``, with a step named after the node
-(or ``start`` / ``finish``) and a reason, whatever the automation's kind. A request that cannot be
+(or ``start`` / ``finish``) and a reason, whatever the automation's kind. An action may instead
+have the run handle its failure (``on_error: continue``, a process action's fault branch): the
+step is recorded failed, the failure joins the run's ``errors`` (templates read it as
+``run.error``), the fault branch is walked, and the run goes on or ends failed, handled. An
+action's step is tried as its ``retry`` policy says (the durable engine's step retries). A request that cannot be
 read at all is filed by ``dealflow.engine.run_failures``, as are executions the durable engine
 ends without the runner (timed out, stopped).
 """
