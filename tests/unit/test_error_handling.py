@@ -16,6 +16,7 @@ from dealflow.authoring.budgets import budget_of
 from dealflow.authoring.checks import check_automation
 from dealflow.authoring.transfer import export_document, validate_document
 from dealflow.aws.adapters import failure_class, retry_strategy
+from dealflow.engine.references import writes_of
 from dealflow.engine.run_requests import run_request
 from dealflow.engine.testmode import RecordingOutbox, run_test
 from dealflow.http_errors import Invalid
@@ -396,3 +397,16 @@ def test_export_and_import_keep_retry_policies_on_error_and_fault_branches() -> 
     assert node["action"]["retry"]["retry_on"] == ["timeout"] and node["action"]["on_error"] == "continue"
     assert node["fault"][0]["action"]["kind"] == "notify_on_failure"
     assert [a for a in again.automation if a.id == "p1"] == [automation]
+
+
+def test_the_loop_check_sees_what_a_fault_branch_writes() -> None:
+    automation = _process(
+        {
+            "kind": "action",
+            "action": EMAIL,
+            "fault": [{"kind": "action", "action": {"kind": "move_to_stage", "stage_id": "lost"}}],
+        },
+        pipeline_id="sales",
+    )
+
+    assert [(w.name, w.at) for w in writes_of(automation)] == [("lost", "nodes.0.fault.0.action.stage_id")]
