@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from dealflow.authoring.checks import AUTOMATION
+from dealflow.aws.adapters import failure_class
 from dealflow.engine.actions import Services
 from dealflow.engine.compiled import TenantAutomation, compile_tenant
 from dealflow.engine.interpreter import RunFailed, execute_any
@@ -22,6 +23,7 @@ from dealflow.engine.testmode import InlineDurable, RecordingOutbox
 from dealflow.http_errors import PayloadTooLarge
 from dealflow.model import Causation, Deal, Pipeline, Role, Rule, RunRecord, RunRequest, Tenant, TypedValue, User
 from dealflow.model.catalog import STORED_KINDS, Automation, Definition
+from dealflow.model.failures import DEFAULT_RETRY, RetryPolicy
 from dealflow.model.fields import FieldDefinition, FieldKind
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, MAX_WRITES, AmbiguousOutcome, DealNotFound, ExecutionFacts, record_id
@@ -222,10 +224,15 @@ class FakeDurable(InlineDurable):
     ``suspend_at_waits`` it parks the run at a wait it has not passed before; ``replay()`` gives the
     engine of the next invocation, which hands back the checkpointed results in order, refuses an
     operation whose name differs from the checkpoint's, and runs on from there. ``give_up`` names
-    steps that fail as if their retries were spent."""
+    steps that fail as if their retries were spent. With ``retrying`` a step that raises is tried
+    again as its retry policy says (the failure classed as the AWS adapters class it), each try
+    noted in ``tries`` as (step, attempt, back-off seconds); without it the first error ends it."""
 
     suspend_at_waits: bool = False
     give_up: set[str] = field(default_factory=set)
+    retrying: bool = False
+    tries: list[tuple[str, int, int]] = field(default_factory=list)
+    _attempt: int = 1
     operations: list[tuple[str, str]] = field(default_factory=list)
     checkpoints: list[tuple[str, str, Any]] = field(default_factory=list)
     _replaying: int = 0
@@ -239,15 +246,32 @@ class FakeDurable(InlineDurable):
         assert checkpoint[:2] == (kind, name), f"not deterministic: {(kind, name)} replayed as {checkpoint[:2]}"
         return True, json.loads(json.dumps(checkpoint[2]))
 
-    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False) -> T:
+    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False, retry: RetryPolicy | None = None) -> T:
         replayed, result = self._replayed("step", name)
         if replayed:
             return result  # type: ignore[no-any-return]
         if name in self.give_up:
             raise GaveUp(f"gave up after 4 attempts: {name} kept failing")
-        outcome = json.loads(json.dumps(fn()))  # a step's result must survive its checkpoint
+        policy = retry or DEFAULT_RETRY
+        self._attempt = 1
+        try:
+            while True:
+                try:
+                    outcome = json.loads(json.dumps(fn()))  # a step's result must survive its checkpoint
+                    break
+                except Exception as exc:
+                    if not self.retrying or self._attempt >= policy.attempts or not policy.retries(failure_class(exc)):
+                        raise
+                    self.tries.append((name, self._attempt, policy.delay(self._attempt)))
+                    self._attempt += 1
+        finally:
+            self._attempt = 1
         self.checkpoints.append(("step", name, outcome))
         return outcome  # type: ignore[no-any-return]
+
+    @property
+    def attempt(self) -> int:
+        return self._attempt
 
     def wait(self, name: str, seconds: int) -> None:
         replayed, _ = self._replayed("wait", name)

@@ -153,10 +153,10 @@ class CheckpointLost(Exception):
 
 
 class OwningDurable(FakeDurable):
-    def step(self, name: str, fn: Any, *, side_effect: bool = False) -> Any:
+    def step(self, name: str, fn: Any, *, side_effect: bool = False, retry: Any = None) -> Any:
         if name == "action-1-send_email":
             raise CheckpointLost("checkpoint failed")
-        return super().step(name, fn, side_effect=side_effect)
+        return super().step(name, fn, side_effect=side_effect, retry=retry)
 
     def owns(self, error: Exception) -> bool:
         return isinstance(error, CheckpointLost)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from dealflow.model import Causation, Deal, RunRecord, RunRequest, Tenant, TypedValue
 from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Definition
+from dealflow.model.failures import RetryPolicy
 
 if TYPE_CHECKING:
     from dealflow.engine.compiled import TenantAutomation
@@ -60,9 +61,15 @@ class Metrics(Protocol):
 class Durable(Protocol):
     """What a run needs from the durable-execution engine: checkpointed steps and timers."""
 
-    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False) -> T:
+    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False, retry: RetryPolicy | None = None) -> T:
         """Run ``fn`` once and checkpoint its result; a ``side_effect`` step is never re-run
-        within one attempt (it fails over to the retry policy instead)."""
+        within one attempt (it fails over to the retry policy instead). ``retry`` is the step's
+        policy (None: the engine's default, ``dealflow.model.failures.DEFAULT_RETRY``)."""
+        ...
+
+    @property
+    def attempt(self) -> int:
+        """Inside a step: which try of it this is (1 the first); outside any step: 1."""
         ...
 
     def wait(self, name: str, seconds: int) -> None: ...

@@ -98,6 +98,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
         run_dead_letter=(
             SqsRunDeadLetter(boto3.client("sqs"), s.run_log_dead_letter_queue) if s.run_log_dead_letter_queue else None
         ),
+        run_link_base=s.run_link_base,
     )
     return counted_services(services, counted) if counted is not None else services
 

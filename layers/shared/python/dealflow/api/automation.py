@@ -89,6 +89,7 @@ def router(deps: DepsProvider) -> Router:
         tags=["automation"],
         summary="Create or replace automation (administrators)",
         description=VERSION_RULE + " "
+        "The caller becomes its `owner_id` (told by `notify_on_failure`). "
         "Pipelines, stages, fields and users it names must exist in the tenant. When it is "
         "enabled, `loop_warning` names enabled automation it can start in a circle. "
         "201 when it was created, 200 when replaced; 403 plan_limit past the plan.",
@@ -99,6 +100,7 @@ def router(deps: DepsProvider) -> Router:
     ) -> Response[AutomationWritten]:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)
+        automation = automation.model_copy(update={"owner_id": who.user_id})  # who is told when its runs fail
         tenant = known(d, who)
         check_automation(automation, tenant)
         check_automation_author(automation, tenant, who)

@@ -12,7 +12,10 @@ business process), and one ``failed`` step a failure may add. Per node: a check,
 tenant-scoped ``set_variable`` are one step; a delay is its wait, plus its plan step and the
 re-check after it in a process (a rule's delay is planned by ``start``); a condition, a loop's
 test and a process-scoped variable are decided between steps and cost nothing. A step's transient
-retries count again on AWS, which the figures leave as headroom. Waits count their fixed time; a
+retries count again on AWS: an action with its own ``retry`` policy counts every try it may take
+(and its back-off waits); the default policy's retries are left as headroom. An action whose failure
+the run handles (``on_error: continue``, a fault branch) adds the step recording the failure and its
+fault branch, at its dearest. Waits count their fixed time; a
 delay relative to a date field is known only when the run works it out (``dealflow.engine.delays``
 fails a run whose computed wait passes the cap).
 """
@@ -123,7 +126,9 @@ def _walk(nodes: tuple[Node, ...], at: str, scale: int, loops: list[LoopCost]) -
     cost = Cost()
     for node in nodes:
         match node:
-            case Check() | Act():
+            case Act():
+                cost += _action(node, at, scale, loops)
+            case Check():
                 cost += Cost(1)
             case SetVariable():
                 cost += Cost(1 if node.step is not None else 0)
@@ -139,6 +144,16 @@ def _walk(nodes: tuple[Node, ...], at: str, scale: int, loops: list[LoopCost]) -
                 turn = _walk(node.nodes, f"{here}.nodes", scale * node.max_iterations, loops)
                 loops.insert(outer_first, LoopCost(node.name or node.at, here, node.max_iterations, turn, scale))
                 cost += turn * node.max_iterations
+    return cost
+
+
+def _action(node: Act, at: str, scale: int, loops: list[LoopCost]) -> Cost:
+    """An action's step at its retry policy's worst case (every try an operation, every back-off a
+    wait); when the run handles its failure, the step that records it and its fault branch."""
+    retry = node.action.retry
+    cost = Cost(1) if retry is None else Cost(retry.attempts, sum(retry.delay(n) for n in range(1, retry.attempts)))
+    if node.handles_errors:
+        cost += Cost(1) + _walk(node.fault, f"{_field(at, node.key)}.fault", scale, loops)
     return cost
 
 
@@ -197,6 +212,8 @@ def _delays_in(nodes: list[model.Node], at: str, found: list[tuple[str, DelaySpe
             _delays_in(node.otherwise, f"{here}.otherwise", found)
         elif isinstance(node, model.LoopNode):
             _delays_in(node.nodes, f"{here}.nodes", found)
+        elif isinstance(node, model.ActionNode):
+            _delays_in(node.fault, f"{here}.fault", found)
 
 
 def _days(seconds: int) -> str:

@@ -11,6 +11,7 @@ from aws_durable_execution_sdk_python import DurableContext
 from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
 from aws_durable_execution_sdk_python.exceptions import StepInterruptedError, UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
+from aws_durable_execution_sdk_python.types import StepContext
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -25,9 +26,19 @@ from dealflow.aws.message_limits import fit_sns_message, too_many_recipients
 from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.headers import address, header_text, mailbox
 from dealflow.limits import MAX_SES_RECIPIENTS_PER_MESSAGE
+from dealflow.model.failures import DEFAULT_RETRY, FailureClass, RetryPolicy
 from dealflow.ports import AmbiguousOutcome, StaleDeal
 
-__all__ = ["EFFECT_CLIENT_CONFIG", "DurableSteps", "LambdaRunStarter", "SesMailer", "SnsNotifier", "is_transient"]
+__all__ = [
+    "EFFECT_CLIENT_CONFIG",
+    "DurableSteps",
+    "LambdaRunStarter",
+    "SesMailer",
+    "SnsNotifier",
+    "failure_class",
+    "is_transient",
+    "retry_strategy",
+]
 
 T = TypeVar("T")
 
@@ -40,21 +51,39 @@ _THROTTLING = frozenset(
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
         "LimitExceededException",
-        "TransactionConflictException",
-        "InternalServerError",
-        "ServiceUnavailable",
     }
 )
+_SERVER_ERRORS = frozenset({"InternalServerError", "ServiceUnavailable"})
+_CONFLICTS = frozenset({"TransactionConflictException"})
 
 
-def is_transient(error: BaseException) -> bool:
-    """Worth retrying: throttling, AWS outages, networks, a deal that kept changing under us. A
-    refusal (unverified sender, missing permission) would only fail again."""
+def failure_class(error: BaseException) -> FailureClass | None:
+    """Which transient failure ``error`` is (``dealflow.model.failures``), or None when it is not
+    one: a refusal (unverified sender, missing permission) would only fail again."""
+    if isinstance(error, StepInterruptedError):
+        return "interrupted"
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _THROTTLING or status >= 500
-    return isinstance(error, BotoCoreError | StaleDeal | AmbiguousOutcome | ConnectionError | TimeoutError)
+        if code in _THROTTLING:
+            return "throttled"
+        if code in _CONFLICTS:
+            return "conflict"
+        return "server_error" if code in _SERVER_ERRORS or status >= 500 else None
+    if isinstance(error, StaleDeal):
+        return "conflict"
+    if isinstance(error, AmbiguousOutcome):
+        # Retried only where the effect's policy freed its key; classed as what it came from.
+        cause = error.__cause__
+        return (failure_class(cause) if cause is not None else None) or "server_error"
+    if isinstance(error, BotoCoreError | ConnectionError | TimeoutError):
+        return "timeout"
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying: throttling, AWS outages, networks, a deal that kept changing under us."""
+    return failure_class(error) not in (None, "interrupted")
 
 
 # The SES and SNS clients send each request once: botocore's own retries would send a message
@@ -146,20 +175,31 @@ class SnsNotifier:
         return str(reply["MessageId"])
 
 
-_BACKOFF = create_retry_strategy(
-    RetryStrategyConfig(max_attempts=4, initial_delay=Duration.from_seconds(2), max_delay=Duration.from_seconds(30))
-)
+def retry_strategy(policy: RetryPolicy) -> Callable[[Exception, int], RetryDecision]:
+    """The durable SDK's retry strategy for ``policy``: its tries and back-off (spread at random
+    below each wait, so retries of many runs do not arrive together), on the failures it names.
+
+    Retrying includes a step the Lambda invocation was killed in (``interrupted``: timeout, memory,
+    crash): its effect may have happened, but every effect is keyed — e-mails and notifications go
+    through the effect ledger (done: not again; claimed but unconfirmed: reported, never repeated),
+    deal writes are conditional and keyed, records are created once — so running the step again
+    finishes it with exactly one effect."""
+    backoff = create_retry_strategy(
+        RetryStrategyConfig(
+            max_attempts=policy.attempts,
+            initial_delay=Duration.from_seconds(policy.backoff.initial_seconds),
+            max_delay=Duration.from_seconds(policy.backoff.max_seconds),
+            backoff_rate=policy.backoff.multiplier,
+        )
+    )
+
+    def decide(error: Exception, attempts: int) -> RetryDecision:
+        return backoff(error, attempts) if policy.retries(failure_class(error)) else RetryDecision.no_retry()
+
+    return decide
 
 
-def _retry_transient(error: Exception, attempts: int) -> RetryDecision:
-    """Retry what may succeed next time. That includes a step the Lambda invocation was killed in
-    (timeout, memory, crash): its effect may have happened, but every effect is keyed — e-mails
-    and notifications go through the effect ledger (done: not again; claimed but unconfirmed:
-    reported, never repeated), deal writes are conditional and keyed, records are created once —
-    so running the step again finishes it with exactly one effect."""
-    if is_transient(error) or isinstance(error, StepInterruptedError):
-        return _BACKOFF(error, attempts)
-    return RetryDecision.no_retry()
+_DEFAULT_STRATEGY = retry_strategy(DEFAULT_RETRY)
 
 
 class DurableSteps:
@@ -167,17 +207,31 @@ class DurableSteps:
 
     def __init__(self, context: DurableContext) -> None:
         self._context = context
+        self._attempt = 1
 
     @property
     def execution_id(self) -> str:
         return self._context.state.durable_execution_arn
 
-    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False) -> T:
+    @property
+    def attempt(self) -> int:
+        return self._attempt
+
+    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False, retry: RetryPolicy | None = None) -> T:
         # A side effect is not started again within one attempt; a killed attempt comes back as
-        # StepInterruptedError, which the retry rule above sends through the effect's key.
+        # StepInterruptedError, which the retry strategy sends through the effect's key.
         semantics = StepSemantics.AT_MOST_ONCE_PER_RETRY if side_effect else StepSemantics.AT_LEAST_ONCE_PER_RETRY
-        config = StepConfig(retry_strategy=_retry_transient, step_semantics=semantics)
-        return self._context.step(lambda _step_context: fn(), name=name, config=config)
+        strategy = _DEFAULT_STRATEGY if retry is None else retry_strategy(retry)
+        config = StepConfig(retry_strategy=strategy, step_semantics=semantics)
+
+        def attempt(step_context: StepContext) -> T:
+            self._attempt = step_context.attempt
+            try:
+                return fn()
+            finally:
+                self._attempt = 1
+
+        return self._context.step(attempt, name=name, config=config)
 
     def wait(self, name: str, seconds: int) -> None:
         self._context.wait(Duration.from_seconds(seconds), name=name)

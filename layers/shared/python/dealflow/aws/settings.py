@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         description="From address of automation e-mails, a verified SES identity; a tenant's own sender "
         "comes first, and with neither an e-mail action fails",
     )
+    run_link_base: str | None = Field(
+        default=None,
+        description="The management API's address (https://…): a failure notice links to <base>/runs/<run id>; "
+        "without it the link is the path alone (the runner)",
+    )
     webhook_secret_prefix: str = Field(
         default=DEFAULT_SECRET_PREFIX,
         description="Parameter Store path of tenants' webhook secrets: <prefix>/<tenant id>/webhook-secret",

@@ -4,7 +4,9 @@ A rule, tunnel or trigger: its delay (worked out by the run's start step), the c
 it re-checks stage and condition), then its effective actions, the last of which closes the run;
 durable steps ``start``, ``delay``, ``check``, ``action-1-send_email``, …, ``failed``. A business
 process: the check, then its tree, then ``finish``; its steps are named after each node's place
-(``n0-send_email``, ``n1.b0.n0-plan``, ``n1.b0.n0-delay``, ``n1.b0.n0-check``, ``n0-failed``).
+(``n0-send_email``, ``n1.b0.n0-plan``, ``n1.b0.n0-delay``, ``n1.b0.n0-check``, ``n0-failed``); an
+action's fault branch is walked under ``n0.f.`` (``n0.f.n0-notify_on_failure``), and a failure the
+run handles after the engine gave up on the step is recorded by ``n0-send_email-error``.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def _node_clauses(nodes: Sequence[model.Node]) -> list[Clause]:
             found += _node_clauses(node.otherwise)
         elif isinstance(node, model.LoopNode):
             found += _clauses(node.while_) + _node_clauses(node.nodes)
+        elif isinstance(node, model.ActionNode):
+            found += _node_clauses(node.fault)
     return found
 
 
@@ -103,7 +107,9 @@ def _tree(nodes: Sequence[model.Node]) -> tuple[Node, ...]:
         at = f"n{position}"
         failed = f"{at}-failed"
         if isinstance(node, model.ActionNode):
-            compiled.append(Act(f"{at}-{node.action.kind}", node.action, key=at, failed=failed, name=node.name))
+            fault = _tree(node.fault)
+            act = Act(f"{at}-{node.action.kind}", node.action, key=at, failed=failed, name=node.name, fault=fault)
+            compiled.append(act)
         elif isinstance(node, model.DelayNode):
             compiled.append(Delay(at, node.delay, wait=f"{at}-delay", failed=failed, plan=f"{at}-plan", name=node.name))
             compiled.append(Check(step=f"{at}-check", failed=failed, only_after_wait=True))

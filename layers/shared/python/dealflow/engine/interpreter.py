@@ -10,7 +10,11 @@ path and names the same operations. Each step also rewrites the run's log record
 Failure handling lives here once: a delay that cannot be worked out, a template that does not
 render, an action the automation's author must fix, the engine giving up on a step, an error in
 the walker itself between steps — each ends the run ``failed``, with a step named after the node
-(or ``start`` / ``finish``) and a reason, whatever the automation's kind. A request that cannot be
+(or ``start`` / ``finish``) and a reason, whatever the automation's kind. An action may instead
+have the run handle its failure (``on_error: continue``, a process action's fault branch): the
+step is recorded failed, the failure joins the run's ``errors`` (templates read it as
+``run.error``), the fault branch is walked, and the run goes on or ends failed, handled. An
+action's step is tried as its ``retry`` policy says (the durable engine's step retries). A request that cannot be
 read at all is filed by ``dealflow.engine.run_failures``, as are executions the durable engine
 ends without the runner (timed out, stopped).
 """
@@ -23,6 +27,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from dealflow.engine.actions import Services
+from dealflow.engine.attempts import earlier_errors, tries
 from dealflow.engine.checkpoints import from_json
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind
@@ -32,7 +37,7 @@ from dealflow.engine.run_start import Snapshot, replayed
 from dealflow.engine.run_steps import RunSteps, label, position
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
-from dealflow.model import RunRequest, RunStep
+from dealflow.model import RunError, RunRequest, RunStep
 from dealflow.model.automation import Condition
 from dealflow.ports import Durable
 
@@ -134,7 +139,8 @@ class Walker(RunSteps):
                 if self.durable.owns(exc):
                     raise
                 self.book.position = here
-                self._fail(label(node, prefix), node.kind, prefix + node.failed, readable(exc))
+                tried = isinstance(node, Act)  # an action's step: the failed step says how often it was tried
+                self._fail(label(node, prefix), node.kind, prefix + node.failed, readable(exc), tried)
 
     # A retry from the failed step, or an early resume, walks to ``resume_at`` without doing what
     # the run it retries did: the nodes before it are passed over, and the branch or loop turn that
@@ -191,14 +197,22 @@ class Walker(RunSteps):
             case SetVariable():
                 self._set_variable(node, prefix)
 
-    def _fail(self, name: str, kind: StepKind, operation: str, error: str) -> NoReturn:
+    def _fail(self, name: str, kind: StepKind, operation: str, error: str, tried: bool = False) -> NoReturn:
         try:
-            self.durable.step(operation, partial(self.book.fail, name, kind, error))
+            self.durable.step(operation, partial(self._fail_step, name, kind, error, tried))
         except Exception as exc:  # not even the record could be written: the run still ends here, once
             if self.durable.owns(exc):
                 raise
             raise RunFailed(f"{name}: {error} (the run log could not be written: {readable(exc)})") from exc
         raise RunFailed(f"{name}: {error}")
+
+    def _fail_step(self, name: str, kind: StepKind, error: str, tried: bool) -> RunStep:
+        if not tried:
+            return self.book.fail(name, kind, error)
+        errors = earlier_errors(self.book, name)
+        return self.book.fail(
+            name, kind, error, detail=tries(max((e.get("attempt", 0) for e in errors), default=1), errors)
+        )
 
     def _ended_in_step(self, outcome: dict[str, Any]) -> None:
         """A step that ended the run in failure (it wrote the record) returned its failed step."""
@@ -251,11 +265,32 @@ class Walker(RunSteps):
         )
 
     def _act(self, node: Act, prefix: str) -> None:
-        work = partial(self._perform, node.action, label(node, prefix), prefix + node.key, node.closes_run)
-        outcome = self.durable.step(prefix + node.at, work, side_effect=True)
+        name = label(node, prefix)
+        work = partial(self._perform, node, name, prefix + node.key)
+        try:
+            outcome = self.durable.step(prefix + node.at, work, side_effect=True, retry=node.action.retry)
+        except Exception as exc:  # the engine gave up on the step: the run's to handle, or its end
+            if self.durable.owns(exc) or not node.handles_errors:
+                raise
+            gave_up = partial(self._gave_up_step, node, name, readable(exc))
+            outcome = self.durable.step(f"{prefix}{node.at}-error", gave_up)
         self._ended_in_step(outcome)
         self.book.steps.append(RunStep.model_validate(outcome["step"]))
         self.seen.update(from_json(outcome.get("seen", {})))
+        if "error" in outcome:
+            self._handled(node, prefix, RunError.model_validate(outcome["error"]))
+
+    def _handled(self, node: Act, prefix: str, error: RunError) -> None:
+        """After an action failed for good: its fault branch (which sees ``run.error``), then the
+        run goes on (``on_error: continue``) or ends failed, the failure handled."""
+        self.book.errors.append(error)
+        self._walk(node.fault, f"{prefix}{node.key}.f.")
+        if node.action.on_error == "continue":
+            return
+        reason = f"{error.step}: {error.reason} (handled by its fault branch)"
+        ended = partial(self.book.write, "failed", reason=reason, finished=True)
+        self.durable.step(prefix + node.failed, ended)
+        raise RunFailed(reason)
 
     def _choose(self, node: Choose, prefix: str) -> None:
         here, seen = prefix + node.at, []

@@ -60,7 +60,10 @@ class Delay:
 
 @dataclass(frozen=True, slots=True)
 class Act:
-    """One action, performed once (its effect key is the run id and ``key``)."""
+    """One action, performed once (its effect key is the run id and ``key``), tried as its
+    ``retry`` policy says. When it fails for good and its ``on_error`` is ``continue``, or it has
+    a ``fault`` branch, the run records the failure (the durable step ``<at>-error`` when the step
+    itself gave up), walks ``fault`` (as ``<key>.f.``), and goes on or ends failed."""
 
     kind: ClassVar[StepKind] = "action"
     at: str  # also its durable step's name
@@ -69,6 +72,12 @@ class Act:
     failed: str
     name: str | None = None
     closes_run: bool = False  # the run has no finish step: this action's step marks it completed
+    fault: tuple[Node, ...] = ()
+
+    @property
+    def handles_errors(self) -> bool:
+        """Whether a failure of this action is the run's to handle rather than its end."""
+        return self.action.on_error == "continue" or bool(self.fault)
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,6 +116,7 @@ def _node_writes(tree: list[Any], pipeline_id: str | None, at: str) -> list[Writ
         here = f"{at}.{i}"
         if node.kind == "action":
             found += action_writes(node.action, pipeline_id, f"{here}.action")
+            found += _node_writes(node.fault, pipeline_id, f"{here}.fault")
         elif node.kind == "condition":
             for j, branch in enumerate(node.branches):
                 found += _node_writes(branch.nodes, pipeline_id, f"{here}.branches.{j}.nodes")
@@ -211,6 +212,7 @@ class _Collector:
             here = f"{at}.{i}"
             if node.kind == "action":
                 self.action(f"{here}.action", node.action)
+                self.nodes(f"{here}.fault", node.fault)
             elif node.kind == "condition":
                 for j, branch in enumerate(node.branches):
                     self.condition(f"{here}.branches.{j}.condition", branch.condition)

@@ -10,7 +10,7 @@ from typing import Any
 from dealflow import clock
 from dealflow.engine.nodes import StepKind
 from dealflow.engine.run_log_keeper import keep
-from dealflow.model import RunRecord, RunRequest, RunStep
+from dealflow.model import RunError, RunRecord, RunRequest, RunStep
 from dealflow.model.run import RunStatus
 from dealflow.ports import RunDeadLetter, RunLog
 
@@ -77,6 +77,7 @@ class RunBook:
         self._runs = runs
         self._dead_letter = dead_letter
         self.steps: list[RunStep] = []
+        self.errors: list[RunError] = []  # failed actions the run handled and went past
         self.started_at = ""
         self.wake_at: str | None = None
         self.execution_id = execution_id
@@ -84,10 +85,20 @@ class RunBook:
         # waiting run's record keeps it, so a retry or an early resume knows where to start.
         self.position: str | None = None
 
+    @property
+    def runs(self) -> RunLog:
+        return self._runs
+
     def write(
-        self, status: RunStatus, reason: str | None = None, finished: bool = False, new_step: RunStep | None = None
+        self,
+        status: RunStatus,
+        reason: str | None = None,
+        finished: bool = False,
+        new_step: RunStep | None = None,
+        new_error: RunError | None = None,
     ) -> None:
-        """Rewrite the run's record; a step function passes its own step as ``new_step``."""
+        """Rewrite the run's record; a step function passes its own step as ``new_step`` (and the
+        failure it handled as ``new_error``)."""
         automation, request = self.request.automation, self.request
         # Only a run that may be retried or resumed keeps where it stands (and, in the store, what
         # started it).
@@ -114,6 +125,7 @@ class RunBook:
                 position=self.position if resumable else None,
                 retry_of=request.retry_of,
                 request=request,
+                errors=[*self.errors, *([new_error] if new_error else [])],
             ),
             self._dead_letter,
         )
@@ -121,8 +133,8 @@ class RunBook:
     def fail(
         self, name: str, kind: StepKind, error: str, *, outcome: str = "failed", detail: dict[str, Any] | None = None
     ) -> RunStep:
-        """End the run ``failed`` at the step ``name``, saying why (an effect held for a person:
-        ``outcome`` "unconfirmed", with the step's ``detail``)."""
+        """End the run ``failed`` at the step ``name``, saying why (``detail``: the tries it took;
+        an effect held for a person: ``outcome`` "unconfirmed", with what the action reported)."""
         step = RunStep(name=name, kind=kind, outcome=outcome, at=stamp(), detail={**(detail or {}), "error": error})
         self.write("failed", reason=f"{name}: {error}", finished=True, new_step=step)
         return step

@@ -11,18 +11,18 @@ from typing import Any
 
 from dealflow import clock
 from dealflow.engine.actions import ActionContext, ActionError, Services, perform
+from dealflow.engine.attempts import earlier_errors, note_failed_try, tries
 from dealflow.engine.changes import flat, tenant_facts
 from dealflow.engine.checkpoints import from_json, to_json
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.engine.delays import DelayError, seconds_until, wake_moment
-from dealflow.engine.nodes import Check, Delay, Node, RunPlan, SetVariable, StepKind
+from dealflow.engine.nodes import Act, Check, Delay, Node, RunPlan, SetVariable, StepKind
 from dealflow.engine.run_record import RunBook, bounded, stamp
 from dealflow.engine.run_start import Snapshot, planned, recorded, snapshot
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
-from dealflow.model import Causation, Deal, RunRequest, RunStep, Tenant
-from dealflow.model.automation import Action
+from dealflow.model import Causation, Deal, RunError, RunRequest, RunStep, Tenant
 from dealflow.model.catalog import Automation
 from dealflow.model.run import RunStatus
 from dealflow.ports import Durable
@@ -192,15 +192,19 @@ class RunSteps:
             checked["seen"] = self._seen_changes(item)
         return checked
 
-    def _perform(self, action: Action, name: str, key: str, closes_run: bool) -> dict[str, Any]:
-        """Carry out one action; a failure the automation's author must fix ends the run here,
-        with the reason, rather than being retried."""
+    def _perform(self, node: Act, name: str, key: str) -> dict[str, Any]:
+        """Carry out one action; a failure the automation's author must fix ends the run here (or,
+        when the run handles the action's failures, is recorded and handed to the walker) rather
+        than being retried. Any other failure is this try's: recorded, and raised for the step's
+        retry policy to decide."""
         request, kept = self.request, self.snapshot
         assert kept is not None and self.automation is not None
+        attempt = self.durable.attempt
+        earlier = earlier_errors(self.book, name) if attempt > 1 else []
         item = self._item_now()
         if item is None:
             error = f"the {'lead' if request.target_id else request.entity} no longer exists"
-            return {"failed": error, "step": self.book.fail(name, "action", error).model_dump(mode="json")}
+            return self._action_failed(node, name, error, tries(attempt, earlier))
         ctx = ActionContext(
             tenant=self._tenant_for(item),
             pipelines=kept.pipelines,
@@ -216,11 +220,16 @@ class RunSteps:
                 depth=request.depth,
                 chain=[*request.chain, request.automation.id][-MAX_DEPTH:],
             ),
+            run=self._run_facts(),
+            owner_id=self.automation.owner_id,
         )
         try:
-            result = perform(action, ctx)
+            result = perform(node.action, ctx)
         except (ActionError, templates.TemplateError) as exc:
-            return {"failed": str(exc), "step": self.book.fail(name, "action", str(exc)).model_dump(mode="json")}
+            return self._action_failed(node, name, str(exc), tries(attempt, earlier))
+        except Exception as exc:
+            note_failed_try(self.book, name, attempt, earlier, exc)
+            raise
         if result.get("status") == "unconfirmed" or result.get("unconfirmed"):
             # Held (``ambiguous: hold``): it may or may not have happened; a person decides, and
             # the run stops here rather than act on an effect nobody can vouch for.
@@ -228,12 +237,52 @@ class RunSteps:
             held = self.book.fail(name, "action", reason, outcome="unconfirmed", detail=bounded(result))
             return {"failed": reason, "step": held.model_dump(mode="json")}
         outcome = "duplicate" if result.get("duplicate") else "done"
-        step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=bounded(result))
-        self.book.write("completed" if closes_run else "running", finished=closes_run, new_step=step)
+        detail = bounded({**result, **tries(attempt, earlier)})
+        step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=detail)
+        self.book.write("completed" if node.closes_run else "running", finished=node.closes_run, new_step=step)
         done: dict[str, Any] = {"step": step.model_dump(mode="json")}
         if self.plan.reads and (seen := self._seen_changes(ctx.deal)):
             done["seen"] = seen
         return done
+
+    def _gave_up_step(self, node: Act, name: str, error: str) -> dict[str, Any]:
+        """The durable engine gave up on an action's step (its retries spent, or a failure not
+        worth retrying) and the run handles the failure: record it, with the tries it took."""
+        errors = earlier_errors(self.book, name)
+        attempts = max((e.get("attempt", 0) for e in errors), default=1)
+        return self._action_failed(node, name, error, tries(attempts, errors))
+
+    def _action_failed(self, node: Act, name: str, error: str, attempts: dict[str, Any]) -> dict[str, Any]:
+        """An action failed for good. Unless the run handles it, the run ends ``failed`` here;
+        else the step is recorded failed and the run goes on (the walker decides where)."""
+        if not node.handles_errors:
+            return {
+                "failed": error,
+                "step": self.book.fail(name, "action", error, detail=attempts).model_dump(mode="json"),
+            }
+        handled = RunError(
+            step=name,
+            reason=error,
+            attempts=attempts.get("attempts", 1),
+            handled="fault_branch" if node.fault else "continued",
+        )
+        step = RunStep(name=name, kind="action", outcome="failed", at=stamp(), detail={"error": error, **attempts})
+        closes = node.closes_run and not node.fault
+        self.book.write("completed" if closes else "running", finished=closes, new_step=step, new_error=handled)
+        return {"error": handled.model_dump(mode="json"), "step": step.model_dump(mode="json")}
+
+    def _run_facts(self) -> dict[str, Any]:
+        """What templates see as ``run``: its id, the link to it, and the last failure it handled."""
+        base = (self.services.run_link_base or "").rstrip("/")
+        facts: dict[str, Any] = {
+            "id": self.request.run_id,
+            "url": f"{base}/runs/{self.request.run_id}",
+            "automation": self.request.automation.name,
+        }
+        if self.book.errors:
+            last = self.book.errors[-1]
+            facts["error"] = {"step": last.step, "reason": last.reason, "attempts": last.attempts}
+        return facts
 
     def _tenant_for(self, item: Deal) -> Tenant:
         """The snapshot's tenant, with the item's responsible user when it changed since the start."""

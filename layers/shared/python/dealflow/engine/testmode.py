@@ -24,6 +24,7 @@ from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry
 from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Automation
+from dealflow.model.failures import RetryPolicy
 from dealflow.ports import AutomationSource, DealNotFound, DealStore, record_id
 
 T = TypeVar("T")
@@ -35,8 +36,12 @@ class InlineDurable:
 
     waits: list[tuple[str, int]] = field(default_factory=list)
 
-    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False) -> T:
+    def step(self, name: str, fn: Callable[[], T], *, side_effect: bool = False, retry: RetryPolicy | None = None) -> T:
         return fn()
+
+    @property
+    def attempt(self) -> int:
+        return 1
 
     def wait(self, name: str, seconds: int) -> None:
         self.waits.append((name, seconds))

@@ -4,8 +4,8 @@ The budget stops any render that goes too far (``dealflow.language.budget``); wh
 the text itself is refused earlier, naming the problem, so an author learns it at save and not from
 a failed run: reaching for Python internals, nesting too deep, oversized literals, ranges and nested
 loops beyond the budget, amplifying filters and operators with huge constant arguments, anything
-random, and custom fields read as ``deal.fields.<code>`` (which renders nothing: they are
-``deal.<code>``).
+random, custom fields read as ``deal.fields.<code>`` (which renders nothing: they are
+``deal.<code>``), and facts of the run that do not exist (``run.<name>``, ``run.error.<name>``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from dealflow.language.sandbox import MAX_POWER_EXPONENT, NONDETERMINISTIC_FILTE
 MAX_NESTING = 50  # levels of the parsed template: expressions in loops in conditions...
 _WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "batch"})
 _WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+# What templates see of the run (``dealflow.engine.run_steps``): its id, the link to it, the
+# automation's name, and the last failure it handled (in a fault branch, or after an action that
+# may continue; absent before any).
+RUN_FACTS = frozenset({"id", "url", "automation", "error"})
+RUN_ERROR_FACTS = frozenset({"step", "reason", "attempts"})
 _REPLAY = "a run replayed after a wait must decide the same way, so templates offer nothing random"
 
 
@@ -38,6 +43,7 @@ def refuse_unsafe(tree: nodes.Template) -> None:
     _refuse_private_names(tree)
     _refuse_random(tree)
     _refuse_fields_form(tree)
+    _refuse_unknown_run_facts(tree)
     _refuse_large_literals(tree)
     _refuse_amplifiers(tree)
     _refuse_long_loops(_loops_in([tree]), 1)
@@ -108,6 +114,25 @@ def _refuse_fields_form(tree: nodes.Node) -> None:
                 f"custom fields are read as deal.<code>: write deal.{code}, not deal.fields.{code} "
                 "(which renders nothing)"
             )
+
+
+def _refuse_unknown_run_facts(tree: nodes.Node) -> None:
+    """``run.<name>`` and ``run.error.<name>`` render nothing unless the run has that fact."""
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        holder, name = getattr(node, "node", None), _name_of(node)
+        if name is None:
+            continue
+        if isinstance(holder, nodes.Name) and holder.name == "run" and name not in RUN_FACTS:
+            raise Refused(f"run.{name} is not a fact of the run: there are run.{', run.'.join(sorted(RUN_FACTS))}")
+        inner = getattr(holder, "node", None)
+        if (
+            _name_of(holder) == "error"
+            and isinstance(inner, nodes.Name)
+            and inner.name == "run"
+            and name not in RUN_ERROR_FACTS
+        ):
+            known = ", run.error.".join(sorted(RUN_ERROR_FACTS))
+            raise Refused(f"run.error.{name} is not a fact of a failure: there are run.error.{known}")
 
 
 def _refuse_large_literals(tree: nodes.Node) -> None:

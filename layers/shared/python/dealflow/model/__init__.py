@@ -14,6 +14,7 @@ from dealflow.model.automation import (
     MoveToPipeline,
     MoveToStage,
     Notify,
+    NotifyOnFailure,
     Recipients,
     Rule,
     SendEmail,
@@ -23,10 +24,11 @@ from dealflow.model.automation import (
 )
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import Causation, Contact, Deal, Lead, parse_item
+from dealflow.model.failures import RetryPolicy
 from dealflow.model.fields import STANDARD_FIELDS, FieldDefinition, FieldKind
 from dealflow.model.pipeline import Pipeline, Stage, StageSemantic
 from dealflow.model.process import BusinessProcess, Node
-from dealflow.model.run import RunRecord, RunRequest, RunStep, StageEntry
+from dealflow.model.run import RunError, RunRecord, RunRequest, RunStep, StageEntry
 from dealflow.model.tenant import Role, Tenant, TypedValue, User
 
 __all__ = [
@@ -53,10 +55,13 @@ __all__ = [
     "MoveToStage",
     "Node",
     "Notify",
+    "NotifyOnFailure",
     "Pipeline",
     "Recipients",
+    "RetryPolicy",
     "Role",
     "Rule",
+    "RunError",
     "RunRecord",
     "RunRequest",
     "RunStep",

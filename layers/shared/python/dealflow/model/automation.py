@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator,
 
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import Key, StoredValue, Text, storable_value
+from dealflow.model.failures import OnError, RetryPolicy, unset
 from dealflow.model.texts import Expression, TemplateText
 
 Operator = Literal[
@@ -121,35 +122,39 @@ class Recipients(Model):
 # taken): ``retry`` performs it again (at least once: it may be done twice), ``hold`` records it
 # "unconfirmed" and fails the run for a person to decide (at most once).
 AmbiguousPolicy = Literal["retry", "hold"]
-# Unset, the field is left out of the saved definition: its content digest, which run requests name
-# it by, stays what a version without the field computes (a run planned by one and run by the other).
-
-
-def _unset(value: object) -> bool:
-    return value is None
-
-
 _AMBIGUOUS = (
     "On a timeout or 5xx after the request may have been taken: 'retry' sends again (may duplicate), "
     "'hold' records the message unconfirmed and fails the run for a person to decide (never twice). "
 )
 
 
-class SendEmail(Model):
+class ActionBase(Model):
+    """What every action kind carries: its retry policy and what the run does when it fails
+    (``dealflow.model.failures``)."""
+
+    retry: RetryPolicy | None = Field(
+        default=None, exclude_if=unset, description="Tries, back-off and failures worth retrying (default: 4 tries)"
+    )
+    on_error: OnError = Field(
+        default="stop",
+        exclude_if=unset,
+        description="stop: the run fails here; continue: the step is recorded failed and the run goes on",
+    )
+
+
+class SendEmail(ActionBase):
     kind: Literal["send_email"] = "send_email"
     to: Recipients
     subject: TemplateText = Field(min_length=1, max_length=1000)
     body: TemplateText = Field(min_length=1, max_length=100_000)
-    ambiguous: AmbiguousPolicy | None = Field(default=None, exclude_if=_unset, description=_AMBIGUOUS + "Default: hold")
+    ambiguous: AmbiguousPolicy | None = Field(default=None, exclude_if=unset, description=_AMBIGUOUS + "Default: hold")
 
 
-class Notify(Model):
+class Notify(ActionBase):
     kind: Literal["notify"] = "notify"
     to: Recipients
     message: TemplateText = Field(min_length=1, max_length=10_000)
-    ambiguous: AmbiguousPolicy | None = Field(
-        default=None, exclude_if=_unset, description=_AMBIGUOUS + "Default: retry"
-    )
+    ambiguous: AmbiguousPolicy | None = Field(default=None, exclude_if=unset, description=_AMBIGUOUS + "Default: retry")
 
     @field_validator("to")
     @classmethod
@@ -172,7 +177,7 @@ class FieldValue(Model):
         return self
 
 
-class UpdateFields(Model):
+class UpdateFields(ActionBase):
     kind: Literal["update_fields"] = "update_fields"
     values: dict[Key, FieldValue] = Field(min_length=1)
 
@@ -198,13 +203,13 @@ class UpdateFields(Model):
         return values
 
 
-class MoveToStage(Model):
+class MoveToStage(ActionBase):
     kind: Literal["move_to_stage"] = "move_to_stage"
     stage_id: Id
     forward_only: bool = Field(default=False, description="Leave a deal that is already at or past the stage")
 
 
-class CopyToPipeline(Model):
+class CopyToPipeline(ActionBase):
     """Copy the deal into another pipeline's stage; the original stays, both know each other."""
 
     kind: Literal["copy_to_pipeline"] = "copy_to_pipeline"
@@ -212,7 +217,7 @@ class CopyToPipeline(Model):
     stage_id: Id
 
 
-class MoveToPipeline(Model):
+class MoveToPipeline(ActionBase):
     """Move the deal (same id, same history) into another pipeline's stage."""
 
     kind: Literal["move_to_pipeline"] = "move_to_pipeline"
@@ -220,7 +225,7 @@ class MoveToPipeline(Model):
     stage_id: Id
 
 
-class CreateTask(Model):
+class CreateTask(ActionBase):
     kind: Literal["create_task"] = "create_task"
     title: TemplateText = Field(min_length=1, max_length=500)
     description: TemplateText = Field(default="", max_length=10_000)
@@ -228,7 +233,7 @@ class CreateTask(Model):
     due_in_days: int | None = Field(default=None, ge=0, le=3650)
 
 
-class CreateWorkgroup(Model):
+class CreateWorkgroup(ActionBase):
     kind: Literal["create_workgroup"] = "create_workgroup"
     name: TemplateText = Field(min_length=1, max_length=500)
     owner_id: Id | None = Field(default=None, description="Defaults to the deal's responsible user")
@@ -252,8 +257,36 @@ AMBIGUOUS_DEFAULTS: dict[str, AmbiguousPolicy] = {
 }
 
 
+FailureAudience = Literal["owner", "administrators"]
+FailureChannel = Literal["email", "notification"]
+
+
+class NotifyOnFailure(ActionBase):
+    """Tell people a run failed: the automation's owner (who last saved it) or the tenant's
+    administrators, by e-mail and/or notification, with the failure's step and reason and a link
+    to the run. Typically in a fault branch or after an action that may ``continue``; with no
+    failure to report it sends nothing."""
+
+    kind: Literal["notify_on_failure"] = "notify_on_failure"
+    audience: list[FailureAudience] = Field(
+        default_factory=lambda: list[FailureAudience](["owner"]), min_length=1, max_length=2
+    )
+    channels: list[FailureChannel] = Field(
+        default_factory=lambda: list[FailureChannel](["email"]), min_length=1, max_length=2
+    )
+    message: TemplateText = Field(default="", max_length=10_000, description="Added to the standard text")
+
+
 Action = Annotated[
-    SendEmail | Notify | UpdateFields | MoveToStage | CopyToPipeline | MoveToPipeline | CreateTask | CreateWorkgroup,
+    SendEmail
+    | Notify
+    | UpdateFields
+    | MoveToStage
+    | CopyToPipeline
+    | MoveToPipeline
+    | CreateTask
+    | CreateWorkgroup
+    | NotifyOnFailure,
     Field(discriminator="kind"),
 ]
 
@@ -268,6 +301,9 @@ class StageAutomation(Model):
     enabled: bool = True
     condition: Condition | None = None
     version: int = Field(default=1, ge=1)
+    owner_id: Id | None = Field(
+        default=None, exclude_if=unset, description="The user who last saved it (set by the API; told of failures)"
+    )
 
 
 class Rule(StageAutomation):
@@ -291,6 +327,7 @@ class Tunnel(StageAutomation):
     target_stage_id: Id
     mode: Literal["copy", "move"]
     delay: Delay | None = None
+    retry: RetryPolicy | None = Field(default=None, exclude_if=unset, description="The copy's or move's retry policy")
 
     @model_validator(mode="after")
     def _elsewhere(self) -> Tunnel:
@@ -300,8 +337,8 @@ class Tunnel(StageAutomation):
 
     @property
     def effective_actions(self) -> list[Action]:
-        target = {"pipeline_id": self.target_pipeline_id, "stage_id": self.target_stage_id}
-        return [CopyToPipeline(**target) if self.mode == "copy" else MoveToPipeline(**target)]
+        kind = CopyToPipeline if self.mode == "copy" else MoveToPipeline
+        return [kind(pipeline_id=self.target_pipeline_id, stage_id=self.target_stage_id, retry=self.retry)]
 
 
 # Outside events arrive through the webhook receiver; internal ones come from deal changes.
@@ -322,6 +359,7 @@ class Trigger(StageAutomation):
     field: str | None = Field(default=None, max_length=64, description="The watched field (field_changed)")
     custom_event: str | None = Field(default=None, max_length=64, description="The event's name (custom)")
     allow_backwards: bool = False
+    retry: RetryPolicy | None = Field(default=None, exclude_if=unset, description="The stage move's retry policy")
 
     @model_validator(mode="after")
     def _event_details(self) -> Trigger:
@@ -337,4 +375,4 @@ class Trigger(StageAutomation):
 
     @property
     def effective_actions(self) -> list[Action]:
-        return [MoveToStage(stage_id=self.stage_id, forward_only=not self.allow_backwards)]
+        return [MoveToStage(stage_id=self.stage_id, forward_only=not self.allow_backwards, retry=self.retry)]

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from dealflow.model.automation import Action, Condition, Delay
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import Key, StoredValue
+from dealflow.model.failures import unset
 from dealflow.model.tenant import TypedValue
 from dealflow.model.texts import Expression
 
@@ -22,9 +23,14 @@ MAX_LOOP_ITERATIONS = 1000
 
 
 class ActionNode(Model):
+    """One action; ``fault`` is the branch of steps that runs when it fails after its retries
+    (they read ``run.error.step`` and ``run.error.reason``). After the fault branch the action's
+    ``on_error`` decides: ``stop`` ends the run failed (handled), ``continue`` goes on."""
+
     kind: Literal["action"] = "action"
     name: str | None = Field(default=None, max_length=200)
     action: Action
+    fault: list[Node] = Field(default_factory=list, exclude_if=unset, max_length=50)
 
 
 class Branch(Model):
@@ -77,6 +83,7 @@ class SetVariable(Model):
 
 
 Node = Annotated[ActionNode | ConditionNode | LoopNode | DelayNode | SetVariable, Field(discriminator="kind")]
+ActionNode.model_rebuild()
 Branch.model_rebuild()
 ConditionNode.model_rebuild()
 LoopNode.model_rebuild()
@@ -99,6 +106,9 @@ class BusinessProcess(Model):
     nodes: list[Node] = Field(min_length=1)
     enabled: bool = True
     version: int = Field(default=1, ge=1)
+    owner_id: Id | None = Field(
+        default=None, exclude_if=unset, description="The user who last saved it (set by the API; told of failures)"
+    )
 
     # Processes start on events, not stage entries: no entry condition, no delay before the tree.
     @property

@@ -87,6 +87,16 @@ class RunStep(Model):
     at: str | None = None
 
 
+class RunError(Model):
+    """An action that failed after its retries without failing the run: its ``on_error`` was
+    ``continue`` (``handled: continued``), or its fault branch ran (``handled: fault_branch``)."""
+
+    step: str
+    reason: str
+    attempts: int | None = None
+    handled: Literal["continued", "fault_branch"]
+
+
 class RunRecord(Model):
     """One run in the run log: what started it, each step, and how it ended."""
 
@@ -120,6 +130,13 @@ class RunRecord(Model):
         exclude=True,
         description="What started the run, kept while it waits or once it failed, so it can be retried "
         "or resumed; stored, never shown (it holds field values)",
+    )
+    errors: list[RunError] = Field(
+        default_factory=list,
+        exclude_if=lambda errors: not errors,
+        description="Failed actions the run handled and went past: a completed run with errors "
+        "'completed with errors'; a failed one whose last error was handled by a fault branch "
+        "failed after handling it",
     )
 
 

@@ -36,6 +36,7 @@ class Services:
     notifier: Notifier
     sender: str | None = None
     run_dead_letter: RunDeadLetter | None = None  # where run records the run log refused go
+    run_link_base: str | None = None  # the API's address: a failure notice links to <base>/runs/<id>
 
 
 @dataclass
@@ -48,6 +49,8 @@ class ActionContext:
     causation: Causation
     services: Services
     variables: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # id, url, automation, error (the last one handled)
+    owner_id: str | None = None  # who last saved the automation
 
     @property
     def pipeline(self) -> Pipeline | None:
@@ -68,6 +71,7 @@ class ActionContext:
             "const": self.tenant.values("constants"),
             "var": {**self.tenant.values("variables"), **self.variables},
             "tenant": {"id": self.tenant.id, "name": self.tenant.name},
+            "run": self.run,
         }
 
     def user_ids(self, to: Recipients) -> list[str]:
