@@ -48,3 +48,11 @@ def test_import_layers() -> None:
 def test_types() -> None:
     """mypy over layers/shared/python/dealflow, as [tool.mypy] configures it."""
     _passes([sys.executable, "-m", "mypy"])
+
+
+def test_test_files_have_names_of_their_own() -> None:
+    # tests/ has no packages: two test files of one name stop pytest collecting either.
+    names: dict[str, list[str]] = {}
+    for path in (REPO / "tests").rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}

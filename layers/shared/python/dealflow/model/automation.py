@@ -254,6 +254,8 @@ AMBIGUOUS_DEFAULTS: dict[str, AmbiguousPolicy] = {
     "copy_to_pipeline": "retry",
     "create_task": "retry",
     "create_workgroup": "retry",
+    # A failure notice goes to the automation's owner or the administrators: like a notification.
+    "notify_on_failure": "retry",
 }
 
 

@@ -16,6 +16,9 @@ from dealflow.engine.actions.messages import recipient_key
 from dealflow.headers import header_text
 from dealflow.language import templates
 from dealflow.model import NotifyOnFailure, Role, User
+from dealflow.model.automation import AMBIGUOUS_DEFAULTS
+
+_AMBIGUOUS = AMBIGUOUS_DEFAULTS["notify_on_failure"]
 
 
 def _people(action: NotifyOnFailure, ctx: ActionContext) -> list[User]:
@@ -80,7 +83,7 @@ def notify_on_failure(action: NotifyOnFailure, ctx: ActionContext) -> dict[str, 
                 )
                 return {"message_id": message_id}
 
-            outcome = ctx.services.ledger.once(ctx.tenant.id, recipient_key(ctx.effect_key, address), send)
+            outcome = ctx.services.ledger.once(ctx.tenant.id, recipient_key(ctx.effect_key, address), send, _AMBIGUOUS)
             message_ids[address] = outcome.get("message_id") or outcome.get("status")
         result["message_ids"] = message_ids
     if "notification" in action.channels:
@@ -91,6 +94,6 @@ def notify_on_failure(action: NotifyOnFailure, ctx: ActionContext) -> dict[str, 
             )
             return {"message_id": message_id}
 
-        published = ctx.services.ledger.once(ctx.tenant.id, f"{ctx.effect_key}:notification", publish)
+        published = ctx.services.ledger.once(ctx.tenant.id, f"{ctx.effect_key}:notification", publish, _AMBIGUOUS)
         result["notification"] = published.get("message_id") or published.get("status")
     return result
