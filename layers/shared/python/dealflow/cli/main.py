@@ -10,16 +10,17 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.cli import smoke, tenants, users, webhook_secret
+from dealflow.cli import redrive, smoke, tenants, users, webhook_secret
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
 from dealflow.store.automation import UnknownTenant
 from dealflow.store.tenants import TenantChanged
 
 DESCRIPTION = """\
-Operate a Dealflow stack: tenants, their users and plans, webhook secrets, and a smoke test of the
-whole flow. For the people who run the stack, with AWS credentials (the standard chain: environment,
---profile, SSO, instance role); nothing here is reachable with a tenant's API token.
+Operate a Dealflow stack: tenants, their users and plans, webhook secrets, a smoke test of the
+whole flow, and redriving the deal changes the dispatcher gave up on. For the people who run the
+stack, with AWS credentials (the standard chain: environment, --profile, SSO, instance role);
+nothing here is reachable with a tenant's API token.
 
 Every command acts on one of:
   --stack NAME [--region R] [--profile P]   a deployed stack; tables, topic and secret prefix come
@@ -36,11 +37,16 @@ onboarding a tenant after `sam deploy`:
   dealflow webhook-secret rotate acme --stack dealflow
   dealflow smoke --stack dealflow
 
+after DispatcherFailureQueueAlarm, once the cause is fixed:
+  dealflow redrive --dry-run --stack dealflow && dealflow redrive --stack dealflow
+
 `dealflow COMMAND --help` and `dealflow COMMAND ACTION --help` describe each one."""
 
 AWS_PERMISSIONS = (
     "cloudformation:DescribeStacks on the stack; dynamodb:GetItem, PutItem, UpdateItem, Query, Scan, "
-    "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix"
+    "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix; "
+    "for redrive also sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on DispatcherFailureQueue, "
+    "dynamodb:GetShardIterator, GetRecords on the deals stream, lambda:InvokeFunction on the runner's alias"
 )
 
 
@@ -70,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     users.add_commands(commands, where)
     webhook_secret.add_commands(commands, where)
     smoke.add_commands(commands, where)
+    redrive.add_commands(commands, where)
     return root
 
 

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX, secret_name
 from dealflow.cli.errors import CliError
 from dealflow.engine.compiled import TenantCompiler
+from dealflow.runtime import Tables
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.runs import RunLog
@@ -25,6 +26,7 @@ TABLE_OUTPUTS = {"deals": "DealsTableName", "automation": "AutomationTableName"}
 TOPIC_OUTPUT = "NotificationsTopicArn"
 SECRET_PREFIX_OUTPUT = "WebhookSecretPrefix"
 SENDER_OUTPUT = "SenderEmail"
+FAILURE_QUEUE_OUTPUT = "DispatcherFailureQueueUrl"  # dealflow redrive
 REQUIRED_OUTPUTS = (*TABLE_OUTPUTS.values(), TOPIC_OUTPUT, SECRET_PREFIX_OUTPUT)
 LOCAL_REGION = "eu-west-1"  # the harness's default region (MotoStack)
 
@@ -71,6 +73,12 @@ class Target:
         return self.session.resource("dynamodb")
 
     @cached_property
+    def tables(self) -> Tables:
+        return Tables(
+            deals=self._dynamodb.Table(self.deals_table), automation=self._dynamodb.Table(self.automation_table)
+        )
+
+    @cached_property
     def compiler(self) -> TenantCompiler:
         return TenantCompiler()
 
@@ -89,6 +97,13 @@ class Target:
     @cached_property
     def run_log(self) -> RunLog:
         return RunLog(self._dynamodb.Table(self.automation_table))
+
+    def output(self, key: str) -> str:
+        """A stack output only some commands need (the harness names the same for a moto server)."""
+        value = self.outputs.get(key)
+        if not value:
+            raise CliError(f"{self.where} lacks the output {key}: deploy the current template.yaml")
+        return value
 
     def secret_name(self, tenant_id: str) -> str:
         return secret_name(self.secret_prefix, tenant_id)
@@ -152,4 +167,5 @@ def from_endpoint(url: str, region: str | None = None) -> Target:
         automation_table=resources.tables["AutomationTable"],
         topic_arn=resources.topics["NotificationsTopic"],
         endpoint=url.rstrip("/"),
+        outputs={FAILURE_QUEUE_OUTPUT: resources.queues["DispatcherFailureQueue"]},
     )
