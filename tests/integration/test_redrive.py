@@ -230,9 +230,3 @@ def test_a_deployed_stack_is_redriven_through_its_outputs(stack: MotoStack, caps
     [record] = message["records"]
     assert record["outcome"] == "failed" and "dealflow-Runner" in record["error"]
     assert message["deleted"] is False and queued(stack) == 1
-
-
-def test_redrive_documents_itself() -> None:
-    with pytest.raises(SystemExit) as shown:
-        main(["redrive", "--help"])
-    assert shown.value.code == 0
