@@ -17,11 +17,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from dealflow.cli.main import main
 from dealflow.cli.smoke import SIMULATOR, scenario
 from dealflow.local import MotoStack
-from dealflow.model import Deal
+from dealflow.local.demo import TENANT as ACME
+from dealflow.local.demo import demo_deal, set_up
+from dealflow.model import Deal, RunRequest
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT = "late"
@@ -230,3 +233,65 @@ def test_a_deployed_stack_is_redriven_through_its_outputs(stack: MotoStack, caps
     [record] = message["records"]
     assert record["outcome"] == "failed" and "dealflow-Runner" in record["error"]
     assert message["deleted"] is False and queued(stack) == 1
+
+
+class ThrottledInvokes:
+    """Lambda answering the dispatcher's Invoke of one automation's runs with TooManyRequestsException
+    (the account's concurrency exhausted); the others start. As ``LambdaRunStarter.start_all`` does,
+    every start of a change is tried before the first refusal is raised."""
+
+    def __init__(self, starter: Any, automation_id: str) -> None:
+        self._starter, self._automation_id, self.refused = starter, automation_id, 0
+
+    def start(self, request: RunRequest) -> bool:
+        if request.automation.id == self._automation_id:
+            self.refused += 1
+            raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Invoke")
+        return bool(self._starter.start(request))
+
+    def start_all(self, requests: list[RunRequest]) -> list[bool]:
+        answers: list[bool] = []
+        refused: ClientError | None = None
+        for request in requests:
+            try:
+                answers.append(self.start(request))
+            except ClientError as exc:
+                refused = refused or exc
+        if refused is not None:
+            raise refused
+        return answers
+
+    def stop(self, execution_id: str) -> None:
+        self._starter.stop(execution_id)
+
+
+def test_invokes_throttled_past_the_retries_reach_the_queue_and_redrive_starts_only_what_never_started(
+    stack: MotoStack,
+) -> None:
+    set_up(stack)
+    stack.create_deal(demo_deal("d-7", "Website redesign", "12500.00", "services"))
+    stack.drain()
+    real = stack.function_runs._inner
+    stack.function_runs._inner = throttled = ThrottledInvokes(real, "won-notify-head")
+    try:
+        stack.move_deal(ACME, "d-7", "won")  # three runs: a workgroup, a copy to delivery, a notification
+        drained = stack.drain()
+    finally:
+        stack.function_runs._inner = real
+
+    assert len(drained.given_up) == 1 and throttled.refused == 4  # first try and 3 retries
+    ran = {r.automation_id for r in stack.runs(ACME, "d-7")}
+    assert {"won-services-workgroup", "won-to-delivery"} <= ran and "won-notify-head" not in ran
+    assert [n for n in stack.notifications() if n.deal_id == "d-7"] == []  # silence, but for the queue
+
+    done = redrive(stack, "--json")
+
+    assert done.returncode == 0, done.stderr
+    [record] = report(done)["messages"][0]["records"]
+    assert record["outcome"] == "ran" and len(record["runs_started"]) == 1
+    assert len(record["runs_already_done"]) == 2  # started on the first delivery: not again
+    [note] = [n for n in stack.notifications() if n.deal_id == "d-7"]
+    assert note.users == ["u-head"]
+    assert len(stack.workgroups(ACME)) == 1
+    deal = stack.get_deal(ACME, "d-7")
+    assert deal is not None and len(deal.copy_ids) == 1
