@@ -115,9 +115,11 @@ def _dispatch(driver: Driver, record: dict[str, Any], seen: RecordOutcome) -> No
         driver.dispatcher.handle(images.get("OldImage"), images.get("NewImage"), seen.event_id)
     except Exception as exc:  # reported, and the message stays for the next redrive
         seen.outcome, seen.error = "failed", f"{type(exc).__name__}: {exc}"
-        return
+    # Also of a failed record: the runs that did start before it failed.
     seen.runs_started = [run for run, started in driver.answers.started.items() if started]
     seen.runs_already_done = [run for run, started in driver.answers.started.items() if not started]
+    if seen.outcome == "failed":
+        return
     if seen.runs_started:
         seen.outcome = "ran"
     elif seen.runs_already_done:
@@ -205,9 +207,7 @@ class Report:
 def _describe(record: RecordOutcome) -> str:
     what = f"{record.tenant_id}/{record.deal_id} {record.event_name} (event {record.event_id}"
     what += f", sequence {record.sequence_number})"
-    if record.outcome == "failed":
-        return f"{what}: {record.error}"
-    runs = []
+    runs: list[str] = [str(record.error)] if record.outcome == "failed" else []
     if record.runs_started:
         runs.append(
             f"{'would start' if record.outcome == 'would start' else 'started'} {', '.join(record.runs_started)}"
