@@ -297,3 +297,30 @@ def _watched_in_template() -> list[tuple[str, frozenset[tuple[str, str]]]]:
                         pairs = [m for m in metric[2:] if isinstance(m, str)]
                         watched.append((metric[1], frozenset(zip(pairs[::2], pairs[1::2], strict=True))))
     return watched
+
+
+def test_a_process_started_by_hand_through_the_api_counts_as_an_api_start(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    admin = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
+    anna = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
+    process = {
+        "kind": "business_process",
+        "id": "follow-up",
+        "name": "Follow up",
+        "entity": "deal",
+        "start_on": ["manual"],
+        "nodes": [{"kind": "action", "action": {"kind": "create_task", "title": "Call back"}}],
+    }
+    assert stack.api("PUT", "/automation/follow-up", process, claims=admin)[0] == 201
+    stack.create_deal(demo_deal("d-5", "Cloud migration", "900.00", "services"))
+    stack.drain()
+    listen()
+    status, started = stack.api("POST", "/deals/d-5/runs", {"process_id": "follow-up"}, claims=anna)
+    stack.drain()
+    printed = _printed(capsys.readouterr().out)
+
+    assert status == 202 and started["started"] is True
+    assert _metric(printed, "RunsStarted", function="api", kind="business_process") == 1
+    assert _metric(printed, "Effects", function="runner", effect="task") == 1
