@@ -19,6 +19,7 @@ from dealflow.local.demo import TENANT, demo_deal, set_up
 from dealflow.local.provision import TEMPLATE
 from dealflow.model import Notify, Recipients, Rule, Trigger, Tunnel
 from dealflow.model.catalog import AUTOMATION_KINDS
+from tests.integration.test_broken_references import ADMIN, _budget_automation
 from tests.integration.test_run_failures import follow_up_waiting, reconciler_event
 
 
@@ -324,3 +325,21 @@ def test_a_process_started_by_hand_through_the_api_counts_as_an_api_start(
     assert status == 202 and started["started"] is True
     assert _metric(printed, "RunsStarted", function="api", kind="business_process") == 1
     assert _metric(printed, "Effects", function="runner", effect="task") == 1
+
+
+def test_automation_skipped_for_broken_references_counts_as_runs_skipped(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    _budget_automation(stack)
+    assert stack.api("DELETE", "/fields/budget", claims=ADMIN)[0] == 200  # rule big-budget now names nothing
+    stack.create_deal(demo_deal("d-1", "Tender", "50000.00", "services"))
+    stack.drain()
+    listen()
+    stack.move_deal(TENANT, "d-1", "negotiation")
+    stack.drain()
+    printed = _printed(capsys.readouterr().out)
+
+    [skipped] = [r for r in stack.runs(TENANT, "d-1") if r.automation_id == "big-budget"]
+    assert skipped.status == "skipped"
+    assert _metric(printed, "RunsSkipped", function="dispatcher", kind="rule") == 1
