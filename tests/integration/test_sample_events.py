@@ -20,6 +20,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing import DurableFunctionTestRunner
 
 from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX
+from dealflow.cli.failed_batches import parse_failure
 from dealflow.engine.run_requests import run_id_for
 from dealflow.local import MotoStack
 from dealflow.local.__main__ import cli
@@ -224,6 +225,31 @@ def test_reconciler_sample_as_given_names_no_execution_here_and_changes_nothing(
     # cannot be found (tests/integration/test_run_failures.py points the event at a real one).
     assert answer == {"run_id": None, "status": None}
     assert stack.run_log.all("acme") == before
+
+
+def test_the_failure_queue_sample_names_a_deployed_batch_that_redrive_reports_lost_here(stack: MotoStack) -> None:
+    """Not a function's input: what the stream mapping's OnFailure destination receives, and
+    `dealflow redrive` reads. Its shard is a deployed stream's, so locally the batch is lost."""
+    assert stack.endpoint is not None
+    body = (EVENTS / "dispatcher-on-failure.json").read_text()
+    batch = parse_failure(body, "DealsTable")
+    assert (batch.shard_id, batch.size, batch.condition) == (
+        "shardId-00000001763888400000-7c1e9a2b",
+        2,
+        "RetryAttemptsExhausted",
+    )
+    stack._sqs.send_message(QueueUrl=stack.resources.queues["DispatcherFailureQueue"], MessageBody=body)
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO / "layers" / "shared" / "python")}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dealflow.cli", "redrive", "--endpoint", stack.endpoint, "--json"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+    )  # fmt: skip
+
+    assert done.returncode == 1, done.stderr  # something was lost
+    [message] = json.loads(done.stdout)["messages"]
+    assert message["lost"]["count"] == 2 and "no longer exists" in message["lost"]["reason"]
+    assert message["records"] == [] and message["deleted"] is True
 
 
 # ---- webhooks --------------------------------------------------------------------------------------

@@ -14,8 +14,12 @@ import pytest
 
 from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.local import MotoStack
+from dealflow.local.cfn_yaml import load_template
 from dealflow.local.demo import TENANT, demo_deal, set_up
+from dealflow.local.provision import TEMPLATE
 from dealflow.model import Notify, Recipients, Rule, Trigger, Tunnel
+from dealflow.model.catalog import AUTOMATION_KINDS
+from tests.integration.test_broken_references import ADMIN, _budget_automation
 from tests.integration.test_run_failures import follow_up_waiting, reconciler_event
 
 
@@ -220,3 +224,122 @@ def test_a_run_whose_execution_timed_out_counts_as_failed_once(
     assert _metric(printed, "RunsFailed", function="run-reconciler", kind="rule") == 1
     [filed] = [line for line in printed if line.get("message") == "run filed as failed"]
     assert (filed["run_id"], filed["deal_id"], filed["automation_id"]) == (run_id, "d-1", "proposal-follow-up")
+
+
+# Every dimension and the values it may take: a handful each, whatever the number of tenants,
+# deals and runs (a tenant, deal or run id as a dimension would be a metric of its own per value).
+FEW_VALUES = {
+    "function": {"dispatcher", "runner", "webhooks", "api", "run-reconciler"},
+    "kind": set(AUTOMATION_KINDS),
+    "effect": {"email", "notification", "deal_write", "task", "workgroup"},
+    "outcome": {"skipped", "stopped", "cancelled"},
+}
+
+
+def test_every_effect_kind_and_a_stopped_run_are_counted_under_dimensions_of_few_values(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    for deal_id, what in (("d-1", "services"), ("d-2", "services"), ("d-3", "products")):
+        stack.create_deal(demo_deal(deal_id, f"Deal {deal_id}", "9000.00", what, company="Fabrikam"))
+    stack.drain()
+    listen()
+    stack.move_deal(TENANT, "d-1", "proposal")  # waits 2 days, then e-mails and creates a task
+    stack.move_deal(TENANT, "d-2", "proposal")
+    stack.drain()
+    stack.move_deal(TENANT, "d-2", "won")  # its follow-up finds it gone: stopped; a workgroup, a copy, a note
+    stack.move_deal(TENANT, "d-3", "lost")
+    stack.advance(days=2)
+    printed = _printed(capsys.readouterr().out)
+
+    assert _metric(printed, "Effects", function="runner", effect="task") == len(stack.tasks(TENANT)) == 1
+    assert _metric(printed, "Effects", function="runner", effect="workgroup") == len(stack.workgroups(TENANT)) == 1
+    assert _metric(printed, "Effects", function="runner", effect="deal_write") >= 1  # the copy to delivery
+    [stopped] = [r for r in stack.runs(TENANT, "d-2") if r.automation_id == "proposal-follow-up"]
+    assert _metric(printed, "RunsStopped", function="runner", kind="rule", outcome=stopped.status) == 1
+    documents = [d for d in printed if "_aws" in d]
+    assert documents
+    for document in documents:
+        [directive] = document["_aws"]["CloudWatchMetrics"]
+        for dimensions in directive["Dimensions"]:
+            assert set(dimensions) <= set(FEW_VALUES), dimensions
+            for name in dimensions:
+                assert document[name] in FEW_VALUES[name], (name, document[name])
+
+    # The dashboard's and the alarms' own metrics are the ones printed: same dimension names and
+    # values (CloudWatch shows an empty graph, and an alarm never fires, for a set nobody publishes).
+    emitted = {
+        (name, frozenset((k, document[k]) for k in dimensions))
+        for document in documents
+        for dimensions in document["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        for name in (m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"])
+        if name in document
+    }
+    names = {name for name, _ in emitted}
+    watched = [w for w in _watched_in_template() if w[0] in names]
+    assert {"RunsStarted", "RunsCompleted", "RunsStopped", "Effects", "DispatcherLag"} <= {w[0] for w in watched}
+    for name, dimensions in watched:
+        assert (name, dimensions) in emitted, (name, dict(dimensions))
+
+
+def _watched_in_template() -> list[tuple[str, frozenset[tuple[str, str]]]]:
+    """Each Dealflow metric the dashboard graphs or an alarm watches, with its dimensions."""
+    resources = load_template(TEMPLATE)["Resources"]
+    watched = []
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and props.get("Namespace") == "Dealflow":
+            dims = frozenset((d["Name"], d["Value"]) for d in props.get("Dimensions", []))
+            watched.append((props["MetricName"], dims))
+        elif resource["Type"] == "AWS::CloudWatch::Dashboard":
+            for widget in json.loads(props["DashboardBody"]["Fn::Sub"])["widgets"]:
+                for metric in widget["properties"]["metrics"]:
+                    if metric[0] == "Dealflow":
+                        pairs = [m for m in metric[2:] if isinstance(m, str)]
+                        watched.append((metric[1], frozenset(zip(pairs[::2], pairs[1::2], strict=True))))
+    return watched
+
+
+def test_a_process_started_by_hand_through_the_api_counts_as_an_api_start(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    admin = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
+    anna = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
+    process = {
+        "kind": "business_process",
+        "id": "follow-up",
+        "name": "Follow up",
+        "entity": "deal",
+        "start_on": ["manual"],
+        "nodes": [{"kind": "action", "action": {"kind": "create_task", "title": "Call back"}}],
+    }
+    assert stack.api("PUT", "/automation/follow-up", process, claims=admin)[0] == 201
+    stack.create_deal(demo_deal("d-5", "Cloud migration", "900.00", "services"))
+    stack.drain()
+    listen()
+    status, started = stack.api("POST", "/deals/d-5/runs", {"process_id": "follow-up"}, claims=anna)
+    stack.drain()
+    printed = _printed(capsys.readouterr().out)
+
+    assert status == 202 and started["started"] is True
+    assert _metric(printed, "RunsStarted", function="api", kind="business_process") == 1
+    assert _metric(printed, "Effects", function="runner", effect="task") == 1
+
+
+def test_automation_skipped_for_broken_references_counts_as_runs_skipped(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    _budget_automation(stack)
+    assert stack.api("DELETE", "/fields/budget", claims=ADMIN)[0] == 200  # rule big-budget now names nothing
+    stack.create_deal(demo_deal("d-1", "Tender", "50000.00", "services"))
+    stack.drain()
+    listen()
+    stack.move_deal(TENANT, "d-1", "negotiation")
+    stack.drain()
+    printed = _printed(capsys.readouterr().out)
+
+    [skipped] = [r for r in stack.runs(TENANT, "d-1") if r.automation_id == "big-budget"]
+    assert skipped.status == "skipped"
+    assert _metric(printed, "RunsSkipped", function="dispatcher", kind="rule") == 1

@@ -103,25 +103,30 @@ def runner_services(counted: Metrics | None = None) -> Services:
     return counted_services(services, counted) if counted is not None else services
 
 
-def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
-    """The dispatcher, counting the runs it starts and those it does not (``metrics("dispatcher")``)."""
+def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -> Dispatcher:
+    """The dispatcher, counting the runs it starts and those it does not (``metrics("dispatcher")``).
+    ``on``: other tables than the function's own, for ``dealflow redrive``, which dispatches with an
+    operator's credentials and a starter of its own (it keeps every not-started entry)."""
     counted = metrics("dispatcher")
     starter = CountedStarter(
         starter
         or LambdaRunStarter(boto3.client("lambda", config=STARTS_CLIENT_CONFIG), settings().need("runner_function")),
         counted,
     )
-    runs = RunLog(tables().automation)
+    t = on or tables()
+    runs = RunLog(t.automation)
 
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
         cancel_waiting(runs, starter, tenant_id, "the deal was deleted", deal_id=deal_id)
 
     return Dispatcher(
-        automation_store().load,
+        automation_store().load if on is None else AutomationStore(on.automation, TenantCompiler()).load,
         starter,
-        CountedDispatchLog(DispatchLog(runs, settings().not_started_sample_rate), counted),
+        CountedDispatchLog(
+            DispatchLog(runs, settings().not_started_sample_rate) if on is None else DispatchLog(runs), counted
+        ),
         on_deleted=deal_deleted,
-        on_change=StepMarker(DealStore(tables().deals, tables().automation)),
+        on_change=StepMarker(DealStore(t.deals, t.automation)),
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.cli import migrate, run_log, runs, smoke, tenants, users, webhook_secret
+from dealflow.cli import migrate, redrive, run_log, runs, smoke, tenants, users, webhook_secret
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
 from dealflow.store.automation import UnknownTenant
@@ -18,10 +18,10 @@ from dealflow.store.tenants import TenantChanged
 
 DESCRIPTION = """\
 Operate a Dealflow stack: tenants, their users and plans, webhook secrets, a smoke test of the
-whole flow, runs (the failed-run inbox, retries, waiting runs), and run records kept aside when
-the run log would not take them. For the people who run the stack, with AWS credentials (the
-standard chain: environment, --profile, SSO, instance role); nothing here is reachable with a
-tenant's API token.
+whole flow, runs (the failed-run inbox, retries, waiting runs), run records kept aside when the
+run log would not take them, and redriving the deal changes the dispatcher gave up on. For the
+people who run the stack, with AWS credentials (the standard chain: environment, --profile, SSO,
+instance role); nothing here is reachable with a tenant's API token.
 
 Every command acts on one of:
   --stack NAME [--region R] [--profile P]   a deployed stack; tables, topic and secret prefix come
@@ -38,6 +38,9 @@ onboarding a tenant after `sam deploy`:
   dealflow webhook-secret rotate acme --stack dealflow
   dealflow smoke --stack dealflow
 
+after DispatcherFailureQueueAlarm, once the cause is fixed:
+  dealflow redrive --dry-run --stack dealflow && dealflow redrive --stack dealflow
+
 `dealflow COMMAND --help` and `dealflow COMMAND ACTION --help` describe each one."""
 
 AWS_PERMISSIONS = (
@@ -45,7 +48,9 @@ AWS_PERMISSIONS = (
     "BatchWriteItem, DeleteItem on its two tables; ssm:GetParameter, PutParameter under the secret prefix; "
     "for `runs retry | cancel | resume`, lambda:InvokeFunction on the runner's alias and "
     "lambda:StopDurableExecution on its executions; "
-    "sqs:ReceiveMessage, DeleteMessage on its RunLogDeadLetterQueue"
+    "sqs:ReceiveMessage, DeleteMessage on its RunLogDeadLetterQueue; "
+    "for redrive also sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on DispatcherFailureQueue, "
+    "dynamodb:GetShardIterator, GetRecords on the deals stream, lambda:InvokeFunction on the runner's alias"
 )
 
 
@@ -78,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_commands(commands, where)
     runs.add_commands(commands, where)
     run_log.add_commands(commands, where)
+    redrive.add_commands(commands, where)
     return root
 
 

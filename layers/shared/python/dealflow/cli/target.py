@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX, secret_name
 from dealflow.cli.errors import CliError
 from dealflow.engine.compiled import TenantCompiler
+from dealflow.runtime import Tables
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.run_dead_letter import SqsRunDeadLetter
@@ -27,6 +28,7 @@ TOPIC_OUTPUT = "NotificationsTopicArn"
 SECRET_PREFIX_OUTPUT = "WebhookSecretPrefix"
 SENDER_OUTPUT = "SenderEmail"
 DEAD_LETTER_OUTPUT = "RunLogDeadLetterQueueUrl"
+FAILURE_QUEUE_OUTPUT = "DispatcherFailureQueueUrl"  # dealflow redrive
 REQUIRED_OUTPUTS = (*TABLE_OUTPUTS.values(), TOPIC_OUTPUT, SECRET_PREFIX_OUTPUT)
 LOCAL_REGION = "eu-west-1"  # the harness's default region (MotoStack)
 
@@ -74,6 +76,12 @@ class Target:
         return self.session.resource("dynamodb")
 
     @cached_property
+    def tables(self) -> Tables:
+        return Tables(
+            deals=self._dynamodb.Table(self.deals_table), automation=self._dynamodb.Table(self.automation_table)
+        )
+
+    @cached_property
     def compiler(self) -> TenantCompiler:
         return TenantCompiler()
 
@@ -106,6 +114,13 @@ class Target:
                 "deploy the current template.yaml (sam build && sam deploy)"
             )
         return SqsRunDeadLetter(self.client("sqs"), self.run_dead_letter_queue)
+
+    def output(self, key: str) -> str:
+        """A stack output only some commands need (the harness names the same for a moto server)."""
+        value = self.outputs.get(key)
+        if not value:
+            raise CliError(f"{self.where} lacks the output {key}: deploy the current template.yaml")
+        return value
 
     def secret_name(self, tenant_id: str) -> str:
         return secret_name(self.secret_prefix, tenant_id)
@@ -171,4 +186,5 @@ def from_endpoint(url: str, region: str | None = None) -> Target:
         topic_arn=resources.topics["NotificationsTopic"],
         run_dead_letter_queue=resources.queues.get("RunLogDeadLetterQueue"),
         endpoint=url.rstrip("/"),
+        outputs={FAILURE_QUEUE_OUTPUT: resources.queues["DispatcherFailureQueue"]},
     )

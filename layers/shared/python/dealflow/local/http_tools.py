@@ -208,10 +208,13 @@ class HttpTools:
     def call_api(self, event: dict[str, Any]) -> dict[str, Any]:
         """Hand an HTTP API event to the deployed management API handler (loaded once, with the
         stack's in-process run starter); returns its raw response. The local HTTP server's door."""
+        from dealflow.engine.signals import CountedStarter
         from dealflow.local.stack import LambdaContext, _load_handler, _swap_in
 
         app = self._api_app
         if app is None:
             app = self._api_app = _load_handler("api", self.iam)
-            _swap_in(app, DEPS=replace(app.DEPS, starter=self.function_runs, settle=self.runs_port.settle))
+            # Counted as functions/api/app.py counts its starts on AWS (RunsStarted, function "api").
+            starter = CountedStarter(self.function_runs, app.METRICS)
+            _swap_in(app, DEPS=replace(app.DEPS, starter=starter, settle=self.runs_port.settle))
         return app.handler(event, LambdaContext("ApiFunction"))

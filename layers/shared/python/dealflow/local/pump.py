@@ -7,6 +7,7 @@ epoch seconds. Both are fixed here, so the dispatcher sees exactly what it would
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,12 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
 
 
 class StreamPump:
-    def __init__(self, streams: Any, stream_arn: str) -> None:
+    def __init__(
+        self, streams: Any, stream_arn: str, seen: Callable[[str, dict[str, Any]], None] | None = None
+    ) -> None:
         self._streams = streams
         self._arn = stream_arn
+        self._seen = seen  # told each record's shard as it is read (the harness's StreamHistory)
         self._iterators: dict[str, str | None] = {}
 
     def _discover_shards(self) -> None:
@@ -41,7 +45,10 @@ class StreamPump:
             while iterator:
                 page = self._streams.get_records(ShardIterator=iterator, Limit=1000)
                 iterator = page.get("NextShardIterator")
-                records.extend(lambda_record(r, self._arn) for r in page["Records"])
+                for record in page["Records"]:
+                    if self._seen is not None:
+                        self._seen(shard_id, record)
+                    records.append(lambda_record(record, self._arn))
                 if not page["Records"]:
                     break
             self._iterators[shard_id] = iterator

@@ -45,6 +45,7 @@ from dealflow.local.outbox import Email, Notification, Outbox
 from dealflow.local.provision import TEMPLATE, Resources, attach, ensure_page_key, provision
 from dealflow.local.pump import StreamPump
 from dealflow.local.sessions import new_session
+from dealflow.local.stream_history import StreamHistory, on_failure_record
 from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
@@ -211,7 +212,11 @@ class MotoStack(AutomationTools, HttpTools):
         self._webhooks_app = _load_handler("webhooks", self.iam)
         _swap_in(self._webhooks_app, RECEIVER=runtime.webhook_receiver(self.function_runs))
         self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
-        self._pump = StreamPump(session.client("dynamodbstreams"), self.resources.streams["DealsTable"])
+        # The stream's 24-hour retention on the harness clock, and each record's shard (stream_history).
+        self._history = StreamHistory(self.resources.streams["DealsTable"], self.clock).__enter__()
+        self._pump = StreamPump(
+            session.client("dynamodbstreams"), self.resources.streams["DealsTable"], seen=self._history.saw
+        )
         if self._attach:
             self._pump.poll()  # changes made before this stack attached were another harness's to run
         self._sqs = session.client("sqs")
@@ -225,6 +230,8 @@ class MotoStack(AutomationTools, HttpTools):
         """Stop everything; raises IamContractBroken if a function made a call its role forbids."""
         if getattr(self, "runs_port", None) is not None:
             self.runs_port.close()
+        if getattr(self, "_history", None) is not None:
+            self._history.__exit__()
         if self._saved_default_session:
             boto3.DEFAULT_SESSION = self._saved_default_session.pop()
         if self._mock is not None:
@@ -326,29 +333,27 @@ class MotoStack(AutomationTools, HttpTools):
                 report.failed_records.append(seq)
                 attempts[seq] = attempts.get(seq, 0) + 1
                 if attempts[seq] > MAX_RETRIES:
-                    self._give_up(record)
+                    self.give_up([record])
                     report.given_up.append(seq)
                 else:
                     retry.append(record)
             records = retry
 
-    def _give_up(self, record: dict[str, Any]) -> None:
-        """What the mapping's OnFailure destination receives: where the record is, not the record.
-        Lambda sends it with the dispatcher's role."""
+    def give_up(self, records: list[dict[str, Any]], condition: str = "RetryAttemptsExhausted") -> None:
+        """What the stream mapping does with a batch of Lambda-shaped records (consecutive, of one
+        shard) it gives up on: its OnFailure destination receives where they are, not the records
+        (``dealflow redrive`` reads them back). Lambda sends it with the dispatcher's role."""
+        failure = on_failure_record(
+            records,
+            self._history.shard_of(records[0]["dynamodb"]["SequenceNumber"]),
+            records[0]["eventSourceARN"],
+            function_arn=LambdaContext("DispatcherFunction").invoked_function_arn,
+            invocations=MAX_RETRIES + 1,
+            condition=condition,
+        )
         with self.iam.running(self._stream_reader):
             self._sqs.send_message(
-                QueueUrl=self.resources.queues["DispatcherFailureQueue"],
-                MessageBody=json.dumps(
-                    {
-                        "requestContext": {"condition": "RetryAttemptsExhausted"},
-                        "DDBStreamBatchInfo": {
-                            "streamArn": record["eventSourceARN"],
-                            "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
-                            "endSequenceNumber": record["dynamodb"]["SequenceNumber"],
-                            "batchSize": 1,
-                        },
-                    }
-                ),
+                QueueUrl=self.resources.queues["DispatcherFailureQueue"], MessageBody=json.dumps(failure)
             )
 
     def drain(self, max_rounds: int = 50) -> DrainReport:
