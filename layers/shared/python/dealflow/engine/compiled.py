@@ -33,6 +33,7 @@ class CompiledAutomation:
     # What every run request of it carries, worked out once here rather than per planned run.
     ref: dict[str, Any] = field(init=False, default_factory=dict)
     compared: frozenset[str] = field(init=False, default=frozenset())
+    name_key: bytes = field(init=False, default=b"")  # the id as its runs' names hash it (run_requests)
 
     def __post_init__(self) -> None:
         automation = self.automation
@@ -40,6 +41,7 @@ class CompiledAutomation:
         ref = {"id": automation.id, "version": automation.version, "digest": content_digest(automation)}
         object.__setattr__(self, "ref", ref | {"kind": automation.kind, "name": automation.name})
         object.__setattr__(self, "compared", compared_fields(automation))
+        object.__setattr__(self, "name_key", automation.id.encode())
 
 
 class AutomationIndex:
@@ -70,6 +72,15 @@ class AutomationIndex:
             for name in referenced_fields(compiled.automation.condition)
         )
         self._by_event = {key: tuple(found) for key, found in by_event.items()}
+        self._processes = {
+            (entity, start): found
+            for key, found in self._by_event.items()
+            if key.startswith("process:")
+            for entity, start in [key.split(":")[1:3]]
+        }
+        # Whether a linked lead's triggers wait for its deal being won or lost: else a stage
+        # entry need not look the lead up.
+        self.waits_for_leads = bool(self.on_event("linked_deal_won") or self.on_event("linked_deal_lost"))
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
         """Rules and tunnels that run when a deal enters this stage."""
@@ -81,7 +92,7 @@ class AutomationIndex:
 
     def processes(self, entity: str, start: str) -> tuple[CompiledAutomation, ...]:
         """Business processes of an entity that start on ``add``, ``change`` or ``manual``."""
-        return self._by_event.get(f"process:{entity}:{start}", ())
+        return self._processes.get((entity, start), ())
 
 
 @dataclass(frozen=True)
