@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 
-from bench import cold_start, dispatch, handler, peers
+from bench import cold_start, dispatch, dispatcher_rss, handler, peers
 from bench.workload import NEVER, build
 from dealflow.language.conditions import compile_condition
 from dealflow.model import AllOf, Clause, Condition, parse_item
@@ -157,3 +157,12 @@ def test_cold_start_bench_measures_a_function_with_and_without_the_tracer(capsys
     assert untraced["LAMBDA_TASK_ROOT"] == traced["LAMBDA_TASK_ROOT"]  # both as on Lambda
     assert untraced["POWERTOOLS_TRACE_DISABLED"] == "true" and "POWERTOOLS_TRACE_DISABLED" not in traced
     assert "dispatcher +tracer" in capsys.readouterr().out
+
+
+def test_dispatcher_rss_bench_runs_a_batch_in_a_fresh_process(capsys: pytest.CaptureFixture[str]) -> None:
+    boto3_only, dispatcher, expected = dispatcher_rss.main(["--rules", "20", "--batch-size", "10", "--runs", "1"])
+
+    assert dispatcher.started == [expected] and expected > 0  # the batch started what the floor fires
+    assert dispatcher.batch_mb[0] >= dispatcher.import_mb[0] > boto3_only.import_mb[0] > 0
+    printed = capsys.readouterr().out
+    assert "after the batch" in printed and "import boto3" in printed

@@ -10,26 +10,36 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from functools import cached_property
-from typing import Any
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
 from dealflow.language.conditions import AS_IS as _AS_IS
 from dealflow.language.conditions import facts, normalize
-from dealflow.model.deal import Contact, Deal, parse_item
-from dealflow.model.run import StageEntry
-from dealflow.model.tenant import Tenant
+
+if TYPE_CHECKING:  # the dispatcher imports this module: models load when first used (cold start)
+    from dealflow.model.deal import Deal
+    from dealflow.model.run import StageEntry
+    from dealflow.model.tenant import Tenant
 
 # Bookkeeping the engine itself changes on every write; never a reason for automation to fire.
 _BOOKKEEPING = frozenset({"version", "updated_at", "caused_by", "copy_ids"})
 # What the flat view leaves out: custom fields sit beside the standard ones, causation is no field.
 _NOT_IN_VIEW = frozenset({"fields", "caused_by"})
-# A stored item leaves out what is empty; the model fills it in. The view must see the same.
-_DEFAULTS: dict[str, Any] = {
-    name: spec.get_default(call_default_factory=True)
-    for name, spec in Deal.model_fields.items()
-    if not spec.is_required() and name not in _NOT_IN_VIEW
-}
-_CONTACT: dict[str, Any] = {name: spec.get_default() for name, spec in Contact.model_fields.items()}
+
+
+@cache
+def _defaults() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A stored item leaves out what is empty; the model fills it in, and the view must see the
+    same: the deal's defaults, and its contact's. Read from the models when first needed."""
+    from dealflow.model.deal import Contact, Deal
+
+    deal = {
+        name: spec.get_default(call_default_factory=True)
+        for name, spec in Deal.model_fields.items()
+        if not spec.is_required() and name not in _NOT_IN_VIEW
+    }
+    return deal, {name: spec.get_default() for name, spec in Contact.model_fields.items()}
+
 
 Item = dict[str, Any]
 """A deal or lead as stored: DealsTable's item as plain Python values (numbers as Decimal)."""
@@ -58,13 +68,14 @@ def view(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
     standard field present (its model default when the item leaves it out)."""
     if item is None:
         return None
-    values = {**_DEFAULTS, **item}
+    defaults, contact = _defaults()
+    values = {**defaults, **item}
     custom = values.pop("fields", None)
     values.pop("caused_by", None)
     if values["amount"] is not None and type(values["amount"]) is not Decimal:
         values["amount"] = _amount(values["amount"])
     if values["contact"] is not None:
-        values["contact"] = {**_CONTACT, **values["contact"]}
+        values["contact"] = {**contact, **values["contact"]}
     if custom:
         values.update(custom)
     return values
@@ -91,14 +102,18 @@ def _same(value: Any) -> Any:
     return value
 
 
+# The standard fields whose stored value the view reads otherwise (``_standard``).
+_VIEWED = frozenset({"amount", "contact"})
+
+
 def _standard(name: str, value: Any) -> Any:
     """A standard field's value as the view shows it (``_MISSING``: left out of the item)."""
     if value is _MISSING:
-        return _DEFAULTS.get(name)
+        return _defaults()[0].get(name)
     if name == "amount" and value is not None and type(value) is not Decimal:
         return _amount(value)
     if name == "contact" and value is not None:
-        return {**_CONTACT, **value}
+        return {**_defaults()[1], **value}
     return value
 
 
@@ -200,10 +215,14 @@ class DealChange:
 
     @cached_property
     def old(self) -> Deal | None:
+        from dealflow.model.deal import parse_item
+
         return None if self.old_item is None else parse_item(self.old_item)
 
     @cached_property
     def new(self) -> Deal | None:
+        from dealflow.model.deal import parse_item
+
         return None if self.new_item is None else parse_item(self.new_item)
 
     @cached_property
@@ -231,6 +250,8 @@ class DealChange:
     def stage_entry(self) -> StageEntry | None:
         """Set when the deal entered a stage: on creation, or on a move to another stage."""
         entry = self.started_by
+        from dealflow.model.run import StageEntry
+
         return None if entry is None else StageEntry.model_construct(**entry)
 
     def facts(self, names: Iterable[str] | None = None, *, before: bool = False) -> dict[str, Any] | None:
@@ -265,7 +286,10 @@ class DealChange:
                 value = raw["S"] if "S" in raw else decode(raw)
             else:
                 raw = source.get(name)
-                value = _standard(name, _MISSING if raw is None else decode(raw))
+                if raw is None or name in _VIEWED:
+                    value = _standard(name, _MISSING if raw is None else decode(raw))
+                else:
+                    value = raw["S"] if "S" in raw else decode(raw)
             found[name] = value if type(value) in _AS_IS else normalize(value)
         return found
 
@@ -311,13 +335,15 @@ def item_change(
             raise ValueError("a change needs an old or a new image")
         ids = _key(old["tenant_id"], decode), _key(old["id"], decode)
         return DealChange(ChangeKind.DELETED, *ids, None, None, old, decode)
-    pipeline, stage = new["pipeline_id"], new["stage_id"]
-    ids = _key(new["tenant_id"], decode), _key(new["id"], decode)
+    tenant, deal, pipeline, stage = new["tenant_id"], new["id"], new["pipeline_id"], new["stage_id"]
     # Compared as stored, whatever the encoding: a move is a different pipeline or stage attribute.
     moved = old is None or old["pipeline_id"] != pipeline or old["stage_id"] != stage
-    entered = (_key(pipeline, decode), _key(stage, decode)) if moved else None
+    if decode is not _same:  # keys and places are text: read inline, not a call per attribute
+        tenant, deal = tenant.get("S") or decode(tenant), deal.get("S") or decode(deal)
+        if moved:
+            pipeline, stage = pipeline.get("S") or decode(pipeline), stage.get("S") or decode(stage)
     kind = ChangeKind.CREATED if old is None else ChangeKind.UPDATED
-    return DealChange(kind, *ids, None, entered, old, decode, new_source=new)
+    return DealChange(kind, tenant, deal, None, (pipeline, stage) if moved else None, old, decode, new_source=new)
 
 
 def diff(old: Deal | None, new: Deal | None) -> DealChange:

@@ -7,17 +7,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dealflow.engine.changes import tenant_facts
-from dealflow.engine.compile_run import compared_fields
-from dealflow.engine.references import ReferenceReport, report
 from dealflow.language.conditions import Predicate, Test, compile_condition, facts, reads_before, referenced_fields
-from dealflow.model import FieldDefinition, Pipeline, Tenant
-from dealflow.model.automation import Trigger
-from dealflow.model.catalog import STORED_KINDS, Automation, content_digest
-from dealflow.model.process import BusinessProcess
-from dealflow.model.workflow import FieldStepWorkflow
+
+# The dispatcher imports this module; what compiling needs (the models, the reference checks and
+# their Jinja2) loads with the first automation compiled, not at import (cold start).
+if TYPE_CHECKING:
+    from dealflow.engine.references import ReferenceReport
+    from dealflow.model import FieldDefinition, Pipeline, Tenant
+    from dealflow.model.catalog import Automation
+    from dealflow.model.workflow import FieldStepWorkflow
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
 MAX_DEPTH = 8
@@ -36,6 +37,9 @@ class CompiledAutomation:
     name_key: bytes = field(init=False, default=b"")  # the id as its runs' names hash it (run_requests)
 
     def __post_init__(self) -> None:
+        from dealflow.engine.compile_run import compared_fields
+        from dealflow.model.catalog import content_digest
+
         automation = self.automation
         object.__setattr__(self, "test", None if automation.condition is None else self.predicate.test)
         ref = {"id": automation.id, "version": automation.version, "digest": content_digest(automation)}
@@ -48,6 +52,9 @@ class AutomationIndex:
     """Enabled automation by what starts it."""
 
     def __init__(self, automations: Iterable[Automation]) -> None:
+        from dealflow.model.automation import Trigger
+        from dealflow.model.process import BusinessProcess
+
         by_stage: dict[tuple[str, str], list[CompiledAutomation]] = {}
         by_event: dict[str, list[CompiledAutomation]] = {}
         for automation in automations:
@@ -124,6 +131,9 @@ class TenantAutomation:
 
 def compile_tenant(tenant: Tenant, definitions: Mapping[str, Sequence[Any]]) -> TenantAutomation:
     """Compile a tenant's stored definitions (by stored kind: PIPELINE, FIELD, RULE, …)."""
+    from dealflow.engine.references import report
+    from dealflow.model.catalog import STORED_KINDS
+
     automations = [a for kind in STORED_KINDS for a in definitions.get(kind, ())]
     pipelines = {p.id: p for p in definitions.get("PIPELINE", ())}
     fields = {f.code: f for f in definitions.get("FIELD", ())}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
@@ -19,9 +19,10 @@ from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutoma
 from dealflow.engine.run_requests import RequestMaker
 from dealflow.engine.run_starts import start_runs
 from dealflow.language.conditions import Facts, Trace, explain
-from dealflow.model import Deal, RunRequest, Trigger
-from dealflow.model.pipeline import StageSemantic
-from dealflow.ports import RunStarter
+
+if TYPE_CHECKING:  # the dispatcher imports this module: models load with the first automation (cold start)
+    from dealflow.model import Deal, RunRequest
+    from dealflow.ports import RunStarter
 
 
 @dataclass(slots=True)  # not frozen: one is made per condition that fails, and frozen costs more to make
@@ -60,6 +61,8 @@ class RunPlan:
     @property
     def runs(self) -> list[RunRequest]:
         if self._runs is None or len(self._runs) != len(self.planned):
+            from dealflow.model import RunRequest
+
             self._runs = [RunRequest.model_validate(planned) for planned in self.planned]
         return self._runs
 
@@ -160,7 +163,7 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
         watching = [
             c
             for c in field_triggers
-            if isinstance(c.automation, Trigger)
+            if c.automation.kind == "trigger"
             and c.automation.pipeline_id == change.value("pipeline_id")
             and c.automation.field in change.changed_fields
         ]
@@ -196,6 +199,8 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
             _merge(plan, process_plan)
     lead_id = change.value("lead_id") if entered is not None and index.waits_for_leads and entity == "deal" else None
     if entered is not None and lead_id:
+        from dealflow.model.pipeline import StageSemantic
+
         pipeline = automation.pipelines.get(entered[0])
         stage = pipeline.stage(entered[1]) if pipeline else None
         if stage is not None and stage.semantic is not StageSemantic.IN_PROGRESS:
@@ -252,7 +257,7 @@ def plan_event(
     candidates = [
         c
         for c in automation.index.on_event(event)
-        if isinstance(c.automation, Trigger)
+        if c.automation.kind == "trigger"
         and c.automation.pipeline_id == item.pipeline_id
         and (event != "custom" or c.automation.custom_event == custom_event)
     ]

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dealflow.engine.changes import ChangeKind, DealChange, diff
 from dealflow.engine.checkpoints import to_json
 from dealflow.engine.compiled import CompiledAutomation
 from dealflow.language.conditions import compile_condition
-from dealflow.model import Deal, RunRequest
-from dealflow.model.catalog import Automation
+
+if TYPE_CHECKING:  # the dispatcher imports this module: no models at import (cold start)
+    from dealflow.model import Deal, RunRequest
+    from dealflow.model.catalog import Automation
 
 _sha256 = hashlib.sha256
 
@@ -128,4 +130,6 @@ def run_request(
     )
     if run_id is not None:
         planned["run_id"] = run_id
+    from dealflow.model import RunRequest
+
     return RunRequest.model_validate({**planned, "parameters": dict(parameters or {})})
