@@ -45,7 +45,7 @@ class NotStarted:
         return seen
 
 
-@dataclass
+@dataclass(slots=True)
 class RunPlan:
     """The runs one change (or one outside event) starts, and why the others do not.
 
