@@ -35,15 +35,22 @@ from bench import LAYER
 from bench.measure import REPO, function_environment, functions
 
 BASELINE = "import boto3"
+# Peak RSS from /proc (VmHWM): getrusage's ru_maxrss of a child starts at its parent's size when
+# forked, so it would report this bench's own footprint for every child below it.
 _CHILD = """
-import json, resource, sys, time
+import json, re, resource, sys, time
 sys.path[:0] = {paths!r}
+def peak_kb():
+    try:
+        return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+    except (OSError, AttributeError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 wall, cpu = time.perf_counter(), time.process_time()
 {statement}
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-print(json.dumps({{"wall": wall, "cpu": cpu, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+print(json.dumps({{"wall": wall, "cpu": cpu, "rss_kb": peak_kb()}}))
 """
-_AWS = {
+AWS_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
@@ -83,12 +90,12 @@ def children(names: Sequence[str] | None = None, tracer: bool = False) -> list[C
     """The boto3 baseline, then each function (all, or those named by folder: api, dispatcher…),
     with ``tracer`` each untraced and traced, as on Lambda."""
     base = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TZ")}
-    found = [Child("import boto3", "import boto3", [], {**base, **_AWS})]
+    found = [Child("import boto3", "import boto3", [], {**base, **AWS_ENVIRONMENT})]
     for logical_id, code_uri in sorted(functions().items(), key=lambda item: item[1]):
         folder = Path(code_uri).name
         if names and folder not in names:
             continue
-        env = {**base, **_AWS, **function_environment(logical_id)}
+        env = {**base, **AWS_ENVIRONMENT, **function_environment(logical_id)}
         paths = [str(REPO / code_uri), LAYER]
         if not tracer:
             found.append(Child(folder, "import app", paths, env))

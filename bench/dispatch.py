@@ -46,6 +46,7 @@ class ScanIndex:
     def __init__(self, compiled: Sequence[CompiledAutomation], reads: frozenset[str]) -> None:
         self._all = list(compiled)
         self.reads = reads  # the fields conditions read, as the index knows them
+        self.waits_for_leads = bool(self.on_event("linked_deal_won") or self.on_event("linked_deal_lost"))
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
         return tuple(

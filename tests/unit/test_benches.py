@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 
-from bench import cold_start, dispatch, handler, partitions, peers
+from bench import cold_start, dispatch, dispatcher_rss, handler, partitions, peers
 from bench.workload import NEVER, build
 from dealflow.language.conditions import compile_condition
 from dealflow.model import AllOf, Clause, Condition, parse_item
@@ -180,3 +180,12 @@ def test_partitions_bench_bills_the_writes_the_code_made_and_shards_the_tenants_
     print(partitions.report(found, rate=2000))
     printed = capsys.readouterr().out
     assert "AutomationTable by_tenant" in printed and "today" in printed and "sharded" in printed
+
+
+def test_dispatcher_rss_bench_runs_a_batch_in_a_fresh_process(capsys: pytest.CaptureFixture[str]) -> None:
+    boto3_only, dispatcher, expected = dispatcher_rss.main(["--rules", "20", "--batch-size", "10", "--runs", "1"])
+
+    assert dispatcher.started == [expected] and expected > 0  # the batch started what the floor fires
+    assert dispatcher.batch_mb[0] >= dispatcher.import_mb[0] > boto3_only.import_mb[0] > 0
+    printed = capsys.readouterr().out
+    assert "after the batch" in printed and "import boto3" in printed

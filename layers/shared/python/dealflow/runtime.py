@@ -7,31 +7,65 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import boto3
 
 from dealflow.aws.metrics import EmfMetrics
 from dealflow.aws.run_starter import STARTS_CLIENT_CONFIG, LambdaRunStarter
 from dealflow.aws.settings import Settings
-from dealflow.engine.compiled import TenantCompiler
 from dealflow.engine.dispatch import Dispatcher
-from dealflow.engine.dispatch_log import DispatchLog, cancel_waiting
-from dealflow.engine.field_steps import StepMarker
-from dealflow.engine.signals import CountedDispatchLog, CountedStarter, counted_services
-from dealflow.ports import Executions, Metrics, RunStarter
-from dealflow.store.automation import AutomationStore
-from dealflow.store.deals import DealStore
-from dealflow.store.runs import RunLog
+from dealflow.engine.signals import CountedStarter
 
 # Each function loads what it alone uses inside the function that builds it: the dispatcher
-# neither the runner's durable SDK, nor the webhooks, nor the API.
+# neither the runner's durable SDK, nor the webhooks, nor the API; and not the models, the stores
+# or Jinja2 at import either (they load with its first automation: ``Deferred``).
 if TYPE_CHECKING:
     from dealflow.aws.secrets import ParameterStorePageKeys, ParameterStoreSecrets
     from dealflow.engine.actions import Services
+    from dealflow.engine.compiled import TenantAutomation
+    from dealflow.engine.dispatch import DispatcherLog
+    from dealflow.engine.field_steps import StepMarker
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
+    from dealflow.ports import Executions, Metrics, RunStarter
+    from dealflow.store.automation import AutomationStore
+    from dealflow.store.runs import RunLog
     from dealflow.webhooks import WebhookReceiver
+
+T = TypeVar("T")
+
+
+class Deferred(Generic[T]):
+    """An object built when first used, then used as is: a service whose module loads the models
+    (a store, the dispatcher's log) is wired when the container starts, but imported and built
+    on the first call that needs it. The AWS clients it wraps are built at once, as ever."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._built: T | None = None
+
+    def __call__(self) -> T:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def proxy(self) -> T:
+        """A stand-in with the built object's methods (looked up on it, so it has them all)."""
+        return cast(T, _StandIn(self))
+
+
+class _StandIn:
+    __slots__ = ("_deferred",)
+
+    def __init__(self, deferred: Deferred[Any]) -> None:
+        self._deferred = deferred
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._deferred(), name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._deferred()(*args, **kwargs)
 
 
 @cache
@@ -74,6 +108,9 @@ def tables() -> Tables:
 
 @cache
 def automation_store() -> AutomationStore:
+    from dealflow.engine.compiled import TenantCompiler
+    from dealflow.store.automation import AutomationStore
+
     return AutomationStore(tables().automation, TenantCompiler())
 
 
@@ -81,9 +118,12 @@ def runner_services(counted: Metrics | None = None) -> Services:
     """The runner's ports; with ``counted``, every effect they perform is counted there."""
     from dealflow.aws.adapters import EFFECT_CLIENT_CONFIG, SesMailer, SnsNotifier
     from dealflow.engine.actions import Services
+    from dealflow.engine.signals import counted_services
+    from dealflow.store.deals import DealStore
     from dealflow.store.ledger import EffectLedger
     from dealflow.store.records import RecordStore
     from dealflow.store.run_dead_letter import SqsRunDeadLetter
+    from dealflow.store.runs import RunLog
 
     t, s = tables(), settings()
     services = Services(
@@ -105,8 +145,10 @@ def runner_services(counted: Metrics | None = None) -> Services:
 
 def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -> Dispatcher:
     """The dispatcher, counting the runs it starts and those it does not (``metrics("dispatcher")``).
-    ``on``: other tables than the function's own, for ``dealflow redrive``, which dispatches with an
-    operator's credentials and a starter of its own (it keeps every not-started entry)."""
+    Its clients are built now; its log, step marker and automation store (and with them the models)
+    on the first record that needs them. ``on``: other tables than the function's own, for
+    ``dealflow redrive``, which dispatches with an operator's credentials and a starter of its own
+    (it keeps every not-started entry)."""
     counted = metrics("dispatcher")
     starter = CountedStarter(
         starter
@@ -114,19 +156,46 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
         counted,
     )
     t = on or tables()
-    runs = RunLog(t.automation)
+    sample_rate = settings().not_started_sample_rate if on is None else 1.0
+
+    def run_log() -> RunLog:
+        from dealflow.store.runs import RunLog
+
+        return RunLog(t.automation)
+
+    runs = Deferred(run_log)
+
+    def dispatch_log() -> DispatcherLog:
+        from dealflow.engine.dispatch_log import DispatchLog
+        from dealflow.engine.signals import CountedDispatchLog
+
+        return CountedDispatchLog(DispatchLog(runs(), sample_rate), counted)
+
+    def step_marker() -> StepMarker:
+        from dealflow.engine.field_steps import StepMarker
+        from dealflow.store.deals import DealStore
+
+        return StepMarker(DealStore(t.deals, t.automation))
+
+    def automation(tenant_id: str) -> TenantAutomation:
+        if on is None:
+            return automation_store().load(tenant_id)
+        from dealflow.engine.compiled import TenantCompiler
+        from dealflow.store.automation import AutomationStore
+
+        return AutomationStore(on.automation, TenantCompiler()).load(tenant_id)
 
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
-        cancel_waiting(runs, starter, tenant_id, "the deal was deleted", deal_id=deal_id)
+        from dealflow.engine.dispatch_log import cancel_waiting
+
+        cancel_waiting(runs(), starter, tenant_id, "the deal was deleted", deal_id=deal_id)
 
     return Dispatcher(
-        automation_store().load if on is None else AutomationStore(on.automation, TenantCompiler()).load,
+        automation,
         starter,
-        CountedDispatchLog(
-            DispatchLog(runs, settings().not_started_sample_rate) if on is None else DispatchLog(runs), counted
-        ),
+        Deferred(dispatch_log).proxy(),
         on_deleted=deal_deleted,
-        on_change=StepMarker(DealStore(t.deals, t.automation)),
+        on_change=Deferred(step_marker).proxy(),
     )
 
 
@@ -134,6 +203,7 @@ def run_reconciler(executions: Executions | None = None) -> Callable[[ExecutionS
     """What the run reconciler needs: the runner's executions (an ended run's request) and the run log."""
     from dealflow.aws.executions import LambdaExecutions
     from dealflow.engine.run_failures import reconcile
+    from dealflow.store.runs import RunLog
 
     executions = executions or LambdaExecutions(boto3.client("lambda"))
     # The automation table only: the reconciler has no business with deals.
@@ -164,6 +234,7 @@ def page_keys() -> ParameterStorePageKeys:
 
 def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     """What the webhooks handler needs: secrets, automation, deals, the replay guard, a run starter."""
+    from dealflow.store.deals import DealStore
     from dealflow.store.webhook_events import WebhookEventLog
     from dealflow.webhooks import WebhookReceiver
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from dealflow.model import RunRequest
+if TYPE_CHECKING:  # the dispatcher imports this module: no models at import (cold start)
+    from dealflow.model import RunRequest
 
 # Invokes in flight at once per container: one change may start dozens of runs, each an Invoke of
 # ~20–50 ms; in a row, a busy batch would spend its function's timeout waiting. boto3 clients are

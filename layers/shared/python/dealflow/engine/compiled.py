@@ -7,17 +7,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dealflow.engine.changes import tenant_facts
-from dealflow.engine.compile_run import compared_fields
-from dealflow.engine.references import ReferenceReport, report
 from dealflow.language.conditions import Predicate, Test, compile_condition, facts, reads_before, referenced_fields
-from dealflow.model import FieldDefinition, Pipeline, Tenant
-from dealflow.model.automation import Trigger
-from dealflow.model.catalog import STORED_KINDS, Automation, content_digest
-from dealflow.model.process import BusinessProcess
-from dealflow.model.workflow import FieldStepWorkflow
+
+# The dispatcher imports this module; what compiling needs (the models, the reference checks and
+# their Jinja2) loads with the first automation compiled, not at import (cold start).
+if TYPE_CHECKING:
+    from dealflow.engine.references import ReferenceReport
+    from dealflow.model import FieldDefinition, Pipeline, Tenant
+    from dealflow.model.catalog import Automation
+    from dealflow.model.workflow import FieldStepWorkflow
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
 MAX_DEPTH = 8
@@ -33,19 +34,27 @@ class CompiledAutomation:
     # What every run request of it carries, worked out once here rather than per planned run.
     ref: dict[str, Any] = field(init=False, default_factory=dict)
     compared: frozenset[str] = field(init=False, default=frozenset())
+    name_key: bytes = field(init=False, default=b"")  # the id as its runs' names hash it (run_requests)
 
     def __post_init__(self) -> None:
+        from dealflow.engine.compile_run import compared_fields
+        from dealflow.model.catalog import content_digest
+
         automation = self.automation
         object.__setattr__(self, "test", None if automation.condition is None else self.predicate.test)
         ref = {"id": automation.id, "version": automation.version, "digest": content_digest(automation)}
         object.__setattr__(self, "ref", ref | {"kind": automation.kind, "name": automation.name})
         object.__setattr__(self, "compared", compared_fields(automation))
+        object.__setattr__(self, "name_key", automation.id.encode())
 
 
 class AutomationIndex:
     """Enabled automation by what starts it."""
 
     def __init__(self, automations: Iterable[Automation]) -> None:
+        from dealflow.model.automation import Trigger
+        from dealflow.model.process import BusinessProcess
+
         by_stage: dict[tuple[str, str], list[CompiledAutomation]] = {}
         by_event: dict[str, list[CompiledAutomation]] = {}
         for automation in automations:
@@ -70,6 +79,15 @@ class AutomationIndex:
             for name in referenced_fields(compiled.automation.condition)
         )
         self._by_event = {key: tuple(found) for key, found in by_event.items()}
+        self._processes = {
+            (entity, start): found
+            for key, found in self._by_event.items()
+            if key.startswith("process:")
+            for entity, start in [key.split(":")[1:3]]
+        }
+        # Whether a linked lead's triggers wait for its deal being won or lost: else a stage
+        # entry need not look the lead up.
+        self.waits_for_leads = bool(self.on_event("linked_deal_won") or self.on_event("linked_deal_lost"))
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
         """Rules and tunnels that run when a deal enters this stage."""
@@ -81,7 +99,7 @@ class AutomationIndex:
 
     def processes(self, entity: str, start: str) -> tuple[CompiledAutomation, ...]:
         """Business processes of an entity that start on ``add``, ``change`` or ``manual``."""
-        return self._by_event.get(f"process:{entity}:{start}", ())
+        return self._processes.get((entity, start), ())
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,9 @@ class TenantAutomation:
 
 def compile_tenant(tenant: Tenant, definitions: Mapping[str, Sequence[Any]]) -> TenantAutomation:
     """Compile a tenant's stored definitions (by stored kind: PIPELINE, FIELD, RULE, …)."""
+    from dealflow.engine.references import report
+    from dealflow.model.catalog import STORED_KINDS
+
     automations = [a for kind in STORED_KINDS for a in definitions.get(kind, ())]
     pipelines = {p.id: p for p in definitions.get("PIPELINE", ())}
     fields = {f.code: f for f in definitions.get("FIELD", ())}

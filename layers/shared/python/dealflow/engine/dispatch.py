@@ -11,20 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
-from dealflow.engine.run_requests import request_data
+from dealflow.engine.run_requests import RequestMaker
 from dealflow.engine.run_starts import start_runs
 from dealflow.language.conditions import Facts, Trace, explain
-from dealflow.model import Deal, RunRequest, Trigger
-from dealflow.model.pipeline import StageSemantic
-from dealflow.ports import RunStarter
+
+if TYPE_CHECKING:  # the dispatcher imports this module: models load with the first automation (cold start)
+    from dealflow.model import Deal, RunRequest
+    from dealflow.ports import RunStarter
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per condition that fails, and frozen costs more to make
 class NotStarted:
     """Automation a change concerned whose condition kept it from starting."""
 
@@ -44,7 +45,7 @@ class NotStarted:
         return seen
 
 
-@dataclass
+@dataclass(slots=True)
 class RunPlan:
     """The runs one change (or one outside event) starts, and why the others do not.
 
@@ -60,6 +61,8 @@ class RunPlan:
     @property
     def runs(self) -> list[RunRequest]:
         if self._runs is None or len(self._runs) != len(self.planned):
+            from dealflow.model import RunRequest
+
             self._runs = [RunRequest.model_validate(planned) for planned in self.planned]
         return self._runs
 
@@ -84,13 +87,15 @@ def plan_candidates(
     when given (one plan for all a change starts), else to a new plan."""
     plan = RunPlan() if into is None else into
     started_by = started_by or change.started_by
-    if not candidates or started_by is None or change.new_item is None:
+    if not candidates or started_by is None or change.kind is ChangeKind.DELETED:
         return plan
     if change.depth >= MAX_DEPTH:
         plan.loop_stopped.extend(candidates)
         return plan
     new: Facts | None = None
     old: Facts | None = None
+    request: RequestMaker | None = None
+    planned, not_started = plan.planned, plan.not_started
     for compiled in candidates:
         if flagged:
             missing = flagged.get(compiled.automation.id)
@@ -103,14 +108,19 @@ def plan_candidates(
         if test is not None and target_id is None:
             if new is None:  # the values conditions read, once per change and candidates
                 new = change.facts(reads) or {}
-                if any(c.reads_before for c in candidates):
-                    old = change.facts(reads, before=True)
-                if tenant_values:  # constants and variables, as they are now, for the deal before and after
-                    new, old = {**new, **tenant_values}, ({**old, **tenant_values} if old is not None else None)
+                if tenant_values:  # constants and variables, as they are now
+                    new = {**new, **tenant_values}
+            if compiled.reads_before and old is None and change.kind is ChangeKind.UPDATED:
+                # The deal as it was: decoded only for a condition that compares with it.
+                old = change.facts(reads, before=True)
+                if old is not None and tenant_values:
+                    old = {**old, **tenant_values}
             if not test(new, old):
-                plan.not_started.append(NotStarted(compiled, new, old))
+                not_started.append(NotStarted(compiled, new, old))
                 continue
-        plan.planned.append(request_data(change, compiled, event_id, started_by, target_id))
+        if request is None:
+            request = RequestMaker(change, event_id, started_by, target_id)
+        planned.append(request(compiled))
     return plan
 
 
@@ -122,8 +132,8 @@ def _merge(into: RunPlan, other: RunPlan) -> RunPlan:
     return into
 
 
-def _event_entry(item: Mapping[str, Any], event: str) -> dict[str, Any]:
-    return {"pipeline_id": item["pipeline_id"], "stage_id": item["stage_id"], "event": event}
+def _event_entry(change: DealChange, event: str) -> dict[str, Any]:
+    return {"pipeline_id": change.value("pipeline_id"), "stage_id": change.value("stage_id"), "event": event}
 
 
 def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -> RunPlan:
@@ -131,8 +141,8 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
     fields it changed, business processes started on add or change, and a linked lead's triggers
     when a deal is won or lost. Each part is looked up first and built only when something waits."""
     plan = RunPlan()
-    new, entered = change.new_item, change.entered
-    if new is None:
+    entered = change.entered
+    if change.kind is ChangeKind.DELETED:
         return plan
     index, flagged = automation.index, automation.warnings
     if entered is not None:
@@ -153,8 +163,8 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
         watching = [
             c
             for c in field_triggers
-            if isinstance(c.automation, Trigger)
-            and c.automation.pipeline_id == new["pipeline_id"]
+            if c.automation.kind == "trigger"
+            and c.automation.pipeline_id == change.value("pipeline_id")
             and c.automation.field in change.changed_fields
         ]
         if watching:
@@ -164,32 +174,35 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
                     change,
                     watching,
                     event_id,
-                    _event_entry(new, "field_changed"),
+                    _event_entry(change, "field_changed"),
                     flagged=flagged,
                     tenant_values=automation.condition_values,
                     reads=automation.condition_fields,
                 ),
             )
     start = "add" if change.kind is ChangeKind.CREATED else "change"
-    candidates = index.processes(new.get("entity", "deal"), start)
+    entity = change.entity
+    candidates = index.processes(entity, start)
     if candidates and (change.kind is ChangeKind.CREATED or change.changed_fields):
         writer = change.cause["automation_id"] if change.cause else None
         # A process does not restart itself from its own writes.
         processes = [
             c
             for c in candidates
-            if c.automation.pipeline_id in (None, new["pipeline_id"]) and c.automation.id != writer
+            if c.automation.pipeline_id in (None, change.value("pipeline_id")) and c.automation.id != writer
         ]
         if processes:
-            started = _event_entry(new, "added" if start == "add" else "changed")
+            started = _event_entry(change, "added" if start == "add" else "changed")
             process_plan = plan_candidates(
                 change, processes, event_id, started, flagged=flagged, reads=automation.condition_fields
             )
             _merge(plan, process_plan)
-    lead_id = new.get("lead_id")
-    if entered is not None and lead_id and new.get("entity", "deal") == "deal":
-        pipeline = automation.pipelines.get(new["pipeline_id"])
-        stage = pipeline.stage(new["stage_id"]) if pipeline else None
+    lead_id = change.value("lead_id") if entered is not None and index.waits_for_leads and entity == "deal" else None
+    if entered is not None and lead_id:
+        from dealflow.model.pipeline import StageSemantic
+
+        pipeline = automation.pipelines.get(entered[0])
+        stage = pipeline.stage(entered[1]) if pipeline else None
         if stage is not None and stage.semantic is not StageSemantic.IN_PROGRESS:
             event = "linked_deal_won" if stage.semantic is StageSemantic.WON else "linked_deal_lost"
             waiting = index.on_event(event)
@@ -209,8 +222,7 @@ def plan_runs(change: DealChange, automation: TenantAutomation, event_id: str) -
     return plan
 
 
-@dataclass(frozen=True, slots=True)
-class RecordPlan:
+class RecordPlan(NamedTuple):
     """What one stream record calls for: the change it shows, the automation of its tenant when
     the change can start anything (None otherwise: deletions, bookkeeping-only writes), the runs."""
 
@@ -245,18 +257,17 @@ def plan_event(
     candidates = [
         c
         for c in automation.index.on_event(event)
-        if isinstance(c.automation, Trigger)
+        if c.automation.kind == "trigger"
         and c.automation.pipeline_id == item.pipeline_id
         and (event != "custom" or c.automation.custom_event == custom_event)
     ]
     outside = item.model_copy(update={"caused_by": None})  # an outside event starts a new chain
     change = diff(outside, outside)
-    assert change.new_item is not None
     return plan_candidates(
         change,
         candidates,
         event_id,
-        _event_entry(change.new_item, event),
+        _event_entry(change, event),
         flagged=automation.warnings,
         tenant_values=automation.condition_values,
     )

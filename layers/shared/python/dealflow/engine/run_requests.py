@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dealflow.engine.changes import ChangeKind, DealChange, diff
 from dealflow.engine.checkpoints import to_json
 from dealflow.engine.compiled import CompiledAutomation
 from dealflow.language.conditions import compile_condition
-from dealflow.model import Deal, RunRequest
-from dealflow.model.catalog import Automation
+
+if TYPE_CHECKING:  # the dispatcher imports this module: no models at import (cold start)
+    from dealflow.model import Deal, RunRequest
+    from dealflow.model.catalog import Automation
+
+_sha256 = hashlib.sha256
 
 
 def run_id_for(event_id: str, automation_id: str) -> str:
-    """The durable execution name: same record + same automation = same run."""
-    hashed = hashlib.sha256(f"{event_id}\x1f{automation_id}".encode()).hexdigest()
+    """The durable execution name: same record + same automation = same run (``RequestMaker``
+    names its runs the same way, from the record's part hashed with each automation's id)."""
+    hashed = _sha256(f"{event_id}\x1f{automation_id}".encode()).hexdigest()
     return f"run-{hashed[:48]}"
 
 
@@ -55,6 +60,45 @@ def compared_values(change: DealChange, compared: frozenset[str]) -> dict[str, A
     return {"previous": _compact(change.facts(moved, before=True) or {}) if moved else {}, "changed": changed}
 
 
+class RequestMaker:
+    """The run requests one change starts, from one start (``started_by``, ``target_id``): what
+    they share (the deal, its version, the causation chain, the start) worked out once, then one
+    plain dict per run, named as ``run_id_for`` names it."""
+
+    __slots__ = ("_chain", "_change", "_prefix", "_previous", "_shared")
+
+    def __init__(
+        self, change: DealChange, event_id: str, started_by: Mapping[str, Any], target_id: str | None = None
+    ) -> None:
+        cause = change.cause
+        self._change = change
+        self._prefix = f"{event_id}\x1f".encode()
+        self._shared = {
+            "tenant_id": change.tenant_id,
+            "event_id": event_id,
+            "deal_id": change.deal_id,
+            "entity": change.entity,
+            "deal_version": int(change.value("version") or 1),
+            "started_by": started_by,
+            "target_id": target_id,
+            "depth": (int(cause["depth"]) if cause else 0) + 1,
+        }
+        self._previous = change.kind is not ChangeKind.CREATED  # what compared_values says of no fields
+        self._chain = tuple(cause.get("chain", ())) if cause else ()
+
+    def __call__(self, compiled: CompiledAutomation) -> dict[str, Any]:
+        """A run request as plain data, in ``RunRequest``'s shape (see ``request_data``)."""
+        data = self._shared.copy()  # cheaper than a literal spreading it
+        data["run_id"] = "run-" + _sha256(self._prefix + compiled.name_key).hexdigest()[:48]
+        data["automation"] = compiled.ref
+        data["chain"] = [*self._chain]
+        data["previous"] = {} if self._previous else None
+        data["changed"] = {}
+        if compiled.compared:
+            data.update(compared_values(self._change, compiled.compared))
+        return data
+
+
 def request_data(
     change: DealChange,
     compiled: CompiledAutomation,
@@ -64,22 +108,7 @@ def request_data(
 ) -> dict[str, Any]:
     """A run request as plain data, in ``RunRequest``'s shape: references, not items (the deal, the
     automation and the old deal once made it 271–463 KiB, past the runner's 256 KiB input)."""
-    cause, item, automation = change.cause, change.new_item, compiled.automation
-    assert item is not None
-    return {
-        "run_id": run_id_for(event_id, automation.id),
-        "tenant_id": change.tenant_id,
-        "event_id": event_id,
-        "deal_id": change.deal_id,
-        "entity": item.get("entity", "deal"),
-        "deal_version": int(item.get("version") or 1),
-        "started_by": started_by,
-        "automation": compiled.ref,
-        "target_id": target_id,
-        "depth": (int(cause["depth"]) if cause else 0) + 1,
-        "chain": list(cause.get("chain", ())) if cause else [],
-        **compared_values(change, compiled.compared),
-    }
+    return RequestMaker(change, event_id, started_by, target_id)(compiled)
 
 
 def run_request(
@@ -101,4 +130,6 @@ def run_request(
     )
     if run_id is not None:
         planned["run_id"] = run_id
+    from dealflow.model import RunRequest
+
     return RunRequest.model_validate({**planned, "parameters": dict(parameters or {})})

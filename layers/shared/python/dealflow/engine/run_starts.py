@@ -4,9 +4,11 @@ issues its invokes concurrently, bounded), else one after another."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from dealflow.model import RunRequest
-from dealflow.ports import RunStarter
+if TYPE_CHECKING:  # the dispatcher imports this module: no models at import (cold start)
+    from dealflow.model import RunRequest
+    from dealflow.ports import RunStarter
 
 
 def start_runs(starter: RunStarter, runs: Sequence[RunRequest]) -> list[str]:

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dealflow.engine.actions import Services
-from dealflow.engine.changes import DealChange
-from dealflow.engine.compiled import CompiledAutomation
-from dealflow.engine.dispatch import DispatcherLog, NotStarted
 from dealflow.engine.run_starts import start_each
-from dealflow.model import Causation, Deal, RunRequest
-from dealflow.ports import DealStore, Mailer, Metrics, Notifier, RecordStore, RunStarter
+
+if TYPE_CHECKING:  # the dispatcher imports this module: no models at import (cold start)
+    from dealflow.engine.actions import Services
+    from dealflow.engine.changes import DealChange
+    from dealflow.engine.compiled import CompiledAutomation
+    from dealflow.engine.dispatch import DispatcherLog, NotStarted
+    from dealflow.model import Causation, Deal, RunRequest
+    from dealflow.ports import DealStore, Mailer, Metrics, Notifier, RecordStore, RunStarter
 
 # The metric names (README, "Operate"), in one place for the handlers and the template's alarms.
 RUNS_STARTED = "RunsStarted"

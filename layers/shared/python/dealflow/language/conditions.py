@@ -11,11 +11,12 @@ when asked for: the dispatcher asks after sampling has chosen to write the answe
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from dealflow.model.automation import AllOf, AnyOf, Clause, Condition
+if TYPE_CHECKING:
+    from dealflow.model.automation import Clause, Condition
 
 CHANGE_OPERATORS = frozenset({"changed", "changed_from", "changed_to"})
 Facts = Mapping[str, Any]
@@ -208,16 +209,31 @@ def _clause_test(clause: Clause) -> Test:
     return changed
 
 
+def _group(condition: Condition) -> tuple[bool, Sequence[Condition]] | None:
+    """None for a clause; for a group whether it is any-of, and its conditions."""
+    # The models load when a condition is first compiled, not when this module is imported: the
+    # dispatcher's cold start does not pay for them before its first batch.
+    from dealflow.model.automation import AnyOf, Clause
+
+    if isinstance(condition, Clause):
+        return None
+    if isinstance(condition, AnyOf):
+        return True, condition.any
+    return False, condition.all
+
+
 def compile_test(condition: Condition | None) -> Test:
     """A condition as plain closures over normalised facts; no condition always holds."""
     if condition is None:
         return lambda new, old: True
-    if isinstance(condition, Clause):
-        return _clause_test(condition)
-    parts = tuple(compile_test(c) for c in (condition.all if isinstance(condition, AllOf) else condition.any))
+    group = _group(condition)
+    if group is None:
+        return _clause_test(cast("Clause", condition))
+    some_of, children = group
+    parts = tuple(compile_test(c) for c in children)
     if len(parts) == 1:
         return parts[0]
-    if isinstance(condition, AnyOf):
+    if some_of:
 
         def some(new: Facts, old: Facts | None) -> bool:
             for part in parts:  # noqa: SIM110 - a loop, not any(): no generator per record
@@ -244,17 +260,20 @@ def explain(condition: Condition | None, new: Facts, old: Facts | None, trace: T
     it looked at saw (groups stop at the first clause that decides them, as the test does)."""
     if condition is None:
         return True
-    if isinstance(condition, Clause):
-        field = condition.field
-        result = _clause_test(condition)(facts({field: new.get(field)}) or {}, facts(old))
-        seen = {"field": field, "op": condition.op, "value": condition.value, "actual": new.get(field)}
-        if condition.op in CHANGE_OPERATORS:
+    group = _group(condition)
+    if group is None:
+        clause = cast("Clause", condition)
+        field = clause.field
+        result = _clause_test(clause)(facts({field: new.get(field)}) or {}, facts(old))
+        seen = {"field": field, "op": clause.op, "value": clause.value, "actual": new.get(field)}
+        if clause.op in CHANGE_OPERATORS:
             seen["before"] = None if old is None else old.get(field)
         trace.append({**seen, "result": result})
         return result
-    if isinstance(condition, AnyOf):
-        return any(explain(c, new, old, trace) for c in condition.any)
-    return all(explain(c, new, old, trace) for c in condition.all)
+    some_of, children = group
+    if some_of:
+        return any(explain(c, new, old, trace) for c in children)
+    return all(explain(c, new, old, trace) for c in children)
 
 
 class Predicate:
@@ -282,23 +301,23 @@ def reads_before(condition: Condition | None) -> bool:
     """Whether a condition compares with the deal as it was (``changed*`` operators)."""
     if condition is None:
         return False
-    if isinstance(condition, Clause):
-        return condition.op in CHANGE_OPERATORS
-    return any(reads_before(c) for c in (condition.all if isinstance(condition, AllOf) else condition.any))
+    group = _group(condition)
+    if group is None:
+        return cast("Clause", condition).op in CHANGE_OPERATORS
+    return any(reads_before(c) for c in group[1])
 
 
 def referenced_fields(condition: Condition | None) -> set[str]:
     """Every field a condition reads (for validation and broken-reference checks)."""
     if condition is None:
         return set()
-    if isinstance(condition, Clause):
-        return {condition.field}
-    children = condition.all if isinstance(condition, AllOf) else condition.any
-    return set().union(*(referenced_fields(c) for c in children))
+    group = _group(condition)
+    if group is None:
+        return {cast("Clause", condition).field}
+    return set().union(*(referenced_fields(c) for c in group[1]))
 
 
 __all__ = [
-    "AnyOf",
     "Facts",
     "Predicate",
     "Test",
