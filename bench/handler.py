@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
@@ -51,7 +52,7 @@ from bench.measure import cpu_time, function_environment, peak_rss_mb, reset_pea
 from bench.peers import IndexedPeer, to_closure
 from bench.workload import Workload, build
 from dealflow import runtime
-from dealflow.aws.run_starter import LambdaRunStarter
+from dealflow.aws.run_starter import LambdaRunStarter, starts_client_config
 from dealflow.local.stack import MotoStack
 from dealflow.store.automation import _definition_sk
 from dealflow.store.items import to_item
@@ -65,17 +66,20 @@ class AnsweredInvokes:
 
     def __init__(self, client: Any) -> None:
         self.count = 0
+        self._lock = threading.Lock()  # invokes come from the starter's threads
         client.meta.events.register("before-call.lambda.Invoke", self._answer)
 
     def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        self.count += 1
+        with self._lock:
+            self.count += 1
         return AWSResponse(None, 202, {}, None), {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
 
 
 class AwsMeter:
     """CPU spent in this process's AWS calls: whole calls through a botocore client (validation,
     serialisation, signing, parsing: the SDK's side, which a Lambda pays too), and inside them,
-    moto answering (AWS's side, which it does not)."""
+    moto answering (AWS's side, which it does not). Each call is timed on its own thread's CPU clock:
+    run starts are made from several threads at once."""
 
     def __init__(self) -> None:
         self.reset()
@@ -93,18 +97,18 @@ class AwsMeter:
         api_call, answer = BaseClient._make_api_call, BotocoreStubber.process_request
 
         def timed_call(client: BaseClient, operation: str, params: Any) -> Any:
-            start = time.process_time()
+            start = time.thread_time()
             try:
                 return api_call(client, operation, params)
             finally:
-                self.call_seconds += time.process_time() - start
+                self.call_seconds += time.thread_time() - start
 
         def timed_answer(stubber: BotocoreStubber, request: Any) -> Any:
-            start = time.process_time()
+            start = time.thread_time()
             try:
                 return answer(stubber, request)
             finally:
-                self.moto_seconds += time.process_time() - start
+                self.moto_seconds += time.thread_time() - start
                 self.moto_calls += 1
 
         with (
@@ -210,15 +214,18 @@ def measure(rules: int, batches: int, batch_size: int, repeat: int, seed: int) -
             _seed(stack, scenario.workload)
             floor = IndexedPeer(scenario.workload.rules, to_closure)
             scenario.expected_runs = len(floor.run(scenario.workload.records))
-        lambda_client = boto3.client("lambda")
+        deployed = function_environment("DispatcherFunction")
+        concurrency = int(deployed["RUN_START_CONCURRENCY"])
+        lambda_client = boto3.client("lambda", config=starts_client_config(concurrency))
         invokes = AnsweredInvokes(lambda_client)
-        sample_rate = function_environment("DispatcherFunction")["NOT_STARTED_SAMPLE_RATE"]
-        with environment({"NOT_STARTED_SAMPLE_RATE": sample_rate}):
+        with environment({"NOT_STARTED_SAMPLE_RATE": deployed["NOT_STARTED_SAMPLE_RATE"]}):
+            runtime.settings.cache_clear()  # the harness read its own settings (every entry kept) at start
             # The harness's own starter runs every run in-process; this one only starts them, through
             # the runner's alias as deployed (the dispatcher's role may invoke only that).
             runner = stack.iam.environment("DispatcherFunction", "RUNNER_FUNCTION")
-            starter = LambdaRunStarter(lambda_client, runner)
+            starter = LambdaRunStarter(lambda_client, runner, concurrency=concurrency)
             setattr(stack._dispatcher_app, "DISPATCHER", runtime.dispatcher(starter))  # noqa: B010
+        runtime.settings.cache_clear()
         for scenario in scenarios:  # the first batch reads and compiles the tenant's automation
             first = scenario.workload.batches(batch_size)[:1]
             scenario.first_batch_traced_mb = _traced_peak_mb(partial(_deliver, stack, first))

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import boto3
 
 from dealflow.aws.metrics import EmfMetrics
-from dealflow.aws.run_starter import STARTS_CLIENT_CONFIG, LambdaRunStarter
+from dealflow.aws.run_starter import LambdaRunStarter, starts_client_config
 from dealflow.aws.settings import Settings
 from dealflow.engine.compiled import TenantCompiler
-from dealflow.engine.dispatch import Dispatcher
 from dealflow.engine.dispatch_log import DispatchLog, cancel_waiting
+from dealflow.engine.dispatcher import Dispatcher
 from dealflow.engine.field_steps import StepMarker
 from dealflow.engine.signals import CountedDispatchLog, CountedStarter, counted_services
 from dealflow.ports import Executions, Metrics, RunStarter
@@ -100,21 +100,21 @@ def runner_services(counted: Metrics | None = None) -> Services:
 
 def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
     """The dispatcher, counting the runs it starts and those it does not (``metrics("dispatcher")``)."""
-    counted = metrics("dispatcher")
-    starter = CountedStarter(
-        starter
-        or LambdaRunStarter(boto3.client("lambda", config=STARTS_CLIENT_CONFIG), settings().need("runner_function")),
-        counted,
-    )
+    counted, s = metrics("dispatcher"), settings()
+    if starter is None:
+        concurrency = s.run_start_concurrency
+        client = boto3.client("lambda", config=starts_client_config(concurrency))
+        starter = LambdaRunStarter(client, s.need("runner_function"), concurrency=concurrency)
+    starts = CountedStarter(starter, counted)
     runs = RunLog(tables().automation)
 
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
-        cancel_waiting(runs, starter, tenant_id, "the deal was deleted", deal_id=deal_id)
+        cancel_waiting(runs, starts, tenant_id, "the deal was deleted", deal_id=deal_id)
 
     return Dispatcher(
         automation_store().load,
-        starter,
-        CountedDispatchLog(DispatchLog(runs, settings().not_started_sample_rate), counted),
+        starts,
+        CountedDispatchLog(DispatchLog(runs, s.not_started_sample_rate), counted),
         on_deleted=deal_deleted,
         on_change=StepMarker(DealStore(tables().deals, tables().automation)),
     )
