@@ -8,11 +8,13 @@ stage rules each:
 - no run starts: every rule has a condition and none holds (the workload's ``never`` conditions),
   so each record costs parsing, diffing, the conditions and the sampled "not started" run-log
   entries (NOT_STARTED_SAMPLE_RATE as template.yaml sets it);
-- with run starts: the workload's mixed conditions; each run is started through the production
-  adapter, ``dealflow.aws.adapters.LambdaRunStarter``, on a Lambda client whose Invoke is answered
-  the way botocore's Stubber answers: after botocore has validated and serialised the request,
-  before signing and sending it. Every answer is counted, and on the first pass the count must
-  equal the runs the floor of ``bench/peers.py`` fires for the same records.
+- with run starts: the workload's mixed conditions; each batch's runs are started together through
+  the production adapter, ``dealflow.aws.run_starter.LambdaRunStarter`` (RUN_START_CONCURRENCY
+  invokes in flight, as template.yaml sets it), on a Lambda client configured as the dispatcher's
+  (``starts_client_config``: no parameter validation) whose Invoke is answered the way botocore's
+  Stubber answers: after botocore has serialised the request, before signing and sending it. Every
+  answer is counted, and on the first pass the count must equal the runs the floor of
+  ``bench/peers.py`` fires for the same records.
 
 Before timing, one batch per tenant is delivered untimed: the tenant's automation is read and
 compiled then, and cached per container as on Lambda. Each timed pass delivers every batch of a

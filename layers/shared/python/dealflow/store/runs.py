@@ -98,8 +98,9 @@ class RunLog:
     """Real runs under ``RUN#``, indexed by deal and by automation; test runs under ``TEST#``,
     kept apart so they never show up as something that happened to a deal."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, batch_client: Any = None) -> None:
         self._table = table
+        self._batch_client = batch_client  # a low-level DynamoDB client, for ``write_all``
 
     def _item(self, record: RunRecord) -> dict[str, Any]:
         return self._keyed(fitted(record))
@@ -124,8 +125,10 @@ class RunLog:
     def write_all(self, records: Sequence[RunRecord]) -> list[RunRecord]:
         """Store (or rewrite) many records in few calls (BatchWriteItem, unprocessed ones sent again
         with backoff); returns those still not written."""
+        if self._batch_client is None:
+            raise RuntimeError("this run log was made without a client for batch writes")
         items = {(r.tenant_id, _sk(r, r.test)): r for r in records}
-        unwritten = batch_put(self._table, [self._item(r) for r in items.values()])
+        unwritten = batch_put(self._batch_client, self._table.name, [self._item(r) for r in items.values()])
         return [items[(item["tenant_id"], item["sk"])] for item in unwritten]
 
     def end(self, record: RunRecord) -> bool:
