@@ -8,11 +8,13 @@ stage rules each:
 - no run starts: every rule has a condition and none holds (the workload's ``never`` conditions),
   so each record costs parsing, diffing, the conditions and the sampled "not started" run-log
   entries (NOT_STARTED_SAMPLE_RATE as template.yaml sets it);
-- with run starts: the workload's mixed conditions; each run is started through the production
-  adapter, ``dealflow.aws.adapters.LambdaRunStarter``, on a Lambda client whose Invoke is answered
-  the way botocore's Stubber answers: after botocore has validated and serialised the request,
-  before signing and sending it. Every answer is counted, and on the first pass the count must
-  equal the runs the floor of ``bench/peers.py`` fires for the same records.
+- with run starts: the workload's mixed conditions; each batch's runs are started together through
+  the production adapter, ``dealflow.aws.run_starter.LambdaRunStarter`` (RUN_START_CONCURRENCY
+  invokes in flight, as template.yaml sets it), on a Lambda client configured as the dispatcher's
+  (``starts_client_config``: no parameter validation) whose Invoke is answered the way botocore's
+  Stubber answers: after botocore has serialised the request, before signing and sending it. Every
+  answer is counted, and on the first pass the count must equal the runs the floor of
+  ``bench/peers.py`` fires for the same records.
 
 Before timing, one batch per tenant is delivered untimed: the tenant's automation is read and
 compiled then, and cached per container as on Lambda. Each timed pass delivers every batch of a
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
@@ -51,7 +54,7 @@ from bench.measure import cpu_time, function_environment, peak_rss_mb, reset_pea
 from bench.peers import IndexedPeer, to_closure
 from bench.workload import Workload, build
 from dealflow import runtime
-from dealflow.aws.run_starter import LambdaRunStarter
+from dealflow.aws.run_starter import LambdaRunStarter, starts_client_config
 from dealflow.local.stack import MotoStack
 from dealflow.store.automation import _definition_sk
 from dealflow.store.items import to_item
@@ -65,17 +68,20 @@ class AnsweredInvokes:
 
     def __init__(self, client: Any) -> None:
         self.count = 0
+        self._lock = threading.Lock()  # invokes come from the starter's threads
         client.meta.events.register("before-call.lambda.Invoke", self._answer)
 
     def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        self.count += 1
+        with self._lock:
+            self.count += 1
         return AWSResponse(None, 202, {}, None), {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
 
 
 class AwsMeter:
     """CPU spent in this process's AWS calls: whole calls through a botocore client (validation,
     serialisation, signing, parsing: the SDK's side, which a Lambda pays too), and inside them,
-    moto answering (AWS's side, which it does not)."""
+    moto answering (AWS's side, which it does not). Each call is timed on its own thread's CPU clock:
+    run starts are made from several threads at once."""
 
     def __init__(self) -> None:
         self.reset()
@@ -93,18 +99,18 @@ class AwsMeter:
         api_call, answer = BaseClient._make_api_call, BotocoreStubber.process_request
 
         def timed_call(client: BaseClient, operation: str, params: Any) -> Any:
-            start = time.process_time()
+            start = time.thread_time()
             try:
                 return api_call(client, operation, params)
             finally:
-                self.call_seconds += time.process_time() - start
+                self.call_seconds += time.thread_time() - start
 
         def timed_answer(stubber: BotocoreStubber, request: Any) -> Any:
-            start = time.process_time()
+            start = time.thread_time()
             try:
                 return answer(stubber, request)
             finally:
-                self.moto_seconds += time.process_time() - start
+                self.moto_seconds += time.thread_time() - start
                 self.moto_calls += 1
 
         with (
@@ -210,15 +216,18 @@ def measure(rules: int, batches: int, batch_size: int, repeat: int, seed: int) -
             _seed(stack, scenario.workload)
             floor = IndexedPeer(scenario.workload.rules, to_closure)
             scenario.expected_runs = len(floor.run(scenario.workload.records))
-        lambda_client = boto3.client("lambda")
+        deployed = function_environment("DispatcherFunction")
+        concurrency = int(deployed["RUN_START_CONCURRENCY"])
+        lambda_client = boto3.client("lambda", config=starts_client_config(concurrency))
         invokes = AnsweredInvokes(lambda_client)
-        sample_rate = function_environment("DispatcherFunction")["NOT_STARTED_SAMPLE_RATE"]
-        with environment({"NOT_STARTED_SAMPLE_RATE": sample_rate}):
+        with environment({"NOT_STARTED_SAMPLE_RATE": deployed["NOT_STARTED_SAMPLE_RATE"]}):
+            runtime.settings.cache_clear()  # the harness read its own settings (every entry kept) at start
             # The harness's own starter runs every run in-process; this one only starts them, through
             # the runner's alias as deployed (the dispatcher's role may invoke only that).
             runner = stack.iam.environment("DispatcherFunction", "RUNNER_FUNCTION")
-            starter = LambdaRunStarter(lambda_client, runner)
+            starter = LambdaRunStarter(lambda_client, runner, concurrency=concurrency)
             setattr(stack._dispatcher_app, "DISPATCHER", runtime.dispatcher(starter))  # noqa: B010
+        runtime.settings.cache_clear()
         for scenario in scenarios:  # the first batch reads and compiles the tenant's automation
             first = scenario.workload.batches(batch_size)[:1]
             scenario.first_batch_traced_mb = _traced_peak_mb(partial(_deliver, stack, first))

@@ -127,6 +127,11 @@ class FakeRunLog:
         self.records[record.run_id] = record
         self.writes.append(record)
 
+    def write_all(self, records: Sequence[RunRecord]) -> list[RunRecord]:
+        for record in records:
+            self.write(record)
+        return []
+
     def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
         found = self.records.get(run_id)
         return found if found is not None and found.tenant_id == tenant_id else None

@@ -46,8 +46,8 @@ def test_a_process_past_the_operations_and_the_run_time_a_run_has_is_refused_wit
     assert body["problems"] == [
         {
             "field": "nodes.0.max_iterations",
-            "problem": "this business process may take 4,005 durable operations; a run may take at most 3,000 "
-            "(AWS Lambda's limit per durable execution): lower loop 'reminders' max_iterations to 748 or fewer",
+            "problem": "this business process may take 4,004 durable operations; a run may take at most 3,000 "
+            "(AWS Lambda's limit per durable execution): lower loop 'reminders' max_iterations to 749 or fewer",
         },
         {
             "field": "nodes.0.max_iterations",

@@ -61,12 +61,12 @@ def test_a_loop_that_would_pass_3000_operations_is_refused_with_the_figures_and_
     three_actions = [_action(NOTIFY), _action(TASK), _action(NOTIFY)]
 
     assert _refused(_process(_loop(1000, *three_actions))) == {
-        "nodes.0.max_iterations": "this business process may take 3,005 durable operations; a run may take at "
+        "nodes.0.max_iterations": "this business process may take 3,004 durable operations; a run may take at "
         "most 3,000 (AWS Lambda's limit per durable execution): lower loop 'reminders' max_iterations to 998 "
         "or fewer"
     }
     check_automation(_process(_loop(998, *three_actions)), KNOWN)
-    assert "3,002 durable operations" in _refused(_process(_loop(999, *three_actions)))["nodes.0.max_iterations"]
+    assert "3,001 durable operations" in _refused(_process(_loop(999, *three_actions)))["nodes.0.max_iterations"]
 
 
 def test_a_daily_reminder_for_1000_days_passes_both_operations_and_the_run_timeout() -> None:
@@ -76,7 +76,7 @@ def test_a_daily_reminder_for_1000_days_passes_both_operations_and_the_run_timeo
     assert exc.value.problems == [
         {
             "field": "nodes.1.max_iterations",
-            "problem": "this business process may take 4,006 durable operations; a run may take at most 3,000 "
+            "problem": "this business process may take 4,005 durable operations; a run may take at most 3,000 "
             "(AWS Lambda's limit per durable execution): lower loop 'daily' max_iterations to 748 or fewer",
         },
         {
@@ -94,7 +94,7 @@ def test_nested_loops_multiply_and_the_advice_names_the_loop_that_costs_most() -
     refused = _refused(_process(_loop(100, inner, name="outer")))
 
     assert refused == {
-        "nodes.0.max_iterations": "this business process may take 5,005 durable operations; a run may take at "
+        "nodes.0.max_iterations": "this business process may take 5,004 durable operations; a run may take at "
         "most 3,000 (AWS Lambda's limit per durable execution): lower loop 'outer' max_iterations to 59 or fewer"
     }
 
@@ -107,7 +107,7 @@ def test_the_dearest_branch_counts_not_the_sum_of_all() -> None:
         "otherwise": [_loop(1000, _action(NOTIFY))],
     }
 
-    assert budget_of(_process(choice)).cost.operations == 2000 + 5
+    assert budget_of(_process(choice)).cost.operations == 2000 + 4
     assert set(_refused(_process(choice, _loop(1000, _action(TASK), name="after")))) == {
         "nodes.0.branches.0.nodes.0.max_iterations"
     }

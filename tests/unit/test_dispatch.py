@@ -11,7 +11,8 @@ from boto3.dynamodb.types import TypeSerializer
 
 from dealflow.engine.changes import ChangeKind, DealChange, diff
 from dealflow.engine.compiled import MAX_DEPTH, AutomationIndex, CompiledAutomation, TenantAutomation
-from dealflow.engine.dispatch import Dispatcher, plan_runs
+from dealflow.engine.dispatch import plan_runs
+from dealflow.engine.dispatcher import Dispatcher
 from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, Trigger, User
 from dealflow.store.items import to_item
@@ -325,6 +326,9 @@ class FakeLog:
     def not_started(self, change: DealChange, event_id: str, entries: Any) -> None:
         self.not_started_entries.extend(entries)
 
+    def flush(self) -> set[str]:
+        return set()
+
 
 def image(item: Deal | None) -> dict[str, Any] | None:
     """An item as DealsTable's stream record carries it (DynamoDB JSON)."""
@@ -456,3 +460,57 @@ def test_dispatcher_starts_a_change_s_runs_through_the_starter_s_concurrent_path
     started = handle(d, deal("offer"), deal("won"), "evt-1")
     assert starter.batches == [["a", "b", "c"]]
     assert started == [run_id_for("evt-1", "a"), run_id_for("evt-1", "c")]
+
+
+# --- a Lambda batch ----------------------------------------------------------------------------------------
+
+
+class OrderedStarter(FakeStarter):
+    """Notes each start, by tenant, in ``events``; fails the starts of ``failing`` tenants."""
+
+    def __init__(self, events: list[tuple[str, str]], failing: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.events, self.failing = events, failing
+
+    def start(self, request: RunRequest) -> bool:
+        self.events.append(("start", request.tenant_id))
+        if request.tenant_id in self.failing:
+            raise RuntimeError("TooManyRequestsException")
+        return super().start(request)
+
+
+def test_a_batch_starts_its_runs_at_its_end_but_a_deleted_deal_s_queued_runs_before_it_is_cancelled() -> None:
+    events: list[tuple[str, str]] = []
+    d = Dispatcher(
+        FakeLoader(rule()),
+        OrderedStarter(events),
+        FakeLog([]),
+        on_deleted=lambda tenant_id, deal_id: events.append(("cancel", tenant_id)),
+    )
+    batch = d.batch()
+    batch.add(image(deal("offer")), image(deal("won")), "evt-1")
+    batch.add(image(deal("offer", tenant_id="t2")), image(deal("won", tenant_id="t2")), "evt-2")
+    assert events == []  # planned, not started yet
+
+    batch.add(image(deal("won")), None, "evt-3")  # t1's deal deleted later in the same batch
+    assert events == [("start", "t1"), ("cancel", "t1")]
+
+    outcome = batch.finish()
+    assert events[-1] == ("start", "t2")
+    assert outcome.started == {"evt-1": [run_id_for("evt-1", "r-won")], "evt-2": [run_id_for("evt-2", "r-won")]}
+    assert outcome.failed == {}
+
+
+def test_a_start_that_fails_fails_its_own_record_and_the_batch_s_other_runs_still_start() -> None:
+    events: list[tuple[str, str]] = []
+    starter = OrderedStarter(events, failing=frozenset({"t2"}))
+    d = Dispatcher(FakeLoader(rule("a"), rule("b")), starter, FakeLog([]))
+    batch = d.batch()
+    for n, tenant in enumerate(("t1", "t2", "t3")):
+        batch.add(image(deal("offer", tenant_id=tenant)), image(deal("won", tenant_id=tenant)), f"evt-{n}")
+
+    outcome = batch.finish()
+
+    assert set(outcome.failed) == {"evt-1"} and "TooManyRequests" in str(outcome.failed["evt-1"])
+    assert set(outcome.started) == {"evt-0", "evt-2"} and all(len(ids) == 2 for ids in outcome.started.values())
+    assert events.count(("start", "t2")) == 2  # both of its runs were tried

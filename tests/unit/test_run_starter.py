@@ -1,16 +1,14 @@
-"""The AWS run starter issues a change's invokes together, at most START_CONCURRENCY at once, and
-keeps the dispatcher's failure semantics: a failed start fails the record after the others were
-tried; a name that already ran is not a failure."""
+"""The AWS run starter issues a batch's invokes together, at most its concurrency at once, and answers
+for each run: started, its name already taken (not a failure), or the error of that start alone."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-import pytest
 from botocore.exceptions import ClientError
 
-from dealflow.aws.run_starter import START_CONCURRENCY, LambdaRunStarter
+from dealflow.aws.run_starter import START_CONCURRENCY, LambdaRunStarter, starts_client_config
 from dealflow.engine.changes import diff
 from dealflow.engine.dispatch import plan_runs
 from dealflow.model import RunRequest
@@ -70,9 +68,24 @@ def test_answers_come_back_in_the_requests_order_and_a_taken_name_is_not_started
     assert started == [i not in (2, 5) for i in range(8)]
 
 
-def test_a_failed_start_fails_the_whole_call_after_every_other_start_was_tried() -> None:
+def test_a_failed_start_is_answered_for_its_own_run_and_every_other_start_is_made() -> None:
     runs = requests(10)
     client = FakeLambda(fail={runs[3].run_id})
-    with pytest.raises(ClientError, match="TooManyRequestsException"):
-        LambdaRunStarter(client, "runner").start_all(runs)
+
+    answers = LambdaRunStarter(client, "runner").start_all(runs)
+
     assert len(client.names) == 10
+    assert [a for i, a in enumerate(answers) if i != 3] == [True] * 9
+    assert isinstance(answers[3], ClientError) and "TooManyRequestsException" in str(answers[3])
+
+
+def test_the_bound_is_the_starter_s_own() -> None:
+    client = FakeLambda(meet=4)
+    runs = requests(12)
+    assert LambdaRunStarter(client, "runner", concurrency=4).start_all(runs) == [True] * 12
+    assert client.peak == 4
+
+
+def test_the_starts_client_skips_botocore_s_parameter_validation_and_pools_a_connection_per_start() -> None:
+    config = starts_client_config(24)
+    assert config.parameter_validation is False and config.max_pool_connections == 24

@@ -122,3 +122,18 @@ def test_a_sample_rate_outside_zero_to_one_is_refused(rate: str, deployed: Deplo
     deployed({"AUTOMATION_TABLE": "automation", "NOT_STARTED_SAMPLE_RATE": rate})
     with pytest.raises(ValidationError, match="not_started_sample_rate"):
         runtime.settings()
+
+
+@pytest.mark.parametrize("concurrency", ["0", "65", "many"])
+def test_a_run_start_concurrency_outside_one_to_64_is_refused(concurrency: str, deployed: Deploy) -> None:
+    deployed({"AUTOMATION_TABLE": "automation", "RUN_START_CONCURRENCY": concurrency})
+    with pytest.raises(ValidationError, match="run_start_concurrency"):
+        runtime.settings()
+
+
+def test_the_run_start_concurrency_is_template_yaml_s_and_16_when_unset(deployed: Deploy) -> None:
+    environment = _environment("DispatcherFunction")
+    deployed(environment)
+    assert runtime.settings().run_start_concurrency == int(environment["RUN_START_CONCURRENCY"])
+    deployed({"AUTOMATION_TABLE": "automation"})
+    assert runtime.settings().run_start_concurrency == 16

@@ -75,3 +75,9 @@ API_INTEGRATION_TIMEOUT_SECONDS = 30
 # Lambda quotas, "Invocation payload (request and response): 6 MB each for synchronous invocations"
 # (6,291,456 bytes): the API function's whole response, API Gateway's JSON envelope included.
 MAX_SYNC_RESPONSE_BYTES = 6 * 1024 * 1024
+
+# DynamoDB, "BatchWriteItem": "up to 25 item put or delete operations, ... up to 16 MB of data
+# ... individual items ... up to 400 KB"; what it could not write comes back as UnprocessedItems,
+# to be sent again "with exponential backoff". https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
+MAX_BATCH_WRITE_ITEMS = 25
+MAX_BATCH_WRITE_BYTES = 16 * 1024 * 1024

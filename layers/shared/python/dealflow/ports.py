@@ -226,6 +226,15 @@ class RunDeadLetter(Protocol):
     def put(self, record: RunRecord, error: str) -> None: ...
 
 
+class RunLogBatches(Protocol):
+    """The run log as the dispatcher writes it: many records at the end of a batch."""
+
+    def write_all(self, records: Sequence[RunRecord]) -> list[RunRecord]:
+        """Store (or rewrite) the records in as few calls as the store allows; returns those it
+        could not write (after its own retries)."""
+        ...
+
+
 class AutomationSource(Protocol):
     def load(self, tenant_id: str) -> TenantAutomation:
         """The tenant's compiled automation (cached; recompiled when its version moved)."""

@@ -10,11 +10,12 @@ from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import boto3
+from botocore.config import Config
 
 from dealflow.aws.metrics import EmfMetrics
-from dealflow.aws.run_starter import STARTS_CLIENT_CONFIG, LambdaRunStarter
+from dealflow.aws.run_starter import LambdaRunStarter, starts_client_config
 from dealflow.aws.settings import Settings
-from dealflow.engine.dispatch import Dispatcher
+from dealflow.engine.dispatcher import Dispatcher
 from dealflow.engine.signals import CountedStarter
 
 # Each function loads what it alone uses inside the function that builds it: the dispatcher
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from dealflow.aws.secrets import ParameterStorePageKeys, ParameterStoreSecrets
     from dealflow.engine.actions import Services
     from dealflow.engine.compiled import TenantAutomation
-    from dealflow.engine.dispatch import DispatcherLog
+    from dealflow.engine.dispatcher import DispatcherLog
     from dealflow.engine.field_steps import StepMarker
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
@@ -107,6 +108,14 @@ def tables() -> Tables:
 
 
 @cache
+def batch_writes() -> Any:
+    """A low-level DynamoDB client for the dispatcher's batched run-log writes: items converted to
+    DynamoDB JSON by ``store.batches`` and no parameter validation, which through the resource
+    layer cost the SDK about three times the CPU per entry."""
+    return boto3.client("dynamodb", config=Config(parameter_validation=False))
+
+
+@cache
 def automation_store() -> AutomationStore:
     from dealflow.engine.compiled import TenantCompiler
     from dealflow.store.automation import AutomationStore
@@ -149,19 +158,20 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
     on the first record that needs them. ``on``: other tables than the function's own, for
     ``dealflow redrive``, which dispatches with an operator's credentials and a starter of its own
     (it keeps every not-started entry)."""
-    counted = metrics("dispatcher")
-    starter = CountedStarter(
-        starter
-        or LambdaRunStarter(boto3.client("lambda", config=STARTS_CLIENT_CONFIG), settings().need("runner_function")),
-        counted,
-    )
+    counted, s = metrics("dispatcher"), settings()
+    if starter is None:
+        concurrency = s.run_start_concurrency
+        client = boto3.client("lambda", config=starts_client_config(concurrency))
+        starter = LambdaRunStarter(client, s.need("runner_function"), concurrency=concurrency)
+    starts = CountedStarter(starter, counted)
     t = on or tables()
-    sample_rate = settings().not_started_sample_rate if on is None else 1.0
+    sample_rate = s.not_started_sample_rate if on is None else 1.0
+    batches = batch_writes() if on is None else t.automation.meta.client
 
     def run_log() -> RunLog:
         from dealflow.store.runs import RunLog
 
-        return RunLog(t.automation)
+        return RunLog(t.automation, batches)
 
     runs = Deferred(run_log)
 
@@ -188,11 +198,11 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
         from dealflow.engine.dispatch_log import cancel_waiting
 
-        cancel_waiting(runs(), starter, tenant_id, "the deal was deleted", deal_id=deal_id)
+        cancel_waiting(runs(), starts, tenant_id, "the deal was deleted", deal_id=deal_id)
 
     return Dispatcher(
         automation,
-        starter,
+        starts,
         Deferred(dispatch_log).proxy(),
         on_deleted=deal_deleted,
         on_change=Deferred(step_marker).proxy(),
@@ -257,5 +267,6 @@ def reset() -> None:
     settings.cache_clear()
     tables.cache_clear()
     automation_store.cache_clear()
+    batch_writes.cache_clear()
     webhook_secrets.cache_clear()
     page_keys.cache_clear()

@@ -10,7 +10,8 @@ one attempt per step, on the most expensive path: every branch its dearest, ever
 ``max_iterations`` turns. Per run: the execution itself, the ``start`` step, ``finish`` (a
 business process), and one ``failed`` step a failure may add. Per node: a check, an action and a
 tenant-scoped ``set_variable`` are one step; a delay is its wait, plus its plan step and the
-re-check after it in a process (a rule's delay is planned by ``start``); a condition, a loop's
+re-check after it in a process (a rule's delay is planned by ``start``, and a run's first check
+is made by ``start`` when no wait comes before it); a condition, a loop's
 test and a process-scoped variable are decided between steps and cost nothing. A step's transient
 retries count again on AWS: an action with its own ``retry`` policy counts every try it may take
 (and its back-off waits); the default policy's retries are left as headroom. An action whose failure
@@ -78,7 +79,8 @@ def budget_of(automation: Automation) -> Budget:
     plan = compile_run(automation)
     loops: list[LoopCost] = []
     tree = _walk(plan.nodes, "nodes", 1, loops)
-    return Budget(tree + Cost(_PER_RUN + (plan.finish is not None)), loops)
+    made_at_start = Cost(-1) if plan.checked_at_start is not None else Cost()  # inside the start step
+    return Budget(tree + made_at_start + Cost(_PER_RUN + (plan.finish is not None)), loops)
 
 
 def budget_problems(automation: Automation) -> list[dict[str, str]]:

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         le=1.0,
         description="Share of 'looked at, not started' entries the dispatcher keeps in the run log",
     )
+    run_start_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=64,
+        description="Runs the dispatcher starts at once (Lambda invokes in flight) across a stream batch",
+    )
 
     def need(self, name: Needed) -> str:
         """The setting, or ``MissingSetting`` naming its environment variable."""

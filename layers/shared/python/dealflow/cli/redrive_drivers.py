@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol, Self
 
 from dealflow import runtime
-from dealflow.aws.run_starter import STARTS_CLIENT_CONFIG, LambdaRunStarter
+from dealflow.aws.run_starter import LambdaRunStarter, starts_client_config
 from dealflow.cli.target import LOCAL_REGION, Target
 from dealflow.engine.dispatch import Dispatcher
 from dealflow.engine.run_starts import start_each
@@ -63,7 +63,7 @@ class Driver(Protocol):
 class DeployedStack:
     def __init__(self, target: Target) -> None:
         runner = target.output(RUNNER_OUTPUT)
-        self.answers = Answers(LambdaRunStarter(target.session.client("lambda", config=STARTS_CLIENT_CONFIG), runner))
+        self.answers = Answers(LambdaRunStarter(target.session.client("lambda", config=starts_client_config()), runner))
         self.dispatcher = runtime.dispatcher(self.answers, on=target.tables)
         self.run_log = target.run_log
 

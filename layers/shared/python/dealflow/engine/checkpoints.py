@@ -9,6 +9,9 @@ values go through ``to_json`` / ``from_json`` so a replay gets back exactly what
 
 from __future__ import annotations
 
+import base64
+import json
+import zlib
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -41,3 +44,16 @@ def from_json(value: Any) -> Any:
     if isinstance(value, list):
         return [from_json(v) for v in value]
     return value
+
+
+def packed(value: Any) -> str:
+    """A JSON-ready value as compressed text (zlib, then base85: no character JSON escapes). For the
+    start step's snapshot and automation — stage after stage, action after action of the same
+    keys — it is about a third of what the SDK would checkpoint for the value itself, so a run's
+    checkpoints stay small as its automation and the tenant's pipelines grow."""
+    return base64.b85encode(zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 9)).decode()
+
+
+def unpacked(text: str) -> Any:
+    """The value ``packed`` compressed."""
+    return json.loads(zlib.decompress(base64.b85decode(text)))

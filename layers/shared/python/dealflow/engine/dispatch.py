@@ -11,18 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dealflow.engine import records
 from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
 from dealflow.engine.run_requests import RequestMaker
-from dealflow.engine.run_starts import start_runs
 from dealflow.language.conditions import Facts, Trace, explain
 
 if TYPE_CHECKING:  # the dispatcher imports this module: models load with the first automation (cold start)
     from dealflow.model import Deal, RunRequest
-    from dealflow.ports import RunStarter
 
 
 @dataclass(slots=True)  # not frozen: one is made per condition that fails, and frozen costs more to make
@@ -241,7 +239,7 @@ def plan_record(
     ``NewImage`` (DynamoDB JSON, as Lambda delivers them; either may be missing) and its
     ``eventID`` in, the run plan out. The images are decoded into plain dicts and diffed directly;
     the tenant's automation (``automation_for(tenant_id)``) is asked for only when the change
-    entered a stage or changed a field. Nothing is started or logged here (``Dispatcher.handle``
+    entered a stage or changed a field. Nothing is started or logged here (``dealflow.engine.dispatcher``
     does that); run requests are plain data until ``RunPlan.runs`` validates them."""
     change = item_change(old_image, new_image, records.value)
     if change.kind is ChangeKind.DELETED or (change.entered is None and not change.changed_fields):
@@ -271,68 +269,3 @@ def plan_event(
         flagged=automation.warnings,
         tenant_values=automation.condition_values,
     )
-
-
-class DispatcherLog(Protocol):
-    def loop_stopped(self, change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None: ...
-
-    def not_started(self, change: DealChange, event_id: str, entries: Sequence[NotStarted]) -> None: ...
-
-    def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
-
-
-class Dispatcher:
-    """Turns stream records into started runs. One instance per container; ``new_batch`` makes
-    each tenant's automation load at most once per batch."""
-
-    def __init__(
-        self,
-        load: Callable[[str], TenantAutomation],
-        starter: RunStarter,
-        log: DispatcherLog,
-        on_deleted: Callable[[str, str], object] | None = None,
-        on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None,
-    ) -> None:
-        self._load = load
-        self._starter = starter
-        self._log = log
-        self._on_deleted = on_deleted
-        # Work a change calls for besides runs (field–step workflows marking steps done).
-        self._on_change = on_change
-        self._batch: dict[str, TenantAutomation] = {}
-
-    def new_batch(self) -> None:
-        self._batch = {}
-
-    def automation_for(self, tenant_id: str) -> TenantAutomation:
-        if tenant_id not in self._batch:
-            self._batch[tenant_id] = self._load(tenant_id)
-        return self._batch[tenant_id]
-
-    def handle(
-        self, old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None, event_id: str
-    ) -> list[str]:
-        """Start the runs one stream record calls for (its images in DynamoDB JSON, see
-        ``plan_record``); returns the run ids that started."""
-        found = plan_record(old_image, new_image, event_id, self.automation_for)
-        change, automation, plan = found.change, found.automation, found.plan
-        if change.kind is ChangeKind.DELETED:
-            if self._on_deleted is not None:
-                self._on_deleted(change.tenant_id, change.deal_id)
-            return []
-        if automation is None:
-            return []
-        # Only a tenant with field–step workflows has steps to mark: the others skip reading the
-        # deal as a model.
-        if self._on_change is not None and automation.workflows:
-            self._on_change(change, automation, event_id)
-        if plan.loop_stopped:
-            self._log.loop_stopped(change, event_id, plan.loop_stopped)
-        if plan.not_started:
-            self._log.not_started(change, event_id, plan.not_started)
-        if plan.skipped:
-            self._log.skipped(change, event_id, plan.skipped)
-        return self.start(plan)
-
-    def start(self, plan: RunPlan) -> list[str]:
-        return start_runs(self._starter, plan.runs)

@@ -1,6 +1,11 @@
 """What the dispatcher writes to the run log besides the runs it starts, so "why didn't this
 e-mail go out?" has an answer: loops it stopped, automation whose condition kept it from starting
-(sampled), and waiting runs it cancelled because their deal was deleted."""
+(sampled), and waiting runs it cancelled because their deal was deleted.
+
+Entries are kept until the Lambda batch ends and then written together (``flush``: BatchWriteItem,
+25 a call), not one PutItem each: a PutItem costs the dispatcher more CPU in the SDK than the rest
+of a record's work (bench/README.md, ``handler.py``). Structured log lines would be cheaper still,
+but the run-log API reads DynamoDB, and "why didn't it run?" must be answered there."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from dealflow.engine.compiled import CompiledAutomation
 from dealflow.engine.dispatch import NotStarted
 from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, RunRecord, RunStep
-from dealflow.ports import RunLog, RunStarter
+from dealflow.ports import RunLog, RunLogBatches, RunStarter
 
 
 def _sampled(event_id: str, automation_id: str, rate: float) -> bool:
@@ -34,9 +39,19 @@ def _started_by(change: DealChange) -> dict[str, Any]:
 
 
 class DispatchLog:
-    def __init__(self, runs: RunLog, not_started_sample: float = 1.0) -> None:
+    def __init__(self, runs: RunLogBatches, not_started_sample: float = 1.0) -> None:
         self._runs = runs
         self._sample = not_started_sample
+        self._pending: list[RunRecord] = []  # written by ``flush``, at the end of the batch
+
+    def flush(self) -> set[str]:
+        """Write the entries kept since the last flush; returns the stream event ids whose entries
+        could not all be written (their records fail and are delivered again: the entries are
+        keyed by run id, so writing them twice writes them once)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return set()
+        return {record.event_id for record in self._runs.write_all(pending)}
 
     def _write(
         self,
@@ -48,7 +63,7 @@ class DispatchLog:
         steps: list[RunStep] | None = None,
     ) -> None:
         stamp = now_iso()
-        self._runs.write(
+        self._pending.append(
             RunRecord(
                 tenant_id=change.tenant_id,
                 run_id=run_id_for(event_id, automation.id),

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from dealflow.engine.actions import Services
 from dealflow.engine.attempts import earlier_errors, tries
-from dealflow.engine.checkpoints import from_json
+from dealflow.engine.checkpoints import from_json, unpacked
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind
 from dealflow.engine.run_failures import readable, record_unreadable
@@ -42,7 +42,9 @@ from dealflow.model.automation import Condition
 from dealflow.ports import Durable
 
 # What each step returns (a checkpoint: small, whatever the tenant, the deal or the texts):
-# start: {started_at, wait_seconds, wake_at, snapshot} or {started_at, failed, step?} or
+# start: {started_at, wait_seconds, wake_at, kept, check?} (``kept``: the snapshot and the
+# automation, packed; ``check``: the run's first check, when no wait comes before it) or
+# {started_at, failed, step?} or
 # {started_at, gone, step}; check: {proceed, step, seen?}; an action: {step, seen?} or
 # {failed, step}; a delay's plan: {seconds, wake_at} or {failed, step}; a set_variable: {value} or
 # {error}. ``seen`` holds only the item's fields that conditions read and that changed.
@@ -111,15 +113,17 @@ class Walker(RunSteps):
             self.book.steps.append(RunStep.model_validate(loaded["step"]))
             raise RunStopped("skipped")
         self._ended_in_step(loaded)
+        kept = unpacked(loaded["kept"])
         if self.automation is None:  # a replay: the recorded automation, or its immutable saved version
-            self.automation = replayed(loaded, self.services.automation, self.request)
+            self.automation = replayed(kept, self.services.automation, self.request)
             if self.automation is None:
                 self._fail("start", "check", "failed", self._gone())
             self.plan = compile_run(self.automation)
         if loaded["wait_seconds"]:
             self.book.wake_at = loaded["wake_at"]
         self.leading = {"seconds": loaded["wait_seconds"], "wake_at": loaded["wake_at"]}
-        self.snapshot = Snapshot(loaded["snapshot"])
+        self.checked_at_start = loaded.get("check")
+        self.snapshot = Snapshot(kept["snapshot"])
         self.constants = self.snapshot.tenant.values("constants")
         tenant_variables = self.snapshot.tenant.values("variables")
         self.variables = {**tenant_variables, **self.plan.variables, **self.request.parameters}
@@ -238,7 +242,10 @@ class Walker(RunSteps):
         if node.only_after_wait and not self.waited:
             return
         first = not self.checked
-        checked = self.durable.step(prefix + node.step, partial(self._check_step, node, self.waited))
+        if first and not self.waited and self.checked_at_start is not None:
+            checked, self.checked_at_start = self.checked_at_start, None
+        else:
+            checked = self.durable.step(prefix + node.step, partial(self._check_step, node, self.waited))
         self.book.steps.append(RunStep.model_validate(checked["step"]))
         self.checked, self.waited = True, False
         if not checked["proceed"]:

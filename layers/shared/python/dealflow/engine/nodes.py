@@ -143,3 +143,10 @@ class RunPlan:
     # The item's fields that branch and loop conditions read between steps: all a run keeps of the
     # item, and all a check or an action step returns of it.
     reads: frozenset[str] = frozenset()
+
+    @property
+    def checked_at_start(self) -> Check | None:
+        """The run's first node when it is a check no wait comes before: the start step makes it,
+        so it is not a durable operation of its own."""
+        lead = self.nodes[0] if self.nodes else None
+        return lead if isinstance(lead, Check) and not lead.only_after_wait else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.references import references_of
@@ -77,18 +77,24 @@ def snapshot(automation: Automation, compiled: TenantAutomation, item: Deal | No
     # A user-typed constant or variable must name a user the snapshot holds.
     kept = [v for k, v in tenant.constants.items() if k in constants] + list(tenant.variables.values())
     users |= {str(v.value) for v in kept if v.type == "user" and v.value is not None}
+    # Defaults left out (``Snapshot`` puts them back): a stage's semantic and empty steps, repeated
+    # for every stage of the item's pipeline, were a fifth of the snapshot.
     return {
         "tenant": {
             "id": tenant.id,
             "name": tenant.name,
             "sender_email": tenant.sender_email,
-            "users": [u.model_dump(mode="json") for u in tenant.users if u.id in users],
-            "constants": {k: v.model_dump(mode="json") for k, v in tenant.constants.items() if k in constants},
-            "variables": {k: v.model_dump(mode="json") for k, v in tenant.variables.items()},
+            "users": [_lean(u) for u in tenant.users if u.id in users],
+            "constants": {k: _lean(v) for k, v in tenant.constants.items() if k in constants},
+            "variables": {k: _lean(v) for k, v in tenant.variables.items()},
         },
-        "pipelines": {p: compiled.pipelines[p].model_dump(mode="json") for p in pipelines if p in compiled.pipelines},
-        "fields": {f: compiled.fields[f].model_dump(mode="json") for f in fields if f in compiled.fields},
+        "pipelines": {p: _lean(compiled.pipelines[p]) for p in pipelines if p in compiled.pipelines},
+        "fields": {f: _lean(compiled.fields[f]) for f in fields if f in compiled.fields},
     }
+
+
+def _lean(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_defaults=True)
 
 
 class Snapshot:

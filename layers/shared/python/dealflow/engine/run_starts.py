@@ -1,5 +1,6 @@
-"""How the runs one change calls for are started: together when the starter can (the AWS adapter
-issues its invokes concurrently, bounded), else one after another."""
+"""How many runs are started at once: together when the starter can (the AWS adapter issues its
+invokes concurrently, bounded), else one after another; either way one answer per run, so a start
+that fails never keeps another from being made or reported."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ if TYPE_CHECKING:  # the dispatcher imports this module: no models at import (co
     from dealflow.model import RunRequest
     from dealflow.ports import RunStarter
 
-
-def start_runs(starter: RunStarter, runs: Sequence[RunRequest]) -> list[str]:
-    """The ids of the runs that started (not those whose name had already run). A start that fails
-    raises after the others were tried: the stream record fails and is retried whole, and the runs
-    that did start are not started twice (each is named after the record and the automation)."""
-    started = start_each(starter, runs)
-    return [run.run_id for run, ok in zip(runs, started, strict=True) if ok]
+# Per run: True, it started; False, its name had run already; an error, this start failed.
+Started = bool | Exception
 
 
-def start_each(starter: RunStarter, runs: Sequence[RunRequest]) -> list[bool]:
-    """Whether each run started: through the starter's ``start_all`` where it has one."""
+def start_each(starter: RunStarter, runs: Sequence[RunRequest]) -> list[Started]:
+    """Whether each run started, in the runs' order: through the starter's ``start_all`` where it
+    has one (it answers the same way), else ``start`` after ``start``."""
     start_all = getattr(starter, "start_all", None)  # optional: in-process starters have none
-    return list(start_all(runs)) if start_all is not None else [starter.start(run) for run in runs]
+    if start_all is not None:
+        return list(start_all(runs))
+    return [_start(starter, run) for run in runs]
+
+
+def _start(starter: RunStarter, run: RunRequest) -> Started:
+    try:
+        return starter.start(run)
+    except Exception as exc:  # reported with its run: the others are still started
+        return exc

@@ -13,7 +13,7 @@ from dealflow import clock
 from dealflow.engine.actions import ActionContext, ActionError, Services, perform
 from dealflow.engine.attempts import earlier_errors, note_failed_try, tries
 from dealflow.engine.changes import flat, tenant_facts
-from dealflow.engine.checkpoints import from_json, to_json
+from dealflow.engine.checkpoints import from_json, packed, to_json
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.engine.delays import DelayError, seconds_until, wake_moment
@@ -64,6 +64,7 @@ class RunSteps:
         self.leading: dict[str, Any] = {}  # a leading delay, as the start step planned it
         self.resume_at = request.resume_at  # None once the walk reached it (see the interpreter)
         self.wait_over = False  # the wait the walk reached is one resumed early
+        self.checked_at_start: dict[str, Any] | None = None  # the first check, made by the start step
 
     def _gone(self) -> str:
         ref = self.request.automation
@@ -106,10 +107,14 @@ class RunSteps:
             self.book.wake_at = planned_wait["wake_at"] if planned_wait["seconds"] else None
         self.book.write("waiting" if started["wait_seconds"] else "running")
         compiled = self.services.automation.load(self.request.tenant_id)
-        return started | {
-            "snapshot": snapshot(self.automation, compiled, item),
-            "automation": recorded(self.automation),
-        }
+        # What a replay needs and may not read outside a step (the tenant's part the run uses, the
+        # automation itself when small), compressed: most of the run's checkpointed bytes.
+        kept = {"snapshot": snapshot(self.automation, compiled, item), "automation": recorded(self.automation)}
+        started["kept"] = packed(kept)
+        first = self.plan.checked_at_start
+        if first is not None:  # a durable operation (and its checkpoint) fewer per run
+            started["check"] = self._check_step(first, False, item)
+        return started
 
     def _plans(self, lead: str) -> bool:
         """Whether the run works out the leading delay at ``lead``: a new run does, and a retry from
@@ -152,12 +157,12 @@ class RunSteps:
             return "the automation was switched off while the run waited"
         return None
 
-    def _check_step(self, node: Check, delayed: bool) -> dict[str, Any]:
-        """Read the item as it is now; after a wait the automation must still apply to it, and a
-        trigger's item must be in the trigger's pipeline (and, when it is not the changed item,
-        meet the trigger's condition)."""
+    def _check_step(self, node: Check, delayed: bool, item: Deal | None = None) -> dict[str, Any]:
+        """Read the item as it is now (unless the start step just read it); after a wait the
+        automation must still apply to it, and a trigger's item must be in the trigger's pipeline
+        (and, when it is not the changed item, meet the trigger's condition)."""
         request = self.request
-        item = self._item_now()
+        item = item if item is not None else self._item_now()
         trace: list[dict[str, Any]] = []
 
         def holds() -> bool:

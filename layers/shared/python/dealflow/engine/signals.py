@@ -14,13 +14,14 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dealflow.engine.run_starts import start_each
+from dealflow.engine.run_starts import Started, start_each
 
 if TYPE_CHECKING:  # the dispatcher imports this module: no models at import (cold start)
     from dealflow.engine.actions import Services
     from dealflow.engine.changes import DealChange
     from dealflow.engine.compiled import CompiledAutomation
-    from dealflow.engine.dispatch import DispatcherLog, NotStarted
+    from dealflow.engine.dispatch import NotStarted
+    from dealflow.engine.dispatcher import DispatcherLog
     from dealflow.model import Causation, Deal, RunRequest
     from dealflow.ports import DealStore, Mailer, Metrics, Notifier, RecordStore, RunStarter
 
@@ -58,10 +59,10 @@ class CountedStarter:
             self._metrics.count(RUNS_STARTED, kind=request.automation.kind)
         return started
 
-    def start_all(self, requests: Sequence[RunRequest]) -> list[bool]:
+    def start_all(self, requests: Sequence[RunRequest]) -> list[Started]:
         started = start_each(self._starter, requests)  # concurrently, when the starter can
         for request, ok in zip(requests, started, strict=True):
-            if ok:
+            if ok is True:
                 self._metrics.count(RUNS_STARTED, kind=request.automation.kind)
         return started
 
@@ -90,6 +91,9 @@ class CountedDispatchLog:
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
         self._count(RUNS_SKIPPED, [e["automation"] for e in entries])
         self._log.skipped(change, event_id, entries)
+
+    def flush(self) -> set[str]:
+        return self._log.flush()
 
 
 class CountedMailer:

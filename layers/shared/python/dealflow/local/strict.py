@@ -156,6 +156,12 @@ class Strictness:
                 f"{limits.MAX_EXECUTION_STORAGE_BYTES:,}-byte limit per durable execution"
             )
 
+    def footprint(self, arn: str) -> tuple[int, int]:
+        """An execution's durable operations so far (its own included), and the payload bytes its
+        checkpoints persisted, as the service counts them."""
+        with self._lock:
+            return len(self._ids.get(arn, ())), self._stored.get(arn, 0)
+
     def _start(self) -> tuple[datetime, timedelta]:
         return self.clock.now(), self.clock.hopped()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import and_
@@ -11,9 +12,11 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
+from dealflow.limits import MAX_BATCH_WRITE_BYTES, MAX_BATCH_WRITE_ITEMS
 from dealflow.model import RunRecord, RunStep
 from dealflow.model.base import stored
 from dealflow.store import shards
+from dealflow.store.batches import batch_put
 from dealflow.store.items import dynamo_value, is_conditional_failure, plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
@@ -32,6 +35,8 @@ _MAX_REQUEST_BYTES = 64 * 1024
 MAX_ITEM_BYTES = 400 * 1024
 _FIT_BYTES = 300 * 1024
 _KEPT_AT_ENDS = 20
+# A batch of records written in one call never passes the call's limit: each is fitted first.
+assert _FIT_BYTES * MAX_BATCH_WRITE_ITEMS < MAX_BATCH_WRITE_BYTES
 
 
 def item_bytes(item: dict[str, Any]) -> int:
@@ -114,8 +119,9 @@ class RunLog:
     """Real runs under ``RUN#``, indexed by deal and by automation; test runs under ``TEST#``,
     kept apart so they never show up as something that happened to a deal."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, batch_client: Any = None) -> None:
         self._table = table
+        self._batch_client = batch_client  # a low-level DynamoDB client, for ``write_all``
 
     def _item(self, record: RunRecord) -> dict[str, Any]:
         return self._keyed(fitted(record))
@@ -140,6 +146,15 @@ class RunLog:
 
     def write(self, record: RunRecord) -> None:
         self._table.put_item(Item=self._item(record))
+
+    def write_all(self, records: Sequence[RunRecord]) -> list[RunRecord]:
+        """Store (or rewrite) many records in few calls (BatchWriteItem, unprocessed ones sent again
+        with backoff); returns those still not written."""
+        if self._batch_client is None:
+            raise RuntimeError("this run log was made without a client for batch writes")
+        items = {(r.tenant_id, _sk(r, r.test)): r for r in records}
+        unwritten = batch_put(self._batch_client, self._table.name, [self._item(r) for r in items.values()])
+        return [items[(item["tenant_id"], item["sk"])] for item in unwritten]
 
     def end(self, record: RunRecord) -> bool:
         """Write a run's last record unless the stored one has ended already; False when it had."""

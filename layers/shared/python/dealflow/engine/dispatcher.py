@@ -1,0 +1,169 @@
+"""The dispatcher: a Lambda batch of stream records in, runs started and run-log entries written out.
+
+Each record is planned on its own (``dealflow.engine.dispatch.plan_record``), in the batch's order,
+and what must happen at once happens then: a deleted deal's waiting runs are cancelled, field–step
+workflows mark their steps. What costs AWS calls waits for the end of the batch
+(``DispatchBatch.finish``): every run the batch calls for is started together — concurrently, when
+the starter can (``dealflow.aws.run_starter``) — and the run-log entries of the runs not started
+are written together (``DispatcherLog.flush``).
+
+What order is kept, and why no more is needed: a run's start is an asynchronous invoke of a durable
+execution named after (record, automation); nothing orders two invokes on AWS, and a run reads the
+deal as it is when its steps run, comparing only the values its request carries from its own
+record. So runs of one batch may start in any order, the records of one deal included. The one
+place order shows is a deletion: the runs queued for that deal are started before its waiting runs
+are looked up for cancelling, as they were when each record started its runs at once.
+
+A start that fails fails its own record only (reported in ``BatchOutcome.failed``, which the
+handler turns into ``batchItemFailures``); every other start of the batch is still made. The
+mapping delivers a failed record again and its runs are planned again under the same names:
+the ones that did start are not started twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dealflow.engine.changes import ChangeKind, DealChange
+from dealflow.engine.compiled import CompiledAutomation, TenantAutomation
+from dealflow.engine.dispatch import NotStarted, plan_record
+from dealflow.engine.run_starts import start_each
+from dealflow.model import RunRequest
+from dealflow.ports import RunStarter
+
+
+class DispatcherLog(Protocol):
+    """The run-log entries of what a change did not start; kept until ``flush``."""
+
+    def loop_stopped(self, change: DealChange, event_id: str, stopped: Sequence[CompiledAutomation]) -> None: ...
+
+    def not_started(self, change: DealChange, event_id: str, entries: Sequence[NotStarted]) -> None: ...
+
+    def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
+
+    def flush(self) -> set[str]:
+        """Write what was kept; the event ids of the records whose entries could not be written."""
+        ...
+
+
+class RunLogNotWritten(RuntimeError):
+    """A record's run-log entries could not be written (after the store's own retries)."""
+
+
+@dataclass
+class BatchOutcome:
+    """Per stream record (by event id): the runs that started, and why a record failed."""
+
+    started: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, Exception] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    event_id: str
+    deal: tuple[str, str]  # (tenant id, deal id)
+    run: RunRequest
+
+
+class Dispatcher:
+    """Turns stream records into started runs. One instance per container; each Lambda batch is a
+    ``batch()``, in which each tenant's automation loads at most once."""
+
+    def __init__(
+        self,
+        load: Callable[[str], TenantAutomation],
+        starter: RunStarter,
+        log: DispatcherLog,
+        on_deleted: Callable[[str, str], object] | None = None,
+        on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None,
+    ) -> None:
+        self._load = load
+        self.starter = starter
+        self.log = log
+        self.on_deleted = on_deleted
+        # Work a change calls for besides runs (field–step workflows marking steps done).
+        self.on_change = on_change
+        self._batch: dict[str, TenantAutomation] = {}
+
+    def new_batch(self) -> None:
+        self._batch = {}
+
+    def automation_for(self, tenant_id: str) -> TenantAutomation:
+        if tenant_id not in self._batch:
+            self._batch[tenant_id] = self._load(tenant_id)
+        return self._batch[tenant_id]
+
+    def batch(self) -> DispatchBatch:
+        """A new Lambda batch: automation is read afresh (once per tenant) for it."""
+        self.new_batch()
+        return DispatchBatch(self)
+
+    def handle(
+        self, old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None, event_id: str
+    ) -> list[str]:
+        """One stream record as a batch of its own (its images in DynamoDB JSON, see
+        ``plan_record``); returns the ids of the runs that started, or raises why it failed."""
+        batch = DispatchBatch(self)
+        batch.add(old_image, new_image, event_id)
+        outcome = batch.finish()
+        if event_id in outcome.failed:
+            raise outcome.failed[event_id]
+        return outcome.started.get(event_id, [])
+
+
+class DispatchBatch:
+    """One Lambda batch: ``add`` each record in order, then ``finish`` once."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._queued: list[_Queued] = []
+        self._outcome = BatchOutcome()
+
+    def add(self, old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None, event_id: str) -> None:
+        """Plan one record and do at once what cannot wait (cancelling, marking steps); its runs
+        and run-log entries are queued for ``finish``. Raises when the record fails here."""
+        d = self._dispatcher
+        found = plan_record(old_image, new_image, event_id, d.automation_for)
+        change, automation, plan = found.change, found.automation, found.plan
+        if change.kind is ChangeKind.DELETED:
+            if d.on_deleted is not None:
+                self._start(lambda q: q.deal == (change.tenant_id, change.deal_id))
+                d.on_deleted(change.tenant_id, change.deal_id)
+            return
+        if automation is None:
+            return
+        # Only a tenant with field–step workflows has steps to mark: the others skip reading the
+        # deal as a model.
+        if d.on_change is not None and automation.workflows:
+            d.on_change(change, automation, event_id)
+        runs = plan.runs  # validated here: a request that cannot be read fails its own record
+        if plan.loop_stopped:
+            d.log.loop_stopped(change, event_id, plan.loop_stopped)
+        if plan.not_started:
+            d.log.not_started(change, event_id, plan.not_started)
+        if plan.skipped:
+            d.log.skipped(change, event_id, plan.skipped)
+        deal = (change.tenant_id, change.deal_id)
+        self._queued += [_Queued(event_id, deal, run) for run in runs]
+
+    def finish(self) -> BatchOutcome:
+        """Start every queued run (together, when the starter can) and write the run-log entries;
+        the outcome per record."""
+        self._start(lambda _: True)
+        for event_id in self._dispatcher.log.flush():
+            self._outcome.failed.setdefault(event_id, RunLogNotWritten("run-log entries not written"))
+        return self._outcome
+
+    def _start(self, chosen: Callable[[_Queued], bool]) -> None:
+        now = [q for q in self._queued if chosen(q)]
+        if not now:
+            return
+        self._queued = [q for q in self._queued if not chosen(q)]
+        outcome = self._outcome
+        for queued, result in zip(now, start_each(self._dispatcher.starter, [q.run for q in now]), strict=True):
+            if isinstance(result, Exception):
+                outcome.failed.setdefault(queued.event_id, result)
+            elif result:
+                outcome.started.setdefault(queued.event_id, []).append(queued.run.run_id)
