@@ -136,17 +136,6 @@ class FakeRunLog:
         found = [r for r in self.records.values() if (r.tenant_id, r.automation_id) == (tenant_id, automation_id)]
         return found[:limit]
 
-    def waiting(
-        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
-    ) -> list[RunRecord]:
-        return [
-            r
-            for r in self.records.values()
-            if r.tenant_id == tenant_id
-            and r.status == "waiting"
-            and (r.deal_id == deal_id if deal_id is not None else r.automation_id == automation_id)
-        ]
-
     def statuses(self, run_id: str) -> list[str]:
         """The statuses one run's record went through, without repeats in a row."""
         seen: list[str] = []

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -16,7 +16,7 @@ from dealflow.aws.run_starter import STARTS_CLIENT_CONFIG, LambdaRunStarter
 from dealflow.aws.settings import Settings
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.engine.dispatch import Dispatcher
-from dealflow.engine.dispatch_log import DispatchLog, cancel_waiting
+from dealflow.engine.dispatch_log import DispatchLog
 from dealflow.engine.field_steps import StepMarker
 from dealflow.engine.signals import CountedDispatchLog, CountedStarter, counted_services
 from dealflow.ports import Executions, Metrics, RunStarter
@@ -29,6 +29,7 @@ from dealflow.store.runs import RunLog
 if TYPE_CHECKING:
     from dealflow.aws.secrets import ParameterStorePageKeys, ParameterStoreSecrets
     from dealflow.engine.actions import Services
+    from dealflow.engine.cancellation import Cancellations
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
     from dealflow.webhooks import WebhookReceiver
@@ -73,6 +74,12 @@ def tables() -> Tables:
 
 
 @cache
+def automation_table() -> Any:
+    """The automation table alone, for the functions with no business with deals."""
+    return boto3.resource("dynamodb").Table(settings().automation_table)
+
+
+@cache
 def automation_store() -> AutomationStore:
     return AutomationStore(tables().automation, TenantCompiler())
 
@@ -107,9 +114,10 @@ def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
         counted,
     )
     runs = RunLog(tables().automation)
+    cancelling = cache(lambda: cancellations(starter))  # built on the first deleted deal, not at a cold start
 
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
-        cancel_waiting(runs, starter, tenant_id, "the deal was deleted", deal_id=deal_id)
+        cancelling().request(tenant_id, "the deal was deleted", "dealflow", deal_id=deal_id)
 
     return Dispatcher(
         automation_store().load,
@@ -127,8 +135,26 @@ def run_reconciler(executions: Executions | None = None) -> Callable[[ExecutionS
 
     executions = executions or LambdaExecutions(boto3.client("lambda"))
     # The automation table only: the reconciler has no business with deals.
-    automation = boto3.resource("dynamodb").Table(settings().automation_table)
-    return partial(reconcile, executions=executions, runs=RunLog(automation))
+    return partial(reconcile, executions=executions, runs=RunLog(automation_table()))
+
+
+def cancellations(starter: RunStarter | None = None) -> Cancellations:
+    """Cancellation jobs (``engine.cancellation``): requested by the API and the dispatcher with
+    their run starter, worked on by the run reconciler's (the runner's alias by default)."""
+    from dealflow.aws.queues import SqsCancellationQueue
+    from dealflow.engine.cancellation import Cancellations
+    from dealflow.store.cancellations import CancellationJobs
+
+    s, table = settings(), automation_table()
+    starter = starter or LambdaRunStarter(boto3.client("lambda"), s.need("runner_function"))
+    return Cancellations(
+        CancellationJobs(table),
+        RunLog(table),
+        starter,
+        SqsCancellationQueue(boto3.client("sqs"), s.need("cancellation_queue_url")),
+        inline_stops=s.cancel_inline_stops,
+        stops_per_invocation=s.cancel_stops_per_invocation,
+    )
 
 
 @cache
@@ -175,6 +201,7 @@ def reset() -> None:
     instances, and sets the environment for each)."""
     settings.cache_clear()
     tables.cache_clear()
+    automation_table.cache_clear()
     automation_store.cache_clear()
     webhook_secrets.cache_clear()
     page_keys.cache_clear()

@@ -22,6 +22,7 @@ from pydantic.json_schema import models_json_schema
 from dealflow.api import (
     automation,
     automation_moves,
+    cancellations,
     deal_lists,
     deals,
     fields,
@@ -318,6 +319,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         usage,
         values,
         runs,
+        cancellations,
         transfer,
     ):
         app.include_router(module.router(deps))

@@ -1,6 +1,7 @@
 """What the dispatcher writes to the run log besides the runs it starts, so "why didn't this
-e-mail go out?" has an answer: loops it stopped, automation whose condition kept it from starting
-(sampled), and waiting runs it cancelled because their deal was deleted."""
+e-mail go out?" has an answer: loops it stopped, and automation whose condition kept it from
+starting (sampled). The waiting runs of a deleted deal are cancelled by a job
+(``engine.cancellation``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dealflow.engine.compiled import CompiledAutomation
 from dealflow.engine.dispatch import NotStarted
 from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, RunRecord, RunStep
-from dealflow.ports import RunLog, RunStarter
+from dealflow.ports import RunLog
 
 
 def _sampled(event_id: str, automation_id: str, rate: float) -> bool:
@@ -98,22 +99,3 @@ class DispatchLog:
         "why didn't it run?" names what is missing."""
         for entry in entries:
             self._write(change, event_id, entry["automation"], "skipped", entry["reason"])
-
-
-def cancel_waiting(
-    runs: RunLog,
-    starter: RunStarter,
-    tenant_id: str,
-    reason: str,
-    *,
-    deal_id: str | None = None,
-    automation_id: str | None = None,
-) -> list[str]:
-    """Stop the runs still waiting on a deal (or of an automation) and mark them cancelled."""
-    cancelled = []
-    for run in runs.waiting(tenant_id, deal_id=deal_id, automation_id=automation_id):
-        if run.execution_id:
-            starter.stop(run.execution_id)
-        runs.write(run.model_copy(update={"status": "cancelled", "reason": reason, "finished_at": now_iso()}))
-        cancelled.append(run.run_id)
-    return cancelled

@@ -213,5 +213,13 @@ class HttpTools:
         app = self._api_app
         if app is None:
             app = self._api_app = _load_handler("api", self.iam)
-            _swap_in(app, DEPS=replace(app.DEPS, starter=self.function_runs, settle=self.runs_port.settle))
+            _swap_in(
+                app,
+                DEPS=replace(
+                    app.DEPS,
+                    starter=self.function_runs,
+                    settle=self.runs_port.settle,
+                    cancellations=runtime.cancellations(self.function_runs),
+                ),
+            )
         return app.handler(event, LambdaContext("ApiFunction"))

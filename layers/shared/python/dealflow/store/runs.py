@@ -11,12 +11,14 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from dealflow.clock import now_iso
 from dealflow.model import RunRecord, RunStep
 from dealflow.model.base import stored
 from dealflow.store.items import is_conditional_failure, plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
-_STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
+_CANCELLED_BY = "cancelled_by"  # the cancellation job that marked a run: its retry counts the run once
+_STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at", _CANCELLED_BY)
 # A page of a filtered list reads at most this many index pages, so one request stays short even when
 # few runs match; the caller goes on with the token.
 _MAX_READS = 10
@@ -145,11 +147,20 @@ class RunLog:
         """Newest first."""
         return self._by("by_automation", "automation_key", f"{tenant_id}#{automation_id}", limit)
 
-    def waiting(
-        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
-    ) -> list[RunRecord]:
-        """Every real run of a deal (or of an automation) still waiting, however old: a Query page
-        stops at 1 MB, so the index is read to its end (the filter leaves only waiting runs)."""
+    def cancellable(
+        self,
+        tenant_id: str,
+        *,
+        job_id: str,
+        deal_id: str | None = None,
+        automation_id: str | None = None,
+        start: dict[str, str] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[RunRecord], dict[str, str] | None]:
+        """At most ``limit`` runs, oldest first, of a deal's (or an automation's) real runs still
+        waiting, and of those job ``job_id`` marked cancelled already (an attempt that ended before
+        it saved its count); the position after the last one given (None at the end). Reads at
+        most ``_MAX_READS`` index pages, so it may give fewer and a position to go on from."""
         index, key, value = (
             ("by_deal", "deal_key", f"{tenant_id}#{deal_id}")
             if deal_id is not None
@@ -158,15 +169,39 @@ class RunLog:
         params: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": Key(key).eq(value),
-            "FilterExpression": Attr("status").eq("waiting"),
+            "FilterExpression": Attr("status").eq("waiting") | Attr(_CANCELLED_BY).eq(job_id),
         }
-        found: list[RunRecord] = []
-        while True:
+        if start is not None:
+            params["ExclusiveStartKey"] = start
+        found: list[dict[str, Any]] = []
+        after: dict[str, str] | None = None
+        for _ in range(_MAX_READS):
             answer = self._table.query(**params)
-            found += [_record(i) for i in answer.get("Items", [])]
-            if "LastEvaluatedKey" not in answer:
-                return found
-            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            items, after = answer.get("Items", []), answer.get("LastEvaluatedKey")
+            room = limit - len(found)
+            if len(items) > room:  # more than wanted: go on right after the last one taken
+                found += items[:room]
+                after = {name: found[-1][name] for name in (key, "started_at", "tenant_id", "sk")}
+                break
+            found += items
+            if after is None or len(found) == limit:
+                break
+            params["ExclusiveStartKey"] = after
+        return [_record(i) for i in found], after
+
+    def cancel(self, run: RunRecord, reason: str, job_id: str) -> bool:
+        """Mark a waiting run cancelled by ``job_id``; False when its record ended since it was read."""
+        ended = run.model_copy(update={"status": "cancelled", "reason": reason, "finished_at": now_iso()})
+        try:
+            self._table.put_item(
+                Item={**self._item(ended), _CANCELLED_BY: job_id},
+                ConditionExpression=Attr("status").eq("waiting"),
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def all(self, tenant_id: str, test: bool = False) -> list[RunRecord]:
         """Newest first."""
