@@ -226,6 +226,16 @@ def test_reconciler_sample_as_given_names_no_execution_here_and_changes_nothing(
     assert stack.run_log.all("acme") == before
 
 
+def test_cancellation_sample_as_given_names_no_job_here_and_changes_nothing(stack: MotoStack) -> None:
+    event = _event("run-reconciler-cancellation.json")
+    before = stack.run_log.all("acme")
+
+    answer = stack._reconciler_app.handler(event, LambdaContext("RunReconcilerFunction"))
+
+    assert answer == {"batchItemFailures": []}
+    assert stack.run_log.all("acme") == before
+
+
 # ---- webhooks --------------------------------------------------------------------------------------
 
 
