@@ -141,3 +141,19 @@ def test_one_job_for_several_automations_goes_through_each_in_turn() -> None:
 
     assert job.automation_ids == ["a", "b"] and (job.status, job.found, job.stopped) == ("done", 5, 5)
     assert stopped == ["a-000", "a-001", "b-000", "b-001", "b-002"]
+
+
+def test_a_deleted_deal_with_nothing_waiting_leaves_no_job_but_one_with_runs_does() -> None:
+    runs, stopper = _log(2)
+    cancellations, queue = _cancellations(runs, stopper)
+
+    quiet, stopped = cancellations.request(
+        TENANT, "the deal was deleted", "dealflow", deal_id="deal-9", record_empty=False
+    )
+    assert (quiet.status, quiet.found, stopped) == ("done", 0, [])
+    assert cancellations.jobs.get(TENANT, quiet.job_id) is None and queue.queued == []
+
+    job, stopped = cancellations.request(
+        TENANT, "the deal was deleted", "dealflow", deal_id="deal-001", record_empty=False
+    )
+    assert stopped == ["follow-up-001"] and cancellations.jobs.get(TENANT, job.job_id) == job

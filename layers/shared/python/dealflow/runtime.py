@@ -117,7 +117,7 @@ def dispatcher(starter: RunStarter | None = None) -> Dispatcher:
     cancelling = cache(lambda: cancellations(starter))  # built on the first deleted deal, not at a cold start
 
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
-        cancelling().request(tenant_id, "the deal was deleted", "dealflow", deal_id=deal_id)
+        cancelling().request(tenant_id, "the deal was deleted", "dealflow", deal_id=deal_id, record_empty=False)
 
     return Dispatcher(
         automation_store().load,

@@ -176,15 +176,28 @@ class Cancellations:
         *,
         automation_ids: Sequence[str] = (),
         deal_id: str | None = None,
+        record_empty: bool = True,
     ) -> tuple[CancellationJob, list[str]]:
         """Record a job, work its first ``inline_stops`` at once and queue the rest: the job and
-        the runs stopped so far."""
+        the runs stopped so far. Without ``record_empty``, a job that finds nothing waiting is not
+        recorded (a deleted deal rarely has a waiting run, and nobody follows its job)."""
         job = new_job(tenant_id, reason, requested_by, automation_ids=automation_ids, deal_id=deal_id)
+        if not record_empty and not self._anything_waiting(job):
+            return job.model_copy(update={"status": "done", "finished_at": job.created_at}), []
         self.jobs.create(job)
         worked = work(job, jobs=self.jobs, runs=self._runs, starter=self._starter, budget=self._inline)
         if not worked.job.finished:
             self._queue.enqueue(tenant_id, job.job_id)
         return worked.job, worked.stopped
+
+    def _anything_waiting(self, job: CancellationJob) -> bool:
+        for deal_id, automation_id in job.targets:
+            found, _ = self._runs.cancellable(
+                job.tenant_id, job_id=job.job_id, deal_id=deal_id, automation_id=automation_id, limit=1
+            )
+            if found:
+                return True
+        return False
 
     def resume(
         self, tenant_id: str, job_id: str, time_left: Callable[[], float], reserve: float
