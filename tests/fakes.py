@@ -22,6 +22,7 @@ from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.testmode import InlineDurable, RecordingOutbox
 from dealflow.http_errors import PayloadTooLarge
 from dealflow.model import Causation, Deal, Pipeline, Role, Rule, RunRecord, RunRequest, Tenant, TypedValue, User
+from dealflow.model.cancellation import CancellationJob
 from dealflow.model.catalog import STORED_KINDS, Automation, Definition
 from dealflow.model.failures import DEFAULT_RETRY, RetryPolicy
 from dealflow.model.fields import FieldDefinition, FieldKind
@@ -117,11 +118,46 @@ class FakeRecords:
 
 
 class FakeRunLog:
-    """``RunLog``: the latest record of each run, and every write in order (to see a run as it went)."""
+    """``RunLog`` (and ``WaitingRuns``): the latest record of each run, and every write in order (to
+    see a run as it went)."""
 
     def __init__(self) -> None:
         self.records: dict[str, RunRecord] = {}
         self.writes: list[RunRecord] = []
+        self.cancelled_by: dict[str, str] = {}  # run id → the cancellation job that marked it
+
+    def cancellable(
+        self,
+        tenant_id: str,
+        *,
+        job_id: str,
+        deal_id: str | None = None,
+        automation_id: str | None = None,
+        start: dict[str, str] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[RunRecord], dict[str, str] | None]:
+        ordered = sorted(
+            (
+                r
+                for r in self.records.values()
+                if r.tenant_id == tenant_id
+                and (r.deal_id == deal_id if deal_id is not None else r.automation_id == automation_id)
+            ),
+            key=lambda r: (r.started_at, r.run_id),
+        )
+        if start is not None:
+            ordered = ordered[[r.run_id for r in ordered].index(start["run_id"]) + 1 :]
+        found = [r for r in ordered if r.status == "waiting" or self.cancelled_by.get(r.run_id) == job_id]
+        page = found[:limit]
+        return page, ({"run_id": page[-1].run_id} if len(found) > limit else None)
+
+    def cancel(self, run: RunRecord, reason: str, job_id: str) -> bool:
+        current = self.records.get(run.run_id)
+        if current is None or current.status != "waiting":
+            return False
+        self.write(current.model_copy(update={"status": "cancelled", "reason": reason}))
+        self.cancelled_by[run.run_id] = job_id
+        return True
 
     def write(self, record: RunRecord) -> None:
         self.records[record.run_id] = record
@@ -149,17 +185,6 @@ class FakeRunLog:
     def for_automation(self, tenant_id: str, automation_id: str, limit: int = 100) -> list[RunRecord]:
         found = [r for r in self.records.values() if (r.tenant_id, r.automation_id) == (tenant_id, automation_id)]
         return found[:limit]
-
-    def waiting(
-        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
-    ) -> list[RunRecord]:
-        return [
-            r
-            for r in self.records.values()
-            if r.tenant_id == tenant_id
-            and r.status == "waiting"
-            and (r.deal_id == deal_id if deal_id is not None else r.automation_id == automation_id)
-        ]
 
     def statuses(self, run_id: str) -> list[str]:
         """The statuses one run's record went through, without repeats in a row."""
@@ -627,3 +652,56 @@ class FakeMetrics:
     def total(self, name: str, **dimensions: str) -> int:
         """How much ``name`` was counted with (at least) these dimensions."""
         return sum(v for n, v, d in self.counted if n == name and dimensions.items() <= d.items())
+
+
+class FakeCancellationJobs:
+    """``CancellationJobs``: every job by id; a save since the expected version is refused."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, CancellationJob] = {}
+
+    def create(self, job: CancellationJob) -> None:
+        assert job.job_id not in self.jobs
+        self.jobs[job.job_id] = job
+
+    def get(self, tenant_id: str, job_id: str) -> CancellationJob | None:
+        found = self.jobs.get(job_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    def save(self, job: CancellationJob, expected_version: int) -> bool:
+        if self.jobs[job.job_id].version != expected_version:
+            return False
+        self.jobs[job.job_id] = job
+        return True
+
+
+@dataclass
+class FakeStopper:
+    """The ``RunStarter``'s stop: ``waiting`` executions stop (True), ended ones do not (False),
+    ``refused`` ones raise as AWS throttling would."""
+
+    waiting: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
+    stops: list[str] = field(default_factory=list)
+
+    def start(self, request: RunRequest) -> bool:
+        raise AssertionError("cancelling starts nothing")
+
+    def stop(self, execution_id: str) -> bool:
+        self.stops.append(execution_id)
+        if execution_id in self.refused:
+            raise RuntimeError(f"throttled: {execution_id}")
+        if execution_id in self.waiting:
+            self.waiting.discard(execution_id)
+            return True
+        return False
+
+
+@dataclass
+class FakeQueue:
+    """``CancellationQueue``: the jobs queued, in order."""
+
+    queued: list[tuple[str, str]] = field(default_factory=list)
+
+    def enqueue(self, tenant_id: str, job_id: str) -> None:
+        self.queued.append((tenant_id, job_id))

@@ -26,13 +26,15 @@ runtime.trace_aws_calls()  # before the clients below exist: every AWS call trac
 METRICS = runtime.metrics("api")
 # Built once per container; the local harness swaps in one with its in-process run starter.
 _TABLES, _RUNNER = runtime.tables(), runtime.settings().runner_function
+_STARTER = CountedStarter(LambdaRunStarter(boto3.client("lambda"), _RUNNER), METRICS) if _RUNNER else None
 DEPS = Deps(
     automation=runtime.automation_store(),
     deals=DealStore(_TABLES.deals),
     runs=RunLog(_TABLES.automation),
-    starter=CountedStarter(LambdaRunStarter(boto3.client("lambda"), _RUNNER), METRICS) if _RUNNER else None,
+    starter=_STARTER,
     page_keys=runtime.page_keys(),
     services=runtime.runner_services,
+    cancellations=runtime.cancellations(_STARTER) if _STARTER else None,
 )
 app = build_resolver(lambda: DEPS)
 

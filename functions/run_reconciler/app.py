@@ -1,9 +1,15 @@
-"""Lambda: EventBridge's "Durable Execution Status Change" events of the runner → the run log.
+"""Lambda: the runs that end without the runner: EventBridge's "Durable Execution Status Change"
+events of the runner, and the cancellation queue's jobs.
 
 A runner execution that times out or is stopped ends without the runner getting control, and one
 that crashes may end before it could write why; this marks such a run ``failed`` with the reason
 unless its record already ended (``dealflow.engine.run_failures.reconcile``), and counts it in
 ``RunsFailed`` (the runner counted the failures it recorded itself).
+
+A cancellation job (``dealflow.engine.cancellation``) is gone on with from where it stands, while
+this invocation has time; what is left is queued again. A message that fails is reported alone in
+``batchItemFailures``; SQS hands it back after its visibility timeout and the job resumes from its
+last saved page.
 """
 
 from __future__ import annotations
@@ -11,22 +17,26 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dealflow import runtime
 from dealflow.engine.signals import count_run_end
+from dealflow.model.cancellation import JobMessage
 from dealflow.model.run import ExecutionStatusChange
 
 logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("run-reconciler")
 RECONCILE = runtime.run_reconciler()
+CANCELLATIONS = runtime.cancellations()
+RESERVE_SECONDS = 10.0  # a page of stops and its save fit in what is left when a turn stops
 
 
-@logger.inject_lambda_context
-@event_source(data_class=EventBridgeEvent)
-def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+def execution_ended(event: EventBridgeEvent) -> dict[str, Any]:
     record = RECONCILE(ExecutionStatusChange.model_validate(event.detail))
     if record is None:
         return {"run_id": None, "status": None}
@@ -35,3 +45,24 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     count_run_end(METRICS, record.automation_kind, record.status)
     METRICS.flush()
     return {"run_id": record.run_id, "status": record.status}
+
+
+def go_on_with_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    message = JobMessage.model_validate_json(record.body)
+    job = CANCELLATIONS.resume(
+        message.tenant_id,
+        message.job_id,
+        time_left=lambda: lambda_context.get_remaining_time_in_millis() / 1000,
+        reserve=RESERVE_SECONDS,
+    )
+    counts = job.model_dump(include={"status", "found", "stopped", "already_ended", "failed"}) if job else {}
+    logger.info("cancellation job", extra={"tenant_id": message.tenant_id, "job_id": message.job_id, **counts})
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" in event:  # the cancellation queue's batch
+        return process_partial_response(
+            event=event, record_handler=go_on_with_job, processor=processor, context=context
+        )
+    return execution_ended(EventBridgeEvent(event))

@@ -40,7 +40,7 @@ ACME_IDS = {
 }
 # Names every tenant has (roles, the demo's step names): not a leak when a tenant lists its own.
 SHARED_NAMES = frozenset({"step_id", "role"})
-# Filled in once acme has a run: run ids are made by the engine.
+# Filled in once acme has a run and a cancellation job: their ids are made by the engine.
 # Bodies a globex administrator could plausibly send. PUTs not listed here send acme's own item as
 # acme's administrator reads it at the same path: the most tempting body there is.
 BODIES: dict[str, Any] = {
@@ -127,6 +127,10 @@ def _set_up_acme_items(stack: MotoStack) -> None:
     status, _ = stack.api("POST", "/automation/lost-email/test", {"deal_id": ACME_DEAL}, claims=ACME_ADMIN)
     assert status == 200
     ACME_IDS["run_id"] = stack.run_log.all(TENANT)[0].run_id
+    # A cancellation job of acme's (switching automation off records one): another tenant must not read it.
+    status, switched = stack.api("POST", "/automation/lost-email/disable", claims=ACME_ADMIN)
+    assert status == 200
+    ACME_IDS["job_id"] = switched["cancellation"]["job_id"]
 
 
 def test_the_acme_ids_exist_in_acme_only(stack: MotoStack) -> None:

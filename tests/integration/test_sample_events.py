@@ -252,6 +252,16 @@ def test_the_failure_queue_sample_names_a_deployed_batch_that_redrive_reports_lo
     assert message["records"] == [] and message["deleted"] is True
 
 
+def test_cancellation_sample_as_given_names_no_job_here_and_changes_nothing(stack: MotoStack) -> None:
+    event = _event("run-reconciler-cancellation.json")
+    before = stack.run_log.all("acme")
+
+    answer = stack._reconciler_app.handler(event, LambdaContext("RunReconcilerFunction"))
+
+    assert answer == {"batchItemFailures": []}
+    assert stack.run_log.all("acme") == before
+
+
 # ---- webhooks --------------------------------------------------------------------------------------
 
 

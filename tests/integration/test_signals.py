@@ -46,7 +46,7 @@ def listen(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], None]]:
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler):
                 saved.append((handler, handler.stream))
-                handler.setStream(sys.stdout)
+                handler.stream = sys.stdout  # not setStream: the stream it holds may be a closed capture
 
     yield start
     logger.setLevel(level)

@@ -51,7 +51,7 @@ class Starter:
         self.started[request.run_id] = request
         return True
 
-    def stop(self, execution_id: str) -> None:
+    def stop(self, execution_id: str) -> bool:
         raise AssertionError("a start never stops anything")
 
 

@@ -64,7 +64,8 @@ class _Starter:
         self.names.add(name)
         return fresh
 
-    def stop(self, execution_id: str) -> None: ...
+    def stop(self, execution_id: str) -> bool:
+        return True
 
 
 def test_a_run_started_twice_is_counted_once() -> None:

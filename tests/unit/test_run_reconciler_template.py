@@ -54,7 +54,9 @@ def test_what_the_rule_cannot_deliver_is_kept(resources: dict[str, Any]) -> None
     assert queue["SqsManagedSseEnabled"] is True
 
 
-def test_the_reconcilers_role_reads_ended_runner_executions_and_run_records_only(resources: dict[str, Any]) -> None:
+def test_the_reconcilers_role_reads_ended_runner_executions_and_works_cancellation_jobs_only(
+    resources: dict[str, Any],
+) -> None:
     role = resources["RunReconcilerFunctionRole"]["Properties"]
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     granted = {
@@ -63,10 +65,37 @@ def test_the_reconcilers_role_reads_ended_runner_executions_and_run_records_only
         for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     }
 
+    indexes = [
+        {"Fn::Sub": "${AutomationTable.Arn}/index/by_deal"},
+        {"Fn::Sub": "${AutomationTable.Arn}/index/by_automation"},
+    ]
     assert granted == {
         ("lambda:GetDurableExecution", json.dumps({"Fn::Sub": "${RunnerFunction.Arn}:*"})),
         ("dynamodb:GetItem", json.dumps({"Fn::GetAtt": ["AutomationTable", "Arn"]})),
         ("dynamodb:PutItem", json.dumps({"Fn::GetAtt": ["AutomationTable", "Arn"]})),
+        # Cancellation jobs: the waiting runs of a deal or an automation, their stops, the job queued again.
+        ("dynamodb:Query", json.dumps(indexes, sort_keys=True)),
+        ("lambda:StopDurableExecution", json.dumps({"Fn::Sub": "${RunnerFunction.Arn}:*"})),
+        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["CancellationQueue", "Arn"]})),
     }
+    assert "AWSLambdaSQSQueueExecutionRole" in json.dumps(role["ManagedPolicyArns"])  # the queue's poller
     function = resources["RunReconcilerFunction"]["Properties"]
     assert "DEALS_TABLE" not in function["Environment"]["Variables"]
+
+
+def test_cancellation_jobs_come_one_at_a_time_from_their_queue_and_a_failing_one_is_parked(
+    resources: dict[str, Any],
+) -> None:
+    [mapping] = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["FunctionName"] == {"Ref": "RunReconcilerFunction"}
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["CancellationQueue", "Arn"]}
+    assert mapping["BatchSize"] == 1 and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["CancellationQueue"]["Properties"]
+    # A turn cut off comes back only once it surely ended; one failing again and again is parked.
+    assert queue["VisibilityTimeout"] >= 6 * resources["RunReconcilerFunction"]["Properties"]["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["CancellationDeadLetterQueue", "Arn"]}
+    assert queue["SqsManagedSseEnabled"] is True

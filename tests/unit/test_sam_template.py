@@ -68,7 +68,8 @@ def test_translated_template_has_what_the_design_relies_on(translated: dict[str,
     resources = translated["Resources"]
 
     # The stream mapping: a poison record never blocks a shard.
-    (mapping,) = _resources_of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+    mappings = _resources_of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [m for m in mappings if m["Properties"]["FunctionName"] == {"Ref": "DispatcherFunction"}]
     props = mapping["Properties"]
     assert props["FunctionName"] == {"Ref": "DispatcherFunction"}
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["DealsTable", "StreamArn"]}

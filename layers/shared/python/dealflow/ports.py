@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dealflow.model import Causation, Deal, RunRecord, RunRequest, Tenant, TypedValue
 from dealflow.model.automation import AmbiguousPolicy
+from dealflow.model.cancellation import CancellationJob
 from dealflow.model.catalog import Definition
 from dealflow.model.failures import RetryPolicy
 
@@ -121,8 +122,9 @@ class RunStarter(Protocol):
         """Return True when a new run started, False when the name was already taken."""
         ...
 
-    def stop(self, execution_id: str) -> None:
-        """Stop a waiting run (its automation was switched off, its deal deleted)."""
+    def stop(self, execution_id: str) -> bool:
+        """Stop a waiting run (its automation was switched off, its deal deleted); False when its
+        execution had ended already."""
         ...
 
 
@@ -212,10 +214,43 @@ class RunLog(Protocol):
 
     def for_automation(self, tenant_id: str, automation_id: str, limit: int = 100) -> list[RunRecord]: ...
 
-    def waiting(
-        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
-    ) -> list[RunRecord]:
-        """Every run of the deal (or of the automation) still waiting, however many runs it has had."""
+
+class WaitingRuns(Protocol):
+    """The run log as cancellation jobs read and mark it."""
+
+    def cancellable(
+        self,
+        tenant_id: str,
+        *,
+        job_id: str,
+        deal_id: str | None = None,
+        automation_id: str | None = None,
+        start: dict[str, str] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[RunRecord], dict[str, str] | None]:
+        """At most ``limit`` runs, oldest first, of the deal's (or automation's) runs still waiting
+        and of those ``job_id`` marked cancelled already; the position after the last one given
+        (None at the end). A call reads a bounded part of the log, so it may give fewer."""
+        ...
+
+    def cancel(self, run: RunRecord, reason: str, job_id: str) -> bool:
+        """Mark a waiting run cancelled by ``job_id``; False when its record ended meanwhile."""
+        ...
+
+
+class CancellationJobs(Protocol):
+    def create(self, job: CancellationJob) -> None: ...
+
+    def get(self, tenant_id: str, job_id: str) -> CancellationJob | None: ...
+
+    def save(self, job: CancellationJob, expected_version: int) -> bool:
+        """Store the job's next step; False when another worker stored one since ``expected_version``."""
+        ...
+
+
+class CancellationQueue(Protocol):
+    def enqueue(self, tenant_id: str, job_id: str) -> None:
+        """Have a worker go on with the job, asynchronously."""
         ...
 
 

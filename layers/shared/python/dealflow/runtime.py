@@ -24,6 +24,7 @@ from dealflow.engine.signals import CountedStarter
 if TYPE_CHECKING:
     from dealflow.aws.secrets import ParameterStorePageKeys, ParameterStoreSecrets
     from dealflow.engine.actions import Services
+    from dealflow.engine.cancellation import Cancellations
     from dealflow.engine.compiled import TenantAutomation
     from dealflow.engine.dispatcher import DispatcherLog
     from dealflow.engine.field_steps import StepMarker
@@ -116,6 +117,12 @@ def batch_writes() -> Any:
 
 
 @cache
+def automation_table() -> Any:
+    """The automation table alone, for the functions with no business with deals."""
+    return boto3.resource("dynamodb").Table(settings().automation_table)
+
+
+@cache
 def automation_store() -> AutomationStore:
     from dealflow.engine.compiled import TenantCompiler
     from dealflow.store.automation import AutomationStore
@@ -166,7 +173,7 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
     starts = CountedStarter(starter, counted)
     t = on or tables()
     sample_rate = s.not_started_sample_rate if on is None else 1.0
-    batches = batch_writes() if on is None else t.automation.meta.client
+    batches = batch_writes() if on is None else cast(Any, t.automation).meta.client
 
     def run_log() -> RunLog:
         from dealflow.store.runs import RunLog
@@ -195,10 +202,14 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
 
         return AutomationStore(on.automation, TenantCompiler()).load(tenant_id)
 
-    def deal_deleted(tenant_id: str, deal_id: str) -> None:
-        from dealflow.engine.dispatch_log import cancel_waiting
+    cancelling = cache(lambda: cancellations(starts))  # built on the first deleted deal, not at a cold start
 
-        cancel_waiting(runs(), starts, tenant_id, "the deal was deleted", deal_id=deal_id)
+    def deal_deleted(tenant_id: str, deal_id: str) -> None:
+        if on is not None:
+            # A redriven deletion: its waiting runs end by their own check when they wake (the deal
+            # is gone), so nothing is sent; the operator's command queues no job of the stack's.
+            return
+        cancelling().request(tenant_id, "the deal was deleted", "dealflow", deal_id=deal_id, record_empty=False)
 
     return Dispatcher(
         automation,
@@ -217,8 +228,26 @@ def run_reconciler(executions: Executions | None = None) -> Callable[[ExecutionS
 
     executions = executions or LambdaExecutions(boto3.client("lambda"))
     # The automation table only: the reconciler has no business with deals.
-    automation = boto3.resource("dynamodb").Table(settings().automation_table)
-    return partial(reconcile, executions=executions, runs=RunLog(automation))
+    return partial(reconcile, executions=executions, runs=RunLog(automation_table()))
+
+
+def cancellations(starter: RunStarter | None = None) -> Cancellations:
+    """Cancellation jobs (``engine.cancellation``): requested by the API and the dispatcher with
+    their run starter, worked on by the run reconciler's (the runner's alias by default)."""
+    from dealflow.aws.queues import SqsCancellationQueue
+    from dealflow.engine.cancellation import Cancellations
+    from dealflow.store.cancellations import CancellationJobs
+
+    s, table = settings(), automation_table()
+    starter = starter or LambdaRunStarter(boto3.client("lambda"), s.need("runner_function"))
+    return Cancellations(
+        CancellationJobs(table),
+        RunLog(table),
+        starter,
+        SqsCancellationQueue(boto3.client("sqs"), s.need("cancellation_queue_url")),
+        inline_stops=s.cancel_inline_stops,
+        stops_per_invocation=s.cancel_stops_per_invocation,
+    )
 
 
 @cache
@@ -266,6 +295,7 @@ def reset() -> None:
     instances, and sets the environment for each)."""
     settings.cache_clear()
     tables.cache_clear()
+    automation_table.cache_clear()
     automation_store.cache_clear()
     batch_writes.cache_clear()
     webhook_secrets.cache_clear()

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
+from dealflow.api.cancellations import answer, cancel_waiting
 from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
 from dealflow.api.definitions import VERSION_RULE, check_version, unchanged
-from dealflow.api.deps import Deps
 from dealflow.api.errors import Invalid, NotFound
 from dealflow.api.rights import check_automation_author
 from dealflow.api.runs import readable_runs
@@ -21,20 +21,12 @@ from dealflow.api.usage import within_plan
 from dealflow.api.warnings import AutomationWritten, loop_of, reported
 from dealflow.authoring.checks import AutomationBody, check_automation, check_deal
 from dealflow.authoring.moves import Selection, select
-from dealflow.engine.dispatch_log import cancel_waiting
 from dealflow.engine.testmode import run_test
 from dealflow.model import RunRecord, parse_item
 from dealflow.model.base import Id
 from dealflow.model.catalog import Automation, AutomationKind
 
 MAX_SEARCH = 200
-
-
-def _cancel(d: Deps, tenant_id: str, automation_id: str, reason: str) -> list[str]:
-    if d.starter is None:  # no way to stop an execution here: leave the runs as they are
-        return []
-    d.settle()
-    return cancel_waiting(d.runs, d.starter, tenant_id, reason, automation_id=automation_id)
 
 
 def router(deps: DepsProvider) -> Router:
@@ -125,41 +117,45 @@ def router(deps: DepsProvider) -> Router:
         "/automation/<automation_id>",
         summary="Delete automation (administrators)",
         tags=["automation"],
-        description="Its waiting runs are cancelled; its run log stays.",
+        description="Its waiting runs are cancelled (see `cancellation`; `Location` is the job's link); its run "
+        "log stays.",
     )
-    def delete_automation(automation_id: str) -> Deleted:
+    def delete_automation(automation_id: str) -> Response[Deleted]:
         current = require(automation_id)
         d, who = deps(), caller(r)
         d.automation.delete_definition(who.tenant_id, current)
-        return Deleted(
-            id=automation_id, cancelled_runs=_cancel(d, who.tenant_id, automation_id, "the automation was deleted")
-        )
+        stopped, job = cancel_waiting(d, who, [automation_id], "the automation was deleted")
+        return answer(Deleted(id=automation_id, cancelled_runs=stopped, cancellation=job), job)
 
-    def switch(automation_id: str, enabled: bool) -> Switched:
+    def switch(automation_id: str, enabled: bool) -> Response[Switched]:
         current = require(automation_id)
         d, who = deps(), caller(r)
         stored = current.model_copy(update={"enabled": enabled, "version": current.version + 1})
         held = within_plan(known(d, who), stored) if enabled else None
         d.automation.put_definition(who.tenant_id, stored, current.version, automation_version=held)
-        cancelled = [] if enabled else _cancel(d, who.tenant_id, automation_id, "the automation was switched off")
+        stopped, job = cancel_waiting(d, who, [] if enabled else [automation_id], "the automation was switched off")
         after = known(d, who)
-        return Switched(
+        switched = Switched(
             automation=stored,
-            cancelled_runs=cancelled,
+            cancelled_runs=stopped,
+            cancellation=job,
             warnings=after.warnings.get(automation_id, []),
             loop_warning=loop_of(after, automation_id),
         )
+        return answer(switched, job)
 
     @r.post("/automation/<automation_id>/enable", summary="Switch automation on (administrators)", tags=["automation"])
-    def enable(automation_id: str) -> Switched:
+    def enable(automation_id: str) -> Response[Switched]:
         return switch(automation_id, True)
 
     @r.post(
         "/automation/<automation_id>/disable",
         tags=["automation"],
         summary="Switch automation off (administrators); its waiting runs are cancelled",
+        description="The first few waiting runs are stopped within the request (`cancelled_runs`); more are left "
+        "to a job (`cancellation`, its link also in `Location`).",
     )
-    def disable(automation_id: str) -> Switched:
+    def disable(automation_id: str) -> Response[Switched]:
         return switch(automation_id, False)
 
     @r.post(

@@ -5,13 +5,14 @@ Administrators only (everything under /automation is)."""
 
 from __future__ import annotations
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import ValidationError
 
-from dealflow.api.automation import _cancel
+from dealflow.api.cancellations import answer, cancel_waiting
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Conflict, Invalid, NotFound
-from dealflow.api.schemas import AutomationCopy, AutomationMove, BulkRequest, BulkResult
+from dealflow.api.schemas import AutomationCopy, AutomationMove, BulkRequest, BulkResult, Cancellation
 from dealflow.authoring.checks import check_automation
 from dealflow.authoring.moves import Changes, Target, copy_id, retarget, select, write_changes
 from dealflow.engine.compiled import TenantAutomation
@@ -98,9 +99,9 @@ def router(deps: DepsProvider) -> Router:
         summary="Copy, move, switch on or off, or delete many automations at once (administrators)",
         description=f"All or nothing: every item is checked first (problems name `items.<id>.<field>`), "
         f"then one transaction writes them. At most {MAX_WRITES} per request. Switching off "
-        f"or deleting cancels waiting runs.",
+        f"or deleting cancels waiting runs: one job for all of them (`cancellation`, its link also in `Location`).",
     )
-    def bulk(request: BulkRequest) -> BulkResult:
+    def bulk(request: BulkRequest) -> Response[BulkResult]:
         d, who = deps(), caller(r)
         tenant = known(d, who)
         chosen = _chosen(request, tenant)
@@ -130,16 +131,19 @@ def router(deps: DepsProvider) -> Router:
         # Changes holds definitions of every kind; a bulk request only ever puts automation in it.
         deleted = [a for a, _ in changes.deleted if isinstance(a, AUTOMATION_MODELS)]
         cancelled: list[str] = []
+        job: Cancellation | None = None
         if request.operation in ("disable", "delete"):
             reason = f"the automation was {'deleted' if request.operation == 'delete' else 'switched off'}"
             stopped = [a for a, _ in changes.replaced if isinstance(a, AUTOMATION_MODELS)] + deleted
-            cancelled = [run for a in stopped for run in _cancel(d, who.tenant_id, a.id, reason)]
-        return BulkResult(
+            cancelled, job = cancel_waiting(d, who, [a.id for a in stopped], reason)
+        result = BulkResult(
             operation=request.operation,
             changed=[*changes.created, *(a for a, _ in changes.replaced)],
             deleted=[a.id for a in deleted],
             cancelled_runs=cancelled,
+            cancellation=job,
         )
+        return answer(result, job)
 
     return r
 

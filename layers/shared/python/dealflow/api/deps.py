@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dealflow.engine.actions import Services
+from dealflow.engine.cancellation import Cancellations
 from dealflow.ports import PageKeys, RunStarter
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
@@ -24,3 +25,5 @@ class Deps:
     services: Callable[[], Services] = field(repr=False)
     # Called before the run log is read for cancelling (the local harness lets in-process runs settle).
     settle: Callable[[], Any] = field(default=lambda: None, repr=False)
+    # Cancellation jobs of waiting runs; None where no runner is configured (nothing to stop).
+    cancellations: Cancellations | None = field(default=None, repr=False)

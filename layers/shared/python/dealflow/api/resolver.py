@@ -22,6 +22,7 @@ from pydantic.json_schema import models_json_schema
 from dealflow.api import (
     automation,
     automation_moves,
+    cancellations,
     deal_lists,
     deals,
     fields,
@@ -319,6 +320,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         usage,
         values,
         runs,
+        cancellations,
         run_actions,
         transfer,
     ):

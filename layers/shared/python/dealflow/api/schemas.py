@@ -28,6 +28,7 @@ from dealflow.model import (
 from dealflow.model.access import ItemView, RoleRights
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import StoredDecimal
+from dealflow.model.cancellation import CancellationJob, JobStatus
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import CustomFields, DealValues
 
@@ -55,16 +56,55 @@ class RunList(Model):
     items: list[RunRecord]
 
 
+class Cancellation(Model):
+    """A cancellation job as the API shows it (``GET /cancellations/{job_id}``)."""
+
+    job_id: str
+    status: JobStatus = Field(
+        description="queued or running: a worker goes on with it; done: every waiting run found has ended; "
+        "failed: done, but some stops failed (`failed_runs`; those runs end cancelled when they wake)"
+    )
+    automation_ids: list[str]
+    deal_id: str | None
+    reason: str
+    requested_by: str
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+    found: int = Field(description="Waiting runs found so far")
+    stopped: int = Field(description="Stopped and marked cancelled")
+    already_ended: int = Field(description="Ended on their own before they could be stopped")
+    failed: int = Field(description="Whose stop failed")
+    failed_runs: list[str]
+    link: str = Field(description="Where to follow it: `GET /cancellations/{job_id}`")
+
+    @classmethod
+    def of(cls, job: CancellationJob) -> Cancellation:
+        shown = job.model_dump(exclude={"tenant_id", "cursor", "version"})
+        return cls(**shown, link=f"/cancellations/{job.job_id}")
+
+
+CANCELLATION = (
+    "The cancellation job of its waiting runs (null when nothing is cancelled): the first few are stopped "
+    "within this request (`cancelled_runs`); `status` done says that was all, queued or running that a "
+    "worker goes on with the rest (follow `link`)"
+)
+
+
 class Switched(Model):
     automation: Automation
-    cancelled_runs: list[str] = Field(description="Waiting runs stopped because the automation was switched off")
+    cancelled_runs: list[str] = Field(
+        description="Waiting runs stopped within this request because the automation was switched off"
+    )
+    cancellation: Cancellation | None = Field(default=None, description=CANCELLATION)
     warnings: list[str] = Field(default_factory=list, description="What it references that no longer exists")
     loop_warning: Loop | None = Field(default=None, description="Enabled automation it can start in a circle")
 
 
 class Deleted(Model):
     id: str
-    cancelled_runs: list[str]
+    cancelled_runs: list[str] = Field(description="Waiting runs stopped within this request")
+    cancellation: Cancellation | None = Field(default=None, description=CANCELLATION)
 
 
 class DealPage(Model):
@@ -284,4 +324,9 @@ class BulkResult(Model):
     operation: str
     changed: list[Automation] = Field(description="Automation as written: copies, moved or switched ones")
     deleted: list[str]
-    cancelled_runs: list[str] = Field(description="Waiting runs stopped because their automation went off or away")
+    cancelled_runs: list[str] = Field(
+        description="Waiting runs stopped within this request because their automation went off or away"
+    )
+    cancellation: Cancellation | None = Field(
+        default=None, description="One job for every automation switched off or deleted: " + CANCELLATION
+    )

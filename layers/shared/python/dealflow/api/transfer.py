@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
-from dealflow.api.automation import _cancel
+from dealflow.api.cancellations import cancel_waiting
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.errors import Invalid, MalformedJson
 from dealflow.api.export_pages import export_page
@@ -132,8 +132,10 @@ def router(deps: DepsProvider) -> Router:
             write_changes(
                 d.automation, who.tenant_id, tenant, changes, constants=document.constants if constants_change else None
             )
-            for automation_id, how in _stopped(changes, tenant):
-                _cancel(d, who.tenant_id, automation_id, f"the automation was {how} by an import")
+            stopped = _stopped(changes, tenant)
+            for how in ("deleted", "switched off"):  # one cancellation job per reason
+                ids = [automation_id for automation_id, what in stopped if what == how]
+                cancel_waiting(d, who, ids, f"the automation was {how} by an import")
         return ImportResult(dry_run=dry_run, changes=listing)
 
     return r

@@ -68,9 +68,12 @@ class LambdaRunStarter:
         except Exception as exc:
             return exc
 
-    def stop(self, execution_id: str) -> None:
+    def stop(self, execution_id: str) -> bool:
+        """False when the execution had ended (or is gone): there was nothing left to stop."""
         try:
             self._client.stop_durable_execution(DurableExecutionArn=execution_id)
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in ("ResourceNotFoundException", "InvalidParameterValueException"):
                 raise
+            return False
+        return True

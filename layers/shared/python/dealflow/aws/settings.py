@@ -17,7 +17,7 @@ from dealflow.aws.secrets import DEFAULT_PAGE_KEY_PARAMETER, DEFAULT_SECRET_PREF
 
 # The settings only some functions need: each is optional in the model, and the part of the
 # runtime that uses one asks for it by name (``Settings.need``).
-Needed = Literal["deals_table", "runner_function", "notifications_topic_arn"]
+Needed = Literal["deals_table", "runner_function", "notifications_topic_arn", "cancellation_queue_url"]
 
 
 class MissingSetting(RuntimeError):
@@ -79,6 +79,24 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="Runs the dispatcher starts at once (Lambda invokes in flight) across a stream batch",
+    )
+
+    cancellation_queue_url: str | None = Field(
+        default=None,
+        description="SQS queue of cancellation jobs a worker goes on with (the API and the dispatcher queue "
+        "them, the run reconciler works them and queues them again)",
+    )
+    cancel_inline_stops: int = Field(
+        default=25,
+        ge=0,
+        description="Waiting runs a request that switches off or deletes stops itself before it queues the "
+        "rest of its cancellation job",
+    )
+    cancel_stops_per_invocation: int = Field(
+        default=10_000,
+        ge=1,
+        description="Waiting runs one turn of the cancellation worker stops at most (its time budget stops "
+        "it first on AWS)",
     )
 
     def need(self, name: Needed) -> str:

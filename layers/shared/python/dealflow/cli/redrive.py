@@ -116,8 +116,8 @@ def _dispatch(driver: Driver, record: dict[str, Any], seen: RecordOutcome) -> No
     except Exception as exc:  # reported, and the message stays for the next redrive
         seen.outcome, seen.error = "failed", f"{type(exc).__name__}: {exc}"
     # Also of a failed record: the runs that did start before it failed.
-    seen.runs_started = [run for run, started in driver.answers.started.items() if started]
-    seen.runs_already_done = [run for run, started in driver.answers.started.items() if not started]
+    seen.runs_started = [run for run, started in driver.answers.started.items() if started is True]
+    seen.runs_already_done = [run for run, started in driver.answers.started.items() if started is False]
     if seen.outcome == "failed":
         return
     if seen.runs_started:

@@ -16,8 +16,8 @@ from typing import Protocol, Self
 from dealflow import runtime
 from dealflow.aws.run_starter import LambdaRunStarter, starts_client_config
 from dealflow.cli.target import LOCAL_REGION, Target
-from dealflow.engine.dispatch import Dispatcher
-from dealflow.engine.run_starts import start_each
+from dealflow.engine.dispatcher import Dispatcher
+from dealflow.engine.run_starts import Started, start_each
 from dealflow.model import RunRequest
 from dealflow.ports import RunStarter
 from dealflow.store.runs import RunLog
@@ -30,20 +30,20 @@ class Answers:
 
     def __init__(self, starter: RunStarter) -> None:
         self._starter = starter
-        self.started: dict[str, bool] = {}
+        self.started: dict[str, Started] = {}
 
     def start(self, request: RunRequest) -> bool:
         started = self._starter.start(request)
         self.started[request.run_id] = started
         return started
 
-    def start_all(self, requests: Sequence[RunRequest]) -> list[bool]:
+    def start_all(self, requests: Sequence[RunRequest]) -> list[Started]:
         answers = start_each(self._starter, requests)
         self.started.update({r.run_id: ok for r, ok in zip(requests, answers, strict=True)})
         return answers
 
-    def stop(self, execution_id: str) -> None:
-        self._starter.stop(execution_id)
+    def stop(self, execution_id: str) -> bool:
+        return self._starter.stop(execution_id)
 
 
 class Driver(Protocol):

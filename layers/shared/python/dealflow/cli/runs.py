@@ -35,13 +35,14 @@ class _LocalStarter:
     def start(self, request: Any) -> bool:
         return bool(self._inner.start(request))
 
-    def stop(self, execution_id: str) -> None:
+    def stop(self, execution_id: str) -> bool:
         with suppress(KeyError):
-            self._inner.stop(execution_id)
+            return bool(self._inner.stop(execution_id))
+        return False
 
 
 @contextmanager
-def runner(target: Target, region: str | None) -> Iterator[tuple[RunStarter, Callable[[], Any]]]:
+def runner(target: Target, region: str | None) -> Iterator[tuple[RunStarter, Callable[..., Any]]]:
     """A run starter for ``target`` and what lets started runs go: on AWS the runner's alias (the
     runs go by themselves); on a moto server the local harness attached to it, whose runs go
     in-process until they finish or wait."""

@@ -1,6 +1,6 @@
 """What the dispatcher writes to the run log besides the runs it starts, so "why didn't this
 e-mail go out?" has an answer: loops it stopped, automation whose condition kept it from starting
-(sampled), and waiting runs it cancelled because their deal was deleted.
+(sampled). The waiting runs of a deleted deal are cancelled by a job (``engine.cancellation``).
 
 Entries are kept until the Lambda batch ends and then written together (``flush``: BatchWriteItem,
 25 a call), not one PutItem each: a PutItem costs the dispatcher more CPU in the SDK than the rest
@@ -19,7 +19,7 @@ from dealflow.engine.compiled import CompiledAutomation
 from dealflow.engine.dispatch import NotStarted
 from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, RunRecord, RunStep
-from dealflow.ports import RunLog, RunLogBatches, RunStarter
+from dealflow.ports import RunLogBatches
 
 
 def _sampled(event_id: str, automation_id: str, rate: float) -> bool:
@@ -113,27 +113,3 @@ class DispatchLog:
         "why didn't it run?" names what is missing."""
         for entry in entries:
             self._write(change, event_id, entry["automation"], "skipped", entry["reason"])
-
-
-def cancel_waiting(
-    runs: RunLog,
-    starter: RunStarter,
-    tenant_id: str,
-    reason: str,
-    *,
-    deal_id: str | None = None,
-    automation_id: str | None = None,
-) -> list[str]:
-    """Stop the runs still waiting on a deal (or of an automation) and mark them cancelled."""
-    cancelled = []
-    for run in runs.waiting(tenant_id, deal_id=deal_id, automation_id=automation_id):
-        cancel_run(runs, starter, run, reason)
-        cancelled.append(run.run_id)
-    return cancelled
-
-
-def cancel_run(runs: RunLog, starter: RunStarter, run: RunRecord, reason: str) -> None:
-    """Stop one waiting run's execution and mark it cancelled, saying why."""
-    if run.execution_id:
-        starter.stop(run.execution_id)
-    runs.write(run.model_copy(update={"status": "cancelled", "reason": reason, "finished_at": now_iso()}))

@@ -31,13 +31,12 @@ from typing import Any, Literal
 from dealflow.clock import now_iso
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import CompiledAutomation, TenantAutomation
-from dealflow.engine.dispatch_log import cancel_run
 from dealflow.engine.nodes import Choose, Loop, Node
 from dealflow.engine.run_steps import position
 from dealflow.language.conditions import compile_condition
 from dealflow.model import RunRecord, RunRequest
 from dealflow.model.run import AutomationRef
-from dealflow.ports import RunLog, RunStarter
+from dealflow.ports import RunLog, RunStarter, WaitingRuns
 
 RetryFrom = Literal["failed_step", "start"]
 RetryVersion = Literal["original", "current"]
@@ -199,11 +198,14 @@ def resume(runs: RunLog, starter: RunStarter, run: RunRecord, request_id: str | 
     return Continued(run.run_id, new_run_id, started, run.position, old.automation.version)
 
 
-def cancel(runs: RunLog, starter: RunStarter, run: RunRecord, reason: str) -> None:
-    """Cancel waiting ``run`` (RunConflict when it is not waiting)."""
-    if run.status != "waiting":
-        raise RunConflict(f"run '{run.run_id}' is {run.status}, not waiting: only a waiting run is cancelled")
-    cancel_run(runs, starter, run, reason)
+def cancel(runs: WaitingRuns, starter: RunStarter, run: RunRecord, reason: str) -> None:
+    """Cancel waiting ``run`` (RunConflict when it is not waiting), as a cancellation job cancels
+    each of its runs: marked cancelled only if it still waits, then its execution stopped."""
+    if run.status != "waiting" or not runs.cancel(run, reason, f"run-{run.run_id}"):
+        status = run.status if run.status != "waiting" else "no longer waiting"
+        raise RunConflict(f"run '{run.run_id}' is {status}, not waiting: only a waiting run is cancelled")
+    if run.execution_id:
+        starter.stop(run.execution_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,8 +66,8 @@ class CountedStarter:
                 self._metrics.count(RUNS_STARTED, kind=request.automation.kind)
         return started
 
-    def stop(self, execution_id: str) -> None:
-        self._starter.stop(execution_id)
+    def stop(self, execution_id: str) -> bool:
+        return self._starter.stop(execution_id)
 
 
 class CountedDispatchLog:

@@ -164,16 +164,6 @@ class CollectingRunLog:
     def for_automation(self, tenant_id: str, automation_id: str, limit: int = 100) -> list[RunRecord]:
         return [r for r in self._kept(tenant_id) if r.automation_id == automation_id][:limit]
 
-    def waiting(
-        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
-    ) -> list[RunRecord]:
-        return [
-            r
-            for r in self._kept(tenant_id)
-            if r.status == "waiting"
-            and (r.deal_id == deal_id if deal_id is not None else r.automation_id == automation_id)
-        ]
-
 
 class ReadOnlyAutomation:
     """The real automation store for reading; a tenant variable set by a process stays in the test.

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dealflow import runtime
-from dealflow.engine.dispatch_log import cancel_waiting
 from dealflow.engine.manual_runs import start_by_hand
 from dealflow.engine.testmode import run_test
 from dealflow.model import Deal, RunRecord
 from dealflow.model.catalog import Automation
 
 if TYPE_CHECKING:
+    from dealflow.engine.cancellation import Cancellations
     from dealflow.local.invoke import LocalRunStarter
     from dealflow.store.automation import AutomationStore
     from dealflow.store.deals import DealStore
@@ -25,6 +25,7 @@ class AutomationTools:
     deals: DealStore
     run_log: RunLog
     runs_port: LocalRunStarter
+    cancellations: Cancellations
 
     def test_run(
         self,
@@ -66,7 +67,8 @@ class AutomationTools:
         return start_by_hand(self.runs_port, known, item, process_id, parameters, request_id).run_id
 
     def switch(self, tenant_id: str, automation_id: str, enabled: bool) -> list[str]:
-        """Switch automation on or off; switching off cancels its waiting runs (returned)."""
+        """Switch automation on or off; switching off cancels its waiting runs as the API does (a
+        cancellation job): the ones stopped at once are returned, ``drain`` works off the rest."""
         current = self.automation.load(tenant_id).by_id.get(automation_id)
         if current is None:
             raise LookupError(f"no automation '{automation_id}'")
@@ -74,9 +76,10 @@ class AutomationTools:
         if enabled:
             return []
         self.runs_port.settle()
-        return cancel_waiting(
-            self.run_log, self.runs_port, tenant_id, "the automation was switched off", automation_id=automation_id
+        _, stopped = self.cancellations.request(
+            tenant_id, "the automation was switched off", "local", automation_ids=[automation_id]
         )
+        return stopped
 
     def runs_of(self, tenant_id: str, automation_id: str) -> list[RunRecord]:
         """The run log of one automation, newest first."""

@@ -216,5 +216,13 @@ class HttpTools:
             app = self._api_app = _load_handler("api", self.iam)
             # Counted as functions/api/app.py counts its starts on AWS (RunsStarted, function "api").
             starter = CountedStarter(self.function_runs, app.METRICS)
-            _swap_in(app, DEPS=replace(app.DEPS, starter=starter, settle=self.runs_port.settle))
+            _swap_in(
+                app,
+                DEPS=replace(
+                    app.DEPS,
+                    starter=starter,
+                    settle=self.runs_port.settle,
+                    cancellations=runtime.cancellations(starter),
+                ),
+            )
         return app.handler(event, LambdaContext("ApiFunction"))

@@ -308,7 +308,7 @@ class RunStarterCalls:
             contract.check(function, "lambda", "Invoke", params)
         return bool(self._inner.start(request))
 
-    def stop(self, execution_id: str) -> None:
+    def stop(self, execution_id: str) -> bool:
         running = _RUNNING.get()
         if running is not None:
             contract, function = running
@@ -316,7 +316,7 @@ class RunStarterCalls:
             runner = target.split(":")[6] if target.startswith("arn:") else target.split(":")[0]
             arn = contract.local.durable_execution_arn(runner, execution_id)
             contract.check(function, "lambda", "StopDurableExecution", {"DurableExecutionArn": arn})
-        self._inner.stop(execution_id)
+        return bool(self._inner.stop(execution_id))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

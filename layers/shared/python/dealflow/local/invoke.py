@@ -165,10 +165,12 @@ class LocalRunStarter:
             self._less()
         return True
 
-    def stop(self, execution_id: str) -> None:
+    def stop(self, execution_id: str) -> bool:
         execution = self._store.load(execution_id)
-        if not execution.is_complete:
-            self._sdk.stop(execution_id)
+        if execution.is_complete:
+            return False
+        self._sdk.stop(execution_id)
+        return True
 
     def time_out(self, run_id: str) -> str:
         """End a run's execution as its time limit would on AWS (the runner gets no say); returns

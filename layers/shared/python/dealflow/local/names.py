@@ -24,5 +24,5 @@ class RunLogNames:
             return False
         return bool(self._starter.start(request))
 
-    def stop(self, execution_id: str) -> None:
-        self._starter.stop(execution_id)
+    def stop(self, execution_id: str) -> bool:
+        return self._starter.stop(execution_id)

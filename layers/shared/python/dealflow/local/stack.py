@@ -44,6 +44,7 @@ from dealflow.local.moto_lock import serialise_moto_requests
 from dealflow.local.outbox import Email, Notification, Outbox
 from dealflow.local.provision import TEMPLATE, Resources, attach, ensure_page_key, provision
 from dealflow.local.pump import StreamPump
+from dealflow.local.queue_pump import QueuePump
 from dealflow.local.sessions import new_session
 from dealflow.local.stream_history import StreamHistory, on_failure_record
 from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
@@ -184,6 +185,7 @@ class MotoStack(AutomationTools, HttpTools):
                 "RUN_LOG_DEAD_LETTER_QUEUE": self.resources.queues["RunLogDeadLetterQueue"],
                 "SENDER_EMAIL": self.sender,
                 "RUNNER_FUNCTION": "RunnerFunction",
+                "CANCELLATION_QUEUE_URL": self.resources.queues["CancellationQueue"],
                 "POWERTOOLS_SERVICE_NAME": "dealflow-local",
                 "POWERTOOLS_LOG_LEVEL": "ERROR" if self.quiet else "INFO",
                 # The functions' EMF metrics are printed JSON: kept out of the demo's story.
@@ -208,7 +210,11 @@ class MotoStack(AutomationTools, HttpTools):
         self._ssm = session.client("ssm")
         ensure_page_key(self._ssm, runtime.settings().page_token_key_parameter)
         self._reconciler_app = _load_handler("run_reconciler", self.iam)
-        _swap_in(self._reconciler_app, RECONCILE=runtime.run_reconciler(self.runs_port))
+        _swap_in(
+            self._reconciler_app,
+            RECONCILE=runtime.run_reconciler(self.runs_port),
+            CANCELLATIONS=runtime.cancellations(self.function_runs),
+        )
         self._webhooks_app = _load_handler("webhooks", self.iam)
         _swap_in(self._webhooks_app, RECEIVER=runtime.webhook_receiver(self.function_runs))
         self.webhook_secrets: dict[str, str] = {}  # tenant → the secret post_webhook signs with
@@ -220,6 +226,17 @@ class MotoStack(AutomationTools, HttpTools):
         if self._attach:
             self._pump.poll()  # changes made before this stack attached were another harness's to run
         self._sqs = session.client("sqs")
+        reconciler = self.iam.function_for("functions/run_reconciler")
+        self.cancellation_pump = QueuePump(
+            self._sqs,
+            self.resources.queues["CancellationQueue"],
+            local_aws.queue_arn(self.resources.queues["CancellationQueue"]),
+            self.resources.queues["CancellationDeadLetterQueue"],
+            self.region,
+            handler=lambda event: self._reconciler_app.handler(event, LambdaContext("RunReconcilerFunction")),
+            mapping_role=lambda: self.iam.running(reconciler),
+        )
+        self.cancellations = runtime.cancellations(self.runs_port)
         self.automation = AutomationStore(runtime.tables().automation, TenantCompiler())
         self.deals = DealStore(runtime.tables().deals, runtime.tables().automation)
         self.run_log = RunLog(runtime.tables().automation)
@@ -357,8 +374,8 @@ class MotoStack(AutomationTools, HttpTools):
             )
 
     def drain(self, max_rounds: int = 50) -> DrainReport:
-        """Pump the stream into the dispatcher and let runs go, until nothing moves: every run has
-        finished or is waiting for time to pass."""
+        """Pump the stream into the dispatcher, the cancellation queue into its worker, and let runs
+        go, until nothing moves: every run has finished or is waiting for time to pass."""
         report = DrainReport()
         before = self.runs_port.started
         for _ in range(max_rounds):
@@ -366,7 +383,9 @@ class MotoStack(AutomationTools, HttpTools):
             with self.iam.running(self._stream_reader):  # the event source mapping reads with its role
                 records = self._pump.poll()
             if not records:
-                break
+                if not self.cancellation_pump.poll():
+                    break
+                continue
             report.records += len(records)
             for start in range(0, len(records), 100):
                 self._dispatch(records[start : start + 100], report)

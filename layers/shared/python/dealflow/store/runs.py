@@ -9,9 +9,10 @@ from functools import reduce
 from operator import and_
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from dealflow.clock import now_iso
 from dealflow.limits import MAX_BATCH_WRITE_BYTES, MAX_BATCH_WRITE_ITEMS
 from dealflow.model import RunRecord, RunStep
 from dealflow.model.base import stored
@@ -20,7 +21,8 @@ from dealflow.store.batches import batch_put
 from dealflow.store.items import dynamo_value, is_conditional_failure, plain, query_all, to_item
 
 RUN_RETENTION = timedelta(days=365)
-_STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at")
+_CANCELLED_BY = "cancelled_by"  # the cancellation job that marked a run: its retry counts the run once
+_STORAGE_KEYS = ("sk", "deal_key", "automation_key", "log_key", "expires_at", _CANCELLED_BY)
 # A page of a filtered list reads at most this many index pages, so one request stays short even when
 # few runs match; the caller goes on with the token.
 _MAX_READS = 10
@@ -193,19 +195,69 @@ class RunLog:
         """Newest first."""
         return self.page(tenant_id, automation_id=automation_id, limit=limit)[0]
 
-    def waiting(
-        self, tenant_id: str, *, deal_id: str | None = None, automation_id: str | None = None
-    ) -> list[RunRecord]:
-        """Every real run of a deal (or of an automation) still waiting, however old: a Query page
-        stops at 1 MB, so the index (each of its shards) is read to its end (the filter leaves only
-        waiting runs)."""
-        scatter = (
-            shards.Scatter(self._table, "by_deal", "deal_key", [f"{tenant_id}#{deal_id}"], tenant_id)
-            if deal_id is not None
-            else shards.Scatter(self._table, *_listing(tenant_id, False, automation_id), tenant_id)
-        )
-        found = [_record(i) for i in scatter.everything(Attr("status").eq("waiting"))]
-        return sorted(found, key=lambda r: r.started_at)  # oldest first, as one index read them
+    def cancellable(
+        self,
+        tenant_id: str,
+        *,
+        job_id: str,
+        deal_id: str | None = None,
+        automation_id: str | None = None,
+        start: dict[str, str] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[RunRecord], dict[str, str] | None]:
+        """At most ``limit`` runs of a deal's (or an automation's) real runs still waiting, and of
+        those job ``job_id`` marked cancelled already (an attempt that ended before it saved its
+        count), oldest first within each partition key; the position after the last one given (None
+        at the end). An automation's runs are spread over shards (``store.shards``): they are read
+        one shard after the other, the position naming the shard. Reads at most ``_MAX_READS``
+        index pages past one per shard, so it may give fewer and a position to go on from."""
+        if deal_id is not None:
+            index, key, values = "by_deal", "deal_key", [f"{tenant_id}#{deal_id}"]
+        else:
+            index, key, values = _listing(tenant_id, False, automation_id)
+        shard = int((start or {}).get("shard", "0"))
+        after: dict[str, Any] = {k: v for k, v in (start or {}).items() if k != "shard"}
+        if not 0 <= shard <= len(values):
+            raise BadStartKey("not a position in this list of runs")
+        found: list[dict[str, Any]] = []
+        reads = _MAX_READS + len(values)
+        while shard < len(values) and reads > 0 and len(found) < limit:
+            params: dict[str, Any] = {
+                "IndexName": index,
+                "KeyConditionExpression": Key(key).eq(values[shard]),
+                "FilterExpression": Attr("status").eq("waiting") | Attr(_CANCELLED_BY).eq(job_id),
+            }
+            if after:
+                params["ExclusiveStartKey"] = after
+            answer = self._table.query(**params)
+            reads -= 1
+            items, last = answer.get("Items", []), answer.get("LastEvaluatedKey")
+            room = limit - len(found)
+            if len(items) > room:  # more than wanted: go on right after the last one taken
+                found += items[:room]
+                after = {name: found[-1][name] for name in (key, "started_at", "tenant_id", "sk")}
+                break
+            found += items
+            if last is None:
+                shard, after = shard + 1, {}
+            else:
+                after = last
+        position = None if shard >= len(values) else {**after, "shard": str(shard)}
+        return [_record(i) for i in found], position
+
+    def cancel(self, run: RunRecord, reason: str, job_id: str) -> bool:
+        """Mark a waiting run cancelled by ``job_id``; False when its record ended since it was read."""
+        ended = run.model_copy(update={"status": "cancelled", "reason": reason, "finished_at": now_iso()})
+        try:
+            self._table.put_item(
+                Item={**self._item(ended), _CANCELLED_BY: job_id},
+                ConditionExpression=Attr("status").eq("waiting"),
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def all(self, tenant_id: str, test: bool = False) -> list[RunRecord]:
         """Newest first."""
