@@ -61,7 +61,7 @@ CURL = Path(__file__).with_name("readme_curl.py")
 PYTHON = Path(sys.executable)
 README_SERVER = "127.0.0.1:8000"  # where README's examples find the local API server
 SHELLS = frozenset({"", "bash", "sh", "shell"})
-MAX_SKIPS = 10  # sam, an AWS account, installing packages, the suite itself, servers on fixed ports
+MAX_SKIPS = 12  # sam, an AWS account or a deployed stack, the suite itself, servers on fixed ports, a console query
 # What a block must never do here, whatever it says: install into this interpreter's environment,
 # run the suite inside the suite, reach AWS or start a server that never returns. Such a block is
 # marked skipped (or, for the local API server, served) instead.
@@ -99,7 +99,7 @@ class Block:
 
     @property
     def kind(self) -> str:
-        if self.marker is not None and self.marker.startswith(("skip", "served", "output")):
+        if self.marker is not None and self.marker.startswith(("skip", "served", "output", "part")):
             return self.marker.split()[0]
         if self.lang in ("text", "json", "python"):
             return self.lang
@@ -144,7 +144,8 @@ def _route(block: Block, body: Any) -> tuple[str, str, str]:
         mark = ROUTE_MARK.fullmatch(block.marker)
         if mark is None:
             raise ExampleFailed(
-                f"marker {block.marker!r}: say 'METHOD /path [as tenant]', 'skip (why)', 'output' or 'served'"
+                f"marker {block.marker!r}: say 'METHOD /path [as tenant]', 'skip (why)', 'output', "
+                "'part (action)' or 'served'"
             )
         return mark[1], mark[2], mark[3] or "acme"
     if not isinstance(body, dict):
@@ -217,6 +218,21 @@ class Examples:
     def _skip(self, block: Block) -> None:
         if not re.fullmatch(r"skip \(.+\)", block.marker or ""):
             raise ExampleFailed("a skip says why: <!-- readme-test: skip (needs an AWS account) -->")
+
+    def _part(self, block: Block) -> None:
+        """A piece of a request (one action, one process node): valid as its model takes it."""
+        from pydantic import TypeAdapter, ValidationError
+
+        from dealflow.model.automation import Action
+        from dealflow.model.process import Node
+
+        models: dict[str, Any] = {"part (action)": Action, "part (process node)": Node}
+        if block.marker not in models:
+            raise ExampleFailed(f"say which part: {' or '.join(repr(m) for m in models)}")
+        try:
+            TypeAdapter(models[block.marker]).validate_python(json.loads(block.text))
+        except (json.JSONDecodeError, ValidationError) as error:
+            raise ExampleFailed(f"not a valid {block.marker[6:-1]}: {error}") from None
 
     def _served(self, block: Block) -> None:
         if "-m dealflow.local api" not in block.text:

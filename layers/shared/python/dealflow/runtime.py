@@ -237,6 +237,7 @@ def cancellations(starter: RunStarter | None = None) -> Cancellations:
     from dealflow.aws.queues import SqsCancellationQueue
     from dealflow.engine.cancellation import Cancellations
     from dealflow.store.cancellations import CancellationJobs
+    from dealflow.store.runs import RunLog
 
     s, table = settings(), automation_table()
     starter = starter or LambdaRunStarter(boto3.client("lambda"), s.need("runner_function"))

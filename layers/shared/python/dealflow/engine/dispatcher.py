@@ -24,14 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dealflow.engine.changes import ChangeKind, DealChange
 from dealflow.engine.compiled import CompiledAutomation, TenantAutomation
 from dealflow.engine.dispatch import NotStarted, plan_record
 from dealflow.engine.run_starts import start_each
-from dealflow.model import RunRequest
-from dealflow.ports import RunStarter
+
+if TYPE_CHECKING:  # the dispatcher's cold start: models load with its first automation
+    from dealflow.model import RunRequest
+    from dealflow.ports import RunStarter
 
 
 class DispatcherLog(Protocol):
