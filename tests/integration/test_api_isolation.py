@@ -54,6 +54,9 @@ BODIES: dict[str, Any] = {
     "POST /automation/bulk": {"operation": "disable", "ids": ["lost-email"]},
     "POST /deals/{deal_id}/steps/{step_id}": {"done": True},
     "POST /deals/{deal_id}/runs": {"process_id": "follow-up", "parameters": {}},
+    "POST /runs/{run_id}/retry": {"from": "start", "version": "current"},
+    "POST /runs/retry": {"limit": 10},
+    "POST /runs/{run_id}/resume": {},
     "PUT /rights/{role}": {"deals": {"read": True, "write": True, "fields": {"amount": "hidden"}}},
     # The document now states the import's body: an empty document, only listed (a dry run).
     "POST /import": {"format": "dealflow/v1", "automation": [], "constants": {}},

@@ -237,8 +237,8 @@ def test_a_deployed_stack_is_redriven_through_its_outputs(stack: MotoStack, caps
 
 class ThrottledInvokes:
     """Lambda answering the dispatcher's Invoke of one automation's runs with TooManyRequestsException
-    (the account's concurrency exhausted); the others start. As ``LambdaRunStarter.start_all`` does,
-    every start of a change is tried before the first refusal is raised."""
+    (the account's concurrency exhausted); the others start. Each start is answered on its own
+    (``engine.run_starts.start_each``), as ``LambdaRunStarter.start_all`` answers them."""
 
     def __init__(self, starter: Any, automation_id: str) -> None:
         self._starter, self._automation_id, self.refused = starter, automation_id, 0
@@ -249,20 +249,8 @@ class ThrottledInvokes:
             raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Invoke")
         return bool(self._starter.start(request))
 
-    def start_all(self, requests: list[RunRequest]) -> list[bool]:
-        answers: list[bool] = []
-        refused: ClientError | None = None
-        for request in requests:
-            try:
-                answers.append(self.start(request))
-            except ClientError as exc:
-                refused = refused or exc
-        if refused is not None:
-            raise refused
-        return answers
-
-    def stop(self, execution_id: str) -> None:
-        self._starter.stop(execution_id)
+    def stop(self, execution_id: str) -> bool:
+        return bool(self._starter.stop(execution_id))
 
 
 def test_invokes_throttled_past_the_retries_reach_the_queue_and_redrive_starts_only_what_never_started(
