@@ -12,6 +12,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from dealflow.authoring.checks import AUTOMATION
@@ -400,6 +401,19 @@ def a_tenant(tenant_id: str = TENANT_ID, **changes: Any) -> Tenant:
     )
 
 
+def a_won_deal() -> Deal:
+    """Acme's won deal "Website" (1,000.00), Anna responsible."""
+    return Deal(
+        tenant_id=TENANT_ID,
+        id="d-1",
+        pipeline_id="sales",
+        stage_id="won",
+        title="Website",
+        amount=Decimal("1000.00"),
+        responsible_id="u-anna",
+    )
+
+
 def some_pipelines() -> list[Pipeline]:
     """Sales (two of its stages with a checklist step), delivery and renewals for deals; leads."""
     return [
@@ -705,3 +719,10 @@ class FakeQueue:
 
     def enqueue(self, tenant_id: str, job_id: str) -> None:
         self.queued.append((tenant_id, job_id))
+
+
+def an_engine_for(*automation: Automation) -> FakeEngine:
+    """The fake engine holding acme (its pipelines and fields), ``automation`` and the won deal."""
+    return FakeEngine(
+        FakeAutomation(a_tenant(), some_pipelines(), some_fields(), list(automation)), FakeDeals(a_won_deal())
+    )

@@ -5,7 +5,6 @@ interpreter with in-memory fakes (the durable engine's retries simulated as the 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from dealflow.engine.run_requests import run_request
 from dealflow.engine.testmode import RecordingOutbox, run_test
 from dealflow.http_errors import Invalid
 from dealflow.language.templates import TemplateError, validate_text
-from dealflow.model import BusinessProcess, Deal, RetryPolicy, RunRecord, StageEntry
+from dealflow.model import BusinessProcess, RetryPolicy, RunRecord, StageEntry
 from dealflow.model.catalog import Automation, content_digest
 from dealflow.ports import StaleDeal
 from tests.fakes import (
@@ -31,6 +30,7 @@ from tests.fakes import (
     FakeEngine,
     a_rule,
     a_tenant,
+    a_won_deal,
     compiled_tenant,
     some_fields,
     some_pipelines,
@@ -61,25 +61,15 @@ class FlakyOutbox(RecordingOutbox):
         return super().send(**message)
 
 
-def _deal() -> Deal:
-    return Deal(
-        tenant_id="acme",
-        id="d-1",
-        pipeline_id="sales",
-        stage_id="won",
-        title="Website",
-        amount=Decimal("1000.00"),
-        responsible_id="u-anna",
-    )
-
-
 def _run(automation: Automation, outbox: RecordingOutbox | None = None) -> tuple[RunRecord, FakeDurable, FakeEngine]:
-    engine = FakeEngine(FakeAutomation(a_tenant(), some_pipelines(), some_fields(), [automation]), FakeDeals(_deal()))
+    engine = FakeEngine(
+        FakeAutomation(a_tenant(), some_pipelines(), some_fields(), [automation]), FakeDeals(a_won_deal())
+    )
     if outbox is not None:
         engine.outbox = outbox
     entry = StageEntry(pipeline_id="sales", stage_id="won").model_dump()
     record, durable = engine.run(
-        run_request(_deal(), automation, "e-1", entry, run_id="run-1"), FakeDurable(retrying=True)
+        run_request(a_won_deal(), automation, "e-1", entry, run_id="run-1"), FakeDurable(retrying=True)
     )
     return record, durable, engine
 
@@ -278,7 +268,7 @@ def test_notify_on_failure_goes_to_administrators_when_the_owner_is_unknown_and_
     # The notice's step run again (an invocation killed after the send): the ledger sends nothing twice.
     entry = StageEntry(pipeline_id="sales", stage_id="won").model_dump()
     engine.runs.records.clear()
-    engine.run(run_request(_deal(), automation, "e-1", entry, run_id="run-1"), FakeDurable(retrying=True))
+    engine.run(run_request(a_won_deal(), automation, "e-1", entry, run_id="run-1"), FakeDurable(retrying=True))
     assert len(_emails(engine.outbox)) == 1
 
 
@@ -349,9 +339,11 @@ def test_test_mode_walks_the_fault_branch_and_shows_the_notice_sending_nothing()
             "fault": [{"kind": "action", "action": FAULT_NOTICE}],
         }
     )
-    engine = FakeEngine(FakeAutomation(a_tenant(), some_pipelines(), some_fields(), [automation]), FakeDeals(_deal()))
+    engine = FakeEngine(
+        FakeAutomation(a_tenant(), some_pipelines(), some_fields(), [automation]), FakeDeals(a_won_deal())
+    )
 
-    run = run_test(automation, _deal(), engine.services)
+    run = run_test(automation, a_won_deal(), engine.services)
 
     assert run.test and run.status == "failed"
     notice = run.steps[-1]

@@ -5,7 +5,6 @@ what to change; the count matches what the interpreter really does."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from dealflow.authoring.checks import check_automation
 from dealflow.engine.delays import DelayError, wake_moment
 from dealflow.engine.run_requests import run_request
 from dealflow.http_errors import Invalid
-from dealflow.model import Deal, Delay, StageEntry
+from dealflow.model import Delay, StageEntry
 from dealflow.model.catalog import Automation
 from tests.fakes import (
     FakeAutomation,
@@ -23,6 +22,7 @@ from tests.fakes import (
     FakeEngine,
     a_rule,
     a_tenant,
+    a_won_deal,
     automation_of,
     compiled_tenant,
     some_fields,
@@ -151,18 +151,6 @@ def test_a_delay_in_a_process_is_named_where_it_sits_and_dates_before_a_field_ar
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _deal() -> Deal:
-    return Deal(
-        tenant_id="acme",
-        id="d-1",
-        pipeline_id="sales",
-        stage_id="won",
-        title="Website",
-        amount=Decimal("1000.00"),
-        responsible_id="u-anna",
-    )
-
-
 WORST_PATHS = [
     a_rule("delayed", NOTIFY, TASK, delay={"days": 2}),
     a_rule("at-once", NOTIFY),
@@ -180,9 +168,11 @@ WORST_PATHS = [
 
 @pytest.mark.parametrize("automation", WORST_PATHS, ids=lambda a: a.id)
 def test_the_budget_counts_the_operations_and_waits_a_run_really_makes(automation: Automation) -> None:
-    engine = FakeEngine(FakeAutomation(a_tenant(), some_pipelines(), some_fields(), [automation]), FakeDeals(_deal()))
+    engine = FakeEngine(
+        FakeAutomation(a_tenant(), some_pipelines(), some_fields(), [automation]), FakeDeals(a_won_deal())
+    )
     entry = StageEntry(pipeline_id="sales", stage_id="won")
-    request = run_request(_deal(), automation, "e-1", entry.model_dump(), run_id="run-1")
+    request = run_request(a_won_deal(), automation, "e-1", entry.model_dump(), run_id="run-1")
 
     record, durable = engine.run(request)
 
@@ -194,7 +184,7 @@ def test_the_budget_counts_the_operations_and_waits_a_run_really_makes(automatio
 
 
 def test_a_wait_worked_out_past_the_durable_maximum_is_an_error_the_run_fails_on() -> None:
-    deal = _deal().model_copy(update={"fields": {"proposal_sent_on": "2027-06-01"}})
+    deal = a_won_deal().model_copy(update={"fields": {"proposal_sent_on": "2027-06-01"}})
 
     with pytest.raises(DelayError) as exc:
         wake_moment(Delay(days=30, relative_to_field="proposal_sent_on"), deal, NOW)
