@@ -1,4 +1,4 @@
-"""The functions' configuration is one settings model (``dealflow.aws.settings``). template.yaml
+"""The functions' configuration is one settings class (``dealflow.aws.settings``). template.yaml
 gives every function what the model requires and names no variable the model does not read; each
 function starts — its cold start builds every client and service it uses — with exactly the
 environment the template gives it. (env.json is checked against the template in
@@ -14,18 +14,17 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from pydantic import ValidationError
 
 from dealflow import runtime
 from dealflow.aws.secrets import DEFAULT_SECRET_PREFIX
-from dealflow.aws.settings import MissingSetting, Settings
+from dealflow.aws.settings import InvalidSetting, MissingSetting, Settings
 from dealflow.local.cfn_yaml import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(REPO / "template.yaml")
 FUNCTIONS = sorted(k for k, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
-READ = {name.upper() for name in Settings.model_fields}
-REQUIRED = {name.upper() for name, info in Settings.model_fields.items() if info.is_required()}
+READ = set(Settings.variables())
+REQUIRED = {name for name, required in Settings.variables().items() if required}
 # Read by boto3 and powertools themselves, not by our code.
 LIBRARY_OWNED = ("AWS_", "POWERTOOLS_")
 Deploy = Callable[[dict[str, str]], None]
@@ -120,14 +119,14 @@ def test_empty_variables_count_as_unset(deployed: Deploy) -> None:
 @pytest.mark.parametrize("rate", ["1.5", "-0.1", "often"])
 def test_a_sample_rate_outside_zero_to_one_is_refused(rate: str, deployed: Deploy) -> None:
     deployed({"AUTOMATION_TABLE": "automation", "NOT_STARTED_SAMPLE_RATE": rate})
-    with pytest.raises(ValidationError, match="not_started_sample_rate"):
+    with pytest.raises(InvalidSetting, match="not_started_sample_rate"):
         runtime.settings()
 
 
 @pytest.mark.parametrize("concurrency", ["0", "65", "many"])
 def test_a_run_start_concurrency_outside_one_to_64_is_refused(concurrency: str, deployed: Deploy) -> None:
     deployed({"AUTOMATION_TABLE": "automation", "RUN_START_CONCURRENCY": concurrency})
-    with pytest.raises(ValidationError, match="run_start_concurrency"):
+    with pytest.raises(InvalidSetting, match="run_start_concurrency"):
         runtime.settings()
 
 
@@ -137,3 +136,16 @@ def test_the_run_start_concurrency_is_template_yaml_s_and_16_when_unset(deployed
     assert runtime.settings().run_start_concurrency == int(environment["RUN_START_CONCURRENCY"])
     deployed({"AUTOMATION_TABLE": "automation"})
     assert runtime.settings().run_start_concurrency == 16
+
+
+def test_a_function_without_the_automation_table_fails_naming_it(deployed: Deploy) -> None:
+    deployed({"DEALS_TABLE": "deals"})
+    with pytest.raises(MissingSetting, match="AUTOMATION_TABLE"):
+        runtime.settings()
+
+
+@pytest.mark.parametrize("stops", ["-1", "1.5", "nan"])
+def test_inline_stops_must_be_a_whole_number_from_zero(stops: str, deployed: Deploy) -> None:
+    deployed({"AUTOMATION_TABLE": "automation", "CANCEL_INLINE_STOPS": stops})
+    with pytest.raises(InvalidSetting, match="cancel_inline_stops"):
+        runtime.settings()

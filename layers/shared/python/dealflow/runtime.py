@@ -73,7 +73,7 @@ class _StandIn:
 @cache
 def settings() -> Settings:
     """The function's configuration, read from the environment once per container."""
-    return Settings()
+    return Settings.read()
 
 
 def trace_aws_calls() -> None:
