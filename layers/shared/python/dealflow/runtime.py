@@ -161,24 +161,30 @@ def runner_services(counted: Metrics | None = None) -> Services:
 
 def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -> Dispatcher:
     """The dispatcher, counting the runs it starts and those it does not (``metrics("dispatcher")``).
-    Its clients are built now; its log, step marker and automation store (and with them the models)
-    on the first record that needs them. ``on``: other tables than the function's own, for
-    ``dealflow redrive``, which dispatches with an operator's credentials and a starter of its own
-    (it keeps every not-started entry)."""
+    Its Lambda client is built now; its log, step marker and automation store (and with them the
+    models and the DynamoDB resource and client) on the first record that needs them. ``on``:
+    other tables than the function's own, for ``dealflow redrive``, which dispatches with an
+    operator's credentials and a starter of its own (it keeps every not-started entry)."""
     counted, s = metrics("dispatcher"), settings()
     if starter is None:
         concurrency = s.run_start_concurrency
         client = boto3.client("lambda", config=starts_client_config(concurrency))
         starter = LambdaRunStarter(client, s.need("runner_function"), concurrency=concurrency)
     starts = CountedStarter(starter, counted)
-    t = on or tables()
     sample_rate = s.not_started_sample_rate if on is None else 1.0
-    batches = batch_writes() if on is None else cast(Any, t.automation).meta.client
+    if on is None:
+        s.need("deals_table")  # a missing table name fails the cold start, not the first record
+
+    # The DynamoDB resource and client (~60 ms each to build) come with the first record that
+    # reads automation or writes the log, once per container, as the Deferred services below.
+    def tables_() -> Tables:
+        return on or tables()
 
     def run_log() -> RunLog:
         from dealflow.store.runs import RunLog
 
-        return RunLog(t.automation, batches)
+        t = tables_()
+        return RunLog(t.automation, batch_writes() if on is None else cast(Any, t.automation).meta.client)
 
     runs = Deferred(run_log)
 
@@ -192,6 +198,7 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
         from dealflow.engine.field_steps import StepMarker
         from dealflow.store.deals import DealStore
 
+        t = tables_()
         return StepMarker(DealStore(t.deals, t.automation))
 
     def automation(tenant_id: str) -> TenantAutomation:
