@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dealflow import runtime
+from dealflow.aws.partial_batches import stream_batch_failures
 from dealflow.engine.dispatcher import DispatchBatch
 from dealflow.engine.signals import DISPATCHER_LAG
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 logger = Logger()
-# Report every failed record, even when all fail: the mapping retries exactly those, then bisects.
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("dispatcher")
 DISPATCHER = runtime.dispatcher()
@@ -41,20 +40,20 @@ def about(record: dict[str, Any]) -> None:
     )
 
 
-def add_record(batch: DispatchBatch, record: DynamoDBRecord) -> None:
+def add_record(batch: DispatchBatch, record: dict[str, Any]) -> None:
     # The raw images: the dispatcher decodes them itself, once (see dealflow.engine.records).
-    images = record.raw_event["dynamodb"]
-    about(record.raw_event)
+    images = record["dynamodb"]
+    about(record)
     created = images.get("ApproximateCreationDateTime")
     if created is not None:
         METRICS.measure(DISPATCHER_LAG, max(0.0, time.time() - float(created)) * 1000, "Milliseconds")
-    batch.add(images.get("OldImage"), images.get("NewImage"), record.event_id or "")
+    batch.add(images.get("OldImage"), images.get("NewImage"), record.get("eventID") or "")
 
 
-def _finish(batch: DispatchBatch, event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+def _finish(batch: DispatchBatch, event: dict[str, Any], failed: list[dict[str, str]]) -> dict[str, Any]:
     """Start the batch's runs, write its entries, and add the records that failed doing so."""
     outcome = batch.finish()
-    failures = list(response.get("batchItemFailures", []))
+    failures = list(failed)
     reported = {f["itemIdentifier"] for f in failures}
     for record in event.get("Records", []):
         event_id, sequence = record.get("eventID", ""), record.get("dynamodb", {}).get("SequenceNumber")
@@ -74,10 +73,9 @@ def _finish(batch: DispatchBatch, event: dict[str, Any], response: dict[str, Any
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = DISPATCHER.batch()
     try:
-        response = process_partial_response(
-            event=event, record_handler=partial(add_record, batch), processor=processor, context=context
-        )
-        return _finish(batch, event, response)
+        # Every failed record is reported, even when all fail: the mapping retries exactly those,
+        # then bisects.
+        return _finish(batch, event, stream_batch_failures(event, partial(add_record, batch)))
     finally:
         logger.remove_keys(["event_id", "tenant_id", "deal_id"])
         METRICS.flush()
