@@ -9,14 +9,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from dealflow.model import Causation, Deal, RunRecord, RunRequest, Tenant, TypedValue
-from dealflow.model.automation import AmbiguousPolicy
-from dealflow.model.cancellation import CancellationJob
-from dealflow.model.catalog import Definition
-from dealflow.model.failures import RetryPolicy
-
+# The models are named in signatures only: a function that uses a port does not load them all.
 if TYPE_CHECKING:
     from dealflow.engine.compiled import TenantAutomation
+    from dealflow.model import Causation, Deal, RunRecord, RunRequest, Tenant, TypedValue
+    from dealflow.model.automation import AmbiguousPolicy
+    from dealflow.model.cancellation import CancellationJob
+    from dealflow.model.catalog import Definition
+    from dealflow.model.failures import RetryPolicy
 
 T = TypeVar("T")
 
