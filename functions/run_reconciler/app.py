@@ -14,21 +14,21 @@ last saved page.
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dealflow import runtime
+from dealflow.aws.partial_batches import queue_batch_failures
 from dealflow.engine.signals import count_run_end
 from dealflow.model.cancellation import JobMessage
 from dealflow.model.run import ExecutionStatusChange
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("run-reconciler")
 RECONCILE = runtime.run_reconciler()
@@ -36,8 +36,8 @@ CANCELLATIONS = runtime.cancellations()
 RESERVE_SECONDS = 10.0  # a page of stops and its save fit in what is left when a turn stops
 
 
-def execution_ended(event: EventBridgeEvent) -> dict[str, Any]:
-    record = RECONCILE(ExecutionStatusChange.model_validate(event.detail))
+def execution_ended(event: dict[str, Any]) -> dict[str, Any]:
+    record = RECONCILE(ExecutionStatusChange.model_validate(event["detail"]))
     if record is None:
         return {"run_id": None, "status": None}
     ids = {"tenant_id": record.tenant_id, "deal_id": record.deal_id, "automation_id": record.automation_id}
@@ -47,8 +47,8 @@ def execution_ended(event: EventBridgeEvent) -> dict[str, Any]:
     return {"run_id": record.run_id, "status": record.status}
 
 
-def go_on_with_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    message = JobMessage.model_validate_json(record.body)
+def go_on_with_job(record: dict[str, Any], lambda_context: LambdaContext) -> None:
+    message = JobMessage.model_validate_json(record["body"])
     job = CANCELLATIONS.resume(
         message.tenant_id,
         message.job_id,
@@ -62,7 +62,5 @@ def go_on_with_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:  # the cancellation queue's batch
-        return process_partial_response(
-            event=event, record_handler=go_on_with_job, processor=processor, context=context
-        )
-    return execution_ended(EventBridgeEvent(event))
+        return {"batchItemFailures": queue_batch_failures(event, partial(go_on_with_job, lambda_context=context))}
+    return execution_ended(event)

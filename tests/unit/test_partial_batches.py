@@ -1,4 +1,4 @@
-"""The dispatcher's partial batch response: the records that raised, by sequence number."""
+"""Partial batch responses: the records (messages) that raised, by sequence number (message id)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dealflow.aws.partial_batches import stream_batch_failures
+from dealflow.aws.partial_batches import queue_batch_failures, stream_batch_failures
 
 
 def _record(sequence: str) -> dict[str, Any]:
@@ -42,3 +42,12 @@ def test_an_event_without_records_is_no_stream_event(event: Any) -> None:
     handle, _ = _fail_on()
     with pytest.raises(ValueError, match="DynamoDB Streams"):
         stream_batch_failures(event, handle)
+
+
+def test_a_failing_queue_message_is_reported_by_its_message_id() -> None:
+    def handle(message: dict[str, Any]) -> None:
+        if message["body"] == "bad":
+            raise ValueError("unreadable job")
+
+    event = {"Records": [{"messageId": "m1", "body": "good"}, {"messageId": "m2", "body": "bad"}]}
+    assert queue_batch_failures(event, handle) == [{"itemIdentifier": "m2"}]
