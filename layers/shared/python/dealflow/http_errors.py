@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from dealflow.model.bounds import MAX_KEY, MAX_TEXT, number_problem
-from dealflow.model.catalog import AUTOMATION_KINDS, UNION_TAGS
 
 
 class HttpError(Exception):
@@ -91,6 +90,10 @@ _PREFIXED = re.compile(r"^([a-z_][a-z0-9_.]*): (.+)$", re.DOTALL)
 
 def field_path(loc: Iterable[Any]) -> list[str]:
     """An error's location as the caller wrote the field: its source and union tags left out."""
+    # The automation models load with the first error reported, not with every function that
+    # can report one (the webhooks' cold start).
+    from dealflow.model.catalog import AUTOMATION_KINDS, UNION_TAGS
+
     parts = list(loc)
     if parts and parts[0] in _SOURCES:
         parts = parts[1:]
