@@ -274,3 +274,24 @@ def test_the_runner_gets_the_request_it_got_from_the_models() -> None:
     before = run_request(new, won, "evt-1", entry, before=old)
     assert json.loads(request.model_dump_json()) == json.loads(before.model_dump_json())
     assert (request.deal_id, request.deal_version, request.depth, request.chain) == ("d1", 3, 3, ["r-x"])
+
+
+def test_an_edit_that_moves_no_deal_starts_only_what_watches_its_fields() -> None:
+    """Such an edit is diffed only when a trigger, process or workflow waits for changed fields:
+    the same runs start either way, and a write of bookkeeping alone reads no automation."""
+    watching = Trigger.model_validate(
+        {"id": "tr1", "name": "Retitled", "pipeline_id": "sales", "stage_id": "won", "event": "field_changed"}
+        | {"field": "title"}
+    )
+    old, new = deal_image("offer"), deal_image("offer", title={"S": "Bigger deal"})
+    [run] = plan_record(old, new, "evt-1", lambda _: automation(watching, rule("r1", None))).plan.planned
+    assert run["automation"]["id"] == "tr1"
+    # Only stage rules: nothing concerns the edit.
+    found = plan_record(old, new, "evt-1", lambda _: automation(rule("r1", None, stage_id="offer")))
+    assert found.plan.planned == [] and found.automation is None
+    # Bookkeeping alone (a new version): the tenant's automation is not even read.
+    loaded: list[str] = []
+    bumped = plan_record(
+        old, deal_image("offer", version={"N": "2"}), "evt-2", lambda t: loaded.append(t) or automation(watching)
+    )
+    assert bumped.plan.planned == [] and loaded == []

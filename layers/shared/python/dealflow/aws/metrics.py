@@ -66,8 +66,15 @@ class EmfMetrics:
         provider = AmazonCloudWatchEMFProvider(namespace=self.namespace, service="")
         for dimension, label in key:
             provider.add_dimension(dimension, label)
+        added: set[str] = set()
         for name, unit, value in entries:
-            provider.add_metric(name=name, unit=unit, value=value)
+            if name in added:
+                # Checked once per metric: powertools' add_metric also formats the whole metric
+                # for a debug line on every value (a dispatcher's batch measures 100 lags).
+                provider.metric_set[name]["Value"].append(float(value))
+            else:
+                provider.add_metric(name=name, unit=unit, value=value)
+                added.add(name)
         document: dict[str, Any] = dict(provider.serialize_metric_set())
         document["_aws"]["CloudWatchMetrics"][0]["Dimensions"].append([])
         return document

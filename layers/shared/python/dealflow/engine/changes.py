@@ -315,6 +315,15 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any], decode: Callable[[A
     return found
 
 
+def touched(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether two stored items differ in anything but bookkeeping, compared as stored (no value
+    decoded): False means no field changed; True, that one may have (``changed_fields`` says)."""
+    for name, now in new.items():
+        if name not in _BOOKKEEPING and old.get(name) != now:
+            return True
+    return any(name not in _BOOKKEEPING and name not in new for name in old)
+
+
 def _key(attribute: Any, decode: Callable[[Any], Any]) -> Any:
     """A key or place attribute (text in DynamoDB JSON: ``{"S": ...}``), decoded."""
     if decode is _same:

@@ -88,6 +88,11 @@ class AutomationIndex:
         # Whether a linked lead's triggers wait for its deal being won or lost: else a stage
         # entry need not look the lead up.
         self.waits_for_leads = bool(self.on_event("linked_deal_won") or self.on_event("linked_deal_lost"))
+        # Whether anything waits for fields changing without a stage entry (triggers on a field,
+        # processes started on change): else an edit that moves no deal is not diffed at all.
+        self.watches_edits = bool(self.on_event("field_changed")) or any(
+            start == "change" for _, start in self._processes
+        )
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
         """Rules and tunnels that run when a deal enters this stage."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dealflow.engine import records
-from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change
+from dealflow.engine.changes import ChangeKind, DealChange, diff, item_change, touched
 from dealflow.engine.compiled import MAX_DEPTH, CompiledAutomation, TenantAutomation
 from dealflow.engine.run_requests import RequestMaker
 from dealflow.language.conditions import Facts, Trace, explain
@@ -90,25 +90,31 @@ def plan_candidates(
     if change.depth >= MAX_DEPTH:
         plan.loop_stopped.extend(candidates)
         return plan
-    new: Facts | None = None
-    old: Facts | None = None
-    request: RequestMaker | None = None
-    planned, not_started = plan.planned, plan.not_started
-    for compiled in candidates:
-        if flagged:
+    if flagged:  # broken references: skipped before their condition is read
+        kept = []
+        for compiled in candidates:
             missing = flagged.get(compiled.automation.id)
             if missing:
                 plan.skipped.append(
                     {"automation": compiled.automation, "reason": "broken references: " + "; ".join(missing)}
                 )
-                continue
+            else:
+                kept.append(compiled)
+        candidates = kept
+    new: Facts | None = None
+    old: Facts | None = None
+    request: RequestMaker | None = None
+    planned, not_started = plan.planned, plan.not_started
+    checked = target_id is None  # else the run checks the condition, on the other item
+    updated = change.kind is ChangeKind.UPDATED
+    for compiled in candidates:
         test = compiled.test
-        if test is not None and target_id is None:
+        if test is not None and checked:
             if new is None:  # the values conditions read, once per change and candidates
                 new = change.facts(reads) or {}
                 if tenant_values:  # constants and variables, as they are now
                     new = {**new, **tenant_values}
-            if compiled.reads_before and old is None and change.kind is ChangeKind.UPDATED:
+            if old is None and updated and compiled.reads_before:
                 # The deal as it was: decoded only for a condition that compares with it.
                 old = change.facts(reads, before=True)
                 if old is not None and tenant_values:
@@ -242,9 +248,19 @@ def plan_record(
     entered a stage or changed a field. Nothing is started or logged here (``dealflow.engine.dispatcher``
     does that); run requests are plain data until ``RunPlan.runs`` validates them."""
     change = item_change(old_image, new_image, records.value)
-    if change.kind is ChangeKind.DELETED or (change.entered is None and not change.changed_fields):
+    if change.kind is ChangeKind.DELETED:
         return RecordPlan(change, None, RunPlan())
-    automation = automation_for(change.tenant_id)
+    if change.entered is None:
+        # An edit that moved no deal concerns only field triggers, processes started on change and
+        # field–step workflows: what changed is worked out only for a tenant that has one of them.
+        assert old_image is not None and new_image is not None
+        if not touched(old_image, new_image):
+            return RecordPlan(change, None, RunPlan())
+        automation = automation_for(change.tenant_id)
+        if not (automation.index.watches_edits or automation.workflows) or not change.changed_fields:
+            return RecordPlan(change, None, RunPlan())
+    else:
+        automation = automation_for(change.tenant_id)
     return RecordPlan(change, automation, plan_runs(change, automation, event_id))
 
 

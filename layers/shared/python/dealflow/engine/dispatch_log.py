@@ -21,11 +21,14 @@ from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, RunRecord, RunStep
 from dealflow.ports import RunLogBatches
 
+_sha256 = hashlib.sha256
 
-def _sampled(event_id: str, automation_id: str, rate: float) -> bool:
-    """Deterministic: a redelivered record makes the same choice."""
-    digest = int(hashlib.sha256(f"{event_id}:{automation_id}".encode()).hexdigest()[:8], 16)
-    return digest < rate * 0xFFFFFFFF
+
+def _sample_point(record: bytes, automation_id: str) -> int:
+    """Where (record, automation) falls in 0..2**32-1, the first 4 bytes of their sha256 (``record``:
+    the event id and ':', encoded once per record). Deterministic: a redelivered record makes the
+    same choice."""
+    return int.from_bytes(_sha256(record + automation_id.encode()).digest()[:4], "big")
 
 
 def _started_by(change: DealChange) -> dict[str, Any]:
@@ -96,9 +99,12 @@ class DispatchLog:
 
     def not_started(self, change: DealChange, event_id: str, entries: Sequence[NotStarted]) -> None:
         """Sampled first: the trace of what each clause saw is worked out only for what is kept."""
+        if self._sample <= 0:
+            return
+        record, bound = f"{event_id}:".encode(), self._sample * 0xFFFFFFFF
         for entry in entries:
             automation = entry.automation
-            if _sampled(event_id, automation.id, self._sample):
+            if _sample_point(record, automation.id) < bound:
                 step = RunStep(
                     name="condition",
                     kind="condition",

@@ -52,8 +52,11 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
 def value(attribute: Mapping[str, Any]) -> Any:
     """One DynamoDB-JSON attribute (``{"S": "won"}``, ``{"M": {...}}``, …) as a Python value."""
     text = attribute.get("S")
-    if text is not None:  # most of a deal is text
+    if text is not None:  # most of a deal is text, and most of the rest numbers
         return text
+    text = attribute.get("N")
+    if text is not None:
+        return number(text)
     for tag, raw in attribute.items():
         decode = _DECODE.get(tag)
         if decode is None:

@@ -63,9 +63,11 @@ def compared_values(change: DealChange, compared: frozenset[str]) -> dict[str, A
 class RequestMaker:
     """The run requests one change starts, from one start (``started_by``, ``target_id``): what
     they share (the deal, its version, the causation chain, the start) worked out once, then one
-    plain dict per run, named as ``run_id_for`` names it."""
+    plain dict per run, named as ``run_id_for`` names it. The requests of one change share their
+    values (the chain and the empty comparisons included): plain data that is read, never changed
+    (``RunRequest`` validation copies it)."""
 
-    __slots__ = ("_chain", "_change", "_prefix", "_previous", "_shared")
+    __slots__ = ("_change", "_prefix", "_shared")
 
     def __init__(
         self, change: DealChange, event_id: str, started_by: Mapping[str, Any], target_id: str | None = None
@@ -82,18 +84,17 @@ class RequestMaker:
             "started_by": started_by,
             "target_id": target_id,
             "depth": (int(cause["depth"]) if cause else 0) + 1,
+            "chain": list(cause.get("chain", ())) if cause else [],
+            # What compared_values says of no fields.
+            "previous": {} if change.kind is not ChangeKind.CREATED else None,
+            "changed": {},
         }
-        self._previous = change.kind is not ChangeKind.CREATED  # what compared_values says of no fields
-        self._chain = tuple(cause.get("chain", ())) if cause else ()
 
     def __call__(self, compiled: CompiledAutomation) -> dict[str, Any]:
         """A run request as plain data, in ``RunRequest``'s shape (see ``request_data``)."""
         data = self._shared.copy()  # cheaper than a literal spreading it
         data["run_id"] = "run-" + _sha256(self._prefix + compiled.name_key).hexdigest()[:48]
         data["automation"] = compiled.ref
-        data["chain"] = [*self._chain]
-        data["previous"] = {} if self._previous else None
-        data["changed"] = {}
         if compiled.compared:
             data.update(compared_values(self._change, compiled.compared))
         return data
