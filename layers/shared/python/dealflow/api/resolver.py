@@ -23,6 +23,7 @@ from dealflow.api import (
     automation,
     automation_moves,
     cancellations,
+    console,
     deal_lists,
     deals,
     fields,
@@ -323,6 +324,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         cancellations,
         run_actions,
         transfer,
+        console,
     ):
         app.include_router(module.router(deps))
     app.use(middlewares=[check_path, refuse_unknown_query])
