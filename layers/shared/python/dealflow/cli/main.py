@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.cli import migrate, redrive, run_log, runs, smoke, tenants, users, webhook_secret
+from dealflow.cli import automation_map, code, migrate, redrive, run_log, runs, smoke, tenants, users, webhook_secret
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
 from dealflow.store.automation import UnknownTenant
@@ -21,9 +21,13 @@ Operate a Dealflow stack: tenants, their users and plans, webhook secrets, a smo
 whole flow, runs (the failed-run inbox, retries, waiting runs), run records kept aside when the
 run log would not take them, and redriving the deal changes the dispatcher gave up on. For the
 people who run the stack, with AWS credentials (the standard chain: environment, --profile, SSO,
-instance role); nothing here is reachable with a tenant's API token.
+instance role); nothing of these is reachable with a tenant's API token.
 
-Every command acts on one of:
+And for a tenant's administrators, with the tenant's API and a token instead of AWS credentials
+(--api URL --token JWT): automation as code (export, validate, diff, plan, apply, test over a
+directory of YAML files) and the automation map (map).
+
+The operators' commands act on one of:
   --stack NAME [--region R] [--profile P]   a deployed stack; tables, topic and secret prefix come
                                             from its CloudFormation outputs (DEALFLOW_STACK sets
                                             the default name)
@@ -40,6 +44,11 @@ onboarding a tenant after `sam deploy`:
 
 after DispatcherFailureQueueAlarm, once the cause is fixed:
   dealflow redrive --dry-run --stack dealflow && dealflow redrive --stack dealflow
+
+automation as code, as a tenant's administrator (DEALFLOW_API_URL and DEALFLOW_TOKEN set):
+  dealflow export acme-automation/ && git -C acme-automation diff
+  dealflow plan acme-automation/ && dealflow apply acme-automation/ -m "Follow up proposals after 3 days"
+  dealflow map -o acme-map.svg
 
 `dealflow COMMAND --help` and `dealflow COMMAND ACTION --help` describe each one."""
 
@@ -84,6 +93,8 @@ def parser() -> argparse.ArgumentParser:
     runs.add_commands(commands, where)
     run_log.add_commands(commands, where)
     redrive.add_commands(commands, where)
+    code.add_commands(commands, where)
+    automation_map.add_commands(commands, where)
     return root
 
 
@@ -109,7 +120,10 @@ def _aws_refusal(exc: ClientError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return int(args.run(args, target_of(args)))
+        # Most commands act on a stack with AWS credentials; automation as code and the map on a
+        # tenant's API with its token (each names its own ``where``).
+        where = getattr(args, "where", target_of)
+        return int(args.run(args, where(args)))
     except CliError as exc:
         message = str(exc)
     except UnknownTenant as exc:
