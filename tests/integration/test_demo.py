@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import pytest
 
@@ -72,7 +73,9 @@ def test_ten_runs_tell_the_same_true_story(capsys: pytest.CaptureFixture[str]) -
     assert "waiting until 2026-11-25T09:00" in story  # the two-day follow-up, from the demo's fixed Monday
 
 
-def test_over_a_moto_server_the_story_is_the_same_and_moto_logs_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+def test_over_a_moto_server_the_story_is_the_same_and_moto_logs_nothing(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     with demo_stack() as stack:
         run_demo(stack)
     in_process = capfd.readouterr().out
@@ -81,10 +84,23 @@ def test_over_a_moto_server_the_story_is_the_same_and_moto_logs_nothing(capfd: p
     listener.emit = heard.append  # type: ignore[method-assign]
     logging.getLogger("werkzeug").addHandler(listener)
     try:
-        main(server=True)
+        main(server=True, map_dir=tmp_path)
     finally:
         logging.getLogger("werkzeug").removeHandler(listener)
 
     out, err = capfd.readouterr()
-    assert out == in_process
+    maps = f"The automation map of each tenant (open it in a browser):\n  {tmp_path / 'map-acme.html'}\n"
+    assert out == in_process + maps + f"  {tmp_path / 'map-globex.html'}\n"
     assert "HTTP/1.1" not in out + err and not heard
+
+
+def test_the_demo_leaves_each_tenants_automation_map_where_it_says(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    main(map_dir=tmp_path)
+    printed = capsys.readouterr().out.split("The automation map of each tenant (open it in a browser):\n")[1]
+    acme, globex = (Path(line.strip()) for line in printed.splitlines())
+    page = acme.read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'data-from="sales/won" data-to="delivery/kickoff"' in page
+    assert all(f'data-stage="{stage}"' in page for stage in ("new", "proposal", "negotiation", "won", "lost"))
+    assert 'data-automation="deal-outcome"' in globex.read_text()

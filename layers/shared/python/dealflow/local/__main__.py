@@ -23,7 +23,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m dealflow.local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    _where(commands.add_parser("demo", help="run the demo on moto"))
+    demo = commands.add_parser("demo", help="run the demo on moto")
+    _where(demo)
+    demo.add_argument(
+        "--map-dir", type=Path, help="write each tenant's automation map here (default: the temp dir's dealflow-demo)"
+    )
     api = commands.add_parser("api", help="serve the management API on 127.0.0.1 over moto")
     api.add_argument("--port", type=int, default=8000, help="the port on 127.0.0.1 (default 8000)")
     _where(api)
@@ -46,7 +50,7 @@ def cli(argv: list[str] | None = None) -> None:
     if args.command == "demo":
         from dealflow.local.demo import main
 
-        main(endpoint=args.endpoint, server=args.server)
+        main(endpoint=args.endpoint, server=args.server, map_dir=args.map_dir)
     elif args.command == "api":
         from dealflow.local.server import main as serve
 

@@ -9,8 +9,11 @@ at a fixed morning, so every run of the demo tells the same story, dates include
 from __future__ import annotations
 
 import logging
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
+from dealflow.authoring.map_page import map_page
 from dealflow.local.clock import ManualClock
 from dealflow.local.stack import MotoStack
 from dealflow.local.story import Narrator
@@ -142,16 +145,40 @@ def demo_stack(endpoint: str | None = None, server: bool = False) -> MotoStack:
     return stack
 
 
-def main(endpoint: str | None = None, server: bool = False) -> None:
+# Where the demo leaves its tenants' automation maps unless told otherwise.
+MAP_DIR = Path(tempfile.gettempdir()) / "dealflow-demo"
+LOCAL_API = "http://127.0.0.1:8000"  # `python -m dealflow.local api`: where a map's links lead
+
+
+def write_maps(stack: MotoStack, directory: Path) -> list[Path]:
+    """Each demo tenant's automation map, as the console's page (``GET /console/map``), in a file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for tenant in (TENANT, PROCESS_TENANT):
+        page = map_page(
+            stack.automation.load(tenant), api_link=lambda automation_id: f"{LOCAL_API}/automation/{automation_id}"
+        )
+        path = directory / f"map-{tenant}.html"
+        path.write_text(page, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def main(endpoint: str | None = None, server: bool = False, map_dir: Path | None = None) -> None:
     # A moto server in this process logs every request through werkzeug: not part of the story.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with demo_stack(endpoint, server) as stack:
         run_demo(stack)
+        maps = write_maps(stack, map_dir or MAP_DIR)
+    print("The automation map of each tenant (open it in a browser):")
+    for path in maps:
+        print(f"  {path}")
 
 
 __all__ = [
     "DEMO_START",
     "LOST_EMAIL_BODY",
+    "MAP_DIR",
     "PROCESS_TENANT",
     "TENANT",
     "demo_deal",
@@ -172,4 +199,5 @@ __all__ = [
     "store_acme",
     "store_globex",
     "worked_example",
+    "write_maps",
 ]
