@@ -85,6 +85,16 @@ def test_every_api_sample_carries_a_token_whose_claims_are_the_authorizers() -> 
             assert event["headers"]["content-length"] == str(len(event["body"].encode())), path.name
 
 
+def test_console_map_draws_acmes_pipelines_and_its_copy_tunnel(stack: MotoStack) -> None:
+    response = stack.call_api(_event("api-console-map.json"))
+
+    assert response["statusCode"] == 200, response["body"]
+    assert response["headers"]["Content-Type"].startswith("text/plain")
+    mermaid = response["body"]
+    assert mermaid.startswith("flowchart") and mermaid.count("subgraph ") == 4
+    assert '-.->|"copy: Won services deals go to delivery"|' in mermaid
+
+
 def test_create_deal_creates_deal_2001_for_anna(stack: MotoStack) -> None:
     status, deal = _api(stack, "api-create-deal.json")
 
