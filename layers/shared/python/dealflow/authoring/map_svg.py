@@ -96,7 +96,8 @@ def _arrow(arrow: Arrow, start: tuple[int, int], end: tuple[int, int], link: Lin
 _DEFS = (
     "<defs>"
     + "".join(
-        f'<marker id="arrow-{mode}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="12" markerHeight="12" '
+        f'<marker id="arrow-{mode}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" '
+        'markerWidth="12" markerHeight="12" '
         f'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{colour}"/></marker>'
         for mode, colour in (("copy", "#2563eb"), ("move", "#b45309"), ("order", "#cbd5e1"))
     )
