@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from dealflow.api.cancellations import answer, cancel_waiting
-from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
-from dealflow.api.definitions import VERSION_RULE, check_version, unchanged
+from dealflow.api.context import CREATED_OR_REPLACED, Caller, DepsProvider, caller, known, same_id
+from dealflow.api.definitions import VERSION_RULE, VersionMessage, check_version, note_of, unchanged
+from dealflow.api.deps import Deps
 from dealflow.api.errors import Invalid, NotFound
 from dealflow.api.rights import check_automation_author
 from dealflow.api.runs import readable_runs
@@ -25,8 +26,35 @@ from dealflow.engine.testmode import run_test
 from dealflow.model import RunRecord, parse_item
 from dealflow.model.base import Id
 from dealflow.model.catalog import Automation, AutomationKind
+from dealflow.model.versions import VersionNote
 
 MAX_SEARCH = 200
+
+
+def save_automation(d: Deps, who: Caller, automation: Automation, note: VersionNote) -> tuple[Automation, bool]:
+    """Check ``automation`` as a save does and store it as its next version (a PUT, a rollback, a
+    publish): the caller becomes its owner (told when its runs fail). The stored automation comes
+    back, and whether it was new; sending what is stored changes nothing."""
+    automation = automation.model_copy(update={"owner_id": who.user_id})
+    tenant = known(d, who)
+    check_automation(automation, tenant)
+    check_automation_author(automation, tenant, who)
+    current = tenant.by_id.get(automation.id)
+    if current is not None and current.kind != automation.kind:
+        raise Invalid.field(
+            "kind",
+            f"automation '{automation.id}' is a {current.kind}; "
+            f"delete it before storing a {automation.kind} under its id",
+        )
+    if current is not None and unchanged(current, automation):
+        return current, False
+    check_version(f"automation '{automation.id}'", current, automation.version)
+    held = within_plan(tenant, automation)
+    stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
+    d.automation.put_definition(
+        who.tenant_id, stored, current.version if current else None, automation_version=held, note=note
+    )
+    return stored, current is None
 
 
 def router(deps: DepsProvider) -> Router:
@@ -88,30 +116,14 @@ def router(deps: DepsProvider) -> Router:
         responses=CREATED_OR_REPLACED,
     )
     def put_automation(
-        automation_id: str, automation: Annotated[AutomationBody, Body()]
+        automation_id: str,
+        automation: Annotated[AutomationBody, Body()],
+        message: VersionMessage = None,
     ) -> Response[AutomationWritten]:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)
-        automation = automation.model_copy(update={"owner_id": who.user_id})  # who is told when its runs fail
-        tenant = known(d, who)
-        check_automation(automation, tenant)
-        check_automation_author(automation, tenant, who)
-        current = tenant.by_id.get(automation_id)
-        if current is not None and current.kind != automation.kind:
-            raise Invalid.field(
-                "kind",
-                f"automation '{automation_id}' is a {current.kind}; "
-                f"delete it before storing a {automation.kind} under its id",
-            )
-        if current is not None and unchanged(current, automation):
-            return Response(200, content_types.APPLICATION_JSON, reported(tenant, current))
-        check_version(f"automation '{automation_id}'", current, automation.version)
-        held = within_plan(tenant, automation)
-        stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
-        d.automation.put_definition(
-            who.tenant_id, stored, current.version if current else None, automation_version=held
-        )
-        return Response(200 if current else 201, content_types.APPLICATION_JSON, reported(known(d, who), stored))
+        stored, created = save_automation(d, who, automation, note_of(who, message))
+        return Response(201 if created else 200, content_types.APPLICATION_JSON, reported(known(d, who), stored))
 
     @r.delete(
         "/automation/<automation_id>",

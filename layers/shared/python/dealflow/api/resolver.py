@@ -35,6 +35,7 @@ from dealflow.api import (
     transfer,
     usage,
     values,
+    versions,
     warnings,
     workflows,
 )
@@ -323,6 +324,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         cancellations,
         run_actions,
         transfer,
+        versions,
     ):
         app.include_router(module.router(deps))
     app.use(middlewares=[check_path, refuse_unknown_query])
