@@ -23,7 +23,7 @@ from dealflow.api.warnings import AutomationWritten, loop_of, reported
 from dealflow.authoring.checks import AutomationBody, check_automation, check_deal
 from dealflow.authoring.moves import Selection, select
 from dealflow.engine.testmode import run_test
-from dealflow.model import RunRecord, parse_item
+from dealflow.model import Deal, RunRecord, parse_item
 from dealflow.model.base import Id
 from dealflow.model.catalog import Automation, AutomationKind
 from dealflow.model.versions import VersionNote
@@ -55,6 +55,20 @@ def save_automation(d: Deps, who: Caller, automation: Automation, note: VersionN
         who.tenant_id, stored, current.version if current else None, automation_version=held, note=note
     )
     return stored, current is None
+
+
+def test_deal(d: Deps, who: Caller, request: DryRunRequest) -> Deal:
+    """The deal a test-mode run is on: a stored one (404 when missing) or the one described, checked
+    as a deal write is."""
+    if request.deal_id is not None:
+        deal = d.deals.get(who.tenant_id, request.deal_id)
+        if deal is None:
+            raise NotFound("deal", request.deal_id)
+        return deal
+    assert request.deal is not None
+    held = check_deal(known(d, who), responsible_id=request.deal.responsible_id, fields=request.deal.fields)
+    body = {**request.deal.model_dump(exclude_none=True), "fields": held}
+    return parse_item({**body, "id": body.get("id") or "test-deal", "tenant_id": who.tenant_id})
 
 
 def router(deps: DepsProvider) -> Router:
@@ -179,16 +193,7 @@ def router(deps: DepsProvider) -> Router:
     def test(automation_id: str, request: DryRunRequest) -> RunRecord:
         automation = require(automation_id)
         d, who = deps(), caller(r)
-        if request.deal_id is not None:
-            deal = d.deals.get(who.tenant_id, request.deal_id)
-            if deal is None:
-                raise NotFound("deal", request.deal_id)
-        else:
-            assert request.deal is not None
-            held = check_deal(known(d, who), responsible_id=request.deal.responsible_id, fields=request.deal.fields)
-            body = {**request.deal.model_dump(exclude_none=True), "fields": held}
-            deal = parse_item({**body, "id": body.get("id") or "test-deal", "tenant_id": who.tenant_id})
-        return run_test(automation, deal, d.services())
+        return run_test(automation, test_deal(d, who, request), d.services())
 
     @r.get("/automation/<automation_id>/runs", summary="Runs of one automation, newest first", tags=["automation"])
     def automation_runs(automation_id: str) -> RunList:

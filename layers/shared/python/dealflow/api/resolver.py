@@ -25,12 +25,14 @@ from dealflow.api import (
     cancellations,
     deal_lists,
     deals,
+    drafts,
     fields,
     manual_runs,
     pipelines,
     rights,
     run_actions,
     runs,
+    saved_tests,
     steps,
     transfer,
     usage,
@@ -325,6 +327,8 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         run_actions,
         transfer,
         versions,
+        drafts,
+        saved_tests,
     ):
         app.include_router(module.router(deps))
     app.use(middlewares=[check_path, refuse_unknown_query])

@@ -28,6 +28,7 @@ from dealflow.model.catalog import AUTOMATION_MODELS, STORED_KINDS, Definition, 
 from dealflow.model.versions import VersionNote
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, Compiler
+from dealflow.store.drafts import DraftStore, SavedTestStore
 from dealflow.store.history import NOTE, VersionedKind, VersionHistory, version_prefix
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
 from dealflow.store.transactions import transact
@@ -79,6 +80,8 @@ class AutomationStore:
         self._compiler = compiler
         self._cache: dict[str, Any] = {}
         self.history = VersionHistory(table)
+        self.drafts = DraftStore(table)
+        self.saved_tests = SavedTestStore(table)
 
     def _keep(self, tenant_id: str, models: Sequence[Definition], note: VersionNote | None) -> None:
         for model in models:
