@@ -158,7 +158,8 @@ def router(deps: DepsProvider) -> Router:
         d, who = deps(), caller(r)
         stored = current.model_copy(update={"enabled": enabled, "version": current.version + 1})
         held = within_plan(known(d, who), stored) if enabled else None
-        d.automation.put_definition(who.tenant_id, stored, current.version, automation_version=held)
+        note = note_of(who, "switched on" if enabled else "switched off")
+        d.automation.put_definition(who.tenant_id, stored, current.version, automation_version=held, note=note)
         stopped, job = cancel_waiting(d, who, [] if enabled else [automation_id], "the automation was switched off")
         after = known(d, who)
         switched = Switched(
