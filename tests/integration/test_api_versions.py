@@ -152,3 +152,18 @@ def test_pipelines_fields_and_constants_keep_versions_the_same_way(stack: MotoSt
     status, now = stack.api("POST", "/constants/vat_rate/rollback", {"version": 1}, claims=ADMIN)
     assert status == 200 and now["version"] == 3 and now["message"] == "rollback to version 1"
     assert stack.api("GET", "/constants/vat_rate", claims=ADMIN)[1]["value"] in ("0.23", 0.23)
+
+
+def test_a_deleted_automation_keeps_its_history_and_comes_back_by_rollback(stack: MotoStack) -> None:
+    _save(stack, "/automation/negotiation-alert", _rule())
+    _save(stack, "/automation/negotiation-alert", _rule(version=1, name="Second"))
+    assert stack.api("DELETE", "/automation/negotiation-alert", claims=ADMIN)[0] == 200
+
+    status, page = stack.api("GET", "/automation/negotiation-alert/versions", claims=ADMIN)
+    assert status == 200 and [v["version"] for v in page["items"]] == [2, 1]
+
+    status, now = stack.api("POST", "/automation/negotiation-alert/rollback", {"version": 1}, claims=ADMIN)
+
+    assert status == 200 and now["version"] == 3  # numbered after its last version: no number names two
+    assert stack.automation.load(TENANT).by_id["negotiation-alert"].name == "Big deal in negotiation"
+    assert stack.api("GET", "/automation/never-was/versions", claims=ADMIN)[0] == 404

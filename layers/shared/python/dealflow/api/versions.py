@@ -196,7 +196,7 @@ def _routes(r: Router, deps: DepsProvider, versioned: Versioned) -> None:
         parameter,
         r.post,
         f"{base}/rollback",
-        summary=f"Make an older version of a {kind} current again (administrators)",
+        summary=f"Make an older version of a {kind} current again, or bring a deleted one back (administrators)",
         tags=tags,
         operation_id=f"rollback_{kind}",
         description="Saved as a new version equal to the old one, checked as a PUT is (a reference gone "
@@ -207,12 +207,17 @@ def _routes(r: Router, deps: DepsProvider, versioned: Versioned) -> None:
         old = one(item_id, request.version)
         current = versioned.current(d, who, item_id)
         content = versioned.parse(old.body)
-        if hasattr(content, "version"):  # written over what is current, as a PUT that read it would be
-            content = content.model_copy(update={"version": getattr(current, "version", 1)})
+        history = d.automation.history
+        if hasattr(content, "version"):
+            # Written over what is current, as a PUT that read it would be; what was deleted comes
+            # back numbered after its last version, so no number ever names two contents.
+            newest, _ = history.page(who.tenant_id, kind, item_id, 1)
+            at = current.version if current is not None else newest[0].version + 1
+            content = content.model_copy(update={"version": at})
         note = note_of(who, request.message or f"rollback to version {request.version}")
         versioned.restore(d, who, item_id, content, current, note)
-        newest, _ = d.automation.history.page(who.tenant_id, kind, item_id, 1)
-        return _shown(versioned, newest[0])
+        now, _ = history.page(who.tenant_id, kind, item_id, 1)
+        return _shown(versioned, now[0])
 
 
 def router(deps: DepsProvider) -> Router:

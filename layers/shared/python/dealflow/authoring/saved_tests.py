@@ -103,11 +103,21 @@ def run_saved_test(automation: Automation, test: SavedTest, tenant_id: str, serv
     return _checked(test, run.record.status != "skipped", run)
 
 
+def _guarded(automation: Automation, test: SavedTest, tenant_id: str, services: Services) -> TestOutcome:
+    """A test that cannot run at all (what its deal names was deleted since it was saved) fails,
+    saying why, rather than failing the whole report."""
+    try:
+        return run_saved_test(automation, test, tenant_id, services)
+    except Exception as exc:  # any failure of one test is that test's result
+        failure = Mismatch(check="run", expected="the test runs", actual=f"{type(exc).__name__}: {exc}")
+        return TestOutcome(test_id=test.id, name=test.name, passed=False, failures=[failure])
+
+
 def run_saved_tests(
     automation: Automation, tests: list[SavedTest], tenant_id: str, services: Services, tested: str
 ) -> TestReport:
     """Every test of ``tests`` against ``automation``; ``tested`` says which one it is (`draft`, …)."""
-    results = [run_saved_test(automation, test, tenant_id, services) for test in tests]
+    results = [_guarded(automation, test, tenant_id, services) for test in tests]
     passed = sum(r.passed for r in results)
     return TestReport(
         automation_id=automation.id, tested=tested, passed=passed, failed=len(results) - passed, results=results

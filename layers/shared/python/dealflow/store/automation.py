@@ -10,7 +10,9 @@ written just before the transaction that saves the definition, not inside it: a 
 holds 100 items and bulk moves and imports already use 99 of them. Written first, a version is
 readable before any dispatcher can see it; a save that then fails leaves an item nothing names.
 The content hash in the key keeps two saves of the same version number (the local harness writes
-edits without bumping it) from overwriting each other.
+edits without bumping it) from overwriting each other. These items are also the automation's
+history (``store/history.py``, which keeps pipelines', fields' and constants' versions alike): once
+the save succeeded, the item is written again with who saved it, when and why.
 """
 
 from __future__ import annotations
