@@ -27,6 +27,7 @@ from dealflow.model.cancellation import CancellationJob
 from dealflow.model.catalog import STORED_KINDS, Automation, Definition
 from dealflow.model.failures import DEFAULT_RETRY, RetryPolicy
 from dealflow.model.fields import FieldDefinition, FieldKind
+from dealflow.model.versions import VersionNote
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, MAX_WRITES, AmbiguousOutcome, DealNotFound, ExecutionFacts, record_id
 
@@ -593,6 +594,7 @@ class FakeAutomationStore(FakeAutomation):
         *,
         at_version: int | None = None,
         constants: dict[str, TypedValue] | None = None,
+        note: VersionNote | None = None,
     ) -> None:
         assert tenant_id == self.tenant.id, f"no tenant '{tenant_id}'"
         if len(puts) + len(deletes) > MAX_WRITES:

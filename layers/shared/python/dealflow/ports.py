@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dealflow.model.cancellation import CancellationJob
     from dealflow.model.catalog import Definition
     from dealflow.model.failures import RetryPolicy
+    from dealflow.model.versions import VersionNote
 
 T = TypeVar("T")
 
@@ -298,7 +299,9 @@ class AutomationWriter(Protocol):
         *,
         at_version: int | None = None,
         constants: dict[str, TypedValue] | None = None,
+        note: VersionNote | None = None,
     ) -> None:
         """Puts (expected version: None = new, ``ANY`` = unchecked) and deletes of definitions as one
-        transaction with the tenant's automation-version bump; at most ``MAX_WRITES``."""
+        transaction with the tenant's automation-version bump; at most ``MAX_WRITES``. Each put is
+        kept as a version with ``note`` (who, why)."""
         ...

@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from dealflow.api.cancellations import answer, cancel_waiting
-from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
-from dealflow.api.definitions import VERSION_RULE, check_version, unchanged
+from dealflow.api.context import CREATED_OR_REPLACED, Caller, DepsProvider, caller, known, same_id
+from dealflow.api.definitions import VERSION_RULE, VersionMessage, check_version, note_of, unchanged
+from dealflow.api.deps import Deps
 from dealflow.api.errors import Invalid, NotFound
 from dealflow.api.rights import check_automation_author
 from dealflow.api.runs import readable_runs
@@ -22,11 +23,52 @@ from dealflow.api.warnings import AutomationWritten, loop_of, reported
 from dealflow.authoring.checks import AutomationBody, check_automation, check_deal
 from dealflow.authoring.moves import Selection, select
 from dealflow.engine.testmode import run_test
-from dealflow.model import RunRecord, parse_item
+from dealflow.model import Deal, RunRecord, parse_item
 from dealflow.model.base import Id
 from dealflow.model.catalog import Automation, AutomationKind
+from dealflow.model.versions import VersionNote
 
 MAX_SEARCH = 200
+
+
+def save_automation(d: Deps, who: Caller, automation: Automation, note: VersionNote) -> tuple[Automation, bool]:
+    """Check ``automation`` as a save does and store it as its next version (a PUT, a rollback, a
+    publish): the caller becomes its owner (told when its runs fail). The stored automation comes
+    back, and whether it was new; sending what is stored changes nothing."""
+    automation = automation.model_copy(update={"owner_id": who.user_id})
+    tenant = known(d, who)
+    check_automation(automation, tenant)
+    check_automation_author(automation, tenant, who)
+    current = tenant.by_id.get(automation.id)
+    if current is not None and current.kind != automation.kind:
+        raise Invalid.field(
+            "kind",
+            f"automation '{automation.id}' is a {current.kind}; "
+            f"delete it before storing a {automation.kind} under its id",
+        )
+    if current is not None and unchanged(current, automation):
+        return current, False
+    check_version(f"automation '{automation.id}'", current, automation.version)
+    held = within_plan(tenant, automation)
+    stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
+    d.automation.put_definition(
+        who.tenant_id, stored, current.version if current else None, automation_version=held, note=note
+    )
+    return stored, current is None
+
+
+def test_deal(d: Deps, who: Caller, request: DryRunRequest) -> Deal:
+    """The deal a test-mode run is on: a stored one (404 when missing) or the one described, checked
+    as a deal write is."""
+    if request.deal_id is not None:
+        deal = d.deals.get(who.tenant_id, request.deal_id)
+        if deal is None:
+            raise NotFound("deal", request.deal_id)
+        return deal
+    assert request.deal is not None
+    held = check_deal(known(d, who), responsible_id=request.deal.responsible_id, fields=request.deal.fields)
+    body = {**request.deal.model_dump(exclude_none=True), "fields": held}
+    return parse_item({**body, "id": body.get("id") or "test-deal", "tenant_id": who.tenant_id})
 
 
 def router(deps: DepsProvider) -> Router:
@@ -88,30 +130,14 @@ def router(deps: DepsProvider) -> Router:
         responses=CREATED_OR_REPLACED,
     )
     def put_automation(
-        automation_id: str, automation: Annotated[AutomationBody, Body()]
+        automation_id: str,
+        automation: Annotated[AutomationBody, Body()],
+        message: VersionMessage = None,
     ) -> Response[AutomationWritten]:
         same_id(automation_id, automation.id)
         d, who = deps(), caller(r)
-        automation = automation.model_copy(update={"owner_id": who.user_id})  # who is told when its runs fail
-        tenant = known(d, who)
-        check_automation(automation, tenant)
-        check_automation_author(automation, tenant, who)
-        current = tenant.by_id.get(automation_id)
-        if current is not None and current.kind != automation.kind:
-            raise Invalid.field(
-                "kind",
-                f"automation '{automation_id}' is a {current.kind}; "
-                f"delete it before storing a {automation.kind} under its id",
-            )
-        if current is not None and unchanged(current, automation):
-            return Response(200, content_types.APPLICATION_JSON, reported(tenant, current))
-        check_version(f"automation '{automation_id}'", current, automation.version)
-        held = within_plan(tenant, automation)
-        stored = automation.model_copy(update={"version": automation.version + 1}) if current else automation
-        d.automation.put_definition(
-            who.tenant_id, stored, current.version if current else None, automation_version=held
-        )
-        return Response(200 if current else 201, content_types.APPLICATION_JSON, reported(known(d, who), stored))
+        stored, created = save_automation(d, who, automation, note_of(who, message))
+        return Response(201 if created else 200, content_types.APPLICATION_JSON, reported(known(d, who), stored))
 
     @r.delete(
         "/automation/<automation_id>",
@@ -132,7 +158,8 @@ def router(deps: DepsProvider) -> Router:
         d, who = deps(), caller(r)
         stored = current.model_copy(update={"enabled": enabled, "version": current.version + 1})
         held = within_plan(known(d, who), stored) if enabled else None
-        d.automation.put_definition(who.tenant_id, stored, current.version, automation_version=held)
+        note = note_of(who, "switched on" if enabled else "switched off")
+        d.automation.put_definition(who.tenant_id, stored, current.version, automation_version=held, note=note)
         stopped, job = cancel_waiting(d, who, [] if enabled else [automation_id], "the automation was switched off")
         after = known(d, who)
         switched = Switched(
@@ -167,16 +194,7 @@ def router(deps: DepsProvider) -> Router:
     def test(automation_id: str, request: DryRunRequest) -> RunRecord:
         automation = require(automation_id)
         d, who = deps(), caller(r)
-        if request.deal_id is not None:
-            deal = d.deals.get(who.tenant_id, request.deal_id)
-            if deal is None:
-                raise NotFound("deal", request.deal_id)
-        else:
-            assert request.deal is not None
-            held = check_deal(known(d, who), responsible_id=request.deal.responsible_id, fields=request.deal.fields)
-            body = {**request.deal.model_dump(exclude_none=True), "fields": held}
-            deal = parse_item({**body, "id": body.get("id") or "test-deal", "tenant_id": who.tenant_id})
-        return run_test(automation, deal, d.services())
+        return run_test(automation, test_deal(d, who, request), d.services())
 
     @r.get("/automation/<automation_id>/runs", summary="Runs of one automation, newest first", tags=["automation"])
     def automation_runs(automation_id: str) -> RunList:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from dealflow.api.cancellations import answer, cancel_waiting
 from dealflow.api.context import DepsProvider, caller, known
+from dealflow.api.definitions import note_of
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.schemas import AutomationCopy, AutomationMove, BulkRequest, BulkResult, Cancellation
 from dealflow.authoring.checks import check_automation
@@ -70,7 +71,7 @@ def router(deps: DepsProvider) -> Router:
         copied = _one(
             original, target, tenant, id=new_id, version=1, name=request.name or original.name, enabled=enabled
         )
-        write_changes(d.automation, who.tenant_id, tenant, Changes(created=[copied]))
+        write_changes(d.automation, who.tenant_id, tenant, Changes(created=[copied]), note=note_of(who, "copy"))
         return copied
 
     @r.post(
@@ -90,7 +91,13 @@ def router(deps: DepsProvider) -> Router:
             )
         target = Target(pipeline_id=request.pipeline_id, stage_id=request.stage_id, entity=request.entity)
         moved = _one(original, target, tenant, version=original.version + 1)
-        write_changes(d.automation, who.tenant_id, tenant, Changes(replaced=[(moved, original.version)]))
+        write_changes(
+            d.automation,
+            who.tenant_id,
+            tenant,
+            Changes(replaced=[(moved, original.version)]),
+            note=note_of(who, "move"),
+        )
         return moved
 
     @r.post(
@@ -127,7 +134,7 @@ def router(deps: DepsProvider) -> Router:
             problems += found
         if problems:
             raise Invalid(problems)
-        write_changes(d.automation, who.tenant_id, tenant, changes)
+        write_changes(d.automation, who.tenant_id, tenant, changes, note=note_of(who, "bulk change"))
         # Changes holds definitions of every kind; a bulk request only ever puts automation in it.
         deleted = [a for a, _ in changes.deleted if isinstance(a, AUTOMATION_MODELS)]
         cancelled: list[str] = []

@@ -8,22 +8,37 @@ nothing and answers 200 with the stored item, so repeating a request is harmless
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from pydantic import BaseModel
 
+from dealflow.api.auth import Caller
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict
 from dealflow.api.warnings import broken_since
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import FieldDefinition, Pipeline
 from dealflow.model.catalog import Definition
+from dealflow.model.versions import MAX_MESSAGE, VersionNote
 
 VERSION_RULE = (
     "`version` is the version read; left out, it is 1 (right for a new one). A write since then is a 409 "
-    "naming the version to send. Sending exactly what is stored changes nothing (200)."
+    "naming the version to send. Sending exactly what is stored changes nothing (200). Every save is kept "
+    "as an immutable version (`…/versions`) with its author, time and the `X-Version-Message` header's text."
 )
+MESSAGE_HEADER = "X-Version-Message"
+# Why a save was made, kept with the version it makes (a header: every versioned PUT takes it alike).
+VersionMessage = Annotated[
+    str | None,
+    Header(alias=MESSAGE_HEADER, max_length=MAX_MESSAGE, description="Why: kept with the version this save makes"),
+]
+
+
+def note_of(who: Caller, message: str | None) -> VersionNote:
+    """The note a save by ``who`` keeps with its version (the time is stamped when it is stored)."""
+    return VersionNote(saved_by=who.user_id, message=message or None)
 
 
 def unchanged(current: BaseModel | None, new: BaseModel) -> bool:
@@ -42,14 +57,19 @@ def check_version(what: str, current: BaseModel | None, sent: int) -> None:
 
 
 def write_versioned(
-    d: Deps, tenant_id: str, what: str, current: Pipeline | FieldDefinition | None, new: Pipeline | FieldDefinition
+    d: Deps,
+    tenant_id: str,
+    what: str,
+    current: Pipeline | FieldDefinition | None,
+    new: Pipeline | FieldDefinition,
+    note: VersionNote | None = None,
 ) -> Pipeline | FieldDefinition:
     """Store ``new`` over ``current`` (None: create); the stored model comes back."""
     if current is not None and unchanged(current, new):
         return current
     check_version(what, current, new.version)
     stored = new.model_copy(update={"version": new.version + 1}) if current else new
-    d.automation.put_definition(tenant_id, stored, current.version if current else None)
+    d.automation.put_definition(tenant_id, stored, current.version if current else None, note=note)
     return stored
 
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
-from dealflow.api.definitions import VERSION_RULE, write_versioned, written
+from dealflow.api.definitions import VERSION_RULE, VersionMessage, note_of, write_versioned, written
 from dealflow.api.errors import NotFound
 from dealflow.api.schemas import DefinitionDeleted, FieldList, FieldWritten
 from dealflow.api.warnings import broken_since
@@ -30,12 +30,12 @@ def router(deps: DepsProvider) -> Router:
         description=VERSION_RULE,
         responses=CREATED_OR_REPLACED,
     )
-    def put_field(code: str, definition: FieldDefinition) -> Response[FieldWritten]:
+    def put_field(code: str, definition: FieldDefinition, message: VersionMessage = None) -> Response[FieldWritten]:
         same_id(code, definition.code, "code")
         d, who = deps(), caller(r)
         before = known(d, who)
         current = before.fields.get(code)
-        stored = write_versioned(d, who.tenant_id, f"field '{code}'", current, definition)
+        stored = write_versioned(d, who.tenant_id, f"field '{code}'", current, definition, note_of(who, message))
         return written(before, known(d, who), stored, FieldWritten, created=current is None)
 
     @r.delete(

@@ -9,13 +9,14 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known, same_id
-from dealflow.api.definitions import VERSION_RULE, write_versioned, written
+from dealflow.api.context import CREATED_OR_REPLACED, Caller, DepsProvider, caller, known, same_id
+from dealflow.api.definitions import VERSION_RULE, VersionMessage, note_of, write_versioned, written
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Conflict, Invalid, NotFound
 from dealflow.api.schemas import DefinitionDeleted, PipelineList, PipelineWritten
 from dealflow.api.warnings import broken_since
-from dealflow.model import Pipeline
+from dealflow.model import FieldDefinition, Pipeline
+from dealflow.model.versions import VersionNote
 
 
 def _still_holding(d: Deps, tenant_id: str, pipeline: Pipeline, stage_ids: set[str]) -> None:
@@ -30,6 +31,19 @@ def _still_holding(d: Deps, tenant_id: str, pipeline: Pipeline, stage_ids: set[s
             + "; move them first",
             items=total,
         )
+
+
+def save_pipeline(d: Deps, who: Caller, pipeline: Pipeline, note: VersionNote) -> Pipeline | FieldDefinition:
+    """Store ``pipeline`` as its next version (a PUT, a rollback): its entity stays; stages it
+    removes must hold nothing."""
+    current = known(d, who).pipelines.get(pipeline.id)
+    if current is not None:
+        if current.entity != pipeline.entity:
+            raise Invalid.field("entity", f"pipeline '{pipeline.id}' holds {current.entity}s; it cannot change")
+        if current.version == pipeline.version:  # a stale write is a 409 below, whatever it removes
+            removed = {s.id for s in current.stages} - {s.id for s in pipeline.stages}
+            _still_holding(d, who.tenant_id, current, removed)
+    return write_versioned(d, who.tenant_id, f"pipeline '{pipeline.id}'", current, pipeline, note)
 
 
 def router(deps: DepsProvider) -> Router:
@@ -59,19 +73,13 @@ def router(deps: DepsProvider) -> Router:
         "listed in `broken_automation`.",
         responses=CREATED_OR_REPLACED,
     )
-    def put_pipeline(pipeline_id: str, pipeline: Pipeline) -> Response[PipelineWritten]:
+    def put_pipeline(pipeline_id: str, pipeline: Pipeline, message: VersionMessage = None) -> Response[PipelineWritten]:
         same_id(pipeline_id, pipeline.id)
         d, who = deps(), caller(r)
         before = known(d, who)
-        current = before.pipelines.get(pipeline_id)
-        if current is not None:
-            if current.entity != pipeline.entity:
-                raise Invalid.field("entity", f"pipeline '{pipeline_id}' holds {current.entity}s; it cannot change")
-            if current.version == pipeline.version:  # a stale write is a 409 below, whatever it removes
-                removed = {s.id for s in current.stages} - {s.id for s in pipeline.stages}
-                _still_holding(d, who.tenant_id, current, removed)
-        stored = write_versioned(d, who.tenant_id, f"pipeline '{pipeline_id}'", current, pipeline)
-        return written(before, known(d, who), stored, PipelineWritten, created=current is None)
+        created = pipeline_id not in before.pipelines
+        stored = save_pipeline(d, who, pipeline, note_of(who, message))
+        return written(before, known(d, who), stored, PipelineWritten, created=created)
 
     @r.delete(
         "/pipelines/<pipeline_id>",

@@ -26,16 +26,19 @@ from dealflow.api import (
     console,
     deal_lists,
     deals,
+    drafts,
     fields,
     manual_runs,
     pipelines,
     rights,
     run_actions,
     runs,
+    saved_tests,
     steps,
     transfer,
     usage,
     values,
+    versions,
     warnings,
     workflows,
 )
@@ -325,6 +328,9 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         run_actions,
         transfer,
         console,
+        versions,
+        drafts,
+        saved_tests,
     ):
         app.include_router(module.router(deps))
     app.use(middlewares=[check_path, refuse_unknown_query])

@@ -31,6 +31,7 @@ from dealflow.model.bounds import StoredDecimal
 from dealflow.model.cancellation import CancellationJob, JobStatus
 from dealflow.model.catalog import Automation
 from dealflow.model.deal import CustomFields, DealValues
+from dealflow.model.saved_tests import TestReport
 
 Item = Annotated[Deal | Lead, Field(discriminator="entity")]
 
@@ -330,3 +331,16 @@ class BulkResult(Model):
     cancellation: Cancellation | None = Field(
         default=None, description="One job for every automation switched off or deleted: " + CANCELLATION
     )
+
+
+class DraftDeleted(Model):
+    id: str = Field(description="The automation whose draft was dropped")
+
+
+class Published(Model):
+    automation: AutomationWritten = Field(description="The automation as now published, with its warnings")
+    tests: TestReport = Field(description="The saved tests as they ran on the draft (failures shown when forced)")
+
+
+class TestRunRequest(Model):
+    draft: bool = Field(default=False, description="Run them on the draft instead of the published version")

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from dealflow.api.cancellations import cancel_waiting
 from dealflow.api.context import DepsProvider, caller, known
+from dealflow.api.definitions import VersionMessage, note_of
 from dealflow.api.errors import Invalid, MalformedJson
 from dealflow.api.export_pages import export_page
 from dealflow.authoring.document_text import from_json, from_yaml, to_json, to_yaml
@@ -120,6 +121,7 @@ def router(deps: DepsProvider) -> Router:
     )
     def import_document(
         dry_run: Annotated[bool, Query(description="Only list the changes (default)")] = True,
+        message: VersionMessage = None,
     ) -> ImportResult:
         d, who = deps(), caller(r)
         event = r.current_event
@@ -130,7 +132,12 @@ def router(deps: DepsProvider) -> Router:
         changes, listing, constants_change = import_changes(document, tenant)
         if not dry_run:
             write_changes(
-                d.automation, who.tenant_id, tenant, changes, constants=document.constants if constants_change else None
+                d.automation,
+                who.tenant_id,
+                tenant,
+                changes,
+                constants=document.constants if constants_change else None,
+                note=note_of(who, message or "import"),
             )
             stopped = _stopped(changes, tenant)
             for how in ("deleted", "switched off"):  # one cancellation job per reason

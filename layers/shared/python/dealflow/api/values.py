@@ -12,11 +12,14 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from dealflow.api.context import CREATED_OR_REPLACED, DepsProvider, caller, known
+from dealflow.api.context import CREATED_OR_REPLACED, Caller, DepsProvider, caller, known
+from dealflow.api.definitions import VersionMessage, note_of
+from dealflow.api.deps import Deps
 from dealflow.api.errors import Invalid, NotFound
 from dealflow.api.schemas import NamedValue, NamedValueList, ValueDeleted
 from dealflow.api.warnings import broken_since
 from dealflow.model import TypedValue
+from dealflow.model.versions import VersionNote
 from dealflow.store.automation import ValueKind
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -30,6 +33,18 @@ def _checked_name(name: str) -> str:
             f"'{name}' is not a name: a lowercase letter, then up to 63 lowercase letters, digits or underscores",
         )
     return name
+
+
+def save_value(d: Deps, who: Caller, kind: ValueKind, name: str, value: TypedValue, note: VersionNote) -> bool:
+    """Store a constant or variable (a PUT; a constant's rollback): a user-typed value must name a
+    user of the tenant. True when it is new."""
+    if (
+        value.type == "user"
+        and value.value is not None
+        and d.automation.get_tenant(who.tenant_id).user(str(value.value)) is None
+    ):
+        raise Invalid.field("value", f"no user '{value.value}' in this tenant")
+    return d.automation.put_value(who.tenant_id, kind, name, value, note)
 
 
 def _routes(r: Router, deps: DepsProvider, kind: ValueKind) -> None:
@@ -57,16 +72,11 @@ def _routes(r: Router, deps: DepsProvider, kind: ValueKind) -> None:
         responses=CREATED_OR_REPLACED,
         description="A user-typed value must name a user of the tenant. 201 when it was created.",
     )
-    def put_value(name: str, value: Annotated[TypedValue, Body()]) -> Response[NamedValue]:
-        d, tenant_id = deps(), caller(r).tenant_id
-        _checked_name(name)
-        if (
-            value.type == "user"
-            and value.value is not None
-            and d.automation.get_tenant(tenant_id).user(str(value.value)) is None
-        ):
-            raise Invalid.field("value", f"no user '{value.value}' in this tenant")
-        created = d.automation.put_value(tenant_id, kind, name, value)
+    def put_value(
+        name: str, value: Annotated[TypedValue, Body()], message: VersionMessage = None
+    ) -> Response[NamedValue]:
+        d, who = deps(), caller(r)
+        created = save_value(d, who, kind, _checked_name(name), value, note_of(who, message))
         return Response(201 if created else 200, content_types.APPLICATION_JSON, NamedValue.of(name, value))
 
     @r.delete(

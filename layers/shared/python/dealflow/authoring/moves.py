@@ -18,6 +18,7 @@ from dealflow.model import BusinessProcess, Pipeline
 from dealflow.model.base import Id, Model
 from dealflow.model.catalog import Automation, AutomationKind, Definition
 from dealflow.model.tenant import TypedValue
+from dealflow.model.versions import VersionNote
 from dealflow.policy.access import automation_entity
 from dealflow.policy.plans import check_changes
 from dealflow.ports import MAX_WRITES, AutomationWriter
@@ -135,6 +136,7 @@ def write_changes(
     changes: Changes,
     *,
     constants: dict[str, TypedValue] | None = None,
+    note: VersionNote | None = None,
 ) -> None:
     """The one way copies, moves, bulk changes and imports are written, against the automation
     ``known`` was compiled from: a write since then is ``StaleDefinition`` and nothing is written.
@@ -161,6 +163,7 @@ def write_changes(
         [(m, v) for m, v, gone in writes if gone],
         at_version=known.version,
         constants=constants,
+        note=note,
     )
 
 

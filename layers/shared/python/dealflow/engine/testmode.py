@@ -9,7 +9,7 @@ with their rendered content, delays that would have been waited), stored as a te
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.run_failures import OPEN
 from dealflow.engine.run_requests import run_request
 from dealflow.language.conditions import compile_condition
-from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry
+from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry, TypedValue
 from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Automation
 from dealflow.model.failures import RetryPolicy
@@ -169,12 +169,16 @@ class ReadOnlyAutomation:
     """The real automation store for reading; a tenant variable set by a process stays in the test.
 
     The tested automation reads as stored and switched on, whatever it is in the store (a draft, a
-    switched-off rule): test mode waits out no delay, so nothing can switch it off meanwhile."""
+    switched-off rule): test mode waits out no delay, so nothing can switch it off meanwhile.
+    ``constants`` given replace the tenant's of those names (a saved test's own values)."""
 
-    def __init__(self, real: AutomationSource, tested: Automation) -> None:
+    def __init__(
+        self, real: AutomationSource, tested: Automation, constants: Mapping[str, TypedValue] | None = None
+    ) -> None:
         self._real = real
         self._given = tested  # what the test run loads: given, or stored, it need not be saved
         self._tested = tested.model_copy(update={"enabled": True})
+        self._constants = dict(constants or {})
 
     def versions(self, tenant_id: str, automation_id: str, version: int) -> list[Automation]:
         if automation_id == self._given.id:
@@ -183,6 +187,11 @@ class ReadOnlyAutomation:
 
     def load(self, tenant_id: str) -> TenantAutomation:
         compiled = self._real.load(tenant_id)
+        if self._constants:
+            tenant = compiled.tenant
+            compiled = replace(
+                compiled, tenant=tenant.model_copy(update={"constants": {**tenant.constants, **self._constants}})
+            )
         return replace(compiled, by_id={**compiled.by_id, self._tested.id: self._tested})
 
     def set_variable(self, tenant_id: str, name: str, value: object) -> None:
@@ -196,15 +205,30 @@ def _as_entered(deal: Deal, automation: Automation) -> Deal:
     return deal.model_copy(update={"pipeline_id": automation.pipeline_id, "stage_id": automation.stage_id})
 
 
-def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecord:
-    """Run ``automation`` on ``deal`` in test mode; returns the stored test run."""
+@dataclass(frozen=True)
+class DryRun:
+    """What a test-mode run did: its log (``record``), what it would have sent (e-mails and
+    notifications as the outbox kept them) and the deal as it would be after it."""
+
+    record: RunRecord
+    sent: list[dict[str, Any]]
+    deal_after: Deal | None
+
+
+def dry_run(
+    automation: Automation, deal: Deal, services: Services, constants: Mapping[str, TypedValue] | None = None
+) -> DryRun:
+    """Run ``automation`` on ``deal`` in test mode and keep nothing: the run as ``run_test`` shows
+    it, with the outbox and the deal after it (saved tests assert on them)."""
     deal = _as_entered(deal, automation)
     outbox, log = RecordingOutbox(), CollectingRunLog()
+    reading = ReadOnlyAutomation(services.automation, automation, constants)
+    deals = DryRunDeals(services.deals, deal)
     dry = replace(
         services,
-        automation=ReadOnlyAutomation(services.automation, automation),
+        automation=reading,
         runs=log,
-        deals=DryRunDeals(services.deals, deal),
+        deals=deals,
         ledger=PassThroughLedger(),
         records=DryRunRecords(),
         mailer=outbox,
@@ -214,7 +238,7 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
     request = run_request(deal, automation, f"test:{run_id}", entered.model_dump(exclude_none=True), run_id=run_id)
     durable = InlineDurable()  # its waits are the "delay" steps the run records
-    entry = _entry_condition(automation, deal, tenant_facts(services.automation.load(deal.tenant_id).tenant))
+    entry = _entry_condition(automation, deal, tenant_facts(reading.load(deal.tenant_id).tenant))
     error: str | None = None
     if entry.outcome == "passed":
         try:
@@ -237,7 +261,13 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     )
     # Delays were noted, not waited: say so where each one stands in the run.
     steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if _waited(s) else s for s in record.steps]]
-    stored = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
+    shown = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
+    return DryRun(shown, outbox.sent, deals.get(deal.tenant_id, deal.id))
+
+
+def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecord:
+    """Run ``automation`` on ``deal`` in test mode; returns the stored test run."""
+    stored = dry_run(automation, deal, services).record
     services.runs.write(stored)
     return stored
 

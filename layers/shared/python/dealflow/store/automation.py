@@ -10,7 +10,9 @@ written just before the transaction that saves the definition, not inside it: a 
 holds 100 items and bulk moves and imports already use 99 of them. Written first, a version is
 readable before any dispatcher can see it; a save that then fails leaves an item nothing names.
 The content hash in the key keeps two saves of the same version number (the local harness writes
-edits without bumping it) from overwriting each other.
+edits without bumping it) from overwriting each other. These items are also the automation's
+history (``store/history.py``, which keeps pipelines', fields' and constants' versions alike): once
+the save succeeded, the item is written again with who saved it, when and why.
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from dealflow import clock
 from dealflow.model import FieldDefinition, Pipeline, Tenant, TypedValue
 from dealflow.model.base import stored
-from dealflow.model.catalog import STORED_KINDS, Definition, content_digest
+from dealflow.model.catalog import AUTOMATION_MODELS, STORED_KINDS, Definition, content_digest
+from dealflow.model.versions import VersionNote
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, Compiler
+from dealflow.store.drafts import DraftStore, SavedTestStore
+from dealflow.store.history import NOTE, VersionedKind, VersionHistory, version_prefix
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, plain, query_all, to_item
 from dealflow.store.transactions import transact
 from dealflow.store.users import TENANT_SK, UserItems
 
 _DEFINITION_PREFIX = "DEF#"
-_VERSION_PREFIX = "AVER#"
 _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline,
     "FIELD": FieldDefinition,
@@ -56,8 +61,19 @@ def _definition_sk(model: Definition) -> str:
     return f"{_DEFINITION_PREFIX}{kind}#{model.id}"
 
 
-def _version_prefix(automation_id: str, version: int) -> str:
-    return f"{_VERSION_PREFIX}{automation_id}#{version:09d}#"
+def _history_of(model: Definition) -> tuple[VersionedKind, str] | None:
+    """Under which kind and id the history keeps ``model``'s versions (field–step workflows: none)."""
+    if isinstance(model, Pipeline):
+        return "pipeline", model.id
+    if isinstance(model, FieldDefinition):
+        return "field", model.code
+    if isinstance(model, FieldStepWorkflow):
+        return None
+    return "automation", model.id
+
+
+def _stamped(note: VersionNote | None) -> VersionNote:
+    return (note or VersionNote()).model_copy(update={"saved_at": clock.now_iso()})
 
 
 class AutomationStore:
@@ -65,23 +81,33 @@ class AutomationStore:
         self._table = table
         self._compiler = compiler
         self._cache: dict[str, Any] = {}
+        self.history = VersionHistory(table)
+        self.drafts = DraftStore(table)
+        self.saved_tests = SavedTestStore(table)
+
+    def _keep(self, tenant_id: str, models: Sequence[Definition], note: VersionNote | None) -> None:
+        for model in models:
+            where = _history_of(model)
+            if where is not None:
+                body = model.model_dump(mode="python", exclude_none=True, by_alias=True)
+                self.history.keep(tenant_id, *where, model.version, content_digest(model), body, note)
 
     def _keep_versions(self, tenant_id: str, models: Sequence[Definition]) -> None:
-        """Store each automation's saved version as its own immutable item (see the module's doc)."""
-        for model in models:
-            if isinstance(model, Pipeline | FieldDefinition | FieldStepWorkflow):
-                continue
-            item = to_item(model)
-            sk = _version_prefix(model.id, model.version) + content_digest(model)
-            self._table.put_item(Item={**item, "tenant_id": tenant_id, "sk": sk})
+        """Store each automation's saved version as its own immutable item before it is saved (see
+        the module's doc); its note comes with ``_note_versions`` once the save succeeded."""
+        self._keep(tenant_id, [m for m in models if isinstance(m, AUTOMATION_MODELS)], None)
+
+    def _note_versions(self, tenant_id: str, models: Sequence[Definition], note: VersionNote | None) -> None:
+        """Once a save succeeded: each saved definition's version with who saved it, when and why."""
+        self._keep(tenant_id, models, _stamped(note))
 
     def versions(self, tenant_id: str, automation_id: str, version: int) -> list[Any]:
         """Every content saved as ``version`` of the automation (usually one). Not cached: a run
         reads it once per invocation, and the harness may save a second content under one number."""
         found = []
-        for item in query_all(self._table, tenant_id, _version_prefix(automation_id, version)):
+        for item in query_all(self._table, tenant_id, version_prefix("automation", automation_id, version)):
             kind = "PROCESS" if item["kind"] == "business_process" else str(item["kind"]).upper()
-            found.append(STORED_KINDS[kind].model_validate(plain(item, "tenant_id", "sk")))
+            found.append(STORED_KINDS[kind].model_validate(plain(item, "tenant_id", "sk", NOTE)))
         return found
 
     def put_tenant(self, tenant: Tenant) -> None:
@@ -159,6 +185,7 @@ class AutomationStore:
         *,
         at_version: int | None = None,
         constants: dict[str, TypedValue] | None = None,
+        note: VersionNote | None = None,
     ) -> None:
         """Many puts and deletes of definitions as one transaction with the automation-version bump:
         all written or none. Each put is (model, expected version: None = must not exist yet, ANY =
@@ -197,6 +224,10 @@ class AutomationStore:
                     f"the automation of tenant '{tenant_id}' changed since version {at_version}"
                 ) from exc
             raise
+        self._note_versions(tenant_id, [model for model, _ in puts], note)
+        if constants is not None:
+            for name, typed in constants.items():
+                self._note_constant(tenant_id, name, typed, note)
 
     def put_definition(
         self,
@@ -205,6 +236,7 @@ class AutomationStore:
         expected_version: int | object | None = ANY,
         *,
         automation_version: int | None = None,
+        note: VersionNote | None = None,
     ) -> None:
         """Store a pipeline, field or automation and bump the tenant's automation version, atomically.
         ``expected_version``: ANY (last write wins), None (must not exist yet) or the stored version
@@ -215,6 +247,7 @@ class AutomationStore:
             stale = f"it changed since version {expected_version}"
         self._keep_versions(tenant_id, [model])
         self._with_bump(tenant_id, self._put(tenant_id, model, expected_version), stale, automation_version)
+        self._note_versions(tenant_id, [model], note)
 
     def delete_definition(self, tenant_id: str, model: Definition) -> None:
         self._with_bump(
@@ -241,9 +274,23 @@ class AutomationStore:
             ExpressionAttributeValues={":v": to_item(typed)},
         )
 
-    def put_value(self, tenant_id: str, kind: ValueKind, name: str, typed: TypedValue) -> bool:
+    def _note_constant(self, tenant_id: str, name: str, typed: TypedValue, note: VersionNote | None) -> None:
+        """A constant's saved value as its next version (constants have no version of their own),
+        unless it is the value its last version holds (an import rewrites every constant)."""
+        found, _ = self.history.page(tenant_id, "constant", name, 1)
+        last = found[0] if found else None
+        body = typed.model_dump(mode="python", exclude_none=True)
+        if last is not None and TypedValue.model_validate(last.body) == typed:
+            return
+        number = (last.version if last else 0) + 1
+        self.history.keep(tenant_id, "constant", name, number, content_digest(typed), body, _stamped(note))
+
+    def put_value(
+        self, tenant_id: str, kind: ValueKind, name: str, typed: TypedValue, note: VersionNote | None = None
+    ) -> bool:
         """Set one constant or variable, bumping the tenant's automation version in the same write
-        (compiled automation reads them, and is cached by that number). True when it is new."""
+        (compiled automation reads them, and is cached by that number). True when it is new. A
+        constant's value is kept as its next version (variables change as runs go: no history)."""
         try:
             old = self._table.update_item(
                 Key={"tenant_id": tenant_id, "sk": TENANT_SK},
@@ -257,6 +304,8 @@ class AutomationStore:
             if is_conditional_failure(exc):
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
             raise
+        if kind == "constants":
+            self._note_constant(tenant_id, name, typed, note)
         return name not in (old.get("Attributes", {}).get(kind) or {})
 
     def delete_value(self, tenant_id: str, kind: ValueKind, name: str) -> TypedValue | None:
