@@ -353,6 +353,12 @@ class Walker(RunSteps):
             )
             self._walk(node.received if part == "r" else node.timed_out, f"{here}.{part}.")
             return
+        if self.wait_over:  # resumed early: the event did not come, the wait counts as over
+            self.wait_over, self.waited = False, True
+            self._note(node, prefix, "resumed early", waiting_for=describe(node.until))
+            self._check(node.check, prefix)
+            self._walk(node.timed_out, f"{here}.t.")
+            return
         callback = self.durable.callback(prefix + node.callback, node.timeout_seconds)
         registered = self.durable.step(
             prefix + node.register, partial(self._register_step, node, here, callback.callback_id)
