@@ -108,7 +108,7 @@ def test_export_and_import_carry_a_wait_for_unchanged(stack: MotoStack) -> None:
     assert exported["nodes"][0]["timeout"]["hours"] == 36
 
     edited = copy.deepcopy(document)
-    [node] = [a for a in edited["automation"] if a["id"] == "await-payment"][0]["nodes"]
+    [node] = next(a for a in edited["automation"] if a["id"] == "await-payment")["nodes"]
     node["until"] = {"kind": "stage_reached", "stage_id": "lost"}
     status, body = stack.api("POST", "/import", edited, claims=ADMIN, query={"dry_run": "false"})
 
