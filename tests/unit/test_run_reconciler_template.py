@@ -77,6 +77,9 @@ def test_the_reconcilers_role_reads_ended_runner_executions_and_works_cancellati
         ("dynamodb:Query", json.dumps(indexes, sort_keys=True)),
         ("lambda:StopDurableExecution", json.dumps({"Fn::Sub": "${RunnerFunction.Arn}:*"})),
         ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["CancellationQueue", "Arn"]})),
+        # A cancelled run that waited for an event leaves the registry of waiters (WAIT# items).
+        ("dynamodb:Query", json.dumps({"Fn::GetAtt": ["AutomationTable", "Arn"]})),
+        ("dynamodb:DeleteItem", json.dumps({"Fn::GetAtt": ["AutomationTable", "Arn"]})),
     }
     assert "AWSLambdaSQSQueueExecutionRole" in json.dumps(role["ManagedPolicyArns"])  # the queue's poller
     function = resources["RunReconcilerFunction"]["Properties"]

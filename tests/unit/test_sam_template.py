@@ -132,7 +132,8 @@ def test_the_webhooks_function_is_public_but_signed_and_least_privileged(transla
 
     statements = _statements(resources, "WebhooksFunctionRole")
     actions = sorted({a for s in statements for a in _actions(s)})
-    # Read the deal and automation, claim event ids, start runs, read one kind of parameter.
+    # Read the deal and automation, claim event ids, start runs, read one kind of parameter; claim
+    # the waiter items of runs waiting for the event (a conditional DeleteItem) and resume them.
     assert not [
         a
         for a in actions
@@ -147,8 +148,13 @@ def test_the_webhooks_function_is_public_but_signed_and_least_privileged(transla
             "dynamodb:ConditionCheckItem",
             "dynamodb:PartiQLSelect",
             "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
         }
     ], actions
+    deletes = [s for s in statements if "dynamodb:DeleteItem" in _actions(s)]
+    assert [s["Resource"] for s in deletes] == [{"Fn::GetAtt": ["AutomationTable", "Arn"]}]
+    resumes = [s for s in statements if "lambda:SendDurableExecutionCallbackSuccess" in _actions(s)]
+    assert [s["Resource"] for s in resumes] == [{"Fn::Sub": "${RunnerFunction.Arn}:*"}]
     put = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
     assert [s["Resource"] for s in put] == [{"Fn::GetAtt": ["AutomationTable", "Arn"]}]
     invoke = [s for s in statements if "lambda:InvokeFunction" in _actions(s)]

@@ -82,8 +82,9 @@ class Unavailable(HttpError):
 
 # pydantic puts the tag of a union value into an error's location ("rule", "send_email", "clause");
 # a person wants the field path as they wrote it, so the tags are dropped.
-_UNION_FIELDS = frozenset({"condition", "while", "action", "deal"})  # a field holding one union value
-_UNION_LISTS = frozenset({"actions", "nodes", "otherwise", "all", "any"})  # a list of union values
+_UNION_FIELDS = frozenset({"condition", "while", "action", "deal", "until"})  # a field holding one union value
+# A list of union values.
+_UNION_LISTS = frozenset({"actions", "nodes", "otherwise", "all", "any", "fault", "received", "timed_out"})
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 _PREFIXED = re.compile(r"^([a-z_][a-z0-9_.]*): (.+)$", re.DOTALL)
 

@@ -76,6 +76,11 @@ class Durable(Protocol):
 
     def wait(self, name: str, seconds: int) -> None: ...
 
+    def callback(self, name: str, timeout_seconds: int) -> EventCallback:
+        """A durable callback (checkpointed: a replay gets the same id) that times out after
+        ``timeout_seconds``; someone outside the run completes it (``RunStarter.resume``)."""
+        ...
+
     @property
     def execution_id(self) -> str:
         """The durable execution's id (its ARN on AWS), to stop it later."""
@@ -85,6 +90,53 @@ class Durable(Protocol):
         """Whether ``error`` is the durable engine's own verdict on this invocation (retry it; the
         replay went astray), which the run must let through rather than end on. A step that ran
         out of retries is not: that is the run's failure to record."""
+        ...
+
+
+class EventCallback(Protocol):
+    """A callback a run waits on: its id, and its outcome."""
+
+    @property
+    def callback_id(self) -> str: ...
+
+    def result(self) -> str | None:
+        """What the callback was completed with; None when it timed out. Until either happens the
+        run is suspended here (on AWS the invocation ends; the execution resumes when it comes)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """A run waiting for an event about one deal (a process's ``wait_for`` node at ``position``):
+    what completes its callback, and until when it waits. ``on`` is where the event comes from:
+    ``webhook`` (the receiver) or ``deal`` (the dispatcher, from the deal's changes)."""
+
+    tenant_id: str
+    deal_id: str
+    run_id: str
+    position: str
+    callback_id: str
+    automation_id: str
+    on: str
+    until: Mapping[str, Any]
+    expires_at: str
+
+
+class Waiters(Protocol):
+    """The registry of waiting runs, looked up by deal."""
+
+    def add(self, waiter: Waiter) -> None: ...
+
+    def of_deal(self, tenant_id: str, deal_id: str) -> list[Waiter]:
+        """The runs waiting for an event about the deal (one cheap read)."""
+        ...
+
+    def claim(self, waiter: Waiter) -> bool:
+        """Remove the waiter unless someone else did: True for the one caller that resumes it."""
+        ...
+
+    def forget(self, tenant_id: str, deal_id: str, run_id: str) -> None:
+        """Remove every waiter of a run (it timed out, was cancelled or ended)."""
         ...
 
 
@@ -126,6 +178,15 @@ class RunStarter(Protocol):
     def stop(self, execution_id: str) -> bool:
         """Stop a waiting run (its automation was switched off, its deal deleted); False when its
         execution had ended already."""
+        ...
+
+
+class RunResumer(Protocol):
+    """Resumes runs waiting on a callback (``SendDurableExecutionCallbackSuccess`` on AWS)."""
+
+    def resume(self, callback_id: str, payload: str) -> bool:
+        """Complete a waiting run's callback with ``payload`` (JSON); False when the callback had
+        closed already (it timed out, or its execution ended)."""
         ...
 
 

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     from dealflow.aws.secrets import ParameterStorePageKeys, ParameterStoreSecrets
     from dealflow.engine.actions import Services
     from dealflow.engine.cancellation import Cancellations
+    from dealflow.engine.changes import DealChange
     from dealflow.engine.compiled import TenantAutomation
     from dealflow.engine.dispatcher import DispatcherLog
     from dealflow.engine.field_steps import StepMarker
+    from dealflow.engine.waiting import Resumer
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
     from dealflow.ports import Executions, Metrics, RunStarter
@@ -140,6 +142,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
     from dealflow.store.records import RecordStore
     from dealflow.store.run_dead_letter import SqsRunDeadLetter
     from dealflow.store.runs import RunLog
+    from dealflow.store.waiters import WaiterRegistry
 
     t, s = tables(), settings()
     services = Services(
@@ -155,6 +158,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
             SqsRunDeadLetter(boto3.client("sqs"), s.run_log_dead_letter_queue) if s.run_log_dead_letter_queue else None
         ),
         run_link_base=s.run_link_base,
+        waiters=WaiterRegistry(t.automation),
     )
     return counted_services(services, counted) if counted is not None else services
 
@@ -211,6 +215,17 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
 
     cancelling = cache(lambda: cancellations(starts))  # built on the first deleted deal, not at a cold start
 
+    def resumer() -> Resumer:
+        from dealflow.engine.waiting import Resumer
+        from dealflow.store.waiters import WaiterRegistry
+
+        return Resumer(WaiterRegistry(tables_().automation), cast(Any, starts))
+
+    resuming = Deferred(resumer)  # built with the first record of a tenant whose runs wait for events
+
+    def resume_waiting(change: DealChange, automation: TenantAutomation) -> None:
+        resuming().on_deal_change(change, automation)
+
     def deal_deleted(tenant_id: str, deal_id: str) -> None:
         if on is not None:
             # A redriven deletion: its waiting runs end by their own check when they wake (the deal
@@ -224,6 +239,7 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
         Deferred(dispatch_log).proxy(),
         on_deleted=deal_deleted,
         on_change=Deferred(step_marker).proxy(),
+        on_waiting=resume_waiting,
     )
 
 
@@ -247,12 +263,15 @@ def cancellations(starter: RunStarter | None = None) -> Cancellations:
     from dealflow.store.runs import RunLog
 
     s, table = settings(), automation_table()
+    from dealflow.store.waiters import WaiterRegistry
+
     starter = starter or LambdaRunStarter(boto3.client("lambda"), s.need("runner_function"))
     return Cancellations(
         CancellationJobs(table),
         RunLog(table),
         starter,
         SqsCancellationQueue(boto3.client("sqs"), s.need("cancellation_queue_url")),
+        waiters=WaiterRegistry(table),
         inline_stops=s.cancel_inline_stops,
         stops_per_invocation=s.cancel_stops_per_invocation,
     )
@@ -281,7 +300,9 @@ def page_keys() -> ParameterStorePageKeys:
 
 def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     """What the webhooks handler needs: secrets, automation, deals, the replay guard, a run starter."""
+    from dealflow.engine.waiting import Resumer
     from dealflow.store.deals import DealStore
+    from dealflow.store.waiters import WaiterRegistry
     from dealflow.store.webhook_events import WebhookEventLog
     from dealflow.webhooks import WebhookReceiver
 
@@ -295,6 +316,7 @@ def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
         get_deal=DealStore(t.deals).get,
         events=WebhookEventLog(t.automation),
         starter=starter,
+        resumer=Resumer(WaiterRegistry(t.automation), cast(Any, starter)),
     )
 
 

@@ -16,7 +16,9 @@ test and a process-scoped variable are decided between steps and cost nothing. A
 retries count again on AWS: an action with its own ``retry`` policy counts every try it may take
 (and its back-off waits); the default policy's retries are left as headroom. An action whose failure
 the run handles (``on_error: continue``, a fault branch) adds the step recording the failure and its
-fault branch, at its dearest. Waits count their fixed time; a
+fault branch, at its dearest. A ``wait_for`` is its callback, the step that registers it and the
+re-check after it, waits its whole timeout, and then costs its dearer branch. Waits count their
+fixed time; a
 delay relative to a date field is known only when the run works it out (``dealflow.engine.delays``
 fails a run whose computed wait passes the cap).
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dealflow.engine.compile_run import compile_run
-from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable
+from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, WaitFor
 from dealflow.limits import MAX_OPERATIONS_PER_EXECUTION, MAX_TOTAL_WAIT_SECONDS, MAX_WAIT_SECONDS
 from dealflow.model import process as model
 from dealflow.model.automation import Delay as DelaySpec
@@ -141,6 +143,14 @@ def _walk(nodes: tuple[Node, ...], at: str, scale: int, loops: list[LoopCost]) -
                 ways = [_walk(b.nodes, f"{here}.branches.{i}.nodes", scale, loops) for i, b in enumerate(node.branches)]
                 ways.append(_walk(node.otherwise, f"{here}.otherwise", scale, loops))
                 cost += Cost(max(w.operations for w in ways), max(w.wait_seconds for w in ways))
+            case WaitFor():
+                here = _field(at, node.at)
+                ways = [
+                    _walk(node.received, f"{here}.received", scale, loops),
+                    _walk(node.timed_out, f"{here}.timed_out", scale, loops),
+                ]
+                cost += Cost(3, node.timeout_seconds)
+                cost += Cost(max(w.operations for w in ways), max(w.wait_seconds for w in ways))
             case Loop():
                 here, outer_first = _field(at, node.at), len(loops)  # on a tie the advice names the outer loop
                 turn = _walk(node.nodes, f"{here}.nodes", scale * node.max_iterations, loops)
@@ -194,7 +204,8 @@ def _long_delays(automation: Automation) -> list[dict[str, str]]:
         if delay.seconds <= MAX_WAIT_SECONDS:
             continue
         if delay.relative_to_field is None:
-            problem = f"a delay of {_days(delay.seconds)} is longer than a run can wait: {limit}"
+            what = "a timeout" if at.endswith(".timeout") else "a delay"
+            problem = f"{what} of {_days(delay.seconds)} is longer than a run can wait: {limit}"
         else:
             problem = (
                 f"{_days(delay.seconds)} after '{delay.relative_to_field}' is further than a run can wait: {limit}"
@@ -216,6 +227,10 @@ def _delays_in(nodes: list[model.Node], at: str, found: list[tuple[str, DelaySpe
             _delays_in(node.nodes, f"{here}.nodes", found)
         elif isinstance(node, model.ActionNode):
             _delays_in(node.fault, f"{here}.fault", found)
+        elif isinstance(node, model.WaitForNode):
+            found.append((f"{here}.timeout", node.timeout))
+            _delays_in(node.received, f"{here}.received", found)
+            _delays_in(node.timed_out, f"{here}.timed_out", found)
 
 
 def _days(seconds: int) -> str:

@@ -8,8 +8,8 @@ from email.utils import formataddr
 from typing import Any, TypeVar
 
 from aws_durable_execution_sdk_python import DurableContext
-from aws_durable_execution_sdk_python.config import Duration, StepConfig, StepSemantics
-from aws_durable_execution_sdk_python.exceptions import StepInterruptedError, UnrecoverableError
+from aws_durable_execution_sdk_python.config import CallbackConfig, Duration, StepConfig, StepSemantics
+from aws_durable_execution_sdk_python.exceptions import CallbackTimeoutError, StepInterruptedError, UnrecoverableError
 from aws_durable_execution_sdk_python.retries import RetryDecision, RetryStrategyConfig, create_retry_strategy
 from aws_durable_execution_sdk_python.types import StepContext
 from botocore.config import Config
@@ -236,8 +236,30 @@ class DurableSteps:
     def wait(self, name: str, seconds: int) -> None:
         self._context.wait(Duration.from_seconds(seconds), name=name)
 
+    def callback(self, name: str, timeout_seconds: int) -> DurableCallback:
+        config = CallbackConfig(timeout=Duration.from_seconds(timeout_seconds))
+        return DurableCallback(self._context.create_callback(name=name, config=config))
+
     def owns(self, error: Exception) -> bool:
         # Invocation errors (a checkpoint that failed: Lambda retries the invocation) and execution
         # errors (a replay that went astray) end or retry the execution themselves. A step out of
         # retries raises StepError, which is not one of them.
         return isinstance(error, UnrecoverableError)
+
+
+class DurableCallback:
+    """The ``EventCallback`` port over the SDK's callback: its timeout is an outcome, not an error."""
+
+    def __init__(self, callback: Any) -> None:
+        self._callback = callback
+
+    @property
+    def callback_id(self) -> str:
+        return str(self._callback.callback_id)
+
+    def result(self) -> str | None:
+        try:
+            found = self._callback.result()  # suspends the execution until the callback completes
+        except CallbackTimeoutError:
+            return None
+        return "" if found is None else str(found)

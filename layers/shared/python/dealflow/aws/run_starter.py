@@ -68,6 +68,18 @@ class LambdaRunStarter:
         except Exception as exc:
             return exc
 
+    def resume(self, callback_id: str, payload: str) -> bool:
+        """Complete a waiting run's callback (the ``RunResumer`` port); False when it had closed
+        (timed out, or its execution ended): there was nothing left to resume."""
+        try:
+            self._client.send_durable_execution_callback_success(CallbackId=callback_id, Result=payload.encode())
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code not in ("CallbackTimeoutException", "ResourceNotFoundException", "InvalidParameterValueException"):
+                raise
+            return False
+        return True
+
     def stop(self, execution_id: str) -> bool:
         """False when the execution had ended (or is gone): there was nothing left to stop."""
         try:

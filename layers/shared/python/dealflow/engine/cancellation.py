@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from dealflow.clock import now_iso
 from dealflow.model import RunRecord
 from dealflow.model.cancellation import MAX_FAILED_RUNS, CancellationCursor, CancellationJob
-from dealflow.ports import CancellationJobs, CancellationQueue, RunStarter, WaitingRuns
+from dealflow.ports import CancellationJobs, CancellationQueue, RunStarter, Waiters, WaitingRuns
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,9 @@ def new_job(
     )
 
 
-def _cancel_runs(job: CancellationJob, page: list[RunRecord], runs: WaitingRuns, starter: RunStarter) -> Counted:
+def _cancel_runs(
+    job: CancellationJob, page: list[RunRecord], runs: WaitingRuns, starter: RunStarter, waiters: Waiters | None
+) -> Counted:
     counted = Counted(found=len(page))
     for run in page:
         mine = run.status != "waiting"  # the page holds waiting runs and those this job marked
@@ -84,6 +86,8 @@ def _cancel_runs(job: CancellationJob, page: list[RunRecord], runs: WaitingRuns,
             logger.warning("stopping run %s failed", run.run_id, exc_info=True)
             counted.failed.append(run.run_id)
             continue
+        if waiters is not None and run.waiting_for is not None:  # no event resumes a stopped run
+            waiters.forget(run.tenant_id, run.deal_id, run.run_id)
         if ended_now or mine:  # mine: stopped by the attempt that marked it, or now
             counted.stopped.append(run.run_id)
         else:
@@ -118,7 +122,13 @@ class Worked:
 
 
 def work(
-    job: CancellationJob, *, jobs: CancellationJobs, runs: WaitingRuns, starter: RunStarter, budget: Budget
+    job: CancellationJob,
+    *,
+    jobs: CancellationJobs,
+    runs: WaitingRuns,
+    starter: RunStarter,
+    budget: Budget,
+    waiters: Waiters | None = None,
 ) -> Worked:
     """Work ``job`` on within ``budget``, a page at a time."""
     stopped: list[str] = []
@@ -137,7 +147,7 @@ def work(
                 limit=min(PAGE, budget.stops - len(stopped)),
             )
             calls += 1
-            counted = _cancel_runs(job, page, runs, starter)
+            counted = _cancel_runs(job, page, runs, starter, waiters)
             cursor = (
                 CancellationCursor(target=cursor.target, start=after)
                 if after
@@ -163,8 +173,10 @@ class Cancellations:
         *,
         inline_stops: int = INLINE_STOPS,
         stops_per_invocation: int = 10_000,
+        waiters: Waiters | None = None,
     ) -> None:
         self.jobs, self._runs, self._starter, self._queue = jobs, runs, starter, queue
+        self._waiters = waiters  # the registry of runs waiting for events: a cancelled run leaves it
         self._inline = Budget(stops=inline_stops, calls=INLINE_CALLS)
         self._per_invocation = stops_per_invocation
 
@@ -185,7 +197,9 @@ class Cancellations:
         if not record_empty and not self._anything_waiting(job):
             return job.model_copy(update={"status": "done", "finished_at": job.created_at}), []
         self.jobs.create(job)
-        worked = work(job, jobs=self.jobs, runs=self._runs, starter=self._starter, budget=self._inline)
+        worked = work(
+            job, jobs=self.jobs, runs=self._runs, starter=self._starter, budget=self._inline, waiters=self._waiters
+        )
         if not worked.job.finished:
             self._queue.enqueue(tenant_id, job.job_id)
         return worked.job, worked.stopped
@@ -208,7 +222,7 @@ class Cancellations:
         if job is None or job.finished:
             return job
         budget = Budget(stops=self._per_invocation, time_left=time_left, reserve=reserve)
-        worked = work(job, jobs=self.jobs, runs=self._runs, starter=self._starter, budget=budget)
+        worked = work(job, jobs=self.jobs, runs=self._runs, starter=self._starter, budget=budget, waiters=self._waiters)
         if not worked.job.finished and not worked.yielded:
             self._queue.enqueue(tenant_id, job_id)
         return worked.job

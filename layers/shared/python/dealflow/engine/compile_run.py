@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dealflow.engine.nodes import Act, Branch, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable
+from dealflow.engine.nodes import Act, Branch, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable, WaitFor
 from dealflow.language.conditions import CHANGE_OPERATORS
 from dealflow.model import process as model
 from dealflow.model.automation import AllOf, AnyOf, Clause, Condition, Trigger
@@ -86,6 +86,25 @@ def _node_clauses(nodes: Sequence[model.Node]) -> list[Clause]:
             found += _clauses(node.while_) + _node_clauses(node.nodes)
         elif isinstance(node, model.ActionNode):
             found += _node_clauses(node.fault)
+        elif isinstance(node, model.WaitForNode):
+            found += _node_clauses(node.received) + _node_clauses(node.timed_out)
+    return found
+
+
+def wait_fors(nodes: Sequence[model.Node]) -> list[model.WaitForNode]:
+    """Every ``wait_for`` node of a process's tree, however deep."""
+    found: list[model.WaitForNode] = []
+    for node in nodes:
+        if isinstance(node, model.ConditionNode):
+            for branch in node.branches:
+                found += wait_fors(branch.nodes)
+            found += wait_fors(node.otherwise)
+        elif isinstance(node, model.LoopNode):
+            found += wait_fors(node.nodes)
+        elif isinstance(node, model.ActionNode):
+            found += wait_fors(node.fault)
+        elif isinstance(node, model.WaitForNode):
+            found += [node, *wait_fors(node.received), *wait_fors(node.timed_out)]
     return found
 
 
@@ -116,6 +135,23 @@ def _tree(nodes: Sequence[model.Node]) -> tuple[Node, ...]:
         elif isinstance(node, model.ConditionNode):
             branches = tuple(Branch(b.name, b.condition, _tree(b.nodes)) for b in node.branches)
             compiled.append(Choose(at, branches, _tree(node.otherwise), failed=failed, name=node.name))
+        elif isinstance(node, model.WaitForNode):
+            check = Check(step=f"{at}-check", failed=failed, only_after_wait=True, forgets_waiter=True)
+            until = node.until.model_dump(mode="json", exclude_none=True)
+            compiled.append(
+                WaitFor(
+                    at,
+                    until,
+                    node.timeout.seconds,
+                    callback=f"{at}-callback",
+                    register=f"{at}-register",
+                    check=check,
+                    received=_tree(node.received),
+                    timed_out=_tree(node.timed_out),
+                    failed=failed,
+                    name=node.name,
+                )
+            )
         elif isinstance(node, model.LoopNode):
             loop = Loop(at, node.while_, node.max_iterations, _tree(node.nodes), failed=failed, name=node.name)
             compiled.append(loop)

@@ -52,14 +52,20 @@ class AutomationIndex:
     """Enabled automation by what starts it."""
 
     def __init__(self, automations: Iterable[Automation]) -> None:
+        from dealflow.engine.compile_run import wait_fors
         from dealflow.model.automation import Trigger
         from dealflow.model.process import BusinessProcess
 
         by_stage: dict[tuple[str, str], list[CompiledAutomation]] = {}
         by_event: dict[str, list[CompiledAutomation]] = {}
+        # Whether any run may wait for an event (a wait_for node): else no change and no webhook
+        # looks for waiting runs at all.
+        self.waits_for_events = False
         for automation in automations:
             if not automation.enabled:
                 continue
+            if isinstance(automation, BusinessProcess) and not self.waits_for_events:
+                self.waits_for_events = bool(wait_fors(automation.nodes))
             compiled = CompiledAutomation(
                 automation, compile_condition(automation.condition), reads_before(automation.condition)
             )
@@ -90,8 +96,10 @@ class AutomationIndex:
         self.waits_for_leads = bool(self.on_event("linked_deal_won") or self.on_event("linked_deal_lost"))
         # Whether anything waits for fields changing without a stage entry (triggers on a field,
         # processes started on change): else an edit that moves no deal is not diffed at all.
-        self.watches_edits = bool(self.on_event("field_changed")) or any(
-            start == "change" for _, start in self._processes
+        self.watches_edits = (
+            bool(self.on_event("field_changed"))
+            or any(start == "change" for _, start in self._processes)
+            or self.waits_for_events
         )
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:

@@ -2,10 +2,10 @@
 
 Each record is planned on its own (``dealflow.engine.dispatch.plan_record``), in the batch's order,
 and what must happen at once happens then: a deleted deal's waiting runs are cancelled, field–step
-workflows mark their steps. What costs AWS calls waits for the end of the batch
-(``DispatchBatch.finish``): every run the batch calls for is started together — concurrently, when
-the starter can (``dealflow.aws.run_starter``) — and the run-log entries of the runs not started
-are written together (``DispatcherLog.flush``).
+workflows mark their steps, runs waiting for what the change shows are resumed. What costs AWS
+calls waits for the end of the batch (``DispatchBatch.finish``): every run the batch calls for is
+started together — concurrently, when the starter can (``dealflow.aws.run_starter``) — and the
+run-log entries of the runs not started are written together (``DispatcherLog.flush``).
 
 What order is kept, and why no more is needed: a run's start is an asynchronous invoke of a durable
 execution named after (record, automation); nothing orders two invokes on AWS, and a run reads the
@@ -80,6 +80,7 @@ class Dispatcher:
         log: DispatcherLog,
         on_deleted: Callable[[str, str], object] | None = None,
         on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None,
+        on_waiting: Callable[[DealChange, TenantAutomation], object] | None = None,
     ) -> None:
         self._load = load
         self.starter = starter
@@ -87,6 +88,8 @@ class Dispatcher:
         self.on_deleted = on_deleted
         # Work a change calls for besides runs (field–step workflows marking steps done).
         self.on_change = on_change
+        # Runs waiting for what a change may show (wait_for nodes: a field condition, a stage, a step).
+        self.on_waiting = on_waiting
         self._batch: dict[str, TenantAutomation] = {}
 
     def new_batch(self) -> None:
@@ -140,6 +143,9 @@ class DispatchBatch:
         # deal as a model.
         if d.on_change is not None and automation.workflows:
             d.on_change(change, automation, event_id)
+        # Only a tenant with wait_for nodes has waiting runs to look up: the others make no call.
+        if d.on_waiting is not None and automation.index.waits_for_events:
+            d.on_waiting(change, automation)
         runs = plan.runs  # validated here: a request that cannot be read fails its own record
         if plan.loop_stopped:
             d.log.loop_stopped(change, event_id, plan.loop_stopped)

@@ -21,6 +21,7 @@ ends without the runner (timed out, stopped).
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from typing import Any, NoReturn
 
@@ -30,11 +31,12 @@ from dealflow.engine.actions import Services
 from dealflow.engine.attempts import earlier_errors, tries
 from dealflow.engine.checkpoints import from_json, unpacked
 from dealflow.engine.compile_run import compile_run
-from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind
+from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind, WaitFor
 from dealflow.engine.run_failures import readable, record_unreadable
 from dealflow.engine.run_record import bounded
 from dealflow.engine.run_start import Snapshot, replayed
 from dealflow.engine.run_steps import RunSteps, label, position
+from dealflow.engine.waiting import describe, duration
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
 from dealflow.model import RunError, RunRequest, RunStep
@@ -200,6 +202,8 @@ class Walker(RunSteps):
                 self._loop(node, prefix)
             case SetVariable():
                 self._set_variable(node, prefix)
+            case WaitFor():
+                self._wait_for(node, prefix)
 
     def _fail(self, name: str, kind: StepKind, operation: str, error: str, tried: bool = False) -> NoReturn:
         try:
@@ -336,6 +340,50 @@ class Walker(RunSteps):
                 return
             self._walk(node.nodes, f"{prefix}{node.at}.i{turns}.")
             turns += 1
+
+    def _wait_for(self, node: WaitFor, prefix: str) -> None:
+        """A durable callback, the step that registers it (or takes an event the item already
+        shows), the wait itself (suspended: nothing polls), then the check after a wait and the
+        branch the outcome names. The event the callback brought is ``run.event`` from here on."""
+        here = prefix + node.at
+        part = self._resumed_part(here)
+        if part is not None:  # a retry inside the branch the retried run took
+            self._note(
+                node, prefix, f"'{'received' if part == 'r' else 'timed_out'}' (as run {self.request.retry_of} took it)"
+            )
+            self._walk(node.received if part == "r" else node.timed_out, f"{here}.{part}.")
+            return
+        if self.wait_over:  # resumed early: the event did not come, the wait counts as over
+            self.wait_over, self.waited = False, True
+            self._note(node, prefix, "resumed early", waiting_for=describe(node.until))
+            self._check(node.check, prefix)
+            self._walk(node.timed_out, f"{here}.t.")
+            return
+        callback = self.durable.callback(prefix + node.callback, node.timeout_seconds)
+        registered = self.durable.step(
+            prefix + node.register, partial(self._register_step, node, here, callback.callback_id)
+        )
+        if "event" in registered:
+            payload: str | None = registered["event"]
+        elif "gone" in registered:
+            payload = None
+        else:
+            self.book.wake_at = registered["wake_at"]
+            payload = callback.result()
+        received = payload is not None
+        if received:
+            self.event = json.loads(payload) if payload else {}
+        self.waited = True
+        detail = {"waiting_for": describe(node.until), "timeout": duration(node.timeout_seconds)}
+        shown: dict[str, Any] = dict(detail)
+        if received:
+            shown["event"] = self.event
+        self._note(node, prefix, "received" if received else "timed out", **shown)
+        self._check(node.check, prefix)
+        if received:
+            self._walk(node.received, f"{here}.r.")
+        else:
+            self._walk(node.timed_out, f"{here}.t.")
 
     def _set_variable(self, node: SetVariable, prefix: str) -> None:
         value = node.value

@@ -43,6 +43,7 @@ class Check:
         None  # must still hold after a wait (a trigger's: on an item other than the changed one)
     )
     trigger_pipeline_id: str | None = None  # a trigger's item must be in the trigger's pipeline
+    forgets_waiter: bool = False  # after a wait_for: the run's entry in the registry of waiters goes
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,28 @@ class SetVariable:
     name: str | None = None
 
 
-Node = Check | Delay | Act | Choose | Loop | SetVariable
+@dataclass(frozen=True, slots=True)
+class WaitFor:
+    """Wait for ``until`` (an event about the item) at most ``timeout_seconds``: a durable callback
+    (``callback``), the step that registers the run as its waiter (``register``; it also takes the
+    event at once when the item already shows it), then, after the wait, ``check`` (the item
+    deleted or the automation switched off meanwhile cancels the run), then ``received`` (walked
+    as ``<at>.r.``) or ``timed_out`` (``<at>.t.``)."""
+
+    kind: ClassVar[StepKind] = "wait"
+    at: str
+    until: Mapping[str, Any]  # the node's ``until``, as JSON
+    timeout_seconds: int
+    callback: str
+    register: str
+    check: Check
+    received: tuple[Node, ...]
+    timed_out: tuple[Node, ...]
+    failed: str
+    name: str | None = None
+
+
+Node = Check | Delay | Act | Choose | Loop | SetVariable | WaitFor
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,9 @@ def _node_writes(tree: list[Any], pipeline_id: str | None, at: str) -> list[Writ
             found += _node_writes(node.otherwise, pipeline_id, f"{here}.otherwise")
         elif node.kind == "loop":
             found += _node_writes(node.nodes, pipeline_id, f"{here}.nodes")
+        elif node.kind == "wait_for":
+            found += _node_writes(node.received, pipeline_id, f"{here}.received")
+            found += _node_writes(node.timed_out, pipeline_id, f"{here}.timed_out")
     return found
 
 
@@ -207,24 +210,40 @@ class _Collector:
         self.texts(at, action)
         self.written(at)
 
-    def nodes(self, at: str, tree: list[Any]) -> None:
+    def nodes(self, at: str, tree: list[Any], pipeline_id: str | None = None) -> None:
         for i, node in enumerate(tree):
             here = f"{at}.{i}"
             if node.kind == "action":
                 self.action(f"{here}.action", node.action)
-                self.nodes(f"{here}.fault", node.fault)
+                self.nodes(f"{here}.fault", node.fault, pipeline_id)
             elif node.kind == "condition":
                 for j, branch in enumerate(node.branches):
                     self.condition(f"{here}.branches.{j}.condition", branch.condition)
-                    self.nodes(f"{here}.branches.{j}.nodes", branch.nodes)
-                self.nodes(f"{here}.otherwise", node.otherwise)
+                    self.nodes(f"{here}.branches.{j}.nodes", branch.nodes, pipeline_id)
+                self.nodes(f"{here}.otherwise", node.otherwise, pipeline_id)
             elif node.kind == "loop":
                 self.condition(f"{here}.while", node.while_)
-                self.nodes(f"{here}.nodes", node.nodes)
+                self.nodes(f"{here}.nodes", node.nodes, pipeline_id)
             elif node.kind == "delay":
                 self.delay(f"{here}.delay", node.delay)
             elif node.kind == "set_variable":
                 self.texts(here, node)
+            elif node.kind == "wait_for":
+                self.until(f"{here}.until", node.until, pipeline_id)
+                self.nodes(f"{here}.received", node.received, pipeline_id)
+                self.nodes(f"{here}.timed_out", node.timed_out, pipeline_id)
+
+    def until(self, at: str, until: Any, pipeline_id: str | None) -> None:
+        """What a wait_for waits for: a field condition's fields, a stage (in its own pipeline, or
+        the process's; unchecked when neither names one)."""
+        if until.kind == "field":
+            self.condition(f"{at}.condition", until.condition)
+        elif until.kind == "stage_reached":
+            pipeline = until.pipeline_id or pipeline_id
+            if until.pipeline_id is not None:
+                self.add("pipeline", until.pipeline_id, f"{at}.pipeline_id")
+            if pipeline is not None:
+                self.add("stage", until.stage_id, f"{at}.stage_id", pipeline_id=pipeline)
 
 
 def references_of(automation: Automation) -> list[Reference]:
@@ -234,7 +253,7 @@ def references_of(automation: Automation) -> list[Reference]:
     if isinstance(automation, BusinessProcess):
         if automation.pipeline_id is not None:
             refs.add("pipeline", automation.pipeline_id, "pipeline_id")
-        refs.nodes("nodes", automation.nodes)
+        refs.nodes("nodes", automation.nodes, automation.pipeline_id)
         return refs.found
     refs.place("", automation.pipeline_id, automation.stage_id)
     refs.condition("condition", automation.condition)

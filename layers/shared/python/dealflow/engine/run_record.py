@@ -80,6 +80,7 @@ class RunBook:
         self.errors: list[RunError] = []  # failed actions the run handled and went past
         self.started_at = ""
         self.wake_at: str | None = None
+        self.waiting_for: str | None = None  # what a run at a wait_for node waits for
         self.execution_id = execution_id
         # The node the walk stands at (its place in the tree), set between steps: a failed or
         # waiting run's record keeps it, so a retry or an early resume knows where to start.
@@ -119,6 +120,7 @@ class RunBook:
                 steps=[*self.steps, *([new_step] if new_step else [])],
                 started_at=self.started_at or stamp(),  # a start that failed never set it
                 wake_at=self.wake_at,
+                waiting_for=self.waiting_for if status == "waiting" else None,
                 finished_at=stamp() if finished else None,
                 execution_id=self.execution_id,
                 automation_version=automation.version,

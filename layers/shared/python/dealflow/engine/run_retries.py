@@ -31,7 +31,7 @@ from typing import Any, Literal
 from dealflow.clock import now_iso
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import CompiledAutomation, TenantAutomation
-from dealflow.engine.nodes import Choose, Loop, Node
+from dealflow.engine.nodes import Choose, Loop, Node, WaitFor
 from dealflow.engine.run_steps import position
 from dealflow.language.conditions import compile_condition
 from dealflow.model import RunRecord, RunRequest
@@ -69,6 +69,9 @@ def places(nodes: tuple[Node, ...], prefix: str = "") -> Iterator[str]:
             yield from places(node.otherwise, f"{here}.o.")
         elif isinstance(node, Loop):
             yield from places(node.nodes, f"{here}.i0.")
+        elif isinstance(node, WaitFor):
+            yield from places(node.received, f"{here}.r.")
+            yield from places(node.timed_out, f"{here}.t.")
 
 
 def _shape(place: str) -> str:

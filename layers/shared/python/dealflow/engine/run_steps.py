@@ -7,6 +7,7 @@ result is checkpointed, billed and capped at 256 KB on AWS.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from dealflow import clock
@@ -17,15 +18,16 @@ from dealflow.engine.checkpoints import from_json, packed, to_json
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.engine.delays import DelayError, seconds_until, wake_moment
-from dealflow.engine.nodes import Act, Check, Delay, Node, RunPlan, SetVariable, StepKind
+from dealflow.engine.nodes import Act, Check, Delay, Node, RunPlan, SetVariable, StepKind, WaitFor
 from dealflow.engine.run_record import RunBook, bounded, stamp
 from dealflow.engine.run_start import Snapshot, planned, recorded, snapshot
+from dealflow.engine.waiting import WAITER_GRACE_SECONDS, bounded_event, describe, shown_by, source_of
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
 from dealflow.model import Causation, Deal, RunError, RunRequest, RunStep, Tenant
 from dealflow.model.catalog import Automation
 from dealflow.model.run import RunStatus
-from dealflow.ports import Durable
+from dealflow.ports import Durable, Waiter
 
 
 def label(node: Node, prefix: str) -> str:
@@ -65,6 +67,7 @@ class RunSteps:
         self.resume_at = request.resume_at  # None once the walk reached it (see the interpreter)
         self.wait_over = False  # the wait the walk reached is one resumed early
         self.checked_at_start: dict[str, Any] | None = None  # the first check, made by the start step
+        self.event: dict[str, Any] | None = None  # what the last wait_for received: templates' run.event
 
     def _gone(self) -> str:
         ref = self.request.automation
@@ -151,6 +154,41 @@ class RunSteps:
             self.book.write("waiting")
         return planned_wait
 
+    def _register_step(self, node: WaitFor, position: str, callback_id: str) -> dict[str, Any]:
+        """Register the run as a waiter of its item, then look at the item: when it shows the event
+        already (the stage reached, the step done, the condition met), the run claims its own
+        waiter back and takes the event at once (``event``); else it waits (``wake_at``). Registered
+        before the look, so a change in between is seen by one of the two, and the claim decides."""
+        request, now = self.request, clock.now()
+        wake = now + timedelta(seconds=node.timeout_seconds)
+        waiters = self.services.waiters
+        waiter = Waiter(
+            tenant_id=request.tenant_id,
+            deal_id=self.item_id,
+            run_id=request.run_id,
+            position=position,
+            callback_id=callback_id,
+            automation_id=request.automation.id,
+            on=source_of(node.until),
+            until=node.until,
+            expires_at=stamp(wake + timedelta(seconds=WAITER_GRACE_SECONDS)),
+        )
+        if waiters is not None:
+            waiters.add(waiter)
+        item = self._item_now()
+        if item is None:  # nothing to wait for: the check after it ends the run, saying why
+            if waiters is not None:
+                waiters.claim(waiter)
+            return {"gone": True}
+        if waiter.on == "deal":
+            tenant = self.services.automation.load(request.tenant_id).tenant
+            shown = shown_by(node.until, item, tenant_facts(tenant))
+            if shown is not None and (waiters is None or waiters.claim(waiter)):
+                return {"event": bounded_event(shown)}
+        self.book.wake_at, self.book.waiting_for = stamp(wake), describe(node.until)
+        self.book.write("waiting")
+        return {"wake_at": stamp(wake)}
+
     def _switched_off(self) -> str | None:
         current = self.services.automation.load(self.request.tenant_id).by_id.get(self.request.automation.id)
         if current is None or not current.enabled:
@@ -164,6 +202,8 @@ class RunSteps:
         request = self.request
         item = item if item is not None else self._item_now()
         trace: list[dict[str, Any]] = []
+        if node.forgets_waiter and self.services.waiters is not None:  # timed out: nobody claimed it
+            self.services.waiters.forget(request.tenant_id, self.item_id, request.run_id)
 
         def holds() -> bool:
             # The item as it is now; before the change that started the run, as the request recorded it.
@@ -284,6 +324,8 @@ class RunSteps:
             "url": f"{base}/runs/{self.request.run_id}",
             "automation": self.request.automation.name,
         }
+        if self.event is not None:
+            facts["event"] = self.event
         if self.book.errors:
             last = self.book.errors[-1]
             facts["error"] = {"step": last.step, "reason": last.reason, "attempts": last.attempts}

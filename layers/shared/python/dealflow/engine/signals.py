@@ -69,6 +69,10 @@ class CountedStarter:
     def stop(self, execution_id: str) -> bool:
         return self._starter.stop(execution_id)
 
+    def resume(self, callback_id: str, payload: str) -> bool:
+        resumer: Any = self._starter  # the starters the runtime wraps resume runs too
+        return bool(resumer.resume(callback_id, payload))
+
 
 class CountedDispatchLog:
     """The dispatcher's log, counting every entry: not-started ones too, which the run log samples."""

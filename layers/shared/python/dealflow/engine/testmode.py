@@ -46,12 +46,26 @@ class InlineDurable:
     def wait(self, name: str, seconds: int) -> None:
         self.waits.append((name, seconds))
 
+    def callback(self, name: str, timeout_seconds: int) -> ImmediateEvent:
+        self.waits.append((name, timeout_seconds))
+        return ImmediateEvent()
+
     @property
     def execution_id(self) -> str:
         return "test-mode"
 
     def owns(self, error: Exception) -> bool:
         return False
+
+
+class ImmediateEvent:
+    """A wait_for in test mode: the event counts as come (an empty one), so the received branch
+    is what the test shows; the run log says it would have waited, and up to when."""
+
+    callback_id = "test-mode"
+
+    def result(self) -> str | None:
+        return "{}"
 
 
 class DryRunDeals:
@@ -233,6 +247,7 @@ def dry_run(
         records=DryRunRecords(),
         mailer=outbox,
         notifier=outbox,
+        waiters=None,
     )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
     entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
@@ -260,7 +275,7 @@ def dry_run(
         finished_at=clock.now_iso(),
     )
     # Delays were noted, not waited: say so where each one stands in the run.
-    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if _waited(s) else s for s in record.steps]]
+    steps = [entry, *[_as_tested(s) if _waited(s) else s for s in record.steps]]
     shown = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
     return DryRun(shown, outbox.sent, deals.get(deal.tenant_id, deal.id))
 
@@ -272,8 +287,19 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     return stored
 
 
+def _as_tested(step: RunStep) -> RunStep:
+    """A wait as test mode shows it: it would have waited (a wait_for: for what, up to how long,
+    and which branch the test took)."""
+    detail = step.detail
+    if "waiting_for" in detail:
+        detail = {k: v for k, v in detail.items() if k != "event"}
+        detail["then"] = "received (test mode counts the event as come, with no data)"
+        detail["summary"] = f"would wait for {detail['waiting_for']} up to {detail['timeout']}"
+    return step.model_copy(update={"outcome": "would wait", "detail": detail})
+
+
 def _waited(step: RunStep) -> bool:
-    return step.kind == "wait" and step.outcome == "waited"
+    return step.kind == "wait" and step.outcome in ("waited", "received")
 
 
 def _entry_condition(automation: Automation, deal: Deal, tenant_values: dict[str, Any]) -> RunStep:

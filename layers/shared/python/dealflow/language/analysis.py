@@ -25,8 +25,8 @@ _WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "batch"}
 _WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 # What templates see of the run (``dealflow.engine.run_steps``): its id, the link to it, the
 # automation's name, and the last failure it handled (in a fault branch, or after an action that
-# may continue; absent before any).
-RUN_FACTS = frozenset({"id", "url", "automation", "error"})
+# may continue; absent before any), and the event the last wait_for node received (absent before).
+RUN_FACTS = frozenset({"id", "url", "automation", "error", "event"})
 RUN_ERROR_FACTS = frozenset({"step", "reason", "attempts"})
 _REPLAY = "a run replayed after a wait must decide the same way, so templates offer nothing random"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.metadata import version
 from typing import Any
 
@@ -61,6 +61,7 @@ class SdkSeams:
             (self._executor, "_schedule_earliest_pending"),
             (self._executor, "on_timed_out"),
             (self._executor, "stop_execution"),
+            (self._executor, "_on_callback_timeout"),
             (self._processor, "process_checkpoint"),
             (self._scheduler, "call_later"),
             (self._invoker, "invoke"),
@@ -116,6 +117,33 @@ class SdkSeams:
     def rearm(self, arn: str) -> None:
         """Schedule an execution's earliest pending timer again (the clock moved past it)."""
         self._executor._schedule_earliest_pending(arn)
+
+    def time_out_callback(self, arn: str, callback_id: str) -> None:
+        """End a callback as its timeout does: the execution resumes with it timed out."""
+        self._executor._on_callback_timeout(arn, callback_id)
+
+    @staticmethod
+    def callback_deadlines(execution: Any) -> list[tuple[str, datetime]]:
+        """Each open callback with a timeout, and when it times out. The SDK arms a callback's
+        timeout as a timer of real seconds, which the harness's clock never moves; the run starter
+        fires it itself once the clock has passed it."""
+        timeouts = {
+            update.operation_id: update.callback_options.timeout_seconds
+            for update in execution.updates
+            if update.callback_options is not None and update.callback_options.timeout_seconds > 0
+        }
+        found = []
+        for op in execution.operations:
+            if (
+                op.operation_type.value == "CALLBACK"
+                and op.status.value == "STARTED"
+                and op.callback_details is not None
+                and op.start_timestamp is not None
+                and op.operation_id in timeouts
+            ):
+                due = op.start_timestamp + timedelta(seconds=timeouts[op.operation_id])
+                found.append((op.callback_details.callback_id, due))
+        return found
 
     @staticmethod
     def earliest_due(execution: Any) -> datetime | None:

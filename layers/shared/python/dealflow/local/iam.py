@@ -318,6 +318,18 @@ class RunStarterCalls:
             contract.check(function, "lambda", "StopDurableExecution", {"DurableExecutionArn": arn})
         return bool(self._inner.stop(execution_id))
 
+    def resume(self, callback_id: str, payload: str) -> bool:
+        """SendDurableExecutionCallbackSuccess, which Lambda authorizes against the execution the
+        callback belongs to (a version-qualified durable execution ARN)."""
+        running = _RUNNING.get()
+        if running is not None:
+            contract, function = running
+            target = contract.environment(function, "RUNNER_FUNCTION")
+            runner = target.split(":")[6] if target.startswith("arn:") else target.split(":")[0]
+            arn = contract.local.durable_execution_arn(runner, self._inner.execution_of_callback(callback_id))
+            contract.check(function, "lambda", "SendDurableExecutionCallbackSuccess", {"DurableExecutionArn": arn})
+        return bool(self._inner.resume(callback_id, payload))
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 

@@ -172,6 +172,28 @@ class LocalRunStarter:
         self._sdk.stop(execution_id)
         return True
 
+    def resume(self, callback_id: str, payload: str) -> bool:
+        """The ``RunResumer`` port: SendDurableExecutionCallbackSuccess, in-process. False when the
+        callback had closed (timed out, its execution ended), as Lambda answers CallbackTimeoutException."""
+        execution = self._store.load(self.execution_of_callback(callback_id))
+        if execution.is_complete or not any(
+            callback == callback_id for callback, _ in self._sdk.callback_deadlines(execution)
+        ):
+            return False
+        self._more()  # the run it resumes is work in hand until its invocation is scheduled
+        try:
+            self._runner.send_callback_success(callback_id, payload.encode())
+        finally:
+            self._less()
+        return True
+
+    @staticmethod
+    def execution_of_callback(callback_id: str) -> str:
+        """The execution a callback belongs to (its id carries it, as on AWS)."""
+        from aws_durable_execution_sdk_python_testing.token import CallbackToken
+
+        return str(CallbackToken.from_str(callback_id).execution_arn)
+
     def time_out(self, run_id: str) -> str:
         """End a run's execution as its time limit would on AWS (the runner gets no say); returns
         the execution's id."""
@@ -197,12 +219,32 @@ class LocalRunStarter:
         return len(self._names)
 
     def _at_rest(self, arn: str) -> bool:
-        """Finished, or parked on a timer (a wait, a step retry) that is not due yet."""
+        """Finished, or parked on a timer (a wait, a step retry, a callback's timeout) that is not
+        due yet."""
         execution = self._store.load(arn)
         if execution.is_complete:
             return True
-        due = self._sdk.earliest_due(execution)
-        return due is not None and due > self._clock.now()
+        due, now = self._sdk.earliest_due(execution), self._clock.now()
+        if due is not None:
+            return due > now
+        return any(moment > now for _, moment in self._sdk.callback_deadlines(execution))
+
+    def _time_out_callbacks(self) -> None:
+        """Callbacks whose timeout the clock has passed time out now (their timers ran on real time)."""
+        now = self._clock.now()
+        with self._changed:
+            arns = [arn for arn in self._names.values() if arn]
+        for arn in arns:
+            execution = self._store.load(arn)
+            if execution.is_complete:
+                continue
+            for callback_id, due in self._sdk.callback_deadlines(execution):
+                if due <= now:
+                    self._more()
+                    try:
+                        self._sdk.time_out_callback(arn, callback_id)
+                    finally:
+                        self._less()
 
     def _time_out_overdue(self) -> None:
         """The ExecutionTimeout runs on the simulated clock: an execution still open past it ends
@@ -270,7 +312,10 @@ class LocalRunStarter:
                 if not self._changed.wait_for(lambda: self._busy == 0, max(0.0, deadline - time.monotonic())):
                     raise RunsDidNotSettle(f"runs still executing after {timeout}s")
             self._time_out_overdue()
+            self._time_out_callbacks()
             with self._changed:
+                if self._busy:  # a callback timed out: its run is going on
+                    continue
                 arns, scheduled = [arn for arn in self._names.values() if arn], self._scheduled
             restless = [arn for arn in arns if not self._at_rest(arn)]
             if not restless:

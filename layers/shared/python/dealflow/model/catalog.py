@@ -16,7 +16,7 @@ from dealflow.model.automation import Action, Condition, Rule, Trigger, Tunnel
 from dealflow.model.deal import Item
 from dealflow.model.fields import FieldDefinition
 from dealflow.model.pipeline import Pipeline
-from dealflow.model.process import BusinessProcess, Node
+from dealflow.model.process import BusinessProcess, Node, WaitEvent
 from dealflow.model.workflow import FieldStepWorkflow
 
 AutomationModel = Rule | Tunnel | Trigger | BusinessProcess
@@ -62,7 +62,7 @@ STORED_KINDS: dict[str, type[AutomationModel]] = {
 # Every tag pydantic puts into an error's location inside a union value ("rule", "send_email",
 # "clause", "lead", …); a person wants the path as written, without them.
 UNION_TAGS: frozenset[str] = frozenset(
-    tag for union in (Automation, Action, Node, Condition, Item) for tag in union_tags(union)
+    tag for union in (Automation, Action, Node, Condition, Item, WaitEvent) for tag in union_tags(union)
 )
 
 

@@ -2,7 +2,8 @@
 
 Nodes: ``action`` (any action the engine knows), ``condition`` (two or more branches, each with
 its own structured condition, plus ``otherwise``), ``loop`` (repeat while a condition holds, never
-more than ``max_iterations`` times), ``delay``, ``set_variable``. A running process keeps the
+more than ``max_iterations`` times), ``delay``, ``wait_for`` (an event, or a timeout: a branch for
+each), ``set_variable``. A running process keeps the
 definition it started with, so editing the template never breaks runs in flight.
 """
 
@@ -12,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.model.automation import Action, Condition, Delay
+from dealflow.model.automation import Action, Condition, Delay, ExternalEvent
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import Key, StoredValue
 from dealflow.model.failures import unset
@@ -64,6 +65,63 @@ class DelayNode(Model):
     delay: Delay
 
 
+class WebhookEvent(Model):
+    """A signed webhook event of this kind about the run's deal (``custom`` names its ``custom_event``)."""
+
+    kind: Literal["webhook"] = "webhook"
+    event: ExternalEvent
+    custom_event: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _custom(self) -> WebhookEvent:
+        if (self.event == "custom") != (self.custom_event is not None):
+            raise ValueError("custom_event: required for custom events, and only for them")
+        return self
+
+
+class FieldCondition(Model):
+    """The deal's fields reaching ``condition`` (at once, when they already meet it)."""
+
+    kind: Literal["field"] = "field"
+    condition: Condition
+
+
+class StepDone(Model):
+    """A step of the deal's sales process marked done (at once, when it already is)."""
+
+    kind: Literal["step_done"] = "step_done"
+    step_id: Id
+
+
+class StageReached(Model):
+    """The deal in ``stage_id`` (of ``pipeline_id``, or of the pipeline it is in; at once, when it is there)."""
+
+    kind: Literal["stage_reached"] = "stage_reached"
+    stage_id: Id
+    pipeline_id: Id | None = None
+
+
+WaitEvent = Annotated[WebhookEvent | FieldCondition | StepDone | StageReached, Field(discriminator="kind")]
+
+
+class WaitForNode(Model):
+    """Wait until ``until`` happens to the run's deal, at most ``timeout``; then ``received`` (its
+    templates read the event as ``run.event``) or ``timed_out``. A durable callback: nothing polls."""
+
+    kind: Literal["wait_for"] = "wait_for"
+    name: str | None = Field(default=None, max_length=200)
+    until: WaitEvent
+    timeout: Delay = Field(description="At most this long (at least a minute, at most 366 days); no date field")
+    received: list[Node] = Field(default_factory=list)
+    timed_out: list[Node] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fixed_timeout(self) -> WaitForNode:
+        if self.timeout.relative_to_field is not None:
+            raise ValueError("timeout: a fixed time (days, hours, minutes), not relative to a date field")
+        return self
+
+
 class SetVariable(Model):
     """Set a process variable (or, with ``scope: tenant``, the tenant's variable) to a literal or a
     computed value."""
@@ -82,8 +140,11 @@ class SetVariable(Model):
         return self
 
 
-Node = Annotated[ActionNode | ConditionNode | LoopNode | DelayNode | SetVariable, Field(discriminator="kind")]
+Node = Annotated[
+    ActionNode | ConditionNode | LoopNode | DelayNode | WaitForNode | SetVariable, Field(discriminator="kind")
+]
 ActionNode.model_rebuild()
+WaitForNode.model_rebuild()
 Branch.model_rebuild()
 ConditionNode.model_rebuild()
 LoopNode.model_rebuild()

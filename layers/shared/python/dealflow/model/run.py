@@ -114,6 +114,11 @@ class RunRecord(Model):
     started_at: str
     finished_at: str | None = None
     wake_at: str | None = Field(default=None, description="When a waiting run resumes")
+    waiting_for: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="What a run waiting at a wait_for node waits for (it resumes when that comes, or at wake_at)",
+    )
     test: bool = Field(default=False, description="A test-mode run: nothing was sent or written")
     execution_id: str | None = Field(default=None, description="The durable execution running it")
     automation_version: int | None = Field(default=None, description="The automation's version the run walks")

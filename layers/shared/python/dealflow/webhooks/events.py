@@ -53,6 +53,10 @@ class WebhookAccepted(Model):
     not_started: list[dict[str, str]] = Field(
         default_factory=list, description="Triggers of the event whose condition did not hold"
     )
+    resumed: list[str] = Field(
+        default_factory=list,
+        description="Runs that were waiting for this event (a wait_for node) and go on now (run ids)",
+    )
 
 
 def parse_event(body: bytes) -> WebhookEvent:

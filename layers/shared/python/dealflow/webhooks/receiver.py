@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dealflow.clock import now
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.dispatch import plan_event
+from dealflow.engine.waiting import Resumer
 from dealflow.http_errors import Conflict, HttpError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
 from dealflow.model import Deal
 from dealflow.model.base import ID_PATTERN
@@ -64,6 +65,7 @@ class WebhookReceiver:
     get_deal: Callable[[str, str], Deal | None]
     events: WebhookEventLog
     starter: RunStarter
+    resumer: Resumer | None = None  # runs waiting for events (wait_for nodes); None: none are resumed
     max_body: int = MAX_BODY_BYTES
     tolerance: int = TOLERANCE_SECONDS
 
@@ -113,10 +115,12 @@ class WebhookReceiver:
                 runs=seen.runs,
             )
         plan = plan_event(deal, event.kind, automation, webhook_event_id(tenant_id, event.id), event.custom_event)
-        runs = [run.run_id for run in plan.runs]
+        runs, resumed = [run.run_id for run in plan.runs], []
         try:
             for run in plan.runs:
                 self.starter.start(run)  # False: started by an earlier attempt; the run is still this event's
+            if self.resumer is not None and automation.index.waits_for_events:
+                resumed = self.resumer.on_webhook(tenant_id, deal.id, self._as_waited(event))
         except (ClientError, BotoCoreError) as exc:
             self.events.release(seen)  # the sender's retry is not a replay
             raise Unavailable("could not start the event's runs; retry later", event_id=event.id) from exc
@@ -128,4 +132,10 @@ class WebhookReceiver:
             event_id=event.id,
             runs=runs,
             not_started=[{"automation_id": n.automation.id, "reason": n.reason} for n in plan.not_started],
+            resumed=resumed,
         )
+
+    @staticmethod
+    def _as_waited(event: WebhookEvent) -> dict[str, object]:
+        """The event as a waiting run reads it (``run.event``): its id, kind, time and data."""
+        return event.model_dump(mode="json", exclude_none=True, exclude={"deal_id"})

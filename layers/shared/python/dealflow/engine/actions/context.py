@@ -16,6 +16,7 @@ from dealflow.ports import (
     RecordStore,
     RunDeadLetter,
     RunLog,
+    Waiters,
 )
 
 
@@ -37,6 +38,7 @@ class Services:
     sender: str | None = None
     run_dead_letter: RunDeadLetter | None = None  # where run records the run log refused go
     run_link_base: str | None = None  # the API's address: a failure notice links to <base>/runs/<id>
+    waiters: Waiters | None = None  # the registry of runs waiting for events (wait_for); None: nothing registers
 
 
 @dataclass
