@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from dealflow.engine.field_steps import StepMarker
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
-    from dealflow.ports import Executions, Metrics, RunStarter
+    from dealflow.ports import EnrollmentBook, Executions, Metrics, RunStarter
     from dealflow.store.automation import AutomationStore
     from dealflow.store.runs import RunLog
     from dealflow.webhooks import WebhookReceiver
@@ -136,6 +136,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
     from dealflow.engine.actions import Services
     from dealflow.engine.signals import counted_services
     from dealflow.store.deals import DealStore
+    from dealflow.store.enrollments import EnrollmentStore
     from dealflow.store.ledger import EffectLedger
     from dealflow.store.records import RecordStore
     from dealflow.store.run_dead_letter import SqsRunDeadLetter
@@ -155,6 +156,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
             SqsRunDeadLetter(boto3.client("sqs"), s.run_log_dead_letter_queue) if s.run_log_dead_letter_queue else None
         ),
         run_link_base=s.run_link_base,
+        enrollments=EnrollmentStore(t.automation),
     )
     return counted_services(services, counted) if counted is not None else services
 
@@ -218,12 +220,18 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
             return
         cancelling().request(tenant_id, "the deal was deleted", "dealflow", deal_id=deal_id, record_empty=False)
 
+    def enrollment_book() -> EnrollmentBook:
+        from dealflow.store.enrollments import EnrollmentStore
+
+        return EnrollmentStore(tables_().automation)
+
     return Dispatcher(
         automation,
         starts,
         Deferred(dispatch_log).proxy(),
         on_deleted=deal_deleted,
         on_change=Deferred(step_marker).proxy(),
+        enrollments=Deferred(enrollment_book).proxy(),
     )
 
 
@@ -282,6 +290,7 @@ def page_keys() -> ParameterStorePageKeys:
 def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     """What the webhooks handler needs: secrets, automation, deals, the replay guard, a run starter."""
     from dealflow.store.deals import DealStore
+    from dealflow.store.enrollments import EnrollmentStore
     from dealflow.store.webhook_events import WebhookEventLog
     from dealflow.webhooks import WebhookReceiver
 
@@ -295,6 +304,7 @@ def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
         get_deal=DealStore(t.deals).get,
         events=WebhookEventLog(t.automation),
         starter=starter,
+        enrollments=EnrollmentStore(t.automation),
     )
 
 

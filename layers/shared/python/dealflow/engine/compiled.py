@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from dealflow.engine.references import ReferenceReport
     from dealflow.model import FieldDefinition, Pipeline, Tenant
     from dealflow.model.catalog import Automation
+    from dealflow.model.enrollment import Enrollment
     from dealflow.model.workflow import FieldStepWorkflow
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
@@ -57,9 +58,14 @@ class AutomationIndex:
 
         by_stage: dict[tuple[str, str], list[CompiledAutomation]] = {}
         by_event: dict[str, list[CompiledAutomation]] = {}
+        # Automation whose enrollment rule limits its starts, by id: empty (the common case), and
+        # the dispatcher reads no enrollment record at all.
+        self.enrolling: dict[str, Enrollment] = {}
         for automation in automations:
             if not automation.enabled:
                 continue
+            if automation.enrollment is not None and automation.enrollment.limits:
+                self.enrolling[automation.id] = automation.enrollment
             compiled = CompiledAutomation(
                 automation, compile_condition(automation.condition), reads_before(automation.condition)
             )

@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dealflow.engine.changes import ChangeKind, DealChange
 from dealflow.engine.compiled import CompiledAutomation, TenantAutomation
 from dealflow.engine.dispatch import NotStarted, plan_record
+from dealflow.engine.enrollment import admitted
 from dealflow.engine.run_starts import start_each
 
 if TYPE_CHECKING:  # the dispatcher's cold start: models load with its first automation
     from dealflow.model import RunRequest
-    from dealflow.ports import RunStarter
+    from dealflow.ports import EnrollmentBook, RunStarter
 
 
 class DispatcherLog(Protocol):
@@ -44,6 +45,10 @@ class DispatcherLog(Protocol):
     def not_started(self, change: DealChange, event_id: str, entries: Sequence[NotStarted]) -> None: ...
 
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
+
+    def refused(self, change: DealChange, event_id: str, entries: Sequence[tuple[Any, str]]) -> None:
+        """Automation (with why) whose enrollment rule kept the change from starting it."""
+        ...
 
     def flush(self) -> set[str]:
         """Write what was kept; the event ids of the records whose entries could not be written."""
@@ -80,8 +85,11 @@ class Dispatcher:
         log: DispatcherLog,
         on_deleted: Callable[[str, str], object] | None = None,
         on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None,
+        enrollments: EnrollmentBook | None = None,
     ) -> None:
         self._load = load
+        # Read and written only for automation with an enrollment rule (``engine.enrollment``).
+        self.enrollments = enrollments
         self.starter = starter
         self.log = log
         self.on_deleted = on_deleted
@@ -141,6 +149,12 @@ class DispatchBatch:
         if d.on_change is not None and automation.workflows:
             d.on_change(change, automation, event_id)
         runs = plan.runs  # validated here: a request that cannot be read fails its own record
+        # Enrollment is decided in the batch's order, record by record: of two records of one deal
+        # in a batch, the first enrols, and the second finds it recorded.
+        if automation.index.enrolling:
+            runs, refused = admitted(d.enrollments, runs, automation.index.enrolling)
+            if refused:
+                d.log.refused(change, event_id, [(automation.by_id[r.automation.id], why) for r, why in refused])
         if plan.loop_stopped:
             d.log.loop_stopped(change, event_id, plan.loop_stopped)
         if plan.not_started:

@@ -11,6 +11,7 @@ from dealflow.ports import (
     AutomationSource,
     DealStore,
     EffectLedger,
+    EnrollmentBook,
     Mailer,
     Notifier,
     RecordStore,
@@ -37,6 +38,7 @@ class Services:
     sender: str | None = None
     run_dead_letter: RunDeadLetter | None = None  # where run records the run log refused go
     run_link_base: str | None = None  # the API's address: a failure notice links to <base>/runs/<id>
+    enrollments: EnrollmentBook | None = None  # read by test mode only: would an enrollment rule let it start?
 
 
 @dataclass
