@@ -47,7 +47,8 @@ class DispatcherLog(Protocol):
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
 
     def refused(self, change: DealChange, event_id: str, entries: Sequence[tuple[Any, str]]) -> None:
-        """Automation (with why) whose enrollment rule kept the change from starting it."""
+        """Automation (its run request's reference: id, name, kind) whose enrollment rule kept the
+        change from starting it, with why."""
         ...
 
     def flush(self) -> set[str]:
@@ -154,7 +155,7 @@ class DispatchBatch:
         if automation.index.enrolling:
             runs, refused = admitted(d.enrollments, runs, automation.index.enrolling)
             if refused:
-                d.log.refused(change, event_id, [(automation.by_id[r.automation.id], why) for r, why in refused])
+                d.log.refused(change, event_id, [(r.automation, why) for r, why in refused])
         if plan.loop_stopped:
             d.log.loop_stopped(change, event_id, plan.loop_stopped)
         if plan.not_started:

@@ -249,3 +249,54 @@ def test_a_process_exits_when_the_deal_leaves_the_stage_it_started_in(stack: Mot
     assert [n.message for n in stack.notifications() if n.message.startswith("nudge")] == []
     [run] = stack.runs_of(TENANT, "nurture")
     assert (run.status, run.reason) == ("exited", "exited: left stage 'new' (now in 'proposal')")
+
+
+def test_test_mode_says_whether_the_enrollment_rule_would_let_the_deal_start(stack: MotoStack) -> None:
+    stack.put_automation(TENANT, _rule({"reenroll": "off"}))
+    _new_deal(stack, "t-1")
+
+    before = stack.test_run(TENANT, "negotiation-ping", deal_id="t-1")
+    _back_and_forth(stack, "t-1", 1)
+    after = stack.test_run(TENANT, "negotiation-ping", deal_id="t-1")
+
+    [would] = [s for s in before.steps if s.name == "enrollment"]
+    assert would.outcome == "would start" and before.status == "completed"
+    [would_not] = [s for s in after.steps if s.name == "enrollment"]
+    day = stack.clock.now().date().isoformat()
+    assert would_not.outcome == "would not start"
+    assert (after.status, after.reason) == ("not_started", f"would not start: re-enrollment off: already ran on {day}")
+    assert len(_pings(stack)) == 1  # the real run only: test runs enrol nobody and send nothing
+    assert len(stack.runs_of(TENANT, "negotiation-ping")) == 1
+
+
+def test_a_trigger_with_reenrollment_off_moves_a_deal_for_the_first_event_only(stack: MotoStack) -> None:
+    trigger = _AUTOMATION.validate_python(
+        {
+            "kind": "trigger",
+            "id": "form-to-negotiation",
+            "name": "Web form: negotiate",
+            "pipeline_id": "sales",
+            "stage_id": "negotiation",
+            "event": "web_form_submitted",
+            "allow_backwards": True,
+            "enrollment": {"reenroll": "off"},
+        }
+    )
+    stack.put_automation(TENANT, trigger)
+    stack.set_webhook_secret(TENANT, "whsec_acme_0123456789abcdef0123456789abcdef")
+    _new_deal(stack, "w-1")
+
+    first_status, first = stack.post_webhook(TENANT, {"id": "form-1", "kind": "web_form_submitted", "deal_id": "w-1"})
+    stack.drain()
+    stack.move_deal(TENANT, "w-1", "new")
+    stack.drain()
+    second_status, second = stack.post_webhook(TENANT, {"id": "form-2", "kind": "web_form_submitted", "deal_id": "w-1"})
+    stack.drain()
+
+    assert (first_status, len(first["runs"])) == (202, 1)
+    assert (second_status, second["runs"]) == (202, [])
+    [refused] = second["not_started"]
+    assert refused["automation_id"] == "form-to-negotiation"
+    assert refused["reason"].startswith("re-enrollment off: already ran on ")
+    deal = stack.get_deal(TENANT, "w-1")
+    assert deal is not None and deal.stage_id == "new"
