@@ -9,9 +9,11 @@ tests the engine, not the fake.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -728,3 +730,37 @@ def an_engine_for(*automation: Automation) -> FakeEngine:
     return FakeEngine(
         FakeAutomation(a_tenant(), some_pipelines(), some_fields(), list(automation)), FakeDeals(a_won_deal())
     )
+
+
+class FakeEnrollmentBook:
+    """Enrollment records in memory, written on their version as DynamoDB's condition would.
+    ``before_record`` runs just before each write: a test slips a rival start in there."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.before_record: Callable[[], None] | None = None
+        self.reads = 0
+
+    def starts(self, tenant_id: str, automation_id: str, item_id: str) -> dict[str, Any] | None:
+        self.reads += 1
+        found = self.items.get((tenant_id, automation_id, item_id))
+        return copy.deepcopy(found) if found is not None else None
+
+    def record(
+        self,
+        tenant_id: str,
+        automation_id: str,
+        item_id: str,
+        starts: dict[str, Any],
+        expected_version: int,
+        keep_until: datetime | None,
+    ) -> bool:
+        rival, self.before_record = self.before_record, None
+        if rival is not None:
+            rival()
+        key = (tenant_id, automation_id, item_id)
+        current = self.items.get(key)
+        if (current["version"] if current else 0) != expected_version:
+            return False
+        self.items[key] = copy.deepcopy(starts)
+        return True

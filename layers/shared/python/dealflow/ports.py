@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 # The models are named in signatures only: a function that uses a port does not load them all.
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from dealflow.engine.compiled import TenantAutomation
     from dealflow.model import Causation, Deal, RunRecord, RunRequest, Tenant, TypedValue
     from dealflow.model.automation import AmbiguousPolicy
@@ -329,6 +331,29 @@ class RunLogBatches(Protocol):
     def write_all(self, records: Sequence[RunRecord]) -> list[RunRecord]:
         """Store (or rewrite) the records in as few calls as the store allows; returns those it
         could not write (after its own retries)."""
+        ...
+
+
+class EnrollmentBook(Protocol):
+    """The runs each (automation, item) started under an enrollment rule: one small record each,
+    written conditionally, so two starts at once cannot both pass a rule only one may."""
+
+    def starts(self, tenant_id: str, automation_id: str, item_id: str) -> dict[str, Any] | None:
+        """The record (``first``, ``recent``: ``{"run", "at"}`` each, oldest first; ``version``),
+        or None when the item never started the automation under an enrollment rule."""
+        ...
+
+    def record(
+        self,
+        tenant_id: str,
+        automation_id: str,
+        item_id: str,
+        starts: dict[str, Any],
+        expected_version: int,
+        keep_until: datetime | None,
+    ) -> bool:
+        """Store ``starts`` (its ``version`` one past ``expected_version``; 0: no record yet) unless
+        another start stored one since; False when it did. ``keep_until``: None keeps it for ever."""
         ...
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from dealflow.engine.waiting import Resumer
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
-    from dealflow.ports import Executions, Metrics, RunStarter
+    from dealflow.ports import EnrollmentBook, Executions, Metrics, RunStarter
     from dealflow.store.automation import AutomationStore
     from dealflow.store.runs import RunLog
     from dealflow.webhooks import WebhookReceiver
@@ -138,6 +138,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
     from dealflow.engine.actions import Services
     from dealflow.engine.signals import counted_services
     from dealflow.store.deals import DealStore
+    from dealflow.store.enrollments import EnrollmentStore
     from dealflow.store.ledger import EffectLedger
     from dealflow.store.records import RecordStore
     from dealflow.store.run_dead_letter import SqsRunDeadLetter
@@ -159,6 +160,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
         ),
         run_link_base=s.run_link_base,
         waiters=WaiterRegistry(t.automation),
+        enrollments=EnrollmentStore(t.automation),
     )
     return counted_services(services, counted) if counted is not None else services
 
@@ -233,6 +235,11 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
             return
         cancelling().request(tenant_id, "the deal was deleted", "dealflow", deal_id=deal_id, record_empty=False)
 
+    def enrollment_book() -> EnrollmentBook:
+        from dealflow.store.enrollments import EnrollmentStore
+
+        return EnrollmentStore(tables_().automation)
+
     return Dispatcher(
         automation,
         starts,
@@ -240,6 +247,7 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
         on_deleted=deal_deleted,
         on_change=Deferred(step_marker).proxy(),
         on_waiting=resume_waiting,
+        enrollments=Deferred(enrollment_book).proxy(),
     )
 
 
@@ -302,6 +310,7 @@ def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
     """What the webhooks handler needs: secrets, automation, deals, the replay guard, a run starter."""
     from dealflow.engine.waiting import Resumer
     from dealflow.store.deals import DealStore
+    from dealflow.store.enrollments import EnrollmentStore
     from dealflow.store.waiters import WaiterRegistry
     from dealflow.store.webhook_events import WebhookEventLog
     from dealflow.webhooks import WebhookReceiver
@@ -317,6 +326,7 @@ def webhook_receiver(starter: RunStarter | None = None) -> WebhookReceiver:
         events=WebhookEventLog(t.automation),
         starter=starter,
         resumer=Resumer(WaiterRegistry(t.automation), cast(Any, starter)),
+        enrollments=EnrollmentStore(t.automation),
     )
 
 

@@ -5,7 +5,8 @@ Each automation writes something (it moves or copies deals into a stage, it sets
 waits for something (a deal entering its stage; a trigger's ``field_changed`` field). An edge
 A → B means A's write can start B. A cycle is reported when automation is switched on, before it
 can run; it is not refused — a condition may well break the circle — and the dispatcher's runtime
-depth guard still stops a loop that really happens.
+depth guard still stops a loop that really happens. A member whose enrollment rule limits how often
+a deal may start it (``bounded_by``) breaks the circle for each deal; the loop is still reported.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pydantic import Field
+
 from dealflow.engine.references import writes_of
 from dealflow.model import BusinessProcess, Rule, Trigger
 from dealflow.model.base import Model
 from dealflow.model.catalog import Automation
+from dealflow.model.failures import unset
 
 # ("stage", pipeline, stage) — a deal enters that stage; ("field", pipeline, code) — a deal of
 # that pipeline has that field changed.
@@ -29,6 +33,37 @@ class Loop(Model):
 
     members: list[str]
     reason: str
+    bounded_by: str | None = Field(
+        default=None,
+        exclude_if=unset,
+        description="A member's enrollment rule that stops the circle for each deal (re-enrollment off or "
+        "after a cool-down, a frequency cap): the loop still warns, but cannot run for ever",
+    )
+
+
+def _limit(automation: Automation) -> str | None:
+    """What an automation's enrollment rule allows a deal, when it limits anything."""
+    policy = automation.enrollment
+    if policy is None or not policy.limits:
+        return None
+    if policy.reenroll == "off":
+        said = "runs once per deal (re-enrollment off)"
+    elif policy.reenroll == "after" and policy.cooldown is not None:
+        said = f"runs again for a deal only after {policy.cooldown.describe()}"
+    else:
+        said = ""
+    cap = policy.frequency_cap
+    if cap is not None:
+        capped = f"at most {cap.runs} run(s) per deal per {cap.per.describe()}"
+        said = f"{said}; {capped}" if said else f"runs {capped}"
+    return f"{automation.id} {said}"
+
+
+def _bounded(loop: Loop | None, automations: Iterable[Automation]) -> Loop | None:
+    if loop is None:
+        return None
+    limits = [said for a in automations if a.id in loop.members and (said := _limit(a)) is not None]
+    return loop.model_copy(update={"bounded_by": "; ".join(limits)}) if limits else loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +138,20 @@ def _cycle_through(graph: dict[str, list[_Edge]], start: str) -> Loop | None:
 
 def loop_through(automations: Iterable[Automation], automation_id: str) -> Loop | None:
     """The loop the (enabled) automation ``automation_id`` is part of, if any."""
-    return _cycle_through(_graph(automations), automation_id)
+    automations = list(automations)
+    return _bounded(_cycle_through(_graph(automations), automation_id), automations)
 
 
 def find_loops(automations: Iterable[Automation]) -> list[Loop]:
     """One loop per group of automation that can start each other, each starting at its smallest id."""
+    automations = list(automations)
     graph = _graph(automations)
     seen: set[str] = set()
     loops: list[Loop] = []
     for automation_id in sorted(graph):
         if automation_id in seen:
             continue
-        loop = _cycle_through(graph, automation_id)
+        loop = _bounded(_cycle_through(graph, automation_id), automations)
         if loop is not None:
             loops.append(loop)
             seen.update(_reachable_both_ways(graph, automation_id))

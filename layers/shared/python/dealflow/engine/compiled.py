@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from dealflow.engine.references import ReferenceReport
     from dealflow.model import FieldDefinition, Pipeline, Tenant
     from dealflow.model.catalog import Automation
+    from dealflow.model.enrollment import Enrollment
     from dealflow.model.workflow import FieldStepWorkflow
 
 # Automation writes carry their chain depth; past this, a chain is a loop, not a process.
@@ -61,11 +62,16 @@ class AutomationIndex:
         # Whether any run may wait for an event (a wait_for node): else no change and no webhook
         # looks for waiting runs at all.
         self.waits_for_events = False
+        # Automation whose enrollment rule limits its starts, by id: empty (the common case), and
+        # the dispatcher reads no enrollment record at all.
+        self.enrolling: dict[str, Enrollment] = {}
         for automation in automations:
             if not automation.enabled:
                 continue
             if isinstance(automation, BusinessProcess) and not self.waits_for_events:
                 self.waits_for_events = bool(wait_fors(automation.nodes))
+            if automation.enrollment is not None and automation.enrollment.limits:
+                self.enrolling[automation.id] = automation.enrollment
             compiled = CompiledAutomation(
                 automation, compile_condition(automation.condition), reads_before(automation.condition)
             )

@@ -114,6 +114,15 @@ class DispatchLog:
                 )
                 self._write(change, event_id, automation, "not_started", entry.reason, [step])
 
+    def refused(self, change: DealChange, event_id: str, entries: Sequence[tuple[Any, str]]) -> None:
+        """Automation an enrollment rule kept from starting: logged every time (not sampled), its
+        entry naming the rule ("re-enrollment off: already ran on 2026-03-02")."""
+        for automation, reason in entries:
+            step = RunStep(
+                name="enrollment", kind="check", outcome="not enrolled", at=now_iso(), detail={"reason": reason}
+            )
+            self._write(change, event_id, automation, "not_started", reason, [step])
+
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
         """Flagged automation the change would have started: logged every time (not sampled), so
         "why didn't it run?" names what is missing."""

@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dealflow.engine.changes import ChangeKind, DealChange
 from dealflow.engine.compiled import CompiledAutomation, TenantAutomation
 from dealflow.engine.dispatch import NotStarted, plan_record
+from dealflow.engine.enrollment import admitted
 from dealflow.engine.run_starts import start_each
 
 if TYPE_CHECKING:  # the dispatcher's cold start: models load with its first automation
     from dealflow.model import RunRequest
-    from dealflow.ports import RunStarter
+    from dealflow.ports import EnrollmentBook, RunStarter
 
 
 class DispatcherLog(Protocol):
@@ -44,6 +45,11 @@ class DispatcherLog(Protocol):
     def not_started(self, change: DealChange, event_id: str, entries: Sequence[NotStarted]) -> None: ...
 
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None: ...
+
+    def refused(self, change: DealChange, event_id: str, entries: Sequence[tuple[Any, str]]) -> None:
+        """Automation (its run request's reference: id, name, kind) whose enrollment rule kept the
+        change from starting it, with why."""
+        ...
 
     def flush(self) -> set[str]:
         """Write what was kept; the event ids of the records whose entries could not be written."""
@@ -81,8 +87,11 @@ class Dispatcher:
         on_deleted: Callable[[str, str], object] | None = None,
         on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None,
         on_waiting: Callable[[DealChange, TenantAutomation], object] | None = None,
+        enrollments: EnrollmentBook | None = None,
     ) -> None:
         self._load = load
+        # Read and written only for automation with an enrollment rule (``engine.enrollment``).
+        self.enrollments = enrollments
         self.starter = starter
         self.log = log
         self.on_deleted = on_deleted
@@ -147,6 +156,12 @@ class DispatchBatch:
         if d.on_waiting is not None and automation.index.waits_for_events:
             d.on_waiting(change, automation)
         runs = plan.runs  # validated here: a request that cannot be read fails its own record
+        # Enrollment is decided in the batch's order, record by record: of two records of one deal
+        # in a batch, the first enrols, and the second finds it recorded.
+        if automation.index.enrolling:
+            runs, refused = admitted(d.enrollments, runs, automation.index.enrolling)
+            if refused:
+                d.log.refused(change, event_id, [(r.automation, why) for r, why in refused])
         if plan.loop_stopped:
             d.log.loop_stopped(change, event_id, plan.loop_stopped)
         if plan.not_started:

@@ -61,7 +61,8 @@ class RunFailed(RunEnded):
 
 
 class RunStopped(RunEnded):
-    """A check stopped the run on purpose (``skipped`` before anything ran, else ``stopped``)."""
+    """A check stopped the run on purpose (``skipped`` before anything ran, else ``stopped``), or
+    a step found its goal met or an exit taken (``goal_met``, ``exited``)."""
 
     def __init__(self, status: str) -> None:
         super().__init__(status)
@@ -232,6 +233,13 @@ class Walker(RunSteps):
         self.book.steps.append(step)
         raise RunFailed(f"{step.name}: {outcome['failed']}")
 
+    def _stop_if_ended(self, outcome: dict[str, Any]) -> None:
+        """A step found the automation's goal met or one of its exits: the run ends so (the step
+        wrote the record)."""
+        if "ended" in outcome:
+            self.book.steps.append(RunStep.model_validate(outcome["step"]))
+            raise RunStopped(outcome["ended"])
+
     def _note(self, node: Node, prefix: str, outcome: str, **detail: Any) -> None:
         self.book.steps.append(
             RunStep(name=label(node, prefix), kind=node.kind, outcome=outcome, detail=bounded(detail))
@@ -253,7 +261,7 @@ class Walker(RunSteps):
         self.book.steps.append(RunStep.model_validate(checked["step"]))
         self.checked, self.waited = True, False
         if not checked["proceed"]:
-            raise RunStopped("skipped" if first else "stopped")
+            raise RunStopped(checked.get("ended") or ("skipped" if first else "stopped"))
         self.seen.update(from_json(checked.get("seen", {})))
 
     def _delay(self, node: Delay, prefix: str) -> None:
@@ -266,6 +274,7 @@ class Walker(RunSteps):
         if node.plan is not None:
             wait = self.durable.step(prefix + node.plan, partial(self._plan_step, node, name))
         self._ended_in_step(wait)
+        self._stop_if_ended(wait)
         seconds, wake_at = wait["seconds"], wait["wake_at"]
         if seconds > 0:
             self.book.wake_at = wake_at
@@ -286,6 +295,7 @@ class Walker(RunSteps):
             gave_up = partial(self._gave_up_step, node, name, readable(exc))
             outcome = self.durable.step(f"{prefix}{node.at}-error", gave_up)
         self._ended_in_step(outcome)
+        self._stop_if_ended(outcome)
         self.book.steps.append(RunStep.model_validate(outcome["step"]))
         self.seen.update(from_json(outcome.get("seen", {})))
         if "error" in outcome:

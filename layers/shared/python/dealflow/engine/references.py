@@ -250,6 +250,10 @@ def references_of(automation: Automation) -> list[Reference]:
     """Everything ``automation`` names, with where it names it: standard deal fields and the deal as
     a whole (``WHOLE_DEAL``) too, which always resolve."""
     refs = _Collector(writes_of(automation))
+    if automation.goal is not None:
+        refs.condition("goal.condition", automation.goal.condition)
+    for i, criterion in enumerate(automation.exits):
+        refs.condition(f"exits.{i}.condition", criterion.condition)
     if isinstance(automation, BusinessProcess):
         if automation.pipeline_id is not None:
             refs.add("pipeline", automation.pipeline_id, "pipeline_id")

@@ -18,6 +18,7 @@ from dealflow.engine.checkpoints import from_json, packed, to_json
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import MAX_DEPTH
 from dealflow.engine.delays import DelayError, seconds_until, wake_moment
+from dealflow.engine.goals import ending
 from dealflow.engine.nodes import Act, Check, Delay, Node, RunPlan, SetVariable, StepKind, WaitFor
 from dealflow.engine.run_record import RunBook, bounded, stamp
 from dealflow.engine.run_start import Snapshot, planned, recorded, snapshot
@@ -87,6 +88,24 @@ class RunSteps:
         now = flat(item) or {}
         return to_json({k: now.get(k) for k in self.plan.reads if k not in self.seen or now.get(k) != self.seen[k]})
 
+    def _ending_step(self, item: Deal | None) -> dict[str, Any] | None:
+        """When the automation's goal or one of its exits holds for ``item``: the run's record
+        written as ``goal_met`` or ``exited``, and the step's result saying so (else None)."""
+        automation = self.automation
+        if item is None or automation is None or (automation.goal is None and not automation.exits):
+            return None
+        compiled = self.services.automation.load(self.request.tenant_id)
+        facts = {**(flat(item) or {}), **tenant_facts(compiled.tenant)}
+        entry = self.request.started_by
+        started_in = None if self.request.target_id else (entry.pipeline_id, entry.stage_id)
+        ended = ending(automation, item, facts, compiled.pipelines, started_in)
+        if ended is None:
+            return None
+        detail = bounded({"reason": ended.reason, "criterion": ended.criterion, "conditions": ended.conditions})
+        step = RunStep(name="check", kind="check", outcome=ended.outcome, at=stamp(), detail=detail)
+        self.book.write(ended.status, reason=ended.reason, finished=True, new_step=step)
+        return {"proceed": False, "ended": ended.status, "step": step.model_dump(mode="json")}
+
     def _start_step(self) -> dict[str, Any]:
         now = clock.now()
         self.book.started_at = stamp(now)
@@ -148,7 +167,10 @@ class RunSteps:
         return {"seconds": seconds_until(wake, now), "wake_at": stamp(wake)}
 
     def _plan_step(self, node: Delay, name: str) -> dict[str, Any]:
-        planned_wait = self._plan(node, name, self._item_now())
+        item = self._item_now()
+        if (ended := self._ending_step(item)) is not None:  # no wait for a run whose goal is met
+            return ended
+        planned_wait = self._plan(node, name, item)
         if planned_wait.get("seconds"):
             self.book.wake_at = planned_wait["wake_at"]
             self.book.write("waiting")
@@ -219,6 +241,8 @@ class RunSteps:
             ended, reason = "cancelled", stopped
         elif item is None:
             ended, reason = ("cancelled" if delayed else "skipped"), f"the {entity} was deleted"
+        elif (early := self._ending_step(item)) is not None:  # its goal or an exit, before the rest
+            return early
         elif node.trigger_pipeline_id and item.pipeline_id != node.trigger_pipeline_id:
             reason = f"the {entity} is in pipeline '{item.pipeline_id}', not the trigger's '{node.trigger_pipeline_id}'"
         elif node.trigger_pipeline_id and request.target_id and not holds():
@@ -250,6 +274,8 @@ class RunSteps:
         if item is None:
             error = f"the {'lead' if request.target_id else request.entity} no longer exists"
             return self._action_failed(node, name, error, tries(attempt, earlier))
+        if (ended := self._ending_step(item)) is not None:  # checked before every action
+            return ended
         ctx = ActionContext(
             tenant=self._tenant_for(item),
             pipelines=kept.pipelines,

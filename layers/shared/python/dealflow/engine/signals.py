@@ -101,6 +101,10 @@ class CountedDispatchLog:
         self._count(RUNS_SKIPPED, [e["automation"] for e in entries])
         self._log.skipped(change, event_id, entries)
 
+    def refused(self, change: DealChange, event_id: str, entries: Sequence[tuple[Any, str]]) -> None:
+        self._count(RUNS_NOT_STARTED, [automation for automation, _ in entries])
+        self._log.refused(change, event_id, entries)
+
     def flush(self) -> set[str]:
         return self._log.flush()
 

@@ -17,14 +17,16 @@ from dealflow import clock
 from dealflow.engine.actions import Services
 from dealflow.engine.changes import flat, tenant_facts
 from dealflow.engine.compiled import TenantAutomation
+from dealflow.engine.enrollment import would_refuse
 from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.run_failures import OPEN
 from dealflow.engine.run_requests import run_request
 from dealflow.language.conditions import compile_condition
-from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry, TypedValue
+from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry, TypedValue
 from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Automation
 from dealflow.model.failures import RetryPolicy
+from dealflow.model.run import RunStatus
 from dealflow.ports import AutomationSource, DealNotFound, DealStore, record_id
 
 T = TypeVar("T")
@@ -254,30 +256,41 @@ def dry_run(
     request = run_request(deal, automation, f"test:{run_id}", entered.model_dump(exclude_none=True), run_id=run_id)
     durable = InlineDurable()  # its waits are the "delay" steps the run records
     entry = _entry_condition(automation, deal, tenant_facts(reading.load(deal.tenant_id).tenant))
+    enrolled = _enrollment(automation, deal, services)
     error: str | None = None
-    if entry.outcome == "passed":
+    if enrolled is not None and enrolled.outcome == "would not start":
+        log.last = _not_run(automation, deal, request, "not_started", f"would not start: {enrolled.detail['reason']}")
+    elif entry.outcome == "passed":
         try:
             execute_any(request, durable, dry)
         except RunFailed as exc:
             error = str(exc)
-    record = log.last or RunRecord(
+    record = log.last or _not_run(automation, deal, request, "skipped", "the condition does not hold")
+    # Delays were noted, not waited: say so where each one stands in the run.
+    steps = [
+        entry,
+        *([enrolled] if enrolled is not None else []),
+        *[_as_tested(s) if _waited(s) else s for s in record.steps],
+    ]
+    shown = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
+    return DryRun(shown, outbox.sent, deals.get(deal.tenant_id, deal.id))
+
+
+def _not_run(automation: Automation, deal: Deal, request: RunRequest, status: RunStatus, reason: str) -> RunRecord:
+    return RunRecord(
         tenant_id=deal.tenant_id,
-        run_id=run_id,
+        run_id=request.run_id,
         automation_id=automation.id,
         automation_name=automation.name,
         automation_kind=automation.kind,
         deal_id=deal.id,
         event_id=request.event_id,
         started_by=request.started_by.model_dump(mode="json", exclude_none=True),
-        status="skipped",
-        reason="the condition does not hold",
+        status=status,
+        reason=reason,
         started_at=clock.now_iso(),
         finished_at=clock.now_iso(),
     )
-    # Delays were noted, not waited: say so where each one stands in the run.
-    steps = [entry, *[_as_tested(s) if _waited(s) else s for s in record.steps]]
-    shown = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
-    return DryRun(shown, outbox.sent, deals.get(deal.tenant_id, deal.id))
 
 
 def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecord:
@@ -285,6 +298,19 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     stored = dry_run(automation, deal, services).record
     services.runs.write(stored)
     return stored
+
+
+def _enrollment(automation: Automation, deal: Deal, services: Services) -> RunStep | None:
+    """What the automation's enrollment rule would say if the deal started it now (None: it has
+    none). Read, never recorded: a test run enrols nobody."""
+    policy = automation.enrollment
+    if policy is None or not policy.limits:
+        return None
+    reason = would_refuse(services.enrollments, deal.tenant_id, automation, deal.id)
+    rule = policy.model_dump(mode="json", exclude_none=True)
+    detail = {"rule": rule} if reason is None else {"rule": rule, "reason": reason}
+    outcome = "would start" if reason is None else "would not start"
+    return RunStep(name="enrollment", kind="check", outcome=outcome, at=clock.now_iso(), detail=detail)
 
 
 def _as_tested(step: RunStep) -> RunStep:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.model.automation import Action, Condition, Delay, ExternalEvent
+from dealflow.model.automation import Action, Condition, Delay, Enrolled, ExternalEvent
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import Key, StoredValue
 from dealflow.model.failures import unset
@@ -152,7 +152,7 @@ LoopNode.model_rebuild()
 StartOn = Literal["add", "change", "manual"]
 
 
-class BusinessProcess(Model):
+class BusinessProcess(Enrolled):
     kind: Literal["business_process"] = "business_process"
     id: Id
     name: str = Field(min_length=1, max_length=200)

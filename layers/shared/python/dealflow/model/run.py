@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dealflow.model.base import Id, Model
 
-RunStatus = Literal["running", "waiting", "completed", "skipped", "failed", "cancelled", "not_started"]
+RunStatus = Literal[
+    "running", "waiting", "completed", "skipped", "failed", "cancelled", "not_started", "goal_met", "exited"
+]
 
 
 class StageEntry(Model):

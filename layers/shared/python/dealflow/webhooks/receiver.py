@@ -16,11 +16,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dealflow.clock import now
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.dispatch import plan_event
+from dealflow.engine.enrollment import admitted
 from dealflow.engine.waiting import Resumer
 from dealflow.http_errors import Conflict, HttpError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
-from dealflow.model import Deal
+from dealflow.model import Deal, RunRequest
 from dealflow.model.base import ID_PATTERN
-from dealflow.ports import RunStarter, SecretSource
+from dealflow.ports import EnrollmentBook, RunStarter, SecretSource
 from dealflow.store.automation import UnknownTenant
 from dealflow.store.webhook_events import WebhookEventLog
 from dealflow.webhooks.events import MAX_BODY_BYTES, WebhookAccepted, WebhookEvent, parse_event
@@ -66,6 +67,7 @@ class WebhookReceiver:
     events: WebhookEventLog
     starter: RunStarter
     resumer: Resumer | None = None  # runs waiting for events (wait_for nodes); None: none are resumed
+    enrollments: EnrollmentBook | None = None  # triggers with an enrollment rule (``engine.enrollment``)
     max_body: int = MAX_BODY_BYTES
     tolerance: int = TOLERANCE_SECONDS
 
@@ -115,9 +117,13 @@ class WebhookReceiver:
                 runs=seen.runs,
             )
         plan = plan_event(deal, event.kind, automation, webhook_event_id(tenant_id, event.id), event.custom_event)
-        runs, resumed = [run.run_id for run in plan.runs], []
+        runs: list[str] = []
+        resumed: list[str] = []
+        refused: list[tuple[RunRequest, str]] = []
         try:
-            for run in plan.runs:
+            starting, refused = admitted(self.enrollments, plan.runs, automation.index.enrolling)
+            runs = [run.run_id for run in starting]
+            for run in starting:
                 self.starter.start(run)  # False: started by an earlier attempt; the run is still this event's
             if self.resumer is not None and automation.index.waits_for_events:
                 resumed = self.resumer.on_webhook(tenant_id, deal.id, self._as_waited(event))
@@ -131,7 +137,8 @@ class WebhookReceiver:
         return WebhookAccepted(
             event_id=event.id,
             runs=runs,
-            not_started=[{"automation_id": n.automation.id, "reason": n.reason} for n in plan.not_started],
+            not_started=[{"automation_id": n.automation.id, "reason": n.reason} for n in plan.not_started]
+            + [{"automation_id": run.automation.id, "reason": reason} for run, reason in refused],
             resumed=resumed,
         )
 

@@ -11,6 +11,7 @@ from dealflow.ports import (
     AutomationSource,
     DealStore,
     EffectLedger,
+    EnrollmentBook,
     Mailer,
     Notifier,
     RecordStore,
@@ -39,6 +40,7 @@ class Services:
     run_dead_letter: RunDeadLetter | None = None  # where run records the run log refused go
     run_link_base: str | None = None  # the API's address: a failure notice links to <base>/runs/<id>
     waiters: Waiters | None = None  # the registry of runs waiting for events (wait_for); None: nothing registers
+    enrollments: EnrollmentBook | None = None  # read by test mode only: would an enrollment rule let it start?
 
 
 @dataclass
