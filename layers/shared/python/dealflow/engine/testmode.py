@@ -209,6 +209,7 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         records=DryRunRecords(),
         mailer=outbox,
         notifier=outbox,
+        dry_run=True,  # an http_request shows the request it would send
     )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
     entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
@@ -235,15 +236,19 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         started_at=clock.now_iso(),
         finished_at=clock.now_iso(),
     )
-    # Delays were noted, not waited: say so where each one stands in the run.
-    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if _waited(s) else s for s in record.steps]]
+    # Delays were noted, not waited, and requests not sent: say so where each one stands in the run.
+    steps = [entry, *[_as_tested(s) for s in record.steps]]
     stored = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
     services.runs.write(stored)
     return stored
 
 
-def _waited(step: RunStep) -> bool:
-    return step.kind == "wait" and step.outcome == "waited"
+def _as_tested(step: RunStep) -> RunStep:
+    if step.kind == "wait" and step.outcome == "waited":
+        return step.model_copy(update={"outcome": "would wait"})
+    if step.kind == "action" and step.detail.get("would_send"):
+        return step.model_copy(update={"outcome": "would send"})
+    return step
 
 
 def _entry_condition(automation: Automation, deal: Deal, tenant_values: dict[str, Any]) -> RunStep:
