@@ -1,7 +1,8 @@
 """HTTP requests out (the ``HttpSender`` port), to public addresses only.
 
-An automation's URL is a template anyone with the administrator role writes, run inside the VPC-less
-runner whose network reaches the instance metadata service. So the host is resolved here, every
+An automation's URL is a template a tenant's administrator writes, sent from the runner, whose
+network reaches what a tenant must not: its own loopback (the Lambda Runtime API), link-local and
+metadata endpoints, and whatever private network it may be attached to. So the host is resolved here, every
 address it resolves to is checked (``refusal``), and the connection is made to the checked address
 itself, with the URL's host kept for the ``Host`` header and TLS (SNI and certificate check): a
 name that resolves to a public address when checked and to 10.0.0.1 a moment later (DNS
@@ -138,19 +139,19 @@ class GuardedHttp:
             else _PinnedHttp(host, port, address, request.timeout)
         )
         started = time.monotonic()
-        timing = {"address": address}
+        timing: dict[str, Any] = {"address": address}
         try:
             try:
                 connection.connect()
             except OSError as exc:  # nothing was sent: refused, unreachable, no TLS agreement
-                timing["duration_ms"] = int((time.monotonic() - started) * 1000)  # type: ignore[assignment]
+                timing["duration_ms"] = int((time.monotonic() - started) * 1000)
                 raise NotPerformed(f"{host}: no connection ({exc})", failure="timeout", delivery=timing) from None
             try:
                 connection.request(request.method, target, body=request.body or None, headers=dict(request.headers))
                 response = connection.getresponse()
                 body = response.read(MAX_REPLY_BYTES + 1)
             except (OSError, http.client.HTTPException) as exc:  # the request had left
-                timing["duration_ms"] = int((time.monotonic() - started) * 1000)  # type: ignore[assignment]
+                timing["duration_ms"] = int((time.monotonic() - started) * 1000)
                 what = (
                     "no answer within the timeout" if isinstance(exc, TimeoutError) else f"the answer broke off ({exc})"
                 )
