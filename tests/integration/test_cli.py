@@ -335,6 +335,7 @@ def test_a_deployed_stack_is_found_from_its_outputs(stack: MotoStack, capsys: py
         ["tenant", "create"], ["tenant", "show"], ["tenant", "list"], ["tenant", "set-plan"], ["user", "add"],
         ["user", "set-role"], ["user", "remove"], ["webhook-secret", "rotate"], ["smoke"], ["runs", "list"],
         ["runs", "retry"], ["runs", "cancel"], ["runs", "resume"], ["run-log", "drain"], ["redrive"],
+        ["http-secret", "signing"], ["http-secret", "header"],
     ],
 )  # fmt: skip
 def test_every_command_documents_itself_and_where_it_acts(

@@ -234,6 +234,76 @@ class AmbiguousOutcome(RuntimeError):
     (``AmbiguousPolicy``) decides between sending again and holding the effect for a person."""
 
 
+class CallFailed(RuntimeError):
+    """A call to another system that failed, saying how: ``failure`` is its transient class
+    (``dealflow.model.failures``; None: not worth another try), ``retry_after`` the seconds the
+    other side asked us to wait (``Retry-After``), ``delivery`` the attempt as the run's delivery
+    log keeps it (status, duration, sizes)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failure: str | None = None,
+        retry_after: float | None = None,
+        delivery: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failure, self.retry_after, self.delivery = failure, retry_after, delivery
+
+
+class NotPerformed(CallFailed):
+    """The call surely had no effect (refused before it was sent, a 429, a 4xx): the effect's key
+    is freed, and a retry performs it."""
+
+
+class AmbiguousCall(AmbiguousOutcome, CallFailed):
+    """A call that may have been carried out (a 5xx, a timeout after the request left)."""
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    """One HTTP request as it leaves: the rendered, signed request."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    timeout: float
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """The other side's answer, whatever its status; ``body`` at most ``MAX_REPLY_BYTES``."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    seconds: float
+    address: str  # the address the request was sent to (resolved and checked)
+    truncated: bool = False
+
+
+class HttpSender(Protocol):
+    def send(self, request: OutgoingRequest) -> HttpReply:
+        """Send ``request`` to the address its host resolves to, once that address is checked;
+        ``NotPerformed`` when it was refused or never left (a private address, no connection),
+        ``AmbiguousCall`` when it left and no answer came (a timeout, a dropped connection)."""
+        ...
+
+
+class HttpSecrets(Protocol):
+    """Secrets the ``http_request`` action uses, from the tenant's path in Parameter Store."""
+
+    def header(self, tenant_id: str, name: str) -> str | None:
+        """A secret header value by its name; None when the tenant has no such secret."""
+        ...
+
+    def signing(self, tenant_id: str) -> str | None:
+        """The tenant's outgoing signing secret (the first line); None when it has none."""
+        ...
+
+
 class EffectLedger(Protocol):
     def once(
         self,

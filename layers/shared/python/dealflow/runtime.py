@@ -22,7 +22,7 @@ from dealflow.engine.signals import CountedStarter
 # neither the runner's durable SDK, nor the webhooks, nor the API; and not the models, the stores
 # or Jinja2 at import either (they load with its first automation: ``Deferred``).
 if TYPE_CHECKING:
-    from dealflow.aws.secrets import ParameterStorePageKeys, ParameterStoreSecrets
+    from dealflow.aws.secrets import ParameterStoreHttpSecrets, ParameterStorePageKeys, ParameterStoreSecrets
     from dealflow.engine.actions import Services
     from dealflow.engine.cancellation import Cancellations
     from dealflow.engine.changes import DealChange
@@ -135,6 +135,7 @@ def automation_store() -> AutomationStore:
 def runner_services(counted: Metrics | None = None) -> Services:
     """The runner's ports; with ``counted``, every effect they perform is counted there."""
     from dealflow.aws.adapters import EFFECT_CLIENT_CONFIG, SesMailer, SnsNotifier
+    from dealflow.aws.outbound_http import GuardedHttp
     from dealflow.engine.actions import Services
     from dealflow.engine.signals import counted_services
     from dealflow.store.deals import DealStore
@@ -161,8 +162,20 @@ def runner_services(counted: Metrics | None = None) -> Services:
         run_link_base=s.run_link_base,
         waiters=WaiterRegistry(t.automation),
         enrollments=EnrollmentStore(t.automation),
+        http=GuardedHttp(allow_loopback=bool(s.http_allow_loopback)),
+        # Its SSM client is built with the first http_request that needs a secret.
+        http_secrets=Deferred(partial(http_secrets, s.webhook_secret_prefix)).proxy(),
     )
     return counted_services(services, counted) if counted is not None else services
+
+
+def http_secrets(prefix: str) -> ParameterStoreHttpSecrets:
+    """Tenants' HTTP secrets from SSM, cached per container (powertools parameters, 5 minutes)."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from dealflow.aws.secrets import SSM_CLIENT_CONFIG, ParameterStoreHttpSecrets
+
+    return ParameterStoreHttpSecrets(SSMProvider(boto3_client=boto3.client("ssm", config=SSM_CLIENT_CONFIG)), prefix)
 
 
 def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -> Dispatcher:

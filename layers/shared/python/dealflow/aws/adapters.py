@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from email.utils import formataddr
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.headers import address, header_text, mailbox
 from dealflow.limits import MAX_SES_RECIPIENTS_PER_MESSAGE
 from dealflow.model.failures import DEFAULT_RETRY, FailureClass, RetryPolicy
-from dealflow.ports import AmbiguousOutcome, StaleDeal
+from dealflow.ports import AmbiguousOutcome, CallFailed, StaleDeal
 
 __all__ = [
     "EFFECT_CLIENT_CONFIG",
@@ -72,6 +73,8 @@ def failure_class(error: BaseException) -> FailureClass | None:
         return "server_error" if code in _SERVER_ERRORS or status >= 500 else None
     if isinstance(error, StaleDeal):
         return "conflict"
+    if isinstance(error, CallFailed):  # another system's answer, classed where it was read
+        return error.failure  # type: ignore[return-value]
     if isinstance(error, AmbiguousOutcome):
         # Retried only where the effect's policy freed its key; classed as what it came from.
         cause = error.__cause__
@@ -178,6 +181,8 @@ class SnsNotifier:
 def retry_strategy(policy: RetryPolicy) -> Callable[[Exception, int], RetryDecision]:
     """The durable SDK's retry strategy for ``policy``: its tries and back-off (spread at random
     below each wait, so retries of many runs do not arrive together), on the failures it names.
+    When the other side asked for a longer pause (an HTTP ``Retry-After``, bounded where it was
+    read), the retry waits that long instead: a durable wait, never a sleep inside the step.
 
     Retrying includes a step the Lambda invocation was killed in (``interrupted``: timeout, memory,
     crash): its effect may have happened, but every effect is keyed — e-mails and notifications go
@@ -194,7 +199,13 @@ def retry_strategy(policy: RetryPolicy) -> Callable[[Exception, int], RetryDecis
     )
 
     def decide(error: Exception, attempts: int) -> RetryDecision:
-        return backoff(error, attempts) if policy.retries(failure_class(error)) else RetryDecision.no_retry()
+        if not policy.retries(failure_class(error)):
+            return RetryDecision.no_retry()
+        decision = backoff(error, attempts)
+        asked = getattr(error, "retry_after", None)  # the other side's Retry-After, already bounded
+        if decision.should_retry and asked is not None and asked > decision.delay_seconds:
+            return RetryDecision.retry(Duration.from_seconds(math.ceil(asked)))
+        return decision
 
     return decide
 

@@ -1,5 +1,6 @@
-"""Secrets from SSM Parameter Store: tenants' webhook secrets (the ``SecretSource`` port) and the
-key page tokens are sealed with (the ``PageKeys`` port), each cached per container."""
+"""Secrets from SSM Parameter Store: tenants' webhook secrets (the ``SecretSource`` port), their
+HTTP request secrets (``HttpSecrets``) and the key page tokens are sealed with (the ``PageKeys``
+port), each cached per container."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ THROTTLE_BACKOFF_SECONDS = 0.2
 def secret_name(prefix: str, tenant_id: str) -> str:
     """The SSM parameter holding a tenant's webhook secret(s), one per line."""
     return f"{prefix.rstrip('/')}/{tenant_id}/webhook-secret"
+
+
+def http_secret_name(prefix: str, tenant_id: str, name: str | None = None) -> str:
+    """The SSM parameter of a tenant's HTTP secret header ``name``, or (None) of its outgoing
+    signing secret. Both under ``<prefix>/<tenant>/http/``, the only part the runner may read."""
+    base = f"{prefix.rstrip('/')}/{tenant_id}/http"
+    return f"{base}/headers/{name}" if name is not None else f"{base}/signing-secret"
 
 
 class MissingPageKey(RuntimeError):
@@ -123,6 +131,36 @@ class ParameterStorePageKeys:
         if not keys:
             raise MissingPageKey(f"SSM parameter {self.name} (the page-token key) is blank")
         return keys
+
+    def clear(self) -> None:
+        self._provider.clear_cache()
+
+
+class ParameterStoreHttpSecrets:
+    """``HttpSecrets``: a tenant's secret header values and outgoing signing secret, read from
+    SSM (SecureString) through powertools' ``SSMProvider`` and cached per container for
+    ``max_age`` seconds. A missing parameter is None (the action fails saying which)."""
+
+    def __init__(self, provider: Any, prefix: str = DEFAULT_SECRET_PREFIX, *, max_age: int = SECRET_MAX_AGE_SECONDS):
+        self._provider = provider
+        self._prefix = prefix
+        self._max_age = max_age
+
+    def _read(self, name: str) -> str | None:
+        try:
+            value = self._provider.get(name, decrypt=True, max_age=self._max_age)
+        except GetParameterError as exc:
+            if _not_found(exc):
+                return None
+            raise
+        return str(value) if str(value).strip() else None
+
+    def header(self, tenant_id: str, name: str) -> str | None:
+        return self._read(http_secret_name(self._prefix, tenant_id, name))
+
+    def signing(self, tenant_id: str) -> str | None:
+        value = self._read(http_secret_name(self._prefix, tenant_id))
+        return value.splitlines()[0].strip() if value else None
 
     def clear(self) -> None:
         self._provider.clear_cache()

@@ -66,8 +66,16 @@ class Settings:
         None,
     )
     webhook_secret_prefix: str = _setting(
-        "Parameter Store path of tenants' webhook secrets: <prefix>/<tenant id>/webhook-secret",
+        "Parameter Store path of tenants' secrets: <prefix>/<tenant id>/webhook-secret (the webhooks), "
+        "<prefix>/<tenant id>/http/… (the runner's http_request actions)",
         DEFAULT_SECRET_PREFIX,
+    )
+    http_allow_loopback: int = _setting(
+        "1: http_request actions may send plain http to 127.0.0.1 / ::1 (the local harness and the "
+        "tests); 0 (AWS): https to public addresses only",
+        0,
+        low=0,
+        high=1,
     )
     page_token_key_parameter: str = _setting(
         "SSM parameter (SecureString) holding the key the API seals page tokens with, one per "

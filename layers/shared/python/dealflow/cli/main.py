@@ -10,14 +10,26 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dealflow.cli import automation_map, code, migrate, redrive, run_log, runs, smoke, tenants, users, webhook_secret
+from dealflow.cli import (
+    automation_map,
+    code,
+    http_secret,
+    migrate,
+    redrive,
+    run_log,
+    runs,
+    smoke,
+    tenants,
+    users,
+    webhook_secret,
+)
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
 from dealflow.store.automation import UnknownTenant
 from dealflow.store.tenants import TenantChanged
 
 DESCRIPTION = """\
-Operate a Dealflow stack: tenants, their users and plans, webhook secrets, a smoke test of the
+Operate a Dealflow stack: tenants, their users and plans, webhook and HTTP secrets, a smoke test of the
 whole flow, runs (the failed-run inbox, retries, waiting runs), run records kept aside when the
 run log would not take them, and redriving the deal changes the dispatcher gave up on. For the
 people who run the stack, with AWS credentials (the standard chain: environment, --profile, SSO,
@@ -40,6 +52,7 @@ onboarding a tenant after `sam deploy`:
   dealflow tenant create acme --name "Acme Ltd" --plan team --stack dealflow
   dealflow user add acme u-ada --name "Ada Lovelace" --email ada@acme.example --role admin --stack dealflow
   dealflow webhook-secret rotate acme --stack dealflow
+  dealflow http-secret signing acme --stack dealflow
   dealflow smoke --stack dealflow
 
 after DispatcherFailureQueueAlarm, once the cause is fixed:
@@ -88,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
     tenants.add_commands(commands, where)
     users.add_commands(commands, where)
     webhook_secret.add_commands(commands, where)
+    http_secret.add_commands(commands, where)
     smoke.add_commands(commands, where)
     migrate.add_commands(commands, where)
     runs.add_commands(commands, where)

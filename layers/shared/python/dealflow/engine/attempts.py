@@ -39,7 +39,10 @@ def earlier_errors(book: RunBook, name: str) -> list[dict[str, Any]]:
 
 def note_failed_try(book: RunBook, name: str, attempt: int, earlier: list[dict[str, Any]], error: Exception) -> None:
     """Record that try ``attempt`` of step ``name`` failed with ``error``."""
-    errors = [*earlier, {"attempt": attempt, "error": readable(error)[:_ERROR_CHARS], "at": stamp()}]
+    failed: dict[str, Any] = {"attempt": attempt, "error": readable(error)[:_ERROR_CHARS], "at": stamp()}
+    if getattr(error, "delivery", None):  # a call to another system: the delivery log's entry
+        failed["delivery"] = error.delivery  # type: ignore[attr-defined]
+    errors = [*earlier, failed]
     step = RunStep(name=name, kind="action", outcome=ATTEMPT_FAILED, at=stamp(), detail=tries(attempt, errors))
     try:
         book.write("running", new_step=step)
@@ -50,3 +53,12 @@ def note_failed_try(book: RunBook, name: str, attempt: int, earlier: list[dict[s
 def tries(attempts: int, errors: list[dict[str, Any]]) -> dict[str, Any]:
     """What a step's detail says of its tries: how many, and the latest ones' errors."""
     return {"attempts": attempts, "errors": errors[-MAX_KEPT_ERRORS:]} if attempts > 1 or errors else {}
+
+
+def delivered(earlier: list[dict[str, Any]], outcome: dict[str, Any]) -> dict[str, Any]:
+    """The delivery log of a step that calls another system: every try's entry, the failed ones
+    (kept with their errors) then this one's (``outcome["delivery"]``); empty for other steps."""
+    entries = [e["delivery"] for e in earlier if "delivery" in e]
+    if "delivery" in outcome:
+        entries.append(outcome["delivery"])
+    return {"deliveries": entries} if entries else {}

@@ -298,6 +298,7 @@ class Walker(RunSteps):
         self._stop_if_ended(outcome)
         self.book.steps.append(RunStep.model_validate(outcome["step"]))
         self.seen.update(from_json(outcome.get("seen", {})))
+        self.variables.update(from_json(outcome.get("variables", {})))
         if "error" in outcome:
             self._handled(node, prefix, RunError.model_validate(outcome["error"]))
 

@@ -28,6 +28,7 @@ from dealflow.model import (
     CopyToPipeline,
     FieldDefinition,
     FieldKind,
+    HttpRequest,
     MoveToPipeline,
     MoveToStage,
     Pipeline,
@@ -106,6 +107,16 @@ def action_writes(action: Action, pipeline_id: str | None, at: str) -> list[Writ
         return [
             Write("field", pipeline_id, code, f"{at}.values.{code}", at, literal=spec.value)
             for code, spec in action.values.items()
+        ]
+    if isinstance(action, HttpRequest) and action.save_response is not None:
+        # The answer saved into deal fields: written like update_fields' (checked, looped, warned).
+        save = action.save_response
+        targets = [("status", save.status)] if save.status is not None else []
+        targets += [(f"values.{path}", target) for path, target in save.values.items()]
+        return [
+            Write("field", pipeline_id, t.field, f"{at}.save_response.{where}.field", at)
+            for where, t in targets
+            if t.field is not None
         ]
     return []
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from dealflow import clock
 from dealflow.engine.actions import ActionContext, ActionError, Services, perform
-from dealflow.engine.attempts import earlier_errors, note_failed_try, tries
+from dealflow.engine.attempts import delivered, earlier_errors, note_failed_try, tries
 from dealflow.engine.changes import flat, tenant_facts
 from dealflow.engine.checkpoints import from_json, packed, to_json
 from dealflow.engine.compile_run import compile_run
@@ -293,11 +293,13 @@ class RunSteps:
             ),
             run=self._run_facts(),
             owner_id=self.automation.owner_id,
+            attempt=attempt,
         )
         try:
             result = perform(node.action, ctx)
         except (ActionError, templates.TemplateError) as exc:
-            return self._action_failed(node, name, str(exc), tries(attempt, earlier))
+            refused = delivered(earlier, getattr(exc, "detail", {}))
+            return self._action_failed(node, name, str(exc), {**tries(attempt, earlier), **refused})
         except Exception as exc:
             note_failed_try(self.book, name, attempt, earlier, exc)
             raise
@@ -308,10 +310,13 @@ class RunSteps:
             held = self.book.fail(name, "action", reason, outcome="unconfirmed", detail=bounded(result))
             return {"failed": reason, "step": held.model_dump(mode="json")}
         outcome = "duplicate" if result.get("duplicate") else "done"
-        detail = bounded({**result, **tries(attempt, earlier)})
+        shown = {k: v for k, v in result.items() if k != "delivery"}
+        detail = bounded({**shown, **tries(attempt, earlier), **delivered(earlier, result)})
         step = RunStep(name=name, kind="action", outcome=outcome, at=stamp(), detail=detail)
         self.book.write("completed" if node.closes_run else "running", finished=node.closes_run, new_step=step)
         done: dict[str, Any] = {"step": step.model_dump(mode="json")}
+        if "variables" in result:  # process variables the action set (an answer saved into them)
+            done["variables"] = result["variables"]
         if self.plan.reads and (seen := self._seen_changes(ctx.deal)):
             done["seen"] = seen
         return done

@@ -250,6 +250,7 @@ def dry_run(
         mailer=outbox,
         notifier=outbox,
         waiters=None,
+        dry_run=True,  # an http_request shows the request it would send
     )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
     entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
@@ -270,7 +271,7 @@ def dry_run(
     steps = [
         entry,
         *([enrolled] if enrolled is not None else []),
-        *[_as_tested(s) if _waited(s) else s for s in record.steps],
+        *[_as_tested(s) for s in record.steps],
     ]
     shown = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
     return DryRun(shown, outbox.sent, deals.get(deal.tenant_id, deal.id))
@@ -314,14 +315,18 @@ def _enrollment(automation: Automation, deal: Deal, services: Services) -> RunSt
 
 
 def _as_tested(step: RunStep) -> RunStep:
-    """A wait as test mode shows it: it would have waited (a wait_for: for what, up to how long,
-    and which branch the test took)."""
-    detail = step.detail
-    if "waiting_for" in detail:
-        detail = {k: v for k, v in detail.items() if k != "event"}
-        detail["then"] = "received (test mode counts the event as come, with no data)"
-        detail["summary"] = f"would wait for {detail['waiting_for']} up to {detail['timeout']}"
-    return step.model_copy(update={"outcome": "would wait", "detail": detail})
+    """A step as test mode shows it: a wait would have waited (a wait_for: for what, up to how
+    long, and which branch the test took); an http_request would have sent its request."""
+    if _waited(step):
+        detail = step.detail
+        if "waiting_for" in detail:
+            detail = {k: v for k, v in detail.items() if k != "event"}
+            detail["then"] = "received (test mode counts the event as come, with no data)"
+            detail["summary"] = f"would wait for {detail['waiting_for']} up to {detail['timeout']}"
+        return step.model_copy(update={"outcome": "would wait", "detail": detail})
+    if step.kind == "action" and step.detail.get("would_send"):
+        return step.model_copy(update={"outcome": "would send"})
+    return step
 
 
 def _waited(step: RunStep) -> bool:

@@ -100,6 +100,7 @@ class HttpTools:
     webhook_secrets: dict[str, str]
     _ssm: Any
     _webhooks_app: ModuleType
+    _runner_app: ModuleType
     _api_app: ModuleType | None = None
 
     def set_webhook_secret(self, tenant_id: str, secret: str) -> None:
@@ -111,6 +112,15 @@ class HttpTools:
         )
         self.webhook_secrets[tenant_id] = secret.splitlines()[0].strip()
         self._webhooks_app.RECEIVER.secrets.clear()
+
+    def set_http_secret(self, tenant_id: str, value: str, name: str | None = None) -> None:
+        """Store a tenant's HTTP secret header ``name`` (None: its outgoing signing secret) in SSM
+        (SecureString), where the runner's http_request actions read it; takes effect at once."""
+        from dealflow.aws.secrets import http_secret_name
+
+        parameter = http_secret_name(runtime.settings().webhook_secret_prefix, tenant_id, name)
+        self._ssm.put_parameter(Name=parameter, Value=value, Type="SecureString", Overwrite=True)
+        self._runner_app.SERVICES.http_secrets.clear()
 
     def post_webhook(
         self,

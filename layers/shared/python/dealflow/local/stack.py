@@ -184,6 +184,8 @@ class MotoStack(AutomationTools, HttpTools):
                 "NOTIFICATIONS_TOPIC_ARN": self.resources.topics["NotificationsTopic"],
                 "RUN_LOG_DEAD_LETTER_QUEUE": self.resources.queues["RunLogDeadLetterQueue"],
                 "SENDER_EMAIL": self.sender,
+                # http_request actions reach the tests' and the demo's servers on 127.0.0.1.
+                "HTTP_ALLOW_LOOPBACK": "1",
                 "RUNNER_FUNCTION": "RunnerFunction",
                 "CANCELLATION_QUEUE_URL": self.resources.queues["CancellationQueue"],
                 "POWERTOOLS_SERVICE_NAME": "dealflow-local",

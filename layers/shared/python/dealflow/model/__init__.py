@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from dealflow.model.deal import Causation, Contact, Deal, Lead, parse_item
     from dealflow.model.failures import RetryPolicy
     from dealflow.model.fields import STANDARD_FIELDS, FieldDefinition, FieldKind
+    from dealflow.model.http_request import HttpRequest
     from dealflow.model.pipeline import Pipeline, Stage, StageSemantic
     from dealflow.model.process import BusinessProcess, Node
     from dealflow.model.run import RunError, RunRecord, RunRequest, RunStep, StageEntry
@@ -59,6 +60,7 @@ _WHERE = {
     "FieldDefinition": "dealflow.model.fields",
     "FieldKind": "dealflow.model.fields",
     "FieldValue": "dealflow.model.automation",
+    "HttpRequest": "dealflow.model.http_request",
     "Lead": "dealflow.model.deal",
     "MoveToPipeline": "dealflow.model.automation",
     "MoveToStage": "dealflow.model.automation",
@@ -117,6 +119,7 @@ __all__ = [
     "FieldDefinition",
     "FieldKind",
     "FieldValue",
+    "HttpRequest",
     "Lead",
     "MoveToPipeline",
     "MoveToStage",

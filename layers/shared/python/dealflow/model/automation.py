@@ -16,7 +16,8 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator,
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import Key, StoredValue, Text, storable_value
 from dealflow.model.enrollment import Enrollment
-from dealflow.model.failures import OnError, RetryPolicy, unset
+from dealflow.model.failures import AMBIGUOUS_HELP, ActionBase, AmbiguousPolicy, RetryPolicy, unset
+from dealflow.model.http_request import HttpRequest
 from dealflow.model.texts import Expression, TemplateText
 
 Operator = Literal[
@@ -119,43 +120,23 @@ class Recipients(Model):
         return self
 
 
-# What an ambiguous failure of an effect means (a timeout or a 5xx after the request may have been
-# taken): ``retry`` performs it again (at least once: it may be done twice), ``hold`` records it
-# "unconfirmed" and fails the run for a person to decide (at most once).
-AmbiguousPolicy = Literal["retry", "hold"]
-_AMBIGUOUS = (
-    "On a timeout or 5xx after the request may have been taken: 'retry' sends again (may duplicate), "
-    "'hold' records the message unconfirmed and fails the run for a person to decide (never twice). "
-)
-
-
-class ActionBase(Model):
-    """What every action kind carries: its retry policy and what the run does when it fails
-    (``dealflow.model.failures``)."""
-
-    retry: RetryPolicy | None = Field(
-        default=None, exclude_if=unset, description="Tries, back-off and failures worth retrying (default: 4 tries)"
-    )
-    on_error: OnError = Field(
-        default="stop",
-        exclude_if=unset,
-        description="stop: the run fails here; continue: the step is recorded failed and the run goes on",
-    )
-
-
 class SendEmail(ActionBase):
     kind: Literal["send_email"] = "send_email"
     to: Recipients
     subject: TemplateText = Field(min_length=1, max_length=1000)
     body: TemplateText = Field(min_length=1, max_length=100_000)
-    ambiguous: AmbiguousPolicy | None = Field(default=None, exclude_if=unset, description=_AMBIGUOUS + "Default: hold")
+    ambiguous: AmbiguousPolicy | None = Field(
+        default=None, exclude_if=unset, description=AMBIGUOUS_HELP + "Default: hold"
+    )
 
 
 class Notify(ActionBase):
     kind: Literal["notify"] = "notify"
     to: Recipients
     message: TemplateText = Field(min_length=1, max_length=10_000)
-    ambiguous: AmbiguousPolicy | None = Field(default=None, exclude_if=unset, description=_AMBIGUOUS + "Default: retry")
+    ambiguous: AmbiguousPolicy | None = Field(
+        default=None, exclude_if=unset, description=AMBIGUOUS_HELP + "Default: retry"
+    )
 
     @field_validator("to")
     @classmethod
@@ -257,6 +238,9 @@ AMBIGUOUS_DEFAULTS: dict[str, AmbiguousPolicy] = {
     "create_workgroup": "retry",
     # A failure notice goes to the automation's owner or the administrators: like a notification.
     "notify_on_failure": "retry",
+    # A receiver drops a repeat by its Idempotency-Key (the same on every try of the step), and a
+    # call that never arrived is usually worse than one that arrived twice.
+    "http_request": "retry",
 }
 
 
@@ -289,7 +273,8 @@ Action = Annotated[
     | MoveToPipeline
     | CreateTask
     | CreateWorkgroup
-    | NotifyOnFailure,
+    | NotifyOnFailure
+    | HttpRequest,
     Field(discriminator="kind"),
 ]
 

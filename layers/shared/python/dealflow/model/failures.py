@@ -79,3 +79,27 @@ DEFAULT_RETRY = RetryPolicy()
 def unset(value: Any) -> bool:
     """A field at its default, left out of stored JSON (see above)."""
     return value is None or value == "stop" or value == []
+
+
+# What an ambiguous failure of an effect means (a timeout or a 5xx after the request may have been
+# taken): ``retry`` performs it again (at least once: it may be done twice), ``hold`` records it
+# "unconfirmed" and fails the run for a person to decide (at most once).
+AmbiguousPolicy = Literal["retry", "hold"]
+AMBIGUOUS_HELP = (
+    "On a timeout or 5xx after the request may have been taken: 'retry' sends again (may duplicate), "
+    "'hold' records the message unconfirmed and fails the run for a person to decide (never twice). "
+)
+
+
+class ActionBase(Model):
+    """What every action kind carries: its retry policy and what the run does when it fails
+    (``dealflow.model.failures``)."""
+
+    retry: RetryPolicy | None = Field(
+        default=None, exclude_if=unset, description="Tries, back-off and failures worth retrying (default: 4 tries)"
+    )
+    on_error: OnError = Field(
+        default="stop",
+        exclude_if=unset,
+        description="stop: the run fails here; continue: the step is recorded failed and the run goes on",
+    )

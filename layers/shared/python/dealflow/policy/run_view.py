@@ -14,8 +14,9 @@ from dealflow.model.catalog import Automation
 from dealflow.policy.access import Access, hidden_use
 
 HIDDEN = "(hidden)"
-# What action and set_variable steps render from templates and keep in their details.
-_RENDERED = ("subject", "body", "message", "title", "description", "name", "value")
+# What action and set_variable steps render from templates and keep in their details (an
+# http_request's request and delivery log carry its rendered body, and the answer it saved).
+_RENDERED = ("subject", "body", "message", "title", "description", "name", "value", "request", "deliveries", "saved")
 
 
 def run_view(run: RunRecord, readers: Sequence[Access], automation: Automation | None) -> RunRecord:

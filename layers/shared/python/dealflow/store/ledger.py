@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dealflow.clock import now_iso
 from dealflow.model.automation import AmbiguousPolicy
-from dealflow.ports import AmbiguousOutcome
+from dealflow.ports import AmbiguousOutcome, NotPerformed
 from dealflow.store.items import is_conditional_failure
 
 _NOT_CONFIRMED = "an earlier attempt started this effect and did not confirm it"
@@ -91,9 +91,10 @@ class EffectLedger:
                 return self._hold(tenant_id, key, f"{exc}; {_HELD}")
             self._table.delete_item(Key=self._key(tenant_id, key))  # retry: the step performs it again
             raise
-        except (ClientError, BotoCoreError):
-            # AWS refused the call (the adapters raise AmbiguousOutcome whenever it may have been
-            # carried out), so the effect did not happen: free the key for the step's retry.
+        except (ClientError, BotoCoreError, NotPerformed):
+            # AWS (or another system) refused the call (the adapters raise AmbiguousOutcome whenever
+            # it may have been carried out), so the effect did not happen: free the key for the
+            # step's retry.
             self._table.delete_item(Key=self._key(tenant_id, key))
             raise
         self._table.update_item(

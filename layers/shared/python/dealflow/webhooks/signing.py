@@ -29,15 +29,16 @@ Use ``sign`` / ``signed_headers`` to sign requests from Python; ``verify`` is wh
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import time
 from collections.abc import Sequence
 
-SIGNATURE_HEADER = "X-Dealflow-Signature"
-TIMESTAMP_HEADER = "X-Dealflow-Timestamp"
-SCHEME = "v1"
+# The scheme itself lives below the engine, which signs the requests it sends with it.
+from dealflow.signatures import SCHEME, SIGNATURE_HEADER, TIMESTAMP_HEADER, as_bytes, signature_headers
+from dealflow.signatures import digest as hmac_digest
+from dealflow.signatures import sign as sign
+
 TOLERANCE_SECONDS = 300
 MAX_SIGNATURES = 8  # per header: a sender in rotation sends two; more is noise (or an attack on CPU)
 
@@ -45,29 +46,10 @@ _HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
 
-def _as_bytes(body: bytes | str) -> bytes:
-    return body.encode("utf-8") if isinstance(body, str) else body
-
-
-def _digest(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def sign(secret: str, timestamp: int | str, body: bytes | str) -> str:
-    """The ``X-Dealflow-Signature`` value for ``body`` sent at ``timestamp``: ``"v1=<hex>"``.
-
-    ``body`` must be the exact bytes sent (a ``str`` is taken as UTF-8)."""
-    return f"{SCHEME}={_digest(secret, str(int(timestamp)), _as_bytes(body))}"
-
-
 def signed_headers(secret: str, body: bytes | str, *, timestamp: int | None = None) -> dict[str, str]:
     """Both headers for a request sent now (or at ``timestamp``), ready to merge into yours."""
     stamp = int(time.time()) if timestamp is None else int(timestamp)
-    return {
-        TIMESTAMP_HEADER: str(stamp),
-        SIGNATURE_HEADER: sign(secret, stamp, body),
-        "Content-Type": "application/json",
-    }
+    return {**signature_headers(secret, stamp, body), "Content-Type": "application/json"}
 
 
 class SignatureError(ValueError):
@@ -139,10 +121,10 @@ def verify(
     request body. Every candidate is compared in constant time (``hmac.compare_digest``)."""
     stamp = check_timestamp(timestamp, now=now, tolerance=tolerance)
     digests = parse_signature(signature)
-    raw = _as_bytes(body)
+    raw = as_bytes(body)
     matched = False
     for secret in parse_secrets(secrets):
-        expected = _digest(secret, str(stamp), raw).encode("ascii")
+        expected = hmac_digest(secret, str(stamp), raw).encode("ascii")
         for digest in digests:
             # No early exit: time spent does not depend on which secret or signature matched.
             matched |= hmac.compare_digest(expected, digest.encode("ascii"))

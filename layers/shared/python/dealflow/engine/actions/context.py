@@ -12,6 +12,8 @@ from dealflow.ports import (
     DealStore,
     EffectLedger,
     EnrollmentBook,
+    HttpSecrets,
+    HttpSender,
     Mailer,
     Notifier,
     RecordStore,
@@ -22,7 +24,12 @@ from dealflow.ports import (
 
 
 class ActionError(Exception):
-    """The automation itself is wrong (unknown user, missing stage…): retrying cannot help."""
+    """The automation itself is wrong (unknown user, missing stage…) or the other side refused it
+    for good: retrying cannot help. ``detail`` goes into the failed step (an HTTP try's delivery)."""
+
+    def __init__(self, message: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or {}
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,9 @@ class Services:
     run_link_base: str | None = None  # the API's address: a failure notice links to <base>/runs/<id>
     waiters: Waiters | None = None  # the registry of runs waiting for events (wait_for); None: nothing registers
     enrollments: EnrollmentBook | None = None  # read by test mode only: would an enrollment rule let it start?
+    http: HttpSender | None = None  # the http_request action's way out (address-checked)
+    http_secrets: HttpSecrets | None = None  # its secret headers and the tenant's signing secret
+    dry_run: bool = False  # test mode: an http_request shows what it would send and sends nothing
 
 
 @dataclass
@@ -55,6 +65,7 @@ class ActionContext:
     variables: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)  # id, url, automation, error (the last one handled)
     owner_id: str | None = None  # who last saved the automation
+    attempt: int = 1  # which try of the action's step this is
 
     @property
     def pipeline(self) -> Pipeline | None:

@@ -32,6 +32,13 @@ def coerce(name: str, value: Any, definition: FieldDefinition | None, tenant: Te
         raise ActionError(f"field '{name}': {exc}") from None
 
 
+def with_values(deal: Deal, values: dict[str, Any]) -> Deal:
+    """``deal`` with ``values`` (coerced) set: standard fields by name, the rest as custom fields."""
+    standard = {k: v for k, v in values.items() if k in _STANDARD_WRITABLE}
+    custom = {k: v for k, v in values.items() if k not in _STANDARD_WRITABLE}
+    return deal.model_copy(update={**standard, "fields": {**deal.fields, **custom}})
+
+
 def update_fields(action: UpdateFields, ctx: ActionContext) -> dict[str, Any]:
     variables = ctx.template_variables()
     values: dict[str, Any] = {}
@@ -41,12 +48,7 @@ def update_fields(action: UpdateFields, ctx: ActionContext) -> dict[str, Any]:
     if values.get("responsible_id") is not None and ctx.tenant.user(values["responsible_id"]) is None:
         raise ActionError(f"field 'responsible_id': unknown user '{values['responsible_id']}'")
 
-    def change(deal: Deal) -> Deal:
-        standard = {k: v for k, v in values.items() if k in _STANDARD_WRITABLE}
-        custom = {k: v for k, v in values.items() if k not in _STANDARD_WRITABLE}
-        return deal.model_copy(update={**standard, "fields": {**deal.fields, **custom}})
-
-    applied = _write(ctx, change)
+    applied = _write(ctx, lambda deal: with_values(deal, values))
     return {"values": {k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()}, "duplicate": not applied}
 
 
