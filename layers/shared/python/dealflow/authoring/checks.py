@@ -2,7 +2,8 @@
 its references resolve — a rule, tunnel or trigger names a pipeline and a stage that exist, a
 tunnel's target too, holding the same entity (deals or leads); a stage move stays in the rule's
 pipeline; conditions test standard or existing custom fields; messages go to users of the tenant;
-templates read existing fields and constants; a run fits in one durable execution
+templates read existing fields and constants; conditions' values are no templates and compare
+like with like (``dealflow.authoring.operands``); a run fits in one durable execution
 (``dealflow.authoring.budgets``: operations, waits).
 What an automation references is the domain's (``dealflow.engine.references``), what a template may
 do the template language's (``dealflow.language``); here each problem becomes a 422 naming the
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, WrapValidator
 
 from dealflow.authoring.budgets import budget_problems
+from dealflow.authoring.operands import operand_problems
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.field_values import BadFieldValue, field_value, field_values
 from dealflow.engine.references import Reference, broken, references_of, writes_of
@@ -77,6 +79,7 @@ def check_automation(automation: Automation, known: TenantAutomation) -> None:
                 field_value(definition, write.literal, known.tenant)
             except BadFieldValue as exc:
                 problems.add(f"{write.at}.value", str(exc))
+    problems.found += operand_problems(automation, known)
     problems.found += budget_problems(automation)
     problems.raise_any()
 

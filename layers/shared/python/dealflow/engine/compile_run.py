@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dealflow.engine.nodes import Act, Branch, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable, WaitFor
-from dealflow.language.conditions import CHANGE_OPERATORS
+from dealflow.language.conditions import CHANGE_OPERATORS, referenced_fields
 from dealflow.model import process as model
 from dealflow.model.automation import AllOf, AnyOf, Clause, Condition, Trigger
 from dealflow.model.catalog import Automation
@@ -61,7 +61,10 @@ def _process(process: BusinessProcess) -> RunPlan:
     defaults = {name: typed.value for name, typed in (process.parameters | process.variables).items()}
     entry = Check(step="check", failed="failed")
     reads = frozenset(
-        clause.field for clause in _clauses_of(process) if not clause.field.startswith(("var.", "const."))
+        name
+        for clause in _clauses_of(process)
+        for name in referenced_fields(clause)
+        if not name.startswith(("var.", "const."))
     )
     return RunPlan((entry, *_tree(process.nodes)), finish="finish", variables=defaults, reads=reads)
 

@@ -25,6 +25,7 @@ from dealflow.model import (
     AnyOf,
     BusinessProcess,
     Clause,
+    Condition,
     CopyToPipeline,
     FieldDefinition,
     FieldKind,
@@ -38,6 +39,7 @@ from dealflow.model import (
     Tunnel,
     UpdateFields,
 )
+from dealflow.model.automation import ConstOperand, FieldOperand
 from dealflow.model.catalog import Automation
 from dealflow.model.workflow import FieldStepWorkflow
 
@@ -156,6 +158,31 @@ def writes_of(automation: Automation) -> list[Write]:
     return found
 
 
+def _node_conditions(tree: list[Any], at: str) -> list[tuple[str, Condition]]:
+    found: list[tuple[str, Condition]] = []
+    for i, node in enumerate(tree):
+        here = f"{at}.{i}"
+        if node.kind == "action":
+            found += _node_conditions(node.fault, f"{here}.fault")
+        elif node.kind == "condition":
+            for j, branch in enumerate(node.branches):
+                found.append((f"{here}.branches.{j}.condition", branch.condition))
+                found += _node_conditions(branch.nodes, f"{here}.branches.{j}.nodes")
+            found += _node_conditions(node.otherwise, f"{here}.otherwise")
+        elif node.kind == "loop":
+            found.append((f"{here}.while", node.while_))
+            found += _node_conditions(node.nodes, f"{here}.nodes")
+    return found
+
+
+def conditions_at(automation: Automation) -> list[tuple[str, Condition]]:
+    """Every condition of ``automation`` with where its author wrote it (``condition``,
+    ``nodes.0.branches.1.condition``, ``nodes.2.while``)."""
+    if isinstance(automation, BusinessProcess):
+        return _node_conditions(automation.nodes, "nodes")
+    return [] if automation.condition is None else [("condition", automation.condition)]
+
+
 class _Collector:
     def __init__(self, writes: list[Write]) -> None:
         self.found: list[Reference] = []
@@ -177,6 +204,11 @@ class _Collector:
     def condition(self, at: str, condition: Any) -> None:
         if isinstance(condition, Clause):
             self.field(f"{at}.field", condition.field, condition.op)
+            operand = condition.operand
+            if isinstance(operand, ConstOperand):
+                self.add("constant", operand.const, f"{at}.value.const")
+            elif isinstance(operand, FieldOperand):
+                self.field(f"{at}.value.field", operand.field, condition.op)
         elif isinstance(condition, AllOf | AnyOf):
             key = "all" if isinstance(condition, AllOf) else "any"
             for i, inner in enumerate(getattr(condition, key)):

@@ -190,11 +190,39 @@ def _static_test(field: str, op: str, expected: Any) -> Test:
     return lambda new, old: test(new.get(field), expected)
 
 
+def _operand_test(field: str, op: str, key: str) -> Test:
+    """``_STATIC_TESTS[op]`` of one field against another value of the same view (a constant, a
+    variable, another field: ``key``), read on each check; both sides are normalised facts, so the
+    common case — two numbers — compares them as they are."""
+    test = _STATIC_TESTS[op]
+    if op in _ORDER:
+        compare = _ORDER[op]
+
+        def ordered(new: Facts, old: Facts | None) -> bool:
+            actual, expected = new.get(field), new.get(key)
+            if type(actual) is Decimal and type(expected) is Decimal:
+                return actual.is_finite() and expected.is_finite() and compare(actual, expected)
+            return test(actual, expected)
+
+        return ordered
+    if op in ("in", "not_in"):  # a list field: one value is enough to be among it
+        return lambda new, old: test(new.get(field), _listed(new.get(key)))
+    return lambda new, old: test(new.get(field), new.get(key))
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
 def _clause_test(clause: Clause) -> Test:
     field, op = clause.field, clause.op
-    expected = normalize(clause.value)
+    operand = clause.operand
+    key = None if operand is None else operand.key
     if op in _STATIC_TESTS:
-        return _static_test(field, op, expected)
+        if key is not None:
+            return _operand_test(field, op, key)
+        return _static_test(field, op, normalize(clause.value))
+    literal = normalize(clause.value) if key is None else None
 
     def changed(new: Facts, old: Facts | None) -> bool:
         now = new.get(field)
@@ -204,6 +232,8 @@ def _clause_test(clause: Clause) -> Test:
             return False
         if op == "changed":
             return True
+        # An operand is read as it is now: "changed to the target" is the target of the moment.
+        expected = literal if key is None else new.get(key)
         return same(before if op == "changed_from" else now, expected)
 
     return changed
@@ -263,9 +293,15 @@ def explain(condition: Condition | None, new: Facts, old: Facts | None, trace: T
     group = _group(condition)
     if group is None:
         clause = cast("Clause", condition)
-        field = clause.field
-        result = _clause_test(clause)(facts({field: new.get(field)}) or {}, facts(old))
+        field, operand = clause.field, clause.operand
+        read = {field: new.get(field)}
+        if operand is not None:
+            read[operand.key] = new.get(operand.key)
+        result = _clause_test(clause)(facts(read) or {}, facts(old))
         seen = {"field": field, "op": clause.op, "value": clause.value, "actual": new.get(field)}
+        if operand is not None:  # what the operand stood for when the clause was checked
+            seen["value"] = operand.model_dump()
+            seen["resolved"] = new.get(operand.key)
         if clause.op in CHANGE_OPERATORS:
             seen["before"] = None if old is None else old.get(field)
         trace.append({**seen, "result": result})
@@ -308,13 +344,26 @@ def reads_before(condition: Condition | None) -> bool:
 
 
 def referenced_fields(condition: Condition | None) -> set[str]:
-    """Every field a condition reads (for validation and broken-reference checks)."""
+    """Every field a condition reads (for validation and broken-reference checks), operands'
+    included (``const.<name>`` and ``var.<name>`` as conditions' views hold them)."""
     if condition is None:
         return set()
     group = _group(condition)
     if group is None:
-        return {cast("Clause", condition).field}
+        clause = cast("Clause", condition)
+        operand = clause.operand
+        return {clause.field} if operand is None else {clause.field, operand.key}
     return set().union(*(referenced_fields(c) for c in group[1]))
+
+
+def clauses(condition: Condition | None) -> list[Clause]:
+    """Every clause of a condition, in the order it is written."""
+    if condition is None:
+        return []
+    group = _group(condition)
+    if group is None:
+        return [cast("Clause", condition)]
+    return [clause for c in group[1] for clause in clauses(c)]
 
 
 __all__ = [
@@ -322,6 +371,7 @@ __all__ = [
     "Predicate",
     "Test",
     "as_numbers",
+    "clauses",
     "compile_condition",
     "compile_test",
     "explain",

@@ -57,6 +57,9 @@ def _traces(value: Any, readable: Callable[[str], bool]) -> Any:
     if not isinstance(value, dict):
         return value
     if "field" in value and "actual" in value:
+        operand = value.get("value")
+        if isinstance(operand, dict) and "field" in operand and not readable(str(operand["field"])):
+            value = {**value, "resolved": HIDDEN, "hidden": True}  # compared with a field it may not read
         if readable(str(value["field"])):
             return value
         return {**value, "actual": HIDDEN, **({"before": HIDDEN} if "before" in value else {}), "hidden": True}
