@@ -135,6 +135,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
     from dealflow.aws.adapters import EFFECT_CLIENT_CONFIG, SesMailer, SnsNotifier
     from dealflow.engine.actions import Services
     from dealflow.engine.signals import counted_services
+    from dealflow.store.assignments import AssignmentTurns
     from dealflow.store.deals import DealStore
     from dealflow.store.ledger import EffectLedger
     from dealflow.store.records import RecordStore
@@ -142,10 +143,11 @@ def runner_services(counted: Metrics | None = None) -> Services:
     from dealflow.store.runs import RunLog
 
     t, s = tables(), settings()
+    deals = DealStore(t.deals, t.automation)
     services = Services(
         automation=automation_store(),
         runs=RunLog(t.automation),
-        deals=DealStore(t.deals, t.automation),
+        deals=deals,
         ledger=EffectLedger(t.automation),
         records=RecordStore(t.automation),
         mailer=SesMailer(boto3.client("sesv2", config=EFFECT_CLIENT_CONFIG)),
@@ -155,6 +157,8 @@ def runner_services(counted: Metrics | None = None) -> Services:
             SqsRunDeadLetter(boto3.client("sqs"), s.run_log_dead_letter_queue) if s.run_log_dead_letter_queue else None
         ),
         run_link_base=s.run_link_base,
+        turns=AssignmentTurns(t.automation),
+        workloads=deals,
     )
     return counted_services(services, counted) if counted is not None else services
 

@@ -25,7 +25,7 @@ from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep,
 from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Automation
 from dealflow.model.failures import RetryPolicy
-from dealflow.ports import AutomationSource, DealNotFound, DealStore, record_id
+from dealflow.ports import AssignmentTurns, AutomationSource, DealNotFound, DealStore, record_id
 
 T = TypeVar("T")
 
@@ -189,6 +189,20 @@ class ReadOnlyAutomation:
         return None
 
 
+class PeekTurns:
+    """The assign action's turns as they stand: a test run takes none, so it shows who the next
+    real assignment would go to without moving anyone's turn."""
+
+    def __init__(self, real: AssignmentTurns | None) -> None:
+        self._real = real
+
+    def take(self, tenant_id: str, pool: str, effect_key: str) -> int:
+        return self._real.peek(tenant_id, pool) if self._real is not None else 1
+
+    def peek(self, tenant_id: str, pool: str) -> int:
+        return self.take(tenant_id, pool, "")
+
+
 def _as_entered(deal: Deal, automation: Automation) -> Deal:
     """A rule or tunnel is tested as if the deal had just entered its stage."""
     if isinstance(automation, BusinessProcess) or automation.kind == "trigger":
@@ -209,6 +223,7 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         records=DryRunRecords(),
         mailer=outbox,
         notifier=outbox,
+        turns=PeekTurns(services.turns),
     )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
     entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
@@ -236,14 +251,23 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         finished_at=clock.now_iso(),
     )
     # Delays were noted, not waited: say so where each one stands in the run.
-    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if _waited(s) else s for s in record.steps]]
+    steps = [entry, *[_would(s) for s in record.steps]]
     stored = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
     services.runs.write(stored)
     return stored
 
 
-def _waited(step: RunStep) -> bool:
-    return step.kind == "wait" and step.outcome == "waited"
+def _would(step: RunStep) -> RunStep:
+    """A step as test mode tells it: a wait noted (``would wait until Mon 2026-03-30 09:00
+    Europe/Warsaw`` when it counts working time), an assignment made on paper."""
+    if step.kind == "wait" and step.outcome == "waited":
+        until = step.detail.get("until")
+        detail = {**step.detail, "would": f"would wait until {until}"} if until else step.detail
+        return step.model_copy(update={"outcome": "would wait", "detail": detail})
+    if step.kind == "action" and "assigned_to" in step.detail:
+        who = f"{step.detail.get('name')} ({step.detail['assigned_to']})"
+        return step.model_copy(update={"detail": {**step.detail, "would": f"would assign to {who}"}})
+    return step
 
 
 def _entry_condition(automation: Automation, deal: Deal, tenant_values: dict[str, Any]) -> RunStep:

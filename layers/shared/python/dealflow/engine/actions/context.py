@@ -8,6 +8,7 @@ from typing import Any
 from dealflow.engine.changes import flat
 from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, Recipients, Tenant
 from dealflow.ports import (
+    AssignmentTurns,
     AutomationSource,
     DealStore,
     EffectLedger,
@@ -16,6 +17,7 @@ from dealflow.ports import (
     RecordStore,
     RunDeadLetter,
     RunLog,
+    Workloads,
 )
 
 
@@ -37,6 +39,8 @@ class Services:
     sender: str | None = None
     run_dead_letter: RunDeadLetter | None = None  # where run records the run log refused go
     run_link_base: str | None = None  # the API's address: a failure notice links to <base>/runs/<id>
+    turns: AssignmentTurns | None = None  # the assign action's round-robin counters
+    workloads: Workloads | None = None  # open deals per user, for least-loaded assignment
 
 
 @dataclass
