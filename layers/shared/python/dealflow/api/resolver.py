@@ -22,6 +22,7 @@ from pydantic.json_schema import models_json_schema
 from dealflow.api import (
     automation,
     automation_moves,
+    calendars,
     cancellations,
     deal_lists,
     deals,
@@ -323,6 +324,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         cancellations,
         run_actions,
         transfer,
+        calendars,
     ):
         app.include_router(module.router(deps))
     app.use(middlewares=[check_path, refuse_unknown_query])
