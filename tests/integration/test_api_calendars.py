@@ -117,5 +117,6 @@ def test_a_deleted_user_in_an_assign_action_is_a_warning(stack: MotoStack) -> No
     tenant = stack.automation.get_tenant(TENANT)
     stack.put_tenant(tenant.model_copy(update={"users": [u for u in tenant.users if u.id != "u-pm"]}))
     status, body = stack.api("GET", "/warnings", claims=ADMIN)
+    assert status == 200
     [route] = [i for i in body["items"] if i["automation_id"] == "route"]
     assert route["warnings"] == ["user 'u-pm' no longer exists (actions.0.users.1)"]
