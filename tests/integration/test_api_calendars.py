@@ -120,3 +120,30 @@ def test_a_deleted_user_in_an_assign_action_is_a_warning(stack: MotoStack) -> No
     assert status == 200
     [route] = [i for i in body["items"] if i["automation_id"] == "route"]
     assert route["warnings"] == ["user 'u-pm' no longer exists (actions.0.users.1)"]
+
+
+def test_the_calendar_travels_with_the_export_and_an_import_sets_or_removes_it(stack: MotoStack) -> None:
+    stack.api("PUT", "/calendar", OFFICE, claims=ADMIN)
+    held = {**NOTE, "within_working_hours": "tenant"}
+    stack.api("PUT", "/automation/route", _rule(held, delay={"working_days": 1}), claims=ADMIN)
+    status, document = stack.api("GET", "/export", claims=ADMIN)
+    assert status == 200 and document["calendar"] == OFFICE
+    route = next(a for a in document["automation"] if a["id"] == "route")
+    assert route["delay"] == {"days": 0, "hours": 0, "minutes": 0, "working_days": 1}
+
+    status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "true"})
+    assert status == 200 and {"kind": "calendar", "id": "calendar", "change": "unchanged"} in body["changes"]
+
+    without = {k: v for k, v in document.items() if k != "calendar"}
+    status, body = stack.api("POST", "/import", without, claims=ADMIN, query={"dry_run": "false"})
+    assert status == 422  # the rule counts working time: the document must bring a calendar
+    assert "automation.route.delay.working_days" in {p["field"] for p in body["problems"]}
+
+    kept = {**without, "automation": [a for a in document["automation"] if a["id"] != "route"]}
+    status, body = stack.api("POST", "/import", kept, claims=ADMIN, query={"dry_run": "false"})
+    assert status == 200 and {"kind": "calendar", "id": "calendar", "change": "delete"} in body["changes"]
+    assert stack.api("GET", "/calendar", claims=ADMIN)[0] == 404
+
+    status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})
+    assert status == 200 and {"kind": "calendar", "id": "calendar", "change": "create"} in body["changes"]
+    assert stack.api("GET", "/calendar", claims=ADMIN) == (200, OFFICE)
