@@ -167,3 +167,14 @@ def test_each_circle_is_reported_once_and_separate_circles_apart() -> None:
 
     assert [loop.members for loop in loops] == [["r1", "r2", "r3"], ["x-lost", "x-won"]]
     assert loop_through([*pair, r4, *three], "r4").members == ["r4", "r2"]  # the shortest way round
+
+
+def test_an_assignment_that_starts_a_trigger_on_the_responsible_user_back_into_its_stage_is_a_loop() -> None:
+    assigner = a_rule("assigner", {"kind": "assign", "users": ["u-anna", "u-piotr"]}, stage_id="proposal")
+    reassigned = _field_trigger("reassigned", "responsible_id", stage_id="new")
+    mover = _mover("mover", "new", "proposal")
+
+    [loop] = find_loops([assigner, reassigned, mover])
+
+    assert loop.members == ["assigner", "reassigned", "mover"]
+    assert "assigner sets field 'responsible_id' in sales, which starts reassigned" in loop.reason

@@ -461,3 +461,23 @@ class AutomationWriter(Protocol):
         transaction with the tenant's automation-version bump; at most ``MAX_WRITES``. Each put is
         kept as a version with ``note`` (who, why)."""
         ...
+
+
+class AssignmentTurns(Protocol):
+    """The ``assign`` action's turn counters: one per pool, shared by every run of the tenant."""
+
+    def take(self, tenant_id: str, pool: str, effect_key: str) -> int:
+        """The pool's next turn (1, 2, 3, …), taken once per ``effect_key``: a retried step gets
+        back the turn it took, and no two effects ever get the same turn."""
+        ...
+
+    def peek(self, tenant_id: str, pool: str) -> int:
+        """The turn ``take`` would give next (test mode takes none)."""
+        ...
+
+
+class Workloads(Protocol):
+    def open_deals(self, tenant_id: str, user_ids: Sequence[str], closed: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """How many open deals each of ``user_ids`` is responsible for; ``closed`` are the
+        (pipeline, stage) pairs whose deals are finished (won or lost)."""
+        ...

@@ -138,6 +138,7 @@ def runner_services(counted: Metrics | None = None) -> Services:
     from dealflow.aws.outbound_http import GuardedHttp
     from dealflow.engine.actions import Services
     from dealflow.engine.signals import counted_services
+    from dealflow.store.assignments import AssignmentTurns
     from dealflow.store.deals import DealStore
     from dealflow.store.enrollments import EnrollmentStore
     from dealflow.store.ledger import EffectLedger
@@ -147,10 +148,11 @@ def runner_services(counted: Metrics | None = None) -> Services:
     from dealflow.store.waiters import WaiterRegistry
 
     t, s = tables(), settings()
+    deals = DealStore(t.deals, t.automation)
     services = Services(
         automation=automation_store(),
         runs=RunLog(t.automation),
-        deals=DealStore(t.deals, t.automation),
+        deals=deals,
         ledger=EffectLedger(t.automation),
         records=RecordStore(t.automation),
         mailer=SesMailer(boto3.client("sesv2", config=EFFECT_CLIENT_CONFIG)),
@@ -165,6 +167,8 @@ def runner_services(counted: Metrics | None = None) -> Services:
         http=GuardedHttp(allow_loopback=bool(s.http_allow_loopback)),
         # Its SSM client is built with the first http_request that needs a secret.
         http_secrets=Deferred(partial(http_secrets, s.webhook_secret_prefix)).proxy(),
+        turns=AssignmentTurns(t.automation),
+        workloads=deals,
     )
     return counted_services(services, counted) if counted is not None else services
 

@@ -39,6 +39,8 @@ ADMIN_RESOURCES = (
     "/field-step-workflows",
     "/export",
     "/import",
+    "/calendar",
+    "/users",
 )
 # Only administrators read these either: the export holds the whole automation, constants included.
 ADMIN_READS = frozenset({"/export"})

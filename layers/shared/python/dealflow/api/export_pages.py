@@ -74,6 +74,7 @@ def export_page(
     page = {**document, "automation": []}
     if start > 0:  # later pages: the automation only
         page |= {"pipelines": [], "fields": [], "field_step_workflows": [], "constants": {}}
+        page.pop("calendar", None)
     # Room for the token and the list's separators, then whole items while they fit.
     room = budget - escaped_size(render(page)) - 512
     end = start

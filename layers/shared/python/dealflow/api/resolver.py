@@ -22,6 +22,7 @@ from pydantic.json_schema import models_json_schema
 from dealflow.api import (
     automation,
     automation_moves,
+    calendars,
     cancellations,
     console,
     deal_lists,
@@ -331,6 +332,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         versions,
         drafts,
         saved_tests,
+        calendars,
     ):
         app.include_router(module.router(deps))
     app.use(middlewares=[check_path, refuse_unknown_query])

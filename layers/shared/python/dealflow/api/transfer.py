@@ -71,8 +71,8 @@ def router(deps: DepsProvider) -> Router:
         "/export",
         tags=["transfer"],
         summary="The tenant's automation as one document (administrators)",
-        description="Pipelines, custom fields, automation of every kind and constants, without versions "
-        "or tenant ids, in a fixed order: importing it changes nothing. A document larger than one "
+        description="Pipelines, custom fields, automation of every kind, constants and the working calendar, "
+        "without versions or tenant ids, in a fixed order: importing it changes nothing. A document larger than one "
         "response (Lambda answers with at most 6 MB) comes in pages of whole automation items, each "
         "but the last with `next_token`: the first page holds every other section, later pages only "
         "`automation`; concatenate the pages' lists to get the document. A change to the automation "
@@ -131,6 +131,9 @@ def router(deps: DepsProvider) -> Router:
         )
         changes, listing, constants_change = import_changes(document, tenant)
         if not dry_run:
+            calendar_change = document.calendar != tenant.tenant.calendar
+            if calendar_change and document.calendar is not None:  # before the automation that counts on it
+                d.automation.set_calendar(who.tenant_id, document.calendar)
             write_changes(
                 d.automation,
                 who.tenant_id,
@@ -139,6 +142,8 @@ def router(deps: DepsProvider) -> Router:
                 constants=document.constants if constants_change else None,
                 note=note_of(who, message or "import"),
             )
+            if calendar_change and document.calendar is None:  # after the automation that counted on it
+                d.automation.set_calendar(who.tenant_id, None)
             stopped = _stopped(changes, tenant)
             for how in ("deleted", "switched off"):  # one cancellation job per reason
                 ids = [automation_id for automation_id, what in stopped if what == how]

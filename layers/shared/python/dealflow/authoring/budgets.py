@@ -173,8 +173,10 @@ def _field(at: str, position: str) -> str:
     return f"{at}.{position.removeprefix('n')}"
 
 
-def _fixed_wait(delay: DelaySpec) -> int:
-    return delay.seconds if delay.relative_to_field is None else 0
+def _fixed_wait(delay: DelaySpec | None) -> int:
+    """A delay's fixed part: none for a hold, a date-relative or a working-time delay (known only
+    when the run works it out; the 366-day cap then fails the run with the reason)."""
+    return delay.seconds if delay is not None and delay.relative_to_field is None else 0
 
 
 def _advice(budget: Budget, measure: str, limit: int, fallback: str, otherwise: str) -> tuple[str, str]:

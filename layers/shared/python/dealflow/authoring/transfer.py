@@ -24,6 +24,7 @@ from dealflow.engine.compiled import AutomationIndex, TenantAutomation
 from dealflow.http_errors import Invalid, problems_from
 from dealflow.model import FieldDefinition, Pipeline
 from dealflow.model.base import Model
+from dealflow.model.calendar import Calendar
 from dealflow.model.catalog import Automation
 from dealflow.model.tenant import TypedValue, TypedValues
 from dealflow.model.workflow import FieldStepWorkflow
@@ -44,6 +45,7 @@ class Document(Model):
     automation: list[Automation] = Field(default_factory=list)
     field_step_workflows: list[FieldStepWorkflow] = Field(default_factory=list)
     constants: TypedValues
+    calendar: Calendar | None = None  # the tenant's working calendar; absent: none
 
 
 class _Shape(Model):
@@ -55,10 +57,11 @@ class _Shape(Model):
     automation: list[dict[str, Any]] = Field(default_factory=list)
     field_step_workflows: list[dict[str, Any]] = Field(default_factory=list)
     constants: dict[str, Any] = Field(default_factory=dict)
+    calendar: dict[str, Any] | None = None
 
 
 class Change(Model):
-    kind: str = Field(description="pipeline, field, constant, or the automation's kind")
+    kind: str = Field(description="pipeline, field, constant, calendar, or the automation's kind")
     id: str
     change: ImportAction
 
@@ -99,6 +102,8 @@ def export_document(known: TenantAutomation) -> dict[str, Any]:
         "automation": [_dump(a) for a in sorted(known.by_id.values(), key=lambda a: (a.id, a.kind))],
         "field_step_workflows": [_dump(known.workflows[k]) for k in sorted(known.workflows)],
         "constants": _constants(known.tenant.constants),
+        # Only when set: a tenant without one exports the document it did before calendars.
+        **({"calendar": _dump(known.tenant.calendar)} if known.tenant.calendar is not None else {}),
     }
 
 
@@ -143,6 +148,12 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     for name, typed in constants.items():
         if typed.type == "user" and typed.value is not None and known.tenant.user(str(typed.value)) is None:
             problems.append({"field": f"constants.{name}.value", "problem": f"no user '{typed.value}' in this tenant"})
+    calendar: Calendar | None = None
+    if shape.calendar is not None:
+        try:
+            calendar = Calendar.model_validate(shape.calendar)
+        except ValidationError as exc:
+            problems += problems_from(exc, "calendar")
     for pipeline in pipelines:
         stored = known.pipelines.get(pipeline.id)
         if stored is not None and stored.entity != pipeline.entity:
@@ -153,7 +164,7 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
                 }
             )
     as_if = TenantAutomation(
-        tenant=known.tenant.model_copy(update={"constants": constants}),
+        tenant=known.tenant.model_copy(update={"constants": constants, "calendar": calendar}),
         pipelines={p.id: p for p in pipelines},
         fields={f.code: f for f in fields},
         index=AutomationIndex([]),
@@ -169,7 +180,12 @@ def validate_document(body: Any, known: TenantAutomation) -> Document:
     if problems:
         raise Invalid(problems)
     return Document(
-        pipelines=pipelines, fields=fields, automation=automation, field_step_workflows=workflows, constants=constants
+        pipelines=pipelines,
+        fields=fields,
+        automation=automation,
+        field_step_workflows=workflows,
+        constants=constants,
+        calendar=calendar,
     )
 
 
@@ -246,4 +262,7 @@ def import_changes(document: Document, known: TenantAutomation) -> tuple[Changes
     stored, wanted = _constants(known.tenant.constants), _constants(document.constants)
     for name in sorted(stored.keys() | wanted.keys()):
         listing.append(Change(kind="constant", id=name, change=_action(stored.get(name), wanted.get(name))))
+    had, has = known.tenant.calendar, document.calendar
+    if had is not None or has is not None:
+        listing.append(Change(kind="calendar", id="calendar", change=_action(had, has)))
     return changes, listing, stored != wanted

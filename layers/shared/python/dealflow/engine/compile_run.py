@@ -12,11 +12,13 @@ run handles after the engine gave up on the step is recorded by ``n0-send_email-
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from dealflow.engine.nodes import Act, Branch, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable, WaitFor
 from dealflow.language.conditions import CHANGE_OPERATORS, referenced_fields
 from dealflow.model import process as model
 from dealflow.model.automation import AllOf, AnyOf, Clause, Condition, Trigger
+from dealflow.model.calendar import CalendarOf
 from dealflow.model.catalog import Automation
 from dealflow.model.process import BusinessProcess
 
@@ -34,27 +36,37 @@ def _rule(automation: Automation) -> RunPlan:
     if automation.delay is not None:
         nodes.append(Delay(at="delay", delay=automation.delay, wait="delay", failed="failed"))
     trigger = isinstance(automation, Trigger)
-    nodes.append(
-        Check(
-            step="check",
-            failed="failed",
-            stage=None if trigger else (automation.pipeline_id, automation.stage_id),
-            condition=automation.condition,
-            trigger_pipeline_id=automation.pipeline_id if trigger else None,
-        )
+    check = Check(
+        step="check",
+        failed="failed",
+        stage=None if trigger else (automation.pipeline_id, automation.stage_id),
+        condition=automation.condition,
+        trigger_pipeline_id=automation.pipeline_id if trigger else None,
     )
+    nodes.append(check)
     actions = automation.effective_actions
-    nodes.extend(
-        Act(
-            at=f"action-{index + 1}-{action.kind}",
-            action=action,
-            key=str(index),
-            failed="failed",
-            closes_run=index == len(actions) - 1,
+    for index, action in enumerate(actions):
+        if action.within_working_hours is not None:
+            at = f"action-{index + 1}"
+            nodes.append(_hold(at, action.within_working_hours, "failed"))
+            # After the hold, the rule must still apply, as after its delay.
+            nodes.append(replace(check, step=f"{at}-check", only_after_wait=True))
+        nodes.append(
+            Act(
+                at=f"action-{index + 1}-{action.kind}",
+                action=action,
+                key=str(index),
+                failed="failed",
+                closes_run=index == len(actions) - 1,
+            )
         )
-        for index, action in enumerate(actions)
-    )
     return RunPlan(tuple(nodes))
+
+
+def _hold(at: str, calendar: CalendarOf, failed: str) -> Delay:
+    """An action held until working time opens: a wait planned in its own step (``<at>-hold-plan``),
+    none when working time is open, then the check after a wait (``<at>-check``)."""
+    return Delay(f"{at}-hold", None, wait=f"{at}-hold", failed=failed, plan=f"{at}-hold-plan", hold=calendar)
 
 
 def _process(process: BusinessProcess) -> RunPlan:
@@ -129,6 +141,9 @@ def _tree(nodes: Sequence[model.Node]) -> tuple[Node, ...]:
         at = f"n{position}"
         failed = f"{at}-failed"
         if isinstance(node, model.ActionNode):
+            if node.action.within_working_hours is not None:
+                compiled.append(_hold(at, node.action.within_working_hours, failed))
+                compiled.append(Check(step=f"{at}-hold-check", failed=failed, only_after_wait=True))
             fault = _tree(node.fault)
             act = Act(f"{at}-{node.action.kind}", node.action, key=at, failed=failed, name=node.name, fault=fault)
             compiled.append(act)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dealflow.engine.working_time import WorkingTime, WorkingTimeError
 from dealflow.limits import MAX_WAIT_SECONDS
 from dealflow.model import Deal
 from dealflow.model.automation import Delay
@@ -33,6 +34,21 @@ def wake_moment(delay: Delay, item: Deal, now: datetime) -> datetime:
         raise DelayError(f"the deal's field '{delay.relative_to_field}' is not a date: {raw!r}") from None
     anchor = anchor if anchor.tzinfo else anchor.replace(tzinfo=UTC)
     return _within_cap(anchor + timedelta(seconds=delay.seconds), now)
+
+
+def working_wake(delay: Delay | None, working: WorkingTime, now: datetime) -> datetime:
+    """When a working-time delay ends, or (``delay`` None: an action held until working hours)
+    when working time next opens: ``now`` itself when it is open."""
+    try:
+        if delay is None:
+            moment = working.next_open(now)
+        elif delay.working_days:
+            moment = working.after_days(now, delay.working_days)
+        else:
+            moment = working.after_hours(now, delay.working_hours * 3600)
+    except WorkingTimeError as exc:
+        raise DelayError(str(exc)) from None
+    return _within_cap(moment, now)
 
 
 def seconds_until(moment: datetime, now: datetime) -> int:

@@ -125,6 +125,8 @@ class Walker(RunSteps):
         if loaded["wait_seconds"]:
             self.book.wake_at = loaded["wake_at"]
         self.leading = {"seconds": loaded["wait_seconds"], "wake_at": loaded["wake_at"]}
+        if "until" in loaded:
+            self.leading["until"] = loaded["until"]
         self.checked_at_start = loaded.get("check")
         self.snapshot = Snapshot(kept["snapshot"])
         self.constants = self.snapshot.tenant.values("constants")
@@ -280,9 +282,10 @@ class Walker(RunSteps):
             self.book.wake_at = wake_at
             self.durable.wait(prefix + node.wait, seconds)
             self.waited = True
-        self.book.steps.append(
-            RunStep(name=name, kind="wait", outcome="waited", at=wake_at, detail={"seconds": seconds})
-        )
+        detail: dict[str, Any] = {"seconds": seconds}
+        if "until" in wait:  # working time: when, as the calendar's people read it
+            detail["until"] = wait["until"]
+        self.book.steps.append(RunStep(name=name, kind="wait", outcome="waited", at=wake_at, detail=detail))
 
     def _act(self, node: Act, prefix: str) -> None:
         name = label(node, prefix)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from dealflow.model.automation import Action, Condition
 from dealflow.model.automation import Delay as DelaySpec
+from dealflow.model.calendar import CalendarOf
 
 StepKind = Literal["condition", "wait", "action", "check"]
 
@@ -48,15 +49,17 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Delay:
-    """Wait a fixed time, or until a moment relative to a date field of the item."""
+    """Wait a fixed time, until a moment relative to a date field of the item, for working time;
+    or (``delay`` None, ``hold`` set) until working time opens on the ``hold`` calendar."""
 
     kind: ClassVar[StepKind] = "wait"
     at: str
-    delay: DelaySpec
+    delay: DelaySpec | None
     wait: str
     failed: str
     plan: str | None = None  # the step that works out the wait; None: the run's start step does (a leading delay)
     name: str | None = None
+    hold: CalendarOf | None = None  # an action held until working hours: whose
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from dealflow.model import (
     Action,
     AllOf,
     AnyOf,
+    Assign,
     BusinessProcess,
     Clause,
     Condition,
@@ -33,6 +34,7 @@ from dealflow.model import (
     MoveToPipeline,
     MoveToStage,
     Pipeline,
+    Role,
     Rule,
     Tenant,
     Trigger,
@@ -46,10 +48,10 @@ from dealflow.model.workflow import FieldStepWorkflow
 if TYPE_CHECKING:  # compiled.py builds on this module
     from dealflow.engine.compiled import TenantAutomation
 
-RefKind = Literal["pipeline", "stage", "field", "user", "constant"]
-# Users and constants live on the tenant item and change without an automation-version bump, so
-# references to them are re-checked against each freshly read tenant.
-TENANT_KINDS = frozenset({"user", "constant"})
+RefKind = Literal["pipeline", "stage", "field", "user", "constant", "role", "calendar"]
+# Users, roles, constants and the calendar live on the tenant and change without an
+# automation-version bump, so references to them are re-checked against each freshly read tenant.
+TENANT_KINDS = frozenset({"user", "constant", "role", "calendar"})
 _ORDERED_OPS = frozenset({"gt", "gte", "lt", "lte"})
 _ORDERED_KINDS = frozenset({FieldKind.NUMBER, FieldKind.DATE})
 # Names that always resolve: the deal's own fields, and the deal (or its custom fields) as a whole.
@@ -80,6 +82,8 @@ class Broken:
             "field": f"field '{ref.name}' no longer exists",
             "user": f"user '{ref.name}' no longer exists",
             "constant": f"constant '{ref.name}' no longer exists",
+            "role": f"role '{ref.name}' has no users any more",
+            "calendar": "the tenant's working calendar no longer exists",
         }[ref.kind]
         if ref.kind == "field" and not self.problem.startswith("no field"):
             what = self.problem
@@ -120,6 +124,8 @@ def action_writes(action: Action, pipeline_id: str | None, at: str) -> list[Writ
             for where, t in targets
             if t.field is not None
         ]
+    if isinstance(action, Assign):
+        return [Write("field", pipeline_id, "responsible_id", f"{at}.{'role' if action.role else 'users'}", at)]
     return []
 
 
@@ -225,6 +231,8 @@ class _Collector:
     def delay(self, at: str, delay: Any) -> None:
         if delay is not None and delay.relative_to_field:
             self.field(f"{at}.relative_to_field", delay.relative_to_field, "date")
+        if delay is not None and delay.in_working_time:
+            self.add("calendar", "tenant", f"{at}.{'working_days' if delay.working_days else 'working_hours'}")
 
     def place(self, at: str, pipeline_id: str | None, stage_id: str) -> None:
         if pipeline_id is not None:
@@ -250,6 +258,13 @@ class _Collector:
                 self.add("user", getattr(action, key), f"{at}.{key}")
         for i, user_id in enumerate(getattr(action, "members", None) or []):
             self.add("user", user_id, f"{at}.members.{i}")
+        if isinstance(action, Assign):
+            for i, user_id in enumerate(action.users):
+                self.add("user", user_id, f"{at}.users.{i}")
+            if action.role is not None:
+                self.add("role", action.role, f"{at}.role")
+        if getattr(action, "within_working_hours", None) is not None:
+            self.add("calendar", "tenant", f"{at}.within_working_hours")
         self.texts(at, action)
         self.written(at)
 
@@ -328,6 +343,14 @@ def _field_problem(ref: Reference, fields: Mapping[str, FieldDefinition]) -> str
     return None
 
 
+def _role_problem(role: str, tenant: Tenant) -> str | None:
+    if role not in {r.value for r in Role}:
+        return f"no role '{role}' (roles: {', '.join(r.value for r in Role)})"
+    if not any(u.role.value == role for u in tenant.users):
+        return f"no user has role '{role}' in this tenant"
+    return None
+
+
 def broken(
     refs: Iterable[Reference],
     pipelines: Mapping[str, Pipeline] | None = None,
@@ -352,6 +375,10 @@ def broken(
             problem = f"no user '{ref.name}' in this tenant"
         elif ref.kind == "constant" and tenant is not None and ref.name not in tenant.constants:
             problem = f"no constant '{ref.name}' in this tenant"
+        elif ref.kind == "role" and tenant is not None:
+            problem = _role_problem(ref.name, tenant)
+        elif ref.kind == "calendar" and tenant is not None and tenant.calendar is None:
+            problem = "the tenant has no working calendar (set one with PUT /calendar)"
         if problem is not None:
             found.append(Broken(ref, problem))
     return found

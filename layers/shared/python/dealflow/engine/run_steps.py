@@ -13,11 +13,12 @@ from typing import Any
 from dealflow import clock
 from dealflow.engine.actions import ActionContext, ActionError, Services, perform
 from dealflow.engine.attempts import delivered, earlier_errors, note_failed_try, tries
+from dealflow.engine.calendars import NoCalendar, local_label, working_time_for
 from dealflow.engine.changes import flat, tenant_facts
 from dealflow.engine.checkpoints import from_json, packed, to_json
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.compiled import MAX_DEPTH
-from dealflow.engine.delays import DelayError, seconds_until, wake_moment
+from dealflow.engine.delays import DelayError, seconds_until, wake_moment, working_wake
 from dealflow.engine.goals import ending
 from dealflow.engine.nodes import Act, Check, Delay, Node, RunPlan, SetVariable, StepKind, WaitFor
 from dealflow.engine.run_record import RunBook, bounded, stamp
@@ -126,6 +127,8 @@ class RunSteps:
             if "failed" in planned_wait:
                 return {"started_at": self.book.started_at, **planned_wait}
             started |= {"wait_seconds": planned_wait["seconds"], "wake_at": planned_wait["wake_at"]}
+            if "until" in planned_wait:
+                started["until"] = planned_wait["until"]
             self.book.wake_at = planned_wait["wake_at"] if planned_wait["seconds"] else None
         self.book.write("waiting" if started["wait_seconds"] else "running")
         compiled = self.services.automation.load(self.request.tenant_id)
@@ -160,11 +163,20 @@ class RunSteps:
         now = clock.now()
         if item is None:  # nothing to wait for: the check after it ends the run, saying why
             return {"seconds": 0, "wake_at": stamp(now)}
+        until: str | None = None
         try:
-            wake = wake_moment(node.delay, item, now)
-        except DelayError as exc:
+            if node.hold is not None or (node.delay is not None and node.delay.in_working_time):
+                which = node.hold or (node.delay.calendar if node.delay else None)
+                working = working_time_for(self.services.automation.load(item.tenant_id).tenant, which, item)
+                wake = working_wake(node.delay, working, now)
+                until = local_label(wake, working)
+            else:
+                assert node.delay is not None
+                wake = wake_moment(node.delay, item, now)
+        except (DelayError, NoCalendar) as exc:
             return {"failed": str(exc), "step": self.book.fail(name, "wait", str(exc)).model_dump(mode="json")}
-        return {"seconds": seconds_until(wake, now), "wake_at": stamp(wake)}
+        planned: dict[str, Any] = {"seconds": seconds_until(wake, now), "wake_at": stamp(wake)}
+        return planned | ({"until": until} if until else {})
 
     def _plan_step(self, node: Delay, name: str) -> dict[str, Any]:
         item = self._item_now()

@@ -27,7 +27,7 @@ from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Automation
 from dealflow.model.failures import RetryPolicy
 from dealflow.model.run import RunStatus
-from dealflow.ports import AutomationSource, DealNotFound, DealStore, record_id
+from dealflow.ports import AssignmentTurns, AutomationSource, DealNotFound, DealStore, record_id
 
 T = TypeVar("T")
 
@@ -214,6 +214,20 @@ class ReadOnlyAutomation:
         return None
 
 
+class PeekTurns:
+    """The assign action's turns as they stand: a test run takes none, so it shows who the next
+    real assignment would go to without moving anyone's turn."""
+
+    def __init__(self, real: AssignmentTurns | None) -> None:
+        self._real = real
+
+    def take(self, tenant_id: str, pool: str, effect_key: str) -> int:
+        return self._real.peek(tenant_id, pool) if self._real is not None else 1
+
+    def peek(self, tenant_id: str, pool: str) -> int:
+        return self.take(tenant_id, pool, "")
+
+
 def _as_entered(deal: Deal, automation: Automation) -> Deal:
     """A rule or tunnel is tested as if the deal had just entered its stage."""
     if isinstance(automation, BusinessProcess) or automation.kind == "trigger":
@@ -251,6 +265,7 @@ def dry_run(
         notifier=outbox,
         waiters=None,
         dry_run=True,  # an http_request shows the request it would send
+        turns=PeekTurns(services.turns),
     )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
     entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
@@ -315,17 +330,23 @@ def _enrollment(automation: Automation, deal: Deal, services: Services) -> RunSt
 
 
 def _as_tested(step: RunStep) -> RunStep:
-    """A step as test mode shows it: a wait would have waited (a wait_for: for what, up to how
-    long, and which branch the test took); an http_request would have sent its request."""
+    """A step as test mode tells it: a wait noted (``would wait until Mon 2026-03-30 09:00
+    Europe/Warsaw`` when it counts working time; a wait_for: for what, up to how long, and which
+    branch the test took), a request not sent, an assignment made on paper."""
     if _waited(step):
         detail = step.detail
         if "waiting_for" in detail:
             detail = {k: v for k, v in detail.items() if k != "event"}
             detail["then"] = "received (test mode counts the event as come, with no data)"
             detail["summary"] = f"would wait for {detail['waiting_for']} up to {detail['timeout']}"
+        elif until := detail.get("until"):
+            detail = {**detail, "would": f"would wait until {until}"}
         return step.model_copy(update={"outcome": "would wait", "detail": detail})
     if step.kind == "action" and step.detail.get("would_send"):
         return step.model_copy(update={"outcome": "would send"})
+    if step.kind == "action" and "assigned_to" in step.detail:
+        who = f"{step.detail.get('name')} ({step.detail['assigned_to']})"
+        return step.model_copy(update={"detail": {**step.detail, "would": f"would assign to {who}"}})
     return step
 
 

@@ -22,7 +22,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Self
@@ -115,6 +115,7 @@ class MotoStack(AutomationTools, HttpTools):
         sender: str = "automation@dealflow.example",
         quiet: bool = True,
         attach: bool = False,
+        start: datetime | None = None,
     ) -> None:
         if attach and endpoint is None:
             raise ValueError("attach needs the endpoint of a provisioned moto server")
@@ -125,7 +126,7 @@ class MotoStack(AutomationTools, HttpTools):
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_default_session: list[Any] = []  # boto3's default session before ours, once installed
-        self.clock = ManualClock()
+        self.clock = ManualClock(start)  # ``start``: the clock stands there, moved only by ``advance``
         self.resources = Resources()
         self.batch_responses: list[dict[str, Any]] = []
         self.delivered: list[dict[str, Any]] = []  # every stream record handed to the dispatcher

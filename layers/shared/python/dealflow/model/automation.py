@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator,
 
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import Key, StoredValue, Text, storable_value
+from dealflow.model.calendar import CalendarOf
 from dealflow.model.enrollment import Enrollment
 from dealflow.model.failures import AMBIGUOUS_HELP, ActionBase, AmbiguousPolicy, RetryPolicy, unset
 from dealflow.model.http_request import HttpRequest
@@ -103,6 +104,10 @@ def _any_of(schema: dict[str, Any]) -> None:
         schema["anyOf"] = schema.pop("oneOf")
 
 
+def _zero(value: int) -> bool:
+    return value == 0
+
+
 class Clause(Model):
     """One test of one field: ``{"field": "amount", "op": "gt", "value": 1000}``; the value may be
     an operand read when the condition is checked: ``{"const": "min"}``, ``{"var": "target"}``,
@@ -155,20 +160,50 @@ AnyOf.model_rebuild()
 
 
 class Delay(Model):
-    """Wait before acting: a fixed time, or a time relative to a date field of the deal
-    (``{"days": -1, "relative_to_field": "deadline"}`` is one day before the deadline)."""
+    """Wait before acting: a fixed time, a time relative to a date field of the deal
+    (``{"days": -1, "relative_to_field": "deadline"}`` is one day before the deadline), or working
+    time on the tenant's or the responsible user's calendar (``{"working_hours": 2}``,
+    ``{"working_days": 1, "calendar": "responsible_user"}``; ``dealflow.engine.working_time``)."""
 
     days: int = Field(default=0, ge=-3650, le=3650)
     hours: int = Field(default=0, ge=-87600, le=87600)
     minutes: int = Field(default=0, ge=-5_256_000, le=5_256_000)
     relative_to_field: str | None = Field(default=None, max_length=64)
+    # Left out of stored JSON at their defaults: a delay saved before they existed keeps its digest.
+    working_hours: int = Field(
+        default=0, ge=0, le=2000, exclude_if=_zero, description="Working hours to wait, on the calendar"
+    )
+    working_days: int = Field(
+        default=0,
+        ge=0,
+        le=250,
+        exclude_if=_zero,
+        description="Working days to wait: the same time that many working days on",
+    )
+    calendar: CalendarOf | None = Field(
+        default=None,
+        exclude_if=unset,
+        description="Whose working time a working delay counts: tenant (default) or responsible_user",
+    )
 
     @property
     def seconds(self) -> int:
         return ((self.days * 24 + self.hours) * 60 + self.minutes) * 60
 
+    @property
+    def in_working_time(self) -> bool:
+        return bool(self.working_hours or self.working_days)
+
     @model_validator(mode="after")
     def _sensible(self) -> Delay:
+        if self.in_working_time:
+            if self.working_hours and self.working_days:
+                raise ValueError("delay: give working_hours or working_days, not both")
+            if self.seconds or self.relative_to_field is not None:
+                raise ValueError("delay: working time cannot be mixed with days, hours, minutes or relative_to_field")
+            return self
+        if self.calendar is not None:
+            raise ValueError("calendar: only a working-time delay (working_hours, working_days) counts on a calendar")
         # Under a minute is not a delay a person sets, and it keeps rule waits apart from the
         # seconds-long retry back-offs when time is driven by hand in local runs.
         if self.relative_to_field is None and self.seconds < 60:
@@ -292,6 +327,44 @@ class CreateWorkgroup(ActionBase):
     members: list[Id] = Field(default_factory=list)
 
 
+AssignStrategy = Literal["round_robin", "least_loaded"]
+
+
+class Assign(ActionBase):
+    """Make one of ``users`` (or of the users with ``role``) the deal's responsible user: in turn
+    (``round_robin``, a counter per pool shared by every run) or whoever has the fewest open deals
+    (``least_loaded``, ties taken in turn); with ``skip_unavailable``, passing over users out of
+    office or outside their working hours."""
+
+    kind: Literal["assign"] = "assign"
+    users: list[Id] = Field(default_factory=list, max_length=100, description="The users to choose among")
+    role: Id | None = Field(default=None, description="Or: every user with this role (admin, sales_manager, sales_rep)")
+    strategy: AssignStrategy = "round_robin"
+    skip_unavailable: bool = Field(
+        default=False, description="Pass over users out of office or outside their working hours"
+    )
+    pool: Id | None = Field(
+        default=None,
+        description="Names the turn counter; actions with the same pool take turns together. "
+        "Default: one counter per set of users (or role)",
+    )
+
+    @model_validator(mode="after")
+    def _someone(self) -> Assign:
+        if bool(self.users) == (self.role is not None):
+            raise ValueError("users: name the users to choose among, or a role, not both")
+        if len(set(self.users)) != len(self.users):
+            raise ValueError("users: each user once")
+        return self
+
+    @property
+    def pool_key(self) -> str:
+        """The turn counter's name: the pool, else the users (sorted) or the role."""
+        if self.pool is not None:
+            return f"pool:{self.pool}"
+        return f"role:{self.role}" if self.role is not None else "users:" + ",".join(sorted(self.users))
+
+
 # Each effect kind's answer to an ambiguous failure (README, "Ambiguous outcomes"). An e-mail goes to
 # people outside the company and cannot be taken back: held. A notification reaches the tenant's own
 # users, for whom a second one costs little and a missing one defeats it: retried. Deal writes,
@@ -311,6 +384,8 @@ AMBIGUOUS_DEFAULTS: dict[str, AmbiguousPolicy] = {
     # A receiver drops a repeat by its Idempotency-Key (the same on every try of the step), and a
     # call that never arrived is usually worse than one that arrived twice.
     "http_request": "retry",
+    # The deal write is keyed by its effect and the turn taken once per effect: exact on retry.
+    "assign": "retry",
 }
 
 
@@ -344,7 +419,8 @@ Action = Annotated[
     | CreateTask
     | CreateWorkgroup
     | NotifyOnFailure
-    | HttpRequest,
+    | HttpRequest
+    | Assign,
     Field(discriminator="kind"),
 ]
 

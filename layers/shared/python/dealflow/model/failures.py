@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field, model_validator
 
 from dealflow.model.base import Model
+from dealflow.model.calendar import CalendarOf
 
 FailureClass = Literal["throttled", "server_error", "timeout", "conflict", "interrupted"]
 FAILURE_CLASSES: tuple[str, ...] = get_args(FailureClass)
@@ -102,4 +103,9 @@ class ActionBase(Model):
         default="stop",
         exclude_if=unset,
         description="stop: the run fails here; continue: the step is recorded failed and the run goes on",
+    )
+    within_working_hours: CalendarOf | None = Field(
+        default=None,
+        exclude_if=unset,
+        description="Hold the action until working time opens on this calendar: tenant or responsible_user",
     )

@@ -12,6 +12,11 @@ from pydantic import EmailStr, Field, StringConstraints, field_validator, model_
 from dealflow.model.access import RoleRights
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import StoredDecimal, Text, number_problem
+from dealflow.model.calendar import Calendar, UserCalendar
+
+
+def _none(value: object) -> bool:
+    return value is None
 
 
 class PlanName(StrEnum):
@@ -34,6 +39,10 @@ class User(Model):
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
     role: Role = Role.SALES_REP
+    # Left out of stored JSON when unset: a user item's digest stays what it was written as.
+    calendar: UserCalendar | None = Field(
+        default=None, exclude_if=_none, description="The user's own hours, time zone, out-of-office days"
+    )
 
 
 ValueType = Literal["text", "number", "date", "boolean", "user"]
@@ -103,6 +112,9 @@ class Tenant(Model):
     automation_version: int = 0
     rights: dict[Role, RoleRights] = Field(
         default_factory=dict, description="Column-level rights by role; a role not named may read and write everything"
+    )
+    calendar: Calendar | None = Field(
+        default=None, exclude_if=_none, description="Working hours, time zone and holidays (PUT /calendar)"
     )
 
     @field_validator("sender_email")

@@ -24,8 +24,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from dealflow import clock
-from dealflow.model import FieldDefinition, Pipeline, Tenant, TypedValue
+from dealflow.model import FieldDefinition, Pipeline, Tenant, TypedValue, User
 from dealflow.model.base import stored
+from dealflow.model.calendar import Calendar, UserCalendar
 from dealflow.model.catalog import AUTOMATION_MODELS, STORED_KINDS, Definition, content_digest
 from dealflow.model.versions import VersionNote
 from dealflow.model.workflow import FieldStepWorkflow
@@ -351,6 +352,39 @@ class AutomationStore:
             if is_conditional_failure(exc):
                 raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
             raise
+
+    def set_calendar(self, tenant_id: str, calendar: Calendar | None) -> Calendar | None:
+        """Replace (None: remove) the tenant's working calendar; the one it had. Runs read it when
+        they plan a wait or assign, so no automation-version bump is needed."""
+        key = {"tenant_id": tenant_id, "sk": TENANT_SK}
+        change: dict[str, Any] = (
+            {"UpdateExpression": "REMOVE calendar"}
+            if calendar is None
+            else {"UpdateExpression": "SET calendar = :c", "ExpressionAttributeValues": {":c": to_item(calendar)}}
+        )
+        try:
+            old = self._table.update_item(
+                Key=key, ConditionExpression="attribute_exists(sk)", ReturnValues="ALL_OLD", **change
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                raise UnknownTenant(f"unknown tenant '{tenant_id}'") from exc
+            raise
+        before = old.get("Attributes", {}).get("calendar")
+        return stored(Calendar, before) if before else None
+
+    def set_user_calendar(self, tenant_id: str, user_id: str, calendar: UserCalendar | None) -> User | None:
+        """Give one user their own calendar (None: back to the tenant's); the user, or None when
+        the tenant has no such user. Written as every change of users is: conditional on the user
+        being as read (``UsersChanged`` otherwise)."""
+        tenant = self.get_tenant(tenant_id)
+        user = tenant.user(user_id)
+        if user is None:
+            return None
+        changed = user.model_copy(update={"calendar": calendar})
+        after = [changed if u.id == user_id else u for u in tenant.users]
+        UserItems(self._table).replace(tenant_id, list(tenant.users), after)
+        return changed
 
     def definitions(self, tenant_id: str) -> dict[str, list[Any]]:
         found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}

@@ -6,7 +6,7 @@ neither, so a retried step can never apply the same change twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from dealflow.clock import now_iso
 from dealflow.model import Causation, Deal, parse_item
 from dealflow.ports import DealNotFound, StaleDeal
+from dealflow.store.assignments import open_deals
 from dealflow.store.items import cancellation_reasons, is_conditional_failure, to_item
 from dealflow.store.ledger import effect_sk
 from dealflow.store.transactions import transact
@@ -148,6 +149,10 @@ class DealStore:
             params["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
             params["Limit"] = min(params["Limit"] * 2, _MAX_READ_BATCH)  # sparse matches: read more at once
         return ListPage(found, str(params["ExclusiveStartKey"]["id"]), scanned)
+
+    def open_deals(self, tenant_id: str, user_ids: Sequence[str], closed: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """``Workloads``: each user's open deals (``dealflow.store.assignments.open_deals``)."""
+        return open_deals(self._table, tenant_id, user_ids, closed)
 
     def delete(self, tenant_id: str, deal_id: str) -> None:
         self._table.delete_item(Key={"tenant_id": tenant_id, "id": deal_id})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dealflow.engine.actions import deals, failures, http, messages, records
+from dealflow.engine.actions import assign, deals, failures, http, messages, records
 from dealflow.engine.actions.context import ActionContext, ActionError, Services
 from dealflow.model import Action
 
@@ -20,6 +20,7 @@ _PERFORMERS: dict[str, Callable[[Any, ActionContext], dict[str, Any]]] = {
     "create_workgroup": records.create_workgroup,
     "notify_on_failure": failures.notify_on_failure,
     "http_request": http.http_request,
+    "assign": assign.assign,
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from dealflow.engine.changes import flat
 from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, Recipients, Tenant
 from dealflow.ports import (
+    AssignmentTurns,
     AutomationSource,
     DealStore,
     EffectLedger,
@@ -20,6 +21,7 @@ from dealflow.ports import (
     RunDeadLetter,
     RunLog,
     Waiters,
+    Workloads,
 )
 
 
@@ -51,6 +53,8 @@ class Services:
     http: HttpSender | None = None  # the http_request action's way out (address-checked)
     http_secrets: HttpSecrets | None = None  # its secret headers and the tenant's signing secret
     dry_run: bool = False  # test mode: an http_request shows what it would send and sends nothing
+    turns: AssignmentTurns | None = None  # the assign action's round-robin counters
+    workloads: Workloads | None = None  # open deals per user, for least-loaded assignment
 
 
 @dataclass
