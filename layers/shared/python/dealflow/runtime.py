@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dealflow.engine.compiled import TenantAutomation
     from dealflow.engine.dispatcher import DispatcherLog
     from dealflow.engine.field_steps import StepMarker
+    from dealflow.engine.timers import Clockwork
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
     from dealflow.ports import Executions, Metrics, RunStarter
@@ -123,11 +124,21 @@ def automation_table() -> Any:
 
 
 @cache
+def timers() -> Any:
+    """TimersTable (``store.timers``), or None where the function is given none."""
+    from dealflow.store.timers import TimerTable
+
+    name = settings().timers_table
+    return TimerTable(boto3.resource("dynamodb").Table(name)) if name else None
+
+
+@cache
 def automation_store() -> AutomationStore:
     from dealflow.engine.compiled import TenantCompiler
     from dealflow.store.automation import AutomationStore
 
-    return AutomationStore(tables().automation, TenantCompiler())
+    armed = timers()
+    return AutomationStore(tables().automation, TenantCompiler(), armed.request_arm if armed else None)
 
 
 def runner_services(counted: Metrics | None = None) -> Services:
@@ -218,12 +229,19 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
             return
         cancelling().request(tenant_id, "the deal was deleted", "dealflow", deal_id=deal_id, record_empty=False)
 
+    def date_arming() -> Any:
+        from dealflow.engine.timers import DateArming
+
+        return DateArming(timers())
+
     return Dispatcher(
         automation,
         starts,
         Deferred(dispatch_log).proxy(),
         on_deleted=deal_deleted,
         on_change=Deferred(step_marker).proxy(),
+        # Built with the first change of a tenant with date triggers (none: never).
+        on_dates=Deferred(date_arming).proxy() if on is None and s.timers_table else None,
     )
 
 
@@ -255,6 +273,26 @@ def cancellations(starter: RunStarter | None = None) -> Cancellations:
         SqsCancellationQueue(boto3.client("sqs"), s.need("cancellation_queue_url")),
         inline_stops=s.cancel_inline_stops,
         stops_per_invocation=s.cancel_stops_per_invocation,
+    )
+
+
+def clockwork(starter: RunStarter | None = None) -> Clockwork:
+    """The scheduler's tick and timer-queue worker (``engine.timers``): timers, the timer queue,
+    automation, items (deals and leads), the runner."""
+    from dealflow.aws.queues import SqsTimerQueue
+    from dealflow.engine.timers import Clockwork
+    from dealflow.store.deals import DealStore
+
+    s = settings()
+    s.need("timers_table")
+    starter = starter or LambdaRunStarter(boto3.client("lambda"), s.need("runner_function"))
+    return Clockwork(
+        timers=timers(),
+        queue=SqsTimerQueue(boto3.client("sqs"), s.need("timer_queue_url")),
+        load=automation_store().load,
+        items=DealStore(tables().deals),
+        starter=CountedStarter(starter, metrics("scheduler")),
+        metrics=metrics("scheduler"),
     )
 
 
@@ -305,6 +343,7 @@ def reset() -> None:
     tables.cache_clear()
     automation_table.cache_clear()
     automation_store.cache_clear()
+    timers.cache_clear()
     batch_writes.cache_clear()
     webhook_secrets.cache_clear()
     page_keys.cache_clear()

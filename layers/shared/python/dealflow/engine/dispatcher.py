@@ -80,6 +80,7 @@ class Dispatcher:
         log: DispatcherLog,
         on_deleted: Callable[[str, str], object] | None = None,
         on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None,
+        on_dates: Callable[[DealChange, TenantAutomation], object] | None = None,
     ) -> None:
         self._load = load
         self.starter = starter
@@ -87,6 +88,8 @@ class Dispatcher:
         self.on_deleted = on_deleted
         # Work a change calls for besides runs (field–step workflows marking steps done).
         self.on_change = on_change
+        # Date-field triggers: an item's changed date arms its timer (``engine.timers.DateArming``).
+        self.on_dates = on_dates
         self._batch: dict[str, TenantAutomation] = {}
 
     def new_batch(self) -> None:
@@ -140,6 +143,8 @@ class DispatchBatch:
         # deal as a model.
         if d.on_change is not None and automation.workflows:
             d.on_change(change, automation, event_id)
+        if d.on_dates is not None and automation.index.dated:
+            d.on_dates(change, automation)
         runs = plan.runs  # validated here: a request that cannot be read fails its own record
         if plan.loop_stopped:
             d.log.loop_stopped(change, event_id, plan.loop_stopped)

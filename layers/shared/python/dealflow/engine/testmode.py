@@ -20,6 +20,7 @@ from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.run_failures import OPEN
 from dealflow.engine.run_requests import run_request
+from dealflow.engine.timed_runs import timing_step
 from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry
 from dealflow.model.automation import AmbiguousPolicy
@@ -214,8 +215,16 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
     request = run_request(deal, automation, f"test:{run_id}", entered.model_dump(exclude_none=True), run_id=run_id)
     durable = InlineDurable()  # its waits are the "delay" steps the run records
-    entry = _entry_condition(automation, deal, tenant_facts(services.automation.load(deal.tenant_id).tenant))
+    tenant_values = tenant_facts(services.automation.load(deal.tenant_id).tenant)
+    entry = _entry_condition(automation, deal, tenant_values)
+    # A process the clock starts: when it would run for this item (or why not) comes first.
+    timing = (
+        timing_step(automation, deal, tenant_values, clock.now()) if isinstance(automation, BusinessProcess) else None
+    )
     error: str | None = None
+    if timing is not None and timing.outcome != "passed":
+        entry = timing
+        timing = None
     if entry.outcome == "passed":
         try:
             execute_any(request, durable, dry)
@@ -231,12 +240,16 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         event_id=request.event_id,
         started_by=request.started_by.model_dump(mode="json", exclude_none=True),
         status="skipped",
-        reason="the condition does not hold",
+        reason=entry.detail.get("why", "the condition does not hold"),
         started_at=clock.now_iso(),
         finished_at=clock.now_iso(),
     )
     # Delays were noted, not waited: say so where each one stands in the run.
-    steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if _waited(s) else s for s in record.steps]]
+    steps = [
+        entry,
+        *([timing] if timing is not None else []),
+        *[s.model_copy(update={"outcome": "would wait"}) if _waited(s) else s for s in record.steps],
+    ]
     stored = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
     services.runs.write(stored)
     return stored

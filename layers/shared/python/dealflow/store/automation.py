@@ -15,7 +15,7 @@ edits without bumping it) from overwriting each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -60,11 +60,24 @@ def _version_prefix(automation_id: str, version: int) -> str:
     return f"{_VERSION_PREFIX}{automation_id}#{version:09d}#"
 
 
+def _timed(models: Sequence[Definition]) -> bool:
+    # Any business process: one saved without the schedule or date trigger it had must be told too.
+    return any(isinstance(model, STORED_KINDS["PROCESS"]) for model in models)
+
+
 class AutomationStore:
-    def __init__(self, table: Any, compiler: Compiler) -> None:
+    def __init__(self, table: Any, compiler: Compiler, on_timed_saved: Callable[[str], object] | None = None) -> None:
         self._table = table
         self._compiler = compiler
         self._cache: dict[str, Any] = {}
+        # Told the tenant after a business process was written (it may have a schedule or a date
+        # trigger, or had one): its timers are worked out again (``TimerTable.request_arm``). Every
+        # save path (API, import, copy and move, bulk, the harness) comes here.
+        self._on_timed_saved = on_timed_saved
+
+    def _saved(self, tenant_id: str, models: Sequence[Definition]) -> None:
+        if self._on_timed_saved is not None and _timed(models):
+            self._on_timed_saved(tenant_id)
 
     def _keep_versions(self, tenant_id: str, models: Sequence[Definition]) -> None:
         """Store each automation's saved version as its own immutable item (see the module's doc)."""
@@ -197,6 +210,7 @@ class AutomationStore:
                     f"the automation of tenant '{tenant_id}' changed since version {at_version}"
                 ) from exc
             raise
+        self._saved(tenant_id, [model for model, _ in (*puts, *deletes)])
 
     def put_definition(
         self,
@@ -215,6 +229,7 @@ class AutomationStore:
             stale = f"it changed since version {expected_version}"
         self._keep_versions(tenant_id, [model])
         self._with_bump(tenant_id, self._put(tenant_id, model, expected_version), stale, automation_version)
+        self._saved(tenant_id, [model])
 
     def delete_definition(self, tenant_id: str, model: Definition) -> None:
         self._with_bump(
@@ -228,6 +243,7 @@ class AutomationStore:
             },
             "it was deleted meanwhile",
         )
+        self._saved(tenant_id, [model])
 
     def set_variable(self, tenant_id: str, name: str, value: object) -> None:
         """Change one tenant variable (keeping its type); a new one takes the type of its value."""
