@@ -162,13 +162,15 @@ def test_every_function_is_judged_along_a_deal_s_way(stack: MotoStack) -> None:
 
     emails = stack.emails()  # one message per recipient of the lost-deal e-mail
     assert emails and all(e.subject.startswith("Lost: Cloud migration") for e in emails)
-    # RunReconcilerFunction: the cancellation queue's mapping polls with its role, as on AWS.
+    # RunReconcilerFunction and SchedulerFunction: the cancellation and timer queues' mappings
+    # poll with their roles, as on AWS.
     assert set(stack.iam.calls) == {
         "ApiFunction",
         "DispatcherFunction",
         "RunnerFunction",
         "WebhooksFunction",
         "RunReconcilerFunction",
+        "SchedulerFunction",
     }
     assert stack.iam.refusals == []
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from dealflow.model.cancellation import CancellationJob
     from dealflow.model.catalog import Definition
     from dealflow.model.failures import RetryPolicy
+    from dealflow.model.timing import Timer, TimerJob
     from dealflow.model.versions import VersionNote
 
 T = TypeVar("T")
@@ -385,6 +386,38 @@ class CancellationJobs(Protocol):
 class CancellationQueue(Protocol):
     def enqueue(self, tenant_id: str, job_id: str) -> None:
         """Have a worker go on with the job, asynchronously."""
+        ...
+
+
+class Timers(Protocol):
+    """What is due when (``dealflow.model.timing.Timer``): schedules' next fire times, items' date
+    triggers, and requests to arm a tenant's timed processes after a save."""
+
+    def put(self, timer: Timer) -> None:
+        """Store a timer (the same one again is the same item)."""
+        ...
+
+    def due(self, now: str, limit: int) -> list[Timer]:
+        """Up to ``limit`` timers due at ``now`` (UTC, as ``Timer.due_at``) or before, oldest first
+        within each part of the store."""
+        ...
+
+    def remove(self, timer: Timer) -> None: ...
+
+    def request_arm(self, tenant_id: str) -> None:
+        """Have the next tick work out the tenant's timed processes' timers (a save changed them)."""
+        ...
+
+    def armed(self, tenant_id: str) -> dict[str, str]:
+        """Automation id → the spec its items' date timers were last armed for."""
+        ...
+
+    def set_armed(self, tenant_id: str, automation_id: str, spec: str | None) -> None: ...
+
+
+class TimerQueue(Protocol):
+    def enqueue(self, job: TimerJob) -> None:
+        """Have a worker go on with the job's next page, asynchronously."""
         ...
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dealflow.engine.compiled import TenantAutomation
     from dealflow.engine.dispatcher import DispatcherLog
     from dealflow.engine.field_steps import StepMarker
+    from dealflow.engine.timers import Clockwork
     from dealflow.engine.waiting import Resumer
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
@@ -125,11 +126,21 @@ def automation_table() -> Any:
 
 
 @cache
+def timers() -> Any:
+    """TimersTable (``store.timers``), or None where the function is given none."""
+    from dealflow.store.timers import TimerTable
+
+    name = settings().timers_table
+    return TimerTable(boto3.resource("dynamodb").Table(name)) if name else None
+
+
+@cache
 def automation_store() -> AutomationStore:
     from dealflow.engine.compiled import TenantCompiler
     from dealflow.store.automation import AutomationStore
 
-    return AutomationStore(tables().automation, TenantCompiler())
+    armed = timers()
+    return AutomationStore(tables().automation, TenantCompiler(), armed.request_arm if armed else None)
 
 
 def runner_services(counted: Metrics | None = None) -> Services:
@@ -257,6 +268,11 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
 
         return EnrollmentStore(tables_().automation)
 
+    def date_arming() -> Any:
+        from dealflow.engine.timers import DateArming
+
+        return DateArming(timers())
+
     return Dispatcher(
         automation,
         starts,
@@ -265,6 +281,8 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
         on_change=Deferred(step_marker).proxy(),
         on_waiting=resume_waiting,
         enrollments=Deferred(enrollment_book).proxy(),
+        # Built with the first change of a tenant with date triggers (none: never).
+        on_dates=Deferred(date_arming).proxy() if on is None and s.timers_table else None,
     )
 
 
@@ -299,6 +317,26 @@ def cancellations(starter: RunStarter | None = None) -> Cancellations:
         waiters=WaiterRegistry(table),
         inline_stops=s.cancel_inline_stops,
         stops_per_invocation=s.cancel_stops_per_invocation,
+    )
+
+
+def clockwork(starter: RunStarter | None = None) -> Clockwork:
+    """The scheduler's tick and timer-queue worker (``engine.timers``): timers, the timer queue,
+    automation, items (deals and leads), the runner."""
+    from dealflow.aws.queues import SqsTimerQueue
+    from dealflow.engine.timers import Clockwork
+    from dealflow.store.deals import DealStore
+
+    s = settings()
+    s.need("timers_table")
+    starter = starter or LambdaRunStarter(boto3.client("lambda"), s.need("runner_function"))
+    return Clockwork(
+        timers=timers(),
+        queue=SqsTimerQueue(boto3.client("sqs"), s.need("timer_queue_url")),
+        load=automation_store().load,
+        items=DealStore(tables().deals),
+        starter=CountedStarter(starter, metrics("scheduler")),
+        metrics=metrics("scheduler"),
     )
 
 
@@ -354,6 +392,7 @@ def reset() -> None:
     tables.cache_clear()
     automation_table.cache_clear()
     automation_store.cache_clear()
+    timers.cache_clear()
     batch_writes.cache_clear()
     webhook_secrets.cache_clear()
     page_keys.cache_clear()

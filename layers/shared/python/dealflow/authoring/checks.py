@@ -15,12 +15,14 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, WrapValidator
 
+from dealflow import clock
 from dealflow.authoring.budgets import budget_problems
 from dealflow.authoring.operands import operand_problems
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.field_values import BadFieldValue, field_value, field_values
 from dealflow.engine.references import Reference, broken, references_of, writes_of
 from dealflow.http_errors import Invalid
+from dealflow.language import schedules
 from dealflow.language.checks import template_problems, with_template_problems
 from dealflow.model import BusinessProcess
 from dealflow.model.catalog import Automation
@@ -44,6 +46,20 @@ class _Problems:
             raise Invalid(self.found)
 
 
+def timing_problems(process: BusinessProcess) -> list[dict[str, str]]:
+    """A schedule's expression and time zone, a date trigger's time zone, as they would fire."""
+    found: list[dict[str, str]] = []
+    if process.schedule is not None:
+        for name, problem in schedules.check(process.schedule.expression, process.schedule.timezone, clock.now()):
+            found.append({"field": f"schedule.{name}", "problem": problem})
+    if process.on_date is not None:
+        try:
+            schedules.zone(process.on_date.timezone)
+        except schedules.ScheduleError as exc:
+            found.append({"field": "on_date.timezone", "problem": str(exc)})
+    return found
+
+
 def check_templates(automation: Automation) -> None:
     """Raise Invalid naming every template of ``automation`` the engine would refuse to run."""
     problems = template_problems(automation)
@@ -58,6 +74,8 @@ def check_automation(automation: Automation, known: TenantAutomation) -> None:
     problems = _Problems(known)
     problems.found += template_problems(automation)
     refused = {p["field"] for p in problems.found}
+    if isinstance(automation, BusinessProcess):
+        problems.found += timing_problems(automation)
     if isinstance(automation, BusinessProcess) and automation.pipeline_id is not None:
         pipeline = known.pipelines.get(automation.pipeline_id)
         if pipeline is not None and pipeline.entity != automation.entity:

@@ -22,7 +22,14 @@ from dealflow.aws.secrets import DEFAULT_PAGE_KEY_PARAMETER, DEFAULT_SECRET_PREF
 
 # The settings only some functions need: each is optional, and the part of the runtime that uses
 # one asks for it by name (``Settings.need``).
-Needed = Literal["deals_table", "runner_function", "notifications_topic_arn", "cancellation_queue_url"]
+Needed = Literal[
+    "deals_table",
+    "runner_function",
+    "notifications_topic_arn",
+    "cancellation_queue_url",
+    "timers_table",
+    "timer_queue_url",
+]
 
 
 class MissingSetting(RuntimeError):
@@ -96,6 +103,15 @@ class Settings:
     cancellation_queue_url: str | None = _setting(
         "SQS queue of cancellation jobs a worker goes on with (the API and the dispatcher queue "
         "them, the run reconciler works them and queues them again)",
+        None,
+    )
+    timers_table: str | None = _setting(
+        "TimersTable: schedules' next fire times, date triggers' item timers, arming requests (the "
+        "scheduler; the API and the dispatcher arm timers; without it nothing is armed)",
+        None,
+    )
+    timer_queue_url: str | None = _setting(
+        "SQS queue of a schedule's fire and a date trigger's arming, one page of items per turn (the scheduler)",
         None,
     )
     cancel_inline_stops: int = _setting(

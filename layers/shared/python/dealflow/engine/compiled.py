@@ -107,6 +107,15 @@ class AutomationIndex:
             or any(start == "change" for _, start in self._processes)
             or self.waits_for_events
         )
+        # Date field → processes triggered by the date in it: the dispatcher arms their timers when
+        # an item's date changes; empty (the common case), it arms nothing and reads nothing more.
+        dated: dict[str, list[CompiledAutomation]] = {}
+        for entity in ("deal", "lead"):
+            for compiled in self.processes(entity, "date"):
+                on_date = getattr(compiled.automation, "on_date", None)
+                if on_date is not None:
+                    dated.setdefault(on_date.field, []).append(compiled)
+        self.dated = {name: tuple(found) for name, found in dated.items()}
 
     def on_stage(self, pipeline_id: str, stage_id: str) -> tuple[CompiledAutomation, ...]:
         """Rules and tunnels that run when a deal enters this stage."""

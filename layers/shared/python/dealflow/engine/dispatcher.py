@@ -88,6 +88,7 @@ class Dispatcher:
         on_change: Callable[[DealChange, TenantAutomation, str], object] | None = None,
         on_waiting: Callable[[DealChange, TenantAutomation], object] | None = None,
         enrollments: EnrollmentBook | None = None,
+        on_dates: Callable[[DealChange, TenantAutomation], object] | None = None,
     ) -> None:
         self._load = load
         # Read and written only for automation with an enrollment rule (``engine.enrollment``).
@@ -99,6 +100,8 @@ class Dispatcher:
         self.on_change = on_change
         # Runs waiting for what a change may show (wait_for nodes: a field condition, a stage, a step).
         self.on_waiting = on_waiting
+        # Date-field triggers: an item's changed date arms its timer (``engine.timers.DateArming``).
+        self.on_dates = on_dates
         self._batch: dict[str, TenantAutomation] = {}
 
     def new_batch(self) -> None:
@@ -155,6 +158,8 @@ class DispatchBatch:
         # Only a tenant with wait_for nodes has waiting runs to look up: the others make no call.
         if d.on_waiting is not None and automation.index.waits_for_events:
             d.on_waiting(change, automation)
+        if d.on_dates is not None and automation.index.dated:
+            d.on_dates(change, automation)
         runs = plan.runs  # validated here: a request that cannot be read fails its own record
         # Enrollment is decided in the batch's order, record by record: of two records of one deal
         # in a batch, the first enrols, and the second finds it recorded.

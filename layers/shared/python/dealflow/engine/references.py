@@ -315,6 +315,12 @@ def references_of(automation: Automation) -> list[Reference]:
     if isinstance(automation, BusinessProcess):
         if automation.pipeline_id is not None:
             refs.add("pipeline", automation.pipeline_id, "pipeline_id")
+        if automation.schedule is not None:
+            for i, stage_id in enumerate(automation.schedule.stage_ids):
+                refs.add("stage", stage_id, f"schedule.stage_ids.{i}", pipeline_id=automation.pipeline_id)
+            refs.condition("schedule.condition", automation.schedule.condition)
+        if automation.on_date is not None:
+            refs.field("on_date.field", automation.on_date.field, "date")
         refs.nodes("nodes", automation.nodes, automation.pipeline_id)
         return refs.found
     refs.place("", automation.pipeline_id, automation.stage_id)
@@ -337,7 +343,8 @@ def _field_problem(ref: Reference, fields: Mapping[str, FieldDefinition]) -> str
     if definition is None:
         return f"no field '{ref.name}' (neither a standard deal field nor a custom field of this tenant)"
     if ref.op == "date" and definition.kind is not FieldKind.DATE:
-        return f"field '{ref.name}' is a {definition.kind} field now; a delay needs a date field"
+        needs = "a date trigger" if ref.at.startswith("on_date.") else "a delay"
+        return f"field '{ref.name}' is a {definition.kind} field now; {needs} needs a date field"
     if ref.op in _ORDERED_OPS and definition.kind not in _ORDERED_KINDS:
         return f"field '{ref.name}' is a {definition.kind} field now; '{ref.op}' needs a number or date field"
     return None

@@ -21,6 +21,7 @@ from dealflow.engine.enrollment import would_refuse
 from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.run_failures import OPEN
 from dealflow.engine.run_requests import run_request
+from dealflow.engine.timed_runs import timing_step
 from dealflow.language.conditions import compile_condition
 from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry, TypedValue
 from dealflow.model.automation import AmbiguousPolicy
@@ -271,9 +272,17 @@ def dry_run(
     entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
     request = run_request(deal, automation, f"test:{run_id}", entered.model_dump(exclude_none=True), run_id=run_id)
     durable = InlineDurable()  # its waits are the "delay" steps the run records
-    entry = _entry_condition(automation, deal, tenant_facts(reading.load(deal.tenant_id).tenant))
+    tenant_values = tenant_facts(reading.load(deal.tenant_id).tenant)
+    entry = _entry_condition(automation, deal, tenant_values)
+    # A process the clock starts: when it would run for this item (or why not) comes first.
+    timing = (
+        timing_step(automation, deal, tenant_values, clock.now()) if isinstance(automation, BusinessProcess) else None
+    )
     enrolled = _enrollment(automation, deal, services)
     error: str | None = None
+    if timing is not None and timing.outcome != "passed":
+        entry = timing
+        timing = None
     if enrolled is not None and enrolled.outcome == "would not start":
         log.last = _not_run(automation, deal, request, "not_started", f"would not start: {enrolled.detail['reason']}")
     elif entry.outcome == "passed":
@@ -281,10 +290,13 @@ def dry_run(
             execute_any(request, durable, dry)
         except RunFailed as exc:
             error = str(exc)
-    record = log.last or _not_run(automation, deal, request, "skipped", "the condition does not hold")
+    record = log.last or _not_run(
+        automation, deal, request, "skipped", entry.detail.get("why", "the condition does not hold")
+    )
     # Delays were noted, not waited: say so where each one stands in the run.
     steps = [
         entry,
+        *([timing] if timing is not None else []),
         *([enrolled] if enrolled is not None else []),
         *[_as_tested(s) for s in record.steps],
     ]

@@ -189,6 +189,8 @@ class MotoStack(AutomationTools, HttpTools):
                 "HTTP_ALLOW_LOOPBACK": "1",
                 "RUNNER_FUNCTION": "RunnerFunction",
                 "CANCELLATION_QUEUE_URL": self.resources.queues["CancellationQueue"],
+                "TIMERS_TABLE": self.resources.tables["TimersTable"],
+                "TIMER_QUEUE_URL": self.resources.queues["TimerQueue"],
                 "POWERTOOLS_SERVICE_NAME": "dealflow-local",
                 "POWERTOOLS_LOG_LEVEL": "ERROR" if self.quiet else "INFO",
                 # The functions' EMF metrics are printed JSON: kept out of the demo's story.
@@ -240,7 +242,21 @@ class MotoStack(AutomationTools, HttpTools):
             mapping_role=lambda: self.iam.running(reconciler),
         )
         self.cancellations = runtime.cancellations(self.runs_port)
-        self.automation = AutomationStore(runtime.tables().automation, TenantCompiler())
+        self._scheduler_app = _load_handler("scheduler", self.iam)
+        _swap_in(self._scheduler_app, CLOCKWORK=runtime.clockwork(self.function_runs))
+        scheduler = self.iam.function_for("functions/scheduler")
+        self.timer_pump = QueuePump(
+            self._sqs,
+            self.resources.queues["TimerQueue"],
+            local_aws.queue_arn(self.resources.queues["TimerQueue"]),
+            self.resources.queues["TimerDeadLetterQueue"],
+            self.region,
+            handler=lambda event: self._scheduler_app.handler(event, LambdaContext("SchedulerFunction")),
+            mapping_role=lambda: self.iam.running(scheduler),
+        )
+        # The harness saves as the API does: a saved business process asks the tick to arm it.
+        timers = runtime.timers()
+        self.automation = AutomationStore(runtime.tables().automation, TenantCompiler(), timers.request_arm)
         self.deals = DealStore(runtime.tables().deals, runtime.tables().automation)
         self.run_log = RunLog(runtime.tables().automation)
         self.records = RecordStore(runtime.tables().automation)
@@ -386,7 +402,7 @@ class MotoStack(AutomationTools, HttpTools):
             with self.iam.running(self._stream_reader):  # the event source mapping reads with its role
                 records = self._pump.poll()
             if not records:
-                if not self.cancellation_pump.poll():
+                if not self.cancellation_pump.poll() and not self.timer_pump.poll():
                     break
                 continue
             report.records += len(records)
@@ -400,6 +416,15 @@ class MotoStack(AutomationTools, HttpTools):
         self.runs_port.settle()
         self.clock.advance(timedelta(days=days, hours=hours, minutes=minutes))
         return self.drain()
+
+    def tick(self) -> dict[str, Any]:
+        """EventBridge Scheduler's minute tick at the harness clock's time: the scheduler handles
+        every timer due (schedules fire, date triggers start their runs, saved processes are
+        armed), then the stream, the queues and the runs are drained. Returns the tick's report."""
+        self.runs_port.settle()
+        report = self._scheduler_app.handler({"tick": "dealflow"}, LambdaContext("SchedulerFunction"))
+        self.drain()
+        return report
 
     def execution_status_changed(self, event: dict[str, Any]) -> dict[str, Any]:
         """Hand a "Durable Execution Status Change" EventBridge event to the run reconciler

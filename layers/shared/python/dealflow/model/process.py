@@ -19,6 +19,7 @@ from dealflow.model.bounds import Key, StoredValue
 from dealflow.model.failures import unset
 from dealflow.model.tenant import TypedValue
 from dealflow.model.texts import Expression
+from dealflow.model.timing import DateTrigger, Schedule
 
 MAX_LOOP_ITERATIONS = 1000
 
@@ -149,7 +150,9 @@ Branch.model_rebuild()
 ConditionNode.model_rebuild()
 LoopNode.model_rebuild()
 
-StartOn = Literal["add", "change", "manual"]
+StartOn = Literal["add", "change", "manual", "schedule", "date"]
+# Starts by the clock, not on a change: each needs its spec (``schedule``, ``on_date``).
+TIMED_STARTS = frozenset({"schedule", "date"})
 
 
 class BusinessProcess(Enrolled):
@@ -157,7 +160,9 @@ class BusinessProcess(Enrolled):
     id: Id
     name: str = Field(min_length=1, max_length=200)
     entity: Literal["deal", "lead"] = "deal"
-    start_on: list[StartOn] = Field(min_length=1, description="add, change (or both), manual")
+    start_on: list[StartOn] = Field(
+        min_length=1, description="add, change (or both), manual; schedule (with schedule), date (with on_date)"
+    )
     pipeline_id: Id | None = Field(default=None, description="Only items of this pipeline (all when absent)")
     parameters: dict[Key, TypedValue] = Field(
         default_factory=dict,
@@ -170,6 +175,27 @@ class BusinessProcess(Enrolled):
     owner_id: Id | None = Field(
         default=None, exclude_if=unset, description="The user who last saved it (set by the API; told of failures)"
     )
+    schedule: Schedule | None = Field(
+        default=None, exclude_if=unset, description="When start_on has schedule: when, and for which items"
+    )
+    on_date: DateTrigger | None = Field(
+        default=None, exclude_if=unset, description="When start_on has date: the date field and the offset from it"
+    )
+
+    @model_validator(mode="after")
+    def _timed_starts(self) -> BusinessProcess:
+        if ("schedule" in self.start_on) != (self.schedule is not None):
+            raise ValueError("schedule: required when start_on has schedule, and only then")
+        if ("date" in self.start_on) != (self.on_date is not None):
+            raise ValueError("on_date: required when start_on has date, and only then")
+        if self.schedule is not None and self.schedule.stage_ids and self.pipeline_id is None:
+            raise ValueError("schedule.stage_ids: stages need the process's pipeline_id")
+        return self
+
+    @property
+    def timed(self) -> bool:
+        """Whether the clock starts it (a schedule or a date field), besides or instead of changes."""
+        return self.schedule is not None or self.on_date is not None
 
     # Processes start on events, not stage entries: no entry condition, no delay before the tree.
     @property

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dealflow.model.base import Id, Model
+from dealflow.model.failures import unset
 
 RunStatus = Literal[
     "running", "waiting", "completed", "skipped", "failed", "cancelled", "not_started", "goal_met", "exited"
@@ -22,6 +23,12 @@ class StageEntry(Model):
     event: str | None = None
     from_pipeline_id: Id | None = None
     from_stage_id: Id | None = None
+    # A run the clock started: its schedule's fire time, or the date field, its value and when it
+    # was due (``event`` is ``schedule`` or ``date``).
+    fire_time: str | None = Field(default=None, exclude_if=unset)
+    date_field: str | None = Field(default=None, exclude_if=unset)
+    date_value: str | None = Field(default=None, exclude_if=unset)
+    due_at: str | None = Field(default=None, exclude_if=unset)
 
 
 class AutomationRef(Model):

@@ -17,7 +17,7 @@ the save succeeded, the item is written again with who saved it, when and why.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -77,14 +77,27 @@ def _stamped(note: VersionNote | None) -> VersionNote:
     return (note or VersionNote()).model_copy(update={"saved_at": clock.now_iso()})
 
 
+def _timed(models: Sequence[Definition]) -> bool:
+    # Any business process: one saved without the schedule or date trigger it had must be told too.
+    return any(isinstance(model, STORED_KINDS["PROCESS"]) for model in models)
+
+
 class AutomationStore:
-    def __init__(self, table: Any, compiler: Compiler) -> None:
+    def __init__(self, table: Any, compiler: Compiler, on_timed_saved: Callable[[str], object] | None = None) -> None:
         self._table = table
         self._compiler = compiler
         self._cache: dict[str, Any] = {}
         self.history = VersionHistory(table)
         self.drafts = DraftStore(table)
         self.saved_tests = SavedTestStore(table)
+        # Told the tenant after a business process was written (it may have a schedule or a date
+        # trigger, or had one): its timers are worked out again (``TimerTable.request_arm``). Every
+        # save path (API, import, copy and move, bulk, the harness) comes here.
+        self._on_timed_saved = on_timed_saved
+
+    def _saved(self, tenant_id: str, models: Sequence[Definition]) -> None:
+        if self._on_timed_saved is not None and _timed(models):
+            self._on_timed_saved(tenant_id)
 
     def _keep(self, tenant_id: str, models: Sequence[Definition], note: VersionNote | None) -> None:
         for model in models:
@@ -229,6 +242,7 @@ class AutomationStore:
         if constants is not None:
             for name, typed in constants.items():
                 self._note_constant(tenant_id, name, typed, note)
+        self._saved(tenant_id, [model for model, _ in (*puts, *deletes)])
 
     def put_definition(
         self,
@@ -249,6 +263,7 @@ class AutomationStore:
         self._keep_versions(tenant_id, [model])
         self._with_bump(tenant_id, self._put(tenant_id, model, expected_version), stale, automation_version)
         self._note_versions(tenant_id, [model], note)
+        self._saved(tenant_id, [model])
 
     def delete_definition(self, tenant_id: str, model: Definition) -> None:
         self._with_bump(
@@ -262,6 +277,7 @@ class AutomationStore:
             },
             "it was deleted meanwhile",
         )
+        self._saved(tenant_id, [model])
 
     def set_variable(self, tenant_id: str, name: str, value: object) -> None:
         """Change one tenant variable (keeping its type); a new one takes the type of its value."""
