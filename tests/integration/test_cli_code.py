@@ -74,6 +74,8 @@ def test_plan_then_apply_makes_the_tenant_the_directory(
         "won-notify-head" not in after.by_id and after.by_id["negotiation-nudge"].name == "Negotiation: nudge the rep"
     )
     assert after.pipelines["sales"].stage("proposal").name == "Proposal out"
+    versions, _ = stack.automation.history.page("acme", "automation", "negotiation-nudge", limit=5)
+    assert [(v.message, v.saved_by) for v in versions] == [("Nudge negotiations", "u-admin")]
 
     assert dealflow(api, "plan", str(tmp_path)) == 0
     assert capsys.readouterr().out.startswith("No changes")

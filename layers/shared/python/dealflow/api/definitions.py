@@ -9,6 +9,7 @@ nothing and answers 200 with the stored item, so repeating a request is harmless
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header
@@ -38,7 +39,9 @@ VersionMessage = Annotated[
 
 def note_of(who: Caller, message: str | None) -> VersionNote:
     """The note a save by ``who`` keeps with its version (the time is stamped when it is stored)."""
-    return VersionNote(saved_by=who.user_id, message=message or None)
+    # Percent-encoded UTF-8 is read back: a header carries latin-1 only, and `dealflow apply -m` sends
+    # any message that way.
+    return VersionNote(saved_by=who.user_id, message=unquote(message) if message else None)
 
 
 def unchanged(current: BaseModel | None, new: BaseModel) -> bool:

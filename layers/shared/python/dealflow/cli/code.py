@@ -24,7 +24,7 @@ from dealflow.model.workflow import FieldStepWorkflow
 
 # The version message of an apply (the API records it with each version it writes; an API that
 # keeps no versions ignores the header). Percent-encoded: a header carries Latin-1 only.
-MESSAGE_HEADER = "X-Dealflow-Message"
+MESSAGE_HEADER = "X-Version-Message"  # the API keeps it with the versions the import writes
 _MODELS: dict[str, Any] = {
     "pipelines": Pipeline.model_validate,
     "automation": AUTOMATION.validate_python,
