@@ -300,3 +300,33 @@ def test_a_trigger_with_reenrollment_off_moves_a_deal_for_the_first_event_only(s
     assert refused["reason"].startswith("re-enrollment off: already ran on ")
     deal = stack.get_deal(TENANT, "w-1")
     assert deal is not None and deal.stage_id == "new"
+
+
+def test_the_goal_is_checked_before_every_action_not_only_after_waits(stack: MotoStack) -> None:
+    stack.put_field(TENANT, FieldDefinition(code="replied", name="Replied", kind="checkbox"))
+    replied = {"name": "client replied", "condition": {"field": "replied", "op": "equals", "value": True}}
+    process = BusinessProcess.model_validate(
+        {
+            "id": "mark-and-tell",
+            "name": "Mark replied, then tell Anna",
+            "start_on": ["add"],
+            "pipeline_id": "sales",
+            "goal": replied,
+            "nodes": [
+                {"kind": "delay", "delay": {"days": 1}},
+                {"kind": "action", "action": {"kind": "update_fields", "values": {"replied": {"value": True}}}},
+                {"kind": "action", "action": {"kind": "notify", "to": {"users": ["u-anna"]}, "message": "told"}},
+            ],
+        }
+    )
+    stack.put_automation(TENANT, process)
+    _new_deal(stack, "b-1")
+
+    stack.advance(days=1)
+
+    deal = stack.get_deal(TENANT, "b-1")
+    assert deal is not None and deal.fields["replied"] is True  # the first action ran
+    assert [n.message for n in stack.notifications() if n.message == "told"] == []  # the goal held before the second
+    [run] = stack.runs_of(TENANT, "mark-and-tell")
+    assert (run.status, run.reason) == ("goal_met", "goal met: client replied")
+    assert [s.name for s in run.steps][-2:] == ["n1-update_fields", "check"]

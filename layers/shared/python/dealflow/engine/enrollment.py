@@ -22,6 +22,7 @@ from dealflow import clock
 
 if TYPE_CHECKING:  # the dispatcher imports this module: models load with its first automation
     from dealflow.model import RunRequest
+    from dealflow.model.catalog import Automation
     from dealflow.model.enrollment import Enrollment
     from dealflow.ports import EnrollmentBook
 
@@ -127,9 +128,9 @@ def admitted(
     return kept, refused
 
 
-def would_refuse(book: EnrollmentBook | None, tenant_id: str, automation: Any, item_id: str) -> str | None:
+def would_refuse(book: EnrollmentBook | None, tenant_id: str, automation: Automation, item_id: str) -> str | None:
     """Test mode's question, answered without recording anything: would a start now be kept out?"""
-    policy = getattr(automation, "enrollment", None)
+    policy = automation.enrollment
     if book is None or policy is None or not policy.limits:
         return None
     return refusal(policy, book.starts(tenant_id, automation.id, item_id), clock.now())

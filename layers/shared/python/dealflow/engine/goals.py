@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from dealflow.language.conditions import compile_condition
 from dealflow.model import Deal, Pipeline
-from dealflow.model.automation import ExitCriterion
 from dealflow.model.catalog import Automation
+from dealflow.model.enrollment import ExitCriterion
 from dealflow.model.pipeline import StageSemantic
 
 

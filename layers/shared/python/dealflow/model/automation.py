@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator,
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import Key, StoredValue, Text, storable_value
 from dealflow.model.calendar import CalendarOf
-from dealflow.model.enrollment import Enrollment
+from dealflow.model.enrollment import Enrolled, conditions_known
 from dealflow.model.failures import AMBIGUOUS_HELP, ActionBase, AmbiguousPolicy, RetryPolicy, unset
 from dealflow.model.http_request import HttpRequest
 from dealflow.model.texts import Expression, TemplateText
@@ -157,6 +157,7 @@ Condition = Annotated[
 ]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
+conditions_known(Condition)  # goals and exits hold conditions (model/enrollment.py)
 
 
 class Delay(Model):
@@ -423,80 +424,6 @@ Action = Annotated[
     | Assign,
     Field(discriminator="kind"),
 ]
-
-
-def _about_the_deal(condition: Condition, at: str) -> None:
-    """A goal or an exit judges the deal as it is: ``changed*`` would judge the change that
-    started the run, which never changes while it runs."""
-    if isinstance(condition, Clause):
-        if condition.op in ("changed", "changed_from", "changed_to"):
-            raise ValueError(
-                f"{at}.op: '{condition.op}' judges the change that started the run; "
-                "goals and exits judge the deal as it is"
-            )
-        return
-    key, inner = ("all", condition.all) if isinstance(condition, AllOf) else ("any", condition.any)
-    for i, part in enumerate(inner):
-        _about_the_deal(part, f"{at}.{key}.{i}")
-
-
-class Goal(Model):
-    """When ``condition`` holds — before any step, or when a wait ends — the run ends ``goal_met``."""
-
-    name: str = Field(default="goal", min_length=1, max_length=200)
-    condition: Condition
-
-    @model_validator(mode="after")
-    def _deal_as_it_is(self) -> Goal:
-        _about_the_deal(self.condition, "condition")
-        return self
-
-
-class ExitCriterion(Model):
-    """When the run ends ``exited``: the deal ``left_stage`` (the one it was in when the run
-    started), was ``won`` or ``lost`` (its stage's semantic), or ``condition`` holds."""
-
-    when: Literal["left_stage", "won", "lost", "condition"]
-    name: str | None = Field(default=None, max_length=200, description="How the run log names it")
-    condition: Condition | None = None
-
-    @model_validator(mode="after")
-    def _condition_fits(self) -> ExitCriterion:
-        if (self.when == "condition") != (self.condition is not None):
-            raise ValueError("condition: required for when 'condition', and only for it")
-        if self.condition is not None:
-            _about_the_deal(self.condition, "condition")
-        return self
-
-    @property
-    def label(self) -> str:
-        return self.name or self.when.replace("_", " ")
-
-
-class Enrolled(Model):
-    """Who enters a run and when it ends early: enrollment rules checked when a run would start,
-    a goal and exit criteria checked before every step and when every wait ends. Left out of
-    stored JSON when unset, so automation saved before is unchanged, byte for byte."""
-
-    enrollment: Enrollment | None = Field(
-        default=None, exclude_if=unset, description="Re-enrollment (always, off, after a cool-down) and a frequency cap"
-    )
-    goal: Goal | None = Field(default=None, exclude_if=unset, description="The run ends 'goal_met' when it holds")
-    exits: list[ExitCriterion] = Field(
-        default_factory=list, exclude_if=unset, max_length=20, description="The run ends 'exited' when one holds"
-    )
-
-    def _goal_needs_a_wait(self, waits: bool) -> None:
-        if waits:
-            return
-        if self.goal is not None:
-            raise ValueError(
-                "goal: only for automation that waits (a delay): without one nothing runs long enough to reach it"
-            )
-        if self.exits:
-            raise ValueError(
-                "exits: only for automation that waits (a delay): without one nothing runs long enough to leave"
-            )
 
 
 class StageAutomation(Enrolled):

@@ -1,18 +1,29 @@
-"""Who may enter a run: re-enrollment (``always``, ``off``, ``after`` a cool-down) and a per-deal
-frequency cap, decided when a run would start (``dealflow.engine.enrollment``). Goals and exits,
-which end a run under way, are conditions and live with them (``dealflow.model.automation``).
+"""Who enters a run and when it ends early: re-enrollment (``always``, ``off``, ``after`` a
+cool-down) and a per-deal frequency cap, decided when a run would start
+(``dealflow.engine.enrollment``); a goal and exit criteria, which end a run under way
+(``dealflow.engine.goals``).
 
-``{"reenroll": "after", "cooldown": {"days": 30}, "frequency_cap": {"runs": 2, "per": {"days": 7}}}``
+``{"enrollment": {"reenroll": "after", "cooldown": {"days": 30}, "frequency_cap": {"runs": 2, "per":
+{"days": 7}}}, "goal": {"name": "won", "condition": {…}}, "exits": [{"when": "lost"}]}``
+
+Goals and exits hold conditions, which ``dealflow.model.automation`` defines and which import this
+module's ``Enrolled`` for the automation that carries them: the condition type is named here by
+reference and filled in by ``conditions_known`` once it exists, so neither module imports the other
+in a circle.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from dealflow.model.base import Model
+from dealflow.model.failures import unset
+
+if TYPE_CHECKING:
+    from dealflow.model.automation import Condition
 
 
 class Window(Model):
@@ -77,3 +88,87 @@ class Enrollment(Model):
             return None
         spans = [w.length for w in (self.cooldown, self.frequency_cap.per if self.frequency_cap else None) if w]
         return max(spans, default=timedelta(0))
+
+
+def _about_the_deal(condition: Any, at: str) -> None:
+    """A goal or an exit judges the deal as it is: ``changed*`` would judge the change that
+    started the run, which never changes while it runs."""
+    from dealflow.model.automation import AllOf, Clause  # loaded: a goal is only built after it
+
+    if isinstance(condition, Clause):
+        if condition.op in ("changed", "changed_from", "changed_to"):
+            raise ValueError(
+                f"{at}.op: '{condition.op}' judges the change that started the run; "
+                "goals and exits judge the deal as it is"
+            )
+        return
+    key, inner = ("all", condition.all) if isinstance(condition, AllOf) else ("any", condition.any)
+    for i, part in enumerate(inner):
+        _about_the_deal(part, f"{at}.{key}.{i}")
+
+
+class Goal(Model):
+    """When ``condition`` holds — before any step, or when a wait ends — the run ends ``goal_met``."""
+
+    name: str = Field(default="goal", min_length=1, max_length=200)
+    condition: Condition
+
+    @model_validator(mode="after")
+    def _deal_as_it_is(self) -> Goal:
+        _about_the_deal(self.condition, "condition")
+        return self
+
+
+class ExitCriterion(Model):
+    """When the run ends ``exited``: the deal ``left_stage`` (the one it was in when the run
+    started), was ``won`` or ``lost`` (its stage's semantic), or ``condition`` holds."""
+
+    when: Literal["left_stage", "won", "lost", "condition"]
+    name: str | None = Field(default=None, max_length=200, description="How the run log names it")
+    condition: Condition | None = None
+
+    @model_validator(mode="after")
+    def _condition_fits(self) -> ExitCriterion:
+        if (self.when == "condition") != (self.condition is not None):
+            raise ValueError("condition: required for when 'condition', and only for it")
+        if self.condition is not None:
+            _about_the_deal(self.condition, "condition")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.when.replace("_", " ")
+
+
+class Enrolled(Model):
+    """Who enters a run and when it ends early: enrollment rules checked when a run would start,
+    a goal and exit criteria checked before every step and when every wait ends. Left out of
+    stored JSON when unset, so automation saved before is unchanged, byte for byte."""
+
+    enrollment: Enrollment | None = Field(
+        default=None, exclude_if=unset, description="Re-enrollment (always, off, after a cool-down) and a frequency cap"
+    )
+    goal: Goal | None = Field(default=None, exclude_if=unset, description="The run ends 'goal_met' when it holds")
+    exits: list[ExitCriterion] = Field(
+        default_factory=list, exclude_if=unset, max_length=20, description="The run ends 'exited' when one holds"
+    )
+
+    def _goal_needs_a_wait(self, waits: bool) -> None:
+        if waits:
+            return
+        if self.goal is not None:
+            raise ValueError(
+                "goal: only for automation that waits (a delay): without one nothing runs long enough to reach it"
+            )
+        if self.exits:
+            raise ValueError(
+                "exits: only for automation that waits (a delay): without one nothing runs long enough to leave"
+            )
+
+
+def conditions_known(condition: Any) -> None:
+    """Complete the models above with the condition type (called by ``dealflow.model.automation``
+    right after it defines ``Condition``, before any automation model uses them)."""
+    namespace = {"Condition": condition, "Goal": Goal, "ExitCriterion": ExitCriterion, "Enrollment": Enrollment}
+    for model in (Goal, ExitCriterion, Enrolled):
+        model.model_rebuild(_types_namespace=namespace)
