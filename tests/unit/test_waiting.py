@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from dealflow.engine.dispatcher import Dispatcher
+from dealflow.engine.references import references_of, writes_of
 from dealflow.engine.waiting import MAX_EVENT_BYTES, Resumer, bounded_event, shown_by
 from dealflow.model import BusinessProcess
 from dealflow.ports import Waiter
@@ -133,3 +134,28 @@ def test_an_event_too_big_for_the_run_keeps_everything_but_its_data() -> None:
 
     assert kept["id"] == "e1" and "data" not in kept
     assert kept["truncated"].startswith("the event's data exceeded 16,384 bytes")
+
+
+def test_what_a_wait_for_names_and_its_branches_write_are_its_process_references() -> None:
+    process = BusinessProcess.model_validate(
+        {
+            "id": "p",
+            "name": "Await signature",
+            "pipeline_id": "sales",
+            "start_on": ["manual"],
+            "nodes": [
+                {
+                    "kind": "wait_for",
+                    "until": {"kind": "step_done", "step_id": "sign"},
+                    "timeout": {"days": 3},
+                    "timed_out": [{"kind": "action", "action": {"kind": "move_to_stage", "stage_id": "lost"}}],
+                }
+            ],
+        }
+    )
+
+    refs = {(r.kind, r.name, r.at) for r in references_of(process)}
+    writes = {(w.kind, w.name, w.at) for w in writes_of(process)}
+
+    assert ("step", "sign", "nodes.0.until.step_id") in refs
+    assert ("stage", "lost", "nodes.0.timed_out.0.action.stage_id") in writes  # the loop check sees it
