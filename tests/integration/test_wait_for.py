@@ -15,6 +15,7 @@ from dealflow import runtime
 from dealflow.local import MotoStack
 from dealflow.local.demo import PROCESS_TENANT, demo_deal, set_up_process_tenant
 from dealflow.model import BusinessProcess, RunRecord
+from dealflow.model.deal import StepDone
 from dealflow.store.waiters import WaiterRegistry
 
 T = PROCESS_TENANT
@@ -167,6 +168,19 @@ def test_a_field_condition_met_later_resumes_the_run(globex: MotoStack) -> None:
     globex.drain()
 
     assert _titles(globex) == ["thank them (field)"]
+    assert _run(globex, run.run_id).status == "completed"
+
+
+def test_a_step_marked_done_resumes_the_run_with_who_marked_it(globex: MotoStack) -> None:
+    process = _waiting_process({"kind": "step_done", "step_id": "qualify"})
+    process.nodes[0].received[0].action.title = "qualified by {{ run.event.by }}"  # type: ignore[union-attr]
+    run = _start(globex, process)
+    assert run.waiting_for == "step 'qualify' done"
+
+    globex.update_deal(T, DEAL, steps={"qualify": StepDone(by="u-anna", at="2026-12-01T10:00:00Z")})
+    globex.drain()
+
+    assert _titles(globex) == ["qualified by u-anna"]
     assert _run(globex, run.run_id).status == "completed"
 
 

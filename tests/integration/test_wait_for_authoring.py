@@ -60,6 +60,7 @@ def _put(stack: MotoStack, document: dict[str, Any]) -> tuple[int, dict[str, Any
         ({"kind": "webhook", "event": "custom"}, None, "nodes.0.until.custom_event", "required for custom"),
         ({"kind": "webhook", "event": "invoice_sent"}, None, "nodes.0.until.event", "invoice_paid"),
         ({"kind": "stage_reached", "stage_id": "signed"}, None, "nodes.0.until.stage_id", "signed"),
+        ({"kind": "step_done", "step_id": "sign"}, None, "nodes.0.until.step_id", "no step 'sign'"),
         ({"kind": "field", "condition": {"field": "budget", "op": "gte", "value": 1}}, None, "nodes.0.until", "budget"),
         ({"kind": "webhook", "event": "invoice_paid"}, {"days": 400}, "nodes.0.timeout", "a timeout of 400 days"),
         ({"kind": "webhook", "event": "invoice_paid"}, {"minutes": 0}, "nodes.0.timeout", "at least one minute"),

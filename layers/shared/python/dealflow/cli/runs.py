@@ -62,6 +62,8 @@ def _line(run: RunRecord) -> str:
     where = f" at {run.position}" if run.position else ""
     extra = f" retried by {run.retried_by}" if run.retried_by else ""
     wake = f" until {run.wake_at}" if run.status == "waiting" and run.wake_at else ""
+    if run.status == "waiting" and run.waiting_for:  # a wait_for node: the event first, the timeout after
+        wake = f" for {run.waiting_for}{wake}"
     why = f": {run.reason}" if run.reason and run.status != "waiting" else ""
     return (
         f"{run.run_id}  {run.started_at}  {run.status}{wake}{where}  {run.automation_id} on {run.deal_id}{why}{extra}"

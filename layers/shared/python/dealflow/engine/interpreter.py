@@ -388,11 +388,10 @@ class Walker(RunSteps):
         if received:
             self.event = json.loads(payload) if payload else {}
         self.waited = True
-        detail = {"waiting_for": describe(node.until), "timeout": duration(node.timeout_seconds)}
-        shown: dict[str, Any] = dict(detail)
+        detail: dict[str, Any] = {"waiting_for": describe(node.until), "timeout": duration(node.timeout_seconds)}
         if received:
-            shown["event"] = self.event
-        self._note(node, prefix, "received" if received else "timed out", **shown)
+            detail["event"] = self.event
+        self._note(node, prefix, "received" if received else "timed out", **detail)
         self._check(node.check, prefix)
         if received:
             self._walk(node.received, f"{here}.r.")

@@ -48,7 +48,7 @@ from dealflow.model.workflow import FieldStepWorkflow
 if TYPE_CHECKING:  # compiled.py builds on this module
     from dealflow.engine.compiled import TenantAutomation
 
-RefKind = Literal["pipeline", "stage", "field", "user", "constant", "role", "calendar"]
+RefKind = Literal["pipeline", "stage", "step", "field", "user", "constant", "role", "calendar"]
 # Users, roles, constants and the calendar live on the tenant and change without an
 # automation-version bump, so references to them are re-checked against each freshly read tenant.
 TENANT_KINDS = frozenset({"user", "constant", "role", "calendar"})
@@ -79,6 +79,7 @@ class Broken:
         what = {
             "pipeline": f"pipeline '{ref.name}' no longer exists",
             "stage": f"stage '{ref.name}' no longer exists in pipeline '{ref.pipeline_id}'",
+            "step": f"step '{ref.name}' no longer exists in pipeline '{ref.pipeline_id}'",
             "field": f"field '{ref.name}' no longer exists",
             "user": f"user '{ref.name}' no longer exists",
             "constant": f"constant '{ref.name}' no longer exists",
@@ -302,6 +303,8 @@ class _Collector:
                 self.add("pipeline", until.pipeline_id, f"{at}.pipeline_id")
             if pipeline is not None:
                 self.add("stage", until.stage_id, f"{at}.stage_id", pipeline_id=pipeline)
+        elif until.kind == "step_done" and pipeline_id is not None:
+            self.add("step", until.step_id, f"{at}.step_id", pipeline_id=pipeline_id)
 
 
 def references_of(automation: Automation) -> list[Reference]:
@@ -376,6 +379,10 @@ def broken(
             pipeline = pipelines.get(ref.pipeline_id or "")
             if pipeline is not None and pipeline.stage(ref.name) is None:
                 problem = f"no stage '{ref.name}' in pipeline '{ref.pipeline_id}'"
+        elif ref.kind == "step" and pipelines is not None:
+            pipeline = pipelines.get(ref.pipeline_id or "")
+            if pipeline is not None and pipeline.step(ref.name) is None:
+                problem = f"no step '{ref.name}' in pipeline '{ref.pipeline_id}'"
         elif ref.kind == "field" and fields is not None:
             problem = _field_problem(ref, fields)
         elif ref.kind == "user" and tenant is not None and tenant.user(ref.name) is None:
