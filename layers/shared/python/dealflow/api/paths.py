@@ -23,7 +23,16 @@ _ID_RULE = "an id: a letter or digit, then letters, digits, '_', '.', ':' or '-'
 PATH_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     **{
         name: (_ID, _ID_RULE)
-        for name in ("automation_id", "deal_id", "pipeline_id", "workflow_id", "step_id", "process_id", "stage_id")
+        for name in (
+            "automation_id",
+            "deal_id",
+            "pipeline_id",
+            "workflow_id",
+            "step_id",
+            "process_id",
+            "stage_id",
+            "user_id",
+        )
     },
     "code": (
         {"pattern": r"^[a-z][a-z0-9_]*$", "minLength": 1, "maxLength": 64},
