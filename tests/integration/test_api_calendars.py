@@ -147,3 +147,14 @@ def test_the_calendar_travels_with_the_export_and_an_import_sets_or_removes_it(s
     status, body = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})
     assert status == 200 and {"kind": "calendar", "id": "calendar", "change": "create"} in body["changes"]
     assert stack.api("GET", "/calendar", claims=ADMIN) == (200, OFFICE)
+
+
+def test_a_role_left_without_users_is_a_warning(stack: MotoStack) -> None:
+    assign = {"kind": "assign", "role": "sales_manager"}
+    assert stack.api("PUT", "/automation/route", _rule(assign), claims=ADMIN)[0] in (200, 201)
+    tenant = stack.automation.get_tenant(TENANT)
+    stack.put_tenant(tenant.model_copy(update={"users": [u for u in tenant.users if u.id != "u-head"]}))
+    status, body = stack.api("GET", "/warnings", claims=ADMIN)
+    assert status == 200
+    [route] = [i for i in body["items"] if i["automation_id"] == "route"]
+    assert route["warnings"] == ["role 'sales_manager' has no users any more (actions.0.role)"]
