@@ -11,7 +11,7 @@ import pytest
 
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_deal, set_up
-from dealflow.model import Delay, Notify, Recipients, Rule
+from dealflow.model import Delay, Rule
 from dealflow.model.calendar import Calendar, UserCalendar
 
 WEEK = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -161,12 +161,22 @@ def test_test_mode_says_until_when_it_would_wait() -> None:
         assert stack.notifications() == []
 
 
-def test_a_working_time_delay_without_a_tenant_calendar_fails_the_run_saying_why() -> None:
+def test_without_a_tenant_calendar_working_time_is_skipped_as_broken_or_fails_the_waiting_run() -> None:
     with MotoStack(start=datetime(2026, 11, 13, 15, 0, tzinfo=UTC)) as stack:
         set_up(stack)
-        stack.put_rule(TENANT, _rule(delay=Delay(working_hours=2)))
+        stack.put_rule(TENANT, _rule(delay=Delay(working_hours=2)))  # the harness saves it unchecked
         _enter(stack)
         run = _run(stack)
-        assert run.status == "failed"
-        assert "the tenant has no working calendar (set one with PUT /calendar)" in (run.reason or "")
-        assert Notify(to=Recipients(users=["u-head"]), message="x").within_working_hours is None
+        assert run.status == "skipped"
+        assert run.reason == "broken references: the tenant's working calendar no longer exists (delay.working_hours)"
+
+    for stack in _stack(datetime(2026, 11, 13, 15, 0, tzinfo=UTC)):
+        notify = {"kind": "notify", "to": {"users": ["u-head"]}, "message": "Hi"}
+        stack.put_rule(TENANT, _rule(delay={"days": 1}, actions=[{**notify, "within_working_hours": "tenant"}]))
+        _enter(stack)
+        tenant = stack.automation.get_tenant(TENANT)
+        stack.put_tenant(tenant.model_copy(update={"calendar": None}))  # removed while the run waits
+        stack.advance(days=1)
+        run = _run(stack)
+        assert run.status == "failed" and stack.notifications() == []
+        assert run.reason == "action-1-hold: the tenant has no working calendar (set one with PUT /calendar)"

@@ -32,6 +32,7 @@ PATH_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
             "process_id",
             "stage_id",
             "test_id",
+            "user_id",
         )
     },
     "code": (

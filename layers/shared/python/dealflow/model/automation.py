@@ -8,6 +8,7 @@ reaches its stage.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -363,7 +364,11 @@ class Assign(ActionBase):
         """The turn counter's name: the pool, else the users (sorted) or the role."""
         if self.pool is not None:
             return f"pool:{self.pool}"
-        return f"role:{self.role}" if self.role is not None else "users:" + ",".join(sorted(self.users))
+        if self.role is not None:
+            return f"role:{self.role}"
+        users = ",".join(sorted(self.users))
+        # A sort key holds at most 1,024 bytes; a hundred ids may not fit, their digest does.
+        return "users:" + (users if len(users) <= 200 else hashlib.sha256(users.encode()).hexdigest()[:32])
 
 
 # Each effect kind's answer to an ambiguous failure (README, "Ambiguous outcomes"). An e-mail goes to
