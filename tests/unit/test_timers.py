@@ -249,3 +249,30 @@ def test_saving_a_process_whose_date_field_is_not_a_date_is_flagged() -> None:
     assert known.warnings["renewal"] == [
         "field 'notes' is a text field now; a date trigger needs a date field (on_date.field)"
     ]
+
+
+def test_date_timers_due_together_all_start_and_a_failed_start_stays_due_until_it_starts() -> None:
+    deals = [_deal(f"d-{i:03d}", proposal_sent_on="2026-11-16") for i in range(150)]
+    starts = Starts(failing={"d-007"})
+    work = _clockwork(_renewal(), deals=deals, starter=starts)
+    work.timers.request_arm(TENANT_ID)
+    tick(work)
+    spec = work.queue.queued[0].spec
+    for deal in deals:
+        work.timers.put(
+            Timer(
+                kind="date",
+                tenant_id=TENANT_ID,
+                automation_id="renewal",
+                deal_id=deal.id,
+                due_at="2026-11-23T00:00:00Z",
+                spec=spec,
+                date_value="2026-11-16",
+            )
+        )
+
+    report = tick(work)
+    # d-007's start failed in the first read of 100; it stayed due and the next read started it.
+    assert (report.started, report.failed) == (150, 1)
+    assert work.timers.of("date") == [] and len(starts.names) == 150
+    assert tick(work).started == 0
