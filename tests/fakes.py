@@ -29,6 +29,7 @@ from dealflow.model.cancellation import CancellationJob
 from dealflow.model.catalog import STORED_KINDS, Automation, Definition
 from dealflow.model.failures import DEFAULT_RETRY, RetryPolicy
 from dealflow.model.fields import FieldDefinition, FieldKind
+from dealflow.model.timing import Timer, TimerJob
 from dealflow.model.versions import VersionNote
 from dealflow.model.workflow import FieldStepWorkflow
 from dealflow.ports import ANY, MAX_WRITES, AmbiguousOutcome, DealNotFound, ExecutionFacts, record_id
@@ -764,3 +765,49 @@ class FakeEnrollmentBook:
             return False
         self.items[key] = copy.deepcopy(starts)
         return True
+
+
+class FakeTimers:
+    """``Timers``: timers by their identity and due time, as TimersTable keys them."""
+
+    def __init__(self) -> None:
+        self.timers: dict[tuple[str, str, str | None, str | None, str], Timer] = {}
+        self.arm_specs: dict[tuple[str, str], str] = {}
+
+    @staticmethod
+    def _key(timer: Timer) -> tuple[str, str, str | None, str | None, str]:
+        return (timer.kind, timer.tenant_id, timer.automation_id, timer.deal_id, timer.due_at)
+
+    def put(self, timer: Timer) -> None:
+        self.timers[self._key(timer)] = timer
+
+    def due(self, now: str, limit: int) -> list[Timer]:
+        return sorted((t for t in self.timers.values() if t.due_at <= now), key=lambda t: t.due_at)[:limit]
+
+    def remove(self, timer: Timer) -> None:
+        self.timers.pop(self._key(timer), None)
+
+    def request_arm(self, tenant_id: str) -> None:
+        self.put(Timer(kind="arm", tenant_id=tenant_id, due_at="1970-01-01T00:00:00Z"))
+
+    def armed(self, tenant_id: str) -> dict[str, str]:
+        return {a: spec for (t, a), spec in self.arm_specs.items() if t == tenant_id}
+
+    def set_armed(self, tenant_id: str, automation_id: str, spec: str | None) -> None:
+        if spec is None:
+            self.arm_specs.pop((tenant_id, automation_id), None)
+        else:
+            self.arm_specs[(tenant_id, automation_id)] = spec
+
+    def of(self, kind: str) -> list[Timer]:
+        return [t for t in self.timers.values() if t.kind == kind]
+
+
+@dataclass
+class FakeTimerQueue:
+    """``TimerQueue``: the jobs queued, in order."""
+
+    queued: list[TimerJob] = field(default_factory=list)
+
+    def enqueue(self, job: TimerJob) -> None:
+        self.queued.append(job)

@@ -272,6 +272,25 @@ def test_cancellation_sample_as_given_names_no_job_here_and_changes_nothing(stac
     assert stack.run_log.all("acme") == before
 
 
+def test_scheduler_tick_sample_finds_nothing_due_after_the_seed(stack: MotoStack) -> None:
+    before = stack.run_log.all("acme")
+
+    answer = stack._scheduler_app.handler(_event("scheduler-tick.json"), LambdaContext("SchedulerFunction"))
+
+    # The seed stores no business process the clock starts: nothing is armed, due or started.
+    assert answer == {"armed": 0, "fired": 0, "started": 0, "stale": 0, "failed": 0, "left": False}
+    assert stack.run_log.all("acme") == before
+
+
+def test_timer_job_sample_as_given_names_no_process_here_and_starts_nothing(stack: MotoStack) -> None:
+    before = stack.run_log.all("acme")
+
+    answer = stack._scheduler_app.handler(_event("scheduler-timer-job.json"), LambdaContext("SchedulerFunction"))
+
+    assert answer == {"batchItemFailures": []}
+    assert stack.run_log.all("acme") == before
+
+
 # ---- webhooks --------------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from dealflow.local import MotoStack
 from dealflow.local.cfn_yaml import load_template
 from dealflow.local.demo import TENANT, demo_deal, set_up
 from dealflow.local.provision import TEMPLATE
-from dealflow.model import Notify, Recipients, Rule, Trigger, Tunnel
+from dealflow.model import BusinessProcess, Notify, Recipients, Rule, Trigger, Tunnel
 from dealflow.model.catalog import AUTOMATION_KINDS
 from tests.integration.test_broken_references import ADMIN, _budget_automation
 from tests.integration.test_run_failures import follow_up_waiting, reconciler_event
@@ -229,7 +229,7 @@ def test_a_run_whose_execution_timed_out_counts_as_failed_once(
 # Every dimension and the values it may take: a handful each, whatever the number of tenants,
 # deals and runs (a tenant, deal or run id as a dimension would be a metric of its own per value).
 FEW_VALUES = {
-    "function": {"dispatcher", "runner", "webhooks", "api", "run-reconciler"},
+    "function": {"dispatcher", "runner", "webhooks", "api", "run-reconciler", "scheduler"},
     "kind": set(AUTOMATION_KINDS),
     "effect": {"email", "notification", "deal_write", "task", "workgroup"},
     "outcome": {"skipped", "stopped", "cancelled"},
@@ -280,6 +280,38 @@ def test_every_effect_kind_and_a_stopped_run_are_counted_under_dimensions_of_few
     assert {"RunsStarted", "RunsCompleted", "RunsStopped", "Effects", "DispatcherLag"} <= {w[0] for w in watched}
     for name, dimensions in watched:
         assert (name, dimensions) in emitted, (name, dict(dimensions))
+
+
+def test_a_date_trigger_prints_its_lateness_as_its_alarm_watches_it(
+    loud_stack: MotoStack, listen: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = loud_stack
+    process = {
+        "kind": "business_process",
+        "id": "proposal-chaser",
+        "name": "A day after the proposal",
+        "start_on": ["date"],
+        "on_date": {"field": "proposal_sent_on", "days": 1},
+        "nodes": [{"kind": "action", "action": {"kind": "create_task", "title": "Chase {{ deal.title }}"}}],
+    }
+    stack.put_automation(TENANT, BusinessProcess.model_validate(process))
+    stack.tick()
+    today = stack.clock.now().date().isoformat()
+    deal = demo_deal("d-1", "Deal d-1", "9000.00", "services")
+    stack.create_deal(deal.model_copy(update={"fields": {**deal.fields, "proposal_sent_on": today}}))
+    stack.drain()
+    listen()
+    stack.advance(days=1)
+    stack.tick()
+    printed = _printed(capsys.readouterr().out)
+
+    assert len(stack.tasks(TENANT)) == 1
+    [late] = [d for d in printed if "TimerLateness" in d]
+    assert (late["function"], late["kind"]) == ("scheduler", "date")
+    [seconds] = late["TimerLateness"]  # due at midnight UTC of the date; the tick came later that day
+    assert 0 <= seconds < 86_400
+    assert _metric(printed, "RunsStarted", function="scheduler", kind="business_process") == 1
+    assert ("TimerLateness", frozenset({("function", "scheduler"), ("kind", "date")})) in _watched_in_template()
 
 
 def _watched_in_template() -> list[tuple[str, frozenset[tuple[str, str]]]]:

@@ -281,3 +281,33 @@ def test_test_mode_says_when_a_timed_process_would_run(stack: MotoStack) -> None
 
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": T, "custom:role": "admin"}
+
+
+def test_export_import_carries_schedules_and_date_triggers_and_arms_what_it_writes(stack: MotoStack) -> None:
+    stack.put_automation(T, _process())
+    stack.put_automation(T, _renewal())
+    status, document = stack.api("GET", "/export", claims=ADMIN)
+    assert status == 200
+    exported = {a["id"]: a for a in document["automation"]}
+    assert exported["stalled-reminder"]["schedule"] == {
+        "expression": "cron(0 9 ? * MON *)",
+        "timezone": "UTC",
+        "stage_ids": ["new"],
+    }
+    assert exported["renewal-call"]["on_date"] == {
+        "field": "contract_end",
+        "days": -30,
+        "hours": 0,
+        "time": "09:00",
+        "timezone": "UTC",
+    }
+
+    # The date trigger changed in the document: importing it arms the items for the new offset.
+    exported["renewal-call"]["on_date"]["days"] = -20
+    status, reply = stack.api("POST", "/import", document, claims=ADMIN, query={"dry_run": "false"})
+    assert status == 200, reply
+    _deals(stack, 1, contract_end="2027-01-31")  # due 20 days before, 2027-01-11 09:00
+    stack.tick()
+    _until(stack, datetime(2027, 1, 11, 9, 0, 30, tzinfo=UTC))
+    stack.tick()
+    assert [n.message for n in stack.notifications() if n.message.startswith("Renew")] == ["Renew: Deal 0"]

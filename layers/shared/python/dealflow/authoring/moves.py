@@ -47,6 +47,10 @@ def retarget(automation: Automation, target: Target, known: TenantAutomation, **
     if isinstance(automation, BusinessProcess):
         pipeline: Pipeline | None = known.pipelines.get(pipeline_id) if pipeline_id else None
         entity = pipeline.entity if pipeline is not None else target.entity
+        if pipeline_id is not None and pipeline_id != automation.pipeline_id and "schedule" in body:
+            # A schedule's stages are the pipeline's: they follow the stage map into the new one.
+            stages = body["schedule"].get("stage_ids", [])
+            body["schedule"]["stage_ids"] = [target.stage_map.get(s, s) for s in stages]
         if pipeline_id is not None:
             body["pipeline_id"] = pipeline_id
         if entity is not None:

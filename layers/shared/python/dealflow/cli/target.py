@@ -20,6 +20,7 @@ from dealflow.store.deals import DealStore
 from dealflow.store.run_dead_letter import SqsRunDeadLetter
 from dealflow.store.runs import RunLog
 from dealflow.store.tenants import TenantDirectory
+from dealflow.store.timers import TimerTable
 
 # Stack outputs the commands read (template.yaml's Outputs; tests/integration/test_cli.py checks
 # that the template still declares each of them).
@@ -29,6 +30,7 @@ SECRET_PREFIX_OUTPUT = "WebhookSecretPrefix"
 SENDER_OUTPUT = "SenderEmail"
 DEAD_LETTER_OUTPUT = "RunLogDeadLetterQueueUrl"
 FAILURE_QUEUE_OUTPUT = "DispatcherFailureQueueUrl"  # dealflow redrive
+TIMERS_OUTPUT = "TimersTableName"  # a business process saved by a command is armed as the API arms it
 REQUIRED_OUTPUTS = (*TABLE_OUTPUTS.values(), TOPIC_OUTPUT, SECRET_PREFIX_OUTPUT)
 LOCAL_REGION = "eu-west-1"  # the harness's default region (MotoStack)
 
@@ -87,7 +89,11 @@ class Target:
 
     @cached_property
     def automation(self) -> AutomationStore:
-        return AutomationStore(self._dynamodb.Table(self.automation_table), self.compiler)
+        # Saves a business process as the API does: the scheduler is asked to arm its timers (a
+        # stack deployed before timers existed has no such output, and nothing to arm).
+        timers = self.outputs.get(TIMERS_OUTPUT)
+        armed = TimerTable(self._dynamodb.Table(timers)).request_arm if timers else None
+        return AutomationStore(self._dynamodb.Table(self.automation_table), self.compiler, armed)
 
     @cached_property
     def tenants(self) -> TenantDirectory:
@@ -186,5 +192,8 @@ def from_endpoint(url: str, region: str | None = None) -> Target:
         topic_arn=resources.topics["NotificationsTopic"],
         run_dead_letter_queue=resources.queues.get("RunLogDeadLetterQueue"),
         endpoint=url.rstrip("/"),
-        outputs={FAILURE_QUEUE_OUTPUT: resources.queues["DispatcherFailureQueue"]},
+        outputs={
+            FAILURE_QUEUE_OUTPUT: resources.queues["DispatcherFailureQueue"],
+            **({TIMERS_OUTPUT: resources.tables["TimersTable"]} if "TimersTable" in resources.tables else {}),
+        },
     )

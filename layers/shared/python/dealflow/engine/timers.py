@@ -47,7 +47,7 @@ from dealflow.engine.timed_runs import (
     spec_of,
     utc_text,
 )
-from dealflow.model import Deal
+from dealflow.model import Deal, RunRequest
 from dealflow.model.process import BusinessProcess
 from dealflow.model.timing import Timer, TimerJob
 from dealflow.ports import Metrics, RunStarter, TimerQueue, Timers
@@ -112,7 +112,9 @@ def _late(work: Clockwork, kind: str, due: str) -> None:
 
 
 def tick(work: Clockwork, time_left: Callable[[], float] = lambda: math.inf, reserve: float = 0.0) -> TickReport:
-    """Handle every timer due now, while time is left; what is left is due at the next tick."""
+    """Handle every timer due now, while time is left; what is left is due at the next tick. The
+    date timers of each read start their runs together (concurrently, when the starter can): many
+    contracts ending on one day must not start one after another."""
     report = TickReport()
     for _ in range(TICK_READS):
         if time_left() <= reserve:
@@ -120,28 +122,29 @@ def tick(work: Clockwork, time_left: Callable[[], float] = lambda: math.inf, res
             break
         due = work.timers.due(utc_text(now()), PAGE)
         handled = 0
+        dated: list[tuple[Timer, RunRequest]] = []
         for timer in due:
             if time_left() <= reserve:
                 break
-            handled += _handle(work, timer, report)
+            if timer.kind == "date":
+                handled += _plan_date(work, timer, report, dated)
+            else:
+                handled += _handle(work, timer, report)
+        handled += _start_dated(work, dated, report)
         if len(due) < PAGE or handled == 0:
             break
     return report
 
 
 def _handle(work: Clockwork, timer: Timer, report: TickReport) -> int:
-    """Handle one due timer; 1 when it was removed (done or stale), 0 when it stays for a retry."""
+    """Handle an arming request or a schedule's fire time; 1 when it was removed (done or stale),
+    0 when it stays for a retry."""
     try:
         if timer.kind == "arm":
             arm(work, timer.tenant_id)
             report.armed += 1
-        elif timer.kind == "schedule":
-            if not _fire(work, timer):
-                report.stale += 1
-            else:
-                report.fired += 1
-        elif _date(work, timer):
-            report.started += 1
+        elif _fire(work, timer):
+            report.fired += 1
         else:
             report.stale += 1
     except Exception:  # one tenant's trouble never holds up the others' timers
@@ -150,6 +153,37 @@ def _handle(work: Clockwork, timer: Timer, report: TickReport) -> int:
         return 0
     work.timers.remove(timer)
     return 1
+
+
+def _plan_date(work: Clockwork, timer: Timer, report: TickReport, dated: list[tuple[Timer, RunRequest]]) -> int:
+    """A due date timer's run, added to ``dated``; a stale timer is removed at once (1)."""
+    try:
+        request = _date_run(work, timer)
+    except Exception:
+        logger.warning("date timer of %s failed; it stays due", timer.tenant_id, exc_info=True)
+        report.failed += 1
+        return 0
+    if request is not None:
+        dated.append((timer, request))
+        return 0
+    work.timers.remove(timer)
+    report.stale += 1
+    return 1
+
+
+def _start_dated(work: Clockwork, dated: list[tuple[Timer, RunRequest]], report: TickReport) -> int:
+    removed = 0
+    for (timer, _), result in zip(dated, start_each(work.starter, [r for _, r in dated]), strict=True):
+        if isinstance(result, Exception):  # it stays due: the next tick starts it, under the same name
+            logger.warning("date run of %s not started: %s", timer.tenant_id, result)
+            report.failed += 1
+            continue
+        if result:
+            report.started += 1
+            _late(work, "date", timer.due_at)
+        work.timers.remove(timer)
+        removed += 1
+    return removed
 
 
 def arm(work: Clockwork, tenant_id: str) -> None:
@@ -211,18 +245,18 @@ def _fire(work: Clockwork, timer: Timer) -> bool:
     return True
 
 
-def _date(work: Clockwork, timer: Timer) -> bool:
+def _date_run(work: Clockwork, timer: Timer) -> RunRequest | None:
+    """The run a due date timer starts; None when it is stale (the process is off, gone or saved
+    with another trigger; the item is gone, elsewhere, or its date moved)."""
     known = work.load(timer.tenant_id)
     process = _timed(known, timer.automation_id)
     if process is None or process.on_date is None or spec_of(process) != timer.spec or timer.deal_id is None:
-        return False
+        return None
     item = work.items.get(timer.tenant_id, timer.deal_id)
     if item is None or not in_scope(process, item) or date_value(item, process.on_date) != timer.date_value:
-        return False
+        return None
     assert timer.date_value is not None
-    work.starter.start(date_request(item, process, timer.date_value, timer.due_at))
-    _late(work, "date", timer.due_at)
-    return True
+    return date_request(item, process, timer.date_value, timer.due_at)
 
 
 def date_timer(process: BusinessProcess, item: Deal, tenant_id: str, after: datetime) -> Timer | None:
