@@ -250,7 +250,8 @@ def test_a_name_resolving_to_a_private_address_is_refused_and_nothing_is_sent(
         resolved.append(host)
         return ["10.1.2.3"]
 
-    sender = stack._runner_app.SERVICES.http
+    counted = stack._runner_app.SERVICES.http
+    sender = getattr(counted, "_http", counted)  # inside the counting wrapper
     monkeypatch.setattr(sender, "_resolve", private)
     connected: list[Any] = []
     monkeypatch.setattr("socket.create_connection", lambda *a, **k: connected.append(a))

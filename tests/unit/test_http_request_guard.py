@@ -5,18 +5,22 @@ warnings for deleted fields), how its retries wait (``Retry-After``)."""
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from dealflow.authoring.document_text import to_json
 from dealflow.authoring.loops import find_loops
+from dealflow.authoring.moves import write_changes
+from dealflow.authoring.transfer import export_document, import_changes, validate_document
 from dealflow.aws.adapters import failure_class, retry_strategy
 from dealflow.aws.outbound_http import GuardedHttp, refusal
 from dealflow.model import HttpRequest, RetryPolicy
 from dealflow.ports import AmbiguousCall, NotPerformed, OutgoingRequest
-from tests.fakes import a_rule, automation_of, compiled_tenant, some_fields
+from tests.fakes import TENANT_ID, FakeAutomationStore, a_rule, a_tenant, automation_of, compiled_tenant, some_fields
 
 
 @pytest.mark.parametrize(
@@ -182,3 +186,24 @@ def test_a_field_the_answer_is_saved_into_is_a_write_the_loop_check_and_the_warn
     fields = [f for f in some_fields() if f.code != "budget"]
     warnings = compiled_tenant(fields=fields, automation=[saver]).warnings
     assert warnings == {"erp-score": ["field 'budget' no longer exists (actions.0.save_response.values.score.field)"]}
+
+
+def test_an_http_request_travels_through_export_and_import_with_its_secrets_named_only() -> None:
+    action = _call(
+        secret_headers={"Authorization": "erp-token"},
+        json_body={"id": "{{ deal.id }}"},
+        save_response={"status": {"var": "code"}, "values": {"data.id": {"field": "budget"}}},
+        ambiguous="hold",
+    )
+    store = FakeAutomationStore(automation=[a_rule("erp", action)])
+    document = json.loads(to_json(export_document(store.load(TENANT_ID))))
+    [exported] = [a for a in document["automation"] if a["id"] == "erp"]
+    assert exported["actions"][0]["secret_headers"] == {"Authorization": "erp-token"}
+
+    other = FakeAutomationStore(a_tenant("globex"), pipelines=[], fields=[], automation=[])
+    known = other.load("globex")
+    changes, _, _ = import_changes(validate_document(document, known), known)
+    write_changes(other, "globex", known, changes)
+
+    again = json.loads(to_json(export_document(other.load("globex"))))
+    assert [a for a in again["automation"] if a["id"] == "erp"] == [exported]
