@@ -238,7 +238,10 @@ def test_a_timeout_held_by_its_ambiguous_policy_is_not_sent_again_and_fails_the_
     assert len(receiver.received) == 1
     run = _run(stack)
     assert run["status"] == "failed"
-    assert _step(run)["outcome"] == "unconfirmed"
+    step = _step(run)
+    assert step["outcome"] == "unconfirmed"
+    [held] = step["detail"]["deliveries"]
+    assert "no answer within the timeout" in held["error"]
 
 
 def test_a_name_resolving_to_a_private_address_is_refused_and_nothing_is_sent(
