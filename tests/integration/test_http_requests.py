@@ -368,3 +368,52 @@ def test_saving_refuses_an_unknown_field_to_save_into_and_a_reserved_header(
     status, body = stack.api("PUT", "/automation/won-call", rule, claims=ADMIN)
     assert status == 422
     assert "Idempotency-Key" in json.dumps(body)
+
+
+def test_in_a_process_the_saved_answer_picks_the_branch_and_a_refusal_takes_the_fault_branch(
+    stack: MotoStack, receiver: Receiver
+) -> None:
+    receiver.script = [Answer(201, {"order": {"id": "O-1"}}), Answer(409, {"error": "exists"})]
+    call = _call(receiver, save_response={"status": {"var": "erp"}, "values": {"order.id": {"var": "order"}}})
+    process = {
+        "kind": "business_process",
+        "id": "erp-sync",
+        "name": "Sync new deals to the ERP",
+        "start_on": ["add"],
+        "pipeline_id": "sales",
+        "nodes": [
+            {"kind": "action", "name": "create order", "action": call},
+            {
+                "kind": "condition",
+                "branches": [
+                    {
+                        "name": "created",
+                        "condition": {"field": "var.erp", "op": "equals", "value": 201},
+                        "nodes": [
+                            {"kind": "action", "action": {"kind": "create_task", "title": "Ship {{ var.order }}"}}
+                        ],
+                    }
+                ],
+            },
+            {
+                "kind": "action",
+                "name": "confirm",
+                "action": _call(receiver, retry={"attempts": 1}),
+                "fault": [
+                    {"kind": "action", "action": {"kind": "create_task", "title": "ERP said: {{ run.error.reason }}"}}
+                ],
+            },
+        ],
+    }
+    status, body = stack.api("PUT", "/automation/erp-sync", process, claims=ADMIN)
+    assert status == 201, body
+
+    stack.create_deal(demo_deal("d-1", "Data migration", "7300.00", "services"))
+    stack.drain()
+
+    assert len(receiver.received) == 2
+    titles = [t["title"] for t in stack.tasks(TENANT)]
+    assert "Ship O-1" in titles
+    assert any(t.startswith("ERP said:") and "answered 409" in t for t in titles)
+    run = _run(stack, "erp-sync")
+    assert run["status"] == "failed"  # handled by its fault branch, then ended: on_error is stop
