@@ -6,6 +6,7 @@ retried step succeeded (counted at the server), the answer saved into a field, a
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -18,7 +19,10 @@ from typing import Any
 import pytest
 
 from dealflow.local import MotoStack
-from dealflow.local.demo import TENANT, demo_deal
+from dealflow.local.cfn_yaml import load_template
+from dealflow.local.demo import TENANT, demo_deal, set_up
+from dealflow.local.iam import IamContractBroken
+from dealflow.local.provision import TEMPLATE
 from dealflow.model import FieldDefinition, FieldKind
 from dealflow.webhooks import verify
 
@@ -417,3 +421,27 @@ def test_in_a_process_the_saved_answer_picks_the_branch_and_a_refusal_takes_the_
     assert any(t.startswith("ERP said:") and "answered 409" in t for t in titles)
     run = _run(stack, "erp-sync")
     assert run["status"] == "failed"  # handled by its fault branch, then ended: on_error is stop
+
+
+def test_the_runner_reads_http_secrets_only_through_its_own_grant_on_the_tenant_s_http_path() -> None:
+    template = copy.deepcopy(load_template(TEMPLATE))
+    runner = template["Resources"]["RunnerFunction"]["Properties"]
+    [grant] = [s for p in runner["Policies"] for s in p.get("Statement", []) if s.get("Sid") == "ReadHttpSecrets"]
+    assert grant["Action"] == "ssm:GetParameter" and grant["Resource"]["Fn::Sub"].endswith("}/*/http/*")
+    runner["Policies"] = [p for p in runner["Policies"] if grant not in p.get("Statement", [])]
+
+    with pytest.raises(IamContractBroken) as broken, MotoStack() as stack:
+        set_up(stack)
+        stack.set_http_secret(TENANT, SIGNING)
+        server = Receiver(stack)
+        try:
+            _save(stack, _call(server, secret_headers={}))
+            stack.iam.judge_by(template)
+            _won(stack)
+        finally:
+            server.close()
+
+    parameter = f"arn:aws:ssm:eu-west-1:123456789012:parameter/dealflow/tenants/{TENANT}/http/signing-secret"
+    assert ("RunnerFunction", "ssm:GetParameter", parameter) in {
+        (r.function, r.action, r.resource) for r in broken.value.refusals
+    }
