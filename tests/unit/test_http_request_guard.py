@@ -159,6 +159,8 @@ def _call(**extra: Any) -> dict[str, Any]:
         (_call(save_response={}), "name the status or at least one value"),
         (_call(save_response={"status": {"field": "a", "var": "b"}}), "either field or var"),
         (_call(headers={"X": "1"}, secret_headers={"x": "token"}), "also in headers"),
+        (_call(url="ftp://erp.example.com/x"), "must start with https://"),
+        (_call(url="erp.example.com/{{ deal.id }}"), "must start with https://"),
     ],
 )
 def test_what_an_http_request_may_not_say(body: dict[str, Any], problem: str) -> None:
