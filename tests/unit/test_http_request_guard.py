@@ -18,9 +18,19 @@ from dealflow.authoring.moves import write_changes
 from dealflow.authoring.transfer import export_document, import_changes, validate_document
 from dealflow.aws.adapters import failure_class, retry_strategy
 from dealflow.aws.outbound_http import GuardedHttp, refusal
+from dealflow.engine.signals import EFFECTS, CountedHttp
 from dealflow.model import HttpRequest, RetryPolicy
-from dealflow.ports import AmbiguousCall, NotPerformed, OutgoingRequest
-from tests.fakes import TENANT_ID, FakeAutomationStore, a_rule, a_tenant, automation_of, compiled_tenant, some_fields
+from dealflow.ports import AmbiguousCall, HttpReply, NotPerformed, OutgoingRequest
+from tests.fakes import (
+    TENANT_ID,
+    FakeAutomationStore,
+    FakeMetrics,
+    a_rule,
+    a_tenant,
+    automation_of,
+    compiled_tenant,
+    some_fields,
+)
 
 
 @pytest.mark.parametrize(
@@ -209,3 +219,17 @@ def test_an_http_request_travels_through_export_and_import_with_its_secrets_name
 
     again = json.loads(to_json(export_document(other.load("globex"))))
     assert [a for a in again["automation"] if a["id"] == "erp"] == [exported]
+
+
+def test_only_a_request_the_other_side_took_counts_as_an_effect() -> None:
+    answers = iter([503, 429, 201])
+
+    class Answering:
+        def send(self, request: OutgoingRequest) -> HttpReply:
+            return HttpReply(next(answers), {}, b"", 0.01, "93.184.215.14")
+
+    metrics = FakeMetrics()
+    counted = CountedHttp(Answering(), metrics)
+    for _ in range(3):
+        counted.send(_request("https://erp.example.com/"))
+    assert metrics.total(EFFECTS, effect="http_request") == 1

@@ -143,14 +143,16 @@ class CountedNotifier:
 
 
 class CountedHttp:
-    """Requests ``http_request`` actions sent that were answered (whatever the status)."""
+    """Requests ``http_request`` actions sent that the other side took (a 2xx answer); a refused
+    or failed try is in the run's delivery log, not an effect."""
 
     def __init__(self, http: HttpSender, metrics: Metrics) -> None:
         self._http, self._metrics = http, metrics
 
     def send(self, request: OutgoingRequest) -> HttpReply:
         reply = self._http.send(request)
-        self._metrics.count(EFFECTS, effect="http_request")
+        if 200 <= reply.status < 300:
+            self._metrics.count(EFFECTS, effect="http_request")
         return reply
 
 
