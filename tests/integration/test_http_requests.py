@@ -6,6 +6,7 @@ retried step succeeded (counted at the server), the answer saved into a field, a
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -18,7 +19,10 @@ from typing import Any
 import pytest
 
 from dealflow.local import MotoStack
-from dealflow.local.demo import TENANT, demo_deal
+from dealflow.local.cfn_yaml import load_template
+from dealflow.local.demo import TENANT, demo_deal, set_up
+from dealflow.local.iam import IamContractBroken
+from dealflow.local.provision import TEMPLATE
 from dealflow.model import FieldDefinition, FieldKind
 from dealflow.webhooks import verify
 
@@ -238,7 +242,10 @@ def test_a_timeout_held_by_its_ambiguous_policy_is_not_sent_again_and_fails_the_
     assert len(receiver.received) == 1
     run = _run(stack)
     assert run["status"] == "failed"
-    assert _step(run)["outcome"] == "unconfirmed"
+    step = _step(run)
+    assert step["outcome"] == "unconfirmed"
+    [held] = step["detail"]["deliveries"]
+    assert "no answer within the timeout" in held["error"]
 
 
 def test_a_name_resolving_to_a_private_address_is_refused_and_nothing_is_sent(
@@ -250,7 +257,8 @@ def test_a_name_resolving_to_a_private_address_is_refused_and_nothing_is_sent(
         resolved.append(host)
         return ["10.1.2.3"]
 
-    sender = stack._runner_app.SERVICES.http
+    counted = stack._runner_app.SERVICES.http
+    sender = getattr(counted, "_http", counted)  # inside the counting wrapper
     monkeypatch.setattr(sender, "_resolve", private)
     connected: list[Any] = []
     monkeypatch.setattr("socket.create_connection", lambda *a, **k: connected.append(a))
@@ -364,3 +372,76 @@ def test_saving_refuses_an_unknown_field_to_save_into_and_a_reserved_header(
     status, body = stack.api("PUT", "/automation/won-call", rule, claims=ADMIN)
     assert status == 422
     assert "Idempotency-Key" in json.dumps(body)
+
+
+def test_in_a_process_the_saved_answer_picks_the_branch_and_a_refusal_takes_the_fault_branch(
+    stack: MotoStack, receiver: Receiver
+) -> None:
+    receiver.script = [Answer(201, {"order": {"id": "O-1"}}), Answer(409, {"error": "exists"})]
+    call = _call(receiver, save_response={"status": {"var": "erp"}, "values": {"order.id": {"var": "order"}}})
+    process = {
+        "kind": "business_process",
+        "id": "erp-sync",
+        "name": "Sync new deals to the ERP",
+        "start_on": ["add"],
+        "pipeline_id": "sales",
+        "nodes": [
+            {"kind": "action", "name": "create order", "action": call},
+            {
+                "kind": "condition",
+                "branches": [
+                    {
+                        "name": "created",
+                        "condition": {"field": "var.erp", "op": "equals", "value": 201},
+                        "nodes": [
+                            {"kind": "action", "action": {"kind": "create_task", "title": "Ship {{ var.order }}"}}
+                        ],
+                    }
+                ],
+            },
+            {
+                "kind": "action",
+                "name": "confirm",
+                "action": _call(receiver, retry={"attempts": 1}),
+                "fault": [
+                    {"kind": "action", "action": {"kind": "create_task", "title": "ERP said: {{ run.error.reason }}"}}
+                ],
+            },
+        ],
+    }
+    status, body = stack.api("PUT", "/automation/erp-sync", process, claims=ADMIN)
+    assert status == 201, body
+
+    stack.create_deal(demo_deal("d-1", "Data migration", "7300.00", "services"))
+    stack.drain()
+
+    assert len(receiver.received) == 2
+    titles = [t["title"] for t in stack.tasks(TENANT)]
+    assert "Ship O-1" in titles
+    assert any(t.startswith("ERP said:") and "answered 409" in t for t in titles)
+    run = _run(stack, "erp-sync")
+    assert run["status"] == "failed"  # handled by its fault branch, then ended: on_error is stop
+
+
+def test_the_runner_reads_http_secrets_only_through_its_own_grant_on_the_tenant_s_http_path() -> None:
+    template = copy.deepcopy(load_template(TEMPLATE))
+    runner = template["Resources"]["RunnerFunction"]["Properties"]
+    [grant] = [s for p in runner["Policies"] for s in p.get("Statement", []) if s.get("Sid") == "ReadHttpSecrets"]
+    assert grant["Action"] == "ssm:GetParameter" and grant["Resource"]["Fn::Sub"].endswith("}/*/http/*")
+    runner["Policies"] = [p for p in runner["Policies"] if grant not in p.get("Statement", [])]
+
+    with pytest.raises(IamContractBroken) as broken, MotoStack() as stack:
+        set_up(stack)
+        stack.set_http_secret(TENANT, SIGNING)
+        server = Receiver(stack)
+        try:
+            _save(stack, _call(server, secret_headers={}))
+            stack.iam.judge_by(template)
+            _won(stack)
+        finally:
+            server.close()
+
+    parameter = f"arn:aws:ssm:eu-west-1:123456789012:parameter/dealflow/tenants/{TENANT}/http/signing-secret"
+    assert ("RunnerFunction", "ssm:GetParameter", parameter) in {
+        (r.function, r.action, r.resource) for r in broken.value.refusals
+    }

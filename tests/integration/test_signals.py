@@ -231,7 +231,7 @@ def test_a_run_whose_execution_timed_out_counts_as_failed_once(
 FEW_VALUES = {
     "function": {"dispatcher", "runner", "webhooks", "api", "run-reconciler", "scheduler"},
     "kind": set(AUTOMATION_KINDS),
-    "effect": {"email", "notification", "deal_write", "task", "workgroup"},
+    "effect": {"email", "notification", "deal_write", "task", "workgroup", "http_request"},
     "outcome": {"skipped", "stopped", "cancelled"},
 }
 

@@ -5,18 +5,32 @@ warnings for deleted fields), how its retries wait (``Retry-After``)."""
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from dealflow.authoring.document_text import to_json
 from dealflow.authoring.loops import find_loops
+from dealflow.authoring.moves import write_changes
+from dealflow.authoring.transfer import export_document, import_changes, validate_document
 from dealflow.aws.adapters import failure_class, retry_strategy
 from dealflow.aws.outbound_http import GuardedHttp, refusal
+from dealflow.engine.signals import EFFECTS, CountedHttp
 from dealflow.model import HttpRequest, RetryPolicy
-from dealflow.ports import AmbiguousCall, NotPerformed, OutgoingRequest
-from tests.fakes import a_rule, automation_of, compiled_tenant, some_fields
+from dealflow.ports import AmbiguousCall, HttpReply, NotPerformed, OutgoingRequest
+from tests.fakes import (
+    TENANT_ID,
+    FakeAutomationStore,
+    FakeMetrics,
+    a_rule,
+    a_tenant,
+    automation_of,
+    compiled_tenant,
+    some_fields,
+)
 
 
 @pytest.mark.parametrize(
@@ -155,6 +169,8 @@ def _call(**extra: Any) -> dict[str, Any]:
         (_call(save_response={}), "name the status or at least one value"),
         (_call(save_response={"status": {"field": "a", "var": "b"}}), "either field or var"),
         (_call(headers={"X": "1"}, secret_headers={"x": "token"}), "also in headers"),
+        (_call(url="ftp://erp.example.com/x"), "must start with https://"),
+        (_call(url="erp.example.com/{{ deal.id }}"), "must start with https://"),
     ],
 )
 def test_what_an_http_request_may_not_say(body: dict[str, Any], problem: str) -> None:
@@ -182,3 +198,38 @@ def test_a_field_the_answer_is_saved_into_is_a_write_the_loop_check_and_the_warn
     fields = [f for f in some_fields() if f.code != "budget"]
     warnings = compiled_tenant(fields=fields, automation=[saver]).warnings
     assert warnings == {"erp-score": ["field 'budget' no longer exists (actions.0.save_response.values.score.field)"]}
+
+
+def test_an_http_request_travels_through_export_and_import_with_its_secrets_named_only() -> None:
+    action = _call(
+        secret_headers={"Authorization": "erp-token"},
+        json_body={"id": "{{ deal.id }}"},
+        save_response={"status": {"var": "code"}, "values": {"data.id": {"field": "budget"}}},
+        ambiguous="hold",
+    )
+    store = FakeAutomationStore(automation=[a_rule("erp", action)])
+    document = json.loads(to_json(export_document(store.load(TENANT_ID))))
+    [exported] = [a for a in document["automation"] if a["id"] == "erp"]
+    assert exported["actions"][0]["secret_headers"] == {"Authorization": "erp-token"}
+
+    other = FakeAutomationStore(a_tenant("globex"), pipelines=[], fields=[], automation=[])
+    known = other.load("globex")
+    changes, _, _ = import_changes(validate_document(document, known), known)
+    write_changes(other, "globex", known, changes)
+
+    again = json.loads(to_json(export_document(other.load("globex"))))
+    assert [a for a in again["automation"] if a["id"] == "erp"] == [exported]
+
+
+def test_only_a_request_the_other_side_took_counts_as_an_effect() -> None:
+    answers = iter([503, 429, 201])
+
+    class Answering:
+        def send(self, request: OutgoingRequest) -> HttpReply:
+            return HttpReply(next(answers), {}, b"", 0.01, "93.184.215.14")
+
+    metrics = FakeMetrics()
+    counted = CountedHttp(Answering(), metrics)
+    for _ in range(3):
+        counted.send(_request("https://erp.example.com/"))
+    assert metrics.total(EFFECTS, effect="http_request") == 1

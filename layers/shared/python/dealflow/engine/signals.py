@@ -23,7 +23,17 @@ if TYPE_CHECKING:  # the dispatcher imports this module: no models at import (co
     from dealflow.engine.dispatch import NotStarted
     from dealflow.engine.dispatcher import DispatcherLog
     from dealflow.model import Causation, Deal, RunRequest
-    from dealflow.ports import DealStore, Mailer, Metrics, Notifier, RecordStore, RunStarter
+    from dealflow.ports import (
+        DealStore,
+        HttpReply,
+        HttpSender,
+        Mailer,
+        Metrics,
+        Notifier,
+        OutgoingRequest,
+        RecordStore,
+        RunStarter,
+    )
 
 # The metric names (README, "Operate"), in one place for the handlers and the template's alarms.
 RUNS_STARTED = "RunsStarted"
@@ -140,6 +150,20 @@ class CountedNotifier:
         return message_id
 
 
+class CountedHttp:
+    """Requests ``http_request`` actions sent that the other side took (a 2xx answer); a refused
+    or failed try is in the run's delivery log, not an effect."""
+
+    def __init__(self, http: HttpSender, metrics: Metrics) -> None:
+        self._http, self._metrics = http, metrics
+
+    def send(self, request: OutgoingRequest) -> HttpReply:
+        reply = self._http.send(request)
+        if 200 <= reply.status < 300:
+            self._metrics.count(EFFECTS, effect="http_request")
+        return reply
+
+
 class CountedDeals:
     """Deal writes by automation: field updates, stage and pipeline moves, a tunnel's copies."""
 
@@ -190,4 +214,5 @@ def counted_services(services: Services, metrics: Metrics) -> Services:
         records=CountedRecords(services.records, metrics),
         mailer=CountedMailer(services.mailer, metrics),
         notifier=CountedNotifier(services.notifier, metrics),
+        http=CountedHttp(services.http, metrics) if services.http is not None else None,
     )

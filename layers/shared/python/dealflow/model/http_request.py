@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from dealflow.model.base import Model
+from dealflow.model.bounds import Key
 from dealflow.model.failures import AMBIGUOUS_HELP, ActionBase, AmbiguousPolicy, unset
 from dealflow.model.texts import TemplateText
 
@@ -93,10 +94,10 @@ class HttpRequest(ActionBase):
         max_length=MAX_HEADERS,
         description="Header → name of an SSM parameter at <prefix>/<tenant>/http/headers/<name>",
     )
-    json_body: dict[str, TemplateText] | None = Field(
+    json_body: dict[Key, TemplateText] | None = Field(
         default=None, max_length=MAX_BODY_ENTRIES, description="A JSON object of rendered texts"
     )
-    form_body: dict[str, TemplateText] | None = Field(
+    form_body: dict[Key, TemplateText] | None = Field(
         default=None, max_length=MAX_BODY_ENTRIES, description="A form (application/x-www-form-urlencoded)"
     )
     timeout_seconds: int = Field(default=10, ge=1, le=MAX_TIMEOUT_SECONDS)
@@ -106,6 +107,15 @@ class HttpRequest(ActionBase):
         exclude_if=unset,
         description=AMBIGUOUS_HELP + "Default: retry (receivers drop repeats by their Idempotency-Key)",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, url: str) -> str:
+        # Whether the address is allowed is decided when it is sent (after rendering and
+        # resolving); a URL that is plainly not a web address is refused now.
+        if not url.strip().lower().startswith(("https://", "http://", "{{")):
+            raise ValueError("url: must start with https:// (or be a template giving one)")
+        return url
 
     @field_validator("headers", "secret_headers")
     @classmethod

@@ -210,6 +210,7 @@ def http_request(action: HttpRequest, ctx: ActionContext) -> dict[str, Any]:
     if sender is None:
         raise ActionError("this stack sends no HTTP requests (the runner's HttpSender is not configured)")
     signing, secret_values = _secrets(action, ctx)
+    tried: list[dict[str, Any]] = []  # this try's delivery, also when the ledger holds its outcome
 
     def send() -> dict[str, Any]:
         request = _request(action, ctx, signing, secret_values)
@@ -217,8 +218,10 @@ def http_request(action: HttpRequest, ctx: ActionContext) -> dict[str, Any]:
             reply = sender.send(request)
         except CallFailed as exc:
             exc.delivery = _delivery(ctx, request, None, **(exc.delivery or {}), error=str(exc))
+            tried.append(exc.delivery)
             raise
         delivery = _delivery(ctx, request, reply)
+        tried.append(delivery)
         _judged(reply, delivery, request.url)
         # Kept as one text: the ledger stores it as it came, numbers and all.
         return {
@@ -235,8 +238,8 @@ def http_request(action: HttpRequest, ctx: ActionContext) -> dict[str, Any]:
         if exc.failure is None:  # refused for good (a 4xx, an address the guard refused)
             raise ActionError(str(exc), detail={"delivery": exc.delivery} if exc.delivery else None) from None
         raise
-    if "answer" not in outcome:  # held: unconfirmed
-        return {"request": shown, **outcome}
+    if "answer" not in outcome:  # held: unconfirmed, the try that left it so in the delivery log
+        return {"request": shown, **outcome, **({"deliveries": tried} if tried else {})}
     answer = json.loads(outcome["answer"])
     result = {"request": shown, "status": answer["status"], "delivery": answer["delivery"]}
     result |= _save(action, ctx, answer["status"], answer["picked"])
