@@ -37,9 +37,12 @@ ACME_IDS = {
     "workflow_id": "proposal-sent",
     "step_id": "qualify",
     "role": "sales_rep",
+    "version": "1",
+    "test_id": "acme-test",
 }
-# Names every tenant has (roles, the demo's step names): not a leak when a tenant lists its own.
-SHARED_NAMES = frozenset({"step_id", "role"})
+# Names every tenant has (roles, the demo's step names, version numbers): not a leak when a tenant
+# lists its own.
+SHARED_NAMES = frozenset({"step_id", "role", "version"})
 # Filled in once acme has a run and a cancellation job: their ids are made by the engine.
 # Bodies a globex administrator could plausibly send. PUTs not listed here send acme's own item as
 # acme's administrator reads it at the same path: the most tempting body there is.
@@ -58,6 +61,21 @@ BODIES: dict[str, Any] = {
     "POST /runs/retry": {"limit": 10},
     "POST /runs/{run_id}/resume": {},
     "PUT /rights/{role}": {"deals": {"read": True, "write": True, "fields": {"amount": "hidden"}}},
+    "PUT /automation/{automation_id}/draft": {
+        "kind": "rule",
+        "id": "lost-email",
+        "name": "Globex's own draft",
+        "pipeline_id": "sales",
+        "stage_id": "lost",
+        "actions": [],
+    },
+    "POST /automation/{automation_id}/draft/test": {"deal_id": ACME_DEAL},
+    "POST /automation/{automation_id}/publish": {"force": True},
+    "POST /automation/{automation_id}/tests/run": {"draft": False},
+    **{
+        f"POST {path}/rollback": {"version": 1}
+        for path in ("/automation/{automation_id}", "/pipelines/{pipeline_id}", "/fields/{code}", "/constants/{name}")
+    },
     # The document now states the import's body: an empty document, only listed (a dry run).
     "POST /import": {"format": "dealflow/v1", "automation": [], "constants": {}},
 }
@@ -93,6 +111,9 @@ def _acme(stack: MotoStack) -> dict[str, Any]:
         "deals": _acme_deals(),
         "runs": stack.run_log.all(TENANT),
         "test runs": stack.run_log.all(TENANT, test=True),
+        "draft": stack.automation.drafts.get(TENANT, "lost-email"),
+        "saved tests": stack.automation.saved_tests.list(TENANT, "lost-email"),
+        "versions": stack.automation.history.page(TENANT, "automation", "lost-email", 100),
     }
 
 
@@ -134,6 +155,16 @@ def _set_up_acme_items(stack: MotoStack) -> None:
     status, switched = stack.api("POST", "/automation/lost-email/disable", claims=ACME_ADMIN)
     assert status == 200
     ACME_IDS["job_id"] = switched["cancellation"]["job_id"]
+    # A draft and a saved test of acme's: another tenant must neither read, run nor publish them.
+    status, rule = stack.api("GET", "/automation/lost-email", claims=ACME_ADMIN)
+    assert stack.api("PUT", "/automation/lost-email/draft", rule, claims=ACME_ADMIN)[0] == 201
+    test = {
+        "id": "acme-test",
+        "name": "Acme's test",
+        "deal": {"pipeline_id": "sales", "stage_id": "new", "title": "Acme's test deal"},
+        "expect": {"starts": True},
+    }
+    assert stack.api("PUT", "/automation/lost-email/tests/acme-test", test, claims=ACME_ADMIN)[0] == 201
 
 
 def test_the_acme_ids_exist_in_acme_only(stack: MotoStack) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dealflow.local import MotoStack
-from dealflow.local.demo import TENANT
+from dealflow.local.demo import TENANT, demo_rules
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
 ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
@@ -167,3 +167,16 @@ def test_a_deleted_automation_keeps_its_history_and_comes_back_by_rollback(stack
     assert status == 200 and now["version"] == 3  # numbered after its last version: no number names two
     assert stack.automation.load(TENANT).by_id["negotiation-alert"].name == "Big deal in negotiation"
     assert stack.api("GET", "/automation/never-was/versions", claims=ADMIN)[0] == 404
+
+
+def test_two_contents_saved_under_one_number_show_as_the_one_saved_last(stack: MotoStack) -> None:
+    """The harness saves edits without bumping the version: the history shows what is stored."""
+    first = next(r for r in demo_rules() if r.id == "lost-email")
+    stack.advance(minutes=1)
+    stack.put_rule(TENANT, first.model_copy(update={"name": "Edited in place"}))
+
+    status, page = stack.api("GET", "/automation/lost-email/versions", claims=ADMIN)
+
+    assert [v["version"] for v in page["items"]] == [first.version]
+    status, one = stack.api("GET", f"/automation/lost-email/versions/{first.version}", claims=ADMIN)
+    assert status == 200 and one["body"]["name"] == "Edited in place"

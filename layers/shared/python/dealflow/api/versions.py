@@ -175,11 +175,15 @@ def _routes(r: Router, deps: DepsProvider, versioned: Versioned) -> None:
         tags=tags,
         operation_id=f"diff_{kind}_versions",
         description="Each difference as a JSON path (list items with an `id` matched by it), the value "
-        "before and after, and a line for a person. `to` left out: the newest version.",
+        "before and after, and a line for a person. `to` left out: the newest version; `from` left out: "
+        "the version before `to` (so a bare `…/diff` shows what the last save changed).",
     )
     def diff(
         item_id: str,
-        from_version: Annotated[int, Query(alias="from", ge=1, le=10**9, description="The older version")],
+        from_version: Annotated[
+            int | None,
+            Query(alias="from", ge=1, le=10**9, description="The older version (default: the one before `to`)"),
+        ] = None,
         to_version: Annotated[int | None, Query(alias="to", ge=1, le=10**9, description="The newer version")] = None,
     ) -> VersionDiff:
         if to_version is None:
@@ -187,6 +191,9 @@ def _routes(r: Router, deps: DepsProvider, versioned: Versioned) -> None:
             if not newest:
                 raise NotFound(kind, item_id)
             to_version = newest[0].version
+        if from_version is None:
+            older, _ = deps().automation.history.page(caller(r).tenant_id, kind, item_id, 1, before=to_version)
+            from_version = older[0].version if older else to_version
         before, after = one(item_id, from_version), one(item_id, to_version)
         return VersionDiff(
             from_version=from_version, to_version=to_version, changes=differences(before.body, after.body)

@@ -1,5 +1,5 @@
 """Drafts of automation and the saved tests stored with it, in AutomationTable beside the
-definitions (``DRAFT#<automation id>``, ``TEST#<automation id>#<test id>``): neither is under
+definitions (``DRAFT#<automation id>``, ``SAVEDTEST#<automation id>#<test id>``): neither is under
 ``DEF#``, so no dispatcher compiles them and no plan counts them. A draft is one item (a
 definition is at most 350 KB, as a PUT's body); a saved test holds a deal, so it is bounded alike."""
 
@@ -13,7 +13,7 @@ from dealflow.model.versions import Draft
 from dealflow.store.items import plain, query_all, to_item
 
 _DRAFT = "DRAFT#"
-_TEST = "TEST#"
+_TEST = "SAVEDTEST#"  # not "TEST#": test runs are filed under it
 _KEYS = ("tenant_id", "sk")
 
 
