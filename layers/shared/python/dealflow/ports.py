@@ -415,6 +415,25 @@ class Timers(Protocol):
     def set_armed(self, tenant_id: str, automation_id: str, spec: str | None) -> None: ...
 
 
+class ItemPages(Protocol):
+    """Deals and leads as the clock reads them: one by id, or a tenant's in pages (``DealStore``)."""
+
+    def get(self, tenant_id: str, deal_id: str) -> Deal | None: ...
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        entity: str,
+        equals: dict[str, str],
+        limit: int,
+        after: str | None = None,
+        matches: Callable[[Deal], bool] | None = None,
+    ) -> Any:
+        """Items of ``entity`` in id order after ``after``: ``.items`` and ``.after`` (None: no more)."""
+        ...
+
+
 class TimerQueue(Protocol):
     def enqueue(self, job: TimerJob) -> None:
         """Have a worker go on with the job's next page, asynchronously."""

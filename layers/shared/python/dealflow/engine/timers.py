@@ -29,7 +29,6 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
 
 from dealflow.clock import now
 from dealflow.engine.changes import ChangeKind, DealChange
@@ -50,29 +49,12 @@ from dealflow.engine.timed_runs import (
 from dealflow.model import Deal, RunRequest
 from dealflow.model.process import BusinessProcess
 from dealflow.model.timing import Timer, TimerJob
-from dealflow.ports import Metrics, RunStarter, TimerQueue, Timers
+from dealflow.ports import ItemPages, Metrics, RunStarter, TimerQueue, Timers
 
 logger = logging.getLogger(__name__)
 
 PAGE = 100  # items per page of a job; timers per read of the tick
 TICK_READS = 20  # reads of due timers per tick at most (the rest is due at the next)
-
-
-class ItemPages(Protocol):
-    def get(self, tenant_id: str, deal_id: str) -> Deal | None: ...
-
-    def page(
-        self,
-        tenant_id: str,
-        *,
-        entity: str,
-        equals: dict[str, str],
-        limit: int,
-        after: str | None = None,
-        matches: Callable[[Deal], bool] | None = None,
-    ) -> Any:
-        """Items of ``entity`` in id order after ``after``: ``.items`` and ``.after`` (None: no more)."""
-        ...
 
 
 @dataclass
