@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from dealflow.engine.field_steps import StepMarker
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
-    from dealflow.ports import Executions, Metrics, RunStarter
+    from dealflow.ports import ChangeHistory, Executions, Metrics, RunStarter
     from dealflow.store.automation import AutomationStore
     from dealflow.store.runs import RunLog
     from dealflow.webhooks import WebhookReceiver
@@ -218,12 +218,20 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
             return
         cancelling().request(tenant_id, "the deal was deleted", "dealflow", deal_id=deal_id, record_empty=False)
 
+    def history() -> ChangeHistory:
+        from dealflow.store.history import ChangeHistoryStore
+
+        t = tables_()
+        return ChangeHistoryStore(t.automation, batch_writes() if on is None else cast(Any, t.automation).meta.client)
+
     return Dispatcher(
         automation,
         starts,
         Deferred(dispatch_log).proxy(),
         on_deleted=deal_deleted,
         on_change=Deferred(step_marker).proxy(),
+        # A redrive replays old records: they are no recent changes.
+        history=Deferred(history).proxy() if on is None else None,
     )
 
 

@@ -36,6 +36,7 @@ from dealflow.api import (
     usage,
     values,
     warnings,
+    what_if,
     workflows,
 )
 from dealflow.api.auth import authorize, caller_of, is_public
@@ -323,6 +324,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         cancellations,
         run_actions,
         transfer,
+        what_if,
     ):
         app.include_router(module.router(deps))
     app.use(middlewares=[check_path, refuse_unknown_query])

@@ -21,7 +21,7 @@ from dealflow.engine.interpreter import RunFailed, execute_any
 from dealflow.engine.run_failures import OPEN
 from dealflow.engine.run_requests import run_request
 from dealflow.language.conditions import compile_condition
-from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunStep, StageEntry
+from dealflow.model import BusinessProcess, Causation, Deal, RunRecord, RunRequest, RunStep, StageEntry
 from dealflow.model.automation import AmbiguousPolicy
 from dealflow.model.catalog import Automation
 from dealflow.model.failures import RetryPolicy
@@ -198,7 +198,24 @@ def _as_entered(deal: Deal, automation: Automation) -> Deal:
 
 def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecord:
     """Run ``automation`` on ``deal`` in test mode; returns the stored test run."""
-    deal = _as_entered(deal, automation)
+    stored = dry_run(automation, deal, services)
+    services.runs.write(stored)
+    return stored
+
+
+def dry_run(
+    automation: Automation,
+    deal: Deal,
+    services: Services,
+    request: RunRequest | None = None,
+    entry: RunStep | None = None,
+) -> RunRecord:
+    """Run ``automation`` on ``deal`` in test mode and return the run, storing nothing. What-if
+    gives the ``request`` the dispatcher planned for a real change (its stage entry and the values
+    before the change) and the ``entry`` step of the condition it checked; without them the run is
+    test mode's: the deal as if it had just entered the automation's stage."""
+    if request is None:
+        deal = _as_entered(deal, automation)
     outbox, log = RecordingOutbox(), CollectingRunLog()
     dry = replace(
         services,
@@ -211,10 +228,15 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
         notifier=outbox,
     )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
-    entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
-    request = run_request(deal, automation, f"test:{run_id}", entered.model_dump(exclude_none=True), run_id=run_id)
+    if request is None:
+        entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
+        started_by = entered.model_dump(exclude_none=True)
+        request = run_request(deal, automation, f"test:{run_id}", started_by, run_id=run_id)
+    else:
+        request = request.model_copy(update={"run_id": run_id})
     durable = InlineDurable()  # its waits are the "delay" steps the run records
-    entry = _entry_condition(automation, deal, tenant_facts(services.automation.load(deal.tenant_id).tenant))
+    if entry is None:
+        entry = _entry_condition(automation, deal, tenant_facts(services.automation.load(deal.tenant_id).tenant))
     error: str | None = None
     if entry.outcome == "passed":
         try:
@@ -237,9 +259,7 @@ def run_test(automation: Automation, deal: Deal, services: Services) -> RunRecor
     )
     # Delays were noted, not waited: say so where each one stands in the run.
     steps = [entry, *[s.model_copy(update={"outcome": "would wait"}) if _waited(s) else s for s in record.steps]]
-    stored = record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
-    services.runs.write(stored)
-    return stored
+    return record.model_copy(update={"test": True, "steps": steps, "reason": record.reason or error})
 
 
 def _waited(step: RunStep) -> bool:
