@@ -132,6 +132,8 @@ def test_another_tenants_automation_is_a_404_and_only_administrators_ask(stack: 
     assert status == 404 and body["id"] == "negotiation-alert"
     status, _ = stack.api("POST", "/automation/negotiation-alert/what-if", {}, claims=ANNA)
     assert status == 403
+    status, body = stack.api("POST", "/automation/negotiation-alert/what-if", {"version": 99}, claims=ADMIN)
+    assert status == 404 and body["id"] == "99"
 
 
 def test_a_window_leaves_older_changes_out(stack: MotoStack) -> None:

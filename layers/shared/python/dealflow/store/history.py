@@ -51,6 +51,7 @@ class ChangeHistoryStore:
         self._client = client
         self._pending: list[dict[str, Any]] = []
         self._counts: dict[str, int] = {}
+        self._expiry: tuple[str, int] = ("", 0)
 
     def keep(self, change: RecordedChange) -> None:
         count = self._counts.get(change.tenant_id, 0)
@@ -60,7 +61,8 @@ class ChangeHistoryStore:
         if len(images) > MAX_BYTES:
             return
         self._counts[change.tenant_id] = count + 1
-        expires = datetime.fromisoformat(change.at) + RETENTION
+        if self._expiry[0] != change.at:  # a batch's changes share their time: worked out once
+            self._expiry = (change.at, int((datetime.fromisoformat(change.at) + RETENTION).timestamp()))
         self._pending.append(
             {
                 "tenant_id": change.tenant_id,
@@ -68,7 +70,7 @@ class ChangeHistoryStore:
                 "sk": f"{PREFIX}{change.at}#{len(self._pending):04d}#{change.event_id}",
                 "deal_id": change.deal_id,
                 "images": images,
-                "expires_at": int(expires.timestamp()),
+                "expires_at": self._expiry[1],
             }
         )
 
