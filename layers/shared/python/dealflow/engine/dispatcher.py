@@ -135,7 +135,12 @@ class DispatchBatch:
         d = self._dispatcher
         found = plan_record(old_image, new_image, event_id, d.automation_for)
         change, automation, plan = found.change, found.automation, found.plan
-        if d.history is not None and new_image is not None and (old_image is None or touched(old_image, new_image)):
+        # Kept for what-if: creations and stage entries as they are; an edit unless it rewrote bookkeeping alone.
+        if (
+            d.history is not None
+            and new_image is not None
+            and (old_image is None or change.entered is not None or touched(old_image, new_image))
+        ):
             self._keep(d.history, change, old_image, new_image, event_id)
         if change.kind is ChangeKind.DELETED:
             if d.on_deleted is not None:
