@@ -18,6 +18,7 @@ from dealflow.api.deps import Deps
 from dealflow.api.resolver import build_resolver
 from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.engine.signals import CountedStarter
+from dealflow.store.change_history import ChangeHistoryStore
 from dealflow.store.deals import DealStore
 from dealflow.store.runs import RunLog
 
@@ -35,6 +36,7 @@ DEPS = Deps(
     page_keys=runtime.page_keys(),
     services=runtime.runner_services,
     cancellations=runtime.cancellations(_STARTER) if _STARTER else None,
+    history=ChangeHistoryStore(_TABLES.automation),
 )
 app = build_resolver(lambda: DEPS)
 

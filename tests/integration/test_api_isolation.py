@@ -50,6 +50,7 @@ BODIES: dict[str, Any] = {
     "PATCH /deals/{deal_id}": {"version": 1, "title": "Taken over", "amount": "1.00"},
     "POST /deals/{deal_id}/move": {"stage_id": "won", "version": 1},
     "POST /automation/{automation_id}/test": {"deal_id": ACME_DEAL},
+    "POST /automation/{automation_id}/what-if": {"last": 10},
     "PUT /fields/{code}": {"code": "budget_owner", "name": "Budget owner", "kind": "text"},
     "POST /deals": {"id": ACME_DEAL, "pipeline_id": "sales", "stage_id": "new", "title": "Globex's own deal"},
     "POST /automation/{automation_id}/copy": {"pipeline_id": "sales", "stage_id": "new"},

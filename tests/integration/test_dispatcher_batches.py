@@ -59,6 +59,7 @@ class Calls:
 
     def __init__(self, *clients: Any) -> None:
         self.batch_sizes: list[int] = []
+        self.history_sizes: list[int] = []  # the deal changes kept for what-if, in calls of their own
         self.run_puts = 0
         for client in clients:
             client.meta.events.register("before-call.dynamodb", self._seen)
@@ -66,7 +67,9 @@ class Calls:
     def _seen(self, model: Any, params: Any, **_: Any) -> None:
         body = json.loads(params["body"])
         if model.name == "BatchWriteItem":
-            self.batch_sizes.append(sum(len(v) for v in body["RequestItems"].values()))
+            items = [r["PutRequest"]["Item"] for v in body["RequestItems"].values() for r in v]
+            kept = sum(item["sk"]["S"].startswith("CHANGE#") for item in items)
+            (self.history_sizes if kept else self.batch_sizes).append(len(items))
         elif model.name == "PutItem" and body["Item"].get("sk", {}).get("S", "").startswith("RUN#"):
             self.run_puts += 1
 
@@ -84,6 +87,7 @@ def test_not_started_entries_of_a_batch_are_written_together_and_read_back_throu
         entries % MAX_BATCH_WRITE_ITEMS
     ]
     assert calls.run_puts == 0  # none written one by one
+    assert calls.history_sizes == [len(deals)]  # each move kept for what-if, in one call at the batch's end
     for deal_id in deals:
         status, body = stack.api("GET", f"/deals/{deal_id}/runs", claims=ADMIN)
         assert status == 200

@@ -479,6 +479,36 @@ class EnrollmentBook(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedChange:
+    """One deal change as the dispatcher saw it: the stream record's images (DynamoDB JSON; the
+    old one None for a created deal) and when it was kept (ISO time)."""
+
+    tenant_id: str
+    event_id: str
+    deal_id: str
+    at: str
+    old_image: Mapping[str, Any] | None
+    new_image: Mapping[str, Any]
+
+
+class ChangeHistory(Protocol):
+    """A bounded per-tenant history of recent deal changes (what-if replays them): kept by the
+    dispatcher, written at the end of its batch, expiring on its own."""
+
+    def keep(self, change: RecordedChange) -> None:
+        """Remember one change until ``flush`` (beyond a tenant's cap per batch, it is dropped)."""
+        ...
+
+    def flush(self) -> int:
+        """Write what was kept; how many could not be written (best effort: never fails a batch)."""
+        ...
+
+    def recent(self, tenant_id: str, limit: int, since: str | None = None) -> list[RecordedChange]:
+        """A tenant's newest changes first, at most ``limit``, none kept before ``since``."""
+        ...
+
+
 class AutomationSource(Protocol):
     def load(self, tenant_id: str) -> TenantAutomation:
         """The tenant's compiled automation (cached; recompiled when its version moved)."""

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from dealflow.engine.waiting import Resumer
     from dealflow.model import RunRecord
     from dealflow.model.run import ExecutionStatusChange
-    from dealflow.ports import EnrollmentBook, Executions, Metrics, RunStarter
+    from dealflow.ports import ChangeHistory, EnrollmentBook, Executions, Metrics, RunStarter
     from dealflow.store.automation import AutomationStore
     from dealflow.store.runs import RunLog
     from dealflow.webhooks import WebhookReceiver
@@ -273,6 +273,12 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
 
         return DateArming(timers())
 
+    def history() -> ChangeHistory:
+        from dealflow.store.change_history import ChangeHistoryStore
+
+        t = tables_()
+        return ChangeHistoryStore(t.automation, batch_writes() if on is None else cast(Any, t.automation).meta.client)
+
     return Dispatcher(
         automation,
         starts,
@@ -283,6 +289,8 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
         enrollments=Deferred(enrollment_book).proxy(),
         # Built with the first change of a tenant with date triggers (none: never).
         on_dates=Deferred(date_arming).proxy() if on is None and s.timers_table else None,
+        # A redrive replays old records: they are no recent changes.
+        history=Deferred(history).proxy() if on is None else None,
     )
 
 

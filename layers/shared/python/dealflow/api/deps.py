@@ -9,7 +9,7 @@ from typing import Any
 
 from dealflow.engine.actions import Services
 from dealflow.engine.cancellation import Cancellations
-from dealflow.ports import PageKeys, RunStarter
+from dealflow.ports import ChangeHistory, PageKeys, RunStarter
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.runs import RunLog
@@ -27,3 +27,5 @@ class Deps:
     settle: Callable[[], Any] = field(default=lambda: None, repr=False)
     # Cancellation jobs of waiting runs; None where no runner is configured (nothing to stop).
     cancellations: Cancellations | None = field(default=None, repr=False)
+    # Recent deal changes the dispatcher kept, which what-if replays.
+    history: ChangeHistory | None = field(default=None, repr=False)

@@ -41,6 +41,7 @@ from dealflow.api import (
     values,
     versions,
     warnings,
+    what_if,
     workflows,
 )
 from dealflow.api.auth import authorize, caller_of, is_public
@@ -333,6 +334,7 @@ def build_resolver(deps: DepsProvider) -> ApiResolver:
         drafts,
         saved_tests,
         calendars,
+        what_if,
     ):
         app.include_router(module.router(deps))
     app.use(middlewares=[check_path, refuse_unknown_query])

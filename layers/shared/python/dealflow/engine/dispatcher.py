@@ -26,15 +26,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dealflow.engine.changes import ChangeKind, DealChange
+from dealflow.clock import now_iso
+from dealflow.engine.changes import ChangeKind, DealChange, touched
 from dealflow.engine.compiled import CompiledAutomation, TenantAutomation
 from dealflow.engine.dispatch import NotStarted, plan_record
 from dealflow.engine.enrollment import admitted
 from dealflow.engine.run_starts import start_each
+from dealflow.ports import RecordedChange
 
 if TYPE_CHECKING:  # the dispatcher's cold start: models load with its first automation
     from dealflow.model import RunRequest
-    from dealflow.ports import EnrollmentBook, RunStarter
+    from dealflow.ports import ChangeHistory, EnrollmentBook, RunStarter
 
 
 class DispatcherLog(Protocol):
@@ -89,6 +91,7 @@ class Dispatcher:
         on_waiting: Callable[[DealChange, TenantAutomation], object] | None = None,
         enrollments: EnrollmentBook | None = None,
         on_dates: Callable[[DealChange, TenantAutomation], object] | None = None,
+        history: ChangeHistory | None = None,
     ) -> None:
         self._load = load
         # Read and written only for automation with an enrollment rule (``engine.enrollment``).
@@ -102,6 +105,8 @@ class Dispatcher:
         self.on_waiting = on_waiting
         # Date-field triggers: an item's changed date arms its timer (``engine.timers.DateArming``).
         self.on_dates = on_dates
+        # Recent deal changes per tenant, kept for what-if (``dealflow.authoring.what_if``).
+        self.history = history
         self._batch: dict[str, TenantAutomation] = {}
 
     def new_batch(self) -> None:
@@ -137,6 +142,7 @@ class DispatchBatch:
         self._dispatcher = dispatcher
         self._queued: list[_Queued] = []
         self._outcome = BatchOutcome()
+        self._at: str | None = None  # when the batch's changes were kept (one time for all)
 
     def add(self, old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None, event_id: str) -> None:
         """Plan one record and do at once what cannot wait (cancelling, marking steps); its runs
@@ -144,6 +150,13 @@ class DispatchBatch:
         d = self._dispatcher
         found = plan_record(old_image, new_image, event_id, d.automation_for)
         change, automation, plan = found.change, found.automation, found.plan
+        # Kept for what-if: creations and stage entries as they are; an edit unless it rewrote bookkeeping alone.
+        if (
+            d.history is not None
+            and new_image is not None
+            and (old_image is None or change.entered is not None or touched(old_image, new_image))
+        ):
+            self._keep(d.history, change, old_image, new_image, event_id)
         if change.kind is ChangeKind.DELETED:
             if d.on_deleted is not None:
                 self._start(lambda q: q.deal == (change.tenant_id, change.deal_id))
@@ -176,12 +189,26 @@ class DispatchBatch:
         deal = (change.tenant_id, change.deal_id)
         self._queued += [_Queued(event_id, deal, run) for run in runs]
 
+    def _keep(
+        self,
+        history: ChangeHistory,
+        change: DealChange,
+        old: Mapping[str, Any] | None,
+        new: Mapping[str, Any],
+        event_id: str,
+    ) -> None:
+        if self._at is None:
+            self._at = now_iso()
+        history.keep(RecordedChange(change.tenant_id, event_id, change.deal_id, self._at, old, new))
+
     def finish(self) -> BatchOutcome:
-        """Start every queued run (together, when the starter can) and write the run-log entries;
-        the outcome per record."""
+        """Start every queued run (together, when the starter can) and write the run-log entries
+        and the changes kept for what-if; the outcome per record (history is best effort)."""
         self._start(lambda _: True)
         for event_id in self._dispatcher.log.flush():
             self._outcome.failed.setdefault(event_id, RunLogNotWritten("run-log entries not written"))
+        if self._dispatcher.history is not None:
+            self._dispatcher.history.flush()
         return self._outcome
 
     def _start(self, chosen: Callable[[_Queued], bool]) -> None:

@@ -247,11 +247,20 @@ class DryRun:
 
 
 def dry_run(
-    automation: Automation, deal: Deal, services: Services, constants: Mapping[str, TypedValue] | None = None
+    automation: Automation,
+    deal: Deal,
+    services: Services,
+    constants: Mapping[str, TypedValue] | None = None,
+    request: RunRequest | None = None,
+    entry: RunStep | None = None,
 ) -> DryRun:
     """Run ``automation`` on ``deal`` in test mode and keep nothing: the run as ``run_test`` shows
-    it, with the outbox and the deal after it (saved tests assert on them)."""
-    deal = _as_entered(deal, automation)
+    it, with the outbox and the deal after it (saved tests assert on them). What-if gives the
+    ``request`` the dispatcher planned for a real change (its stage entry and the values before the
+    change) and the ``entry`` step of the condition it checked; without them the run is test
+    mode's: the deal as if it had just entered the automation's stage."""
+    if request is None:
+        deal = _as_entered(deal, automation)
     outbox, log = RecordingOutbox(), CollectingRunLog()
     reading = ReadOnlyAutomation(services.automation, automation, constants)
     deals = DryRunDeals(services.deals, deal)
@@ -269,11 +278,16 @@ def dry_run(
         turns=PeekTurns(services.turns),
     )
     run_id = f"test-{uuid.uuid4().hex[:24]}"
-    entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
-    request = run_request(deal, automation, f"test:{run_id}", entered.model_dump(exclude_none=True), run_id=run_id)
+    if request is None:
+        entered = StageEntry(pipeline_id=deal.pipeline_id, stage_id=deal.stage_id, event="test")
+        started_by = entered.model_dump(exclude_none=True)
+        request = run_request(deal, automation, f"test:{run_id}", started_by, run_id=run_id)
+    else:
+        request = request.model_copy(update={"run_id": run_id})
     durable = InlineDurable()  # its waits are the "delay" steps the run records
     tenant_values = tenant_facts(reading.load(deal.tenant_id).tenant)
-    entry = _entry_condition(automation, deal, tenant_values)
+    if entry is None:
+        entry = _entry_condition(automation, deal, tenant_values)
     # A process the clock starts: when it would run for this item (or why not) comes first.
     timing = (
         timing_step(automation, deal, tenant_values, clock.now()) if isinstance(automation, BusinessProcess) else None

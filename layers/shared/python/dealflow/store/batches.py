@@ -46,6 +46,8 @@ def typed(value: Any) -> dict[str, Any]:
         return {"L": [typed(v) for v in value]}
     if value is None:
         return {"NULL": True}
+    if isinstance(value, bytes):
+        return {"B": value}
     raise TypeError(f"no DynamoDB type for {type(value).__name__}")
 
 
