@@ -143,3 +143,26 @@ def test_a_window_leaves_older_changes_out(stack: MotoStack) -> None:
         "POST", "/automation/negotiation-alert/what-if", {"since": "2999-01-01T00:00:00Z"}, claims=ADMIN
     )
     assert status == 200 and report["changes"] == 0
+
+
+def test_a_draft_is_replayed_while_the_published_version_keeps_running(stack: MotoStack) -> None:
+    assert stack.api("PUT", "/automation/negotiation-alert", _rule(20000), claims=ADMIN)[0] == 201
+    status, draft = stack.api("PUT", "/automation/negotiation-alert/draft", _rule(10000), claims=ADMIN)
+    assert status in (200, 201), draft
+    _ten_changes(stack)
+    assert len(stack.emails()) == 1  # the published rule still decides: only the 25,000 deal
+
+    status, report = stack.api(
+        "POST", "/automation/negotiation-alert/what-if", {"last": 10, "draft": True}, claims=ADMIN
+    )
+
+    assert status == 200, report
+    assert (report["changes"], report["would_start"], report["published_started"]) == (10, 3, 1)
+    assert report["candidate"] is True
+    assert len(stack.emails()) == 1  # nothing sent
+
+
+def test_what_if_of_a_draft_that_does_not_exist_is_a_404(stack: MotoStack) -> None:
+    assert stack.api("PUT", "/automation/negotiation-alert", _rule(20000), claims=ADMIN)[0] == 201
+    status, body = stack.api("POST", "/automation/negotiation-alert/what-if", {"draft": True}, claims=ADMIN)
+    assert status == 404, body

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from dealflow import clock
 from dealflow.api.context import DepsProvider, caller, known, same_id
+from dealflow.api.drafts import draft_of
 from dealflow.api.errors import Invalid, NotFound
 from dealflow.authoring.checks import AutomationBody, check_automation
 from dealflow.authoring.what_if import what_if
@@ -24,8 +25,8 @@ PUBLISHED_RUNS = 2 * MAX_CHANGES
 
 class WhatIfRequest(Model):
     """Which changes to replay (the newest ``last``, none older than ``since`` or than ``window_hours``
-    ago), and what to replay over them: the stored automation, a stored ``version``, or a candidate
-    ``automation`` (checked as a save would check it)."""
+    ago), and what to replay over them: the stored automation, a stored ``version``, its ``draft``, or
+    a candidate ``automation`` (checked as a save would check it)."""
 
     last: int = Field(default=50, ge=1, le=MAX_CHANGES, description="How many of the newest changes")
     since: datetime | None = Field(default=None, description="Only changes from this time on (ISO 8601, with zone)")
@@ -34,11 +35,12 @@ class WhatIfRequest(Model):
     )
     version: int | None = Field(default=None, ge=1, description="A stored version of the automation")
     automation: AutomationBody | None = Field(default=None, description="A candidate definition, same id")
+    draft: bool = Field(default=False, description="Replay the automation's draft (PUT …/draft)")
 
     @model_validator(mode="after")
     def _one_subject(self) -> WhatIfRequest:
-        if self.version is not None and self.automation is not None:
-            raise ValueError("version: give a version or an automation, not both")
+        if sum((self.version is not None, self.automation is not None, self.draft)) > 1:
+            raise ValueError("version: give one of a version, an automation or draft: true")
         if self.since is not None and self.since.tzinfo is None:
             raise ValueError("since: give a time zone (2026-12-01T09:00:00Z)")
         return self
@@ -70,7 +72,9 @@ def router(deps: DepsProvider) -> Router:
         if stored is None:
             raise NotFound("automation", automation_id)
         candidate, given = stored, False
-        if request.automation is not None:
+        if request.draft:
+            candidate, given = draft_of(d, who, automation_id).automation, True
+        elif request.automation is not None:
             same_id(automation_id, request.automation.id, "automation.id")
             try:
                 check_automation(request.automation, tenant)
