@@ -22,8 +22,6 @@ from aws_lambda_powertools import Logger
 from dealflow import runtime
 from dealflow.aws.partial_batches import queue_batch_failures
 from dealflow.engine.signals import count_run_end
-from dealflow.model.cancellation import JobMessage
-from dealflow.model.run import ExecutionStatusChange
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -31,12 +29,16 @@ if TYPE_CHECKING:
 logger = Logger()
 runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("run-reconciler")
-RECONCILE = runtime.run_reconciler()
-CANCELLATIONS = runtime.cancellations()
+# Each invocation takes one of two paths: each is imported and built (once per container) when
+# first taken, so the import loads neither's models nor stores.
+RECONCILE = runtime.Deferred(runtime.run_reconciler).proxy()
+CANCELLATIONS = runtime.Deferred(runtime.cancellations).proxy()
 RESERVE_SECONDS = 10.0  # a page of stops and its save fit in what is left when a turn stops
 
 
 def execution_ended(event: dict[str, Any]) -> dict[str, Any]:
+    from dealflow.model.run import ExecutionStatusChange  # with the path's first event (see RECONCILE)
+
     record = RECONCILE(ExecutionStatusChange.model_validate(event["detail"]))
     if record is None:
         return {"run_id": None, "status": None}
@@ -48,6 +50,8 @@ def execution_ended(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def go_on_with_job(record: dict[str, Any], lambda_context: LambdaContext) -> None:
+    from dealflow.model.cancellation import JobMessage  # with the path's first job (see RECONCILE)
+
     message = JobMessage.model_validate_json(record["body"])
     job = CANCELLATIONS.resume(
         message.tenant_id,

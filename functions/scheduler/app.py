@@ -18,8 +18,6 @@ from aws_lambda_powertools import Logger
 
 from dealflow import runtime
 from dealflow.aws.partial_batches import queue_batch_failures
-from dealflow.engine.timers import tick, work_job
-from dealflow.model.timing import TimerJob
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,7 +25,9 @@ if TYPE_CHECKING:
 logger = Logger()
 runtime.trace_aws_calls()
 METRICS = runtime.metrics("scheduler")
-CLOCKWORK = runtime.clockwork()
+# Imported and built with the first tick or job (once per container): the timers' engine loads
+# the models, which an import need not pay for.
+CLOCKWORK = runtime.Deferred(runtime.clockwork).proxy()
 RESERVE_SECONDS = 10.0  # a page of starts fits in what is left when a turn stops
 
 
@@ -36,6 +36,9 @@ def _time_left(context: LambdaContext) -> float:
 
 
 def go_on_with_job(record: dict[str, Any], lambda_context: LambdaContext) -> None:
+    from dealflow.engine.timers import work_job
+    from dealflow.model.timing import TimerJob
+
     job = TimerJob.model_validate_json(record["body"])
     turn = work_job(CLOCKWORK, job, partial(_time_left, lambda_context), RESERVE_SECONDS)
     ids = {"tenant_id": job.tenant_id, "automation_id": job.automation_id, "kind": job.kind}
@@ -47,6 +50,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         if "Records" in event:  # the timer queue's batch
             return {"batchItemFailures": queue_batch_failures(event, partial(go_on_with_job, lambda_context=context))}
+        from dealflow.engine.timers import tick
+
         report = tick(CLOCKWORK, partial(_time_left, context), RESERVE_SECONDS)
         logger.info("tick", extra=vars(report))
         return vars(report)

@@ -19,14 +19,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dealflow import runtime
-from dealflow.webhooks import BadRequest, PayloadTooLarge, Rejected
+from dealflow.http_errors import BadRequest, PayloadTooLarge
+from dealflow.http_errors import HttpError as Rejected
 
 logger = Logger()
 app = APIGatewayHttpResolver()
 runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("webhooks")
-# Built once per container; the local harness swaps in a receiver with its in-process run starter.
-RECEIVER = runtime.webhook_receiver()
+# Built once per container, with the first request (the receiver's stores, models and engine
+# load then, not when Lambda imports this); the local harness swaps in a receiver with its
+# in-process run starter.
+RECEIVER = runtime.Deferred(runtime.webhook_receiver).proxy()
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:

@@ -1,6 +1,7 @@
-"""The dispatcher's cold start imports only what its per-record path uses: the models, the stores,
-the reference checks with Jinja2 and email-validator load with its first automation, not when
-Lambda imports the handler (bench/cold_start.py measures what that saves)."""
+"""Each function's cold start imports only what every invocation uses: what one path needs (the
+models, the stores, the reference checks with Jinja2, email-validator, a path's engine) loads with
+the first invocation that takes it, not when Lambda imports the handler (bench/cold_start.py
+measures what that saves)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,51 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from bench import LAYER
 from bench.cold_start import AWS_ENVIRONMENT
 from bench.measure import REPO, function_environment
 
-# Loaded by the first batch, never by the import.
+# Loaded by the dispatcher's first batch, never by the import.
 LATER = ("dealflow.model", "dealflow.store.automation", "dealflow.engine.references", "jinja2", "email_validator")
+# What the other functions' paths load when first taken: pydantic and the models, the stores, the
+# engine of their one path.
+PATH_ONLY = ("pydantic", "dealflow.model", "dealflow.store", "jinja2", "email_validator")
 
 
-def test_importing_the_dispatcher_loads_no_models_stores_or_templates() -> None:
+def loaded_by_import(folder: str, logical_id: str) -> list[str]:
+    """The modules a fresh interpreter holds after importing the function's ``app`` as Lambda does."""
     code = (
-        f"import json, sys; sys.path[:0] = {[str(REPO / 'functions' / 'dispatcher'), LAYER]!r}; import app; "
+        f"import json, sys; sys.path[:0] = {[str(REPO / 'functions' / folder), LAYER]!r}; import app; "
         "print(json.dumps(sorted(sys.modules)))"
     )
     env = {
         **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
         **AWS_ENVIRONMENT,
-        **function_environment("DispatcherFunction"),
+        **function_environment(logical_id),
     }
     out = subprocess.run([sys.executable, "-I", "-c", code], env=env, capture_output=True, text=True, check=True)
-    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_dispatcher_loads_no_models_stores_or_templates() -> None:
+    loaded = loaded_by_import("dispatcher", "DispatcherFunction")
 
     assert "dealflow.engine.dispatch" in loaded and "boto3" in loaded  # the handler is really there
     assert [m for m in loaded if m.startswith(LATER)] == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "logical_id", "later"),
+    [
+        ("run_reconciler", "RunReconcilerFunction", ("dealflow.engine.run_failures", "dealflow.engine.cancellation")),
+        ("scheduler", "SchedulerFunction", ("dealflow.engine.timers", "dealflow.language.schedules", "zoneinfo")),
+        ("webhooks", "WebhooksFunction", ("dealflow.webhooks", "dealflow.engine.waiting")),
+    ],
+)
+def test_importing_a_function_loads_no_pydantic_models_or_stores(folder: str, logical_id: str, later: tuple) -> None:
+    loaded = loaded_by_import(folder, logical_id)
+
+    assert "dealflow.runtime" in loaded and "boto3" in loaded  # the handler is really there
+    assert [m for m in loaded if m.startswith(PATH_ONLY + later)] == []

@@ -7,11 +7,12 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from dealflow.model.bounds import MAX_KEY, MAX_TEXT, number_problem
+# pydantic and the model's bounds load with the first refusal or body checked, not with every
+# handler that names these errors (the webhooks' cold start: tests/unit/test_cold_imports.py).
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class HttpError(Exception):
@@ -134,6 +135,8 @@ def problems_from(
     """The problems of a refusal as ``{"field", "problem"}`` pairs — pydantic's or powertools'
     validation errors, or an Invalid's own problems — each field named under ``prefix`` when one is
     given (``items.lost-email.actions.0.to``)."""
+    from pydantic import ValidationError
+
     if isinstance(errors, Invalid):
         found = errors.problems
     else:
@@ -231,6 +234,8 @@ def check_body(parsed: Any) -> None:
 
 
 def _problems(value: Any, path: tuple[str, ...], depth: int) -> Iterator[tuple[str, str, str]]:
+    from dealflow.model.bounds import MAX_KEY, MAX_TEXT, number_problem
+
     field = ".".join(path) or "body"
     if isinstance(value, dict | list):
         if depth >= MAX_DEPTH:

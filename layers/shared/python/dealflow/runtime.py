@@ -15,7 +15,6 @@ from botocore.config import Config
 from dealflow.aws.metrics import EmfMetrics
 from dealflow.aws.run_starter import LambdaRunStarter, starts_client_config
 from dealflow.aws.settings import Settings
-from dealflow.engine.dispatcher import Dispatcher
 from dealflow.engine.signals import CountedStarter
 
 # Each function loads what it alone uses inside the function that builds it: the dispatcher
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from dealflow.engine.cancellation import Cancellations
     from dealflow.engine.changes import DealChange
     from dealflow.engine.compiled import TenantAutomation
-    from dealflow.engine.dispatcher import DispatcherLog
+    from dealflow.engine.dispatcher import Dispatcher, DispatcherLog
     from dealflow.engine.field_steps import StepMarker
     from dealflow.engine.timers import Clockwork
     from dealflow.engine.waiting import Resumer
@@ -199,6 +198,8 @@ def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -
     models and the DynamoDB resource and client) on the first record that needs them. ``on``:
     other tables than the function's own, for ``dealflow redrive``, which dispatches with an
     operator's credentials and a starter of its own (it keeps every not-started entry)."""
+    from dealflow.engine.dispatcher import Dispatcher
+
     counted, s = metrics("dispatcher"), settings()
     if starter is None:
         concurrency = s.run_start_concurrency
