@@ -47,8 +47,9 @@ from dealflow.local.seed import SAMPLE_WEBHOOK_SECRET
 from dealflow.local.server import LocalApi, set_up_served
 from dealflow.local.tokens import caller_token
 from dealflow.model import Tenant
-from dealflow.model.automation import Action, ExternalEvent, InternalEvent, Operator
+from dealflow.model.automation import Action, ExternalEvent, InternalEvent
 from dealflow.model.catalog import AUTOMATION_KINDS, union_tags
+from dealflow.model.conditions import Operator
 from dealflow.model.process import Node, StartOn
 from dealflow.model.run import RunStatus
 from dealflow.model.tenant import PlanName, Role, ValueType

@@ -14,8 +14,8 @@ from typing import Any
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.references import conditions_at
 from dealflow.model import BusinessProcess, Clause, FieldKind
-from dealflow.model.automation import OPERAND_KEYS, ConstOperand, FieldOperand, VarOperand
 from dealflow.model.catalog import Automation
+from dealflow.model.conditions import OPERAND_KEYS, ConstOperand, FieldOperand, VarOperand
 
 # What can be compared with what: each kind of value (a field's, a constant's or variable's type)
 # belongs to one family, and only values of one family compare (list values and users are text).

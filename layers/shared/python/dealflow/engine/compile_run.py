@@ -17,9 +17,10 @@ from dataclasses import replace
 from dealflow.engine.nodes import Act, Branch, Check, Choose, Delay, Loop, Node, RunPlan, SetVariable, WaitFor
 from dealflow.language.conditions import CHANGE_OPERATORS, referenced_fields
 from dealflow.model import process as model
-from dealflow.model.automation import AllOf, AnyOf, Clause, Condition, Trigger
+from dealflow.model.automation import Trigger
 from dealflow.model.calendar import CalendarOf
 from dealflow.model.catalog import Automation
+from dealflow.model.conditions import AllOf, AnyOf, Clause, Condition
 from dealflow.model.process import BusinessProcess
 
 

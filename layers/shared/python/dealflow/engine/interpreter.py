@@ -40,7 +40,7 @@ from dealflow.engine.waiting import describe, duration
 from dealflow.language import templates
 from dealflow.language.conditions import compile_condition
 from dealflow.model import RunError, RunRequest, RunStep
-from dealflow.model.automation import Condition
+from dealflow.model.conditions import Condition
 from dealflow.ports import Durable
 
 # What each step returns (a checkpoint: small, whatever the tenant, the deal or the texts):

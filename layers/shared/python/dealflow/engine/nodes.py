@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from dealflow.model.automation import Action, Condition
+from dealflow.model.automation import Action
 from dealflow.model.automation import Delay as DelaySpec
 from dealflow.model.calendar import CalendarOf
+from dealflow.model.conditions import Condition
 
 StepKind = Literal["condition", "wait", "action", "check"]
 

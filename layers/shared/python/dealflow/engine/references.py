@@ -41,8 +41,8 @@ from dealflow.model import (
     Tunnel,
     UpdateFields,
 )
-from dealflow.model.automation import ConstOperand, FieldOperand
 from dealflow.model.catalog import Automation
+from dealflow.model.conditions import ConstOperand, FieldOperand
 from dealflow.model.workflow import FieldStepWorkflow
 
 if TYPE_CHECKING:  # compiled.py builds on this module

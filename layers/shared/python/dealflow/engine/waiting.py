@@ -20,7 +20,7 @@ from dealflow.engine.changes import DealChange, flat, tenant_facts
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.language.conditions import compile_condition
 from dealflow.model import Deal
-from dealflow.model.automation import Clause
+from dealflow.model.conditions import Clause
 from dealflow.ports import RunResumer, Waiter, Waiters
 
 # What a received branch may read of its event (``run.event``), as JSON: the callback's result and
@@ -82,7 +82,7 @@ def shown_by(until: Mapping[str, Any], deal: Deal, tenant_values: Mapping[str, A
     elif kind == "field":
         from pydantic import TypeAdapter
 
-        from dealflow.model.automation import Condition
+        from dealflow.model.conditions import Condition
 
         condition: Condition = TypeAdapter(Condition).validate_python(until["condition"])
         facts = {**(flat(deal) or {}), **tenant_values}

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from dealflow.model.automation import Clause, Condition
+    from dealflow.model.conditions import Clause, Condition
 
 CHANGE_OPERATORS = frozenset({"changed", "changed_from", "changed_to"})
 Facts = Mapping[str, Any]
@@ -243,7 +243,7 @@ def _group(condition: Condition) -> tuple[bool, Sequence[Condition]] | None:
     """None for a clause; for a group whether it is any-of, and its conditions."""
     # The models load when a condition is first compiled, not when this module is imported: the
     # dispatcher's cold start does not pay for them before its first batch.
-    from dealflow.model.automation import AnyOf, Clause
+    from dealflow.model.conditions import AnyOf, Clause
 
     if isinstance(condition, Clause):
         return None

@@ -12,11 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dealflow.model.automation import (
         Action,
-        AllOf,
-        AnyOf,
         Assign,
-        Clause,
-        Condition,
         CopyToPipeline,
         CreateTask,
         CreateWorkgroup,
@@ -34,6 +30,7 @@ if TYPE_CHECKING:
         UpdateFields,
     )
     from dealflow.model.catalog import Automation
+    from dealflow.model.conditions import AllOf, AnyOf, Clause, Condition
     from dealflow.model.deal import Causation, Contact, Deal, Lead, parse_item
     from dealflow.model.failures import RetryPolicy
     from dealflow.model.fields import STANDARD_FIELDS, FieldDefinition, FieldKind
@@ -45,14 +42,14 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "Action": "dealflow.model.automation",
-    "AllOf": "dealflow.model.automation",
-    "AnyOf": "dealflow.model.automation",
+    "AllOf": "dealflow.model.conditions",
+    "AnyOf": "dealflow.model.conditions",
     "Assign": "dealflow.model.automation",
     "Automation": "dealflow.model.catalog",
     "BusinessProcess": "dealflow.model.process",
     "Causation": "dealflow.model.deal",
-    "Clause": "dealflow.model.automation",
-    "Condition": "dealflow.model.automation",
+    "Clause": "dealflow.model.conditions",
+    "Condition": "dealflow.model.conditions",
     "Contact": "dealflow.model.deal",
     "CopyToPipeline": "dealflow.model.automation",
     "CreateTask": "dealflow.model.automation",

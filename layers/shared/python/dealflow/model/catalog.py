@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from pydantic import BaseModel, Discriminator, Field, Tag
 from pydantic.fields import FieldInfo
 
-from dealflow.model.automation import Action, Condition, Rule, Trigger, Tunnel
+from dealflow.model.automation import Action, Rule, Trigger, Tunnel
+from dealflow.model.conditions import Condition
 from dealflow.model.deal import Item
 from dealflow.model.fields import FieldDefinition
 from dealflow.model.pipeline import Pipeline

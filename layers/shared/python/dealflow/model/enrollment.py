@@ -6,24 +6,18 @@ cool-down) and a per-deal frequency cap, decided when a run would start
 ``{"enrollment": {"reenroll": "after", "cooldown": {"days": 30}, "frequency_cap": {"runs": 2, "per":
 {"days": 7}}}, "goal": {"name": "won", "condition": {…}}, "exits": [{"when": "lost"}]}``
 
-Goals and exits hold conditions, which ``dealflow.model.automation`` defines and which import this
-module's ``Enrolled`` for the automation that carries them: the condition type is named here by
-reference and filled in by ``conditions_known`` once it exists, so neither module imports the other
-in a circle.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from dealflow.model.base import Model
+from dealflow.model.conditions import AllOf, Clause, Condition
 from dealflow.model.failures import unset
-
-if TYPE_CHECKING:
-    from dealflow.model.automation import Condition
 
 
 class Window(Model):
@@ -93,8 +87,6 @@ class Enrollment(Model):
 def _about_the_deal(condition: Any, at: str) -> None:
     """A goal or an exit judges the deal as it is: ``changed*`` would judge the change that
     started the run, which never changes while it runs."""
-    from dealflow.model.automation import AllOf, Clause  # loaded: a goal is only built after it
-
     if isinstance(condition, Clause):
         if condition.op in ("changed", "changed_from", "changed_to"):
             raise ValueError(
@@ -164,11 +156,3 @@ class Enrolled(Model):
             raise ValueError(
                 "exits: only for automation that waits (a delay): without one nothing runs long enough to leave"
             )
-
-
-def conditions_known(condition: Any) -> None:
-    """Complete the models above with the condition type (called by ``dealflow.model.automation``
-    right after it defines ``Condition``, before any automation model uses them)."""
-    namespace = {"Condition": condition, "Goal": Goal, "ExitCriterion": ExitCriterion, "Enrollment": Enrollment}
-    for model in (Goal, ExitCriterion, Enrolled):
-        model.model_rebuild(_types_namespace=namespace)

@@ -13,9 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.model.automation import Action, Condition, Delay, ExternalEvent
+from dealflow.model.automation import Action, Delay, ExternalEvent
 from dealflow.model.base import Id, Model
 from dealflow.model.bounds import Key, StoredValue
+from dealflow.model.conditions import Condition
 from dealflow.model.enrollment import Enrolled
 from dealflow.model.failures import unset
 from dealflow.model.tenant import TypedValue

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from dealflow.model.automation import Condition
 from dealflow.model.base import Id, Model
+from dealflow.model.conditions import Condition
 
 
 class Schedule(Model):
