@@ -29,6 +29,9 @@ actions:
 """
 
 
+ADMIN_CLAIMS = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
+
+
 @pytest.fixture
 def api(stack: MotoStack) -> Iterator[LocalApi]:
     with LocalApi(stack, port=0, run_automation=False) as served:
@@ -141,12 +144,27 @@ def test_apply_is_refused_for_a_sales_rep_and_writes_nothing(
     assert "negotiation-nudge" not in stack.automation.load("acme").by_id
 
 
-def test_test_says_plainly_when_the_api_has_no_saved_tests(
-    api: LocalApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_test_runs_the_saved_tests_and_fails_when_one_fails(
+    api: LocalApi, stack: MotoStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    deal = {"pipeline_id": "sales", "stage_id": "lost", "title": "Gone", "amount": "10", "currency": "EUR"}
+    saved = {"id": "lost-mail", "name": "A lost deal mails the team", "deal": deal}
+    passing = {**saved, "expect": {"emails": [{"subject_contains": "Lost: Gone"}]}}
+    status, body = stack.api("PUT", "/automation/lost-email/tests/lost-mail", passing, claims=ADMIN_CLAIMS)
+    assert status in (200, 201), body
     assert dealflow(api, "export", str(tmp_path)) == 0
+    capsys.readouterr()
+
+    assert dealflow(api, "test", str(tmp_path), "--automation", "lost-email") == 0
+    assert "✓ lost-email (version 1): 1 passed, 0 failed" in capsys.readouterr().out
+
+    failing = {**saved, "expect": {"emails": [{"subject_contains": "Won"}]}}
+    status, body = stack.api("PUT", "/automation/lost-email/tests/lost-mail", failing, claims=ADMIN_CLAIMS)
+    assert status in (200, 201), body
     assert dealflow(api, "test", str(tmp_path), "--automation", "lost-email") == 1
-    assert "has no saved tests" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "✗ lost-email (version 1): 0 passed, 1 failed" in out
+    assert "✗ A lost deal mails the team: emails[0]: expected {'subject_contains': 'Won'}" in out
 
 
 def test_map_writes_the_tenants_map_in_the_format_its_name_says(api: LocalApi, tmp_path: Path) -> None:

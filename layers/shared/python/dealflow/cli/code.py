@@ -161,24 +161,12 @@ def apply(args: argparse.Namespace, api: ApiTarget) -> int:
     return 0
 
 
-def _failed(answer: Any) -> bool:
-    """Whether a saved-test answer says a test failed (a count, a list of results, or one verdict)."""
-    if not isinstance(answer, dict):
-        return False
-    if isinstance(answer.get("failed"), int):
-        return answer["failed"] > 0
-    results = answer.get("results") or answer.get("tests") or []
-    if isinstance(results, list) and any(isinstance(r, dict) and r.get("passed") is False for r in results):
-        return True
-    return answer.get("passed") is False
-
-
 def test(args: argparse.Namespace, api: ApiTarget) -> int:
     ids = args.automation or [item["id"] for item in _checked(Path(args.directory))["automation"]]
     failed = 0
     for automation_id in ids:
         try:
-            answer = api.json("POST", f"/automation/{quote(automation_id, safe='')}/tests/run", body={})
+            report = api.json("POST", f"/automation/{quote(automation_id, safe='')}/tests/run", body={})
         except ApiRefused as exc:
             if exc.no_route:
                 raise CliError(
@@ -188,17 +176,18 @@ def test(args: argparse.Namespace, api: ApiTarget) -> int:
             print(f"  ✗ {automation_id}: {exc}")
             failed += 1
             continue
-        verdict = "✗" if _failed(answer) else "✓"
-        failed += verdict == "✗"
-        print(f"  {verdict} {automation_id}: {_summary(answer)}")
+        failed += report["failed"] > 0
+        print(
+            f"  {'✗' if report['failed'] else '✓'} {automation_id} ({report['tested']}): "
+            f"{report['passed']} passed, {report['failed']} failed"
+        )
+        for result in report["results"]:
+            for miss in result["failures"]:
+                print(
+                    f"      ✗ {result['name']}: {miss['check']}: expected {miss['expected']!r}, got {miss['actual']!r}"
+                )
     print(f"{len(ids) - failed} of {len(ids)} automation passed their saved tests")
     return 1 if failed else 0
-
-
-def _summary(answer: Any) -> str:
-    if isinstance(answer, dict) and {"passed", "failed"} <= answer.keys():
-        return f"{answer['passed']} passed, {answer['failed']} failed"
-    return str(answer)[:300]
 
 
 HELP = """\
