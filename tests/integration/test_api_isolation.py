@@ -39,10 +39,11 @@ ACME_IDS = {
     "role": "sales_rep",
     "version": "1",
     "test_id": "acme-test",
+    "user_id": "u-anna",
 }
 # Names every tenant has (roles, the demo's step names, version numbers): not a leak when a tenant
 # lists its own.
-SHARED_NAMES = frozenset({"step_id", "role", "version"})
+SHARED_NAMES = frozenset({"step_id", "role", "version", "user_id"})
 # Filled in once acme has a run and a cancellation job: their ids are made by the engine.
 # Bodies a globex administrator could plausibly send. PUTs not listed here send acme's own item as
 # acme's administrator reads it at the same path: the most tempting body there is.
@@ -52,6 +53,7 @@ BODIES: dict[str, Any] = {
     "POST /automation/{automation_id}/test": {"deal_id": ACME_DEAL},
     "POST /automation/{automation_id}/what-if": {"last": 10},
     "PUT /fields/{code}": {"code": "budget_owner", "name": "Budget owner", "kind": "text"},
+    "PUT /users/{user_id}/calendar": {"out_of_office": [{"start": "2026-12-21", "end": "2027-01-03"}]},
     "POST /deals": {"id": ACME_DEAL, "pipeline_id": "sales", "stage_id": "new", "title": "Globex's own deal"},
     "POST /automation/{automation_id}/copy": {"pipeline_id": "sales", "stage_id": "new"},
     "POST /automation/{automation_id}/move": {"pipeline_id": "sales", "stage_id": "new"},
@@ -81,13 +83,15 @@ BODIES: dict[str, Any] = {
     "POST /import": {"format": "dealflow/v1", "automation": [], "constants": {}},
 }
 # Paths whose single item is the tenant's own, whatever the id: a role's rights in the caller's tenant.
-OWN_ITEMS = frozenset({"/rights/{role}"})
+# Items named by what every tenant has (a role's rights, a user's calendar: the demo's tenants share
+# user ids): another tenant's request reaches its own item of that name, never acme's.
+OWN_ITEMS = frozenset({"/rights/{role}", "/users/{user_id}/calendar"})
 
 
 def _creates_in_own_tenant(method: str, path: str) -> bool:
     """PUT creates or replaces at the caller's own id; POST on a collection creates. Only these may
     answer 2xx to another tenant's ids — in the caller's tenant."""
-    return method == "PUT" or (method == "POST" and "{" not in path)
+    return method == "PUT" or (method == "POST" and "{" not in path) or (method == "DELETE" and path in OWN_ITEMS)
 
 
 def _lists_own_items(method: str, path: str) -> bool:
@@ -146,6 +150,11 @@ def _set_up_acme_items(stack: MotoStack) -> None:
     stack.put_field(TENANT, FieldDefinition(code="budget_owner", name="Budget owner", kind="text"))
     for kind in ("constants", "variables"):
         assert stack.api("PUT", f"/{kind}/acme_only", {"type": "text", "value": "acme's"}, claims=ACME_ADMIN)[0] == 201
+    # Acme's working calendars: another tenant's PUT or DELETE changes its own, never acme's.
+    calendar = {"time_zone": "Europe/Warsaw", "hours": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-24"]}
+    assert stack.api("PUT", "/calendar", calendar, claims=ACME_ADMIN)[0] in (200, 201)
+    own = {"out_of_office": [{"start": "2026-12-28", "end": "2026-12-31"}]}
+    assert stack.api("PUT", "/users/u-anna/calendar", own, claims=ACME_ADMIN)[0] in (200, 201)
     # Runs, real and test ones, in acme's log: another tenant must neither see nor add to them.
     stack.move_deal(TENANT, ACME_DEAL, "lost")
     stack.drain()

@@ -111,3 +111,14 @@ def test_a_plan_shows_each_change_and_the_paths_that_change() -> None:
 
 def test_changed_paths_name_additions_and_removals() -> None:
     assert changed_paths({"a": [1, 2]}, {"a": [1], "b": {"c": True}}) == ["a.1: 2 → (none)", "b.c: (none) → true"]
+
+
+def test_the_tenants_calendar_is_its_own_file_and_goes_when_the_tenant_has_none(tmp_path: Path) -> None:
+    calendar = {"time_zone": "Europe/Warsaw", "hours": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-24"]}
+    assert write_directory({**DOCUMENT, "calendar": calendar}, tmp_path)["calendar.yaml"] == "created"
+    document, problems = read_directory(tmp_path)
+    assert problems == [] and document["calendar"] == calendar
+    assert file_of("calendar.hours.mon", document) == ("calendar.yaml", "hours.mon")
+
+    assert write_directory(DOCUMENT, tmp_path)["calendar.yaml"] == "deleted"
+    assert "calendar" not in read_directory(tmp_path)[0]

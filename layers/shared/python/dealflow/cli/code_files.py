@@ -4,6 +4,7 @@ automation and per field–step workflow, so a change in git touches the file of
     dealflow.yaml                    format: dealflow/v1 (marks the directory as Dealflow's)
     constants.yaml                   the constants, by name
     fields.yaml                      the custom fields, by code
+    calendar.yaml                    the tenant's working calendar (only when it has one)
     pipelines/<id>.yaml              one pipeline, its stages in order
     automation/<id>.yaml             one rule, tunnel, trigger or business process (``kind`` says)
     field-step-workflows/<id>.yaml   one field–step workflow
@@ -24,7 +25,7 @@ import yaml
 from dealflow.authoring.document_text import from_yaml, to_yaml
 from dealflow.authoring.transfer import FORMAT
 
-MARKER, CONSTANTS, FIELDS = "dealflow.yaml", "constants.yaml", "fields.yaml"
+MARKER, CONSTANTS, FIELDS, CALENDAR = "dealflow.yaml", "constants.yaml", "fields.yaml", "calendar.yaml"
 # section of the document → (folder, key that names an item)
 FOLDERS = {
     "pipelines": ("pipelines", "id"),
@@ -51,6 +52,8 @@ def document_files(document: dict[str, Any]) -> dict[str, Any]:
         CONSTANTS: dict(document.get("constants") or {}),
         FIELDS: list(document.get("fields") or []),
     }
+    if document.get("calendar") is not None:
+        files[CALENDAR] = document["calendar"]
     for section, (folder, key) in FOLDERS.items():
         for item in document.get(section) or []:
             files[f"{folder}/{item[key]}.yaml"] = item
@@ -93,12 +96,12 @@ def write_directory(document: dict[str, Any], directory: Path) -> dict[str, File
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text((header + "\n" if header else "") + to_yaml(content), encoding="utf-8")
         changes[relative] = "created" if old_text is None else "updated"
+    stale = [directory / CALENDAR] if CALENDAR not in wanted and (directory / CALENDAR).exists() else []
     for folder, _ in FOLDERS.values():
-        for path in sorted((directory / folder).glob("*.yaml")):
-            relative = f"{folder}/{path.name}"
-            if relative not in wanted:
-                path.unlink()
-                changes[relative] = "deleted"
+        stale += sorted(p for p in (directory / folder).glob("*.yaml") if f"{folder}/{p.name}" not in wanted)
+    for path in stale:
+        path.unlink()
+        changes[path.relative_to(directory).as_posix()] = "deleted"
     return dict(sorted(changes.items()))
 
 
@@ -115,7 +118,7 @@ def read_directory(directory: Path) -> tuple[dict[str, Any], list[Problem]]:
         return {}, [Problem(MARKER, "", f"missing: is {directory} a directory `dealflow export` wrote?")]
     problems: list[Problem] = []
     contents: dict[str, Any] = {}
-    known_files = {MARKER, CONSTANTS, FIELDS}
+    known_files = {MARKER, CONSTANTS, FIELDS, CALENDAR}
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and not _hidden(p, directory)):
         relative = path.relative_to(directory).as_posix()
         folder = relative.split("/", 1)[0] if "/" in relative else None
@@ -161,6 +164,11 @@ def read_directory(directory: Path) -> tuple[dict[str, Any], list[Problem]]:
             else:
                 document[section].append(item)
     document["constants"] = constants
+    calendar = contents.get(CALENDAR)
+    if calendar is not None and not isinstance(calendar, dict):
+        problems.append(Problem(CALENDAR, "", "expected the calendar (a mapping: time_zone, hours, holidays)"))
+    elif calendar is not None:
+        document["calendar"] = calendar
     return document, problems
 
 
@@ -176,6 +184,8 @@ def file_of(field: str, document: dict[str, Any]) -> tuple[str, str]:
         return CONSTANTS, rest
     if section == "fields":
         return FIELDS, rest
+    if section == "calendar":
+        return CALENDAR, rest
     if section in FOLDERS:
         folder, key = FOLDERS[section]
         ids = sorted((str(item.get(key)) for item in document.get(section) or []), key=len, reverse=True)
