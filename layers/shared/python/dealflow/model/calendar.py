@@ -15,7 +15,7 @@ from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, PlainSerializer, field_validator, model_validator
+from pydantic import AfterValidator, Field, PlainSerializer, model_validator
 
 from dealflow.model.base import Model
 
@@ -44,9 +44,7 @@ def minutes_of(interval: str) -> tuple[int, int]:
     return start, end
 
 
-def _checked_hours(hours: WeekHours | None) -> WeekHours | None:
-    if hours is None:
-        return None
+def _checked_hours(hours: WeekHours) -> WeekHours:
     for day, intervals in hours.items():
         spans = []
         for index, interval in enumerate(intervals):
@@ -63,9 +61,7 @@ def _checked_hours(hours: WeekHours | None) -> WeekHours | None:
     return hours
 
 
-def _checked_zone(name: str | None) -> str | None:
-    if name is None:
-        return None
+def _checked_zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -73,22 +69,17 @@ def _checked_zone(name: str | None) -> str | None:
     return name
 
 
+# A tenant's and a user's calendar check their zone and hours alike.
+TimeZone = Annotated[str, AfterValidator(_checked_zone)]
+CheckedHours = Annotated[WeekHours, AfterValidator(_checked_hours)]
+
+
 class Calendar(Model):
     """The tenant's working calendar. A weekday not named is a day off."""
 
-    time_zone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Warsaw")
-    hours: WeekHours = Field(description='Working intervals per weekday: {"mon": ["09:00-17:00"], ...}')
+    time_zone: TimeZone = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Warsaw")
+    hours: CheckedHours = Field(description='Working intervals per weekday: {"mon": ["09:00-17:00"], ...}')
     holidays: list[Day] = Field(default_factory=list, max_length=MAX_HOLIDAYS, description="Whole days off")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, name: str | None) -> str | None:
-        return _checked_zone(name)
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, hours: WeekHours | None) -> WeekHours | None:
-        return _checked_hours(hours)
 
     @model_validator(mode="after")
     def _works_sometime(self) -> Calendar:
@@ -114,19 +105,9 @@ class UserCalendar(Model):
     """One user's own calendar: what is left out is the tenant's (time zone, hours); holidays are
     always the tenant's, out-of-office ranges always the user's."""
 
-    time_zone: str | None = Field(default=None, max_length=64, description="IANA time zone; default: the tenant's")
-    hours: WeekHours | None = Field(default=None, description="Working intervals per weekday; default: the tenant's")
+    time_zone: TimeZone | None = Field(default=None, max_length=64, description="IANA time zone; default: the tenant's")
+    hours: CheckedHours | None = Field(default=None, description="Working intervals per weekday; default: the tenant's")
     out_of_office: list[Absence] = Field(default_factory=list, max_length=MAX_ABSENCES)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, name: str | None) -> str | None:
-        return _checked_zone(name)
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, hours: WeekHours | None) -> WeekHours | None:
-        return _checked_hours(hours)
 
     @model_validator(mode="after")
     def _works_sometime(self) -> UserCalendar:
