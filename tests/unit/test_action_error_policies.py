@@ -15,9 +15,9 @@ from dealflow.authoring.budgets import budget_of
 from dealflow.authoring.checks import check_automation
 from dealflow.authoring.transfer import export_document, validate_document
 from dealflow.aws.adapters import failure_class, retry_strategy
-from dealflow.engine.references import writes_of
 from dealflow.engine.run_requests import run_request
 from dealflow.engine.testmode import RecordingOutbox, run_test
+from dealflow.engine.writes import writes_of
 from dealflow.http_errors import Invalid
 from dealflow.language.templates import TemplateError, validate_text
 from dealflow.model import BusinessProcess, RetryPolicy, RunRecord, StageEntry

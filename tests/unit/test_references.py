@@ -9,7 +9,8 @@ from dealflow.authoring.checks import AUTOMATION
 from dealflow.authoring.loops import find_loops
 from dealflow.authoring.moves import Target, retarget
 from dealflow.engine.compiled import AutomationIndex, TenantAutomation, refresh
-from dealflow.engine.references import Reference, broken, references_of, writes_of
+from dealflow.engine.references import Reference, broken, references_of
+from dealflow.engine.writes import writes_of
 from dealflow.language.templates import WHOLE_DEAL
 from dealflow.model import Pipeline, Stage, Tenant
 from dealflow.policy.access import fields_read

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from dealflow.engine.dispatcher import Dispatcher
-from dealflow.engine.references import references_of, writes_of
+from dealflow.engine.references import references_of
 from dealflow.engine.waiting import MAX_EVENT_BYTES, Resumer, bounded_event, shown_by
+from dealflow.engine.writes import writes_of
 from dealflow.model import BusinessProcess
 from dealflow.ports import Waiter
 from tests.unit.test_dispatch import FakeLog, FakeStarter, automation, deal, handle, rule

@@ -20,7 +20,8 @@ from dealflow.authoring.budgets import budget_problems
 from dealflow.authoring.operands import operand_problems
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.field_values import BadFieldValue, field_value, field_values
-from dealflow.engine.references import Reference, broken, references_of, writes_of
+from dealflow.engine.references import Reference, broken, references_of
+from dealflow.engine.writes import writes_of
 from dealflow.http_errors import Invalid
 from dealflow.language import schedules
 from dealflow.language.checks import template_problems, with_template_problems

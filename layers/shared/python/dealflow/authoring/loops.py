@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from dealflow.engine.references import writes_of
+from dealflow.engine.writes import writes_of
 from dealflow.model import BusinessProcess, Rule, Trigger
 from dealflow.model.base import Model
 from dealflow.model.catalog import Automation

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from dealflow.authoring.checks import AUTOMATION
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.engine.references import writes_of
+from dealflow.engine.writes import writes_of
 from dealflow.http_errors import PayloadTooLarge
 from dealflow.model import BusinessProcess, Pipeline
 from dealflow.model.base import Id, Model

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dealflow.engine.references import references_of, writes_of
+from dealflow.engine.references import references_of
+from dealflow.engine.writes import writes_of
 from dealflow.http_errors import Forbidden
 from dealflow.language.templates import ALL_CUSTOM_FIELDS, WHOLE_DEAL
 from dealflow.model import STANDARD_FIELDS, BusinessProcess, Deal, Lead, Pipeline, Role, Tenant
