@@ -1,9 +1,10 @@
 """``python -m dealflow.local demo``: a day in acme's sales pipelines and globex's business process,
 told as it happens — each run with the e-mails, notifications, workgroups and tasks it made.
 
-The tenants are ``dealflow.local.tenants`` (the integration tests set up the same ones, so the demo
-shows the behaviour the tests check); the narration is ``dealflow.local.story``. The clock starts
-at a fixed morning, so every run of the demo tells the same story, dates included.
+The tenants are ``dealflow.local.tenants`` (acme) and ``dealflow.local.globex`` (the integration
+tests set up the same ones, so the demo shows the behaviour the tests check); the narration is
+``dealflow.local.story``. The clock starts at a fixed morning, so every run of the demo tells the
+same story, dates included.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from pathlib import Path
 
 from dealflow.authoring.map_page import map_page
 from dealflow.local.clock import ManualClock
+from dealflow.local.globex import PROCESS_TENANT, globex_tenant, set_up_process_tenant, store_globex, worked_example
 from dealflow.local.stack import MotoStack
 from dealflow.local.story import Narrator
 from dealflow.local.tenants import (
     LOST_EMAIL_BODY,
-    PROCESS_TENANT,
     TENANT,
     demo_deal,
     demo_fields,
@@ -30,12 +31,8 @@ from dealflow.local.tenants import (
     demo_triggers,
     demo_tunnels,
     demo_workflow,
-    globex_tenant,
     set_up,
-    set_up_process_tenant,
     store_acme,
-    store_globex,
-    worked_example,
 )
 
 # A Monday morning: the proposal's two-day wait ends on Wednesday, its task is due on Thursday.
