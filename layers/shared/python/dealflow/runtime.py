@@ -331,10 +331,13 @@ def cancellations(starter: RunStarter | None = None) -> Cancellations:
 
 def clockwork(starter: RunStarter | None = None) -> Clockwork:
     """The scheduler's tick and timer-queue worker (``engine.timers``): timers, the timer queue,
-    automation, items (deals and leads), the runner."""
+    automation, items (deals and leads), the runner, enrollment records and the run log (runs an
+    enrollment rule keeps out)."""
     from dealflow.aws.queues import SqsTimerQueue
     from dealflow.engine.timers import Clockwork
     from dealflow.store.deals import DealStore
+    from dealflow.store.enrollments import EnrollmentStore
+    from dealflow.store.runs import RunLog
 
     s = settings()
     s.need("timers_table")
@@ -346,6 +349,8 @@ def clockwork(starter: RunStarter | None = None) -> Clockwork:
         items=DealStore(tables().deals),
         starter=CountedStarter(starter, metrics("scheduler")),
         metrics=metrics("scheduler"),
+        enrollments=EnrollmentStore(tables().automation),
+        runs=RunLog(tables().automation, batch_writes()),
     )
 
 

@@ -17,6 +17,7 @@ from dealflow.clock import now_iso
 from dealflow.engine.changes import DealChange
 from dealflow.engine.compiled import CompiledAutomation
 from dealflow.engine.dispatch import NotStarted
+from dealflow.engine.enrollment import not_enrolled_step
 from dealflow.engine.run_requests import run_id_for
 from dealflow.model import Causation, RunRecord, RunStep
 from dealflow.ports import RunLogBatches
@@ -118,10 +119,7 @@ class DispatchLog:
         """Automation an enrollment rule kept from starting: logged every time (not sampled), its
         entry naming the rule ("re-enrollment off: already ran on 2026-03-02")."""
         for automation, reason in entries:
-            step = RunStep(
-                name="enrollment", kind="check", outcome="not enrolled", at=now_iso(), detail={"reason": reason}
-            )
-            self._write(change, event_id, automation, "not_started", reason, [step])
+            self._write(change, event_id, automation, "not_started", reason, [not_enrolled_step(reason)])
 
     def skipped(self, change: DealChange, event_id: str, entries: Sequence[dict[str, Any]]) -> None:
         """Flagged automation the change would have started: logged every time (not sampled), so

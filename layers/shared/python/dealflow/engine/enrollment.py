@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from dealflow import clock
 
 if TYPE_CHECKING:  # the dispatcher imports this module: models load with its first automation
-    from dealflow.model import RunRequest
+    from dealflow.model import RunRecord, RunRequest, RunStep
     from dealflow.model.catalog import Automation
     from dealflow.model.enrollment import Enrollment
     from dealflow.ports import EnrollmentBook
@@ -134,3 +134,35 @@ def would_refuse(book: EnrollmentBook | None, tenant_id: str, automation: Automa
     if book is None or policy is None or not policy.limits:
         return None
     return refusal(policy, book.starts(tenant_id, automation.id, item_id), clock.now())
+
+
+def not_enrolled_step(reason: str) -> RunStep:
+    """The one step of a not-started entry an enrollment rule explains."""
+    from dealflow.model import RunStep
+
+    return RunStep(
+        name="enrollment", kind="check", outcome="not enrolled", at=clock.now_iso(), detail={"reason": reason}
+    )
+
+
+def not_enrolled_entry(run: RunRequest, reason: str) -> RunRecord:
+    """The run-log entry of a run an enrollment rule kept from starting, under the run's own name
+    (a tick or a page done again rewrites the same entry)."""
+    from dealflow.model import RunRecord
+
+    stamp = clock.now_iso()
+    return RunRecord(
+        tenant_id=run.tenant_id,
+        run_id=run.run_id,
+        automation_id=run.automation.id,
+        automation_name=run.automation.name,
+        automation_kind=run.automation.kind,
+        deal_id=run.target_id or run.deal_id,
+        event_id=run.event_id,
+        started_by=run.started_by.model_dump(mode="json", exclude_none=True),
+        status="not_started",
+        reason=reason,
+        steps=[not_enrolled_step(reason)],
+        started_at=stamp,
+        finished_at=stamp,
+    )

@@ -19,6 +19,10 @@ a deploy or a cold start loses none.
   A timer whose process was switched off, deleted or saved with another spec, or whose item's
   date moved, is stale: dropped. Runs are named after their start (``timed_runs``), so a tick
   or a page done twice starts nothing twice.
+- A process with an enrollment rule (re-enrollment off or after a cool-down, a frequency cap)
+  admits scheduled and date-started runs as the dispatcher admits the others
+  (``engine.enrollment``); a run it keeps out leaves a "not started" entry in the run log naming
+  the rule.
 - Lateness — when a run was started minus when it was due — is measured (``TimerLateness``).
 """
 
@@ -33,6 +37,7 @@ from datetime import datetime
 from dealflow.clock import now
 from dealflow.engine.changes import ChangeKind, DealChange
 from dealflow.engine.compiled import TenantAutomation
+from dealflow.engine.enrollment import admitted, not_enrolled_entry
 from dealflow.engine.run_starts import start_each
 from dealflow.engine.timed_runs import (
     date_request,
@@ -49,7 +54,7 @@ from dealflow.engine.timed_runs import (
 from dealflow.model import Deal, RunRequest
 from dealflow.model.process import BusinessProcess
 from dealflow.model.timing import Timer, TimerJob
-from dealflow.ports import ItemPages, Metrics, RunStarter, TimerQueue, Timers
+from dealflow.ports import EnrollmentBook, ItemPages, Metrics, RunLogBatches, RunStarter, TimerQueue, Timers
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +72,8 @@ class Clockwork:
     items: ItemPages
     starter: RunStarter
     metrics: Metrics | None = None
+    enrollments: EnrollmentBook | None = None  # None: enrollment rules are not applied
+    runs: RunLogBatches | None = None  # where runs kept out by an enrollment rule are logged
 
 
 @dataclass
@@ -74,6 +81,7 @@ class TickReport:
     armed: int = 0
     fired: int = 0  # schedule fires queued
     started: int = 0  # date runs started
+    not_enrolled: int = 0  # date runs an enrollment rule kept out
     stale: int = 0
     failed: int = 0
     left: bool = False  # due timers remain for the next tick
@@ -140,17 +148,41 @@ def _handle(work: Clockwork, timer: Timer, report: TickReport) -> int:
 def _plan_date(work: Clockwork, timer: Timer, report: TickReport, dated: list[tuple[Timer, RunRequest]]) -> int:
     """A due date timer's run, added to ``dated``; a stale timer is removed at once (1)."""
     try:
-        request = _date_run(work, timer)
+        found = _date_run(work, timer)
     except Exception:
         logger.warning("date timer of %s failed; it stays due", timer.tenant_id, exc_info=True)
         report.failed += 1
         return 0
-    if request is not None:
-        dated.append((timer, request))
+    if found is None:
+        work.timers.remove(timer)
+        report.stale += 1
+        return 1
+    request, known = found
+    try:
+        if not _admit(work, known, [request]):
+            work.timers.remove(timer)
+            report.not_enrolled += 1
+            return 1
+    except Exception:
+        logger.warning("date timer of %s: enrollment not decided; it stays due", timer.tenant_id, exc_info=True)
+        report.failed += 1
         return 0
-    work.timers.remove(timer)
-    report.stale += 1
-    return 1
+    dated.append((timer, request))
+    return 0
+
+
+def _admit(work: Clockwork, known: TenantAutomation, requests: list[RunRequest]) -> list[RunRequest]:
+    """Of ``requests`` (of the tenant ``known``), those their process's enrollment rule lets start;
+    the others are logged as not started, naming the rule. A request admitted before (a tick or a
+    page done again) is admitted again: its run's name makes the start one."""
+    if work.enrollments is None or not requests:
+        return requests
+    kept, refused = admitted(work.enrollments, requests, known.index.enrolling)
+    if refused and work.runs is not None:
+        unwritten = work.runs.write_all([not_enrolled_entry(run, reason) for run, reason in refused])
+        if unwritten:  # the runs were rightly kept out: only their explanation is missing
+            logger.warning("%d not-enrolled entries not written", len(unwritten))
+    return kept
 
 
 def _start_dated(work: Clockwork, dated: list[tuple[Timer, RunRequest]], report: TickReport) -> int:
@@ -227,9 +259,10 @@ def _fire(work: Clockwork, timer: Timer) -> bool:
     return True
 
 
-def _date_run(work: Clockwork, timer: Timer) -> RunRequest | None:
-    """The run a due date timer starts; None when it is stale (the process is off, gone or saved
-    with another trigger; the item is gone, elsewhere, or its date moved)."""
+def _date_run(work: Clockwork, timer: Timer) -> tuple[RunRequest, TenantAutomation] | None:
+    """The run a due date timer starts, and its tenant's automation; None when it is stale (the
+    process is off, gone or saved with another trigger; the item is gone, elsewhere, or its date
+    moved)."""
     known = work.load(timer.tenant_id)
     process = _timed(known, timer.automation_id)
     if process is None or process.on_date is None or spec_of(process) != timer.spec or timer.deal_id is None:
@@ -238,7 +271,7 @@ def _date_run(work: Clockwork, timer: Timer) -> RunRequest | None:
     if item is None or not in_scope(process, item) or date_value(item, process.on_date) != timer.date_value:
         return None
     assert timer.date_value is not None
-    return date_request(item, process, timer.date_value, timer.due_at)
+    return date_request(item, process, timer.date_value, timer.due_at), known
 
 
 def date_timer(process: BusinessProcess, item: Deal, tenant_id: str, after: datetime) -> Timer | None:
@@ -289,7 +322,7 @@ def work_job(
         )
         if job.kind == "fire":
             assert job.fire_time is not None
-            requests = [scheduled_request(item, process, job.fire_time) for item in page.items]
+            requests = _admit(work, known, [scheduled_request(item, process, job.fire_time) for item in page.items])
             results = start_each(work.starter, requests)
             if any(isinstance(r, Exception) for r in results):
                 work.queue.enqueue(job)
