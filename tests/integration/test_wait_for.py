@@ -208,3 +208,30 @@ def test_deleting_the_deal_while_waiting_cancels_the_run_and_removes_its_waiter(
     ended = _run(globex, run.run_id)
     assert ended.status == "cancelled" and ended.reason == "the deal was deleted"
     assert _waiters(globex) == [] and _titles(globex) == []
+
+
+def _with_goal(process: BusinessProcess) -> BusinessProcess:
+    won = {"name": "deal won", "condition": {"field": "stage_id", "op": "equals", "value": "won"}}
+    return BusinessProcess.model_validate(process.model_dump(mode="json", exclude_none=True) | {"goal": won})
+
+
+def test_a_goal_met_while_waiting_ends_the_run_when_the_event_comes_and_nothing_is_done(globex: MotoStack) -> None:
+    run = _start(globex, _with_goal(_waiting_process({"kind": "webhook", "event": "invoice_paid"})))
+    globex.move_deal(T, DEAL, "won")
+    globex.drain()
+
+    assert _paid(globex, "evt-after-won")["resumed"] == [run.run_id]
+
+    done = _run(globex, run.run_id)
+    assert (done.status, done.reason) == ("goal_met", "goal met: deal won")
+    assert _titles(globex) == []  # not the received branch's task
+    assert _waiters(globex) == []
+
+
+def test_a_goal_met_while_waiting_ends_the_run_at_its_timeout_too(globex: MotoStack) -> None:
+    run = _start(globex, _with_goal(_waiting_process({"kind": "webhook", "event": "invoice_paid"}, {"days": 3})))
+    globex.move_deal(T, DEAL, "won")
+    globex.drain()
+    globex.advance(days=3)
+
+    assert (_run(globex, run.run_id).status, _titles(globex)) == ("goal_met", [])
