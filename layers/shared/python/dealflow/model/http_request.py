@@ -80,6 +80,19 @@ class SaveResponse(Model):
         return self
 
 
+BodyType = Literal["text", "number", "integer", "boolean", "json"]
+
+
+class TypedBodyValue(Model):
+    """A JSON body value that is not text: ``{"template": "{{ deal.amount }}", "type": "number"}``
+    sends ``12500.5``, not ``"12500.50"``. The rendered text is read as ``type`` when the request
+    is sent — ``boolean`` takes true/false, yes/no, 1/0; ``json`` any JSON (``{{ deal.fields |
+    tojson }}``); an empty text is null — and a text that is not one fails the action, naming the key."""
+
+    template: TemplateText = Field(min_length=1, max_length=2000)
+    type: BodyType = "text"
+
+
 class HttpRequest(ActionBase):
     """Send one HTTP request. https only (plain http to 127.0.0.1 where the stack's
     ``HTTP_ALLOW_LOOPBACK`` setting allows it: locally and in tests); private, loopback,
@@ -94,8 +107,11 @@ class HttpRequest(ActionBase):
         max_length=MAX_HEADERS,
         description="Header → name of an SSM parameter at <prefix>/<tenant>/http/headers/<name>",
     )
-    json_body: dict[Key, TemplateText] | None = Field(
-        default=None, max_length=MAX_BODY_ENTRIES, description="A JSON object of rendered texts"
+    json_body: dict[Key, TemplateText | TypedBodyValue] | None = Field(
+        default=None,
+        max_length=MAX_BODY_ENTRIES,
+        description="A JSON object: each value a template (sent as text) or {template, type} (number, integer, "
+        "boolean, json)",
     )
     form_body: dict[Key, TemplateText] | None = Field(
         default=None, max_length=MAX_BODY_ENTRIES, description="A form (application/x-www-form-urlencoded)"

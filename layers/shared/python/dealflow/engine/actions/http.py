@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -31,7 +32,7 @@ from dealflow.engine.run_record import excerpt, stamp
 from dealflow.headers import header_text
 from dealflow.language import templates
 from dealflow.model.automation import AMBIGUOUS_DEFAULTS
-from dealflow.model.http_request import HttpRequest, SaveResponse, SaveTarget
+from dealflow.model.http_request import HttpRequest, SaveResponse, SaveTarget, TypedBodyValue
 from dealflow.ports import AmbiguousCall, CallFailed, HttpReply, NotPerformed, OutgoingRequest
 from dealflow.signatures import signature_headers
 
@@ -55,12 +56,55 @@ def _render(action: HttpRequest, ctx: ActionContext) -> tuple[str, dict[str, str
     headers = {name: header_text(templates.render_text(text, variables)) for name, text in action.headers.items()}
     body, content_type = b"", None
     if action.json_body is not None:
-        rendered = {key: templates.render_text(text, variables) for key, text in action.json_body.items()}
-        body, content_type = json.dumps(rendered, ensure_ascii=False).encode(), "application/json"
+        values = {key: _json_value(key, spec, variables) for key, spec in action.json_body.items()}
+        body, content_type = json.dumps(values, ensure_ascii=False).encode(), "application/json"
     elif action.form_body is not None:
         rendered = {key: templates.render_text(text, variables) for key, text in action.form_body.items()}
         body, content_type = urlencode(rendered).encode(), "application/x-www-form-urlencoded"
     return url, headers, body, content_type
+
+
+def _number(text: str) -> int | float:
+    number = Decimal(text)
+    if not number.is_finite():
+        raise ValueError(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _integer(text: str) -> int:
+    number = Decimal(text)
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ValueError(text)
+    return int(number)
+
+
+def _boolean(text: str) -> bool:
+    return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[text.lower()]
+
+
+_READ_AS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "number": (_number, "a number"),
+    "integer": (_integer, "a whole number"),
+    "boolean": (_boolean, "true or false"),
+    "json": (json.loads, "JSON"),
+}
+
+
+def _json_value(key: str, spec: str | TypedBodyValue, variables: dict[str, Any]) -> Any:
+    """One value of a JSON body: a template's text, or a typed value read from its rendered text."""
+    if isinstance(spec, str):
+        return templates.render_text(spec, variables)
+    text = templates.render_text(spec.template, variables)
+    if spec.type == "text":
+        return text
+    if not text.strip():
+        return None
+    read, what = _READ_AS[spec.type]
+    try:
+        return read(text.strip())
+    except (ValueError, KeyError, ArithmeticError):
+        shown = text if len(text) <= 60 else text[:60] + "…"
+        raise ActionError(f"json_body.{key}: {shown!r} is not {what}") from None
 
 
 def shown_request(action: HttpRequest, ctx: ActionContext) -> dict[str, Any]:
