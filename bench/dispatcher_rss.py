@@ -16,7 +16,14 @@ Prints, median of ``--runs`` children: peak RSS (Linux ``VmHWM``) after the impo
 batch, against a child that only imports ``boto3``; the first batch's CPU (it reads and compiles
 the automation: the models and Jinja2 load then, not at import) and the runs it started.
 
-Run from the repository root:  python bench/dispatcher_rss.py [--rules N] [--batch-size N] [--runs N]
+``--profile`` runs two more dispatcher children: one lists the modules its first batch loads; the
+other builds the batch's parts one at a time before the batch (those modules, libraries first and
+dealflow's layers bottom up; the DynamoDB resource and client; the tenant read; its definitions
+read as models; the automation read again and compiled, as ``AutomationStore.load`` does) and
+prints VmRSS after each, so each line is what that part added. Memory a part frees is not handed
+back to the system but reused by the next, so the lines add up to the batch's peak.
+
+Run from the repository root:  python bench/dispatcher_rss.py [--rules N] [--batch-size N] [--runs N] [--profile]
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +96,10 @@ def answer(model, params, **_):
 import boto3
 boto3.setup_default_session()
 boto3.DEFAULT_SESSION.events.register("before-call.*.*", answer)
+extra = {{}}  # what --profile adds to the reading
 import app
 import_mb = peak_mb()
+{before_batch}
 event = json.load(open({fixture_event!r}))
 class Context:
     function_name, memory_limit_in_mb, aws_request_id = "DispatcherFunction", 512, "bench"
@@ -98,9 +108,59 @@ cpu = time.process_time()
 response = app.handler(event, Context())
 cpu = time.process_time() - cpu
 assert not response.get("batchItemFailures"), response
-print(json.dumps({{"import_mb": import_mb, "batch_mb": peak_mb(), "cpu": cpu, "started": started}}))
+{after_batch}
+print(json.dumps({{"import_mb": import_mb, "batch_mb": peak_mb(), "cpu": cpu, "started": started, **extra}}))
 """
 )
+
+# --profile, first child: the modules the batch loads, in the order they load.
+_MODULES_BEFORE = "loaded_before = set(sys.modules)"
+_MODULES_AFTER = 'extra["modules"] = [name for name in sys.modules if name not in loaded_before]'
+# --profile, second child: the same batch, its parts built one at a time before it, VmRSS after
+# each (what each part adds: memory freed on the way is not handed back, so later parts reuse it).
+_STAGES_BEFORE = """
+import importlib
+def rss_mb():
+    return int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024
+stages = [("after the import", rss_mb())]
+for label, names in {groups!r}:
+    for name in names:
+        importlib.import_module(name)
+    stages.append(("modules: " + label, rss_mb()))
+from dealflow import runtime
+runtime.tables(), runtime.batch_writes()
+stages.append(("DynamoDB resource and client", rss_mb()))
+store = runtime.automation_store()
+tenant = store.get_tenant({tenant!r})
+stages.append(("the tenant read", rss_mb()))
+definitions = store.definitions({tenant!r})
+stages.append(("its definitions read, as models", rss_mb()))
+del definitions
+store.load({tenant!r})
+stages.append(("read again and compiled (load)", rss_mb()))
+"""
+_STAGES_AFTER = """
+stages.append(("the batch (Lambda client, runs started, entries written)", rss_mb()))
+extra["stages"] = stages
+"""
+
+
+_LAYERS = ("model", "http_errors", "limits", "language", "engine", "policy", "authoring", "store", "aws")
+
+
+def module_groups(modules: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The modules grouped by package (``dealflow`` by its subpackage), in the order to import
+    them so that each group adds only itself: libraries first, then dealflow's layers bottom up."""
+    groups: dict[str, list[str]] = {}
+    for name in modules:
+        parts = name.split(".")
+        groups.setdefault(".".join(parts[:2]) if parts[0] == "dealflow" else parts[0], []).append(name)
+
+    def rank(label: str) -> int:
+        layer = label.split(".")[1] if label.startswith("dealflow.") else None
+        return 0 if layer is None else 1 + (_LAYERS.index(layer) if layer in _LAYERS else len(_LAYERS))
+
+    return sorted(groups.items(), key=lambda group: rank(group[0]))
 
 
 @dataclass
@@ -109,6 +169,7 @@ class Readings:
     batch_mb: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     started: list[int] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)  # --profile: modules and stages
 
     def add(self, reading: dict[str, Any]) -> None:
         self.import_mb.append(reading["import_mb"])
@@ -140,7 +201,7 @@ def fixture(rules: int, batch_size: int, seed: int) -> tuple[dict[str, Any], int
                 break
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     expected = len(IndexedPeer(workload.rules, to_closure).run(workload.records))
-    return {"items": items, "event": workload.batches(batch_size)[0]}, expected
+    return {"items": items, "event": workload.batches(batch_size)[0], "tenant_id": "bench-rss"}, expected
 
 
 def _run(code: str, env: dict[str, str]) -> dict[str, Any]:
@@ -151,8 +212,10 @@ def _run(code: str, env: dict[str, str]) -> dict[str, Any]:
     return reading
 
 
-def measure(rules: int, batch_size: int, runs: int, seed: int) -> tuple[Readings, Readings, int]:
-    """``runs`` rounds of a boto3 child and a dispatcher child; and the runs the batch should start."""
+def measure(rules: int, batch_size: int, runs: int, seed: int, profile: bool = False) -> tuple[Readings, Readings, int]:
+    """``runs`` rounds of a boto3 child and a dispatcher child; and the runs the batch should start.
+    With ``profile``, two more dispatcher children: the modules its batch loads, then where its
+    memory goes (``Readings.profile``)."""
     data, expected = fixture(rules, batch_size, seed)
     base = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TZ")}
     env = {**base, **AWS_ENVIRONMENT, **function_environment("DispatcherFunction")}
@@ -162,11 +225,17 @@ def measure(rules: int, batch_size: int, runs: int, seed: int) -> tuple[Readings
         items.write_text(json.dumps(data["items"]))
         event.write_text(json.dumps(data["event"]))
         paths = [str(REPO / "functions" / "dispatcher"), LAYER]
-        code = _DISPATCHER.format(paths=paths, fixture_items=str(items), fixture_event=str(event))
+        child = partial(_DISPATCHER.format, paths=paths, fixture_items=str(items), fixture_event=str(event))
+        code = child(before_batch="", after_batch="")
         _run(code, env)  # untimed: writes the bytecode cache, as a deployed package ships it
         for _ in range(runs):
             boto3_only.add(_run(_BASELINE, env))
             dispatcher.add(_run(code, env))
+        if profile:
+            modules = _run(child(before_batch=_MODULES_BEFORE, after_batch=_MODULES_AFTER), env)["modules"]
+            stages = _STAGES_BEFORE.format(groups=module_groups(modules), tenant=data["tenant_id"])
+            reading = _run(child(before_batch=stages, after_batch=_STAGES_AFTER), env)
+            dispatcher.profile = {"modules": modules, "stages": reading["stages"]}
     return boto3_only, dispatcher, expected
 
 
@@ -176,10 +245,13 @@ def main(argv: Sequence[str] | None = None) -> tuple[Readings, Readings, int]:
     parser.add_argument("--batch-size", type=int, default=stream_batch_size(), help="records in the batch")
     parser.add_argument("--runs", type=int, default=5, help="fresh children of each, median counts (default 5)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--profile", action="store_true", help="also print the modules the batch loads and what each part adds to RSS"
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    boto3_only, dispatcher, expected = measure(args.rules, args.batch_size, args.runs, args.seed)
+    boto3_only, dispatcher, expected = measure(args.rules, args.batch_size, args.runs, args.seed, args.profile)
     if dispatcher.started[0] != expected:
         raise AssertionError(f"the batch started {dispatcher.started[0]} runs; the floor of peers.py fires {expected}")
     base = statistics.median(boto3_only.import_mb)
@@ -193,7 +265,26 @@ def main(argv: Sequence[str] | None = None) -> tuple[Readings, Readings, int]:
     print(f"  {'dispatcher, after import':<40} {after_import:>7.1f} {after_import / base:>7.2f}x")
     print(f"  {'dispatcher, after the batch':<40} {after_batch:>7.1f} {after_batch / base:>7.2f}x")
     print(f"  first batch CPU (reads and compiles the automation): {statistics.median(dispatcher.cpu) * 1e3:.0f} ms")
+    if dispatcher.profile:
+        print_profile(dispatcher.profile)
     return boto3_only, dispatcher, expected
+
+
+def print_profile(profile: dict[str, Any]) -> None:
+    groups = module_groups(profile["modules"])
+    print(f"modules the first batch loads ({len(profile['modules'])}), by package:")
+    print("  " + ", ".join(f"{label} {len(names)}" for label, names in groups))
+    print("where the batch's memory goes (one child, each part built before the batch; VmRSS MB):")
+    last, small = None, []
+    for label, mb in profile["stages"]:
+        if last is not None and mb - last < 0.1:
+            small.append(label.removeprefix("modules: "))
+            continue
+        added = "" if last is None else f"+{mb - last:.1f}"
+        print(f"  {label:<58} {mb:>6.1f} {added:>6}")
+        last = mb
+    if small:
+        print(f"  (under 0.1 MB each: {', '.join(small)})")
 
 
 if __name__ == "__main__":

@@ -58,3 +58,28 @@ def test_importing_a_function_loads_no_pydantic_models_or_stores(folder: str, lo
 
     assert "dealflow.runtime" in loaded and "boto3" in loaded  # the handler is really there
     assert [m for m in loaded if m.startswith(PATH_ONLY + later)] == []
+
+
+def clients_built_by_import(folder: str, logical_id: str) -> list[str]:
+    """The AWS services a fresh interpreter built a boto3 client of while importing ``app``."""
+    code = (
+        f"import json, sys; sys.path[:0] = {[str(REPO / 'functions' / folder), LAYER]!r}; import boto3; "
+        "boto3.setup_default_session(); built = []; "
+        "boto3.DEFAULT_SESSION.events.register('creating-client-class', "
+        "lambda event_name, **_: built.append(event_name.split('.', 1)[1])); "
+        "import app; print(json.dumps(built))"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+        **AWS_ENVIRONMENT,
+        **function_environment(logical_id),
+    }
+    out = subprocess.run([sys.executable, "-I", "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_dispatcher_builds_no_aws_client() -> None:
+    # Its Lambda client comes with the first run it starts, its DynamoDB clients with the first
+    # record that reads automation or writes the log: a client built at import costs every cold
+    # start ~60 ms of CPU and ~12 MB (botocore's endpoint and service models).
+    assert clients_built_by_import("dispatcher", "DispatcherFunction") == []

@@ -192,19 +192,25 @@ def http_secrets(prefix: str) -> ParameterStoreHttpSecrets:
     return ParameterStoreHttpSecrets(SSMProvider(boto3_client=boto3.client("ssm", config=SSM_CLIENT_CONFIG)), prefix)
 
 
+def _run_starter(runner_function: str, concurrency: int) -> LambdaRunStarter:
+    client = boto3.client("lambda", config=starts_client_config(concurrency))
+    return LambdaRunStarter(client, runner_function, concurrency=concurrency)
+
+
 def dispatcher(starter: RunStarter | None = None, *, on: Tables | None = None) -> Dispatcher:
     """The dispatcher, counting the runs it starts and those it does not (``metrics("dispatcher")``).
-    Its Lambda client is built now; its log, step marker and automation store (and with them the
-    models and the DynamoDB resource and client) on the first record that needs them. ``on``:
+    Its Lambda client is built with its first run start; its log, step marker and automation store
+    (and with them the models and the DynamoDB resource and client) on the first record that needs
+    them; each once per container. ``on``:
     other tables than the function's own, for ``dealflow redrive``, which dispatches with an
     operator's credentials and a starter of its own (it keeps every not-started entry)."""
     from dealflow.engine.dispatcher import Dispatcher
 
     counted, s = metrics("dispatcher"), settings()
     if starter is None:
-        concurrency = s.run_start_concurrency
-        client = boto3.client("lambda", config=starts_client_config(concurrency))
-        starter = LambdaRunStarter(client, s.need("runner_function"), concurrency=concurrency)
+        # The Lambda client (~60 ms of a cold start) comes with the first run the container starts:
+        # a batch that starts none (most records start nothing) never pays for it.
+        starter = Deferred(partial(_run_starter, s.need("runner_function"), s.run_start_concurrency)).proxy()
     starts = CountedStarter(starter, counted)
     sample_rate = s.not_started_sample_rate if on is None else 1.0
     if on is None:
