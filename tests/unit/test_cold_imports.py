@@ -58,3 +58,13 @@ def test_importing_a_function_loads_no_pydantic_models_or_stores(folder: str, lo
 
     assert "dealflow.runtime" in loaded and "boto3" in loaded  # the handler is really there
     assert [m for m in loaded if m.startswith(PATH_ONLY + later)] == []
+
+
+def test_importing_the_runner_loads_the_durable_sdk_but_not_the_engine_models_or_templates() -> None:
+    loaded = loaded_by_import("runner", "RunnerFunction")
+
+    # The handler is really there: the SDK's decorator, the runtime, boto3.
+    assert {"aws_durable_execution_sdk_python", "dealflow.runtime", "boto3"} <= set(loaded)
+    # The engine of a run (the interpreter, its actions, the SES/SNS adapters) loads with the first run.
+    later = ("dealflow.engine.interpreter", "dealflow.engine.actions", "dealflow.aws.adapters", "dealflow.language")
+    assert [m for m in loaded if m.startswith(PATH_ONLY + later)] == []

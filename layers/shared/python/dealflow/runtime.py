@@ -183,6 +183,16 @@ def runner_services(counted: Metrics | None = None) -> Services:
     return counted_services(services, counted) if counted is not None else services
 
 
+def runner(counted: Metrics) -> Deferred[Services]:
+    """The runner's services as its handler holds them: the settings they need are checked now (a
+    missing one fails the cold start), the services themselves (their AWS clients, the stores, and
+    with them the models, Jinja2 and the engine) are built with the first run, once per container."""
+    s = settings()
+    s.need("deals_table")
+    s.need("notifications_topic_arn")
+    return Deferred(partial(runner_services, counted=counted))
+
+
 def http_secrets(prefix: str) -> ParameterStoreHttpSecrets:
     """Tenants' HTTP secrets from SSM, cached per container (powertools parameters, 5 minutes)."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider
