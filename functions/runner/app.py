@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 logger = Logger()
 runtime.trace_aws_calls()  # before any client exists: every AWS call traced
 METRICS = runtime.metrics("runner")
-_BUILT = runtime.runner(counted=METRICS)
+_OWN_SERVICES = runtime.runner(counted=METRICS)
 
 
 def __getattr__(name: str) -> Any:
@@ -40,13 +40,13 @@ def __getattr__(name: str) -> Any:
     or the local harness may assign ``SERVICES`` (its own stores, a mailer that fails); every
     later run uses what it assigned."""
     if name == "SERVICES":
-        return _BUILT()
+        return _OWN_SERVICES()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _services() -> Services:
     assigned = globals().get("SERVICES")
-    return assigned if assigned is not None else _BUILT()
+    return assigned if assigned is not None else _OWN_SERVICES()
 
 
 def _ids(event: Any) -> dict[str, Any]:
