@@ -83,3 +83,13 @@ def test_importing_the_dispatcher_builds_no_aws_client() -> None:
     # record that reads automation or writes the log: a client built at import costs every cold
     # start ~60 ms of CPU and ~12 MB (botocore's endpoint and service models).
     assert clients_built_by_import("dispatcher", "DispatcherFunction") == []
+
+
+def test_importing_the_runner_loads_the_durable_sdk_but_not_the_engine_models_or_templates() -> None:
+    loaded = loaded_by_import("runner", "RunnerFunction")
+
+    # The handler is really there: the SDK's decorator, the runtime, boto3.
+    assert {"aws_durable_execution_sdk_python", "dealflow.runtime", "boto3"} <= set(loaded)
+    # The engine of a run (the interpreter, its actions, the SES/SNS adapters) loads with the first run.
+    later = ("dealflow.engine.interpreter", "dealflow.engine.actions", "dealflow.aws.adapters", "dealflow.language")
+    assert [m for m in loaded if m.startswith(PATH_ONLY + later)] == []

@@ -91,11 +91,15 @@ def test_every_variable_a_function_sets_is_one_the_settings_model_reads(function
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_every_function_starts_with_the_environment_the_template_gives_it(function: str, deployed: Deploy) -> None:
-    deployed(_environment(function))
+    environment = _environment(function)
+    deployed(environment)
     handler = _load_handler(function)
     if function == "ApiFunction":
         # Test mode builds the runner's services when it is first used: they too come from settings.
         handler.DEPS.services()
+    if function == "RunnerFunction":
+        # The runner builds its services with its first run (or when they are first read).
+        assert handler.SERVICES.sender == environment["SENDER_EMAIL"]
 
 
 def test_a_function_missing_a_variable_it_needs_fails_at_cold_start_naming_it(deployed: Deploy) -> None:
@@ -149,3 +153,11 @@ def test_inline_stops_must_be_a_whole_number_from_zero(stops: str, deployed: Dep
     deployed({"AUTOMATION_TABLE": "automation", "CANCEL_INLINE_STOPS": stops})
     with pytest.raises(InvalidSetting, match="cancel_inline_stops"):
         runtime.settings()
+
+
+def test_a_runner_without_its_topic_fails_at_cold_start_not_with_its_first_run(deployed: Deploy) -> None:
+    environment = _environment("RunnerFunction")
+    del environment["NOTIFICATIONS_TOPIC_ARN"]
+    deployed(environment)
+    with pytest.raises(MissingSetting, match="NOTIFICATIONS_TOPIC_ARN"):
+        _load_handler("RunnerFunction")

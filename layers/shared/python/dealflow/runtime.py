@@ -4,6 +4,7 @@ settings (``dealflow.aws.settings``: the environment that template.yaml sets).""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
@@ -181,6 +182,26 @@ def runner_services(counted: Metrics | None = None) -> Services:
         workloads=deals,
     )
     return counted_services(services, counted) if counted is not None else services
+
+
+def runner(counted: Metrics) -> Callable[[], Services]:
+    """The runner's services as its handler holds them: the settings they need are checked now (a
+    missing one fails the cold start), the services themselves (their AWS clients, the stores, and
+    with them the models, Jinja2 and the engine) are built by the first run, once per container;
+    under a lock, as the local harness starts several runs at once on threads."""
+    s = settings()
+    s.need("deals_table")
+    s.need("notifications_topic_arn")
+    lock = threading.Lock()
+    built: list[Services] = []
+
+    def services() -> Services:
+        with lock:
+            if not built:
+                built.append(runner_services(counted=counted))
+            return built[0]
+
+    return services
 
 
 def http_secrets(prefix: str) -> ParameterStoreHttpSecrets:
