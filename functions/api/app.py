@@ -5,7 +5,7 @@ Log lines carry the caller's tenant and user; business processes started by hand
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -18,25 +18,52 @@ from dealflow.api.deps import Deps
 from dealflow.api.resolver import build_resolver
 from dealflow.aws.run_starter import LambdaRunStarter
 from dealflow.engine.signals import CountedStarter
-from dealflow.store.change_history import ChangeHistoryStore
-from dealflow.store.deals import DealStore
-from dealflow.store.runs import RunLog
+
+if TYPE_CHECKING:
+    from dealflow.ports import ChangeHistory, RunStarter
+    from dealflow.store.deals import DealStore
+    from dealflow.store.runs import RunLog
 
 logger = Logger()
 runtime.trace_aws_calls()  # before the clients below exist: every AWS call traced
 METRICS = runtime.metrics("api")
-# Built once per container; the local harness swaps in one with its in-process run starter.
-_TABLES, _RUNNER = runtime.tables(), runtime.settings().runner_function
-_STARTER = CountedStarter(LambdaRunStarter(boto3.client("lambda"), _RUNNER), METRICS) if _RUNNER else None
+_RUNNER = runtime.settings().runner_function
+
+
+# Each service (and the AWS clients and models it brings) is built by the first request that uses
+# it, once per container: a cold start builds none. The local harness swaps in its run starter.
+def _starter() -> RunStarter:
+    return CountedStarter(LambdaRunStarter(boto3.client("lambda"), _RUNNER), METRICS)
+
+
+def _deals() -> DealStore:
+    from dealflow.store.deals import DealStore
+
+    return DealStore(runtime.tables().deals)
+
+
+def _runs() -> RunLog:
+    from dealflow.store.runs import RunLog
+
+    return RunLog(runtime.tables().automation)
+
+
+def _history() -> ChangeHistory:
+    from dealflow.store.change_history import ChangeHistoryStore
+
+    return ChangeHistoryStore(runtime.tables().automation)
+
+
+_STARTER = runtime.Deferred(_starter).proxy() if _RUNNER else None
 DEPS = Deps(
-    automation=runtime.automation_store(),
-    deals=DealStore(_TABLES.deals),
-    runs=RunLog(_TABLES.automation),
+    automation=runtime.Deferred(runtime.automation_store).proxy(),
+    deals=runtime.Deferred(_deals).proxy(),
+    runs=runtime.Deferred(_runs).proxy(),
     starter=_STARTER,
-    page_keys=runtime.page_keys(),
+    page_keys=runtime.Deferred(runtime.page_keys).proxy(),
     services=runtime.runner_services,
-    cancellations=runtime.cancellations(_STARTER) if _STARTER else None,
-    history=ChangeHistoryStore(_TABLES.automation),
+    cancellations=runtime.Deferred(lambda: runtime.cancellations(_STARTER)).proxy() if _STARTER else None,
+    history=runtime.Deferred(_history).proxy(),
 )
 app = build_resolver(lambda: DEPS)
 

@@ -189,3 +189,16 @@ def test_dispatcher_rss_bench_runs_a_batch_in_a_fresh_process(capsys: pytest.Cap
     assert dispatcher.batch_mb[0] >= dispatcher.import_mb[0] > boto3_only.import_mb[0] > 0
     printed = capsys.readouterr().out
     assert "after the batch" in printed and "import boto3" in printed
+
+
+def test_api_first_request_bench_imports_the_api_and_answers_its_first_requests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import api_first_request
+
+    readings = api_first_request.main(["--rules", "20", "--runs", "1"])
+
+    (api,) = readings["api"]  # every request answered 200 (the child checks), each timed
+    assert api["import"] > 0 and all(api[label] > 0 for label, _ in api_first_request.REQUESTS)
+    printed = capsys.readouterr().out
+    assert "first GET /pipelines" in printed and "import boto3" in printed

@@ -5,16 +5,21 @@ measures what that saves)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from bench import LAYER
 from bench.cold_start import AWS_ENVIRONMENT
 from bench.measure import REPO, function_environment
+from dealflow.api.resolver import build_resolver
+from dealflow.api.routes import ROUTES
 
 # Loaded by the dispatcher's first batch, never by the import.
 LATER = ("dealflow.model", "dealflow.store.automation", "dealflow.engine.references", "jinja2", "email_validator")
@@ -93,3 +98,90 @@ def test_importing_the_runner_loads_the_durable_sdk_but_not_the_engine_models_or
     # The engine of a run (the interpreter, its actions, the SES/SNS adapters) loads with the first run.
     later = ("dealflow.engine.interpreter", "dealflow.engine.actions", "dealflow.aws.adapters", "dealflow.language")
     assert [m for m in loaded if m.startswith(PATH_ONLY + later)] == []
+
+
+# The management API: a request includes the router of the route it matches (``dealflow.api.routes``).
+API_ROUTERS = tuple(f"dealflow.api.{module}" for module in ROUTES)
+ADMIN = {"sub": "u-admin", "custom:tenant_id": "acme", "custom:role": "admin"}
+
+
+def test_importing_the_api_loads_no_router_model_store_or_template() -> None:
+    loaded = loaded_by_import("api", "ApiFunction")
+
+    assert "dealflow.api.resolver" in loaded and "boto3" in loaded  # the handler is really there
+    later = (
+        *PATH_ONLY,
+        *API_ROUTERS,
+        "pydantic_core",
+        "dealflow.api.openapi",  # the document and Swagger UI, with every router
+        "dealflow.engine.compiled",
+        "dealflow.engine.actions",
+        "dealflow.authoring",
+        "dealflow.policy",
+        "yaml",
+        "aws_lambda_powertools.event_handler.openapi.models",
+        "aws_lambda_powertools.event_handler.middlewares.openapi_validation",
+    )
+    assert [m for m in loaded if any(m == name or m.startswith(name + ".") for name in later)] == []
+
+
+def test_the_route_table_lists_what_each_router_declares_in_its_order() -> None:
+    for module, routes in ROUTES.items():
+        router = importlib.import_module(f"dealflow.api.{module}").router(lambda: None)
+        declared = [f"{method.upper()} {key[0]}" for key in router._routes for method in _methods(key[1])]
+
+        assert tuple(declared) == routes, module
+
+
+def _methods(declared: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (declared,) if isinstance(declared, str) else tuple(declared)
+
+
+def _request(method: str, path: str) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": "ANY /{proxy+}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": method, "path": path},
+            "stage": "$default",
+            "authorizer": {"jwt": {"claims": ADMIN}},
+        },
+        "body": "{}" if method in ("POST", "PUT", "PATCH") else None,
+        "isBase64Encoded": False,
+    }
+
+
+def _no_storage() -> Any:
+    raise LookupError("no storage in this test")
+
+
+@pytest.mark.parametrize(("module", "route"), [(m, r) for m, routes in ROUTES.items() for r in routes])
+def test_every_route_of_the_table_reaches_its_router(module: str, route: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = build_resolver(_no_storage)
+    matched: list[tuple[str, str, str]] = []
+    call_route = app._call_route
+    monkeypatch.setattr(
+        app, "_call_route", lambda r, args: matched.append((r.method, r.path, r.func.__module__)) or call_route(r, args)
+    )
+    method, rule = route.split(" ", 1)
+    path = re.sub(r"<[a-z_]+>", "x1", rule)
+
+    answer = app.resolve(_request(method, path), None)
+
+    assert matched == [(method, rule, f"dealflow.api.{module}")]
+    assert app.routers.loaded == {module}  # that router alone
+    assert json.loads(answer["body"]).get("reason") != f"no route {method} {path}"
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("PATCH", "/pipelines"), ("GET", "/deals/d1/nope")])
+def test_a_path_no_route_takes_is_still_a_json_404_and_loads_no_router(method: str, path: str) -> None:
+    app = build_resolver(_no_storage)
+
+    answer = app.resolve(_request(method, path), None)
+
+    assert answer["statusCode"] == 404
+    assert json.loads(answer["body"]) == {"error": "not_found", "reason": f"no route {method} {path}"}
+    assert app.routers.loaded == frozenset()

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dealflow.api.errors import Forbidden, Unauthorized
-from dealflow.model import Role
-from dealflow.model.base import ID_PATTERN
+
+# The models (pydantic) load with the first request that has claims to check, not at a cold start.
+if TYPE_CHECKING:
+    from dealflow.model import Role
 
 USER_CLAIM = "sub"
 TENANT_CLAIM = "custom:tenant_id"
@@ -55,6 +57,8 @@ class Caller:
 
     @property
     def is_admin(self) -> bool:
+        from dealflow.model import Role
+
         return self.role is Role.ADMIN
 
 
@@ -64,6 +68,9 @@ def claims_of(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def caller_of(event: Mapping[str, Any]) -> Caller:
+    from dealflow.model import Role
+    from dealflow.model.base import ID_PATTERN
+
     claims = claims_of(event)
     missing = [c for c in (USER_CLAIM, TENANT_CLAIM, ROLE_CLAIM) if not claims.get(c)]
     if missing:

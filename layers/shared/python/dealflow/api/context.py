@@ -4,6 +4,7 @@ tenant's automation as the container has it compiled (re-read only when its vers
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -11,7 +12,9 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from dealflow.api.auth import Caller
 from dealflow.api.deps import Deps
 from dealflow.api.errors import Invalid, NotFound
-from dealflow.engine.compiled import TenantAutomation
+
+if TYPE_CHECKING:
+    from dealflow.engine.compiled import TenantAutomation
 
 DepsProvider = Callable[[], Deps]
 # A PUT that creates answers 201, one that replaces 200, with the same body (see openapi_document).

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dealflow.engine.actions import Services
-from dealflow.engine.cancellation import Cancellations
-from dealflow.ports import ChangeHistory, PageKeys, RunStarter
-from dealflow.store.automation import AutomationStore
-from dealflow.store.deals import DealStore
-from dealflow.store.runs import RunLog
+# Named for type checks only: functions/api/app.py builds each with the first request that uses it.
+if TYPE_CHECKING:
+    from dealflow.engine.actions import Services
+    from dealflow.engine.cancellation import Cancellations
+    from dealflow.ports import ChangeHistory, PageKeys, RunStarter
+    from dealflow.store.automation import AutomationStore
+    from dealflow.store.deals import DealStore
+    from dealflow.store.runs import RunLog
 
 
 @dataclass

@@ -8,6 +8,7 @@ for bad input, each naming the field, the id or the reason.
     409 {"error": "conflict", "reason": ...}            written since the version the caller read
     422 {"error": "validation", "problems": [{"field": ..., "problem": ...}]}
     400 {"error": "malformed_json", "reason": ...}      the body is not JSON
+    400 {"error": "malformed_yaml", "reason": ...}      the body is not YAML (where YAML is taken)
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class MalformedJson(BadRequest):
     status, error = 400, "malformed_json"
 
 
+class MalformedYaml(BadRequest):
+    status, error = 400, "malformed_yaml"
+
+
 class PlanLimit(Forbidden):
     """403 {"error": "plan_limit", "reason", ...}: the tenant's plan does not allow it (too much
     automation switched on: ``limit`` and ``active``; a kind it lacks: ``kind`` and ``plan``)."""
@@ -45,6 +50,7 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "MalformedJson",
+    "MalformedYaml",
     "NotFound",
     "PayloadTooLarge",
     "PlanLimit",

@@ -13,24 +13,18 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
+from dealflow.api.bodies import YAML_TYPES
 from dealflow.api.cancellations import cancel_waiting
 from dealflow.api.context import DepsProvider, caller, known
 from dealflow.api.definitions import VersionMessage, note_of
-from dealflow.api.errors import Invalid, MalformedJson
+from dealflow.api.errors import Invalid, MalformedJson, MalformedYaml
 from dealflow.api.export_pages import export_page
 from dealflow.authoring.document_text import from_json, from_yaml, to_json, to_yaml
 from dealflow.authoring.moves import Changes, write_changes
 from dealflow.authoring.transfer import Document, ImportResult, export_document, import_changes, validate_document
 from dealflow.engine.compiled import TenantAutomation
-from dealflow.http_errors import BadRequest
 from dealflow.model.catalog import AUTOMATION_MODELS
 from dealflow.ports import MAX_WRITES
-
-YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
-
-
-class MalformedYaml(BadRequest):
-    status, error = 400, "malformed_yaml"
 
 
 def _document_body(body: str, content_type: str) -> Any:
