@@ -83,6 +83,11 @@ def _writer(client: Any, table: str) -> Callable[[list[dict[str, Any]]], dict[st
 def typed(value: Any) -> dict[str, Any]:
     """A plain value (as ``store.items.to_item`` makes them: text, numbers as Decimal or int, bools,
     None, maps and lists) in DynamoDB JSON."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is dict:  # the exact types first: most values of a run-log entry are text and maps
+        return {"M": {k: typed(v) for k, v in value.items()}}
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, bool):
