@@ -43,7 +43,8 @@ ITEM_BYTES = 350_000
 assert ITEM_BYTES + 1_000 < MAX_ITEM_BYTES
 assert (ITEM_BYTES + 1_000) * MAX_BATCH_WRITE_ITEMS < MAX_BATCH_WRITE_BYTES
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode  # ASCII only: a change's length is its bytes
+# ASCII only: a change's length is its bytes. No cycle check: stream images are parsed JSON, trees.
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def _compressed(raw: bytes) -> bytes:
