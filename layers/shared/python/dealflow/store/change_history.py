@@ -71,7 +71,7 @@ def _parts(entries: Sequence[tuple[str, str]]) -> Iterator[tuple[Sequence[tuple[
     yield from _parts(entries[middle:])
 
 
-def _binary(blob: Any) -> bytes:
+def _bytes_of(blob: Any) -> bytes:
     return bytes(blob.value if hasattr(blob, "value") else blob)  # boto3's resource layer wraps binaries
 
 
@@ -81,11 +81,11 @@ def _changes(tenant_id: str, item: Mapping[str, Any]) -> list[RecordedChange]:
     until their TTL, 7 days after the deploy that brought this layout, and can then be forgotten."""
     at, _, rest = item["sk"][len(PREFIX) :].partition("#")
     if "changes" not in item:
-        old, new = json.loads(zlib.decompress(_binary(item["images"])))
+        old, new = json.loads(zlib.decompress(_bytes_of(item["images"])))
         return [RecordedChange(tenant_id, rest.partition("#")[2], str(item["deal_id"]), at, old, new)]
     return [
         RecordedChange(tenant_id, event_id, deal_id, at, old, new)
-        for event_id, deal_id, old, new in reversed(json.loads(zlib.decompress(_binary(item["changes"]))))
+        for event_id, deal_id, old, new in reversed(json.loads(zlib.decompress(_bytes_of(item["changes"]))))
     ]
 
 
