@@ -5,8 +5,10 @@ together, each once, and one start that fails fails its own record only."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,7 +61,8 @@ class Calls:
 
     def __init__(self, *clients: Any) -> None:
         self.batch_sizes: list[int] = []
-        self.history_sizes: list[int] = []  # the deal changes kept for what-if, in calls of their own
+        self.history_sizes: list[int] = []  # the items of deal changes kept for what-if, in calls of their own
+        self.history_changes: list[int] = []  # the changes each of those items holds
         self.run_puts = 0
         for client in clients:
             client.meta.events.register("before-call.dynamodb", self._seen)
@@ -70,6 +73,11 @@ class Calls:
             items = [r["PutRequest"]["Item"] for v in body["RequestItems"].values() for r in v]
             kept = sum(item["sk"]["S"].startswith("CHANGE#") for item in items)
             (self.history_sizes if kept else self.batch_sizes).append(len(items))
+            self.history_changes += [
+                len(json.loads(zlib.decompress(base64.b64decode(item["changes"]["B"]))))
+                for item in items
+                if item["sk"]["S"].startswith("CHANGE#")
+            ]
         elif model.name == "PutItem" and body["Item"].get("sk", {}).get("S", "").startswith("RUN#"):
             self.run_puts += 1
 
@@ -87,7 +95,8 @@ def test_not_started_entries_of_a_batch_are_written_together_and_read_back_throu
         entries % MAX_BATCH_WRITE_ITEMS
     ]
     assert calls.run_puts == 0  # none written one by one
-    assert calls.history_sizes == [len(deals)]  # each move kept for what-if, in one call at the batch's end
+    # Each move kept for what-if: the tenant's changes of the batch one item, in one call at its end.
+    assert (calls.history_sizes, calls.history_changes) == ([1], [len(deals)])
     for deal_id in deals:
         status, body = stack.api("GET", f"/deals/{deal_id}/runs", claims=ADMIN)
         assert status == 200

@@ -3,8 +3,14 @@ unprocessed sent again after growing pauses, and what is never written handed ba
 
 from __future__ import annotations
 
+import json
+import zlib
 from decimal import Decimal
 from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
 
 from dealflow.limits import MAX_BATCH_WRITE_ITEMS
 from dealflow.store.batches import ATTEMPTS, batch_put, typed
@@ -71,3 +77,62 @@ def test_items_never_written_come_back_as_they_were_given() -> None:
 
     assert batch_put(client, "AutomationTable", given, sleep=lambda _: None) == [given[2], given[27]]
     assert len(client.written) == 28
+
+
+class SentBodies:
+    """The bodies a real botocore client sends (caught before sending), each answered with the
+    items of the first ``unprocessed`` calls handed back unprocessed."""
+
+    def __init__(self, client: Any, unprocessed: int = 0) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.unprocessed = unprocessed
+        client.meta.events.register("before-send.dynamodb.BatchWriteItem", self._send)
+
+    def _send(self, request: Any, **_: Any) -> AWSResponse:
+        body = json.loads(request.body)
+        self.bodies.append(body)
+        answer: dict[str, Any] = {"UnprocessedItems": {}}
+        if self.unprocessed:
+            self.unprocessed -= 1
+            answer["UnprocessedItems"] = body["RequestItems"]
+        return AWSResponse(request.url, 200, {}, RawBody(json.dumps(answer).encode()))
+
+
+class RawBody:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self._data
+
+    def read(self) -> bytes:
+        return self._data
+
+
+def _client(validated: bool) -> Any:
+    return boto3.client(
+        "dynamodb",
+        region_name="eu-west-1",
+        endpoint_url="http://127.0.0.1:9",  # never reached: every send is answered above
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(parameter_validation=validated, retries={"max_attempts": 1}),
+    )
+
+
+def test_a_body_encoded_here_is_what_botocores_serializer_sends_and_unprocessed_items_come_back_as_given() -> None:
+    written = [
+        {**item, "blob": zlib.compress(b"changes" * 50), "flag": None, "names": ["a", "b"]} for item in items(30)
+    ]
+    own, botocores = _client(validated=False), _client(validated=True)
+    sent_here, sent_by_botocore = SentBodies(own), SentBodies(botocores)
+
+    assert batch_put(own, "AutomationTable", written) == []
+    assert batch_put(botocores, "AutomationTable", written) == []
+
+    assert sent_here.bodies == sent_by_botocore.bodies  # the same requests, binaries base64 as botocore sends them
+    assert [len(b["RequestItems"]["AutomationTable"]) for b in sent_here.bodies] == [MAX_BATCH_WRITE_ITEMS, 5]
+    throttled = _client(validated=False)
+    refused = SentBodies(throttled, unprocessed=ATTEMPTS)
+    assert batch_put(throttled, "AutomationTable", written[:2], sleep=lambda _: None) == written[:2]
+    assert len(refused.bodies) == ATTEMPTS and refused.bodies[-1] == refused.bodies[0]

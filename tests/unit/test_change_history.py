@@ -4,6 +4,9 @@ most a cap per tenant per batch, never failing the batch."""
 
 from __future__ import annotations
 
+import json
+import zlib
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,10 +14,12 @@ from boto3.dynamodb.types import TypeSerializer
 
 from dealflow.engine.compiled import AutomationIndex, TenantAutomation
 from dealflow.engine.dispatcher import Dispatcher
+from dealflow.limits import MAX_ITEM_BYTES
 from dealflow.model import Deal, Pipeline, Tenant
 from dealflow.ports import RecordedChange
 from dealflow.store.change_history import PER_TENANT_PER_BATCH, ChangeHistoryStore
 from dealflow.store.items import to_item
+from dealflow.store.transactions import item_size
 
 SERIALIZE = TypeSerializer().serialize
 SALES = Pipeline.model_validate(
@@ -114,29 +119,53 @@ def _change(i: int, tenant_id: str = "t1", new: dict[str, Any] | None = None) ->
     return RecordedChange(tenant_id, f"e-{i}", "d1", "2026-12-01T10:00:00.000+00:00", None, new or {"id": {"S": "d1"}})
 
 
-def test_the_store_keeps_at_most_its_cap_per_tenant_per_batch_in_calls_of_25() -> None:
+def _held(item: dict[str, Any]) -> list[list[Any]]:
+    """The changes a written item holds (DynamoDB JSON as the call carries it), oldest first."""
+    return json.loads(zlib.decompress(item["changes"]["B"]))
+
+
+def _noise(length: int, seed: int) -> str:
+    """Text that zlib cannot shrink much: pseudo-random CJK characters."""
+    return "".join(chr(0x4E00 + (i * 7919 + seed * 104729) % 20000) for i in range(length))
+
+
+def test_a_tenants_changes_of_a_batch_are_one_item_holding_at_most_the_cap_in_the_batchs_order() -> None:
     client = RecordingClient()
     store = ChangeHistoryStore(Table(), client)
     for i in range(PER_TENANT_PER_BATCH + 10):
         store.keep(_change(i))
     store.keep(_change(0, tenant_id="t2"))
-    store.keep(
-        _change(
-            1, new={"id": {"S": "d1"}, "notes": {"S": "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(40000))}}
-        )
-    )
+    store.keep(_change(1, tenant_id="t2", new={"id": {"S": "d1"}, "notes": {"S": _noise(40000, 1)}}))  # too large
 
     assert store.flush() == 0
 
-    written = [r["PutRequest"]["Item"] for call in client.calls for r in call["AutomationTable"]]
-    assert len(written) == PER_TENANT_PER_BATCH + 1  # the cap for t1, and t2's one; the oversized one dropped
-    assert max(len(call["AutomationTable"]) for call in client.calls) == 25
-    first = written[0]
-    assert first["sk"]["S"] == "CHANGE#2026-12-01T10:00:00.000+00:00#0000#e-0"
-    assert "B" in first["images"] and int(first["expires_at"]["N"]) > 0
+    [call] = client.calls  # both tenants' items in one call
+    first, second = (r["PutRequest"]["Item"] for r in call["AutomationTable"])
+    assert first["sk"]["S"] == "CHANGE#2026-12-01T10:00:00.000+00:00#00#e-0"
+    assert int(first["expires_at"]["N"]) == int(datetime(2026, 12, 8, 10, tzinfo=UTC).timestamp())
+    assert [event_id for event_id, *_ in _held(first)] == [f"e-{i}" for i in range(PER_TENANT_PER_BATCH)]
+    assert _held(first)[0] == ["e-0", "d1", None, {"id": {"S": "d1"}}]  # the images as the stream gave them
+    assert second["tenant_id"]["S"] == "t2" and [c[0] for c in _held(second)] == ["e-0"]  # the large one not kept
     store.keep(_change(500))  # a new batch: a fresh cap
     store.flush()
-    assert len(client.calls[-1]["AutomationTable"]) == 1
+    assert [c[0] for c in _held(client.calls[-1]["AutomationTable"][0]["PutRequest"]["Item"])] == ["e-500"]
+
+
+def test_a_batch_of_large_changes_is_split_over_items_each_within_dynamodbs_item_size() -> None:
+    client = RecordingClient()
+    store = ChangeHistoryStore(Table(), client)
+    for i in range(12):  # ~90 KB of JSON each, about 60 KB compressed: too much for one item
+        store.keep(_change(i, new={"id": {"S": "d1"}, "notes": {"S": _noise(15000, i)}}))
+
+    assert store.flush() == 0
+
+    items = [r["PutRequest"]["Item"] for call in client.calls for r in call["AutomationTable"]]
+    assert len(items) > 1
+    stored = [{k: v.get("S", v.get("N", v.get("B"))) for k, v in item.items()} for item in items]
+    assert all(item_size(item) <= MAX_ITEM_BYTES for item in stored)
+    assert [c[0] for item in items for c in _held(item)] == [f"e-{i}" for i in range(12)]
+    # Named by their part and first change: newest last within the batch, as a query reads them reversed.
+    assert [i["sk"]["S"].split("#", 2)[2] for i in items] == [f"{n:02d}#{_held(i)[0][0]}" for n, i in enumerate(items)]
 
 
 def test_a_history_write_that_fails_is_counted_not_raised() -> None:

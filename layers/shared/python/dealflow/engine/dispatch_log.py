@@ -34,9 +34,11 @@ def _sample_point(record: bytes, automation_id: str) -> int:
 
 def _started_by(change: DealChange) -> dict[str, Any]:
     cause = change.cause
-    entry = change.stage_entry
+    # The stage entry as plain data, exactly as its model would dump it (text values, none empty):
+    # building the model to dump it again cost a third of an entry.
+    entry = change.started_by
     return {
-        "stage_entry": entry.model_dump(mode="json", exclude_none=True) if entry else None,
+        "stage_entry": dict(entry) if entry else None,
         "changed_fields": sorted(change.changed_fields),
         "caused_by": Causation.model_validate(cause).model_dump(mode="json") if cause else None,
     }

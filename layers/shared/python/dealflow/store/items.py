@@ -10,9 +10,13 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel
 
+_AS_STORED = frozenset({str, int, bool, Decimal})  # the leaves most items are made of, kept as they are
+
 
 def dynamo_value(value: Any) -> Any:
     """A Python value as DynamoDB stores it: numbers as numbers (never floats, never text)."""
+    if type(value) in _AS_STORED:  # checked first: every text of a run-log entry passes here
+        return value
     if isinstance(value, dict):
         return {k: dynamo_value(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
