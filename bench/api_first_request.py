@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.cold_start import AWS_ENVIRONMENT
-from bench.measure import REPO, function_environment
+from bench.measure import REPO, function_environment, run_child
 
 TENANT = "bench-api"
 REQUESTS = (
@@ -127,14 +126,6 @@ def tenant_items(rules: int, seed: int) -> list[dict[str, Any]]:
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _run(code: str, env: dict[str, str]) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-I", "-c", code], env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"the child failed:\n{out.stdout[:2000]}\n{out.stderr[-3000:]}")
-    reading: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return reading
-
-
 def measure(rules: int, runs: int, seed: int, checkouts: Sequence[Path]) -> dict[str, list[dict[str, float]]]:
     """``runs`` rounds of a boto3 child and one API child per checkout, round-robin."""
     base = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TZ")}
@@ -149,11 +140,11 @@ def measure(rules: int, runs: int, seed: int, checkouts: Sequence[Path]) -> dict
             label = "api" if checkout == REPO else f"api ({checkout})"
             codes[label] = _API.format(paths=paths, fixture_items=str(items), tenant=TENANT, requests=REQUESTS)
             readings[label] = []
-            _run(codes[label], env)  # untimed: writes the bytecode cache, as a deployed package ships it
+            run_child(codes[label], env)  # untimed: writes the bytecode cache, as a deployed package ships it
         for _ in range(runs):
-            readings["import boto3"].append(_run(_BASELINE, env))
+            readings["import boto3"].append(run_child(_BASELINE, env))
             for label, code in codes.items():
-                readings[label].append(_run(code, env))
+                readings[label].append(run_child(code, env))
     return readings
 
 

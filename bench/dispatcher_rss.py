@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import LAYER
 from bench.cold_start import AWS_ENVIRONMENT
-from bench.measure import REPO, function_environment, stream_batch_size
+from bench.measure import REPO, function_environment, run_child, stream_batch_size
 
 _PEAK = """
 import json, re, sys, time
@@ -204,14 +203,6 @@ def fixture(rules: int, batch_size: int, seed: int) -> tuple[dict[str, Any], int
     return {"items": items, "event": workload.batches(batch_size)[0], "tenant_id": "bench-rss"}, expected
 
 
-def _run(code: str, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-I", "-c", code], env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"the child failed:\n{out.stdout[:2000]}\n{out.stderr[:1500]}")
-    reading: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return reading
-
-
 def measure(rules: int, batch_size: int, runs: int, seed: int, profile: bool = False) -> tuple[Readings, Readings, int]:
     """``runs`` rounds of a boto3 child and a dispatcher child; and the runs the batch should start.
     With ``profile``, two more dispatcher children: the modules its batch loads, then where its
@@ -227,14 +218,14 @@ def measure(rules: int, batch_size: int, runs: int, seed: int, profile: bool = F
         paths = [str(REPO / "functions" / "dispatcher"), LAYER]
         child = partial(_DISPATCHER.format, paths=paths, fixture_items=str(items), fixture_event=str(event))
         code = child(before_batch="", after_batch="")
-        _run(code, env)  # untimed: writes the bytecode cache, as a deployed package ships it
+        run_child(code, env)  # untimed: writes the bytecode cache, as a deployed package ships it
         for _ in range(runs):
-            boto3_only.add(_run(_BASELINE, env))
-            dispatcher.add(_run(code, env))
+            boto3_only.add(run_child(_BASELINE, env))
+            dispatcher.add(run_child(code, env))
         if profile:
-            modules = _run(child(before_batch=_MODULES_BEFORE, after_batch=_MODULES_AFTER), env)["modules"]
+            modules = run_child(child(before_batch=_MODULES_BEFORE, after_batch=_MODULES_AFTER), env)["modules"]
             stages = _STAGES_BEFORE.format(groups=module_groups(modules), tenant=data["tenant_id"])
-            reading = _run(child(before_batch=stages, after_batch=_STAGES_AFTER), env)
+            reading = run_child(child(before_batch=stages, after_batch=_STAGES_AFTER), env)
             dispatcher.profile = {"modules": modules, "stages": reading["stages"]}
     return boto3_only, dispatcher, expected
 

@@ -4,8 +4,11 @@ as template.yaml sets it."""
 from __future__ import annotations
 
 import gc
+import json
 import re
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -117,3 +120,13 @@ def functions(template: Path = TEMPLATE) -> dict[str, str]:
         if resource_.get("Type") == "AWS::Serverless::Function":
             found[logical_id] = str(resource_["Properties"]["CodeUri"]).rstrip("/")
     return found
+
+
+def run_child(code: str, env: dict[str, str]) -> dict[str, Any]:
+    """``code`` in a fresh isolated interpreter (``python -I``) with ``env``; its reading, the JSON
+    object its last line of output prints. A child that fails stops the bench with what it said."""
+    out = subprocess.run([sys.executable, "-I", "-c", code], env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"the child failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    reading: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return reading

@@ -34,7 +34,6 @@ import logging
 import os
 import pickle
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections import defaultdict
@@ -46,7 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.cold_start import AWS_ENVIRONMENT
-from bench.measure import REPO, function_environment
+from bench.measure import REPO, function_environment, run_child
 
 SAMPLE = REPO / "events" / "runner-start.json"
 _CHILD = """
@@ -159,14 +158,6 @@ def record(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[int, 
     return dict(answers)
 
 
-def _run(code: str, env: dict[str, str]) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-I", "-c", code], env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"the child failed:\n{out.stdout[-1500:]}\n{out.stderr[-2500:]}")
-    reading: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return reading
-
-
 def measure(runs: int, against: Path | None = None) -> list[Readings]:
     """``runs`` rounds of a child per checkout (this one, then ``against``)."""
     checkouts = [Readings("this checkout", REPO)]
@@ -189,10 +180,10 @@ def measure(runs: int, against: Path | None = None) -> list[Readings]:
             for c in checkouts
         ]
         for code in codes:  # untimed: writes the bytecode cache, as a deployed package ships it
-            _run(code, env)
+            run_child(code, env)
         for _ in range(runs):
             for checkout, code in zip(checkouts, codes, strict=True):
-                checkout.add(_run(code, env))
+                checkout.add(run_child(code, env))
     return checkouts
 
 

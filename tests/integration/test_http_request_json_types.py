@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from dealflow.local import MotoStack
-from tests.integration.test_http_requests import ADMIN, Receiver, _call, _run, _save, _won, receiver
+from tests.integration.test_http_requests import ADMIN, Receiver, _call, _rule, _run, _save, _won, receiver
 
 __all__ = ["receiver"]  # the fixture, shared with the http_request tests
 
@@ -67,14 +67,7 @@ def test_saving_refuses_an_unknown_type_and_a_broken_template_naming_the_field(
         (_typed("{{ deal.amount }}", "money"), "json_body.amount"),
         (_typed("{{ deal.amount ", "number"), "json_body.amount"),
     ):
-        rule = {
-            "kind": "rule",
-            "id": "won-call",
-            "name": "Won: tell the ERP",
-            "pipeline_id": "sales",
-            "stage_id": "won",
-            "actions": [_call(receiver, json_body={"amount": value})],
-        }
+        rule = _rule(_call(receiver, json_body={"amount": value}))
         status, reply = stack.api("PUT", "/automation/won-call", rule, claims=ADMIN)
         assert status == 422, reply
         assert where in json.dumps(reply), reply

@@ -113,8 +113,8 @@ def _call(receiver: Receiver, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _save(stack: MotoStack, *actions: dict[str, Any], automation_id: str = "won-call") -> None:
-    rule = {
+def _rule(*actions: dict[str, Any], automation_id: str = "won-call") -> dict[str, Any]:
+    return {
         "kind": "rule",
         "id": automation_id,
         "name": "Won: tell the ERP",
@@ -122,6 +122,10 @@ def _save(stack: MotoStack, *actions: dict[str, Any], automation_id: str = "won-
         "stage_id": "won",
         "actions": list(actions),
     }
+
+
+def _save(stack: MotoStack, *actions: dict[str, Any], automation_id: str = "won-call") -> None:
+    rule = _rule(*actions, automation_id=automation_id)
     status, body = stack.api("PUT", f"/automation/{automation_id}", rule, claims=ADMIN)
     assert status == 201, body
 
@@ -356,14 +360,7 @@ def test_test_mode_says_would_send_with_the_rendered_request_and_sends_nothing(
 def test_saving_refuses_an_unknown_field_to_save_into_and_a_reserved_header(
     stack: MotoStack, receiver: Receiver
 ) -> None:
-    rule = {
-        "kind": "rule",
-        "id": "won-call",
-        "name": "Won: tell the ERP",
-        "pipeline_id": "sales",
-        "stage_id": "won",
-        "actions": [_call(receiver, save_response={"values": {"data.id": {"field": "no_such_field"}}})],
-    }
+    rule = _rule(_call(receiver, save_response={"values": {"data.id": {"field": "no_such_field"}}}))
     status, body = stack.api("PUT", "/automation/won-call", rule, claims=ADMIN)
     assert status == 422
     assert "actions.0.save_response.values.data.id.field" in json.dumps(body)
