@@ -30,11 +30,11 @@ from typing import Any, Self
 import boto3
 
 from dealflow import clock, runtime
-from dealflow.authoring.checks import check_templates
 from dealflow.engine.compiled import TenantCompiler
 from dealflow.local import aws_limits, faults, replay
 from dealflow.local.automation_tools import AutomationTools
 from dealflow.local.clock import ManualClock
+from dealflow.local.crm_tools import CrmTools
 from dealflow.local.http_tools import HttpTools
 from dealflow.local.iam import IamContract, IamContractBroken, RunStarterCalls
 from dealflow.local.iam_names import LocalAws
@@ -47,7 +47,6 @@ from dealflow.local.pump import StreamPump
 from dealflow.local.queue_pump import QueuePump
 from dealflow.local.sessions import new_session
 from dealflow.local.stream_history import StreamHistory, on_failure_record
-from dealflow.model import Automation, Deal, FieldDefinition, Pipeline, RunRecord, Tenant
 from dealflow.store.automation import AutomationStore
 from dealflow.store.deals import DealStore
 from dealflow.store.records import RecordStore
@@ -105,7 +104,7 @@ def _swap_in(module: ModuleType, **built: object) -> None:
         setattr(module, name, value)
 
 
-class MotoStack(AutomationTools, HttpTools):
+class MotoStack(CrmTools, AutomationTools, HttpTools):
     def __init__(
         self,
         *,
@@ -303,49 +302,6 @@ class MotoStack(AutomationTools, HttpTools):
                 raise
             exc.add_note(str(broken))  # the test failed already; say why AWS would have refused too
 
-    # ---- setting up a tenant --------------------------------------------------------------
-
-    def put_tenant(self, tenant: Tenant) -> None:
-        self.automation.put_tenant(tenant)
-
-    def put_pipeline(self, tenant_id: str, pipeline: Pipeline) -> None:
-        self.automation.put_definition(tenant_id, pipeline)
-
-    def put_field(self, tenant_id: str, definition: FieldDefinition) -> None:
-        self.automation.put_definition(tenant_id, definition)
-
-    def put_automation(self, tenant_id: str, automation: Automation) -> None:
-        """Store a rule, tunnel or trigger (switched on unless its ``enabled`` says otherwise); a
-        template the engine would refuse to run is refused here too (``Invalid``), as the API does."""
-        check_templates(automation)
-        self.automation.put_definition(tenant_id, automation)
-
-    put_rule = put_automation
-
-    # ---- changing deals, as people do -----------------------------------------------------
-
-    def create_deal(self, deal: Deal) -> Deal:
-        return self.deals.create(deal)
-
-    def get_deal(self, tenant_id: str, deal_id: str) -> Deal | None:
-        return self.deals.get(tenant_id, deal_id)
-
-    def update_deal(self, tenant_id: str, deal_id: str, **changes: Any) -> Deal:
-        deal = self.deals.require(tenant_id, deal_id)
-        custom = changes.pop("fields", None)
-        if custom is not None:
-            changes["fields"] = {**deal.fields, **custom}
-        return self.deals.save(deal.model_copy(update=changes))
-
-    def move_deal(self, tenant_id: str, deal_id: str, stage_id: str, pipeline_id: str | None = None) -> Deal:
-        changes: dict[str, Any] = {"stage_id": stage_id}
-        if pipeline_id:
-            changes["pipeline_id"] = pipeline_id
-        return self.update_deal(tenant_id, deal_id, **changes)
-
-    def delete_deal(self, tenant_id: str, deal_id: str) -> None:
-        self.deals.delete(tenant_id, deal_id)
-
     # ---- driving the engine ---------------------------------------------------------------
 
     def deliver(self, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -436,24 +392,6 @@ class MotoStack(AutomationTools, HttpTools):
         queue = self.resources.queues["DispatcherFailureQueue"]
         messages = self._sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in messages]
-
-    # ---- reading what happened ------------------------------------------------------------
-
-    def emails(self) -> list[Email]:
-        return self.outbox.emails()
-
-    def notifications(self) -> list[Notification]:
-        return self.outbox.notifications()
-
-    def workgroups(self, tenant_id: str) -> list[dict[str, Any]]:
-        return self.records.list(tenant_id, "workgroup")
-
-    def tasks(self, tenant_id: str) -> list[dict[str, Any]]:
-        return self.records.list(tenant_id, "task")
-
-    def runs(self, tenant_id: str, deal_id: str | None = None) -> list[RunRecord]:
-        """The run log, newest first."""
-        return self.run_log.for_deal(tenant_id, deal_id) if deal_id else self.run_log.all(tenant_id)
 
 
 __all__ = ["DrainReport", "Email", "MotoStack", "Notification", "Path"]
