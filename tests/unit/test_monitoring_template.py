@@ -14,7 +14,14 @@ from dealflow.engine.signals import RUNS_FAILED
 from dealflow.local.cfn_yaml import load_template
 from tests.unit.test_sam_template import TEMPLATE, translate
 
-FUNCTIONS = ("DispatcherFunction", "RunnerFunction", "WebhooksFunction", "ApiFunction", "RunReconcilerFunction")
+FUNCTIONS = (
+    "DispatcherFunction",
+    "RunnerFunction",
+    "WebhooksFunction",
+    "ApiFunction",
+    "RunReconcilerFunction",
+    "SchedulerFunction",
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +85,15 @@ def test_the_dashboard_shows_runs_effects_lag_errors_and_queues(resources: dict[
         "Throttles",
         "ApproximateNumberOfMessagesVisible",
         "5xx",
+        "TimerLateness",
     } <= metrics
+    for queue in (
+        "DispatcherFailureQueue",
+        "RunLogDeadLetterQueue",
+        "CancellationDeadLetterQueue",
+        "TimerDeadLetterQueue",
+    ):
+        assert f"${{{queue}.QueueName}}" in body
     for function in FUNCTIONS:
         assert f"${{{function}}}" in body
 
