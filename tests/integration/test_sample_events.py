@@ -278,7 +278,7 @@ def test_scheduler_tick_sample_finds_nothing_due_after_the_seed(stack: MotoStack
     answer = stack._scheduler_app.handler(_event("scheduler-tick.json"), LambdaContext("SchedulerFunction"))
 
     # The seed stores no business process the clock starts: nothing is armed, due or started.
-    assert answer == {"armed": 0, "fired": 0, "started": 0, "stale": 0, "failed": 0, "left": False}
+    assert answer == {"armed": 0, "fired": 0, "started": 0, "not_enrolled": 0, "stale": 0, "failed": 0, "left": False}
     assert stack.run_log.all("acme") == before
 
 
