@@ -25,7 +25,7 @@ from dealflow.model.catalog import Automation, content_digest
 from dealflow.ports import AutomationSource
 
 
-def planned(source: AutomationSource, request: RunRequest) -> Automation | None:
+def planned(source: AutomationSource[TenantAutomation], request: RunRequest) -> Automation | None:
     """The automation exactly as the dispatcher planned the run with it; None when that version
     is no longer stored (nor is it the current one)."""
     ref = request.automation
@@ -52,7 +52,9 @@ def recorded(automation: Automation) -> dict[str, Any] | None:
     return data if 2 * len(json.dumps(data, ensure_ascii=True)) <= RECORDED_AUTOMATION_BYTES else None
 
 
-def replayed(loaded: dict[str, Any], source: AutomationSource, request: RunRequest) -> Automation | None:
+def replayed(
+    loaded: dict[str, Any], source: AutomationSource[TenantAutomation], request: RunRequest
+) -> Automation | None:
     """The automation a replay walks: the one the start step recorded, else its saved version."""
     if loaded.get("automation") is not None:
         return _AUTOMATION.validate_python(loaded["automation"])

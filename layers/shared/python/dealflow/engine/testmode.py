@@ -190,7 +190,10 @@ class ReadOnlyAutomation:
     ``constants`` given replace the tenant's of those names (a saved test's own values)."""
 
     def __init__(
-        self, real: AutomationSource, tested: Automation, constants: Mapping[str, TypedValue] | None = None
+        self,
+        real: AutomationSource[TenantAutomation],
+        tested: Automation,
+        constants: Mapping[str, TypedValue] | None = None,
     ) -> None:
         self._real = real
         self._given = tested  # what the test run loads: given, or stored, it need not be saved

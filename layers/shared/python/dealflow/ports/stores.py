@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 # The models are named in signatures only: a function that uses a port does not load them all.
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from dealflow.engine.compiled import TenantAutomation
     from dealflow.model import Causation, Deal, RunRecord, Tenant, TypedValue
     from dealflow.model.cancellation import CancellationJob
     from dealflow.model.catalog import Definition
@@ -170,8 +169,13 @@ class ChangeHistory(Protocol):
         ...
 
 
-class AutomationSource(Protocol):
-    def load(self, tenant_id: str) -> TenantAutomation:
+# What a tenant's automation compiles to: the engine's ``TenantAutomation``. The ports sit below
+# the engine and name none of its types; the engine says ``AutomationSource[TenantAutomation]``.
+Compiled_co = TypeVar("Compiled_co", covariant=True)
+
+
+class AutomationSource(Protocol[Compiled_co]):
+    def load(self, tenant_id: str) -> Compiled_co:
         """The tenant's compiled automation (cached; recompiled when its version moved)."""
         ...
 

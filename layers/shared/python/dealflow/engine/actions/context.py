@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dealflow.engine.changes import flat
+from dealflow.engine.compiled import TenantAutomation
 from dealflow.model import Causation, Deal, FieldDefinition, Pipeline, Recipients, Tenant
 from dealflow.ports import (
     AssignmentTurns,
@@ -38,7 +39,7 @@ class ActionError(Exception):
 class Services:
     """Everything a run reads and writes through, created once per container."""
 
-    automation: AutomationSource
+    automation: AutomationSource[TenantAutomation]
     runs: RunLog
     deals: DealStore
     ledger: EffectLedger
