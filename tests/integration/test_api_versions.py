@@ -7,22 +7,10 @@ from typing import Any
 
 from dealflow.local import MotoStack
 from dealflow.local.demo import TENANT, demo_rules
+from tests.integration.test_api_automation import _rule
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
 ANNA = {"sub": "u-anna", "custom:tenant_id": TENANT, "custom:role": "sales_rep"}
-
-
-def _rule(**changes: Any) -> dict[str, Any]:
-    return {
-        "kind": "rule",
-        "id": "negotiation-alert",
-        "name": "Big deal in negotiation",
-        "pipeline_id": "sales",
-        "stage_id": "negotiation",
-        "condition": {"field": "amount", "op": "gte", "value": 10000},
-        "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }} negotiating"}],
-        **changes,
-    }
 
 
 def _save(stack: MotoStack, path: str, body: dict[str, Any], message: str | None = None) -> dict[str, Any]:

@@ -17,17 +17,10 @@ from dealflow.local import MotoStack
 from dealflow.local.demo import PROCESS_TENANT, TENANT, demo_deal, set_up_process_tenant
 from dealflow.ports import RecordedChange
 from dealflow.store.change_history import PER_TENANT_PER_BATCH, ChangeHistoryStore
+from tests.integration.test_api_automation import _rule
 
 ADMIN = {"sub": "u-admin", "custom:tenant_id": TENANT, "custom:role": "admin"}
-RULE = {
-    "kind": "rule",
-    "id": "negotiation-alert",
-    "name": "Big deal in negotiation",
-    "pipeline_id": "sales",
-    "stage_id": "negotiation",
-    "condition": {"field": "amount", "op": "gte", "value": 10000},
-    "actions": [{"kind": "notify", "to": {"users": ["u-head"]}, "message": "{{ deal.title }}"}],
-}
+RULE = _rule()  # a rule of acme's sales pipeline, started by entering negotiation
 AMOUNTS = {"w-1": "25000.00", "w-2": "500.00", "w-3": "12000.00"}
 
 
