@@ -2,7 +2,8 @@
 
 For each function template.yaml declares (api, dispatcher, runner, webhooks), a fresh interpreter
 (``python -I``) imports its ``app`` as Lambda does: the function's folder first on ``sys.path``,
-the shared layer next, the environment template.yaml gives it (Globals included; deployed names
+the shared layer next (and botocore as the layer ships it, its data slimmed at build:
+``layers/shared/slim_botocore.py``), the environment template.yaml gives it (Globals included; deployed names
 and ARNs stand in as their logical ids), fake credentials and an endpoint on 127.0.0.1 where
 nothing listens, so nothing can leave the machine. Each child reports the wall and CPU time of
 the import statement alone (interpreter start-up excluded) and its peak RSS after it. The
@@ -32,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import LAYER
-from bench.measure import REPO, function_environment, functions
+from bench.measure import REPO, function_environment, functions, layer_botocore
 
 BASELINE = "import boto3"
 # Peak RSS from /proc (VmHWM): getrusage's ru_maxrss of a child starts at its parent's size when
@@ -90,13 +91,15 @@ def children(names: Sequence[str] | None = None, tracer: bool = False) -> list[C
     """The boto3 baseline, then each function (all, or those named by folder: api, dispatcher…),
     with ``tracer`` each untraced and traced, as on Lambda."""
     base = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TZ")}
-    found = [Child("import boto3", "import boto3", [], {**base, **AWS_ENVIRONMENT})]
+    # botocore as the layer ships it (its data slimmed at build): what a function's clients load.
+    botocore = layer_botocore()
+    found = [Child("import boto3", "import boto3", [botocore], {**base, **AWS_ENVIRONMENT})]
     for logical_id, code_uri in sorted(functions().items(), key=lambda item: item[1]):
         folder = Path(code_uri).name
         if names and folder not in names:
             continue
         env = {**base, **AWS_ENVIRONMENT, **function_environment(logical_id)}
-        paths = [str(REPO / code_uri), LAYER]
+        paths = [str(REPO / code_uri), LAYER, botocore]
         if not tracer:
             found.append(Child(folder, "import app", paths, env))
             continue

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import LAYER
 from bench.cold_start import AWS_ENVIRONMENT
-from bench.measure import REPO, function_environment, run_child, stream_batch_size
+from bench.measure import REPO, function_environment, layer_botocore, run_child, stream_batch_size
 
 _PEAK = """
 import json, re, sys, time
@@ -64,9 +64,9 @@ _DISPATCHER = (
     _PEAK
     + """
 sys.path[:0] = {paths!r}
-# Kept as text and parsed per query, as botocore parses a response: what a query returns is freed
-# after it, not held by this bench for the whole batch.
-items_text = open({fixture_items!r}).read()
+# Kept as text, one line per item in key order, and parsed per query page, as botocore parses a
+# response: only the page a query returns is decoded, and it is freed after it.
+stored = [line.rstrip("\\n").split("\\t", 2) for line in open({fixture_items!r})]
 started = 0
 def answer(model, params, **_):
     global started
@@ -78,13 +78,18 @@ def answer(model, params, **_):
         expression = request["KeyConditionExpression"]
         equal = re.search(r"(#\\w+) = (:\\w+)", expression)
         prefix = re.search(r"begins_with\\((#\\w+), (:\\w+)\\)", expression)
-        found = [
-            item for item in json.loads(items_text)
-            if item.get(names[equal.group(1)]) == values[equal.group(2)]
-            and (prefix is None or item.get(names[prefix.group(1)], {{}}).get("S", "").startswith(
-                values[prefix.group(2)]["S"]))
-        ]
-        return ok, {{"Items": found, "Count": len(found), "ScannedCount": len(found)}}
+        assert names[equal.group(1)] == "tenant_id" and (prefix is None or names[prefix.group(1)] == "sk"), expression
+        tenant, begins = values[equal.group(2)]["S"], values[prefix.group(2)]["S"] if prefix else ""
+        after = request.get("ExclusiveStartKey", {{}}).get("sk", {{}}).get("S", "")
+        limit = request.get("Limit") or len(stored)
+        found = [text for t, sk, text in stored if t == tenant and sk.startswith(begins) and sk > after]
+        page = {{}}
+        if len(found) > limit:
+            found = found[:limit]
+        items = [json.loads(text) for text in found]
+        if len(items) == limit and limit < len(stored):
+            page["LastEvaluatedKey"] = {{"tenant_id": items[-1]["tenant_id"], "sk": items[-1]["sk"]}}
+        return ok, {{"Items": items, "Count": len(items), "ScannedCount": len(items), **page}}
     if model.name == "Invoke":
         started += 1
         return AWSResponse(None, 202, {{}}, None), {{"StatusCode": 202}}
@@ -203,34 +208,44 @@ def fixture(rules: int, batch_size: int, seed: int) -> tuple[dict[str, Any], int
     return {"items": items, "event": workload.batches(batch_size)[0], "tenant_id": "bench-rss"}, expected
 
 
-def measure(rules: int, batch_size: int, runs: int, seed: int, profile: bool = False) -> tuple[Readings, Readings, int]:
-    """``runs`` rounds of a boto3 child and a dispatcher child; and the runs the batch should start.
-    With ``profile``, two more dispatcher children: the modules its batch loads, then where its
-    memory goes (``Readings.profile``)."""
+def measure(
+    rules: int, batch_size: int, runs: int, seed: int, profile: bool = False
+) -> tuple[Readings, Readings, Readings, int]:
+    """``runs`` rounds of a boto3 child, a dispatcher child on the layer's botocore (slimmed, as
+    deployed) and one on botocore as pip installs it; and the runs the batch should start. With
+    ``profile``, two more dispatcher children: the modules its batch loads, then where its memory
+    goes (``Readings.profile``)."""
     data, expected = fixture(rules, batch_size, seed)
     base = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TZ")}
     env = {**base, **AWS_ENVIRONMENT, **function_environment("DispatcherFunction")}
-    boto3_only, dispatcher = Readings(), Readings()
+    boto3_only, dispatcher, untouched = Readings(), Readings(), Readings()
     with tempfile.TemporaryDirectory() as folder:
         items, event = Path(folder) / "items.json", Path(folder) / "event.json"
-        items.write_text(json.dumps(data["items"]))
+        ordered = sorted(data["items"], key=lambda item: (item["tenant_id"]["S"], item["sk"]["S"]))
+        items.write_text("".join(f"{i['tenant_id']['S']}\t{i['sk']['S']}\t{json.dumps(i)}\n" for i in ordered))
         event.write_text(json.dumps(data["event"]))
-        paths = [str(REPO / "functions" / "dispatcher"), LAYER]
-        child = partial(_DISPATCHER.format, paths=paths, fixture_items=str(items), fixture_event=str(event))
+        function = [str(REPO / "functions" / "dispatcher"), LAYER]
+        child = partial(
+            _DISPATCHER.format, paths=[*function, layer_botocore()], fixture_items=str(items), fixture_event=str(event)
+        )
         code = child(before_batch="", after_batch="")
+        as_installed = _DISPATCHER.format(
+            paths=function, fixture_items=str(items), fixture_event=str(event), before_batch="", after_batch=""
+        )
         run_child(code, env)  # untimed: writes the bytecode cache, as a deployed package ships it
         for _ in range(runs):
             boto3_only.add(run_child(_BASELINE, env))
             dispatcher.add(run_child(code, env))
+            untouched.add(run_child(as_installed, env))
         if profile:
             modules = run_child(child(before_batch=_MODULES_BEFORE, after_batch=_MODULES_AFTER), env)["modules"]
             stages = _STAGES_BEFORE.format(groups=module_groups(modules), tenant=data["tenant_id"])
             reading = run_child(child(before_batch=stages, after_batch=_STAGES_AFTER), env)
             dispatcher.profile = {"modules": modules, "stages": reading["stages"]}
-    return boto3_only, dispatcher, expected
+    return boto3_only, dispatcher, untouched, expected
 
 
-def main(argv: Sequence[str] | None = None) -> tuple[Readings, Readings, int]:
+def main(argv: Sequence[str] | None = None) -> tuple[Readings, Readings, Readings, int]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", type=int, default=1_000, help="stage rules of the tenant (default 1000)")
     parser.add_argument("--batch-size", type=int, default=stream_batch_size(), help="records in the batch")
@@ -242,9 +257,13 @@ def main(argv: Sequence[str] | None = None) -> tuple[Readings, Readings, int]:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    boto3_only, dispatcher, expected = measure(args.rules, args.batch_size, args.runs, args.seed, args.profile)
-    if dispatcher.started[0] != expected:
-        raise AssertionError(f"the batch started {dispatcher.started[0]} runs; the floor of peers.py fires {expected}")
+    boto3_only, dispatcher, untouched, expected = measure(
+        args.rules, args.batch_size, args.runs, args.seed, args.profile
+    )
+    for readings in (dispatcher, untouched):
+        if readings.started[0] != expected:
+            started = readings.started[0]
+            raise AssertionError(f"the batch started {started} runs; the floor of peers.py fires {expected}")
     base = statistics.median(boto3_only.import_mb)
     after_import, after_batch = statistics.median(dispatcher.import_mb), statistics.median(dispatcher.batch_mb)
     print(
@@ -255,10 +274,12 @@ def main(argv: Sequence[str] | None = None) -> tuple[Readings, Readings, int]:
     print(f"  {'import boto3':<40} {base:>7.1f} {1:>7.2f}x")
     print(f"  {'dispatcher, after import':<40} {after_import:>7.1f} {after_import / base:>7.2f}x")
     print(f"  {'dispatcher, after the batch':<40} {after_batch:>7.1f} {after_batch / base:>7.2f}x")
+    installed = statistics.median(untouched.batch_mb)
+    print(f"  {'  the same, botocore not slimmed':<40} {installed:>7.1f} {installed / base:>7.2f}x")
     print(f"  first batch CPU (reads and compiles the automation): {statistics.median(dispatcher.cpu) * 1e3:.0f} ms")
     if dispatcher.profile:
         print_profile(dispatcher.profile)
-    return boto3_only, dispatcher, expected
+    return boto3_only, dispatcher, untouched, expected
 
 
 def print_profile(profile: dict[str, Any]) -> None:

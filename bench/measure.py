@@ -3,15 +3,21 @@ as template.yaml sets it."""
 
 from __future__ import annotations
 
+import atexit
 import gc
+import importlib.util
 import json
 import re
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from dealflow.local.cfn_yaml import load_template
@@ -130,3 +136,27 @@ def run_child(code: str, env: dict[str, str]) -> dict[str, Any]:
         raise RuntimeError(f"the child failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
     reading: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return reading
+
+
+@cache
+def layer_botocore() -> str:
+    """A copy of the installed botocore with its data slimmed as the layer's build slims it
+    (``layers/shared/slim_botocore.py``): put first on a child's ``sys.path``, the child's clients
+    load AWS data as the deployed functions do. Made once per bench run, removed at its exit."""
+    import botocore
+
+    folder = tempfile.mkdtemp(prefix="dealflow-layer-botocore-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    shutil.copytree(Path(botocore.__file__).parent, Path(folder) / "botocore")
+    slimming().slim(Path(folder) / "botocore")
+    return folder
+
+
+@cache
+def slimming() -> ModuleType:
+    """``layers/shared/slim_botocore.py``, the layer build's script, as a module."""
+    spec = importlib.util.spec_from_file_location("slim_botocore", REPO / "layers" / "shared" / "slim_botocore.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

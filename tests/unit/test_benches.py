@@ -183,12 +183,17 @@ def test_partitions_bench_bills_the_writes_the_code_made_and_shards_the_tenants_
 
 
 def test_dispatcher_rss_bench_runs_a_batch_in_a_fresh_process(capsys: pytest.CaptureFixture[str]) -> None:
-    boto3_only, dispatcher, expected = dispatcher_rss.main(["--rules", "20", "--batch-size", "10", "--runs", "1"])
+    boto3_only, dispatcher, untouched, expected = dispatcher_rss.main(
+        ["--rules", "20", "--batch-size", "10", "--runs", "1"]
+    )
 
-    assert dispatcher.started == [expected] and expected > 0  # the batch started what the floor fires
+    # Both children started what the floor fires, on the layer's botocore and on pip's.
+    assert dispatcher.started == untouched.started == [expected] and expected > 0
     assert dispatcher.batch_mb[0] >= dispatcher.import_mb[0] > boto3_only.import_mb[0] > 0
+    # The slimmed data is what the layer ships: its clients hold less than pip's.
+    assert untouched.batch_mb[0] > dispatcher.batch_mb[0]
     printed = capsys.readouterr().out
-    assert "after the batch" in printed and "import boto3" in printed
+    assert "after the batch" in printed and "import boto3" in printed and "botocore not slimmed" in printed
 
 
 def test_api_first_request_bench_imports_the_api_and_answers_its_first_requests(

@@ -11,7 +11,8 @@ from bench import dispatcher_rss
 def test_the_profile_names_the_modules_a_batch_loads_and_what_each_part_adds(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _, dispatcher, expected = dispatcher_rss.main(["--rules", "20", "--batch-size", "10", "--runs", "1", "--profile"])
+    arguments = ["--rules", "20", "--batch-size", "10", "--runs", "1", "--profile"]
+    _, dispatcher, _, expected = dispatcher_rss.main(arguments)
 
     assert dispatcher.started == [expected] and expected > 0
     # Reading the tenant's automation is what the first batch loads beyond the import.

@@ -38,6 +38,11 @@ from dealflow.store.transactions import transact
 from dealflow.store.users import TENANT_SK, UserItems
 
 _DEFINITION_PREFIX = "DEF#"
+# Definitions are read this many to a page: a page is parsed whole (DynamoDB JSON, then Python
+# values) before its models are built, so a tenant's 1 MB page held up to about 10 MB at once, the
+# dispatcher's peak over its first batch (bench/dispatcher_rss.py). Read when a tenant's automation
+# version moves, not per batch: the extra round trips are paid once per change of automation.
+DEFINITIONS_PAGE = 250
 _KINDS: dict[str, type[Definition]] = {
     "PIPELINE": Pipeline,
     "FIELD": FieldDefinition,
@@ -404,7 +409,7 @@ class AutomationStore:
 
     def definitions(self, tenant_id: str) -> dict[str, list[Any]]:
         found: dict[str, list[Any]] = {kind: [] for kind in _KINDS}
-        for item in query_all(self._table, tenant_id, _DEFINITION_PREFIX):
+        for item in query_all(self._table, tenant_id, _DEFINITION_PREFIX, Limit=DEFINITIONS_PAGE):
             kind = item["sk"].split("#", 2)[1]
             found[kind].append(stored(_KINDS[kind], plain(item, "tenant_id", "sk")))
         return found
