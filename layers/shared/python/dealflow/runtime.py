@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -16,6 +16,7 @@ from botocore.config import Config
 from dealflow.aws.metrics import EmfMetrics
 from dealflow.aws.run_starter import LambdaRunStarter, starts_client_config
 from dealflow.aws.settings import Settings
+from dealflow.deferred import Deferred
 from dealflow.engine.signals import CountedStarter
 
 # Each function loads what it alone uses inside the function that builds it: the dispatcher
@@ -37,40 +38,6 @@ if TYPE_CHECKING:
     from dealflow.store.automation import AutomationStore
     from dealflow.store.runs import RunLog
     from dealflow.webhooks import WebhookReceiver
-
-T = TypeVar("T")
-
-
-class Deferred(Generic[T]):
-    """An object built when first used, then used as is: a service whose module loads the models
-    (a store, the dispatcher's log) is wired when the container starts, but imported and built
-    on the first call that needs it. The AWS clients it wraps are built at once, as ever."""
-
-    def __init__(self, build: Callable[[], T]) -> None:
-        self._build = build
-        self._built: T | None = None
-
-    def __call__(self) -> T:
-        if self._built is None:
-            self._built = self._build()
-        return self._built
-
-    def proxy(self) -> T:
-        """A stand-in with the built object's methods (looked up on it, so it has them all)."""
-        return cast(T, _StandIn(self))
-
-
-class _StandIn:
-    __slots__ = ("_deferred",)
-
-    def __init__(self, deferred: Deferred[Any]) -> None:
-        self._deferred = deferred
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._deferred(), name)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._deferred()(*args, **kwargs)
 
 
 @cache

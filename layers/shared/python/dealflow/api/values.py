@@ -20,7 +20,7 @@ from dealflow.api.schemas import NamedValue, NamedValueList, ValueDeleted
 from dealflow.api.warnings import broken_since
 from dealflow.model import TypedValue
 from dealflow.model.versions import VersionNote
-from dealflow.store.automation import ValueKind
+from dealflow.store.tenant_settings import ValueKind
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SINGULAR: dict[ValueKind, str] = {"constants": "constant", "variables": "variable"}

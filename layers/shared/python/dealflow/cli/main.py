@@ -25,7 +25,7 @@ from dealflow.cli import (
 )
 from dealflow.cli.errors import CliError
 from dealflow.cli.target import Target, from_endpoint, from_stack
-from dealflow.store.automation import UnknownTenant
+from dealflow.store.tenant_settings import UnknownTenant
 from dealflow.store.tenants import TenantChanged
 
 DESCRIPTION = """\

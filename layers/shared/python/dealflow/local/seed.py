@@ -21,8 +21,9 @@ from dealflow.engine.compiled import TenantCompiler
 from dealflow.local.provision import ensure_page_key, provision
 from dealflow.local.tenants import TENANT, demo_deal, store_acme
 from dealflow.model import Deal
-from dealflow.store.automation import TENANT_SK, AutomationStore
+from dealflow.store.automation import AutomationStore
 from dealflow.store.items import to_item
+from dealflow.store.users import TENANT_SK
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 REGION = "eu-west-1"

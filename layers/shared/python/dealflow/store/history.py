@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
 
+from dealflow import clock
 from dealflow.model.versions import SavedVersion, VersionNote
 from dealflow.store.items import dynamo_value, plain
 
@@ -24,6 +25,11 @@ VersionedKind = Literal["automation", "pipeline", "field", "constant"]
 PREFIXES: dict[VersionedKind, str] = {"automation": "AVER#", "pipeline": "PVER#", "field": "FVER#", "constant": "CVER#"}
 NOTE = "version_note"
 _KEYS = ("tenant_id", "sk", NOTE)
+
+
+def stamped(note: VersionNote | None) -> VersionNote:
+    """``note`` (or an empty one) with the time its version was saved."""
+    return (note or VersionNote()).model_copy(update={"saved_at": clock.now_iso()})
 
 
 def version_prefix(kind: VersionedKind, item_id: str, number: int | None = None) -> str:

@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 
 from dealflow.model import Tenant, User
 from dealflow.model.plan import PlanName
-from dealflow.store.automation import UnknownTenant
 from dealflow.store.items import is_conditional_failure
+from dealflow.store.tenant_settings import UnknownTenant
 from dealflow.store.users import TENANT_SK, UserItems, UsersChanged, tenant_from_items
 
 

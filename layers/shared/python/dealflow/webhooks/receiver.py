@@ -22,7 +22,7 @@ from dealflow.http_errors import Conflict, HttpError, NotFound, PayloadTooLarge,
 from dealflow.model import Deal, RunRequest
 from dealflow.model.base import ID_PATTERN
 from dealflow.ports import EnrollmentBook, RunStarter, SecretSource
-from dealflow.store.automation import UnknownTenant
+from dealflow.store.tenant_settings import UnknownTenant
 from dealflow.store.webhook_events import WebhookEventLog
 from dealflow.webhooks.events import MAX_BODY_BYTES, WebhookAccepted, WebhookEvent, parse_event
 from dealflow.webhooks.signing import (
