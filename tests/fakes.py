@@ -21,7 +21,8 @@ from dealflow.authoring.checks import AUTOMATION
 from dealflow.aws.adapters import failure_class
 from dealflow.engine.actions import Services
 from dealflow.engine.compiled import TenantAutomation, compile_tenant
-from dealflow.engine.interpreter import RunFailed, execute_any
+from dealflow.engine.interpreter import execute_any
+from dealflow.engine.run_ends import RunFailed
 from dealflow.engine.testmode import InlineDurable, RecordingOutbox
 from dealflow.http_errors import PayloadTooLarge
 from dealflow.model import Causation, Deal, Pipeline, Role, Rule, RunRecord, RunRequest, Tenant, TypedValue, User

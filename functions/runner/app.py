@@ -66,7 +66,8 @@ def _ids(event: Any) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     # Loaded by the container's first run, then found in sys.modules.
     from dealflow.aws.adapters import DurableSteps
-    from dealflow.engine.interpreter import RunFailed, execute_event
+    from dealflow.engine.interpreter import execute_event
+    from dealflow.engine.run_ends import RunFailed
 
     # Per line rather than appended keys: several runs may share one process (the durable SDK's
     # own tests, the local harness), and appended keys belong to the logger, not the run.

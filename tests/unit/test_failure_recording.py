@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from dealflow import clock
 from dealflow.engine import run_steps
-from dealflow.engine.interpreter import RunFailed, execute_event
+from dealflow.engine.interpreter import execute_event
+from dealflow.engine.run_ends import RunFailed
 from dealflow.engine.run_failures import UnreadableRequest, readable, reconcile
 from dealflow.engine.run_requests import run_request
 from dealflow.model import BusinessProcess, Deal, Pipeline, Rule, RunRequest, Stage, Tenant, User

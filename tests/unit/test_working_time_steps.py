@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from dealflow import clock
-from dealflow.engine.interpreter import RunFailed, execute_any
+from dealflow.engine.interpreter import execute_any
+from dealflow.engine.run_ends import RunFailed
 from dealflow.engine.run_requests import run_request
 from dealflow.model import BusinessProcess, StageEntry
 from dealflow.model.calendar import Calendar

@@ -32,6 +32,7 @@ from dealflow.engine.attempts import earlier_errors, tries
 from dealflow.engine.checkpoints import from_json, unpacked
 from dealflow.engine.compile_run import compile_run
 from dealflow.engine.nodes import Act, Check, Choose, Delay, Loop, Node, SetVariable, StepKind, WaitFor
+from dealflow.engine.run_ends import RunEnded, RunFailed, RunStopped
 from dealflow.engine.run_failures import readable, record_unreadable
 from dealflow.engine.run_record import bounded
 from dealflow.engine.run_start import Snapshot, replayed
@@ -50,23 +51,6 @@ from dealflow.ports import Durable
 # {started_at, gone, step}; check: {proceed, step, seen?}; an action: {step, seen?} or
 # {failed, step}; a delay's plan: {seconds, wake_at} or {failed, step}; a set_variable: {value} or
 # {error}. ``seen`` holds only the item's fields that conditions read and that changed.
-
-
-class RunEnded(Exception):
-    """The walk ends before its last node; the run's record already says why."""
-
-
-class RunFailed(RunEnded):
-    """A run ended in failure; its run-log record says why."""
-
-
-class RunStopped(RunEnded):
-    """A check stopped the run on purpose (``skipped`` before anything ran, else ``stopped``), or
-    a step found its goal met or an exit taken (``goal_met``, ``exited``)."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
 
 
 def facts(seen: dict[str, Any], variables: dict[str, Any], constants: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from dealflow.engine.actions import Services
 from dealflow.engine.changes import flat, tenant_facts
 from dealflow.engine.compiled import TenantAutomation
 from dealflow.engine.enrollment import would_refuse
-from dealflow.engine.interpreter import RunFailed, execute_any
+from dealflow.engine.interpreter import execute_any
+from dealflow.engine.run_ends import RunFailed
 from dealflow.engine.run_failures import OPEN
 from dealflow.engine.run_requests import run_request
 from dealflow.engine.timed_runs import timing_step
