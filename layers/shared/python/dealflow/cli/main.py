@@ -21,6 +21,7 @@ from dealflow.cli import (
     smoke,
     tenants,
     users,
+    versions,
     webhook_secret,
 )
 from dealflow.cli.errors import CliError
@@ -37,7 +38,8 @@ instance role); nothing of these is reachable with a tenant's API token.
 
 And for a tenant's administrators, with the tenant's API and a token instead of AWS credentials
 (--api URL --token JWT): automation as code (export, validate, diff, plan, apply, test over a
-directory of YAML files) and the automation map (map).
+directory of YAML files), the automation map (map) and the saved versions of automation,
+pipelines, fields and constants, with rollback (versions).
 
 The operators' commands act on one of:
   --stack NAME [--region R] [--profile P]   a deployed stack; tables, topic and secret prefix come
@@ -62,6 +64,7 @@ automation as code, as a tenant's administrator (DEALFLOW_API_URL and DEALFLOW_T
   dealflow export acme-automation/ && git -C acme-automation diff
   dealflow plan acme-automation/ && dealflow apply acme-automation/ -m "Follow up proposals after 3 days"
   dealflow map -o acme-map.svg
+  dealflow versions diff automation proposal-follow-up && dealflow versions rollback automation proposal-follow-up 3
 
 `dealflow COMMAND --help` and `dealflow COMMAND ACTION --help` describe each one."""
 
@@ -109,6 +112,7 @@ def parser() -> argparse.ArgumentParser:
     redrive.add_commands(commands, where)
     code.add_commands(commands, where)
     automation_map.add_commands(commands, where)
+    versions.add_commands(commands, where)
     return root
 
 
