@@ -81,3 +81,11 @@ def test_json_gives_the_apis_answer(api: LocalApi, capsys: pytest.CaptureFixture
     assert dealflow(api, "versions", "list", "automation", "negotiation-alert", "--limit", "1", "--json") == 0
     out = capsys.readouterr().out
     assert '"version": 2' in out and '"version": 1' not in out
+
+
+def test_a_version_that_cannot_exist_is_refused_by_the_api_naming_it(
+    api: LocalApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dealflow(api, "versions", "rollback", "automation", "negotiation-alert", "0") == 1
+    refusal = capsys.readouterr().err
+    assert "POST /automation/negotiation-alert/rollback answered 422: version: " in refusal

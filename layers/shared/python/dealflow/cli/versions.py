@@ -11,9 +11,9 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from dealflow.api.versions import MAX_PAGE
 from dealflow.authoring.document_text import to_yaml
 from dealflow.cli.api_target import ApiTarget, api_options, api_target_of
-from dealflow.cli.errors import CliError
 
 # Each versioned kind's resource in the API (``dealflow.api.versions.KINDS``).
 BASES = {"automation": "/automation", "pipeline": "/pipelines", "field": "/fields", "constant": "/constants"}
@@ -35,7 +35,7 @@ def list_versions(args: argparse.Namespace, api: ApiTarget) -> int:
     found: list[dict[str, Any]] = []
     token: str | None = None
     while len(found) < args.limit:
-        query = {"limit": str(min(args.limit - len(found), 100)), **({"next_token": token} if token else {})}
+        query = {"limit": str(min(args.limit - len(found), MAX_PAGE)), **({"next_token": token} if token else {})}
         page = api.json("GET", f"{_base(args)}/versions", query=query)
         found += page["items"]
         token = page.get("next_token")
@@ -76,8 +76,6 @@ def diff(args: argparse.Namespace, api: ApiTarget) -> int:
 
 
 def rollback(args: argparse.Namespace, api: ApiTarget) -> int:
-    if args.version < 1:
-        raise CliError(f"version {args.version}: versions are numbered from 1")
     body = {"version": args.version, **({"message": args.message} if args.message else {})}
     now = api.json("POST", f"{_base(args)}/rollback", body=body)
     print(f"{args.kind} {args.id} is now v{now['version']}, the content of v{args.version}")
